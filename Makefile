@@ -1,0 +1,76 @@
+# Modelsmith developer entry points. `make test` and `make demo` are the two commands the README
+# promises; both install what they need on a machine that has never seen the project.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv controlplane lint crds crds-check test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
+
+help:
+	@echo "make test      lint + every test against a local control plane and object store"
+	@echo "make demo      the quickstart end to end: benchmark -> training -> approved promotion"
+	@echo "make bench     operator latency/scale benchmarks (bench-eval, bench-train for the images)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+controlplane:
+	@hack/controlplane/build.sh >/dev/null
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+crds: $(STAMP)
+	$(VENV)/bin/modelsmith crds
+
+crds-check: $(STAMP)
+	$(VENV)/bin/modelsmith crds --check
+
+# pytest exits 5 when it collected nothing; a run that tests nothing is a failure.
+define run_pytest
+	@set +e; $(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+endef
+
+test: venv controlplane lint crds-check
+	$(call run_pytest,tests -m "not faults")
+
+test-unit: venv
+	$(call run_pytest,tests/unit)
+
+test-cluster: venv controlplane
+	$(call run_pytest,tests/integration tests/e2e -m "not faults")
+
+test-faults: venv controlplane
+	$(call run_pytest,tests -m faults)
+
+demo: venv controlplane
+	@hack/demo.sh
+
+bench: venv controlplane
+	$(PY) hack/bench/bench_operator.py
+
+bench-eval: venv
+	$(PY) hack/bench/bench_eval.py
+
+bench-train: venv
+	$(PY) hack/bench/bench_train.py
+
+cluster-start: venv controlplane
+	@hack/cluster start
+
+cluster-stop:
+	@hack/cluster stop
+
+clean:
+	-@hack/cluster stop 2>/dev/null
+	rm -rf .testbed .mypy_cache .ruff_cache .pytest_cache

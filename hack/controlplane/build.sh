@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, etcd, helm) from their Go modules into a cache outside the checkout,
+# keyed by version, and prints the bin folder. A second run, or CI in another clone on the same
+# machine, finds them there and builds nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${MODELSMITH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelsmith}
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+log() { printf '[controlplane %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+build_into() { # <dir> <description> <command...>: builds into dir/bin atomically, once
+  local dir=$1 what=$2; shift 2
+  if [[ -f $dir/.complete ]]; then log "$what: cached in $dir"; return; fi
+  log "$what: building (several minutes on 2 cores the first time)"
+  local tmp; tmp=$(mktemp -d "$cache/.build.XXXXXX")
+  local start=$SECONDS
+  "$@" "$tmp/bin"
+  touch "$tmp/.complete"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  log "$what: built in $((SECONDS - start))s"
+}
+
+build_kube() {
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  (cd "$here/kube" && go build -trimpath -o "$1/" -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitTreeState=clean" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+}
+build_etcd() { (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$1/etcd" .); }
+build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
+
+mkdir -p "$cache"
+build_into "$cache/etcd-$ETCD_VERSION" "etcd $ETCD_VERSION" build_etcd
+build_into "$cache/helm-$HELM_VERSION" "helm $HELM_VERSION" build_helm
+build_into "$cache/kube-$KUBE_VERSION" "kubernetes $KUBE_VERSION" build_kube
+
+mkdir -p "$cache/bin-$KUBE_VERSION-$ETCD_VERSION-$HELM_VERSION"
+bin="$cache/bin-$KUBE_VERSION-$ETCD_VERSION-$HELM_VERSION"
+for d in "kube-$KUBE_VERSION" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION"; do
+  for f in "$cache/$d/bin/"*; do ln -sf "$f" "$bin/$(basename "$f")"; done
+done
+echo "$bin"
