@@ -38,6 +38,10 @@ build_etcd() { (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$1/et
 build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 
 mkdir -p "$cache"
+# Two test sessions starting cold at once (parallel pytest runs, CI beside a developer) would
+# build the same thing twice on a small machine; the second waits for the first and finds it cached.
+exec 9>"$cache/.build.lock"
+flock 9
 build_into "$cache/etcd-$ETCD_VERSION" "etcd $ETCD_VERSION" build_etcd
 build_into "$cache/helm-$HELM_VERSION" "helm $HELM_VERSION" build_helm
 build_into "$cache/kube-$KUBE_VERSION" "kubernetes $KUBE_VERSION" build_kube

@@ -1,0 +1,1 @@
+"""modelsmith_evaluator."""

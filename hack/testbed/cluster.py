@@ -1,0 +1,513 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and our node agent, each a detached process with one log file in the run folder.
+
+Run folder layout (everything the test bed writes lives here):
+  cluster.json              ports, server, bin folder, node: what `Cluster.attach` reads
+  kubeconfig                contexts admin, alice, bob, carol, mallory (each its own client cert)
+  kubeconfigs/              the controller manager's, scheduler's and node agent's kubeconfigs
+  pki/                      CA, serving and client certificates, service-account key
+  logs/<component>.log      one per component
+  pids/                     "<pid> <start time>" per process; pids/pods/ for pod processes
+  node/<node>/              the node agent's control files (gpus, heartbeats-paused)
+  pods/<namespace>/<pod>/   per pod: working folder, volumes, <container>.log, termination files
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+
+from testbed import certs, procs
+from testbed.waiting import log_tails, register_log_dir, wait_for
+
+HACK_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = HACK_DIR.parent
+BUILD_SCRIPT = HACK_DIR / "controlplane" / "build.sh"
+
+GPU_RESOURCE = "nvidia.com/gpu"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# The order `stop` ends them in: consumers of the API first, etcd last.
+COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+# How long the node-lifecycle controller waits for a missed heartbeat before marking the node
+# NotReady; short so fault tests finish quickly, well above the node agent's heartbeat period.
+NODE_MONITOR_GRACE_SECONDS = 20
+HEARTBEAT_SECONDS = 5
+
+
+class KubectlError(subprocess.CalledProcessError):
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
+class ComponentDied(RuntimeError):
+    pass
+
+
+def controlplane_bin_dir() -> Path:
+    """The folder with the pinned binaries: builds them the first time (minutes), then cached."""
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=None, text=True, check=True
+    )
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    node_agent: int
+
+    @classmethod
+    def pick(cls) -> Ports:
+        return cls(*(procs.free_port() for _ in range(6)))
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str = "testbed-node"
+    gpus: int = 2
+    cpu: str = "8"
+    memory: str = "32Gi"
+
+
+class Cluster:
+    """A running control plane; `start` makes one, `attach` finds one started elsewhere."""
+
+    def __init__(self, run_dir: Path, bin_dir: Path, ports: Ports, node: NodeSpec) -> None:
+        self.run_dir = run_dir
+        self.bin_dir = bin_dir
+        self.ports = ports
+        self.node = node
+        self.server = f"https://127.0.0.1:{ports.apiserver}"
+        self.kubeconfig = run_dir / "kubeconfig"
+        self.log_dir = run_dir / "logs"
+        self.pki = certs.Pki(run_dir / "pki")
+        self.users: dict[str, tuple[str, ...]] = {
+            i.user: i.groups for i in certs.user_identities()
+        }
+        self.start_seconds = 0.0
+        register_log_dir(self.log_dir)
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        run_dir: Path,
+        bin_dir: Path | None = None,
+        node: NodeSpec | None = None,
+        timeout: float = 180.0,
+    ) -> Cluster:
+        """Starts a fresh control plane and node in `run_dir`, waiting until pods can run."""
+        bin_dir = bin_dir or controlplane_bin_dir()
+        node = node or NodeSpec()
+        attempts = 3
+        for attempt in range(attempts):
+            _reset_run_dir(run_dir)
+            cluster = cls(run_dir, bin_dir, Ports.pick(), node)
+            try:
+                cluster._start(timeout)
+                return cluster
+            except ComponentDied as e:
+                cluster.stop()
+                # Free ports are picked before they are bound; another test bed starting at the
+                # same moment may take one. Only that race is worth another try.
+                if "address already in use" not in str(e) or attempt == attempts - 1:
+                    raise
+            except BaseException:
+                cluster.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> Cluster:
+        state = json.loads((run_dir / "cluster.json").read_text())
+        cluster = cls(
+            run_dir, Path(state["bin_dir"]), Ports(**state["ports"]), NodeSpec(**state["node"])
+        )
+        dead = [c for c in COMPONENTS if not procs.alive(run_dir, c)]
+        if dead:
+            raise ComponentDied(
+                f"test bed in {run_dir} is not running ({', '.join(dead)} stopped)\n"
+                + log_tails([cluster.log_dir])
+            )
+        return cluster
+
+    def _start(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        certs.generate(self.pki.dir, self.node.name)
+        certs.issue_serving_cert(
+            self.pki, self.node.name, self.pki.dir / "node-serving.crt",
+            self.pki.dir / "node-serving.key",
+        )
+        self._write_kubeconfigs()
+        self._save_state()
+
+        self._spawn("etcd", self._etcd_argv())
+        self._await(lambda: _http_ok(f"http://127.0.0.1:{self.ports.etcd_client}/health"),
+                    deadline, "etcd healthy", ["etcd"])
+        self._spawn("kube-apiserver", self._apiserver_argv())
+        self._await(self._apiserver_ready, deadline, "kube-apiserver /readyz",
+                    ["etcd", "kube-apiserver"])
+        self._spawn("kube-controller-manager", self._controller_manager_argv())
+        self._spawn("kube-scheduler", self._scheduler_argv())
+        self._spawn("node-agent", self._node_agent_argv(), env=self._node_agent_env())
+        self._await(
+            lambda: _http_ok(f"https://127.0.0.1:{self.ports.controller_manager}/healthz")
+            and _http_ok(f"https://127.0.0.1:{self.ports.scheduler}/healthz"),
+            deadline, "kube-controller-manager and kube-scheduler /healthz", list(COMPONENTS),
+        )
+        core = client.CoreV1Api(self.api_client())
+        self._await(lambda: self._node_schedulable(core), deadline,
+                    f"node {self.node.name} Ready and untainted", list(COMPONENTS))
+        # Pod admission refuses pods until the namespace's `default` ServiceAccount exists.
+        self._await(lambda: _exists(lambda: core.read_namespaced_service_account(
+            "default", "default")), deadline, "ServiceAccount default/default", list(COMPONENTS))
+        self.start_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Ends every process of this test bed: components, then any pod left running."""
+        for component in COMPONENTS:
+            procs.stop(self.run_dir, component)
+        pods_pids = self.run_dir / "pids" / "pods"
+        for pid_file in sorted(pods_pids.glob("*.pid")) if pods_pids.exists() else []:
+            procs.stop(self.run_dir, f"pods/{pid_file.stem}", grace=2)
+
+    def healthy(self) -> bool:
+        return all(procs.alive(self.run_dir, c) for c in COMPONENTS) and self._apiserver_ready()
+
+    # ----- use ---------------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """Environment for tools pointed at this cluster: kubeconfig, and the pinned binaries
+        (kubectl and helm of matching versions) first on PATH."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MODELSMITH_TESTBED_DIR": str(self.run_dir),
+        }
+
+    def kubectl(
+        self,
+        *args: str,
+        as_user: str | None = None,
+        check: bool = True,
+        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the pinned kubectl as `as_user` (default admin), authenticated by that user's own
+        client certificate."""
+        argv = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig),
+                "--context", as_user or "admin", *args]
+        result = subprocess.run(argv, input=input, capture_output=True, text=True,
+                                timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
+        return result
+
+    def api_client(
+        self,
+        user: str = "admin",
+        impersonate: str | None = None,
+        impersonate_group: str | None = None,
+    ) -> client.ApiClient:
+        """An API client authenticated as `user`; with `impersonate`, that user (who must be
+        allowed to impersonate, as admin is) acts as another through impersonation headers."""
+        api: client.ApiClient = config.new_client_from_config(
+            config_file=str(self.kubeconfig), context=user
+        )
+        if impersonate:
+            api.set_default_header("Impersonate-User", impersonate)
+        if impersonate_group:
+            api.set_default_header("Impersonate-Group", impersonate_group)
+        return api
+
+    @property
+    def node_control_dir(self) -> Path:
+        return self.run_dir / "node" / self.node.name
+
+    def set_gpus(self, count: int, wait: bool = True, timeout: float = 30.0) -> None:
+        """Changes the node's `nvidia.com/gpu` capacity (the node agent re-reads its control
+        file within a second and posts the new capacity)."""
+        control = self.node_control_dir / "gpus"
+        control.parent.mkdir(parents=True, exist_ok=True)
+        tmp = control.with_suffix(".tmp")
+        tmp.write_text(f"{count}\n")
+        tmp.replace(control)
+        if wait:
+            core = client.CoreV1Api(self.api_client())
+
+            def posted() -> bool:
+                status = core.read_node(self.node.name).status
+                return bool(
+                    status.capacity.get(GPU_RESOURCE) == str(count)
+                    and status.allocatable.get(GPU_RESOURCE) == str(count)
+                )
+
+            wait_for(posted, timeout, f"node {self.node.name} to report {count} GPUs")
+
+    def set_heartbeats(self, on: bool, wait: bool = False, timeout: float = 60.0) -> None:
+        """Pauses or resumes the node agent's Lease renewals and status posts. Paused, the
+        node-lifecycle controller marks the node Ready=Unknown after NODE_MONITOR_GRACE_SECONDS
+        and taints it; `wait` waits for that (or, resuming, for Ready=True)."""
+        flag = self.node_control_dir / "heartbeats-paused"
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        if on:
+            flag.unlink(missing_ok=True)
+        else:
+            flag.touch()
+        if wait:
+            core = client.CoreV1Api(self.api_client())
+            expected = "True" if on else "Unknown"
+            wait_for(lambda: _ready_status(core, self.node.name) == expected, timeout,
+                     f"node {self.node.name} Ready={expected}")
+
+    def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
+        """A pod's container output as the node agent captured it."""
+        pod_dir = self.run_dir / "pods" / namespace / pod
+        logs = [pod_dir / f"{container}.log"] if container else sorted(pod_dir.glob("*.log"))
+        return "".join(p.read_text(errors="replace") for p in logs if p.exists())
+
+    # ----- internals ---------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        procs.spawn(self.run_dir, name, argv, self.log_dir / f"{name}.log", env=env,
+                    cwd=self.run_dir)
+
+    def _await(self, predicate: Callable[[], object], deadline: float, description: str,
+               components: list[str]) -> None:
+        """Polls until `predicate` holds; fails at once, with its log, if a component dies."""
+        while True:
+            for component in components:
+                if not procs.alive(self.run_dir, component):
+                    raise ComponentDied(
+                        f"{component} exited while waiting for {description}\n"
+                        + log_tails([self.log_dir], lines=40)
+                    )
+            try:
+                if predicate():
+                    return
+            except Exception:  # noqa: BLE001, S110 - not up yet; the deadline reports it
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"control plane: timed out waiting for {description}\n"
+                    + log_tails([self.log_dir], lines=40)
+                )
+            time.sleep(0.2)
+
+    def _apiserver_ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.client_cert("admin")),
+                                str(self.pki.client_key("admin")))
+        return _http_ok(f"{self.server}/readyz", context)
+
+    def _node_schedulable(self, core: client.CoreV1Api) -> bool:
+        node = core.read_node(self.node.name)
+        taints = node.spec.taints or []
+        return _ready_status(core, self.node.name) == "True" and not any(
+            t.key.startswith("node.kubernetes.io/") for t in taints
+        )
+
+    def _save_state(self) -> None:
+        state = {"bin_dir": str(self.bin_dir), "ports": asdict(self.ports),
+                 "node": asdict(self.node), "server": self.server}
+        (self.run_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
+
+    def _etcd_argv(self) -> list[str]:
+        client_url = f"http://127.0.0.1:{self.ports.etcd_client}"
+        peer_url = f"http://127.0.0.1:{self.ports.etcd_peer}"
+        return [
+            str(self.bin_dir / "etcd"),
+            "--name=testbed",
+            f"--data-dir={self.run_dir / 'etcd-data'}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=testbed={peer_url}",
+            # A throwaway store: durability buys nothing and fsync costs every write.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_argv(self) -> list[str]:
+        pki = self.pki
+        return [
+            str(self.bin_dir / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports.apiserver}",
+            f"--cert-dir={self.run_dir / 'apiserver'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-cluster-ip-range={certs.SERVICE_CLUSTER_IP_RANGE}",
+            "--authorization-mode=Node,RBAC",
+            # Added to the defaults, which already include ValidatingAdmissionPolicy,
+            # ServiceAccount, NamespaceLifecycle, DefaultTolerationSeconds and friends.
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+            f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--profiling=false",
+        ]
+
+    def _component_common(self, name: str, port: int) -> list[str]:
+        kubeconfig = self.run_dir / "kubeconfigs" / f"{name}.kubeconfig"
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={self.run_dir / name}",
+            "--leader-elect=false",
+        ]
+
+    def _controller_manager_argv(self) -> list[str]:
+        pki = self.pki
+        return [
+            str(self.bin_dir / "kube-controller-manager"),
+            *self._component_common("kube-controller-manager", self.ports.controller_manager),
+            f"--service-account-private-key-file={pki.sa_key}",
+            f"--root-ca-file={pki.ca_cert}",
+            "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            # Every controller that is on by default in a real cluster (job, garbage collector,
+            # namespace, service accounts and tokens, node lifecycle, ttl-after-finished,
+            # deployments, replica sets, ...); cloud-only ones switch themselves off.
+            "--controllers=*",
+            "--node-monitor-period=2s",
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
+        ]
+
+    def _scheduler_argv(self) -> list[str]:
+        return [
+            str(self.bin_dir / "kube-scheduler"),
+            *self._component_common("kube-scheduler", self.ports.scheduler),
+        ]
+
+    def _node_agent_argv(self) -> list[str]:
+        node = self.node
+        return [
+            sys.executable, "-m", "testbed.nodeagent",
+            f"--kubeconfig={self.run_dir / 'kubeconfigs' / 'node-agent.kubeconfig'}",
+            f"--node-name={node.name}",
+            f"--gpus={node.gpus}",
+            f"--cpu={node.cpu}",
+            f"--memory={node.memory}",
+            f"--run-dir={self.run_dir}",
+            f"--port={self.ports.node_agent}",
+            f"--heartbeat-seconds={HEARTBEAT_SECONDS}",
+            f"--serving-cert={self.pki.dir / 'node-serving.crt'}",
+            f"--serving-key={self.pki.dir / 'node-serving.key'}",
+            f"--client-ca={self.pki.ca_cert}",
+        ]
+
+    def _node_agent_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        path = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = f"{HACK_DIR}{os.pathsep}{path}" if path else str(HACK_DIR)
+        return env
+
+    def _write_kubeconfigs(self) -> None:
+        identities = {
+            "admin": "admin", "alice": "alice", "bob": "bob", "carol": "carol",
+            "mallory": "mallory",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(self._kubeconfig(identities, "admin")))
+        directory = self.run_dir / "kubeconfigs"
+        directory.mkdir(parents=True, exist_ok=True)
+        for component, identity in (
+            ("kube-controller-manager", "kube-controller-manager"),
+            ("kube-scheduler", "kube-scheduler"),
+            ("node-agent", "node"),
+        ):
+            (directory / f"{component}.kubeconfig").write_text(
+                yaml.safe_dump(self._kubeconfig({component: identity}, component))
+            )
+
+    def _kubeconfig(self, contexts: dict[str, str], current: str) -> dict[str, Any]:
+        """A kubeconfig with one context per entry of `contexts` (context name -> identity)."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "testbed", "cluster": {
+                "server": self.server, "certificate-authority": str(self.pki.ca_cert)}}],
+            "users": [
+                {"name": name, "user": {
+                    "client-certificate": str(self.pki.client_cert(identity)),
+                    "client-key": str(self.pki.client_key(identity))}}
+                for name, identity in contexts.items()
+            ],
+            "contexts": [
+                {"name": name, "context": {"cluster": "testbed", "user": name}}
+                for name in contexts
+            ],
+            "current-context": current,
+        }
+
+
+def _reset_run_dir(run_dir: Path) -> None:
+    """Empties the run folder's state from an earlier run (never the folder itself, which a user
+    may have pointed somewhere on purpose)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for entry in run_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    if context is None and url.startswith("https:"):
+        # The controller manager and scheduler serve health on self-signed certificates.
+        context = ssl._create_unverified_context()  # noqa: S323
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _exists(read: Callable[[], object]) -> bool:
+    try:
+        read()
+    except client.ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
+def _ready_status(core: client.CoreV1Api, node_name: str) -> str | None:
+    node = core.read_node(node_name)
+    for condition in node.status.conditions or []:
+        if condition.type == "Ready":
+            return str(condition.status)
+    return None

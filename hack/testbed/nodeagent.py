@@ -1,0 +1,337 @@
+"""The test bed's node: a stand-in for the kubelet that runs pods as local processes.
+
+    python -m testbed.nodeagent --kubeconfig K --node-name N --gpus 2 --cpu 8 --memory 32Gi \
+        --run-dir D [--port P --serving-cert C --serving-key K --client-ca CA]
+
+It authenticates as system:node:<N> (group system:nodes), so the API server's Node authorizer
+and NodeRestriction admission hold it to what a kubelet may do. It
+- registers Node N with capacity and allocatable cpu, memory, pods and nvidia.com/gpu;
+- renews its Lease in kube-node-lease and posts Ready=True every --heartbeat-seconds;
+- watches pods bound to it (fieldSelector spec.nodeName=N) and runs each (`testbed.podrunner`);
+- serves container logs to the API server for `kubectl logs` (`testbed.logserver`).
+
+Runtime controls, files in <run-dir>/node/<N>/ re-read every second:
+  gpus               the GPU count to report (`Cluster.set_gpus` writes it)
+  heartbeats-paused  while it exists, no Lease renewal and no status post, so the
+                     node-lifecycle controller marks the node NotReady and taints it
+On SIGTERM the agent kills every pod process it started and exits (unlike a kubelet, so that
+stopping the test bed leaves nothing running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from testbed import podrunner
+from testbed.podrunner import NodeContext, PodWorker
+
+log = logging.getLogger("testbed.nodeagent")
+Json = dict[str, Any]
+GPU_RESOURCE = "nvidia.com/gpu"
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_SECONDS = 40
+KUBE_VERSION = "v1.34.4"
+
+
+def _micro_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class NodeAgent:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.name: str = args.node_name
+        self.api = config.new_client_from_config(config_file=args.kubeconfig)
+        self.core = client.CoreV1Api(self.api)
+        self.leases = client.CoordinationV1Api(self.api)
+        self.run_dir = Path(args.run_dir)
+        self.control_dir = self.run_dir / "node" / self.name
+        self.control_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.control_dir / "gpus").exists():
+            (self.control_dir / "gpus").write_text(f"{args.gpus}\n")
+        self.node_context = NodeContext(
+            core=self.core, node_name=self.name, run_dir=self.run_dir,
+            server=self.api.configuration.host, ca_cert=Path(self.api.configuration.ssl_ca_cert),
+        )
+        self.workers: dict[str, PodWorker] = {}
+        self.finalised: set[str] = set()
+        self.started: set[str] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.ready_since = podrunner.now()
+
+    # ----- node and heartbeats -------------------------------------------------------------
+
+    def gpus(self) -> int:
+        try:
+            return int((self.control_dir / "gpus").read_text().strip())
+        except (OSError, ValueError):
+            return int(self.args.gpus)
+
+    def paused(self) -> bool:
+        return (self.control_dir / "heartbeats-paused").exists()
+
+    def register(self) -> None:
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": {
+                "kubernetes.io/hostname": self.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "modelsmith.io/testbed": "true",
+            }},
+        }
+        try:
+            self.core.create_node(node)
+            log.info("registered node %s", self.name)
+        except client.ApiException as e:
+            if e.status != 409:
+                raise
+            log.info("node %s already registered", self.name)
+        self.beat()
+
+    def beat(self) -> None:
+        gpus = self.gpus()
+        resources = {"cpu": self.args.cpu, "memory": self.args.memory, "pods": str(self.args.pods),
+                     "ephemeral-storage": "100Gi", GPU_RESOURCE: str(gpus)}
+        stamp = podrunner.now()
+
+        def condition(kind: str, status: str, reason: str, message: str) -> Json:
+            since = self.ready_since
+            return {"type": kind, "status": status, "reason": reason, "message": message,
+                    "lastHeartbeatTime": stamp, "lastTransitionTime": since}
+
+        status = {
+            "capacity": resources,
+            "allocatable": resources,
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                          "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                          "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID",
+                          "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "test bed node agent is posting ready"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": self.name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": int(self.args.port or 0)}},
+            "nodeInfo": {
+                "machineID": "testbed", "systemUUID": "testbed", "bootID": "testbed",
+                "kernelVersion": "", "osImage": "modelsmith test bed", "operatingSystem": "linux",
+                "architecture": "amd64", "containerRuntimeVersion": "testbed://local-processes",
+                "kubeletVersion": KUBE_VERSION, "kubeProxyVersion": "",
+            },
+        }
+        self.core.patch_node_status(self.name, {"status": status})
+        self.renew_lease()
+
+    def renew_lease(self) -> None:
+        spec = {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS,
+                "renewTime": _micro_now()}
+        try:
+            self.leases.patch_namespaced_lease(self.name, LEASE_NAMESPACE, {"spec": spec})
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            node = self.core.read_node(self.name)
+            self.leases.create_namespaced_lease(LEASE_NAMESPACE, {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.name, "ownerReferences": [{
+                    "apiVersion": "v1", "kind": "Node", "name": self.name,
+                    "uid": node.metadata.uid}]},
+                "spec": spec,
+            })
+
+    def heartbeats(self) -> None:
+        last_beat = time.monotonic()
+        last_gpus = self.gpus()
+        was_paused = False
+        while not self.stopping.wait(1.0):
+            if self.paused():
+                if not was_paused:
+                    log.info("heartbeats paused")
+                was_paused = True
+                continue
+            gpus = self.gpus()
+            due = time.monotonic() - last_beat >= self.args.heartbeat_seconds
+            if not (due or was_paused or gpus != last_gpus):
+                continue
+            if was_paused:
+                log.info("heartbeats resumed")
+                self.ready_since = podrunner.now()
+            if gpus != last_gpus:
+                log.info("GPU capacity %d -> %d", last_gpus, gpus)
+            try:
+                self.beat()
+                last_beat, last_gpus, was_paused = time.monotonic(), gpus, False
+            except Exception as e:  # noqa: BLE001 - the next tick retries
+                log.warning("heartbeat failed: %s", e)
+
+    # ----- pods ------------------------------------------------------------------------------
+
+    def sync(self, pod: Json) -> None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        with self.lock:
+            worker = self.workers.get(uid)
+            if worker is not None:
+                worker.update(pod)
+                return
+            status = pod.get("status") or {}
+            terminal = status.get("phase") in ("Succeeded", "Failed")
+            ran_here = uid in self.started
+            if meta.get("deletionTimestamp") and (
+                terminal or ran_here or not status.get("startTime")
+            ):
+                # Nothing runs for it here: finalise at once, as the kubelet does.
+                if uid not in self.finalised:
+                    self.finalised.add(uid)
+                    self._delete(pod)
+                return
+            # A watch event may be older than the worker's last status post: a pod this agent
+            # already ran never runs again, whatever phase a stale event shows.
+            if terminal or ran_here:
+                return
+            self.started.add(uid)
+            worker = PodWorker(self.node_context, pod, self._worker_done)
+            self.workers[uid] = worker
+        log.info("pod %s/%s: accepted", meta["namespace"], meta["name"])
+        worker.start()
+
+    def forget(self, pod: Json) -> None:
+        uid = pod["metadata"]["uid"]
+        with self.lock:
+            worker = self.workers.get(uid)
+            self.finalised.discard(uid)
+        if worker is not None:
+            worker.vanish()
+
+    def _worker_done(self, uid: str) -> None:
+        with self.lock:
+            self.workers.pop(uid, None)
+
+    def _delete(self, pod: Json) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(client.ApiException):
+            self.core.delete_namespaced_pod(
+                meta["name"], meta["namespace"],
+                body=client.V1DeleteOptions(grace_period_seconds=0,
+                                            preconditions=client.V1Preconditions(uid=meta["uid"])),
+            )
+
+    def watch_pods(self) -> None:
+        selector = f"spec.nodeName={self.name}"
+        while not self.stopping.is_set():
+            try:
+                response = self.core.list_pod_for_all_namespaces(
+                    field_selector=selector, _preload_content=False)
+                listing = json.loads(response.data)
+                present = set()
+                for pod in listing["items"]:
+                    present.add(pod["metadata"]["uid"])
+                    self.sync(pod)
+                with self.lock:
+                    vanished = [w for uid, w in self.workers.items() if uid not in present]
+                for worker in vanished:
+                    worker.vanish()
+                stream = watch.Watch().stream(
+                    self.core.list_pod_for_all_namespaces, field_selector=selector,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    allow_watch_bookmarks=True, timeout_seconds=120)
+                for event in stream:
+                    obj = event["raw_object"]
+                    if event["type"] == "DELETED":
+                        self.forget(obj)
+                    elif event["type"] in ("ADDED", "MODIFIED"):
+                        self.sync(obj)
+            except client.ApiException as e:
+                if e.status != 410:
+                    log.warning("pod watch failed (%s): %s", e.status, e.reason)
+                    self.stopping.wait(1.0)
+            except Exception as e:  # noqa: BLE001 - relist and carry on, as the kubelet does
+                log.warning("pod watch failed: %s", e)
+                self.stopping.wait(1.0)
+
+    def lookup_log(self, namespace: str, pod: str, container: str,
+                   ) -> tuple[Path, Any] | None:
+        path = self.run_dir / "pods" / namespace / pod / f"{container}.log"
+        with self.lock:
+            workers = [w for w in self.workers.values()
+                       if w.namespace == namespace and w.pod_name == pod]
+
+        def running() -> bool:
+            run = workers[0].container(container) if workers else None
+            return bool(run is not None and run.running)
+
+        return (path, running) if path.exists() or workers else None
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            workers = list(self.workers.values())
+        for worker in workers:
+            worker.kill_all(grace=5.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed.nodeagent", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--node-name", required=True)
+    parser.add_argument("--gpus", type=int, default=2)
+    parser.add_argument("--cpu", default="8")
+    parser.add_argument("--memory", default="32Gi")
+    parser.add_argument("--pods", type=int, default=110)
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--heartbeat-seconds", type=float, default=10.0)
+    parser.add_argument("--port", type=int, default=0, help="log server port (0: none)")
+    parser.add_argument("--serving-cert")
+    parser.add_argument("--serving-key")
+    parser.add_argument("--client-ca")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    agent = NodeAgent(args)
+    try:
+        if args.port:
+            from testbed import logserver
+
+            logserver.serve(args.port, Path(args.serving_cert), Path(args.serving_key),
+                            Path(args.client_ca), agent.lookup_log)
+        while True:
+            try:
+                agent.register()
+                break
+            except Exception as e:  # noqa: BLE001 - the API server may still be starting
+                log.warning("registering node failed, retrying: %s", e)
+                time.sleep(1)
+        threading.Thread(target=agent.heartbeats, name="heartbeats", daemon=True).start()
+        agent.watch_pods()
+    finally:
+        log.info("stopping: killing pod processes")
+        agent.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

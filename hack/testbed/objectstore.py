@@ -1,0 +1,116 @@
+"""An S3-protocol server on loopback (moto's standalone server) with the bucket `modelsmith`.
+
+Everything that talks to it reads the standard AWS variables (`ObjectStore.env()`), as the
+operator and the trainer and evaluator images do in a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from testbed import procs
+from testbed.waiting import log_tails, register_log_dir
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BUCKET = "modelsmith"
+REGION = "us-east-1"
+ACCESS_KEY = "modelsmith-testbed"
+SECRET_KEY = "modelsmith-testbed-secret"
+NAME = "object-store"
+
+
+class ObjectStore:
+    def __init__(self, run_dir: Path, port: int) -> None:
+        self.run_dir = run_dir
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.access_key = ACCESS_KEY
+        self.secret_key = SECRET_KEY
+        self.bucket = BUCKET
+        self.region = REGION
+        self.log_dir = run_dir / "logs"
+        register_log_dir(self.log_dir)
+
+    @classmethod
+    def start(cls, run_dir: Path, timeout: float = 60.0) -> ObjectStore:
+        for attempt in range(3):
+            store = cls(run_dir, procs.free_port())
+            procs.spawn(
+                run_dir, NAME,
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(store.port)],
+                store.log_dir / f"{NAME}.log",
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            try:
+                store._await(timeout)
+                break
+            except RuntimeError as e:
+                store.stop()
+                # Another process may have taken the port between picking and binding it.
+                if "already in use" not in str(e).lower() or attempt == 2:
+                    raise
+        store.client().create_bucket(Bucket=BUCKET)
+        (run_dir / "object-store.json").write_text(json.dumps({"port": store.port}) + "\n")
+        return store
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> ObjectStore:
+        state = json.loads((run_dir / "object-store.json").read_text())
+        store = cls(run_dir, int(state["port"]))
+        if not procs.alive(run_dir, NAME):
+            raise RuntimeError(f"object store in {run_dir} is not running\n"
+                               + log_tails([store.log_dir]))
+        return store
+
+    def _await(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if not procs.alive(self.run_dir, NAME):
+                raise RuntimeError("object store exited while starting\n"
+                                   + log_tails([self.log_dir], lines=40))
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/", timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("object store did not answer in time\n"
+                                   + log_tails([self.log_dir], lines=40))
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        procs.stop(self.run_dir, NAME)
+
+    def healthy(self) -> bool:
+        return procs.alive(self.run_dir, NAME)
+
+    def env(self) -> dict[str, str]:
+        """The standard variables boto3 (and any S3 client) reads."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def client(self) -> S3Client:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        )

@@ -1,0 +1,525 @@
+"""One pod's life on the test bed's node, as the kubelet would live it: init containers one after
+another, then the containers, each a local process group; restarts per restartPolicy with a
+back-off; activeDeadlineSeconds; termination messages; status posted to the API server; on
+deletion the processes are killed and the pod is finalised (deleted with grace period 0).
+
+Image -> command mapping: `testbed.images`. Environment and volumes: `testbed.podenv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from testbed import images, podenv, procs
+
+log = logging.getLogger("testbed.nodeagent")
+
+Json = dict[str, Any]
+TERMINATION_MESSAGE_LIMIT = 4096
+# FallbackToLogsOnError takes the log's last 80 lines or 2048 bytes, whichever is less.
+FALLBACK_LINES = 80
+FALLBACK_BYTES = 2048
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+DEFAULT_GRACE = 30.0
+POLL = 0.1
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str) -> float:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class NodeContext:
+    """What every pod worker needs from the node agent."""
+
+    core: client.CoreV1Api
+    node_name: str
+    run_dir: Path
+    server: str
+    ca_cert: Path
+    gpus_visible: bool = False
+
+
+@dataclass
+class ContainerRun:
+    spec: Json
+    init: bool
+    pod_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    state: Json = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
+    last_state: Json = field(default_factory=dict)
+    restart_count: int = 0
+    next_start: float = 0.0
+    backoff: float = BACKOFF_START
+    started_at: str | None = None
+    done: bool = False  # terminated and not to be restarted
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def log_path(self) -> Path:
+        return self.pod_dir / f"{self.name}.log"
+
+    @property
+    def termination_path(self) -> Path:
+        return self.pod_dir / "termination" / self.name
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None
+
+    def status(self) -> Json:
+        # Strategic merge would keep a previous state key beside the new one; null removes it.
+        state: Json = {"waiting": None, "running": None, "terminated": None, **self.state}
+        last: Json = {"waiting": None, "running": None, "terminated": None, **self.last_state}
+        return {
+            "name": self.name,
+            "image": self.spec.get("image", ""),
+            "imageID": f"testbed://{images.repository(self.spec.get('image', ''))}",
+            "containerID": f"testbed://{self.pod_dir.name}-{self.name}-{self.restart_count}",
+            "ready": self.running and not self.init,
+            "started": self.running,
+            "restartCount": self.restart_count,
+            "state": state,
+            "lastState": last if self.last_state else {},
+        }
+
+
+class PodEnded(Exception):
+    """The worker is done with its pod (finished, failed, deleted or gone)."""
+
+
+class PodWorker(threading.Thread):
+    def __init__(self, node: NodeContext, pod: Json, on_exit: Callable[[str], None]) -> None:
+        meta = pod["metadata"]
+        super().__init__(name=f"pod-{meta['namespace']}/{meta['name']}", daemon=True)
+        self.node = node
+        self.pod = pod
+        self.uid: str = meta["uid"]
+        self.namespace: str = meta["namespace"]
+        self.pod_name: str = meta["name"]
+        self.pod_dir = node.run_dir / "pods" / self.namespace / self.pod_name
+        self.on_exit = on_exit
+        self.wake = threading.Event()
+        self.gone = threading.Event()  # the pod object no longer exists
+        self.init_runs: list[ContainerRun] = []
+        self.main_runs: list[ContainerRun] = []
+        self.start_time = now()
+        self.transitions: dict[str, tuple[str, str]] = {}
+        self.posted: Json | None = None
+        self.base_env: dict[str, str] = {}
+        self.volumes: dict[str, Path] = {}
+        self.lock = threading.Lock()
+
+    # ----- called by the agent's watch -----------------------------------------------------------
+
+    def update(self, pod: Json) -> None:
+        with self.lock:
+            self.pod = pod
+        self.wake.set()
+
+    def vanish(self) -> None:
+        self.gone.set()
+        self.wake.set()
+
+    def container(self, name: str) -> ContainerRun | None:
+        for run in self.init_runs + self.main_runs:
+            if run.name == name:
+                return run
+        return None
+
+    def kill_all(self, grace: float) -> None:
+        for run in self.init_runs + self.main_runs:
+            self._kill(run, grace)
+
+    # ----- the pod's life --------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._live()
+        except PodEnded:
+            pass
+        except Exception as e:
+            log.exception("pod %s/%s: node agent error", self.namespace, self.pod_name)
+            with contextlib.suppress(Exception):
+                self.kill_all(0)
+                self._finish("Failed", "NodeAgentError", f"test bed node agent error: {e}")
+        finally:
+            self.kill_all(0)
+            self.on_exit(self.uid)
+
+    @property
+    def spec(self) -> Json:
+        with self.lock:
+            spec: Json = self.pod["spec"]
+            return spec
+
+    @property
+    def restart_policy(self) -> str:
+        return str(self.spec.get("restartPolicy", "Always"))
+
+    def _live(self) -> None:
+        if self.pod_dir.exists():
+            shutil.rmtree(self.pod_dir, ignore_errors=True)
+        (self.pod_dir / "termination").mkdir(parents=True)
+        (self.pod_dir / "home").mkdir()
+        (self.pod_dir / "tmp").mkdir()
+        (self.pod_dir / "uid").write_text(self.uid)
+        self.init_runs = [ContainerRun(c, True, self.pod_dir)
+                          for c in self.spec.get("initContainers") or []]
+        self.main_runs = [ContainerRun(c, False, self.pod_dir) for c in self.spec["containers"]]
+        for run in self.main_runs:
+            run.state = {"waiting": {"reason": "PodInitializing"}} if self.init_runs else run.state
+        previous = self.pod.get("status") or {}
+        if previous.get("startTime") and previous.get("phase") == "Running":
+            # A node agent restart loses the processes it ran, as a machine reboot would.
+            self.start_time = previous["startTime"]
+            if self.restart_policy == "Never":
+                self._finish("Failed", "NodeAgentRestarted",
+                             "the test bed's node agent restarted and lost the pod's processes")
+        self._post()
+
+        self._prepare()
+        for run in self.init_runs:
+            self._drive([run])
+        self._drive(self.main_runs)
+
+    def _prepare(self) -> None:
+        """Volumes and the service-account kubeconfig; retried while a reference is missing."""
+        while True:
+            self._check_interruptions()
+            try:
+                self.volumes = podenv.materialise_volumes(self.pod, self.pod_dir / "volumes",
+                                                          self._read)
+                self.base_env = self._node_env()
+                return
+            except podenv.ConfigError as e:
+                for run in self.init_runs + self.main_runs:
+                    run.state = {"waiting": {"reason": "CreateContainerConfigError",
+                                             "message": str(e)}}
+                self._post()
+                self.wake.wait(1.0)
+                self.wake.clear()
+
+    def _node_env(self) -> dict[str, str]:
+        env = {
+            "PATH": f"{images.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(self.pod_dir / "home"),
+            "TMPDIR": str(self.pod_dir / "tmp"),
+            "HOSTNAME": self.pod_name,
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "MODELSMITH_POD_DIR": str(self.pod_dir),
+        }
+        if not self.node.gpus_visible:
+            # The node's GPUs are a number in its status; hide any real device from pod code so
+            # results do not depend on the machine the tests ran on.
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        if podenv.wants_token(self.pod):
+            env["KUBECONFIG"] = str(self._service_account_kubeconfig())
+        return env
+
+    def _service_account_kubeconfig(self) -> Path:
+        account = self.spec.get("serviceAccountName") or "default"
+        request = {"spec": {
+            "expirationSeconds": 3607,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.pod_name,
+                               "uid": self.uid},
+        }}
+        try:
+            response = self.node.core.create_namespaced_service_account_token(
+                account, self.namespace, request)
+        except client.ApiException as e:
+            if e.status in (403, 404):
+                raise podenv.ConfigError(
+                    f'cannot get a token for serviceaccount "{account}": {e.reason}') from e
+            raise
+        return podenv.write_service_account(
+            self.pod_dir / "serviceaccount", self.node.server, self.node.ca_cert,
+            self.namespace, response.status.token)
+
+    def _read(self, kind: str, namespace: str, name: str) -> Json | None:
+        reader = {"Secret": self.node.core.read_namespaced_secret,
+                  "ConfigMap": self.node.core.read_namespaced_config_map}[kind]
+        try:
+            response = reader(name, namespace, _preload_content=False)
+        except client.ApiException as e:
+            if e.status in (403, 404):
+                return None
+            raise
+        obj: Json = json.loads(response.data)
+        obj["kind"] = kind
+        return obj
+
+    def _drive(self, runs: list[ContainerRun]) -> None:
+        """Runs `runs` until each is done, restarting per policy; returns when all are done and
+        the pod goes on, raises PodEnded when the pod ended."""
+        while True:
+            self._check_interruptions()
+            for run in runs:
+                if run.proc is not None and run.proc.poll() is not None:
+                    self._on_exit(run)
+                if not run.done and run.proc is None and time.monotonic() >= run.next_start:
+                    self._start(run)
+            if all(run.done for run in runs):
+                if any(r.init for r in runs):
+                    return
+                failed = any(r.state["terminated"]["exitCode"] != 0 for r in runs)
+                self._finish("Failed" if failed else "Succeeded")
+            self._post()
+            self.wake.wait(POLL)
+            self.wake.clear()
+
+    def _check_interruptions(self) -> None:
+        if self.gone.is_set():
+            self.kill_all(0)
+            raise PodEnded
+        with self.lock:
+            meta = self.pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            grace = float(meta.get("deletionGracePeriodSeconds") or DEFAULT_GRACE)
+            self.kill_all(grace)
+            all_ok = all(r.done and r.state["terminated"]["exitCode"] == 0
+                         for r in self.init_runs + self.main_runs)
+            self._finish("Succeeded" if all_ok and self.main_runs else "Failed",
+                         finalise=True)
+        deadline = self.spec.get("activeDeadlineSeconds")
+        if deadline is not None and time.time() > _parse_time(self.start_time) + float(deadline):
+            self.kill_all(0)
+            self._finish("Failed", "DeadlineExceeded",
+                         "Pod was active on the node longer than the specified deadline")
+
+    def _start(self, run: ContainerRun) -> None:
+        spec = run.spec
+        try:
+            env = dict(self.base_env)
+            env.update(podenv.environment(self.pod, spec, self._read))
+            env.update(podenv.volume_env(spec, self.volumes))
+            env["MODELSMITH_TERMINATION_LOG"] = str(run.termination_path)
+            command = [podenv.expand(a, env) for a in spec.get("command") or []]
+            args = [podenv.expand(a, env) for a in spec.get("args") or []]
+            argv = images.argv_for(spec.get("image", ""), command, args, env["PATH"])
+        except podenv.ConfigError as e:
+            run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
+            run.next_start = time.monotonic() + 1.0
+            return
+        except images.UnknownImage as e:
+            self._image_unavailable(run, str(e))
+            return
+        except images.CommandNotFound as e:
+            run.started_at = now()
+            self._terminated(run, 128, "StartError", str(e))
+            return
+        run.termination_path.unlink(missing_ok=True)
+        cwd = spec.get("workingDir")
+        with run.log_path.open("ab") as out:
+            run.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                cwd=cwd if cwd and Path(cwd).is_dir() else self.pod_dir, start_new_session=True,
+            )
+        procs.record(self.node.run_dir, self._pid_name(run), run.proc.pid)
+        run.started_at = now()
+        run.state = {"running": {"startedAt": run.started_at}}
+        log.info("pod %s/%s: started %s (pid %d): %s", self.namespace, self.pod_name, run.name,
+                 run.proc.pid, argv)
+
+    def _image_unavailable(self, run: ContainerRun, message: str) -> None:
+        if self.restart_policy == "Always":
+            # A Deployment's pod would only be replaced by another that fails the same way;
+            # stay Pending as the kubelet does, and let the user read why.
+            run.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+            run.next_start = time.monotonic() + BACKOFF_MAX
+            return
+        run.state = {"terminated": {"exitCode": 128, "reason": "ErrImagePull",
+                                    "message": message, "finishedAt": now()}}
+        run.done = True
+        self._finish("Failed", "ErrImagePull", f"container {run.name}: {message}")
+
+    def _pid_name(self, run: ContainerRun) -> str:
+        return f"pods/{self.uid}-{run.name}"
+
+    def _on_exit(self, run: ContainerRun, killed: bool = False) -> None:
+        assert run.proc is not None
+        code = run.proc.returncode
+        # The kubelet ends the container's cgroup with its main process; the process group is
+        # our cgroup.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        procs.forget(self.node.run_dir, self._pid_name(run))
+        run.proc = None
+        exit_code = 128 - code if code < 0 else code
+        reason = "Completed" if exit_code == 0 else "Error"
+        self._terminated(run, exit_code, reason, self._termination_message(run, exit_code),
+                         killed)
+
+    def _terminated(self, run: ContainerRun, exit_code: int, reason: str, message: str,
+                    killed: bool = False) -> None:
+        """Records the exit; restarts per policy unless the node killed it for the pod's sake."""
+        terminated: Json = {"exitCode": exit_code, "reason": reason,
+                            "startedAt": run.started_at, "finishedAt": now()}
+        if message:
+            terminated["message"] = message
+        run.state = {"terminated": terminated}
+        policy = self.restart_policy
+        restart = policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+        if run.init:
+            restart = policy != "Never" and exit_code != 0
+        restart = restart and not killed
+        log.info("pod %s/%s: %s exited %d%s", self.namespace, self.pod_name, run.name,
+                 exit_code, " (will restart)" if restart else "")
+        if not restart:
+            run.done = True
+            if run.init and exit_code != 0 and not killed:
+                self._finish("Failed")
+            return
+        run.last_state = run.state
+        run.restart_count += 1
+        run.state = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                 f"back-off {run.backoff:.0f}s restarting failed container"}}
+        run.next_start = time.monotonic() + run.backoff
+        run.backoff = min(run.backoff * 2, BACKOFF_MAX)
+
+    def _termination_message(self, run: ContainerRun, exit_code: int) -> str:
+        try:
+            with run.termination_path.open("rb") as f:
+                message = f.read(TERMINATION_MESSAGE_LIMIT).decode("utf-8", "replace")
+        except OSError:
+            message = ""
+        if not message and exit_code != 0 and (
+            run.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
+            from testbed.waiting import tail
+
+            message = tail(run.log_path, FALLBACK_LINES)[-FALLBACK_BYTES:]
+        return message
+
+    def _kill(self, run: ContainerRun, grace: float) -> None:
+        proc = run.proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        try:
+            proc.wait(timeout=grace if grace > 0 else 5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self._on_exit(run, killed=True)
+
+    # ----- status ----------------------------------------------------------------------------
+
+    def _finish(self, phase: str, reason: str | None = None, message: str | None = None,
+                finalise: bool = False) -> None:
+        """Posts the terminal status and ends the worker; on deletion also finalises the pod."""
+        for run in self.init_runs + self.main_runs:
+            run.done = True
+            if "terminated" not in run.state:
+                waiting = run.state.get("waiting") or {}
+                run.state = {"terminated": {
+                    "exitCode": 137 if run.started_at else 0,
+                    "reason": waiting.get("reason") or ("Error" if run.started_at else
+                                                        "ContainerStatusUnknown"),
+                    "message": waiting.get("message") or "container did not complete",
+                    "finishedAt": now(),
+                    **({"startedAt": run.started_at} if run.started_at else {}),
+                }}
+        self._post(phase, reason=reason, message=message)
+        if finalise:
+            self._delete()
+        raise PodEnded
+
+    def _delete(self) -> None:
+        with contextlib.suppress(client.ApiException):
+            self.node.core.delete_namespaced_pod(
+                self.pod_name, self.namespace,
+                body=client.V1DeleteOptions(grace_period_seconds=0,
+                                            preconditions=client.V1Preconditions(uid=self.uid)),
+            )
+
+    def _condition(self, kind: str, ok: bool, reason: str | None = None) -> Json:
+        status = "True" if ok else "False"
+        previous = self.transitions.get(kind)
+        if previous is None or previous[0] != status:
+            self.transitions[kind] = (status, now())
+        condition: Json = {"type": kind, "status": status,
+                           "lastTransitionTime": self.transitions[kind][1],
+                           "lastProbeTime": None}
+        condition["reason"] = reason if not ok else None
+        return condition
+
+    def _post(self, terminal_phase: str | None = None, reason: str | None = None,
+              message: str | None = None) -> None:
+        terminal = terminal_phase is not None
+        if terminal_phase is None:
+            started = any(r.started_at for r in self.main_runs)
+            phase = "Running" if started else "Pending"
+        else:
+            phase = terminal_phase
+        initialised = all(r.done for r in self.init_runs)
+        ready = (not terminal and bool(self.main_runs)
+                 and all(r.running for r in self.main_runs))
+        not_ready_reason = "PodCompleted" if terminal else "ContainersNotReady"
+        status: Json = {
+            "phase": phase,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "startTime": self.start_time,
+            "reason": reason,
+            "message": message,
+            "conditions": [
+                self._condition("PodReadyToStartContainers", not terminal,
+                                "PodCompleted" if terminal else None),
+                self._condition("Initialized", initialised, "ContainersNotInitialized"),
+                self._condition("ContainersReady", ready, not_ready_reason),
+                self._condition("Ready", ready, not_ready_reason),
+            ],
+            "containerStatuses": [r.status() for r in self.main_runs],
+        }
+        if self.init_runs:
+            status["initContainerStatuses"] = [r.status() for r in self.init_runs]
+        if status == self.posted:
+            return
+        for attempt in range(5):
+            try:
+                self.node.core.patch_namespaced_pod_status(
+                    self.pod_name, self.namespace, {"status": status},
+                    _content_type="application/strategic-merge-patch+json")
+                self.posted = status
+                return
+            except client.ApiException as e:
+                if e.status == 404:
+                    self.gone.set()
+                    raise PodEnded from e
+                log.warning("pod %s/%s: status update failed (%s): %s", self.namespace,
+                            self.pod_name, e.status, e.body)
+                if e.status == 422 or attempt == 4:
+                    raise
+            except OSError as e:
+                log.warning("pod %s/%s: status update failed: %s", self.namespace,
+                            self.pod_name, e)
+            time.sleep(0.5 * (attempt + 1))

@@ -1,0 +1,370 @@
+"""PromotionGate: who approved a candidate, on what evidence, and the record that follows.
+
+The operator creates a PromotionGate when a candidate clears its intake's threshold. People sign
+it off with annotations, one per role of the approver chain:
+
+    approval.modelsmith.io/<role>: "<approved|rejected>:<username>:<evidence>"
+
+where <evidence> is the first 12 hex characters of spec.evidence.digest (after `sha256:`), so an
+approval names the exact evidence it was given on. For example:
+
+    kubectl annotate promotiongate support-triage-run-1-iter-3 \\
+        approval.modelsmith.io/domain-owner=approved:alice:0123456789ab
+
+The admission policy shipped in the chart lets only the users and groups listed for <role> set
+that annotation, with <username> equal to the requesting user. The operator enforces the chain
+order and evidence freshness (and approval expiry, where the intake sets approvalTtlHours),
+records each sign-off in status.approvals, and once every role has approved writes the promotion
+record (write-once) and updates the serving pointer.
+
+Rollback is an annotation too: `modelsmith.io/rollback: "<username>"`; the operator restores the
+previous serving pointer and records the rollback in status.rollback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from modelsmith.api.base import ApiModel
+from modelsmith.api.common import (
+    Approver,
+    Blocker,
+    Candidate,
+    Condition,
+    Digest,
+    LocalObjectReference,
+    KubernetesObject,
+    Message,
+    RollbackContract,
+    ServingTarget,
+    Username,
+    approvers_field,
+    cel,
+    conditions_field,
+    immutable,
+    list_map,
+    observed_generation_field,
+    validations,
+)
+from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
+
+APPROVAL_ANNOTATION_PREFIX = "approval.modelsmith.io/"
+ROLLBACK_ANNOTATION = "modelsmith.io/rollback"
+EVIDENCE_PREFIX_LENGTH = 12
+_APPROVAL_VALUE = re.compile(r"^(approved|rejected):([^:]+):([a-f0-9]{12})$")
+
+PROMOTION_RECORD_WRITE_ONCE = "promotionRecord is write-once: once set it never changes or goes away"
+NEW_GATE_HINT = "the operator creates a new PromotionGate for a new candidate"
+
+
+@dataclass(frozen=True)
+class ApprovalAnnotation:
+    """A parsed approval annotation."""
+
+    role: str
+    decision: Literal["approved", "rejected"]
+    user: str
+    evidence_prefix: str
+
+    def value(self) -> str:
+        return f"{self.decision}:{self.user}:{self.evidence_prefix}"
+
+    def key(self) -> str:
+        return f"{APPROVAL_ANNOTATION_PREFIX}{self.role}"
+
+    def matches(self, evidence_digest: str) -> bool:
+        """True when the approval was given on this evidence (a full sha256:... digest)."""
+        return evidence_prefix(evidence_digest) == self.evidence_prefix
+
+
+def evidence_prefix(digest: str) -> str:
+    """The part of an evidence digest an approval annotation carries."""
+    return digest.removeprefix("sha256:")[:EVIDENCE_PREFIX_LENGTH]
+
+
+def parse_approval_annotation(key: str, value: str) -> ApprovalAnnotation | None:
+    """The approval an annotation carries, or None when the key is not an approval annotation
+    or the value is malformed (the operator records the latter as an invalid approval)."""
+    if not key.startswith(APPROVAL_ANNOTATION_PREFIX):
+        return None
+    match = _APPROVAL_VALUE.match(value.strip())
+    if match is None:
+        return None
+    decision: Literal["approved", "rejected"] = (
+        "approved" if match.group(1) == "approved" else "rejected"
+    )
+    return ApprovalAnnotation(
+        role=key.removeprefix(APPROVAL_ANNOTATION_PREFIX),
+        decision=decision,
+        user=match.group(2),
+        evidence_prefix=match.group(3),
+    )
+
+
+# --- spec -----------------------------------------------------------------------------------
+
+
+class EvidenceSummary(ApiModel):
+    """The evidence bundle the candidate is judged on: its digest and headline numbers."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.digest != oldSelf.digest || self == oldSelf",
+                "evidence fields cannot change while the digest stays the same",
+            )
+        )
+    )
+
+    digest: Digest = Field(
+        description="sha256 of the evidence bundle. Immutable: approvals name its first 12 hex "
+        "characters.",
+        json_schema_extra=validations(immutable(f"evidence digest is immutable; {NEW_GATE_HINT}")),
+    )
+    schema_version: str = Field(
+        default="modelsmith.io/evidence/v1",
+        max_length=128,
+        description="The evidence bundle's schema.",
+    )
+    score: float = Field(ge=0, le=1, description="The candidate's overall score.")
+    heldout_score: float | None = Field(
+        default=None, ge=0, le=1, description="The candidate's held-out score."
+    )
+    baseline_score: float | None = Field(
+        default=None, ge=0, le=1, description="The base model's overall score."
+    )
+    regression_count: int = Field(
+        default=0, ge=0, description="Scenarios the base or previous candidate passed and this fails."
+    )
+    latency_p95_ms: float | None = Field(
+        default=None, ge=0, description="95th percentile latency per decision, in milliseconds."
+    )
+    cost_per_decision: float | None = Field(
+        default=None, ge=0, description="Accelerator cost per decision (intake's price unit)."
+    )
+
+
+class PromotionGateSpec(ApiModel):
+    """Written by the operator when it creates the gate; nothing in it changes afterwards."""
+
+    run_ref: LocalObjectReference = Field(
+        description="The IterationRun that produced the candidate.",
+        json_schema_extra=validations(immutable(f"runRef is immutable; {NEW_GATE_HINT}")),
+    )
+    intake_ref: LocalObjectReference = Field(
+        description="The ModelIntake the run belongs to.",
+        json_schema_extra=validations(immutable(f"intakeRef is immutable; {NEW_GATE_HINT}")),
+    )
+    candidate: Candidate = Field(
+        description="The candidate to promote. Immutable.",
+        json_schema_extra=validations(immutable(f"candidate is immutable; {NEW_GATE_HINT}")),
+    )
+    evidence: EvidenceSummary = Field(description="The evidence bundle's digest and numbers.")
+    approvers: list[Approver] = approvers_field(
+        "The approver chain copied from the intake; order is sign-off order. Immutable.",
+        immutable(f"approvers are immutable; {NEW_GATE_HINT}"),
+    )
+    rollback: RollbackContract = Field(
+        description="The rollback contract copied from the intake.",
+        json_schema_extra=validations(immutable(f"rollback is immutable; {NEW_GATE_HINT}")),
+    )
+    serving: ServingTarget = Field(
+        description="The serving pointer promotion updates.",
+        json_schema_extra=validations(immutable(f"serving is immutable; {NEW_GATE_HINT}")),
+    )
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+class GateState(str, Enum):
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    BLOCKED = "Blocked"
+
+
+class GateDecision(str, Enum):
+    """The final verdict; empty until there is one."""
+
+    NONE = ""
+    PROMOTE = "Promote"
+    REJECT = "Reject"
+
+
+class ApprovalDecision(str, Enum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PENDING = "pending"
+
+
+class Approval(ApiModel):
+    """One role's sign-off as the operator read it from the annotations."""
+
+    role: str = Field(max_length=40, description="The role in the approver chain.")
+    user: Username | None = Field(default=None, description="Who signed (absent while pending).")
+    decision: ApprovalDecision = Field(
+        default=ApprovalDecision.PENDING, description="approved, rejected or pending."
+    )
+    at: datetime | None = Field(default=None, description="When the operator saw the sign-off.")
+    evidence_digest: str | None = Field(
+        default=None,
+        max_length=71,
+        description="The evidence digest prefix the approval named.",
+    )
+    valid: bool = Field(
+        default=False,
+        description="Whether the sign-off counts (right user, right order, current evidence, "
+        "not expired).",
+    )
+    reason: Message = Field(default="", description="Why it does not count, when it does not.")
+
+
+class RecordedApproval(ApiModel):
+    """An approval as the promotion record keeps it."""
+
+    role: str = Field(max_length=40, description="The role.")
+    user: Username = Field(description="Who approved.")
+    at: datetime = Field(description="When.")
+
+
+class PromotionRecord(ApiModel):
+    """The write-once record of a promotion, mirrored from object storage."""
+
+    digest: Digest = Field(description="sha256 of the promotion record document.")
+    time: datetime = Field(description="When the candidate was promoted.")
+    candidate_label: str = Field(max_length=128, description="The promoted candidate's label.")
+    evidence_digest: Digest = Field(description="The evidence bundle it was promoted on.")
+    approvals: list[RecordedApproval] = Field(
+        default_factory=list, max_length=8, description="The approvals that promoted it."
+    )
+
+
+class RollbackState(str, Enum):
+    AVAILABLE = "Available"
+    UNAVAILABLE = "Unavailable"
+    IN_PROGRESS = "InProgress"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class RollbackStatus(ApiModel):
+    """The rollback posture: whether a rollback is possible, and whether one happened."""
+
+    state: RollbackState = Field(
+        default=RollbackState.UNAVAILABLE,
+        description="Available (a previous pointer is retained), Unavailable, InProgress, "
+        "RolledBack or Failed.",
+    )
+    at: datetime | None = Field(default=None, description="When the rollback happened.")
+    by: Username | None = Field(default=None, description="Who asked for it.")
+    record_digest: Digest | None = Field(
+        default=None, description="sha256 of the rollback record in object storage."
+    )
+
+
+class PromotionGateStatus(ApiModel):
+    """The gate's progress; the promotion record in it is write-once."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(oldSelf.promotionRecord) || (has(self.promotionRecord) && "
+                "self.promotionRecord == oldSelf.promotionRecord)",
+                PROMOTION_RECORD_WRITE_ONCE,
+                field_path=".promotionRecord",
+            ),
+            cel(
+                "!has(oldSelf.state) || oldSelf.state != 'Promoted' || "
+                "(has(self.state) && self.state in ['Promoted', 'RolledBack'])",
+                "a Promoted gate can only stay Promoted or become RolledBack",
+                field_path=".state",
+            ),
+            cel(
+                "!has(oldSelf.state) || oldSelf.state != 'RolledBack' || "
+                "(has(self.state) && self.state == 'RolledBack')",
+                "a RolledBack gate stays RolledBack",
+                field_path=".state",
+            ),
+        )
+    )
+
+    observed_generation: int | None = observed_generation_field()
+    conditions: list[Condition] = conditions_field()
+    state: GateState | None = Field(
+        default=None,
+        description="Pending, Approved, Rejected, Promoted, RolledBack or Blocked.",
+    )
+    approvals: list[Approval] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Each role's sign-off, in chain order.",
+        json_schema_extra=list_map("role"),
+    )
+    approvals_summary: str = Field(
+        default="", max_length=16, description="Valid approvals over roles (e.g. 1/2)."
+    )
+    blockers: list[Blocker] = Field(
+        default_factory=list, max_length=16, description="What stops promotion now."
+    )
+    decision: GateDecision = Field(
+        default=GateDecision.NONE, description="Promote, Reject, or empty while undecided."
+    )
+    promotion_record: PromotionRecord | None = Field(
+        default=None,
+        description="Set once when the candidate is promoted; never changes afterwards.",
+    )
+    rollback: RollbackStatus | None = Field(default=None, description="The rollback posture.")
+
+
+class PromotionGate(KubernetesObject):
+    """A candidate awaiting sign-off, attached to its evidence digest."""
+
+    kind: Literal["PromotionGate"] = Field(default="PromotionGate", description="PromotionGate.")
+    spec: PromotionGateSpec = Field(description="The candidate, evidence and approver chain.")
+    status: PromotionGateStatus | None = Field(default=None, description="Observed state.")
+
+
+PROMOTION_GATE = ResourceKind(
+    kind="PromotionGate",
+    plural="promotiongates",
+    short_name="gate",
+    spec=PromotionGateSpec,
+    status=PromotionGateStatus,
+    description=(
+        "A PromotionGate holds a candidate that cleared its intake's threshold, attached to the "
+        "digest of its evidence bundle. Approvers sign off with annotations "
+        "(approval.modelsmith.io/<role>: \"<approved|rejected>:<username>:<first 12 hex of the "
+        "evidence digest>\"); the operator records each sign-off, writes a write-once promotion "
+        "record, and rolls back on the modelsmith.io/rollback annotation."
+    ),
+    columns=(
+        PrinterColumn("Status", "string", ".status.state", "Gate state."),
+        PrinterColumn("Approvals", "string", ".status.approvalsSummary", "Valid approvals."),
+        PrinterColumn("Decision", "string", ".status.decision", "Final decision."),
+        PrinterColumn("Candidate", "string", ".spec.candidate.label", "Candidate label."),
+        AGE_COLUMN,
+        PrinterColumn("Run", "string", ".spec.runRef.name", "The IterationRun.", priority=1),
+        PrinterColumn("Score", "number", ".spec.evidence.score", "Candidate score.", priority=1),
+        PrinterColumn(
+            "Evidence", "string", ".spec.evidence.digest", "Evidence digest.", priority=1
+        ),
+    ),
+    validations=(
+        cel(
+            "!has(oldSelf.status) || !has(oldSelf.status.promotionRecord) || "
+            "(has(self.status) && has(self.status.promotionRecord) && "
+            "self.status.promotionRecord == oldSelf.status.promotionRecord)",
+            PROMOTION_RECORD_WRITE_ONCE,
+        ),
+    ),
+    selectable_fields=(".spec.runRef.name", ".spec.intakeRef.name"),
+)

@@ -1,0 +1,383 @@
+"""ModelIntake: what is specialised, where it runs, and against which gate."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from modelsmith.api.base import ApiModel
+from modelsmith.api.common import (
+    Approver,
+    Condition,
+    Digest,
+    DnsLabel,
+    KubernetesObject,
+    Label,
+    LocalObjectReference,
+    Message,
+    ObjectName,
+    RollbackContract,
+    ServingTarget,
+    approvers_field,
+    cel,
+    conditions_field,
+    immutable,
+    observed_generation_field,
+    require_unique_roles,
+    validations,
+)
+from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column
+
+# An extended resource name as the device plugin advertises it: a domain prefix and a name.
+EXTENDED_RESOURCE_NAME = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+    r"/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+# resource.Quantity's grammar (the same expression the Kubernetes OpenAPI uses).
+QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+IMAGE = r"^[^\s]+$"
+
+
+class BenchmarkReference(ApiModel):
+    """A Benchmark in the same namespace, pinned to a version."""
+
+    name: ObjectName = Field(description="The Benchmark's name.")
+    version: str = Field(
+        min_length=1,
+        max_length=63,
+        description="The version the Benchmark must have; any other version makes the intake "
+        "not Ready.",
+    )
+
+
+class BaseModelSource(ApiModel):
+    """The model being specialised."""
+
+    uri: str = Field(
+        min_length=6,
+        max_length=1024,
+        pattern=r"^(s3|hf)://",
+        description="Where the weights are: s3://<bucket>/<prefix>/ or hf://<org>/<name> (only "
+        "where the cluster may reach the hub). Never shown on shared surfaces; `label` is.",
+    )
+    label: Label = Field(
+        description="A readable name for the base model, used in status, lineage and evidence."
+    )
+    revision: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A revision to pin (a hub commit or tag); absent means the URI as it is.",
+    )
+
+
+class TolerationOperator(str, Enum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(str, Enum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(ApiModel):
+    """A toleration copied into training and evaluation pods (the core/v1 Toleration fields)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.operator) || self.operator != 'Exists' || !has(self.value) "
+                "|| self.value == ''",
+                "value must be empty when operator is Exists",
+                field_path=".value",
+            )
+        )
+    )
+
+    key: str | None = Field(
+        default=None,
+        max_length=316,
+        pattern=LABEL_KEY,
+        description="The taint key; empty with operator Exists tolerates every taint.",
+    )
+    operator: TolerationOperator = Field(
+        default=TolerationOperator.EQUAL, description="Equal (key and value) or Exists (key)."
+    )
+    value: str | None = Field(
+        default=None, max_length=63, description="The taint value (operator Equal)."
+    )
+    effect: TaintEffect | None = Field(
+        default=None,
+        description="NoSchedule, PreferNoSchedule or NoExecute; absent matches all effects.",
+    )
+    toleration_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="How long a NoExecute taint is tolerated once it appears.",
+    )
+
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Toleration:
+        if self.operator == TolerationOperator.EXISTS and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        return self
+
+
+class ExecutionTarget(ApiModel):
+    """Where and how training and evaluation Jobs run."""
+
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Namespace for the Jobs; absent means the intake's own namespace.",
+    )
+    service_account_name: DnsLabel = Field(
+        description="The service account the Jobs run as (it needs no API permissions)."
+    )
+    gpu_count: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="GPUs per training Job (0 runs on the CPU, as the quickstart does). More "
+        "than one runs one process per GPU (accelerate).",
+    )
+    gpu_resource_name: str = Field(
+        default="nvidia.com/gpu",
+        max_length=253,
+        pattern=EXTENDED_RESOURCE_NAME,
+        description="The extended resource the device plugin advertises (e.g. nvidia.com/gpu, "
+        "amd.com/gpu).",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Node labels the Job pods must match.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, description="Tolerations for the Job pods."
+    )
+    priority_class_name: DnsLabel | None = Field(
+        default=None, description="PriorityClass for the Job pods."
+    )
+    kueue_queue: DnsLabel | None = Field(
+        default=None,
+        description="A Kueue LocalQueue; set, the Jobs carry kueue.x-k8s.io/queue-name and "
+        "wait for admission instead of competing for capacity.",
+    )
+    cpu_request: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=QUANTITY,
+        description="CPU request per Job pod (a quantity, e.g. 2 or 500m); absent: the "
+        "operator's default.",
+    )
+    memory_request: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=QUANTITY,
+        description="Memory request per Job pod (a quantity, e.g. 16Gi); absent: the "
+        "operator's default.",
+    )
+    trainer_image: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE,
+        description="Trainer image; absent: the image the operator was installed with.",
+    )
+    evaluator_image: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE,
+        description="Evaluator image; absent: the image the operator was installed with.",
+    )
+    object_store_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="A Secret in the execution namespace holding AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (optionally AWS_ENDPOINT_URL_S3 and AWS_DEFAULT_REGION), "
+        "given to the Jobs as environment. Absent: the pods' own identity reaches the store.",
+    )
+    gpu_hourly_price: float = Field(
+        default=0.0,
+        ge=0,
+        description="Price of one GPU-hour (any currency), used for cost per decision.",
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Deadline for each Job, in seconds; a Job past it counts as a failed attempt.",
+    )
+    backoff_limit: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Pod retries inside one Job. The operator's own retry budget "
+        "(IterationRun spec.retries) creates new Jobs, so 0 is usual.",
+    )
+
+
+class PromotionPolicy(ApiModel):
+    """When a candidate may be staged for promotion, and who must approve it."""
+
+    threshold: float = Field(
+        ge=0,
+        le=1,
+        description="Overall score (0..1) a candidate must reach to be staged for promotion.",
+    )
+    min_improvement: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Smallest score gain over the previous accepted candidate for an iteration "
+        "to count as an improvement.",
+    )
+    max_regressions: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Scenarios that passed before and may fail now without rejecting a candidate.",
+    )
+    approvers: list[Approver] = approvers_field(
+        "The approver chain, in sign-off order (1 to 8 roles with unique names)."
+    )
+    approval_ttl_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=8760,
+        description="Approvals older than this expire (governance block); absent: never.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_roles(self) -> PromotionPolicy:
+        require_unique_roles(self.approvers)
+        return self
+
+
+class ModelIntakeSpec(ApiModel):
+    """What is specialised (base model against a benchmark), where it runs, where it serves
+    and the gate it must pass."""
+
+    owner: str = Field(
+        min_length=1, max_length=253, description="Who answers for this specialisation."
+    )
+    benchmark_ref: BenchmarkReference = Field(
+        description="The Benchmark (name and version) candidates are measured against. Immutable.",
+        json_schema_extra=validations(
+            immutable("benchmarkRef is immutable; create a new ModelIntake to change the benchmark")
+        ),
+    )
+    base_model: BaseModelSource = Field(
+        description="The model being specialised. Immutable.",
+        json_schema_extra=validations(
+            immutable("baseModel is immutable; create a new ModelIntake to change the base model")
+        ),
+    )
+    execution_target: ExecutionTarget = Field(
+        description="Where training and evaluation Jobs run."
+    )
+    serving_target: ServingTarget = Field(
+        description="The serving pointer ConfigMap that promotion updates."
+    )
+    promotion: PromotionPolicy = Field(
+        description="The threshold, improvement rules and approver chain."
+    )
+    rollback: RollbackContract = Field(description="The rollback contract.")
+
+
+class ValidationCheck(ApiModel):
+    """One check the operator ran on the intake."""
+
+    check: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z][A-Za-z0-9]*$",
+        description="What was checked, as a CamelCase code (BenchmarkResolved, BaseModelFound, "
+        "ExecutionNamespace, ServiceAccount, ServingTarget, ObjectStoreSecret, ...).",
+    )
+    ok: bool = Field(description="Whether the check passed.")
+    message: Message = Field(default="", description="What was found (no object keys).")
+
+
+class ResolvedBenchmark(ApiModel):
+    """The Benchmark the intake resolved to."""
+
+    name: ObjectName = Field(description="Benchmark name.")
+    version: str = Field(max_length=63, description="Benchmark version.")
+    digest: Digest | None = Field(default=None, description="The Benchmark's content digest.")
+
+
+class ModelIntakeStatus(ApiModel):
+    """What the operator resolved and validated."""
+
+    observed_generation: int | None = observed_generation_field()
+    conditions: list[Condition] = conditions_field()
+    benchmark: ResolvedBenchmark | None = Field(
+        default=None, description="The resolved Benchmark version and digest."
+    )
+    base_model_label: Label | None = Field(
+        default=None, description="The base model's readable label."
+    )
+    execution_namespace: DnsLabel | None = Field(
+        default=None, description="The namespace the Jobs run in."
+    )
+    serving_target: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The serving pointer as namespace/configmap:key.",
+    )
+    resolved_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="The promotion threshold in force."
+    )
+    owner: str | None = Field(default=None, max_length=253, description="The owner in force.")
+    rollback_expectation: str | None = Field(
+        default=None, max_length=1024, description="The rollback expectation in force."
+    )
+    validation: list[ValidationCheck] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Each check run on the intake and its outcome.",
+    )
+
+
+class ModelIntake(KubernetesObject):
+    """A base model to specialise against a benchmark, with its execution and serving
+    targets and promotion gate."""
+
+    kind: Literal["ModelIntake"] = Field(default="ModelIntake", description="ModelIntake.")
+    spec: ModelIntakeSpec = Field(description="The intake.")
+    status: ModelIntakeStatus | None = Field(default=None, description="Observed state.")
+
+
+MODEL_INTAKE = ResourceKind(
+    kind="ModelIntake",
+    plural="modelintakes",
+    short_name="intake",
+    spec=ModelIntakeSpec,
+    status=ModelIntakeStatus,
+    description=(
+        "A ModelIntake says what is specialised (a base model against a Benchmark version), "
+        "where training and evaluation run, which serving pointer promotion updates, the "
+        "threshold a candidate must clear and the approver chain that signs it off."
+    ),
+    columns=(
+        PrinterColumn("Benchmark", "string", ".spec.benchmarkRef.name", "Benchmark name."),
+        PrinterColumn("Base", "string", ".spec.baseModel.label", "Base model label."),
+        PrinterColumn("Threshold", "number", ".spec.promotion.threshold", "Promotion threshold."),
+        PrinterColumn("Owner", "string", ".spec.owner", "Owner."),
+        ready_column("True when the benchmark, base model and targets validated."),
+        AGE_COLUMN,
+        PrinterColumn(
+            "Bench-Version", "string", ".spec.benchmarkRef.version", "Benchmark version.", 1
+        ),
+        PrinterColumn(
+            "GPUs", "integer", ".spec.executionTarget.gpuCount", "GPUs per training Job.", 1
+        ),
+    ),
+    selectable_fields=(".spec.benchmarkRef.name",),
+)

@@ -1,0 +1,416 @@
+"""IterationRun: one specialisation loop, and the record of what happened in it and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from modelsmith.api.base import ApiModel
+from modelsmith.api.common import (
+    Blocker,
+    Candidate,
+    Condition,
+    Dimension,
+    KubernetesObject,
+    LocalObjectReference,
+    Message,
+    ObjectName,
+    Score,
+    ScenarioId,
+    cel,
+    conditions_field,
+    immutable,
+    list_map,
+    observed_generation_field,
+    validations,
+)
+from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
+
+TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
+
+
+class Phase(str, Enum):
+    """Where the run is. Staged, Plateaued, Failed and Stopped are final; Blocked and
+    Suspended wait for someone to act."""
+
+    PENDING = "Pending"
+    EVALUATING_BASELINE = "EvaluatingBaseline"
+    TRAINING = "Training"
+    ASSESSING = "Assessing"
+    PROMOTION_STAGING = "PromotionStaging"
+    STAGED = "Staged"
+    PLATEAUED = "Plateaued"
+    BLOCKED = "Blocked"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    SUSPENDED = "Suspended"
+
+
+class TrainingMethod(str, Enum):
+    LORA = "lora"
+    FULL = "full"
+
+
+# --- spec -----------------------------------------------------------------------------------
+
+
+class RunBudget(ApiModel):
+    """Limits that end the run (Stopped, with the budget named as the reason) when reached."""
+
+    gpu_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description="GPU-hours the run may use across all its Jobs; absent: no limit.",
+    )
+    deadline: datetime | None = Field(
+        default=None,
+        description="Time (RFC 3339) after which no new Job starts; absent: no deadline.",
+    )
+
+
+class Recipe(ApiModel):
+    """The starting training recipe. The operator adapts the weighting each iteration from the
+    evidence (failing scenarios of the strongest failure cluster weigh `failingWeight`) and
+    records the recipe it used in the ledger."""
+
+    method: TrainingMethod = Field(
+        default=TrainingMethod.LORA,
+        description="lora trains a low-rank adapter; full fine-tunes every weight.",
+    )
+    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank (lora only).")
+    alpha: int = Field(default=16, ge=1, le=1024, description="LoRA alpha (lora only).")
+    dropout: float = Field(default=0.05, ge=0, le=1, description="LoRA dropout (lora only).")
+    target_modules: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Module names the adapter attaches to (e.g. q_proj, v_proj); empty: the "
+        "trainer's default for the architecture.",
+    )
+    steps: int = Field(default=100, ge=1, le=100_000, description="Optimizer steps per iteration.")
+    learning_rate: float = Field(
+        default=2e-4, gt=0, le=1, description="Peak learning rate."
+    )
+    batch_size: int = Field(default=8, ge=1, le=1024, description="Examples per step.")
+    max_seq_length: int = Field(
+        default=512, ge=16, le=32768, description="Longest tokenised example; longer ones are cut."
+    )
+    failing_weight: float = Field(
+        default=3.0,
+        ge=1,
+        le=100,
+        description="Sampling weight of failing training scenarios in the strongest failure "
+        "cluster (every other scenario weighs 1).",
+    )
+    seed: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Random seed; the same seed repeats a run."
+    )
+
+
+class EvaluationSettings(ApiModel):
+    """How the evaluator generates answers."""
+
+    batch_size: int = Field(default=8, ge=1, le=1024, description="Scenarios per batch.")
+    max_new_tokens: int = Field(
+        default=64, ge=1, le=1024, description="Longest answer generated, in tokens."
+    )
+
+
+class RetryPolicy(ApiModel):
+    """How often a failing Job is replaced before the run blocks (infrastructure)."""
+
+    max_attempts: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Jobs created per phase per iteration (the first included) before the run "
+        "is Blocked with kind infrastructure.",
+    )
+
+
+class IterationRunSpec(ApiModel):
+    """One specialisation loop for a ModelIntake."""
+
+    intake_ref: LocalObjectReference = Field(
+        description="The ModelIntake (same namespace) this run specialises. Immutable.",
+        json_schema_extra=validations(
+            immutable("intakeRef is immutable; start a new IterationRun for another intake")
+        ),
+    )
+    max_iterations: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Training iterations at most (the baseline evaluation is iteration 0 and "
+        "does not count).",
+    )
+    plateau_patience: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Consecutive iterations without an accepted improvement that end the run "
+        "as Plateaued.",
+    )
+    budget: RunBudget = Field(
+        default_factory=RunBudget,
+        description="GPU-hour and wall-clock limits.",
+        json_schema_extra={"default": {}},
+    )
+    recipe: Recipe = Field(
+        default_factory=Recipe,
+        description="The starting training recipe.",
+        json_schema_extra={"default": {}},
+    )
+    evaluation: EvaluationSettings = Field(
+        default_factory=EvaluationSettings,
+        description="Evaluator settings.",
+        json_schema_extra={"default": {}},
+    )
+    cluster_dimensions: list[Dimension] = Field(
+        default_factory=lambda: [Dimension.CAPABILITY, Dimension.RISK],
+        min_length=2,
+        max_length=2,
+        description="The two dimensions failures are clustered by (two different ones of "
+        "capability, risk, operatorLens, outcomeType).",
+        json_schema_extra=validations(
+            cel("self[0] != self[1]", TWO_DIMENSIONS),
+            default=[Dimension.CAPABILITY.value, Dimension.RISK.value],
+        ),
+    )
+    retries: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="Job retry budget.",
+        json_schema_extra={"default": {}},
+    )
+    suspend: bool = Field(
+        default=False,
+        description="true pauses the run after the current Job (phase Suspended); false resumes.",
+    )
+
+    @model_validator(mode="after")
+    def _two_dimensions(self) -> IterationRunSpec:
+        if len(set(self.cluster_dimensions)) != 2:
+            raise ValueError(TWO_DIMENSIONS)
+        return self
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+class PhaseTransition(ApiModel):
+    """The latest phase change and why it happened."""
+
+    from_phase: Phase | None = Field(
+        default=None, alias="from", description="The phase left (absent for the first)."
+    )
+    to: Phase = Field(description="The phase entered.")
+    reason: str = Field(
+        min_length=1, max_length=128, description="A CamelCase code (e.g. ThresholdCleared)."
+    )
+    message: Message = Field(default="", description="Why, in plain words.")
+    time: datetime = Field(description="When.")
+
+
+class Scores(ApiModel):
+    """Overall scores (0..1: share of scenarios passed)."""
+
+    current: Score | None = Field(
+        default=None, description="The latest assessed candidate (or the baseline at iteration 0)."
+    )
+    previous_accepted: Score | None = Field(
+        default=None, description="The last accepted candidate, or the baseline if none."
+    )
+    baseline: Score | None = Field(default=None, description="The base model (iteration 0).")
+    target: Score | None = Field(default=None, description="The intake's promotion threshold.")
+    heldout: Score | None = Field(
+        default=None, description="The latest candidate on the held-out split only."
+    )
+
+
+class FailureCluster(ApiModel):
+    """The largest group of failing scenarios sharing values of the two cluster dimensions."""
+
+    dimensions: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict,
+        max_length=2,
+        description="Dimension to value (e.g. capability: refunds, risk: high).",
+    )
+    failures: int = Field(default=0, ge=0, description="Failing scenarios in the cluster.")
+    label: str = Field(
+        default="", max_length=256, description="A readable name (e.g. refunds/high)."
+    )
+    scenario_ids: list[ScenarioId] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Failing scenario ids in the cluster (at most 20).",
+    )
+
+
+class CapacityState(str, Enum):
+    SCHEDULED = "Scheduled"
+    PENDING = "Pending"
+    UNSCHEDULABLE = "Unschedulable"
+    UNKNOWN = "Unknown"
+
+
+class Capacity(ApiModel):
+    """Whether the current Job got the accelerators it asked for."""
+
+    gpus_requested: int = Field(default=0, ge=0, description="GPUs the current Job requests.")
+    resource_name: str | None = Field(
+        default=None, max_length=253, description="The extended resource requested."
+    )
+    state: CapacityState = Field(
+        default=CapacityState.UNKNOWN,
+        description="Scheduled, Pending (waiting, e.g. queued in Kueue), Unschedulable (no node "
+        "can take it) or Unknown.",
+    )
+    reason: Message = Field(default="", description="The scheduler's or queue's explanation.")
+
+
+class TrainingProgress(ApiModel):
+    """Progress of the current training Job, as it last reported."""
+
+    percent: float = Field(default=0, ge=0, le=100, description="Percent of steps done.")
+    step: int = Field(default=0, ge=0, description="Steps done.")
+    total_steps: int = Field(default=0, ge=0, description="Steps planned.")
+    loss: float | None = Field(default=None, description="Latest training loss.")
+    eta_seconds: float | None = Field(default=None, ge=0, description="Estimated seconds left.")
+    updated_at: datetime | None = Field(default=None, description="When it was reported.")
+
+
+class IterationRecord(ApiModel):
+    """What one finished iteration produced and what was decided."""
+
+    iteration: int = Field(ge=0, description="Iteration number (0 is the baseline).")
+    score: Score | None = Field(default=None, description="Overall score.")
+    heldout_score: Score | None = Field(default=None, description="Held-out split score.")
+    accepted: bool = Field(default=False, description="Whether the candidate was accepted.")
+    decision: str = Field(
+        default="",
+        max_length=63,
+        description="The decision taken (e.g. Baseline, Accept, Reject, Stage, Plateau).",
+    )
+    reason: Message = Field(default="", description="Why.")
+    regression_count: int = Field(default=0, ge=0, description="Scenarios that regressed.")
+    recipe: str = Field(
+        default="",
+        max_length=512,
+        description="A one-line summary of the recipe used (e.g. lora r8 a16 steps100 lr2e-4 "
+        "weight3 on refunds/high).",
+    )
+    finished_at: datetime | None = Field(default=None, description="When it finished.")
+
+
+class LedgerPointer(ApiModel):
+    """Where the full, append-only record of the run lives (inside the customer's bucket)."""
+
+    entries: int = Field(default=0, ge=0, description="Entries written.")
+    last_sequence: int | None = Field(
+        default=None, ge=0, description="Sequence number of the newest entry."
+    )
+    location: str = Field(
+        default="",
+        max_length=512,
+        description="A readable description of where the ledger lives (e.g. 'run ledger in the "
+        "intake's object store'); never an object key.",
+    )
+
+
+class IterationRunStatus(ApiModel):
+    """The operator's memory of the run; it resumes from here after a restart."""
+
+    observed_generation: int | None = observed_generation_field()
+    conditions: list[Condition] = conditions_field()
+    phase: Phase | None = Field(default=None, description="Where the run is.")
+    last_transition: PhaseTransition | None = Field(
+        default=None, description="The latest phase change and its reason."
+    )
+    iteration: int = Field(default=0, ge=0, description="The current iteration (0: baseline).")
+    attempt: int = Field(
+        default=0, ge=0, description="Job attempt within the current phase (1 is the first)."
+    )
+    scores: Scores = Field(default_factory=Scores, description="Current, previous, target.")
+    regression_count: int = Field(
+        default=0, ge=0, description="Scenarios the current candidate fails that passed before."
+    )
+    regressions: list[ScenarioId] = Field(
+        default_factory=list, max_length=40, description="Their ids (at most 40)."
+    )
+    strongest_failure_cluster: FailureCluster | None = Field(
+        default=None, description="Where the current candidate fails most."
+    )
+    capacity: Capacity | None = Field(default=None, description="Accelerator capacity.")
+    training: TrainingProgress | None = Field(
+        default=None, description="Progress of the current training Job."
+    )
+    blocked_by: Blocker | None = Field(
+        default=None,
+        description="Why the run is blocked (absent or null when it is not).",
+        json_schema_extra={"nullable": True},
+    )
+    next_action: str = Field(
+        default="",
+        max_length=1024,
+        description="What happens next, or what a person should do (e.g. add training material "
+        "for refunds/high).",
+    )
+    history: list[IterationRecord] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The latest 10 iterations; the ledger holds them all.",
+        json_schema_extra=list_map("iteration"),
+    )
+    ledger: LedgerPointer | None = Field(default=None, description="Where the full record lives.")
+    candidate: Candidate | None = Field(
+        default=None, description="The best accepted candidate so far."
+    )
+    gate_name: ObjectName | None = Field(
+        default=None, description="The PromotionGate created for the staged candidate."
+    )
+    started_at: datetime | None = Field(default=None, description="When the run started.")
+    gpu_seconds_used: float = Field(
+        default=0, ge=0, description="GPU-seconds used by all the run's Jobs."
+    )
+
+
+class IterationRun(KubernetesObject):
+    """One specialisation loop: baseline, train, assess, decide, until staged or stopped."""
+
+    kind: Literal["IterationRun"] = Field(default="IterationRun", description="IterationRun.")
+    spec: IterationRunSpec = Field(description="The loop's limits and recipe.")
+    status: IterationRunStatus | None = Field(default=None, description="Observed state.")
+
+
+ITERATION_RUN = ResourceKind(
+    kind="IterationRun",
+    plural="iterationruns",
+    short_name="irun",
+    spec=IterationRunSpec,
+    status=IterationRunStatus,
+    description=(
+        "An IterationRun drives one specialisation loop for a ModelIntake: it evaluates the "
+        "base model, then trains and assesses candidates iteration by iteration, deciding each "
+        "time from the evidence, until a candidate clears the threshold (Staged, with a "
+        "PromotionGate) or the run stops (Plateaued, budget, max iterations) or blocks."
+    ),
+    columns=(
+        PrinterColumn("Phase", "string", ".status.phase", "Where the run is."),
+        PrinterColumn("Iteration", "integer", ".status.iteration", "Current iteration."),
+        PrinterColumn("Score", "number", ".status.scores.current", "Latest overall score."),
+        PrinterColumn("Heldout", "number", ".status.scores.heldout", "Latest held-out score."),
+        PrinterColumn("Target", "number", ".status.scores.target", "Promotion threshold."),
+        PrinterColumn("Blocked", "string", ".status.blockedBy.kind", "Blocker kind, if any."),
+        AGE_COLUMN,
+        PrinterColumn("Next", "string", ".status.nextAction", "Next action.", priority=1),
+        PrinterColumn(
+            "Intake", "string", ".spec.intakeRef.name", "The ModelIntake.", priority=1
+        ),
+        PrinterColumn(
+            "Gate", "string", ".status.gateName", "The PromotionGate, once staged.", priority=1
+        ),
+    ),
+    selectable_fields=(".spec.intakeRef.name",),
+)

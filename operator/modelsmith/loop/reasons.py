@@ -1,0 +1,48 @@
+"""The CamelCase reason codes a decision carries (status, Events, ledger)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # Starting and waiting.
+    INTAKE_NOT_READY = "IntakeNotReady"
+    INTAKE_READY = "IntakeReady"
+    AWAITING_JOB = "AwaitingJob"
+    JOB_PENDING = "JobPending"
+    JOB_RUNNING = "JobRunning"
+    EVIDENCE_UNAVAILABLE = "EvidenceUnavailable"
+    # The loop's decisions.
+    BASELINE_EVALUATED = "BaselineEvaluated"
+    TRAINING_COMPLETED = "TrainingCompleted"
+    CANDIDATE_ACCEPTED = "CandidateAccepted"
+    CANDIDATE_REJECTED = "CandidateRejected"
+    THRESHOLD_CLEARED = "ThresholdCleared"
+    THRESHOLD_NOT_MET = "ThresholdNotMet"
+    # Promotion.
+    AWAITING_GATE = "AwaitingGate"
+    GATE_CREATED = "GateCreated"
+    GATE_PENDING = "GatePending"
+    GATE_APPROVED = "GateApproved"
+    GATE_REJECTED = "GateRejected"
+    GATE_BLOCKED = "GateBlocked"
+    # Documented stops.
+    PLATEAU = "Plateau"
+    MAX_ITERATIONS_REACHED = "MaxIterationsReached"
+    BUDGET_EXHAUSTED = "BudgetExhausted"
+    DEADLINE_PASSED = "DeadlinePassed"
+    # Jobs going wrong.
+    JOB_FAILED_RETRYING = "JobFailedRetrying"
+    RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
+    UNSCHEDULABLE = "Unschedulable"
+    OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
+    CONTAMINATION = "Contamination"
+    BAD_SPEC = "BadSpec"
+    MODEL_MISSING = "ModelMissing"
+    MODEL_CORRUPT = "ModelCorrupt"
+    EMPTY_SPLIT = "EmptySplit"
+    MALFORMED_CRITERION = "MalformedCriterion"
+    # The operator on duty.
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"

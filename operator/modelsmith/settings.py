@@ -1,0 +1,41 @@
+"""Operator-wide settings, read once from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    bucket: str = field(default_factory=lambda: _env("MODELSMITH_BUCKET", "modelsmith"))
+    trainer_image: str = field(
+        default_factory=lambda: _env("MODELSMITH_TRAINER_IMAGE", "modelsmith/trainer:0.1.0")
+    )
+    evaluator_image: str = field(
+        default_factory=lambda: _env("MODELSMITH_EVALUATOR_IMAGE", "modelsmith/evaluator:0.1.0")
+    )
+    # Endpoint the Jobs use; the operator itself reads AWS_ENDPOINT_URL_S3 like any boto3 client.
+    job_s3_endpoint: str = field(
+        default_factory=lambda: _env(
+            "MODELSMITH_JOB_S3_ENDPOINT",
+            os.environ.get("AWS_ENDPOINT_URL_S3", os.environ.get("AWS_ENDPOINT_URL", "")),
+        )
+    )
+    default_object_store_secret: str = field(
+        default_factory=lambda: _env("MODELSMITH_OBJECT_STORE_SECRET", "modelsmith-object-store")
+    )
+    # How often runs that wait on something outside a watch (training progress, a missing
+    # ConfigMap, a recovering object store) are looked at again.
+    requeue_seconds: float = field(
+        default_factory=lambda: float(_env("MODELSMITH_REQUEUE_SECONDS", "5"))
+    )
+    max_inline_benchmark_bytes: int = field(
+        default_factory=lambda: int(_env("MODELSMITH_MAX_BENCHMARK_BYTES", str(1024 * 1024)))
+    )
+    metrics_port: int = field(default_factory=lambda: int(_env("MODELSMITH_METRICS_PORT", "8080")))
+    workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))
