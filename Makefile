@@ -5,6 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The package index here sends no cache headers pip would keep, so torch (several GB with its CUDA
+# wheels) is kept in a wheelhouse outside the checkout, reused by CI and later sessions.
+WHEELHOUSE ?= $(or $(MODELSMITH_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelsmith)/wheels
+TORCH := torch==2.9.1
 PYTEST_ARGS ?=
 
 .PHONY: help venv controlplane lint crds crds-check test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
@@ -17,7 +21,10 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	mkdir -p $(WHEELHOUSE)
+	$(PY) -m pip download --quiet --dest $(WHEELHOUSE) '$(TORCH)'
+	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) '$(TORCH)'
+	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -e '.[dev]'
 	@touch $@
 
 venv: $(STAMP)

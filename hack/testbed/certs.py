@@ -54,6 +54,8 @@ def component_identities(node_name: str) -> tuple[Identity, ...]:
         # The API server presents this one when it fetches logs from the node agent.
         Identity("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
                  ("system:masters",)),
+        # The API server presents this one to aggregated API servers (request-header auth).
+        Identity("front-proxy-client", "front-proxy-client"),
     )
 
 

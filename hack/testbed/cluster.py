@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from testbed import certs, procs
+from testbed.kube import condition, new_api_client, read_json
 from testbed.waiting import log_tails, register_log_dir, wait_for
 
 HACK_DIR = Path(__file__).resolve().parent.parent
@@ -42,9 +43,10 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # The order `stop` ends them in: consumers of the API first, etcd last.
 COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 # How long the node-lifecycle controller waits for a missed heartbeat before marking the node
-# NotReady; short so fault tests finish quickly, well above the node agent's heartbeat period.
-NODE_MONITOR_GRACE_SECONDS = 20
-HEARTBEAT_SECONDS = 5
+# NotReady: short so fault tests finish quickly, yet eight lease renewals long so a busy machine
+# does not flap the node.
+NODE_MONITOR_GRACE_SECONDS = 16
+LEASE_RENEW_SECONDS = 2
 
 
 class KubectlError(subprocess.CalledProcessError):
@@ -52,7 +54,7 @@ class KubectlError(subprocess.CalledProcessError):
         return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
 
 
-class ComponentDied(RuntimeError):
+class ComponentDiedError(RuntimeError):
     pass
 
 
@@ -124,7 +126,7 @@ class Cluster:
             try:
                 cluster._start(timeout)
                 return cluster
-            except ComponentDied as e:
+            except ComponentDiedError as e:
                 cluster.stop()
                 # Free ports are picked before they are bound; another test bed starting at the
                 # same moment may take one. Only that race is worth another try.
@@ -136,14 +138,20 @@ class Cluster:
         raise AssertionError("unreachable")
 
     @classmethod
-    def attach(cls, run_dir: Path) -> Cluster:
+    def load(cls, run_dir: Path) -> Cluster:
+        """The cluster recorded in `run_dir`, running or not."""
         state = json.loads((run_dir / "cluster.json").read_text())
-        cluster = cls(
+        return cls(
             run_dir, Path(state["bin_dir"]), Ports(**state["ports"]), NodeSpec(**state["node"])
         )
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> Cluster:
+        """The running cluster recorded in `run_dir`; fails with its logs if any part stopped."""
+        cluster = cls.load(run_dir)
         dead = [c for c in COMPONENTS if not procs.alive(run_dir, c)]
         if dead:
-            raise ComponentDied(
+            raise ComponentDiedError(
                 f"test bed in {run_dir} is not running ({', '.join(dead)} stopped)\n"
                 + log_tails([cluster.log_dir])
             )
@@ -209,7 +217,7 @@ class Cluster:
         *args: str,
         as_user: str | None = None,
         check: bool = True,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
         timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
         """Runs the pinned kubectl as `as_user` (default admin), authenticated by that user's own
@@ -230,14 +238,7 @@ class Cluster:
     ) -> client.ApiClient:
         """An API client authenticated as `user`; with `impersonate`, that user (who must be
         allowed to impersonate, as admin is) acts as another through impersonation headers."""
-        api: client.ApiClient = config.new_client_from_config(
-            config_file=str(self.kubeconfig), context=user
-        )
-        if impersonate:
-            api.set_default_header("Impersonate-User", impersonate)
-        if impersonate_group:
-            api.set_default_header("Impersonate-Group", impersonate_group)
-        return api
+        return new_api_client(self.kubeconfig, user, impersonate, impersonate_group)
 
     @property
     def node_control_dir(self) -> Path:
@@ -255,10 +256,10 @@ class Cluster:
             core = client.CoreV1Api(self.api_client())
 
             def posted() -> bool:
-                status = core.read_node(self.node.name).status
+                status = read_json(core.read_node, self.node.name)["status"]
                 return bool(
-                    status.capacity.get(GPU_RESOURCE) == str(count)
-                    and status.allocatable.get(GPU_RESOURCE) == str(count)
+                    status["capacity"].get(GPU_RESOURCE) == str(count)
+                    and status["allocatable"].get(GPU_RESOURCE) == str(count)
                 )
 
             wait_for(posted, timeout, f"node {self.node.name} to report {count} GPUs")
@@ -297,14 +298,14 @@ class Cluster:
         while True:
             for component in components:
                 if not procs.alive(self.run_dir, component):
-                    raise ComponentDied(
+                    raise ComponentDiedError(
                         f"{component} exited while waiting for {description}\n"
                         + log_tails([self.log_dir], lines=40)
                     )
             try:
                 if predicate():
                     return
-            except Exception:  # noqa: BLE001, S110 - not up yet; the deadline reports it
+            except Exception:  # not up yet; the deadline reports it
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -320,10 +321,10 @@ class Cluster:
         return _http_ok(f"{self.server}/readyz", context)
 
     def _node_schedulable(self, core: client.CoreV1Api) -> bool:
-        node = core.read_node(self.node.name)
-        taints = node.spec.taints or []
-        return _ready_status(core, self.node.name) == "True" and not any(
-            t.key.startswith("node.kubernetes.io/") for t in taints
+        node = read_json(core.read_node, self.node.name)
+        ready = condition(node, "Ready") or {}
+        return ready.get("status") == "True" and not any(
+            t["key"].startswith("node.kubernetes.io/") for t in node["spec"].get("taints") or []
         )
 
     def _save_state(self) -> None:
@@ -373,8 +374,39 @@ class Cluster:
             f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
             f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
             "--kubelet-preferred-address-types=InternalIP",
+            # Request-header authentication, as kubeadm configures it: without it every
+            # delegating component logs a missing requestheader CA; with it, aggregated APIs work.
+            f"--requestheader-client-ca-file={pki.ca_cert}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.client_cert('front-proxy-client')}",
+            f"--proxy-client-key-file={pki.client_key('front-proxy-client')}",
+            # The `kubernetes` Service's Endpoints may not hold a loopback address, and no pod
+            # here dials a Service IP: pods get a kubeconfig naming the server directly.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
+            # Who changed what: every write, at Metadata level, one JSON line each.
+            f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.log_dir / 'audit.jsonl'}",
+            "--audit-log-maxsize=100",
         ]
+
+    def _audit_policy(self) -> Path:
+        path = self.run_dir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "None", "resources": [{"group": "coordination.k8s.io",
+                                                 "resources": ["leases"]}]},
+                {"level": "Metadata",
+                 "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+            ],
+        }))
+        return path
 
     def _component_common(self, name: str, port: int) -> list[str]:
         kubeconfig = self.run_dir / "kubeconfigs" / f"{name}.kubeconfig"
@@ -423,7 +455,7 @@ class Cluster:
             f"--memory={node.memory}",
             f"--run-dir={self.run_dir}",
             f"--port={self.ports.node_agent}",
-            f"--heartbeat-seconds={HEARTBEAT_SECONDS}",
+            f"--lease-seconds={LEASE_RENEW_SECONDS}",
             f"--serving-cert={self.pki.dir / 'node-serving.crt'}",
             f"--serving-key={self.pki.dir / 'node-serving.key'}",
             f"--client-ca={self.pki.ca_cert}",
@@ -487,9 +519,9 @@ def _reset_run_dir(run_dir: Path) -> None:
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     if context is None and url.startswith("https:"):
         # The controller manager and scheduler serve health on self-signed certificates.
-        context = ssl._create_unverified_context()  # noqa: S323
+        context = ssl._create_unverified_context()
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -506,8 +538,5 @@ def _exists(read: Callable[[], object]) -> bool:
 
 
 def _ready_status(core: client.CoreV1Api, node_name: str) -> str | None:
-    node = core.read_node(node_name)
-    for condition in node.status.conditions or []:
-        if condition.type == "Ready":
-            return str(condition.status)
-    return None
+    ready = condition(read_json(core.read_node, node_name), "Ready")
+    return str(ready["status"]) if ready else None

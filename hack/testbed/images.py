@@ -39,11 +39,11 @@ NOOP_IMAGE = "modelsmith/noop"
 _PYTHON_NAMES = re.compile(r"^python(3(\.\d+)?)?$")
 
 
-class UnknownImage(Exception):
+class UnknownImageError(Exception):
     pass
 
 
-class CommandNotFound(Exception):
+class CommandNotFoundError(Exception):
     pass
 
 
@@ -74,7 +74,7 @@ def argv_for(image: str, command: Sequence[str], args: Sequence[str], path: str)
     """The local command line for a container; `path` is the PATH the process will see."""
     kind = known(image)
     if kind is None:
-        raise UnknownImage(
+        raise UnknownImageError(
             f"image {image!r} is not available on the test bed's node; it runs "
             f"{', '.join(sorted((*ENTRYPOINTS, NOOP_IMAGE)))} (any registry or tag)"
         )
@@ -83,12 +83,12 @@ def argv_for(image: str, command: Sequence[str], args: Sequence[str], path: str)
     argv = [*command] if command else [*ENTRYPOINTS[kind]]
     argv += args
     if not argv:
-        raise CommandNotFound("container has neither command nor args")
+        raise CommandNotFoundError("container has neither command nor args")
     if _PYTHON_NAMES.match(argv[0]):
         argv[0] = PYTHON
     elif "/" not in argv[0]:
         found = shutil.which(argv[0], path=path)
         if found is None:
-            raise CommandNotFound(f'exec: "{argv[0]}": executable file not found in $PATH')
+            raise CommandNotFoundError(f'exec: "{argv[0]}": executable file not found in $PATH')
         argv[0] = found
     return argv

@@ -22,10 +22,10 @@ def serve(port: int, cert: Path, key: Path, client_ca: Path, lookup: Lookup) -> 
     """Starts the server on a daemon thread and returns it."""
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # the node agent's log is for pod lifecycle, not for every request
 
-        def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's naming
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             parts = url.path.strip("/").split("/")
             if url.path in ("/healthz", "/readyz", "/livez"):

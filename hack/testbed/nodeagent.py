@@ -6,11 +6,12 @@
 It authenticates as system:node:<N> (group system:nodes), so the API server's Node authorizer
 and NodeRestriction admission hold it to what a kubelet may do. It
 - registers Node N with capacity and allocatable cpu, memory, pods and nvidia.com/gpu;
-- renews its Lease in kube-node-lease and posts Ready=True every --heartbeat-seconds;
+- renews its Lease in kube-node-lease every --lease-seconds and posts its status (Ready=True,
+  capacity) every --status-seconds, and at once when the GPU count changes;
 - watches pods bound to it (fieldSelector spec.nodeName=N) and runs each (`testbed.podrunner`);
 - serves container logs to the API server for `kubectl logs` (`testbed.logserver`).
 
-Runtime controls, files in <run-dir>/node/<N>/ re-read every second:
+Runtime controls, files in <run-dir>/node/<N>/ re-read twice a second:
   gpus               the GPU count to report (`Cluster.set_gpus` writes it)
   heartbeats-paused  while it exists, no Lease renewal and no status post, so the
                      node-lifecycle controller marks the node NotReady and taints it
@@ -23,22 +24,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client
 
 from testbed import podrunner
+from testbed.kube import Json, new_api_client, read_json, watch_json
 from testbed.podrunner import NodeContext, PodWorker
 
 log = logging.getLogger("testbed.nodeagent")
-Json = dict[str, Any]
 GPU_RESOURCE = "nvidia.com/gpu"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
@@ -53,11 +53,11 @@ class NodeAgent:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.name: str = args.node_name
-        self.api = config.new_client_from_config(config_file=args.kubeconfig)
+        self.api = new_api_client(args.kubeconfig)
         self.core = client.CoreV1Api(self.api)
         self.leases = client.CoordinationV1Api(self.api)
-        self.run_dir = Path(args.run_dir)
-        self.control_dir = self.run_dir / "node" / self.name
+        self.run_dir: Path = Path(args.run_dir)
+        self.control_dir: Path = self.run_dir / "node" / self.name
         self.control_dir.mkdir(parents=True, exist_ok=True)
         if not (self.control_dir / "gpus").exists():
             (self.control_dir / "gpus").write_text(f"{args.gpus}\n")
@@ -78,13 +78,14 @@ class NodeAgent:
         try:
             return int((self.control_dir / "gpus").read_text().strip())
         except (OSError, ValueError):
-            return int(self.args.gpus)
+            gpus: int = self.args.gpus
+            return gpus
 
     def paused(self) -> bool:
         return (self.control_dir / "heartbeats-paused").exists()
 
     def register(self) -> None:
-        node = {
+        node: Json = {
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {"name": self.name, "labels": {
@@ -114,7 +115,7 @@ class NodeAgent:
             return {"type": kind, "status": status, "reason": reason, "message": message,
                     "lastHeartbeatTime": stamp, "lastTransitionTime": since}
 
-        status = {
+        status: Json = {
             "capacity": resources,
             "allocatable": resources,
             "conditions": [
@@ -140,45 +141,53 @@ class NodeAgent:
         self.renew_lease()
 
     def renew_lease(self) -> None:
-        spec = {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS,
+        spec: Json = {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS,
                 "renewTime": _micro_now()}
         try:
             self.leases.patch_namespaced_lease(self.name, LEASE_NAMESPACE, {"spec": spec})
         except client.ApiException as e:
             if e.status != 404:
                 raise
-            node = self.core.read_node(self.name)
-            self.leases.create_namespaced_lease(LEASE_NAMESPACE, {
+            node = read_json(self.core.read_node, self.name)
+            lease: Json = {
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": self.name, "ownerReferences": [{
                     "apiVersion": "v1", "kind": "Node", "name": self.name,
-                    "uid": node.metadata.uid}]},
+                    "uid": node["metadata"]["uid"]}]},
                 "spec": spec,
-            })
+            }
+            self.leases.create_namespaced_lease(LEASE_NAMESPACE, lease)
 
     def heartbeats(self) -> None:
-        last_beat = time.monotonic()
+        """The Lease is the node-lifecycle controller's heartbeat; the status post carries
+        conditions and capacity, so it is needed less often, and at once on a GPU change."""
+        last_status = last_lease = time.monotonic()
         last_gpus = self.gpus()
         was_paused = False
-        while not self.stopping.wait(1.0):
+        while not self.stopping.wait(0.5):
             if self.paused():
                 if not was_paused:
                     log.info("heartbeats paused")
                 was_paused = True
                 continue
             gpus = self.gpus()
-            due = time.monotonic() - last_beat >= self.args.heartbeat_seconds
-            if not (due or was_paused or gpus != last_gpus):
-                continue
-            if was_paused:
-                log.info("heartbeats resumed")
-                self.ready_since = podrunner.now()
-            if gpus != last_gpus:
-                log.info("GPU capacity %d -> %d", last_gpus, gpus)
+            clock = time.monotonic()
             try:
-                self.beat()
-                last_beat, last_gpus, was_paused = time.monotonic(), gpus, False
-            except Exception as e:  # noqa: BLE001 - the next tick retries
+                if was_paused or gpus != last_gpus or (
+                    clock - last_status >= self.args.status_seconds
+                ):
+                    if was_paused:
+                        log.info("heartbeats resumed")
+                        self.ready_since = podrunner.now()
+                    if gpus != last_gpus:
+                        log.info("GPU capacity %d -> %d", last_gpus, gpus)
+                    self.beat()
+                    last_status = last_lease = clock
+                    last_gpus, was_paused = gpus, False
+                elif clock - last_lease >= self.args.lease_seconds:
+                    self.renew_lease()
+                    last_lease = clock
+            except Exception as e:  # the next tick retries
                 log.warning("heartbeat failed: %s", e)
 
     # ----- pods ------------------------------------------------------------------------------
@@ -237,9 +246,8 @@ class NodeAgent:
         selector = f"spec.nodeName={self.name}"
         while not self.stopping.is_set():
             try:
-                response = self.core.list_pod_for_all_namespaces(
-                    field_selector=selector, _preload_content=False)
-                listing = json.loads(response.data)
+                listing = read_json(self.core.list_pod_for_all_namespaces,
+                                    field_selector=selector)
                 present = set()
                 for pod in listing["items"]:
                     present.add(pod["metadata"]["uid"])
@@ -248,26 +256,25 @@ class NodeAgent:
                     vanished = [w for uid, w in self.workers.items() if uid not in present]
                 for worker in vanished:
                     worker.vanish()
-                stream = watch.Watch().stream(
+                events = watch_json(
                     self.core.list_pod_for_all_namespaces, field_selector=selector,
                     resource_version=listing["metadata"]["resourceVersion"],
                     allow_watch_bookmarks=True, timeout_seconds=120)
-                for event in stream:
-                    obj = event["raw_object"]
-                    if event["type"] == "DELETED":
+                for kind, obj in events:
+                    if kind == "DELETED":
                         self.forget(obj)
-                    elif event["type"] in ("ADDED", "MODIFIED"):
+                    elif kind in ("ADDED", "MODIFIED"):
                         self.sync(obj)
             except client.ApiException as e:
                 if e.status != 410:
                     log.warning("pod watch failed (%s): %s", e.status, e.reason)
                     self.stopping.wait(1.0)
-            except Exception as e:  # noqa: BLE001 - relist and carry on, as the kubelet does
+            except Exception as e:  # relist and carry on, as the kubelet does
                 log.warning("pod watch failed: %s", e)
                 self.stopping.wait(1.0)
 
     def lookup_log(self, namespace: str, pod: str, container: str,
-                   ) -> tuple[Path, Any] | None:
+                   ) -> tuple[Path, Callable[[], bool]] | None:
         path = self.run_dir / "pods" / namespace / pod / f"{container}.log"
         with self.lock:
             workers = [w for w in self.workers.values()
@@ -297,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", default="32Gi")
     parser.add_argument("--pods", type=int, default=110)
     parser.add_argument("--run-dir", required=True)
-    parser.add_argument("--heartbeat-seconds", type=float, default=10.0)
+    parser.add_argument("--lease-seconds", type=float, default=10.0)
+    parser.add_argument("--status-seconds", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=0, help="log server port (0: none)")
     parser.add_argument("--serving-cert")
     parser.add_argument("--serving-key")
@@ -322,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 agent.register()
                 break
-            except Exception as e:  # noqa: BLE001 - the API server may still be starting
+            except Exception as e:  # the API server may still be starting
                 log.warning("registering node failed, retrying: %s", e)
                 time.sleep(1)
         threading.Thread(target=agent.heartbeats, name="heartbeats", daemon=True).start()

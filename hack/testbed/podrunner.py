@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import logging
 import os
 import shutil
@@ -26,10 +25,9 @@ from typing import Any
 from kubernetes import client
 
 from testbed import images, podenv, procs
+from testbed.kube import Json, read_json
 
 log = logging.getLogger("testbed.nodeagent")
-
-Json = dict[str, Any]
 TERMINATION_MESSAGE_LIMIT = 4096
 # FallbackToLogsOnError takes the log's last 80 lines or 2048 bytes, whichever is less.
 FALLBACK_LINES = 80
@@ -107,14 +105,17 @@ class ContainerRun:
         }
 
 
-class PodEnded(Exception):
+class PodEndedError(Exception):
     """The worker is done with its pod (finished, failed, deleted or gone)."""
 
 
-class PodWorker(threading.Thread):
+class PodWorker:
+    """Lives one pod on its own thread."""
+
     def __init__(self, node: NodeContext, pod: Json, on_exit: Callable[[str], None]) -> None:
         meta = pod["metadata"]
-        super().__init__(name=f"pod-{meta['namespace']}/{meta['name']}", daemon=True)
+        self.thread = threading.Thread(target=self.run, daemon=True,
+                                       name=f"pod-{meta['namespace']}/{meta['name']}")
         self.node = node
         self.pod = pod
         self.uid: str = meta["uid"]
@@ -134,6 +135,9 @@ class PodWorker(threading.Thread):
         self.lock = threading.Lock()
 
     # ----- called by the agent's watch -----------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread.start()
 
     def update(self, pod: Json) -> None:
         with self.lock:
@@ -159,7 +163,7 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self._live()
-        except PodEnded:
+        except PodEndedError:
             pass
         except Exception as e:
             log.exception("pod %s/%s: node agent error", self.namespace, self.pod_name)
@@ -243,14 +247,14 @@ class PodWorker(threading.Thread):
 
     def _service_account_kubeconfig(self) -> Path:
         account = self.spec.get("serviceAccountName") or "default"
-        request = {"spec": {
+        request: Json = {"spec": {
             "expirationSeconds": 3607,
             "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.pod_name,
                                "uid": self.uid},
         }}
         try:
-            response = self.node.core.create_namespaced_service_account_token(
-                account, self.namespace, request)
+            response = read_json(self.node.core.create_namespaced_service_account_token,
+                                 account, self.namespace, request)
         except client.ApiException as e:
             if e.status in (403, 404):
                 raise podenv.ConfigError(
@@ -258,24 +262,23 @@ class PodWorker(threading.Thread):
             raise
         return podenv.write_service_account(
             self.pod_dir / "serviceaccount", self.node.server, self.node.ca_cert,
-            self.namespace, response.status.token)
+            self.namespace, response["status"]["token"])
 
     def _read(self, kind: str, namespace: str, name: str) -> Json | None:
-        reader = {"Secret": self.node.core.read_namespaced_secret,
-                  "ConfigMap": self.node.core.read_namespaced_config_map}[kind]
+        reader: Callable[..., Any] = {"Secret": self.node.core.read_namespaced_secret,
+                                      "ConfigMap": self.node.core.read_namespaced_config_map}[kind]
         try:
-            response = reader(name, namespace, _preload_content=False)
+            obj = read_json(reader, name, namespace)
         except client.ApiException as e:
             if e.status in (403, 404):
                 return None
             raise
-        obj: Json = json.loads(response.data)
         obj["kind"] = kind
         return obj
 
     def _drive(self, runs: list[ContainerRun]) -> None:
         """Runs `runs` until each is done, restarting per policy; returns when all are done and
-        the pod goes on, raises PodEnded when the pod ended."""
+        the pod goes on, raises PodEndedError when the pod ended."""
         while True:
             self._check_interruptions()
             for run in runs:
@@ -295,7 +298,7 @@ class PodWorker(threading.Thread):
     def _check_interruptions(self) -> None:
         if self.gone.is_set():
             self.kill_all(0)
-            raise PodEnded
+            raise PodEndedError
         with self.lock:
             meta = self.pod["metadata"]
         if meta.get("deletionTimestamp"):
@@ -325,10 +328,10 @@ class PodWorker(threading.Thread):
             run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             run.next_start = time.monotonic() + 1.0
             return
-        except images.UnknownImage as e:
+        except images.UnknownImageError as e:
             self._image_unavailable(run, str(e))
             return
-        except images.CommandNotFound as e:
+        except images.CommandNotFoundError as e:
             run.started_at = now()
             self._terminated(run, 128, "StartError", str(e))
             return
@@ -448,10 +451,10 @@ class PodWorker(threading.Thread):
                 }}
         self._post(phase, reason=reason, message=message)
         if finalise:
-            self._delete()
-        raise PodEnded
+            self._finalise()
+        raise PodEndedError
 
-    def _delete(self) -> None:
+    def _finalise(self) -> None:
         with contextlib.suppress(client.ApiException):
             self.node.core.delete_namespaced_pod(
                 self.pod_name, self.namespace,
@@ -514,7 +517,7 @@ class PodWorker(threading.Thread):
             except client.ApiException as e:
                 if e.status == 404:
                     self.gone.set()
-                    raise PodEnded from e
+                    raise PodEndedError from e
                 log.warning("pod %s/%s: status update failed (%s): %s", self.namespace,
                             self.pod_name, e.status, e.body)
                 if e.status == 422 or attempt == 4:

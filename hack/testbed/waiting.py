@@ -46,7 +46,7 @@ def log_tails(directories: Iterable[Path] | None = None, lines: int = 20) -> str
 
 
 def wait_for(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = 30.0,
     description: str = "condition",
     interval: float = 0.2,
@@ -64,7 +64,7 @@ def wait_for(
             if result:
                 return result
             last = result
-        except Exception as e:  # noqa: BLE001 - any failure means "not yet"; reported on timeout
+        except Exception as e:  # any failure means "not yet"; reported on timeout
             last = e
         if time.monotonic() >= deadline:
             break

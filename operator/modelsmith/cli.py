@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="modelsmith",
         description="Modelsmith: governed model specialisation on Kubernetes.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
     for name, module_name in SUBCOMMANDS.items():
         module = cast(Subcommand, importlib.import_module(module_name))
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)

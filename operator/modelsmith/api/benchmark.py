@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -28,12 +28,12 @@ from modelsmith.api.criteria import Criterion
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column
 
 
-class Split(str, Enum):
+class Split(StrEnum):
     TRAIN = "train"
     HELDOUT = "heldout"
 
 
-class Risk(str, Enum):
+class Risk(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -52,7 +52,9 @@ class Scenario(ApiModel):
     capability: str = Field(
         min_length=1, max_length=63, description="The skill this scenario exercises (e.g. routing)."
     )
-    risk: Risk = Field(description="How much harm a wrong answer does: low, medium, high, critical.")
+    risk: Risk = Field(
+        description="How much harm a wrong answer does: low, medium, high, critical."
+    )
     operator_lens: str = Field(
         min_length=1,
         max_length=63,
@@ -248,7 +250,7 @@ class BenchmarkSpec(ApiModel):
     )
     balance: BalancePolicy = Field(
         default_factory=BalancePolicy,
-        description="Balance limits the status report checks the scenarios against.",
+        description="Balance policy.",
         json_schema_extra={"default": {}},
     )
 
@@ -267,7 +269,7 @@ class BenchmarkSpec(ApiModel):
 # --- Benchmark status -------------------------------------------------------------------------
 
 
-class ScenarioSourceKind(str, Enum):
+class ScenarioSourceKind(StrEnum):
     INLINE = "inline"
     CONFIG_MAP = "configMap"
     S3 = "s3"
@@ -304,9 +306,7 @@ class DimensionValue(ApiModel):
 
     dimension: Dimension = Field(description="capability, risk, operatorLens or outcomeType.")
     value: str = Field(max_length=63, description="The dimension's value (e.g. routing).")
-    share: float | None = Field(
-        default=None, ge=0, le=1, description="Its share of all scenarios."
-    )
+    share: float | None = Field(default=None, ge=0, le=1, description="Its share of all scenarios.")
 
 
 class BalanceReport(ApiModel):

@@ -8,7 +8,7 @@ rule touches (directly or through `self == oldSelf`) would make the whole CRD un
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
@@ -96,7 +96,7 @@ def require_unique_roles(approvers: list[Approver]) -> None:
 # --- Shared enums ---------------------------------------------------------------------------
 
 
-class Dimension(str, Enum):
+class Dimension(StrEnum):
     """A scenario dimension that coverage, balance and failure clusters are reported by."""
 
     CAPABILITY = "capability"
@@ -105,7 +105,7 @@ class Dimension(str, Enum):
     OUTCOME_TYPE = "outcomeType"
 
 
-class BlockerKind(str, Enum):
+class BlockerKind(StrEnum):
     """Why progress stopped: quality (threshold not met, regressions, contamination),
     governance (approval missing, rejected, out of order, expired) or infrastructure (no GPU
     capacity, a Job failing past its retry budget, object store unreachable)."""
@@ -115,7 +115,7 @@ class BlockerKind(str, Enum):
     INFRASTRUCTURE = "infrastructure"
 
 
-class ConditionStatus(str, Enum):
+class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
@@ -149,9 +149,7 @@ class Condition(ApiModel):
         description="A human-readable explanation. Never carries prompts, completions, object "
         "keys or other artefact identifiers.",
     )
-    last_transition_time: datetime = Field(
-        description="When the status last changed (RFC 3339)."
-    )
+    last_transition_time: datetime = Field(description="When the status last changed (RFC 3339).")
     observed_generation: int | None = Field(
         default=None,
         ge=0,
@@ -180,7 +178,8 @@ def observed_generation_field() -> Any:
 
 
 class LocalObjectReference(ApiModel):
-    """A reference to an object of a known kind in the same namespace."""
+    # No docstring on purpose: the field using it says which kind it names, and a generic
+    # sentence would be appended to that description in `kubectl explain`.
 
     name: ObjectName = Field(description="The object's name.")
 

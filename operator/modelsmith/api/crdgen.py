@@ -90,11 +90,22 @@ class SchemaError(ValueError):
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Field-level keys (overlay) win over the referenced type's, except CEL rules, which add
-    up: the type's own rules and the field's rules all apply."""
+    up (the type's own rules and the field's rules all apply), and descriptions, which join:
+    the field says what it is for, the type's docstring how it behaves, and `kubectl explain`
+    should show both."""
     out = dict(base)
     for key, value in overlay.items():
         if key == VALIDATIONS:
             out[key] = [*base.get(key, []), *value]
+        elif key == "description" and base.get("description"):
+            general = " ".join(str(base["description"]).split())
+            specific = " ".join(str(value).split())
+            if general in specific:
+                out[key] = specific
+            elif specific in general:
+                out[key] = general
+            else:
+                out[key] = f"{specific} {general}"
         else:
             out[key] = value
     return out
@@ -152,17 +163,22 @@ def structural(
 ) -> dict[str, Any]:
     """The structural schema for one JSON Schema node (recursively)."""
     node = _flatten(node, defs, path)
-    unknown = set(node) - _PASSED_THROUGH - _DROPPED - {
-        "description",
-        "type",
-        "default",
-        "properties",
-        "required",
-        "items",
-        "additionalProperties",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-    }
+    unknown = (
+        set(node)
+        - _PASSED_THROUGH
+        - _DROPPED
+        - {
+            "description",
+            "type",
+            "default",
+            "properties",
+            "required",
+            "items",
+            "additionalProperties",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+        }
+    )
     if unknown:
         raise SchemaError(f"{path or '<root>'}: no structural translation for {sorted(unknown)}")
 
@@ -186,9 +202,7 @@ def structural(
         extra = node.get("additionalProperties")
         if properties:
             out["properties"] = {
-                name: structural(
-                    sub, defs, path=f"{path}.{name}", keep_defaults=keep_defaults
-                )
+                name: structural(sub, defs, path=f"{path}.{name}", keep_defaults=keep_defaults)
                 for name, sub in properties.items()
             }
             if node.get("required"):
@@ -313,9 +327,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def render(kind: ResourceKind) -> str:
-    body = yaml.dump(
-        crd(kind), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True
-    )
+    body = yaml.dump(crd(kind), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return HEADER + body
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
@@ -16,7 +16,7 @@ NEEDS_JSON_SCHEMA = "jsonSchema is required when kind is jsonSchema"
 NEEDS_TARGET = "target is required when kind is numeric"
 
 
-class CriterionKind(str, Enum):
+class CriterionKind(StrEnum):
     CONTAINS = "contains"
     NOT_CONTAINS = "notContains"
     REGEX = "regex"
@@ -75,10 +75,12 @@ class Criterion(ApiModel):
         description="Accepted labels (oneOf): the whole answer, trimmed, must be one of them.",
     )
     case_sensitive: bool = Field(
-        default=False, description="Compare case-sensitively (contains, notContains, equals, oneOf, regex)."
+        default=False,
+        description="Compare case-sensitively (contains, notContains, equals, oneOf, regex).",
     )
     json_schema: dict[str, Any] | None = Field(
-        default=None, description="A JSON Schema the answer, parsed as JSON, must satisfy (jsonSchema)."
+        default=None,
+        description="A JSON Schema the answer, parsed as JSON, must satisfy (jsonSchema).",
     )
     target: float | None = Field(
         default=None, description="The number the answer must contain (numeric)."

@@ -26,10 +26,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
@@ -38,8 +38,8 @@ from modelsmith.api.common import (
     Candidate,
     Condition,
     Digest,
-    LocalObjectReference,
     KubernetesObject,
+    LocalObjectReference,
     Message,
     RollbackContract,
     ServingTarget,
@@ -50,6 +50,7 @@ from modelsmith.api.common import (
     immutable,
     list_map,
     observed_generation_field,
+    require_unique_roles,
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
@@ -59,7 +60,9 @@ ROLLBACK_ANNOTATION = "modelsmith.io/rollback"
 EVIDENCE_PREFIX_LENGTH = 12
 _APPROVAL_VALUE = re.compile(r"^(approved|rejected):([^:]+):([a-f0-9]{12})$")
 
-PROMOTION_RECORD_WRITE_ONCE = "promotionRecord is write-once: once set it never changes or goes away"
+PROMOTION_RECORD_WRITE_ONCE = (
+    "promotionRecord is write-once: once set it never changes or goes away"
+)
 NEW_GATE_HINT = "the operator creates a new PromotionGate for a new candidate"
 
 
@@ -111,7 +114,7 @@ def parse_approval_annotation(key: str, value: str) -> ApprovalAnnotation | None
 
 
 class EvidenceSummary(ApiModel):
-    """The evidence bundle the candidate is judged on: its digest and headline numbers."""
+    """The evidence bundle's digest and headline numbers, copied from the bundle."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -140,7 +143,9 @@ class EvidenceSummary(ApiModel):
         default=None, ge=0, le=1, description="The base model's overall score."
     )
     regression_count: int = Field(
-        default=0, ge=0, description="Scenarios the base or previous candidate passed and this fails."
+        default=0,
+        ge=0,
+        description="Scenarios the base or previous candidate passed and this fails.",
     )
     latency_p95_ms: float | None = Field(
         default=None, ge=0, description="95th percentile latency per decision, in milliseconds."
@@ -165,7 +170,7 @@ class PromotionGateSpec(ApiModel):
         description="The candidate to promote. Immutable.",
         json_schema_extra=validations(immutable(f"candidate is immutable; {NEW_GATE_HINT}")),
     )
-    evidence: EvidenceSummary = Field(description="The evidence bundle's digest and numbers.")
+    evidence: EvidenceSummary = Field(description="The evidence the candidate is judged on.")
     approvers: list[Approver] = approvers_field(
         "The approver chain copied from the intake; order is sign-off order. Immutable.",
         immutable(f"approvers are immutable; {NEW_GATE_HINT}"),
@@ -179,11 +184,16 @@ class PromotionGateSpec(ApiModel):
         json_schema_extra=validations(immutable(f"serving is immutable; {NEW_GATE_HINT}")),
     )
 
+    @model_validator(mode="after")
+    def _unique_roles(self) -> PromotionGateSpec:
+        require_unique_roles(self.approvers)
+        return self
+
 
 # --- status ---------------------------------------------------------------------------------
 
 
-class GateState(str, Enum):
+class GateState(StrEnum):
     PENDING = "Pending"
     APPROVED = "Approved"
     REJECTED = "Rejected"
@@ -192,15 +202,13 @@ class GateState(str, Enum):
     BLOCKED = "Blocked"
 
 
-class GateDecision(str, Enum):
-    """The final verdict; empty until there is one."""
-
+class GateDecision(StrEnum):
     NONE = ""
     PROMOTE = "Promote"
     REJECT = "Reject"
 
 
-class ApprovalDecision(str, Enum):
+class ApprovalDecision(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     PENDING = "pending"
@@ -248,7 +256,7 @@ class PromotionRecord(ApiModel):
     )
 
 
-class RollbackState(str, Enum):
+class RollbackState(StrEnum):
     AVAILABLE = "Available"
     UNAVAILABLE = "Unavailable"
     IN_PROGRESS = "InProgress"
@@ -257,7 +265,8 @@ class RollbackState(str, Enum):
 
 
 class RollbackStatus(ApiModel):
-    """The rollback posture: whether a rollback is possible, and whether one happened."""
+    """Written by the operator, including when it acts on the modelsmith.io/rollback
+    annotation."""
 
     state: RollbackState = Field(
         default=RollbackState.UNAVAILABLE,
@@ -322,7 +331,11 @@ class PromotionGateStatus(ApiModel):
         default=None,
         description="Set once when the candidate is promoted; never changes afterwards.",
     )
-    rollback: RollbackStatus | None = Field(default=None, description="The rollback posture.")
+    rollback: RollbackStatus | None = Field(
+        default=None,
+        description="The rollback posture: whether a rollback is possible, and whether one "
+        "happened.",
+    )
 
 
 class PromotionGate(KubernetesObject):
@@ -342,8 +355,8 @@ PROMOTION_GATE = ResourceKind(
     description=(
         "A PromotionGate holds a candidate that cleared its intake's threshold, attached to the "
         "digest of its evidence bundle. Approvers sign off with annotations "
-        "(approval.modelsmith.io/<role>: \"<approved|rejected>:<username>:<first 12 hex of the "
-        "evidence digest>\"); the operator records each sign-off, writes a write-once promotion "
+        '(approval.modelsmith.io/<role>: "<approved|rejected>:<username>:<first 12 hex of the '
+        'evidence digest>"); the operator records each sign-off, writes a write-once promotion '
         "record, and rolls back on the modelsmith.io/rollback annotation."
     ),
     columns=(
@@ -364,6 +377,7 @@ PROMOTION_GATE = ResourceKind(
             "(has(self.status) && has(self.status.promotionRecord) && "
             "self.status.promotionRecord == oldSelf.status.promotionRecord)",
             PROMOTION_RECORD_WRITE_ONCE,
+            field_path=".status.promotionRecord",
         ),
     ),
     selectable_fields=(".spec.runRef.name", ".spec.intakeRef.name"),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Literal
+from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -36,12 +36,16 @@ EXTENDED_RESOURCE_NAME = (
     r"/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 # resource.Quantity's grammar (the same expression the Kubernetes OpenAPI uses).
-QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+QUANTITY = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 IMAGE = r"^[^\s]+$"
+TOLERATION_NEEDS_KEY = "key is required unless operator is Exists"
 
 
 class BenchmarkReference(ApiModel):
@@ -76,12 +80,12 @@ class BaseModelSource(ApiModel):
     )
 
 
-class TolerationOperator(str, Enum):
+class TolerationOperator(StrEnum):
     EXISTS = "Exists"
     EQUAL = "Equal"
 
 
-class TaintEffect(str, Enum):
+class TaintEffect(StrEnum):
     NO_SCHEDULE = "NoSchedule"
     PREFER_NO_SCHEDULE = "PreferNoSchedule"
     NO_EXECUTE = "NoExecute"
@@ -97,7 +101,13 @@ class Toleration(ApiModel):
                 "|| self.value == ''",
                 "value must be empty when operator is Exists",
                 field_path=".value",
-            )
+            ),
+            cel(
+                "(has(self.operator) && self.operator == 'Exists') || has(self.key)",
+                TOLERATION_NEEDS_KEY,
+                reason="FieldValueRequired",
+                field_path=".key",
+            ),
         )
     )
 
@@ -127,11 +137,13 @@ class Toleration(ApiModel):
     def _exists_has_no_value(self) -> Toleration:
         if self.operator == TolerationOperator.EXISTS and self.value:
             raise ValueError("value must be empty when operator is Exists")
+        if self.operator != TolerationOperator.EXISTS and not self.key:
+            raise ValueError(TOLERATION_NEEDS_KEY)
         return self
 
 
 class ExecutionTarget(ApiModel):
-    """Where and how training and evaluation Jobs run."""
+    """Settings applied to every training and evaluation Job the operator creates."""
 
     namespace: DnsLabel | None = Field(
         default=None,
@@ -154,7 +166,7 @@ class ExecutionTarget(ApiModel):
         description="The extended resource the device plugin advertises (e.g. nvidia.com/gpu, "
         "amd.com/gpu).",
     )
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
         default_factory=dict,
         max_length=32,
         description="Node labels the Job pods must match.",
@@ -278,9 +290,7 @@ class ModelIntakeSpec(ApiModel):
             immutable("baseModel is immutable; create a new ModelIntake to change the base model")
         ),
     )
-    execution_target: ExecutionTarget = Field(
-        description="Where training and evaluation Jobs run."
-    )
+    execution_target: ExecutionTarget = Field(description="Where training and evaluation Jobs run.")
     serving_target: ServingTarget = Field(
         description="The serving pointer ConfigMap that promotion updates."
     )
@@ -305,7 +315,7 @@ class ValidationCheck(ApiModel):
 
 
 class ResolvedBenchmark(ApiModel):
-    """The Benchmark the intake resolved to."""
+    """Recorded when the intake validated."""
 
     name: ObjectName = Field(description="Benchmark name.")
     version: str = Field(max_length=63, description="Benchmark version.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -18,8 +18,8 @@ from modelsmith.api.common import (
     LocalObjectReference,
     Message,
     ObjectName,
-    Score,
     ScenarioId,
+    Score,
     cel,
     conditions_field,
     immutable,
@@ -32,9 +32,9 @@ from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
 
 
-class Phase(str, Enum):
-    """Where the run is. Staged, Plateaued, Failed and Stopped are final; Blocked and
-    Suspended wait for someone to act."""
+class Phase(StrEnum):
+    """Staged, Plateaued, Failed and Stopped are final; Blocked and Suspended wait for someone
+    to act; the others are in progress."""
 
     PENDING = "Pending"
     EVALUATING_BASELINE = "EvaluatingBaseline"
@@ -49,7 +49,7 @@ class Phase(str, Enum):
     SUSPENDED = "Suspended"
 
 
-class TrainingMethod(str, Enum):
+class TrainingMethod(StrEnum):
     LORA = "lora"
     FULL = "full"
 
@@ -90,9 +90,7 @@ class Recipe(ApiModel):
         "trainer's default for the architecture.",
     )
     steps: int = Field(default=100, ge=1, le=100_000, description="Optimizer steps per iteration.")
-    learning_rate: float = Field(
-        default=2e-4, gt=0, le=1, description="Peak learning rate."
-    )
+    learning_rate: float = Field(default=2e-4, gt=0, le=1, description="Peak learning rate.")
     batch_size: int = Field(default=8, ge=1, le=1024, description="Examples per step.")
     max_seq_length: int = Field(
         default=512, ge=16, le=32768, description="Longest tokenised example; longer ones are cut."
@@ -200,7 +198,7 @@ class IterationRunSpec(ApiModel):
 
 
 class PhaseTransition(ApiModel):
-    """The latest phase change and why it happened."""
+    """Written on every phase change, with an Event carrying the same reason."""
 
     from_phase: Phase | None = Field(
         default=None, alias="from", description="The phase left (absent for the first)."
@@ -248,7 +246,7 @@ class FailureCluster(ApiModel):
     )
 
 
-class CapacityState(str, Enum):
+class CapacityState(StrEnum):
     SCHEDULED = "Scheduled"
     PENDING = "Pending"
     UNSCHEDULABLE = "Unschedulable"
@@ -271,7 +269,7 @@ class Capacity(ApiModel):
 
 
 class TrainingProgress(ApiModel):
-    """Progress of the current training Job, as it last reported."""
+    """As the trainer last reported it."""
 
     percent: float = Field(default=0, ge=0, le=100, description="Percent of steps done.")
     step: int = Field(default=0, ge=0, description="Steps done.")
@@ -332,7 +330,9 @@ class IterationRunStatus(ApiModel):
     attempt: int = Field(
         default=0, ge=0, description="Job attempt within the current phase (1 is the first)."
     )
-    scores: Scores = Field(default_factory=Scores, description="Current, previous, target.")
+    scores: Scores = Field(
+        default_factory=Scores, description="The scores the next decision is taken on."
+    )
     regression_count: int = Field(
         default=0, ge=0, description="Scenarios the current candidate fails that passed before."
     )
@@ -405,9 +405,7 @@ ITERATION_RUN = ResourceKind(
         PrinterColumn("Blocked", "string", ".status.blockedBy.kind", "Blocker kind, if any."),
         AGE_COLUMN,
         PrinterColumn("Next", "string", ".status.nextAction", "Next action.", priority=1),
-        PrinterColumn(
-            "Intake", "string", ".spec.intakeRef.name", "The ModelIntake.", priority=1
-        ),
+        PrinterColumn("Intake", "string", ".spec.intakeRef.name", "The ModelIntake.", priority=1),
         PrinterColumn(
             "Gate", "string", ".status.gateName", "The PromotionGate, once staged.", priority=1
         ),

@@ -10,7 +10,7 @@ from modelsmith.loop.model import LoopModel
 from modelsmith.loop.scorecard import DIMENSIONS, HELDOUT, TRAIN, ScenarioResult, Scorecard
 
 RISK_SEVERITY: Final = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-CELL_SEPARATOR: Final = " × "
+CELL_SEPARATOR: Final = " × "  # noqa: RUF001 - the label reads as a grid cell
 
 
 class Cluster(LoopModel):

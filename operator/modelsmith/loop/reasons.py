@@ -25,6 +25,8 @@ class Reason(StrEnum):
     GATE_CREATED = "GateCreated"
     GATE_PENDING = "GatePending"
     GATE_APPROVED = "GateApproved"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
     GATE_REJECTED = "GateRejected"
     GATE_BLOCKED = "GateBlocked"
     # Documented stops.

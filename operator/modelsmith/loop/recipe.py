@@ -85,9 +85,7 @@ def next_recipe(
         update={"rank": rank, "alpha": alpha, "seed": base_recipe.seed + iteration}
     )
 
-    focus = (
-        frozenset(cluster.failing_train_ids) if cluster is not None else frozenset[str]()
-    )
+    focus = frozenset(cluster.failing_train_ids) if cluster is not None else frozenset[str]()
     train_ids = sorted({s.id for s in scorecard.scenarios if s.split == TRAIN})
     upweighted = tuple(i for i in train_ids if i in focus)
     weights = {i: (failing_weight if i in focus else 1.0) for i in train_ids}

@@ -1,0 +1,363 @@
+"""Regular expressions a rubric may use: compiled once, refused when matching could run away.
+
+Python's `re` backtracks, so some patterns take exponential or high-polynomial time on answers a
+small model readily produces (long runs of one word, repeated phrases). There is no timeout in
+`re`, and a wall-clock timeout would make scores depend on the machine, so the guard is static:
+it reads the parsed pattern and refuses the shapes that backtrack badly, then bounds how much of
+the answer an accepted pattern sees.
+
+A repeat is *ambiguous* when the characters it consumes can also start what follows it: then
+the engine may try every split between the two. Refused:
+- nested quantifiers: an ambiguous repeat inside a repeat, e.g. `(a+)+`, `(a*)*`, `(\\w+\\s?)+`;
+- alternatives that can start with the same character inside a repeat, e.g. `(a|a)*`, `(\\w|\\d)+`;
+- open-ended repeats over shared characters with only optional parts between, e.g. `\\d+\\d+`,
+  `.*.*`, `\\s*\\w*\\s*`;
+- a pattern that starts with an ambiguous open-ended repeat (`.*refund`): search already tries
+  every position, so the leading part only multiplies the work;
+- more than two ambiguous open-ended repeats, and backreferences.
+An accepted pattern sees the first MAX_INPUT characters of the answer, or MAX_INPUT_TWO_OPEN
+when it has two ambiguous open-ended repeats (each one multiplies the worst case by the length).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from modelsmith.criteria.errors import CriterionError
+
+with warnings.catch_warnings():
+    # The parser `re` itself uses is the only reader of a pattern's structure; only its public
+    # alias is deprecated.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import sre_constants as sc
+    import sre_parse
+
+MAX_PATTERN_LENGTH = 256
+MAX_INPUT = 2048
+MAX_INPUT_TWO_OPEN = 512
+MAX_OPEN_AMBIGUOUS = 2
+# A repeat allowing more than OPEN_ENDED iterations costs as much as an unbounded one.
+OPEN_ENDED = 32
+# An enclosing repeat allowing more than LOOP iterations multiplies inner ambiguity beyond reach.
+LOOP = 8
+
+_Item = tuple[Any, Any]
+_REPEATS = (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT)
+_ZERO_WIDTH = (sc.AT, sc.ASSERT, sc.ASSERT_NOT)
+_ANCHORS = (sc.AT_BEGINNING, sc.AT_BEGINNING_STRING)
+# Characters the analysis tries when it asks "can these two parts consume the same character?";
+# the pattern's own characters are added per pattern.
+_PROBE_CHARS = string.printable + "\u00e9\u00df\u0130\u00a0\u0663\u4e2d"
+_CATEGORIES: dict[Any, Callable[[str], bool]] = {
+    sc.CATEGORY_DIGIT: str.isdecimal,
+    sc.CATEGORY_NOT_DIGIT: lambda ch: not ch.isdecimal(),
+    sc.CATEGORY_SPACE: str.isspace,
+    sc.CATEGORY_NOT_SPACE: lambda ch: not ch.isspace(),
+    sc.CATEGORY_WORD: lambda ch: ch.isalnum() or ch == "_",
+    sc.CATEGORY_NOT_WORD: lambda ch: not (ch.isalnum() or ch == "_"),
+}
+_EMPTY: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SafePattern:
+    """A compiled pattern the guard accepted and how much of an answer it may see."""
+
+    regex: re.Pattern[str]
+    input_limit: int
+
+    def search(self, text: str) -> bool:
+        return self.regex.search(text[: self.input_limit]) is not None
+
+
+def compile_pattern(pattern: str, case_sensitive: bool) -> SafePattern:
+    """The accepted, compiled pattern; raises CriterionError (invalid-regex or runaway-regex)."""
+    compiled = _compile_cached(pattern, case_sensitive)
+    if isinstance(compiled, CriterionError):
+        raise compiled
+    return compiled
+
+
+@lru_cache(maxsize=1024)
+def _compile_cached(pattern: str, case_sensitive: bool) -> SafePattern | CriterionError:
+    # Refusals are cached too: a benchmark's patterns are checked on every answer.
+    try:
+        return _compile(pattern, case_sensitive)
+    except CriterionError as err:
+        return err
+
+
+def _compile(pattern: str, case_sensitive: bool) -> SafePattern:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise CriterionError(
+            "regex", f"pattern is longer than {MAX_PATTERN_LENGTH} characters", "invalid-regex"
+        )
+    flags = 0 if case_sensitive else re.IGNORECASE
+    try:
+        regex = re.compile(pattern, flags)
+        parsed = sre_parse.parse(pattern, flags)
+    except re.error as err:
+        where = f" at position {err.pos}" if err.pos is not None else ""
+        raise CriterionError(
+            "regex", f"pattern does not compile ({_plain_words(err.msg)}{where})", "invalid-regex"
+        ) from None
+    except (OverflowError, RecursionError, ValueError):
+        raise CriterionError("regex", "pattern does not compile", "invalid-regex") from None
+    open_ambiguous = _Analysis(pattern, parsed).run()
+    limit = MAX_INPUT if open_ambiguous < 2 else MAX_INPUT_TWO_OPEN
+    return SafePattern(regex=regex, input_limit=limit)
+
+
+def _plain_words(message: str) -> str:
+    """`re` error messages sometimes echo a fragment of the pattern; keep only plain words."""
+    words = [w for w in message.split() if re.fullmatch(r"[a-z]+,?", w)]
+    return " ".join(words).rstrip(",") or "syntax error"
+
+
+def _runaway(reason: str) -> CriterionError:
+    return CriterionError("regex", reason, "runaway-regex")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    first: frozenset[str]  # characters that can start a non-empty match
+    chars: frozenset[str]  # characters it can consume anywhere
+    nullable: bool  # whether it can match the empty string
+    open_ended: bool  # whether it contains an open-ended repeat
+
+
+_ZERO = _Shape(_EMPTY, _EMPTY, True, False)
+
+
+def _flatten(sub: Any) -> list[_Item]:
+    """Groups that are not repeated behave as their contents in sequence."""
+    items: list[_Item] = []
+    for op, av in sub.data:
+        if op is sc.SUBPATTERN:
+            items.extend(_flatten(av[-1]))
+        elif op is sc.ATOMIC_GROUP:
+            items.extend(_flatten(av))
+        else:
+            items.append((op, av))
+    return items
+
+
+def _subpatterns(op: Any, av: Any) -> list[Any]:
+    if op is sc.SUBPATTERN:
+        return [av[-1]]
+    if op is sc.ATOMIC_GROUP:
+        return [av]
+    if op in _REPEATS:
+        return [av[2]]
+    if op is sc.BRANCH:
+        return list(av[1])
+    if op in (sc.ASSERT, sc.ASSERT_NOT):
+        return [av[1]]
+    if op is sc.GROUPREF_EXISTS:
+        return [p for p in av[1:] if p is not None]
+    return []
+
+
+def _walk(sub: Any) -> list[_Item]:
+    found: list[_Item] = []
+    for op, av in sub.data:
+        found.append((op, av))
+        for child in _subpatterns(op, av):
+            found.extend(_walk(child))
+    return found
+
+
+class _Analysis:
+    def __init__(self, pattern: str, parsed: Any) -> None:
+        self.parsed = parsed
+        all_items = _walk(parsed)
+        local_ignorecase = any(
+            op is sc.SUBPATTERN and av[1] & re.IGNORECASE for op, av in all_items
+        )
+        self.ignorecase = bool(parsed.state.flags & re.IGNORECASE) or local_ignorecase
+        self.universe = frozenset(_PROBE_CHARS) | frozenset(pattern)
+        self.open_ambiguous = 0
+        if any(op in (sc.GROUPREF, sc.GROUPREF_EXISTS) for op, _ in all_items):
+            raise _runaway("backreferences are not allowed (they make matching unbounded)")
+
+    def run(self) -> int:
+        items = _flatten(self.parsed)
+        self._scan(items, _EMPTY, many=False, loop=False)
+        self._leading(items)
+        if self.open_ambiguous > MAX_OPEN_AMBIGUOUS:
+            raise _runaway(
+                f"more than {MAX_OPEN_AMBIGUOUS} open-ended repeats that overlap what follows "
+                "them (like .*); each multiplies the matching work"
+            )
+        return self.open_ambiguous
+
+    # -- character sets -------------------------------------------------------------------------
+
+    def _matching(self, test: Callable[[str], bool], negate: bool = False) -> frozenset[str]:
+        """The probe characters `test` accepts, each under every case it may take when the
+        pattern ignores case; `negate` applies after case folding, as `re` does for [^x]."""
+        if self.ignorecase:
+            return frozenset(
+                ch
+                for ch in self.universe
+                if any(test(v) for v in {ch, ch.lower(), ch.upper()}) != negate
+            )
+        return frozenset(ch for ch in self.universe if test(ch) != negate)
+
+    def _atom(self, op: Any, av: Any) -> frozenset[str] | None:
+        if op is sc.LITERAL:
+            return self._matching(lambda ch: ch == chr(av))
+        if op is sc.NOT_LITERAL:
+            return self._matching(lambda ch: ch == chr(av), negate=True)
+        if op is sc.ANY:
+            return self.universe
+        if op is sc.IN:
+            negate = any(item_op is sc.NEGATE for item_op, _ in av)
+            return self._matching(lambda ch: _in_set(av, ch), negate=negate)
+        return None
+
+    # -- shapes ---------------------------------------------------------------------------------
+
+    def _item_shape(self, op: Any, av: Any) -> _Shape:
+        atom = self._atom(op, av)
+        if atom is not None:
+            return _Shape(atom, atom, False, False)
+        if op in _REPEATS:
+            lo, hi, body = av
+            inner = self._seq_shape(_flatten(body))
+            if hi == 0:
+                return _ZERO
+            return _Shape(
+                inner.first, inner.chars, lo == 0 or inner.nullable, hi > OPEN_ENDED or inner.open_ended
+            )
+        if op is sc.BRANCH:
+            shapes = [self._seq_shape(_flatten(alt)) for alt in av[1]]
+            return _Shape(
+                frozenset().union(*(s.first for s in shapes)),
+                frozenset().union(*(s.chars for s in shapes)),
+                any(s.nullable for s in shapes),
+                any(s.open_ended for s in shapes),
+            )
+        # Anchors and lookarounds consume nothing.
+        return _ZERO
+
+    def _seq_shape(self, items: Sequence[_Item]) -> _Shape:
+        first: frozenset[str] = _EMPTY
+        chars: frozenset[str] = _EMPTY
+        nullable = True
+        open_ended = False
+        for op, av in items:
+            shape = self._item_shape(op, av)
+            if nullable:
+                first |= shape.first
+            chars |= shape.chars
+            open_ended = open_ended or shape.open_ended
+            nullable = nullable and shape.nullable
+        return _Shape(first, chars, nullable, open_ended)
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def _leading(self, items: Sequence[_Item]) -> None:
+        """Refuses an ambiguous open-ended repeat that can begin the match: search already
+        tries every start position, so it only multiplies the work."""
+        for index, (op, av) in enumerate(items):
+            if op is sc.AT and av in _ANCHORS and not self.parsed.state.flags & re.MULTILINE:
+                return
+            shape = self._item_shape(op, av)
+            if op in _REPEATS and av[1] > OPEN_ENDED:
+                rest = self._seq_shape(items[index + 1 :])
+                if shape.chars & rest.first:
+                    raise _runaway(
+                        "starts with an open-ended repeat (like .*); matching already looks "
+                        "anywhere in the answer, so drop the leading part"
+                    )
+            if not shape.nullable:
+                return
+
+    def _scan(self, items: Sequence[_Item], follow: frozenset[str], many: bool, loop: bool) -> None:
+        """`follow`: characters that can come right after `items`; `many`: inside a repeat that
+        may iterate more than once; `loop`: inside one that may iterate more than LOOP times."""
+        for index, (op, av) in enumerate(items):
+            rest = self._seq_shape(items[index + 1 :])
+            after = rest.first | (follow if rest.nullable else _EMPTY)
+            if op in _REPEATS:
+                self._repeat(items, index, av, after, many, loop)
+            elif op is sc.BRANCH:
+                alternatives = [_flatten(alt) for alt in av[1]]
+                if loop:
+                    self._overlapping_alternatives(alternatives)
+                for alternative in alternatives:
+                    self._scan(alternative, after, many, loop)
+            elif op in (sc.ASSERT, sc.ASSERT_NOT):
+                self._scan(_flatten(av[1]), _EMPTY, many, loop)
+
+    def _repeat(
+        self,
+        items: Sequence[_Item],
+        index: int,
+        av: Any,
+        after: frozenset[str],
+        many: bool,
+        loop: bool,
+    ) -> None:
+        lo, hi, sub = av
+        body = _flatten(sub)
+        shape = self._seq_shape(body)
+        open_ended = hi > OPEN_ENDED
+        ambiguous = lo != hi and bool(shape.chars & after)
+        if ambiguous and (loop or (many and open_ended)):
+            raise _runaway(
+                "a repeat inside a repeat can split the same text in many ways "
+                "(nested quantifier, like (a+)+); use one repeat or a possessive one"
+            )
+        if open_ended and ambiguous:
+            self.open_ambiguous += 1
+        if open_ended:
+            self._adjacent(items, index, shape)
+        body_follow = (shape.first if hi > 1 else _EMPTY) | after
+        self._scan(body, body_follow, many or hi > 1, loop or hi > LOOP)
+
+    def _adjacent(self, items: Sequence[_Item], index: int, shape: _Shape) -> None:
+        for op, av in items[index + 1 :]:
+            following = self._item_shape(op, av)
+            if following.open_ended and following.first & shape.chars:
+                raise _runaway(
+                    "two open-ended repeats over the same characters follow each other "
+                    "(like \\d+\\d+ or .*.*); merge them into one"
+                )
+            if not following.nullable:
+                return
+
+    def _overlapping_alternatives(self, alternatives: Sequence[Sequence[_Item]]) -> None:
+        # `re` factors a shared prefix out of alternatives ((a|ab) becomes a(?:|b)), so an empty
+        # alternative is as telling as two that start alike.
+        shapes = [self._seq_shape(alt) for alt in alternatives]
+        overlapping = any(s.nullable for s in shapes) or any(
+            left.first & right.first for i, left in enumerate(shapes) for right in shapes[i + 1 :]
+        )
+        if overlapping:
+            raise _runaway(
+                "alternatives inside a repeat can match the same text (like (a|a)* or (a|ab)*), "
+                "so the same answer splits in many ways"
+            )
+
+
+def _in_set(items: Any, ch: str) -> bool:
+    """Whether `ch` is one of a character class's members, before any negation."""
+    hit = False
+    for op, av in items:
+        if op is sc.LITERAL:
+            hit = hit or ch == chr(av)
+        elif op is sc.RANGE:
+            hit = hit or av[0] <= ord(ch) <= av[1]
+        elif op is sc.CATEGORY:
+            # A category this guard does not know is assumed to match, which only makes the
+            # guard stricter.
+            hit = hit or _CATEGORIES.get(av, lambda _ch: True)(ch)
+    return hit

@@ -1,0 +1,215 @@
+"""The next action: what happens next, or what a person should do, in operational words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from modelsmith.loop.clusters import Cluster
+from modelsmith.loop.observation import RETRY_ANNOTATION, GateObservation
+from modelsmith.loop.phases import Phase
+from modelsmith.loop.reasons import Reason
+from modelsmith.loop.recipe import Recipe, raised_rank
+
+SHOWN_IDS: Final = 5
+
+
+class CapacityProblem(StrEnum):
+    ACCELERATORS = "Accelerators"
+    CPU_OR_MEMORY = "CpuOrMemory"
+    TAINTS = "Taints"
+    NODE_SELECTOR = "NodeSelector"
+    QUOTA = "Quota"
+    UNKNOWN = "Unknown"
+
+
+_INSUFFICIENT: Final = re.compile(r"Insufficient ([A-Za-z0-9./_-]+)")
+
+
+def capacity_problem(scheduler_message: str | None, gpu_resource: str) -> CapacityProblem:
+    """What the scheduler's message says is missing. The message itself never reaches status:
+    it may name nodes."""
+    text = scheduler_message or ""
+    insufficient = {m.rstrip(".") for m in _INSUFFICIENT.findall(text)}
+    if gpu_resource in insufficient:
+        return CapacityProblem.ACCELERATORS
+    if insufficient & {"cpu", "memory", "ephemeral-storage"}:
+        return CapacityProblem.CPU_OR_MEMORY
+    if "taint" in text:
+        return CapacityProblem.TAINTS
+    if "affinity" in text or "selector" in text:
+        return CapacityProblem.NODE_SELECTOR
+    if "quota" in text.lower():
+        return CapacityProblem.QUOTA
+    return CapacityProblem.UNKNOWN
+
+
+def capacity_message(problem: CapacityProblem, gpu_count: int, gpu_resource: str) -> str:
+    return {
+        CapacityProblem.ACCELERATORS: f"no schedulable node has {gpu_count} free {gpu_resource}",
+        CapacityProblem.CPU_OR_MEMORY: "no schedulable node has enough free CPU or memory",
+        CapacityProblem.TAINTS: "the nodes with room carry taints the execution target does "
+        "not tolerate",
+        CapacityProblem.NODE_SELECTOR: "no node matches the execution target's node selector",
+        CapacityProblem.QUOTA: "the namespace or queue quota is used up",
+        CapacityProblem.UNKNOWN: "the scheduler cannot place it yet",
+    }[problem]
+
+
+def capacity_action(problem: CapacityProblem, gpu_count: int, gpu_resource: str) -> str:
+    return {
+        CapacityProblem.ACCELERATORS: f"Free {gpu_count} {gpu_resource} on a schedulable node "
+        "or lower executionTarget.gpuCount",
+        CapacityProblem.CPU_OR_MEMORY: "Free CPU or memory on a schedulable node",
+        CapacityProblem.TAINTS: "Add the GPU nodes' taints to executionTarget.tolerations",
+        CapacityProblem.NODE_SELECTOR: "Make executionTarget.nodeSelector match a node with "
+        f"{gpu_resource}",
+        CapacityProblem.QUOTA: "Raise the quota of the execution target's namespace or queue",
+        CapacityProblem.UNKNOWN: f"Free {gpu_count} {gpu_resource} on a schedulable node or "
+        "check the execution target's node selector and tolerations",
+    }[problem]
+
+
+def work(phase: Phase, iteration: int) -> str:
+    """What a phase is doing, as a sentence fragment."""
+    return {
+        Phase.PENDING: "the run's start",
+        Phase.EVALUATING_BASELINE: "the baseline evaluation",
+        Phase.TRAINING: f"training of iteration {iteration}",
+        Phase.ASSESSING: f"the assessment of iteration {iteration}",
+        Phase.PROMOTION_STAGING: f"staging the candidate of iteration {iteration}",
+        Phase.STAGED: "the staged candidate",
+    }.get(phase, phase.value)
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def id_list(ids: Sequence[str], limit: int = SHOWN_IDS) -> str:
+    shown = ", ".join(ids[:limit])
+    return f"{shown}, ..." if len(ids) > limit else shown
+
+
+@dataclass(frozen=True)
+class AdviceContext:
+    phase: Phase
+    reason: Reason
+    work_phase: Phase
+    """The phase doing the work (for Blocked and Suspended: the one they return to)."""
+    iteration: int = 0
+    attempt: int = 0
+    max_attempts: int = 1
+    max_iterations: int = 1
+    cluster: Cluster | None = None
+    recipe: Recipe | None = None
+    gpu_count: int = 1
+    gpu_resource: str = "nvidia.com/gpu"
+    scheduler_message: str | None = None
+    intake_reason: str | None = None
+    gate: GateObservation | None = None
+    gate_name: str | None = None
+    gpu_seconds_used: float = 0.0
+    gpu_hour_budget: float | None = None
+
+
+def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
+    """Drawn from the strongest failure cluster: more material where the model fails most; a
+    rubric review where it keeps failing on material it trained on; more adapter capacity."""
+    if cluster is None:
+        return "Review the threshold and minImprovement: no failing scenario is left to train on"
+    ids = cluster.scenario_ids
+    noun = "scenario" if len(ids) == 1 else "scenarios"
+    options = [
+        f"Add training material for {cluster.label} ({len(ids)} failing {noun}: {id_list(ids)})"
+    ]
+    if cluster.failing_train_ids:
+        options.append(f"review the rubric of scenarios {id_list(cluster.failing_train_ids)}")
+    if recipe is not None and recipe.method == "lora":
+        higher = raised_rank(recipe.rank)
+        if higher is not None:
+            options.append(f"raise adapter rank from {recipe.rank} to {higher}")
+    return "; or ".join(options)
+
+
+def next_action(ctx: AdviceContext) -> str:
+    r = ctx.reason
+    doing = work(ctx.work_phase, ctx.iteration)
+    gate = ctx.gate.name if ctx.gate else (ctx.gate_name or "of this run")
+    waiting = f"None: wait for {doing} to finish"
+    cluster_hint = f"; the strongest failure cluster is {ctx.cluster.label}" if ctx.cluster else ""
+    start_new = "then start a new run"
+    match r:
+        case Reason.INTAKE_NOT_READY:
+            why = f" (it reports {ctx.intake_reason})" if ctx.intake_reason else ""
+            return f"Make the ModelIntake ready{why}"
+        case Reason.EVIDENCE_UNAVAILABLE:
+            return (
+                "Check that the run's scorecards are still in the object store; the run "
+                "retries on its own"
+            )
+        case Reason.THRESHOLD_CLEARED | Reason.AWAITING_GATE:
+            return f"None: the evidence bundle and the PromotionGate {gate} are being created"
+        case Reason.GATE_CREATED | Reason.GATE_PENDING:
+            role = ctx.gate.awaiting_role if ctx.gate else None
+            if role:
+                return f"Approve the PromotionGate {gate} as {role}"
+            return f"Review and approve the PromotionGate {gate}"
+        case Reason.GATE_APPROVED:
+            return f"None: the PromotionGate {gate} is approved; promotion follows"
+        case Reason.PROMOTED:
+            return (
+                f"None: the candidate is promoted; annotate the PromotionGate {gate} to roll back"
+            )
+        case Reason.ROLLED_BACK:
+            return f"Review why the promotion was rolled back, {start_new}"
+        case Reason.GATE_REJECTED:
+            return f"Read the rejection on the PromotionGate {gate}, {start_new} that addresses it"
+        case Reason.GATE_BLOCKED:
+            blocker = ctx.gate.blocker_reason if ctx.gate else None
+            why = f" ({blocker})" if blocker else ""
+            return f"Resolve the blocker on the PromotionGate {gate}{why}"
+        case Reason.PLATEAU:
+            return plateau_action(ctx.cluster, ctx.recipe)
+        case Reason.MAX_ITERATIONS_REACHED:
+            return f"Raise maxIterations and start a new run{cluster_hint}"
+        case Reason.BUDGET_EXHAUSTED:
+            used = ctx.gpu_seconds_used / 3600.0
+            of = f" (used {used:.2f} of {ctx.gpu_hour_budget:g})" if ctx.gpu_hour_budget else ""
+            return f"Raise the GPU-hour budget{of} and start a new run{cluster_hint}"
+        case Reason.DEADLINE_PASSED:
+            return f"Extend the deadline and start a new run{cluster_hint}"
+        case Reason.RETRY_BUDGET_EXHAUSTED:
+            return (
+                f"Find why {doing} failed {ctx.attempt} times and fix it, then set the "
+                f"{RETRY_ANNOTATION} annotation on the run to a new value to retry"
+            )
+        case Reason.UNSCHEDULABLE:
+            problem = capacity_problem(ctx.scheduler_message, ctx.gpu_resource)
+            return capacity_action(problem, ctx.gpu_count, ctx.gpu_resource)
+        case Reason.OBJECT_STORE_UNAVAILABLE:
+            return (
+                "Restore the operator's access to the object store (endpoint, credentials, "
+                "network policy); the run resumes on its own"
+            )
+        case Reason.CONTAMINATION:
+            return (
+                "Remove the overlap between training material and held-out scenarios in a "
+                f"new Benchmark version, {start_new}"
+            )
+        case Reason.BAD_SPEC:
+            return f"Check the run's recipe and the intake's execution target, {start_new}"
+        case Reason.MODEL_MISSING:
+            return f"Put the base model where the ModelIntake points, {start_new}"
+        case Reason.MODEL_CORRUPT:
+            return f"Replace the base model's files (they do not load), {start_new}"
+        case Reason.EMPTY_SPLIT:
+            return f"Give the Benchmark train and held-out scenarios in a new version, {start_new}"
+        case Reason.MALFORMED_CRITERION:
+            return f"Fix the malformed criterion in a new Benchmark version, {start_new}"
+        case Reason.SUSPENDED:
+            return "Set spec.suspend to false to resume"
+    return waiting

@@ -1,0 +1,94 @@
+"""What the handler saw this reconcile. It gathers these facts; `decide` interprets them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from pydantic import Field
+
+from modelsmith.loop.model import LoopModel
+from modelsmith.loop.scorecard import Scorecard
+
+RETRY_ANNOTATION: Final = "modelsmith.io/retry"
+"""Setting this annotation on the run to a new value asks a run Blocked past its Job retry
+budget to try again; the handler passes the value as Observation.retry_request."""
+
+
+class IntakeReadiness(LoopModel):
+    ready: bool
+    reason: str | None = None
+    """The intake's Ready condition reason (a CamelCase code) when it is not ready."""
+
+
+class JobState(StrEnum):
+    NONE = "None"
+    """No Job by that name exists (not created yet, or deleted)."""
+    PENDING = "Pending"
+    """Created, not running yet, and not known to be unschedulable (e.g. queued)."""
+    UNSCHEDULABLE = "Unschedulable"
+    """Its pod carries PodScheduled=False with reason Unschedulable."""
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class JobSummary(LoopModel):
+    """From the container's termination message and the Job's timestamps."""
+
+    gpu_seconds: float = Field(default=0.0, ge=0)
+    """GPU-seconds the Job held: wall time x GPUs requested (0 on CPU)."""
+    contaminated: bool = False
+    """The trainer's or evaluator's overlap check found held-out material in training data."""
+
+
+class JobObservation(LoopModel):
+    name: str
+    """The Job looked up, by the name in RunState.job; a different name is ignored."""
+    state: JobState
+    scheduler_message: str | None = None
+    """The scheduler's PodScheduled message when unschedulable (interpreted, never shown)."""
+    exit_code: int | None = None
+    """The container's exit code when failed; None when it never ran to an exit (eviction,
+    activeDeadlineSeconds, image pull)."""
+    reason: str | None = None
+    """The Job's Failed condition reason or the container's terminated reason (CamelCase,
+    e.g. BackoffLimitExceeded, DeadlineExceeded, OOMKilled)."""
+    attempts_exhausted: bool = True
+    """False while the Job's own pod retries (backoffLimit) continue: the run keeps waiting."""
+    summary: JobSummary | None = None
+
+
+class GateOutcome(StrEnum):
+    """The PromotionGate's state, as far as the run cares."""
+
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    REJECTED = "Rejected"
+    BLOCKED = "Blocked"
+
+
+class GateObservation(LoopModel):
+    name: str
+    outcome: GateOutcome
+    awaiting_role: str | None = None
+    """The next role in the approver chain whose sign-off is missing."""
+    blocker_reason: str | None = None
+    """When the gate is Blocked: its blocker's CamelCase reason (e.g. ApprovalExpired)."""
+
+
+class Observation(LoopModel):
+    intake: IntakeReadiness
+    job: JobObservation | None = None
+    """The Job named by RunState.job, when the state names one."""
+    scorecard: Scorecard | None = None
+    """The scorecard of the current iteration, once its evaluation Job succeeded."""
+    accepted_scorecard: Scorecard | None = None
+    """The scorecard of RunState.accepted_iteration, whenever that is set."""
+    object_store_reachable: bool = True
+    suspended: bool = False
+    gate: GateObservation | None = None
+    retry_request: str | None = None
+    """The RETRY_ANNOTATION value, if set."""

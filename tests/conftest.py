@@ -1,0 +1,148 @@
+"""Fixtures over the local test bed (hack/testbed): a real control plane and node, and an S3
+server, started once per session or found running.
+
+- `cluster` (session): `testbed.cluster.Cluster` — .kubeconfig, .server, .bin_dir, .log_dir,
+  .run_dir, .users, .node, .kubectl(*args, as_user=None, check=True, input=None),
+  .api_client(user="admin", impersonate=None, impersonate_group=None), .env(),
+  .set_gpus(n), .set_heartbeats(on), .pod_log(namespace, pod, container=None).
+- `object_store` (session): `testbed.objectstore.ObjectStore` — .endpoint, .access_key,
+  .secret_key, .bucket ("modelsmith"), .region, .env(), .client().
+- `namespace` (function): a fresh namespace whose `default` ServiceAccount exists; deleted after.
+- `node_control` (function): the cluster, with the node's GPU count and heartbeats restored
+  after the test (use it in tests that change them).
+
+With MODELSMITH_TESTBED_DIR set (as `eval "$(hack/cluster env)"` does), the fixtures use that
+running test bed and leave it running; otherwise the session starts its own in pytest's temporary
+folder and stops it at the end. Tests that use `cluster` or `namespace` are marked `cluster`.
+They are never skipped silently: if the control plane cannot start the fixture fails with the
+component logs. Only `--skip-cluster` or MODELSMITH_SKIP_CLUSTER=1 skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from testbed.cluster import Cluster
+from testbed.kube import Json
+from testbed.objectstore import ObjectStore
+from testbed.waiting import log_tails, tail, wait_for
+
+CLUSTER_FIXTURES = ("cluster", "namespace", "node_control")
+_startup = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--skip-cluster", action="store_true", default=False,
+        help="skip tests marked `cluster` instead of starting the local control plane",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_startup] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = config.getoption("--skip-cluster") or os.environ.get("MODELSMITH_SKIP_CLUSTER") == "1"
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in CLUSTER_FIXTURES):
+            item.add_marker(pytest.mark.cluster)
+        if skip and item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.skip(
+                reason="cluster tests skipped on request (--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
+            ))
+
+
+def _existing() -> Path | None:
+    value = os.environ.get("MODELSMITH_TESTBED_DIR")
+    return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config,
+            ) -> Iterator[Cluster]:
+    existing = _existing()
+    if existing is not None:
+        yield Cluster.attach(existing)
+        return
+    started = Cluster.start(tmp_path_factory.mktemp("testbed-cluster", numbered=True))
+    pytestconfig.stash[_startup]["control plane"] = started.start_seconds
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config,
+                 ) -> Iterator[ObjectStore]:
+    existing = _existing()
+    if existing is not None and (existing / "object-store.json").exists():
+        yield ObjectStore.attach(existing)
+        return
+    began = time.monotonic()
+    store = ObjectStore.start(tmp_path_factory.mktemp("testbed-objectstore", numbered=True))
+    pytestconfig.stash[_startup]["object store"] = time.monotonic() - began
+    try:
+        yield store
+    finally:
+        store.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{slug}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(cluster.api_client())
+    manifest: Json = {"metadata": {"name": name, "labels": {"modelsmith.io/test": "true"}}}
+    core.create_namespace(manifest)
+    # Pod admission refuses pods until the service-account controller made `default`.
+    wait_for(lambda: core.read_namespaced_service_account("default", name), 30,
+             f"ServiceAccount {name}/default")
+    yield name
+    # Not awaited: the namespace controller and the node agent finish it in the background.
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def node_control(cluster: Cluster) -> Iterator[Cluster]:
+    yield cluster
+    cluster.set_heartbeats(True)
+    cluster.set_gpus(cluster.node.gpus)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries the test bed's component logs and its pods' output."""
+    report = yield
+    if not report.failed or not any(f in getattr(item, "fixturenames", ())
+                                    for f in (*CLUSTER_FIXTURES, "object_store")):
+        return report
+    sections = [log_tails(lines=25)]
+    funcargs = getattr(item, "funcargs", {})
+    cluster_ = funcargs.get("cluster") or funcargs.get("node_control")
+    namespace_ = funcargs.get("namespace")
+    if isinstance(cluster_, Cluster) and isinstance(namespace_, str):
+        for log in sorted((cluster_.run_dir / "pods" / namespace_).glob("*/*.log")):
+            sections.append(f"----- pod {log.parent.name} container {log.stem} -----\n"
+                            + tail(log, 25))
+    report.sections.append(("test bed logs", "\n".join(sections)))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    started = terminalreporter.config.stash.get(_startup, {})
+    if started:
+        terminalreporter.write_line(
+            "test bed started: " + ", ".join(f"{k} in {v:.1f}s" for k, v in started.items())
+        )

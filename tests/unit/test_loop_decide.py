@@ -1,0 +1,508 @@
+"""decide(): the loop's flow, driven by synthetic observations."""
+
+# ruff: noqa: RUF001  (cluster labels join their cells with a multiplication sign)
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from loop_sim import (
+    HELDOUT_IDS,
+    T0,
+    TRAIN_IDS,
+    Sim,
+    card,
+    config,
+    failed,
+    gate,
+    job,
+    observe,
+    succeeded,
+)
+
+from modelsmith.loop import (
+    BlockKind,
+    DeleteJob,
+    GateOutcome,
+    IntakeReadiness,
+    JobState,
+    JobSummary,
+    LaunchJob,
+    LedgerKind,
+    Phase,
+    Reason,
+    RunState,
+    StageGate,
+    decide,
+)
+
+BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
+GPU_FULL = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes."
+
+
+def sim_in_training(**overrides: object) -> Sim:
+    sim = Sim(cfg=config(**overrides))
+    sim.baseline(BASE_PASSING)
+    assert sim.state.phase is Phase.TRAINING
+    return sim
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_happy_path_from_pending_to_staged() -> None:
+    sim = Sim()
+
+    d = sim.step(observe(intake=IntakeReadiness(ready=False, reason="BenchmarkNotReady")))
+    assert (d.phase, d.reason, d.launches) == (Phase.PENDING, Reason.INTAKE_NOT_READY, ())
+    assert "BenchmarkNotReady" in d.next_action
+
+    d = sim.start()
+    assert (d.phase, d.reason) == (Phase.EVALUATING_BASELINE, Reason.INTAKE_READY)
+    assert [(j.name, j.kind, j.model_iteration) for j in d.launches] == [
+        ("demo-i0-eval-a1", "eval", None)
+    ]
+    assert sim.state.started_at == sim.now
+    assert sim.state.scores.target == 0.75
+
+    d = sim.step(observe(job=job("demo-i0-eval-a1", JobState.RUNNING)))
+    assert (d.phase, d.reason, d.actions) == (Phase.EVALUATING_BASELINE, Reason.JOB_RUNNING, ())
+
+    d = sim.finish_job(BASE_PASSING)
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.BASELINE_EVALUATED)
+    assert sim.state.scores.baseline == pytest.approx(3 / 9)
+    assert sim.state.scores.previous_accepted == pytest.approx(3 / 9)
+    assert sim.state.accepted_iteration == 0
+    (train,) = d.launches
+    assert (train.name, train.kind, train.init_from_iteration) == (
+        "demo-i1-train-a1",
+        "train",
+        None,
+    )
+    assert train.weights is not None and set(train.weights) == TRAIN_IDS
+    assert {k for k, w in train.weights.items() if w > 1} == {"r-01", "r-02", "r-04"}
+    assert d.state.strongest_failure_cluster is not None
+    assert d.state.strongest_failure_cluster.label == "capability=routing × risk=high"
+    assert [h.decision for h in sim.state.history] == ["Baseline"]
+
+    d = sim.finish_job()
+    assert (d.phase, d.reason) == (Phase.ASSESSING, Reason.TRAINING_COMPLETED)
+    assert [(j.name, j.model_iteration) for j in d.launches] == [("demo-i1-eval-a1", 1)]
+
+    # Accepted (5/9 > 3/9 + 0.05, no regressions) but held-out 2/3 < 0.75: train on.
+    d = sim.finish_job(BASE_PASSING | {"r-01", "r-03"})
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.CANDIDATE_ACCEPTED)
+    assert d.verdict is not None and d.verdict.accepted
+    assert sim.state.accepted_iteration == 1
+    (train,) = d.launches
+    assert (train.name, train.init_from_iteration) == ("demo-i2-train-a1", 1)
+    assert train.weights is not None
+    # routing x high and refunds x critical now fail 2 each: the tie goes to the higher risk.
+    assert {k for k, w in train.weights.items() if w > 1} == {"f-01"}
+
+    sim.finish_job()
+    d = sim.finish_job(BASE_PASSING | {"r-01", "r-02", "r-03", "r-04", "f-02"})
+    assert (d.phase, d.reason) == (Phase.PROMOTION_STAGING, Reason.THRESHOLD_CLEARED)
+    (stage,) = [a for a in d.actions if isinstance(a, StageGate)]
+    assert (stage.name, stage.iteration, stage.heldout_score) == ("demo", 2, 1.0)
+    assert sim.state.gate_name == "demo"
+    assert sim.state.history[-1].decision == "Stage"
+
+    d = sim.step(observe(gate=gate(awaiting_role="domain-owner")))
+    assert (d.phase, d.reason) == (Phase.STAGED, Reason.GATE_CREATED)
+    assert d.next_action == "Approve the PromotionGate demo as domain-owner"
+
+    d = sim.step(observe(gate=gate(GateOutcome.PROMOTED)))
+    assert (d.phase, d.reason, d.transitioned) == (Phase.STAGED, Reason.PROMOTED, False)
+
+    phases = [x.phase for x in sim.decisions if x.transitioned]
+    assert phases == [
+        Phase.EVALUATING_BASELINE,
+        Phase.TRAINING,
+        Phase.ASSESSING,
+        Phase.TRAINING,
+        Phase.ASSESSING,
+        Phase.PROMOTION_STAGING,
+        Phase.STAGED,
+    ]
+    assert [h.decision for h in sim.state.history] == ["Baseline", "Accept", "Stage"]
+    entries = [e for x in sim.decisions for e in x.ledger_entries]
+    assert [e.sequence for e in entries] == list(range(len(entries)))
+    assert sim.state.ledger_sequence == len(entries)
+    assert {e.kind for e in entries} == set(LedgerKind)
+    recipes = [e for e in entries if e.kind is LedgerKind.RECIPE]
+    assert [e.iteration for e in recipes] == [1, 2]
+    assert all(e.weights is not None and not set(e.weights) & HELDOUT_IDS for e in recipes)
+
+
+def test_messages_carry_no_job_names() -> None:
+    sim = sim_in_training()
+    sim.finish_job()
+    for d in sim.decisions:
+        for text in (d.message, d.next_action):
+            assert "demo-i" not in text
+
+
+def test_a_base_that_clears_the_threshold_still_trains_once() -> None:
+    sim = Sim()
+    d = sim.baseline(TRAIN_IDS | HELDOUT_IDS)
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.BASELINE_EVALUATED)
+    assert "already clears the target" in d.message
+
+
+# --- documented stops -------------------------------------------------------------------------
+
+
+def test_plateau_after_patience_names_the_strongest_cluster() -> None:
+    sim = sim_in_training(plateau_patience=2)
+    d = sim.iteration(BASE_PASSING)
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.CANDIDATE_REJECTED)
+    assert sim.state.iterations_without_improvement == 1
+    # One rejection short of a plateau: the last chance trains a larger adapter from base.
+    (train,) = d.launches
+    assert train.recipe is not None and (train.recipe.rank, train.recipe.alpha) == (16, 32)
+    assert train.init_from_iteration is None
+
+    d = sim.iteration((BASE_PASSING | {"r-01"}) - {"b-01"})
+    assert (d.phase, d.reason) == (Phase.PLATEAUED, Reason.PLATEAU)
+    assert d.launches == ()
+    assert d.requeue_after_seconds is None
+    assert d.next_action.startswith(
+        "Add training material for capability=routing × risk=high "
+        "(4 failing scenarios: r-01, r-02, r-03, r-04)"
+    )
+    assert "review the rubric of scenarios r-01, r-02, r-04" in d.next_action
+    assert "raise adapter rank from 16 to 32" in d.next_action
+    assert [h.decision for h in sim.state.history] == ["Baseline", "Reject", "Reject"]
+    assert sim.state.regressions == ("b-01",)
+    # Final: nothing moves it any more.
+    again = sim.step(sim.observe(job=succeeded(sim.job_name)))
+    assert (again.phase, again.actions) == (Phase.PLATEAUED, ())
+
+
+def test_max_iterations_stops_the_run() -> None:
+    sim = sim_in_training(max_iterations=1)
+    d = sim.iteration(BASE_PASSING | {"r-01"})
+    assert d.verdict is not None and d.verdict.accepted
+    assert (d.phase, d.reason) == (Phase.STOPPED, Reason.MAX_ITERATIONS_REACHED)
+    assert d.launches == ()
+    assert d.next_action.startswith("Raise maxIterations")
+
+
+def test_budget_exhausted_after_an_assessment() -> None:
+    sim = sim_in_training(gpu_hour_budget=1.0)
+    sim.finish_job(gpu_seconds=3000.0)
+    d = sim.finish_job(BASE_PASSING | {"r-01"}, gpu_seconds=600.0)
+    assert (d.phase, d.reason) == (Phase.STOPPED, Reason.BUDGET_EXHAUSTED)
+    assert d.state.gpu_seconds_used == pytest.approx(60.0 + 3000.0 + 600.0)
+    assert "1.02 of 1" in d.next_action
+
+
+def test_budget_stops_a_retry() -> None:
+    sim = sim_in_training(gpu_hour_budget=1.0)
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1, summary=JobSummary(gpu_seconds=4000))))
+    assert (d.phase, d.reason, d.launches) == (Phase.STOPPED, Reason.BUDGET_EXHAUSTED, ())
+
+
+def test_deadline_passed_stops_before_the_next_training() -> None:
+    sim = sim_in_training(deadline=T0 + timedelta(minutes=30))
+    sim.finish_job()
+    sim.now = T0 + timedelta(hours=1)
+    # The assessment of a trained candidate still runs to its end and is recorded.
+    d = sim.finish_job(BASE_PASSING | {"r-01"})
+    assert (d.phase, d.reason) == (Phase.STOPPED, Reason.DEADLINE_PASSED)
+    assert d.history_entry is not None and d.history_entry.decision == "Accept"
+
+
+def test_deadline_before_start() -> None:
+    sim = Sim(cfg=config(deadline=T0))
+    d = sim.start()
+    assert (d.phase, d.reason, d.launches) == (Phase.STOPPED, Reason.DEADLINE_PASSED, ())
+
+
+# --- infrastructure -------------------------------------------------------------------------
+
+
+def test_unschedulable_blocks_then_resumes_when_scheduled() -> None:
+    sim = sim_in_training()
+    name = sim.job_name
+    d = sim.step(sim.observe(job=job(name, JobState.UNSCHEDULABLE, scheduler_message=GPU_FULL)))
+    assert d.phase is Phase.BLOCKED
+    assert d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (
+        BlockKind.INFRASTRUCTURE,
+        Reason.UNSCHEDULABLE,
+    )
+    assert "no schedulable node has 4 free nvidia.com/gpu" in d.message
+    assert "nodes are available" not in d.message
+    assert d.next_action == (
+        "Free 4 nvidia.com/gpu on a schedulable node or lower executionTarget.gpuCount"
+    )
+    assert d.state.resume_phase is Phase.TRAINING
+
+    d = sim.step(sim.observe(job=job(name, JobState.UNSCHEDULABLE, scheduler_message=GPU_FULL)))
+    assert (d.phase, d.transitioned, d.actions) == (Phase.BLOCKED, False, ())
+
+    d = sim.step(sim.observe(job=job(name, JobState.RUNNING)))
+    assert (d.phase, d.reason, d.blocked_by, d.launches) == (
+        Phase.TRAINING,
+        Reason.RESUMED,
+        None,
+        (),
+    )
+    d = sim.finish_job()
+    assert d.phase is Phase.ASSESSING
+
+
+@pytest.mark.parametrize(
+    ("message", "advice"),
+    [
+        ("0/2 nodes are available: 2 node(s) had untolerated taint {gpu: true}.", "tolerations"),
+        ("0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.", "node"),
+        ("0/1 nodes are available: 1 Insufficient memory.", "CPU or memory"),
+    ],
+)
+def test_unschedulable_advice_follows_the_scheduler(message: str, advice: str) -> None:
+    sim = sim_in_training()
+    d = sim.step(
+        sim.observe(job=job(sim.job_name, JobState.UNSCHEDULABLE, scheduler_message=message))
+    )
+    assert advice in d.next_action
+
+
+def test_deadline_while_unschedulable_stops_and_deletes_the_waiting_job() -> None:
+    sim = sim_in_training(deadline=T0 + timedelta(hours=1))
+    name = sim.job_name
+    sim.step(sim.observe(job=job(name, JobState.UNSCHEDULABLE, scheduler_message=GPU_FULL)))
+    sim.now = T0 + timedelta(hours=2)
+    d = sim.step(sim.observe(job=job(name, JobState.UNSCHEDULABLE, scheduler_message=GPU_FULL)))
+    assert (d.phase, d.reason) == (Phase.STOPPED, Reason.DEADLINE_PASSED)
+    assert [a for a in d.actions if isinstance(a, DeleteJob)] == [DeleteJob(name=name)]
+
+
+def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
+    sim = sim_in_training(max_attempts=2)
+    first = sim.decisions[-1].launches[0]
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1, reason="BackoffLimitExceeded")))
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.JOB_FAILED_RETRYING)
+    (second,) = d.launches
+    assert second.name == "demo-i1-train-a2"
+    assert (second.recipe, second.weights) == (first.recipe, first.weights)
+    assert "exit code 1" in d.message and "BackoffLimitExceeded" in d.message
+
+    d = sim.step(sim.observe(job=failed(sim.job_name, None, reason="OOMKilled")))
+    assert d.phase is Phase.BLOCKED
+    assert d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (
+        BlockKind.INFRASTRUCTURE,
+        Reason.RETRY_BUDGET_EXHAUSTED,
+    )
+    assert "modelsmith.io/retry" in d.next_action
+    assert d.launches == ()
+
+    # A retry request relaunches once; the same request seen again does nothing more.
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1), retry_request="r1"))
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.RESUMED)
+    assert [j.name for j in d.launches] == ["demo-i1-train-a3"]
+    d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING), retry_request="r1"))
+    assert (d.phase, d.launches) == (Phase.TRAINING, ())
+
+
+def test_a_job_still_retrying_inside_kubernetes_is_waited_for() -> None:
+    sim = sim_in_training()
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1, attempts_exhausted=False)))
+    assert (d.phase, d.reason, d.launches) == (Phase.TRAINING, Reason.JOB_RUNNING, ())
+
+
+def test_a_lost_job_counts_as_a_failed_attempt() -> None:
+    sim = sim_in_training()
+    d = sim.step(sim.observe(), minutes=1)
+    assert (d.reason, d.launches) == (Reason.AWAITING_JOB, ())
+    d = sim.step(sim.observe(), minutes=10)
+    assert d.reason is Reason.JOB_FAILED_RETRYING
+    assert [j.name for j in d.launches] == ["demo-i1-train-a2"]
+    assert "disappeared" in d.message
+
+
+def test_object_store_outage_blocks_and_resumes() -> None:
+    sim = sim_in_training()
+    d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING), object_store_reachable=False))
+    assert d.phase is Phase.BLOCKED and d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (
+        BlockKind.INFRASTRUCTURE,
+        Reason.OBJECT_STORE_UNAVAILABLE,
+    )
+    d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING), object_store_reachable=False))
+    assert (d.phase, d.transitioned) == (Phase.BLOCKED, False)
+    d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING)))
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.RESUMED)
+
+
+def test_object_store_outage_before_start() -> None:
+    sim = Sim()
+    d = sim.step(observe(object_store_reachable=False))
+    assert (d.phase, d.state.resume_phase) == (Phase.BLOCKED, Phase.PENDING)
+    d = sim.step(observe())
+    assert (d.phase, d.reason) == (Phase.PENDING, Reason.RESUMED)
+    assert sim.start().phase is Phase.EVALUATING_BASELINE
+
+
+# --- quality and inputs ---------------------------------------------------------------------
+
+
+def test_trainer_contamination_exit_blocks_on_quality() -> None:
+    sim = sim_in_training()
+    d = sim.step(sim.observe(job=failed(sim.job_name, 6)))
+    assert d.phase is Phase.BLOCKED and d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (BlockKind.QUALITY, Reason.CONTAMINATION)
+    assert d.launches == ()
+    assert "Benchmark" in d.next_action
+
+
+def test_contamination_reported_by_a_successful_job_blocks_too() -> None:
+    sim = sim_in_training()
+    d = sim.finish_job(contaminated=True)
+    assert d.blocked_by is not None and d.blocked_by.reason is Reason.CONTAMINATION
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(2, Reason.BAD_SPEC), (3, Reason.MODEL_MISSING), (5, Reason.EMPTY_SPLIT)],
+)
+def test_input_errors_fail_the_run_without_retrying(code: int, reason: Reason) -> None:
+    sim = sim_in_training()
+    d = sim.step(sim.observe(job=failed(sim.job_name, code)))
+    assert (d.phase, d.reason, d.launches) == (Phase.FAILED, reason, ())
+
+
+def test_an_evaluation_without_a_scorecard_is_retried() -> None:
+    sim = Sim()
+    sim.start()
+    d = sim.step(observe(job=succeeded("demo-i0-eval-a1")))
+    assert d.reason is Reason.JOB_FAILED_RETRYING
+    assert [j.name for j in d.launches] == ["demo-i0-eval-a2"]
+
+
+def test_a_missing_accepted_scorecard_waits() -> None:
+    sim = sim_in_training()
+    sim.finish_job()
+    sc = card(1, BASE_PASSING | {"r-01"})
+    d = sim.step(observe(job=succeeded(sim.job_name), scorecard=sc))
+    assert (d.phase, d.reason, d.launches) == (Phase.ASSESSING, Reason.EVIDENCE_UNAVAILABLE, ())
+    d = sim.step(sim.observe(job=succeeded(sim.job_name), scorecard=sc))
+    assert d.phase is Phase.TRAINING
+    # The Job's GPU time was counted once, on the first sight of its end.
+    assert d.state.gpu_seconds_used == pytest.approx(3 * 60.0)
+
+
+# --- operator on duty -----------------------------------------------------------------------
+
+
+def test_suspend_and_resume() -> None:
+    sim = sim_in_training()
+    name = sim.job_name
+    d = sim.step(sim.observe(job=job(name, JobState.RUNNING), suspended=True))
+    assert (d.phase, d.reason, d.state.resume_phase) == (
+        Phase.SUSPENDED,
+        Reason.SUSPENDED,
+        Phase.TRAINING,
+    )
+    assert d.next_action == "Set spec.suspend to false to resume"
+    # The Job ends while suspended: nothing new starts.
+    d = sim.step(sim.observe(job=succeeded(name), suspended=True))
+    assert (d.phase, d.launches) == (Phase.SUSPENDED, ())
+    d = sim.step(sim.observe(job=succeeded(name)))
+    assert (d.phase, d.reason, d.launches) == (Phase.TRAINING, Reason.RESUMED, ())
+    d = sim.step(sim.observe(job=succeeded(name)))
+    assert d.phase is Phase.ASSESSING and len(d.launches) == 1
+
+
+def test_suspending_a_blocked_run_remembers_the_block() -> None:
+    sim = sim_in_training(max_attempts=1)
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    assert d.reason is Reason.RETRY_BUDGET_EXHAUSTED
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1), suspended=True))
+    assert (d.phase, d.blocked_by) == (Phase.SUSPENDED, None)
+    sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    assert (d.phase, d.reason, d.launches) == (
+        Phase.BLOCKED,
+        Reason.RETRY_BUDGET_EXHAUSTED,
+        (),
+    )
+
+
+def test_rejected_gate_blocks_on_governance_and_recovers() -> None:
+    sim = sim_in_training()
+    sim.iteration(BASE_PASSING | {"r-01", "r-02", "r-03", "r-04", "f-02"})
+    assert sim.state.phase is Phase.PROMOTION_STAGING
+    sim.step(observe(gate=gate()))
+    d = sim.step(observe(gate=gate(GateOutcome.REJECTED)))
+    assert d.phase is Phase.BLOCKED and d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (BlockKind.GOVERNANCE, Reason.GATE_REJECTED)
+    assert "PromotionGate demo" in d.next_action
+    # Suspending has nothing to pause once staged.
+    d = sim.step(observe(gate=gate(GateOutcome.REJECTED), suspended=True))
+    assert d.phase is Phase.BLOCKED
+    d = sim.step(observe(gate=gate(GateOutcome.PENDING)))
+    assert (d.phase, d.reason) == (Phase.STAGED, Reason.RESUMED)
+
+
+def test_a_gate_that_never_appears_is_requested_again() -> None:
+    sim = sim_in_training()
+    sim.iteration(BASE_PASSING | {"r-01", "r-02", "r-03", "r-04", "f-02"})
+    d = sim.step(observe(), minutes=1)
+    assert (d.reason, [a for a in d.actions if isinstance(a, StageGate)]) == (
+        Reason.AWAITING_GATE,
+        [],
+    )
+    d = sim.step(observe(), minutes=10)
+    assert len([a for a in d.actions if isinstance(a, StageGate)]) == 1
+
+
+# --- idempotence ------------------------------------------------------------------------------
+
+
+def test_the_same_observation_twice_launches_nothing_twice() -> None:
+    sim = Sim()
+    first = sim.start()
+    again = sim.step(observe())
+    assert [j.name for j in first.launches] == ["demo-i0-eval-a1"]
+    assert again.launches == ()
+    assert (again.phase, again.transitioned) == (Phase.EVALUATING_BASELINE, False)
+
+    sim.finish_job(BASE_PASSING)
+    obs = sim.observe(job=succeeded(sim.job_name))
+    one = sim.step(obs)
+    two = sim.step(obs)
+    assert [j.name for j in one.launches] == ["demo-i1-eval-a1"]
+    assert two.launches == ()
+    names = [j.name for j in sim.launches()]
+    assert len(names) == len(set(names))
+
+
+def test_replaying_a_decision_from_the_old_state_gives_the_same_actions() -> None:
+    """After a crash between the actions and the status write, the handler decides again from
+    the old state: the same Job names and ledger sequence numbers come out."""
+    sim = sim_in_training()
+    sim.finish_job()
+    obs = sim.observe(job=succeeded(sim.job_name), scorecard=card(1, BASE_PASSING | {"r-01"}))
+    before = sim.state
+    a = decide(before, obs, sim.cfg, sim.now)
+    b = decide(before, obs, sim.cfg, sim.now)
+    assert a == b
+    assert a.launches[0].name == "demo-i2-train-a1"
+
+
+def test_decide_refuses_naive_time() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        decide(RunState(), observe(), config(), T0.replace(tzinfo=None))
+
+
+def test_launch_actions_are_the_only_jobs_named_in_state() -> None:
+    sim = sim_in_training()
+    (launch,) = sim.decisions[-1].launches
+    assert isinstance(launch, LaunchJob)
+    assert sim.state.job is not None
+    assert (sim.state.job.name, sim.state.job.attempt) == (launch.name, 1)
