@@ -13,9 +13,10 @@ server, started once per session or found running.
 
 With MODELSMITH_TESTBED_DIR set (as `eval "$(hack/cluster env)"` does), the fixtures use that
 running test bed and leave it running; otherwise the session starts its own in pytest's temporary
-folder and stops it at the end. Tests that use `cluster` or `namespace` are marked `cluster`.
-They are never skipped silently: if the control plane cannot start the fixture fails with the
-component logs. Only `--skip-cluster` or MODELSMITH_SKIP_CLUSTER=1 skips them.
+folder and stops it at the end (a watchdog process stops it should the session die first).
+Tests that use `cluster`, `namespace` or `node_control` are marked `cluster`. They are never
+skipped silently: if the control plane cannot start, the fixture fails with the component logs.
+Only `--skip-cluster` or MODELSMITH_SKIP_CLUSTER=1 skips them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from testbed import procs, watchdog
 from testbed.cluster import Cluster
 from testbed.kube import Json
 from testbed.objectstore import ObjectStore
@@ -75,10 +77,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
         return
     started = Cluster.start(tmp_path_factory.mktemp("testbed-cluster", numbered=True))
     pytestconfig.stash[_startup]["control plane"] = started.start_seconds
+    watchdog.watch(started.run_dir, os.getpid())
     try:
         yield started
     finally:
         started.stop()
+        procs.stop(started.run_dir, "watchdog")
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +95,12 @@ def object_store(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
     began = time.monotonic()
     store = ObjectStore.start(tmp_path_factory.mktemp("testbed-objectstore", numbered=True))
     pytestconfig.stash[_startup]["object store"] = time.monotonic() - began
+    watchdog.watch(store.run_dir, os.getpid())
     try:
         yield store
     finally:
         store.stop()
+        procs.stop(store.run_dir, "watchdog")
 
 
 @pytest.fixture
@@ -128,7 +134,10 @@ def pytest_runtest_makereport(
     if not report.failed or not any(f in getattr(item, "fixturenames", ())
                                     for f in (*CLUSTER_FIXTURES, "object_store")):
         return report
-    sections = [log_tails(lines=25)]
+    sections = []
+    # A wait_for timeout already carries the component logs in its message.
+    if not (call.excinfo is not None and isinstance(call.excinfo.value, TimeoutError)):
+        sections.append(log_tails(lines=25))
     funcargs = getattr(item, "funcargs", {})
     cluster_ = funcargs.get("cluster") or funcargs.get("node_control")
     namespace_ = funcargs.get("namespace")

@@ -24,7 +24,14 @@ from pathlib import Path
 from kubernetes import client
 
 from testbed import procs
-from testbed.cluster import COMPONENTS, GPU_RESOURCE, REPO_DIR, Cluster, NodeSpec
+from testbed.cluster import (
+    COMPONENTS,
+    GPU_RESOURCE,
+    REPO_DIR,
+    Cluster,
+    ComponentDiedError,
+    NodeSpec,
+)
 from testbed.kube import condition, read_json
 from testbed.objectstore import NAME as OBJECT_STORE
 from testbed.objectstore import ObjectStore
@@ -72,6 +79,9 @@ def stop(args: argparse.Namespace) -> int:
 
 def env(args: argparse.Namespace) -> int:
     directory = run_dir()
+    if not _running(directory):
+        print(f"no test bed running in {directory}: run `hack/cluster start`", file=sys.stderr)
+        return 1
     variables = {**Cluster.attach(directory).env(), **ObjectStore.attach(directory).env()}
     for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")
@@ -136,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--lines", type=int, default=30)
     p.set_defaults(func=logs)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:
+        return 1
+    except (ComponentDiedError, FileNotFoundError) as e:
+        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"{first_line}\n(logs: hack/cluster logs; start afresh: hack/cluster stop && "
+              "hack/cluster start)", file=sys.stderr)
+        return 1
     return result
 
 

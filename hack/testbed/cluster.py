@@ -203,6 +203,12 @@ class Cluster:
 
     # ----- use ---------------------------------------------------------------------------------
 
+    @property
+    def bin(self) -> Path:
+        """The pinned binaries' folder (kubectl, helm, the control plane's), as contracts.md
+        names it."""
+        return self.bin_dir
+
     def env(self) -> dict[str, str]:
         """Environment for tools pointed at this cluster: kubeconfig, and the pinned binaries
         (kubectl and helm of matching versions) first on PATH."""

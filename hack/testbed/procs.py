@@ -26,7 +26,7 @@ def free_port() -> int:
         return port
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None if it is gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -75,7 +75,7 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
-    started = _start_time(proc.pid) or "0"
+    started = start_time(proc.pid) or "0"
     pid_file(run_dir, name).write_text(f"{proc.pid} {started}\n")
     _children[proc.pid] = proc
     return proc.pid
@@ -85,7 +85,7 @@ def record(run_dir: Path, name: str, pid: int) -> None:
     """Records a process started elsewhere (the node agent's pod processes) for `stop`."""
     path = pid_file(run_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid} {_start_time(pid) or '0'}\n")
+    path.write_text(f"{pid} {start_time(pid) or '0'}\n")
 
 
 def forget(run_dir: Path, name: str) -> None:
@@ -100,7 +100,7 @@ def recorded_pid(run_dir: Path, name: str) -> int | None:
         return None
     pid = int(pid_text)
     _reap(pid)
-    current = _start_time(pid)
+    current = start_time(pid)
     if current is None or (started != "0" and current != started):
         return None
     return pid
@@ -124,13 +124,13 @@ def terminate_group(pgid: int, grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         _reap(pgid)
-        if _start_time(pgid) is None and not _group_alive(pgid):
+        if start_time(pgid) is None and not _group_alive(pgid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (_start_time(pgid) is not None or _group_alive(pgid)):
+    while time.monotonic() < deadline and (start_time(pgid) is not None or _group_alive(pgid)):
         _reap(pgid)
         time.sleep(0.05)
 

@@ -283,3 +283,51 @@ def test_object_store_refuses_a_conditional_overwrite(object_store: ObjectStore)
     with pytest.raises(ClientError) as refused:
         s3.put_object(Bucket=object_store.bucket, Key=key, Body=b"{}", IfNoneMatch="*")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+def test_init_containers_volumes_restarts_and_logs(cluster: Cluster, namespace: str) -> None:
+    core = client.CoreV1Api(cluster.api_client())
+    mount = [{"name": "work", "mountPath": "/work"}]
+    seed = container("""
+        import os, pathlib
+        pathlib.Path(os.environ["MODELSMITH_VOLUME_WORK"], "seed").write_text("42")
+    """, name="seed", volumeMounts=mount)
+    # Fails on its first run and succeeds on its second: the emptyDir outlives the restart.
+    flaky = container("""
+        import os, pathlib
+        work = pathlib.Path(os.environ["MODELSMITH_VOLUME_WORK"])
+        runs = work / "runs"
+        runs.write_text(str(int(runs.read_text()) + 1) if runs.exists() else "1")
+        print("run", runs.read_text(), "seed", (work / "seed").read_text())
+        raise SystemExit(0 if runs.read_text() == "2" else 3)
+    """, volumeMounts=mount)
+    core.create_namespaced_pod(namespace, pod(
+        "flaky", flaky, restartPolicy="OnFailure", initContainers=[seed],
+        volumes=[{"name": "work", "emptyDir": {}}]))
+
+    done = wait_for(lambda: terminal_pod(core, namespace, "flaky"), 30, "flaky to succeed")
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == (
+        "Completed")
+    main = done["status"]["containerStatuses"][0]
+    assert main["restartCount"] == 1
+    assert main["lastState"]["terminated"]["exitCode"] == 3
+    # `kubectl logs` goes through the API server to the node agent's log endpoint.
+    logs = cluster.kubectl("logs", "-n", namespace, "flaky", "-c", "main").stdout
+    assert logs == "run 1 seed 42\nrun 2 seed 42\n"
+
+
+def test_pods_act_as_their_service_account(cluster: Cluster, namespace: str) -> None:
+    core = client.CoreV1Api(cluster.api_client())
+    whoami = container("""
+        import os
+        from kubernetes import client, config
+        config.load_kube_config()  # KUBECONFIG: the node agent's stand-in for the token volume
+        review = client.AuthenticationV1Api().create_self_subject_review({})
+        with open(os.environ["MODELSMITH_TERMINATION_LOG"], "w") as f:
+            f.write(review.status.user_info.username)
+    """)
+    core.create_namespaced_pod(namespace, pod("whoami", whoami))
+
+    done = wait_for(lambda: terminal_pod(core, namespace, "whoami"), 30, "whoami to end")
+    assert terminated(done)["message"] == f"system:serviceaccount:{namespace}:default"

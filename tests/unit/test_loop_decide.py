@@ -290,6 +290,12 @@ def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
     assert second.name == "demo-i1-train-a2"
     assert (second.recipe, second.weights) == (first.recipe, first.weights)
     assert "exit code 1" in d.message and "BackoffLimitExceeded" in d.message
+    first_entry = d.ledger_entries[0]
+    assert (first_entry.kind, first_entry.reason, first_entry.attempt) == (
+        LedgerKind.DECISION,
+        Reason.JOB_FAILED_RETRYING,
+        1,
+    )
 
     d = sim.step(sim.observe(job=failed(sim.job_name, None, reason="OOMKilled")))
     assert d.phase is Phase.BLOCKED
@@ -321,8 +327,10 @@ def test_a_lost_job_counts_as_a_failed_attempt() -> None:
     assert (d.reason, d.launches) == (Reason.AWAITING_JOB, ())
     d = sim.step(sim.observe(), minutes=10)
     assert d.reason is Reason.JOB_FAILED_RETRYING
-    assert [j.name for j in d.launches] == ["demo-i1-train-a2"]
     assert "disappeared" in d.message
+    jobs = [a for a in d.actions if isinstance(a, DeleteJob | LaunchJob)]
+    assert jobs == [DeleteJob(name="demo-i1-train-a1"), *d.launches]
+    assert [j.name for j in d.launches] == ["demo-i1-train-a2"]
 
 
 def test_object_store_outage_blocks_and_resumes() -> None:
@@ -422,15 +430,19 @@ def test_suspending_a_blocked_run_remembers_the_block() -> None:
     sim = sim_in_training(max_attempts=1)
     d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
     assert d.reason is Reason.RETRY_BUDGET_EXHAUSTED
-    d = sim.step(sim.observe(job=failed(sim.job_name, 1), suspended=True))
+    used = d.state.gpu_seconds_used
+    spent = JobSummary(gpu_seconds=500.0)
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1, summary=spent), suspended=True))
     assert (d.phase, d.blocked_by) == (Phase.SUSPENDED, None)
-    sim.step(sim.observe(job=failed(sim.job_name, 1)))
-    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    sim.step(sim.observe(job=failed(sim.job_name, 1, summary=spent)))
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1, summary=spent)))
     assert (d.phase, d.reason, d.launches) == (
         Phase.BLOCKED,
         Reason.RETRY_BUDGET_EXHAUSTED,
         (),
     )
+    # Reading the same failed Job again after the resume does not count its GPU time twice.
+    assert d.state.gpu_seconds_used == used
 
 
 def test_rejected_gate_blocks_on_governance_and_recovers() -> None:

@@ -317,6 +317,44 @@ class LedgerPointer(ApiModel):
     )
 
 
+class JobMemory(ApiModel):
+    """The Job the current phase launched, by phase, iteration and attempt: its name is derived
+    from these, so status never carries it."""
+
+    phase: Phase = Field(description="The phase that launched it.")
+    iteration: int = Field(ge=0, description="Its iteration.")
+    attempt: int = Field(ge=1, description="Its attempt (1 is the first).")
+    launched_at: datetime = Field(description="When it was created.")
+    accounted: bool = Field(
+        default=False, description="Whether its GPU time is already in gpuSecondsUsed."
+    )
+
+
+class RunMemory(ApiModel):
+    """Bookkeeping the operator resumes from after a restart."""
+
+    accepted_iteration: int | None = Field(
+        default=None, ge=0, description="Iteration of the best accepted model (0: the base)."
+    )
+    iterations_without_improvement: int = Field(
+        default=0, ge=0, description="Assessed iterations since the last accepted improvement."
+    )
+    job: JobMemory | None = Field(default=None, description="The Job of the current phase.")
+    recipe: Recipe | None = Field(default=None, description="The latest training recipe.")
+    accepted_recipe: Recipe | None = Field(
+        default=None, description="The recipe that produced the accepted candidate."
+    )
+    resume_phase: Phase | None = Field(
+        default=None, description="Where a Blocked or Suspended run returns to."
+    )
+    retry_token: str | None = Field(
+        default=None, max_length=253, description="The last retry request acted on."
+    )
+    ledger_sequence: int = Field(
+        default=0, ge=0, description="The sequence number the next ledger entry gets."
+    )
+
+
 class IterationRunStatus(ApiModel):
     """The operator's memory of the run; it resumes from here after a restart."""
 
@@ -373,6 +411,9 @@ class IterationRunStatus(ApiModel):
     started_at: datetime | None = Field(default=None, description="When the run started.")
     gpu_seconds_used: float = Field(
         default=0, ge=0, description="GPU-seconds used by all the run's Jobs."
+    )
+    memory: RunMemory | None = Field(
+        default=None, description="The operator's bookkeeping between reconciles."
     )
 
 

@@ -1,1 +1,33 @@
-"""criteria."""
+"""Deterministic scoring of answers against pass and fail criteria.
+
+Shared by the evaluator (which scores answers) and the operator (which checks a benchmark's
+criteria before any Job runs). Pure: no I/O, no cluster."""
+
+from modelsmith.criteria.checks import PreparedCriterion, prepare
+from modelsmith.criteria.errors import CriterionError, Problem
+from modelsmith.criteria.regex_guard import (
+    MAX_INPUT,
+    MAX_INPUT_TWO_OPEN,
+    MAX_PATTERN_LENGTH,
+    SafePattern,
+    compile_pattern,
+)
+from modelsmith.criteria.results import CriterionResult, ScenarioResult
+from modelsmith.criteria.scoring import evaluate_criterion, score_scenario, validate_criterion
+
+__all__ = [
+    "MAX_INPUT",
+    "MAX_INPUT_TWO_OPEN",
+    "MAX_PATTERN_LENGTH",
+    "CriterionError",
+    "CriterionResult",
+    "PreparedCriterion",
+    "Problem",
+    "SafePattern",
+    "ScenarioResult",
+    "compile_pattern",
+    "evaluate_criterion",
+    "prepare",
+    "score_scenario",
+    "validate_criterion",
+]

@@ -49,7 +49,7 @@ LOOP = 8
 
 _Item = tuple[Any, Any]
 _REPEATS = (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT)
-_ZERO_WIDTH = (sc.AT, sc.ASSERT, sc.ASSERT_NOT)
+_ATOMS = (sc.LITERAL, sc.NOT_LITERAL, sc.ANY)
 _ANCHORS = (sc.AT_BEGINNING, sc.AT_BEGINNING_STRING)
 # Characters the analysis tries when it asks "can these two parts consume the same character?";
 # the pattern's own characters are added per pattern.
@@ -183,6 +183,7 @@ class _Analysis:
         self.ignorecase = bool(parsed.state.flags & re.IGNORECASE) or local_ignorecase
         self.universe = frozenset(_PROBE_CHARS) | frozenset(pattern)
         self.open_ambiguous = 0
+        self._shapes: dict[tuple[Any, Any], _Shape] = {}
         if any(op in (sc.GROUPREF, sc.GROUPREF_EXISTS) for op, _ in all_items):
             raise _runaway("backreferences are not allowed (they make matching unbounded)")
 
@@ -225,6 +226,15 @@ class _Analysis:
     # -- shapes ---------------------------------------------------------------------------------
 
     def _item_shape(self, op: Any, av: Any) -> _Shape:
+        # Atoms are keyed by value; compound items by identity (the parsed tree outlives the
+        # analysis, so identities are stable).
+        key = (op, tuple(av) if op is sc.IN else av if op in _ATOMS else id(av))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._compute_shape(op, av)
+        return shape
+
+    def _compute_shape(self, op: Any, av: Any) -> _Shape:
         atom = self._atom(op, av)
         if atom is not None:
             return _Shape(atom, atom, False, False)
@@ -234,7 +244,10 @@ class _Analysis:
             if hi == 0:
                 return _ZERO
             return _Shape(
-                inner.first, inner.chars, lo == 0 or inner.nullable, hi > OPEN_ENDED or inner.open_ended
+                inner.first,
+                inner.chars,
+                lo == 0 or inner.nullable,
+                hi > OPEN_ENDED or inner.open_ended,
             )
         if op is sc.BRANCH:
             shapes = [self._seq_shape(_flatten(alt)) for alt in av[1]]
@@ -248,30 +261,34 @@ class _Analysis:
         return _ZERO
 
     def _seq_shape(self, items: Sequence[_Item]) -> _Shape:
-        first: frozenset[str] = _EMPTY
-        chars: frozenset[str] = _EMPTY
-        nullable = True
-        open_ended = False
-        for op, av in items:
-            shape = self._item_shape(op, av)
-            if nullable:
-                first |= shape.first
-            chars |= shape.chars
-            open_ended = open_ended or shape.open_ended
-            nullable = nullable and shape.nullable
-        return _Shape(first, chars, nullable, open_ended)
+        return self._suffixes(items)[0]
+
+    def _suffixes(self, items: Sequence[_Item]) -> list[_Shape]:
+        """suffixes[i] is the shape of items[i:] (the last one, of nothing)."""
+        shapes = [_ZERO] * (len(items) + 1)
+        for index in range(len(items) - 1, -1, -1):
+            head = self._item_shape(*items[index])
+            tail = shapes[index + 1]
+            shapes[index] = _Shape(
+                head.first | tail.first if head.nullable else head.first,
+                head.chars | tail.chars,
+                head.nullable and tail.nullable,
+                head.open_ended or tail.open_ended,
+            )
+        return shapes
 
     # -- checks ---------------------------------------------------------------------------------
 
     def _leading(self, items: Sequence[_Item]) -> None:
         """Refuses an ambiguous open-ended repeat that can begin the match: search already
         tries every start position, so it only multiplies the work."""
+        suffixes = self._suffixes(items)
         for index, (op, av) in enumerate(items):
             if op is sc.AT and av in _ANCHORS and not self.parsed.state.flags & re.MULTILINE:
                 return
             shape = self._item_shape(op, av)
             if op in _REPEATS and av[1] > OPEN_ENDED:
-                rest = self._seq_shape(items[index + 1 :])
+                rest = suffixes[index + 1]
                 if shape.chars & rest.first:
                     raise _runaway(
                         "starts with an open-ended repeat (like .*); matching already looks "
@@ -283,8 +300,9 @@ class _Analysis:
     def _scan(self, items: Sequence[_Item], follow: frozenset[str], many: bool, loop: bool) -> None:
         """`follow`: characters that can come right after `items`; `many`: inside a repeat that
         may iterate more than once; `loop`: inside one that may iterate more than LOOP times."""
+        suffixes = self._suffixes(items)
         for index, (op, av) in enumerate(items):
-            rest = self._seq_shape(items[index + 1 :])
+            rest = suffixes[index + 1]
             after = rest.first | (follow if rest.nullable else _EMPTY)
             if op in _REPEATS:
                 self._repeat(items, index, av, after, many, loop)
@@ -348,6 +366,10 @@ class _Analysis:
             )
 
 
+def _any_char(_ch: str) -> bool:
+    return True
+
+
 def _in_set(items: Any, ch: str) -> bool:
     """Whether `ch` is one of a character class's members, before any negation."""
     hit = False
@@ -359,5 +381,5 @@ def _in_set(items: Any, ch: str) -> bool:
         elif op is sc.CATEGORY:
             # A category this guard does not know is assumed to match, which only makes the
             # guard stricter.
-            hit = hit or _CATEGORIES.get(av, lambda _ch: True)(ch)
+            hit = hit or _CATEGORIES.get(av, _any_char)(ch)
     return hit

@@ -1,7 +1,32 @@
 """The loop: pure decisions from the run's memory and what the handler observed.
 
 Nothing here does I/O or knows kopf or Kubernetes. The IterationRun handler gathers an
-Observation, calls `decide`, performs `decision.actions` and persists `decision.state`.
+Observation, calls `decide(state, observation, config, now)`, performs `decision.actions` in
+order (each idempotent by name), then persists `decision.state` into status. If an action fails
+it persists nothing; deciding again from the old state yields the same names.
+
+Choices the design left open:
+- A base model that already clears the threshold still trains one iteration: only trained
+  candidates are staged, because the gate's evidence is lineage from base to candidate.
+- Accept: score >= previous accepted + minImprovement (with a 1e-9 tolerance: scores are small
+  fractions) and regressions <= maxRegressions, regressions counted over both splits. Stage: an
+  accepted candidate whose held-out score reaches the threshold. A contamination report from
+  any Job blocks (quality) before a verdict, so nothing contaminated is ever staged.
+- Plateau: `plateauPatience` consecutive rejections. On the last chance before it, a LoRA rank
+  doubles (alpha with it, up to 64) and that iteration trains from the base model, since the
+  accepted adapter has the smaller rank.
+- Each recipe's seed is the base seed + iteration, so retraining after a rejection differs.
+- Limits (budget, deadline, max iterations) are checked before starting training or a retry; an
+  assessment of a trained candidate always runs. A Job already running is never cut off, except
+  a Job still unschedulable when the deadline passes (deleted, run Stopped).
+- Blocked remembers the phase it returns to. Unschedulable and ObjectStoreUnavailable resume on
+  their own; RetryBudgetExhausted resumes when the `modelsmith.io/retry` annotation takes a new
+  value; GateRejected/GateBlocked resume when the gate leaves that state; Contamination stays.
+- Exit codes 2, 3, 4, 5 and 7 fail the run at once (its own inputs are wrong); 6 blocks
+  (quality); anything else is retried up to maxAttempts, each attempt a new Job name.
+- Suspend stops new Jobs at once; a running Job finishes and its result is read on resume.
+- A Job the state names but the cluster does not show for `jobLostAfterSeconds` counts as a
+  failed attempt; its name is deleted before the successor launches.
 """
 
 from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, StageGate, WriteLedger

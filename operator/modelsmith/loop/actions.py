@@ -51,7 +51,8 @@ class StageGate(LoopModel):
 
 
 class DeleteJob(LoopModel):
-    """Delete a Job that has not run and no longer should (the run stopped while it waited)."""
+    """Delete a Job that must not run: one the run stopped waiting for, or one it counted as
+    lost before launching its successor (NotFound is success)."""
 
     action: Literal["DeleteJob"] = "DeleteJob"
     name: str

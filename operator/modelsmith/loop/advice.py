@@ -175,7 +175,9 @@ def next_action(ctx: AdviceContext) -> str:
         case Reason.PLATEAU:
             return plateau_action(ctx.cluster, ctx.recipe)
         case Reason.MAX_ITERATIONS_REACHED:
-            return f"Raise maxIterations and start a new run{cluster_hint}"
+            return (
+                f"Raise maxIterations (now {ctx.max_iterations}) and start a new run{cluster_hint}"
+            )
         case Reason.BUDGET_EXHAUSTED:
             used = ctx.gpu_seconds_used / 3600.0
             of = f" (used {used:.2f} of {ctx.gpu_hour_budget:g})" if ctx.gpu_hour_budget else ""

@@ -101,7 +101,7 @@ def accept_candidate(
     return _verdict(
         (score, regression),
         on_pass=(Reason.CANDIDATE_ACCEPTED, f"Accepted: {summary}."),
-        on_fail=(Reason.CANDIDATE_REJECTED, f"Rejected: {summary}; needed {'; '.join(failed)}."),
+        on_fail=(Reason.CANDIDATE_REJECTED, f"Rejected: {summary}; it needed {'; '.join(failed)}."),
         regressed=regressed,
     )
 
@@ -120,6 +120,12 @@ def clears_threshold(candidate: Scorecard, *, threshold: float) -> AcceptanceVer
     shown = "absent" if heldout is None else f"{heldout:.3f}"
     return _verdict(
         (measurement,),
-        on_pass=(Reason.THRESHOLD_CLEARED, f"Held-out score {shown} clears {threshold:.3f}."),
-        on_fail=(Reason.THRESHOLD_NOT_MET, f"Held-out score {shown} is below {threshold:.3f}."),
+        on_pass=(
+            Reason.THRESHOLD_CLEARED,
+            f"Its held-out score {shown} clears the threshold {threshold:.3f}.",
+        ),
+        on_fail=(
+            Reason.THRESHOLD_NOT_MET,
+            f"Its held-out score {shown} is below the threshold {threshold:.3f}.",
+        ),
     )

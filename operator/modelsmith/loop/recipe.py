@@ -93,7 +93,7 @@ def next_recipe(
     if upweighted and cluster is not None:
         why = (
             f"{len(upweighted)} failing train scenario(s) of {cluster.label} weigh "
-            f"{failing_weight:g}"
+            f"{failing_weight:g}, every other train scenario 1"
         )
     elif cluster is not None:
         why = f"{cluster.label} has no failing train scenario to up-weight; uniform weights"

@@ -1,0 +1,36 @@
+"""The content digest that identifies a benchmark version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from modelsmith.api.benchmark import Scenario
+
+
+def canonical_json(value: Any) -> bytes:
+    """One byte string per JSON value: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def scenario_document(scenario: Scenario) -> dict[str, Any]:
+    """A scenario as it appears on the wire (camelCase), without unset optional fields."""
+    return scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def content_digest(scenarios: Sequence[Scenario], version: str) -> str:
+    """`sha256:<hex>` over the version and the scenarios in canonical JSON.
+
+    Scenarios are ordered by id, so listing the same scenarios in another order is the same
+    content; defaults are written out, so leaving a default field unset and spelling it out are
+    the same content too."""
+    documents = sorted(
+        (scenario_document(s) for s in scenarios),
+        key=lambda doc: (doc["id"], canonical_json(doc)),
+    )
+    payload = {"version": version, "scenarios": documents}
+    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()

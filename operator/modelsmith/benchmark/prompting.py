@@ -1,0 +1,18 @@
+"""The exact text a model sees for a scenario, shared by the trainer and the evaluator.
+
+Training text is `render_prompt(scenario) + reference + eos`; evaluation generates after
+`render_prompt(scenario)`. Any change here changes what every trained adapter learned, so the
+format stays small and fixed: the prompt, one `key: value` line per input (sorted by key), then
+the answer cue."""
+
+from __future__ import annotations
+
+from modelsmith.api.benchmark import Scenario
+
+ANSWER_CUE = "\nAnswer: "
+
+
+def render_prompt(scenario: Scenario) -> str:
+    lines = [scenario.prompt.strip()]
+    lines.extend(f"{key}: {scenario.inputs[key].strip()}" for key in sorted(scenario.inputs))
+    return "\n".join(lines) + ANSWER_CUE

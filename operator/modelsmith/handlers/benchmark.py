@@ -1,0 +1,135 @@
+"""Benchmark reconciler: resolve the scenarios, then record digest, coverage, balance and
+weak-rubric challenges in status. Status never carries prompts or criterion text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from modelsmith import kube
+from modelsmith.api.benchmark import Benchmark
+from modelsmith.benchmark.balance import balance_report
+from modelsmith.benchmark.challenges import find_challenges
+from modelsmith.benchmark.coverage import coverage, heldout_count
+from modelsmith.benchmark.digest import content_digest
+from modelsmith.benchmark.sources import BenchmarkSourceError
+from modelsmith.conditions import condition, set_condition
+from modelsmith.events import emit
+from modelsmith.handlers.scenarios import SourceMissing, fetch_scenarios
+from modelsmith.reconciler import RECONCILER
+from modelsmith.settings import OperatorSettings
+from modelsmith.statusdiff import merge_patch
+
+PLURAL = "benchmarks"
+SETTINGS = OperatorSettings()
+
+
+@kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
+def on_benchmark_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+    if type == "DELETED":
+        RECONCILER.forget((PLURAL, namespace, name))
+        return
+    RECONCILER.reconcile(PLURAL, namespace, name)
+    # Intakes that name this benchmark may change readiness with it.
+    for intake in kube.custom().list_namespaced_custom_object(
+        "modelsmith.io", "v1alpha1", namespace, "modelintakes"
+    )["items"]:
+        if intake["spec"].get("benchmarkRef", {}).get("name") == name:
+            RECONCILER.requeue(("modelintakes", namespace, intake["metadata"]["name"]), 0)
+
+
+def reconcile(namespace: str, name: str) -> float | None:
+    body = kube.get_custom(PLURAL, namespace, name)
+    if body is None:
+        return None
+    benchmark = Benchmark.model_validate(body)
+    old: dict[str, Any] = body.get("status") or {}
+    generation = body["metadata"].get("generation")
+    source = (
+        "inline"
+        if benchmark.spec.scenarios
+        else ("configMap" if benchmark.spec.scenarios_from and benchmark.spec.scenarios_from.config_map_ref else "s3")
+    )
+    again: float | None = None
+    try:
+        scenarios = fetch_scenarios(benchmark, namespace)
+    except BenchmarkSourceError as err:
+        reason = "SourceNotFound" if isinstance(err, SourceMissing) else "SourceInvalid"
+        # A missing source may appear later; an invalid one changes only with a new object.
+        again = SETTINGS.requeue_seconds * 2 if isinstance(err, SourceMissing) else None
+        status: dict[str, Any] = {"source": source, "observedGeneration": generation}
+        status["conditions"] = set_condition(
+            old.get("conditions"), "Ready", False, reason, str(err), generation
+        )
+        _write(body, old, status)
+        return again
+    digest = content_digest(scenarios, benchmark.spec.version)
+    previous = old.get("digest")
+    ready_before = (condition(old, "Ready") or {}).get("status") == "True"
+    if previous and previous != digest and ready_before and benchmark.spec.scenarios_from:
+        # The same name and version with different content: a version is immutable.
+        status = {"observedGeneration": generation}
+        status["conditions"] = set_condition(
+            old.get("conditions"),
+            "Ready",
+            False,
+            "ContentChanged",
+            f"scenario content changed under version {benchmark.spec.version}; publish a new "
+            "version instead",
+            generation,
+        )
+        _write(body, old, status)
+        return SETTINGS.requeue_seconds * 2
+    challenges = find_challenges(scenarios)
+    balance = balance_report(scenarios, benchmark.spec.balance)
+    heldout = heldout_count(scenarios)
+    ready = heldout > 0
+    message = (
+        f"{len(scenarios)} scenarios, {heldout} held out, {len(challenges)} weak-rubric "
+        "challenges"
+        if ready
+        else "no held-out scenarios: promotion could never be measured on unseen scenarios"
+    )
+    status = {
+        "observedGeneration": generation,
+        "digest": digest,
+        "source": source,
+        "scenarioCount": len(scenarios),
+        "heldoutCount": heldout,
+        "coverage": coverage(scenarios).wire(),
+        "balance": balance.wire(),
+        "challenges": [c.wire() for c in challenges],
+    }
+    status["conditions"] = set_condition(
+        old.get("conditions"),
+        "Ready",
+        ready,
+        "Validated" if ready else "NoHeldout",
+        message,
+        generation,
+    )
+    _write(body, old, status)
+    if benchmark.spec.scenarios_from:
+        again = SETTINGS.requeue_seconds * 6  # notice a referenced document edited in place
+    return again
+
+
+def _write(body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    patch = merge_patch(old, status)
+    if not patch:
+        return
+    kube.patch_status(PLURAL, meta["namespace"], meta["name"], patch)
+    before = condition(old, "Ready") or {}
+    after = next(c for c in status["conditions"] if c["type"] == "Ready")
+    if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):
+        emit(
+            body,
+            "Normal" if after["status"] == "True" else "Warning",
+            after["reason"],
+            after["message"],
+        )
+
+
+RECONCILER.register(PLURAL, reconcile)

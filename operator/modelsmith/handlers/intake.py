@@ -1,0 +1,191 @@
+"""ModelIntake reconciler: validate what the intake names before any run may use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from modelsmith import kube, objectstore
+from modelsmith.api.intake import ModelIntake
+from modelsmith.conditions import condition, set_condition
+from modelsmith.events import emit
+from modelsmith.reconciler import RECONCILER
+from modelsmith.settings import OperatorSettings
+from modelsmith.statusdiff import merge_patch
+
+PLURAL = "modelintakes"
+SETTINGS = OperatorSettings()
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    ok: bool
+    message: str
+    blocking: bool = True
+
+
+@kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
+def on_intake_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+    if type == "DELETED":
+        RECONCILER.forget((PLURAL, namespace, name))
+        return
+    RECONCILER.reconcile(PLURAL, namespace, name)
+    # Runs waiting on this intake move as soon as it is Ready.
+    for run in kube.custom().list_namespaced_custom_object(
+        "modelsmith.io", "v1alpha1", namespace, "iterationruns"
+    )["items"]:
+        if run["spec"].get("intakeRef", {}).get("name") == name:
+            RECONCILER.requeue(("iterationruns", namespace, run["metadata"]["name"]), 0)
+
+
+def reconcile(namespace: str, name: str) -> float | None:
+    body = kube.get_custom(PLURAL, namespace, name)
+    if body is None:
+        return None
+    intake = ModelIntake.model_validate(body)
+    spec = intake.spec
+    checks: list[Check] = []
+    resolved: dict[str, Any] | None = None
+
+    bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
+    if bench is None:
+        checks.append(Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} not found"))
+    elif bench["spec"].get("version") != spec.benchmark_ref.version:
+        checks.append(
+            Check(
+                "BenchmarkResolved",
+                False,
+                f"Benchmark {spec.benchmark_ref.name} is version {bench['spec'].get('version')}, "
+                f"not {spec.benchmark_ref.version}",
+            )
+        )
+    elif (condition(bench.get("status"), "Ready") or {}).get("status") != "True":
+        checks.append(
+            Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} is not Ready")
+        )
+    else:
+        resolved = {
+            "name": spec.benchmark_ref.name,
+            "version": spec.benchmark_ref.version,
+            "digest": bench["status"].get("digest"),
+        }
+        checks.append(Check("BenchmarkResolved", True, "Ready, digest recorded"))
+
+    checks.append(_base_model(spec.base_model.uri, spec.base_model.label))
+    exec_ns = spec.execution_target.namespace or namespace
+    ns_ok = _exists(lambda: kube.core().read_namespace(exec_ns))
+    checks.append(
+        Check("ExecutionNamespace", ns_ok, "exists" if ns_ok else f"namespace {exec_ns} not found")
+    )
+    sa = spec.execution_target.service_account_name
+    sa_ok = ns_ok and _exists(lambda: kube.core().read_namespaced_service_account(sa, exec_ns))
+    checks.append(
+        Check("ServiceAccount", sa_ok, "exists" if sa_ok else f"service account {sa} not found")
+    )
+    checks.append(_gpu_resource(spec.execution_target.gpu_count, spec.execution_target.gpu_resource_name))
+    checks.append(_approver_chain(intake))
+    serving_ns = spec.serving_target.namespace or namespace
+    serving_ok = _exists(lambda: kube.core().read_namespace(serving_ns))
+    checks.append(
+        Check(
+            "ServingTarget",
+            serving_ok,
+            "namespace exists" if serving_ok else f"namespace {serving_ns} not found",
+        )
+    )
+
+    failing = [c for c in checks if c.blocking and not c.ok]
+    generation = body["metadata"].get("generation")
+    old: dict[str, Any] = body.get("status") or {}
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "benchmark": resolved,
+        "baseModelLabel": spec.base_model.label,
+        "executionNamespace": exec_ns,
+        "servingTarget": f"{serving_ns}/{spec.serving_target.config_map_name}:{spec.serving_target.key}",
+        "resolvedThreshold": spec.promotion.threshold,
+        "owner": spec.owner,
+        "rollbackExpectation": spec.rollback.expectation,
+        "validation": [{"check": c.check, "ok": c.ok, "message": c.message} for c in checks],
+    }
+    reason = "Validated" if not failing else failing[0].check + "Failed"
+    message = "all checks passed" if not failing else "; ".join(c.message for c in failing)
+    status["conditions"] = set_condition(
+        old.get("conditions"), "Ready", not failing, reason, message, generation
+    )
+    patch = merge_patch(old, status)
+    if patch:
+        kube.patch_status(PLURAL, namespace, name, patch)
+        before = condition(old, "Ready") or {}
+        if (before.get("status"), before.get("reason")) != ("True" if not failing else "False", reason):
+            emit(body, "Normal" if not failing else "Warning", reason, message)
+    # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
+    return None if not failing else SETTINGS.requeue_seconds * 2
+
+
+def _exists(read: Any) -> bool:
+    try:
+        read()
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return False
+        raise
+    return True
+
+
+def _base_model(uri: str, label: str) -> Check:
+    if uri.startswith("hf://"):
+        return Check(
+            "BaseModelFound",
+            True,
+            f"{label} comes from a model hub; the first Job verifies it can be loaded",
+            blocking=False,
+        )
+    try:
+        found = objectstore.prefix_has_objects(uri)
+    except objectstore.ObjectStoreUnavailable:
+        return Check("BaseModelFound", False, "the object store is unreachable")
+    return Check(
+        "BaseModelFound",
+        found,
+        f"{label} found in the object store" if found else f"no model files found for {label}",
+    )
+
+
+def _gpu_resource(count: int, resource: str) -> Check:
+    if count == 0:
+        return Check("GpuResource", True, "CPU only (gpuCount 0)", blocking=False)
+    nodes = kube.core().list_node().items
+    advertised = sum(
+        int((n.status.allocatable or {}).get(resource, "0") or 0) for n in nodes
+    )
+    if advertised == 0:
+        return Check(
+            "GpuResource",
+            False,
+            f"no node advertises {resource}; Jobs would wait for capacity",
+            blocking=False,
+        )
+    return Check("GpuResource", True, f"{advertised} {resource} advertised in the cluster", False)
+
+
+def _approver_chain(intake: ModelIntake) -> Check:
+    seen: dict[str, str] = {}
+    for approver in intake.spec.promotion.approvers:
+        for user in approver.users or []:
+            if user in seen and seen[user] != approver.role:
+                return Check(
+                    "ApproverChain",
+                    False,
+                    f"user {user} is listed for both {seen[user]} and {approver.role}; each role "
+                    "must be signed by a different person",
+                )
+            seen[user] = approver.role
+    roles = [a.role for a in intake.spec.promotion.approvers]
+    return Check("ApproverChain", True, f"{len(roles)} roles: {', '.join(roles)}")
+
+
+RECONCILER.register(PLURAL, reconcile)

@@ -1,0 +1,534 @@
+"""IterationRun reconciler: observe, call `loop.decide`, act, record.
+
+Order matters for restart safety: the ledger entries and the Job are written before status
+claims them. A crash in between replays the same decision from the old status: the ledger entry
+and the Job already exist under their deterministic names, so nothing is written twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from modelsmith import kube, loop, metrics, objectstore
+from modelsmith.api.benchmark import Scenario, Split
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.run import IterationRun
+from modelsmith.conditions import set_condition
+from modelsmith.events import emit
+from modelsmith.exitcodes import ExitCode
+from modelsmith.handlers import staging
+from modelsmith.handlers.run_state import state_from_status, status_from_state
+from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.jobs import render_job
+from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
+from modelsmith.layout import RunLayout
+from modelsmith.reconciler import RECONCILER
+from modelsmith.settings import OperatorSettings
+from modelsmith.statusdiff import merge_patch
+
+log = logging.getLogger("modelsmith.run")
+PLURAL = "iterationruns"
+SETTINGS = OperatorSettings()
+ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
+
+
+@kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
+def on_run_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+    if type == "DELETED":
+        RECONCILER.forget((PLURAL, namespace, name))
+        return
+    RECONCILER.reconcile(PLURAL, namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "modelsmith"})
+def on_job_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
+    run = labels.get("modelsmith.io/run")
+    run_ns = labels.get("modelsmith.io/run-namespace", namespace)
+    if run:
+        RECONCILER.reconcile(PLURAL, run_ns, run)
+
+
+@kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "modelsmith"})
+def on_pod_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
+    # Scheduling verdicts (Unschedulable) show on pods, not on their Job.
+    on_job_event(labels=labels, namespace=namespace)
+
+
+def reconcile(namespace: str, name: str) -> float | None:
+    body = kube.get_custom(PLURAL, namespace, name)
+    if body is None:
+        RECONCILER.forget((PLURAL, namespace, name))
+        return None
+    run = IterationRun.model_validate(body)
+    raw_status = body.get("status") or {}
+    state = state_from_status(name, raw_status)
+    intake_body = kube.get_custom("modelintakes", namespace, run.spec.intake_ref.name)
+    intake = ModelIntake.model_validate(intake_body) if intake_body else None
+    layout = RunLayout(SETTINGS.bucket, namespace, name)
+    now = datetime.now(UTC)
+
+    readiness = _intake_readiness(intake_body)
+    if intake is None:
+        decision = loop.decide(state, loop.Observation(intake=readiness), _config(run, None), now)
+        return _record(body, run, None, decision, None, None, layout)
+
+    config = _config(run, intake)
+    exec_ns = intake.spec.execution_target.namespace or namespace
+    observation, job_obs, progress = _observe(body, run, state, exec_ns, layout)
+    decision = loop.decide(state, observation, config, now)
+    _act(body, run, intake, decision, exec_ns, layout)
+    return _record(body, run, intake, decision, job_obs, progress, layout)
+
+
+def _intake_readiness(intake_body: dict[str, Any] | None) -> loop.IntakeReadiness:
+    if intake_body is None:
+        return loop.IntakeReadiness(ready=False, reason="IntakeNotFound")
+    for cond in (intake_body.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            if cond.get("status") == "True":
+                return loop.IntakeReadiness(ready=True)
+            return loop.IntakeReadiness(ready=False, reason=cond.get("reason") or "NotReady")
+    return loop.IntakeReadiness(ready=False, reason="NotValidatedYet")
+
+
+def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
+    spec = run.spec
+    recipe = spec.recipe.model_dump()
+    kwargs: dict[str, Any] = {
+        "run_name": run.name,
+        "threshold": intake.spec.promotion.threshold if intake else 1.0,
+        "max_iterations": spec.max_iterations,
+        "plateau_patience": spec.plateau_patience,
+        "gpu_hour_budget": spec.budget.gpu_hours,
+        "deadline": spec.budget.deadline,
+        "max_attempts": spec.retries.max_attempts,
+        "cluster_dimensions": tuple(spec.cluster_dimensions),
+        "failing_weight": spec.recipe.failing_weight,
+        "base_recipe": loop.Recipe(**{k: v for k, v in recipe.items() if k in loop.Recipe.model_fields}),
+    }
+    if intake is not None:
+        kwargs |= {
+            "min_improvement": intake.spec.promotion.min_improvement,
+            "max_regressions": intake.spec.promotion.max_regressions,
+            "gpu_count": intake.spec.execution_target.gpu_count,
+            "gpu_resource": intake.spec.execution_target.gpu_resource_name,
+        }
+    return loop.RunConfig(**kwargs)
+
+
+def _observe(
+    body: dict[str, Any],
+    run: IterationRun,
+    state: loop.RunState,
+    exec_ns: str,
+    layout: RunLayout,
+) -> tuple[loop.Observation, loop.JobObservation | None, dict[str, Any] | None]:
+    reachable = True
+    job_obs = None
+    scorecard = accepted = None
+    progress = None
+    if state.job is not None:
+        job_obs = _observe_job(state.job, exec_ns)
+    try:
+        if job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED and state.job:
+            if state.job.phase in (loop.Phase.EVALUATING_BASELINE, loop.Phase.ASSESSING):
+                scorecard = _scorecard(layout, state.job.iteration)
+        if state.accepted_iteration is not None:
+            accepted = _scorecard(layout, state.accepted_iteration)
+        if job_obs is not None and job_obs.state is loop.JobState.RUNNING and state.job:
+            if state.job.phase is loop.Phase.TRAINING:
+                progress = objectstore.get_json_or_none(layout.progress(state.job.iteration))
+    except objectstore.ObjectStoreUnavailable:
+        reachable = False
+    gate = _observe_gate(body["metadata"]["namespace"], state.gate_name) if state.gate_name else None
+    annotations = body["metadata"].get("annotations") or {}
+    observation = loop.Observation(
+        intake=loop.IntakeReadiness(ready=True),
+        job=job_obs,
+        scorecard=scorecard,
+        accepted_scorecard=accepted,
+        object_store_reachable=reachable,
+        suspended=run.spec.suspend,
+        gate=gate,
+        retry_request=annotations.get(loop.RETRY_ANNOTATION),
+    )
+    return observation, job_obs, progress
+
+
+def _scorecard(layout: RunLayout, iteration: int) -> loop.Scorecard | None:
+    data = objectstore.get_json_or_none(layout.scorecard(iteration))
+    return None if data is None else loop.Scorecard.model_validate(data)
+
+
+def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
+    try:
+        job = kube.batch().read_namespaced_job(ref.name, exec_ns)
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
+        raise
+    status = job.status
+    conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"}
+    pods = kube.core().list_namespaced_pod(exec_ns, label_selector=f"job-name={ref.name}").items
+    terminated = _last_termination(pods)
+    gpus = _requested_gpus(job)
+    wall = 0.0
+    if status.start_time is not None:
+        end = status.completion_time or datetime.now(UTC)
+        wall = max((end - status.start_time).total_seconds(), 0.0)
+    summary = loop.JobSummary(
+        gpu_seconds=wall * gpus, contaminated=_contaminated(terminated)
+    )
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
+    if "Failed" in conditions or "FailureTarget" in conditions:
+        cond = conditions.get("Failed") or conditions["FailureTarget"]
+        return loop.JobObservation(
+            name=ref.name,
+            state=loop.JobState.FAILED,
+            exit_code=None if terminated is None else terminated.exit_code,
+            reason=cond.reason or (None if terminated is None else terminated.reason),
+            attempts_exhausted=True,
+            summary=summary,
+        )
+    for pod in pods:
+        for cond in pod.status.conditions or []:
+            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
+                return loop.JobObservation(
+                    name=ref.name,
+                    state=loop.JobState.UNSCHEDULABLE,
+                    scheduler_message=cond.message,
+                )
+    if any(p.status.phase == "Running" for p in pods):
+        return loop.JobObservation(name=ref.name, state=loop.JobState.RUNNING)
+    return loop.JobObservation(name=ref.name, state=loop.JobState.PENDING)
+
+
+def _last_termination(pods: list[Any]) -> Any:
+    found = None
+    for pod in sorted(pods, key=lambda p: p.metadata.creation_timestamp):
+        for cs in pod.status.container_statuses or []:
+            if cs.state and cs.state.terminated:
+                found = cs.state.terminated
+    return found
+
+
+def _contaminated(terminated: Any) -> bool:
+    if terminated is None:
+        return False
+    if terminated.exit_code == ExitCode.CONTAMINATION:
+        return True
+    try:
+        message = json.loads(terminated.message or "{}")
+    except ValueError:
+        return False
+    return bool(isinstance(message, dict) and message.get("contaminated"))
+
+
+def _requested_gpus(job: Any) -> int:
+    total = 0
+    for container in job.spec.template.spec.containers:
+        for key, value in ((container.resources and container.resources.limits) or {}).items():
+            if "/" in key and key.endswith("gpu"):
+                total += int(value)
+    return total
+
+
+def _observe_gate(namespace: str, gate_name: str) -> loop.GateObservation | None:
+    gate = kube.get_custom("promotiongates", namespace, gate_name)
+    if gate is None:
+        return None
+    status = gate.get("status") or {}
+    state = status.get("state") or "Pending"
+    awaiting = next(
+        (a.get("role") for a in status.get("approvals") or [] if a.get("decision") == "pending"),
+        None,
+    )
+    blockers = status.get("blockers") or []
+    return loop.GateObservation(
+        name=gate_name,
+        outcome=loop.GateOutcome(state),
+        awaiting_role=awaiting,
+        blocker_reason=blockers[0].get("reason") if blockers and isinstance(blockers[0], dict) else None,
+    )
+
+
+def _act(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake,
+    decision: loop.Decision,
+    exec_ns: str,
+    layout: RunLayout,
+) -> None:
+    for action in decision.actions:
+        if isinstance(action, loop.WriteLedger):
+            entry = action.entry
+            try:
+                objectstore.put_if_absent(
+                    layout.ledger(entry.sequence), json.dumps(entry.wire(), sort_keys=True).encode()
+                )
+            except objectstore.AlreadyExists:
+                pass
+        elif isinstance(action, loop.LaunchJob):
+            _launch(body, run, intake, action, exec_ns, layout)
+        elif isinstance(action, loop.StageGate):
+            staging.stage(body, run, intake, decision, action, layout)
+        elif isinstance(action, loop.DeleteJob):
+            try:
+                kube.batch().delete_namespaced_job(
+                    action.name, exec_ns, propagation_policy="Background"
+                )
+            except Exception as exc:
+                if not kube.is_not_found(exc):
+                    raise
+
+
+def _launch(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake,
+    action: loop.LaunchJob,
+    exec_ns: str,
+    layout: RunLayout,
+) -> None:
+    base = ModelRef(uri=intake.spec.base_model.uri, label=intake.spec.base_model.label)
+    scenarios = load_benchmark_scenarios(body["metadata"]["namespace"], intake)
+    if action.kind == "train":
+        spec_uri = layout.train_spec(action.iteration, action.attempt)
+        _write_training_material(scenarios, action, layout)
+        recipe = action.recipe or run_recipe(run)
+        train = TrainSpec(
+            iteration=action.iteration,
+            seed=recipe.seed,
+            base_model=base,
+            init_adapter=None
+            if not action.init_from_iteration
+            else layout.adapter(action.init_from_iteration),
+            train_data=layout.train_data(action.iteration),
+            heldout_fingerprint=layout.heldout_fingerprint(action.iteration),
+            recipe=recipe.model_dump(),
+            output=layout.candidate(action.iteration),
+        )
+        objectstore.put_json(spec_uri, train.model_dump(mode="json"))
+    else:
+        spec_uri = layout.eval_spec(action.iteration, action.attempt)
+        objectstore.put_json_once(
+            layout.scenarios(), "\n".join(s.model_dump_json(by_alias=True) for s in scenarios)
+        )
+        evaluation = EvalSpec(
+            iteration=action.iteration,
+            base_model=base,
+            adapter=None if not action.model_iteration else layout.adapter(action.model_iteration),
+            scenarios=layout.scenarios(),
+            output=layout.evaluation(action.iteration),
+            batch_size=run.spec.evaluation.batch_size,
+            max_new_tokens=run.spec.evaluation.max_new_tokens,
+            gpu_hourly_price=intake.spec.execution_target.gpu_hourly_price,
+            cluster_dimensions=list(run.spec.cluster_dimensions),
+        )
+        objectstore.put_json(spec_uri, evaluation.model_dump(mode="json"))
+    manifest = render_job(
+        name=action.name,
+        run_name=run.name,
+        run_namespace=body["metadata"]["namespace"],
+        run_uid=body["metadata"].get("uid"),
+        kind=action.kind,
+        iteration=action.iteration,
+        attempt=action.attempt,
+        spec_uri=spec_uri,
+        target=intake.spec.execution_target,
+        settings=SETTINGS,
+    )
+    manifest["metadata"]["labels"]["modelsmith.io/run-namespace"] = body["metadata"]["namespace"]
+    manifest["spec"]["template"]["metadata"]["labels"]["modelsmith.io/run-namespace"] = body[
+        "metadata"
+    ]["namespace"]
+    try:
+        kube.batch().create_namespaced_job(exec_ns, manifest)
+    except Exception as exc:
+        if kube.is_conflict(exc):
+            return  # created before a restart: the deterministic name makes this a no-op
+        raise
+    metrics.JOBS_LAUNCHED.labels(*metrics.labels(exec_ns, action.phase.value)).inc()
+
+
+def run_recipe(run: IterationRun) -> loop.Recipe:
+    data = run.spec.recipe.model_dump()
+    return loop.Recipe(**{k: v for k, v in data.items() if k in loop.Recipe.model_fields})
+
+
+def _write_training_material(
+    scenarios: list[Scenario], action: loop.LaunchJob, layout: RunLayout
+) -> None:
+    from modelsmith.benchmark.heldout import fingerprint
+    from modelsmith.benchmark.prompting import render_prompt
+
+    weights = action.weights or {}
+    lines = [
+        json.dumps(
+            {
+                "id": s.id,
+                "text_prompt": render_prompt(s),
+                "reference": s.reference,
+                "weight": weights.get(s.id, 1.0),
+            }
+        )
+        for s in scenarios
+        if s.split == Split.TRAIN and s.reference
+    ]
+    objectstore.put_bytes(layout.train_data(action.iteration), "\n".join(lines).encode())
+    heldout = [s for s in scenarios if s.split == Split.HELDOUT]
+    objectstore.put_json(
+        layout.heldout_fingerprint(action.iteration), fingerprint(heldout).model_dump(mode="json")
+    )
+
+
+def _record(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake | None,
+    decision: loop.Decision,
+    job_obs: loop.JobObservation | None,
+    progress: dict[str, Any] | None,
+    layout: RunLayout,
+) -> float | None:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    old = body.get("status") or {}
+    state = decision.state
+    status = status_from_state(state)
+    if state.started_at is None and state.phase is not loop.Phase.PENDING:
+        status["startedAt"] = old.get("startedAt")
+    status["scores"]["target"] = intake.spec.promotion.threshold if intake else None
+    status["nextAction"] = decision.next_action
+    status["observedGeneration"] = body["metadata"].get("generation")
+    status["ledger"] = {
+        "entries": state.ledger_sequence,
+        "lastSequence": state.ledger_sequence - 1 if state.ledger_sequence else None,
+        "location": "append-only run ledger in the intake's object store "
+        "(kubectl modelsmith status shows it)",
+    }
+    if state.accepted_iteration:
+        status["candidate"] = {
+            "label": f"{name}-iter-{state.accepted_iteration}",
+            "iteration": state.accepted_iteration,
+        }
+    status["capacity"] = _capacity(intake, job_obs, old.get("capacity"))
+    status["training"] = _training(state, progress, old.get("training"))
+    generation = body["metadata"].get("generation")
+    conditions = old.get("conditions")
+    phase = state.phase
+    active = not loop.is_terminal(phase) and phase not in (loop.Phase.BLOCKED, loop.Phase.SUSPENDED)
+    conditions = set_condition(
+        conditions, "Progressing", active, decision.reason.value, decision.message, generation
+    )
+    blocked = state.blocked_by
+    conditions = set_condition(
+        conditions,
+        "Blocked",
+        blocked is not None,
+        blocked.reason.value if blocked else "NotBlocked",
+        blocked.message if blocked else "",
+        generation,
+    )
+    conditions = set_condition(
+        conditions,
+        "Staged",
+        phase is loop.Phase.STAGED,
+        "CandidateStaged" if phase is loop.Phase.STAGED else phase.value,
+        decision.message if phase is loop.Phase.STAGED else "",
+        generation,
+    )
+    status["conditions"] = conditions
+    patch = merge_patch(old, status)
+    if patch:
+        kube.patch_status(PLURAL, namespace, name, patch)
+    if decision.transitioned:
+        prior = (old.get("phase") or "Pending")
+        warn = phase in ACTIVE_PROBLEMS
+        emit(body, "Warning" if warn else "Normal", decision.reason.value, decision.message)
+        metrics.PHASE_TRANSITIONS.labels(
+            *metrics.labels(namespace, prior, phase.value, decision.reason.value)
+        ).inc()
+        last = old.get("lastTransition") or {}
+        if last.get("time"):
+            started = datetime.fromisoformat(last["time"].replace("Z", "+00:00"))
+            metrics.PHASE_DURATION.labels(*metrics.labels(prior)).observe(
+                (datetime.now(UTC) - started).total_seconds()
+            )
+    for kind, value in (
+        ("current", state.scores.current),
+        ("heldout", state.scores.heldout),
+        ("baseline", state.scores.baseline),
+        ("previous_accepted", state.scores.previous_accepted),
+    ):
+        if value is not None:
+            metrics.SCORE.labels(*metrics.labels(namespace, name, kind)).set(value)
+    if job_obs is not None and job_obs.state is loop.JobState.FAILED and decision.transitioned:
+        metrics.JOBS_FAILED.labels(*metrics.labels(namespace, phase.value)).inc()
+    again = decision.requeue_after_seconds
+    if phase is loop.Phase.TRAINING:
+        again = min(again or SETTINGS.requeue_seconds, SETTINGS.requeue_seconds)
+    return again
+
+
+def _capacity(
+    intake: ModelIntake | None, job_obs: loop.JobObservation | None, old: Any
+) -> dict[str, Any] | None:
+    if intake is None:
+        return old if isinstance(old, dict) else None
+    target = intake.spec.execution_target
+    state, reason = "Unknown", ""
+    if job_obs is not None:
+        if job_obs.state is loop.JobState.UNSCHEDULABLE:
+            state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, target)
+        elif job_obs.state is loop.JobState.PENDING:
+            state = "Pending"
+        elif job_obs.state in (loop.JobState.RUNNING, loop.JobState.SUCCEEDED):
+            state = "Scheduled"
+    elif isinstance(old, dict):
+        return old
+    return {
+        "gpusRequested": target.gpu_count,
+        "resourceName": target.gpu_resource_name,
+        "state": state,
+        "reason": reason,
+    }
+
+
+def _capacity_reason(message: str | None, target: Any) -> str:
+    """The scheduler's verdict in operational words: it names node counts and resources, never
+    nodes (hostnames stay off shared surfaces)."""
+    text = message or ""
+    short = text.split(".")[0] if text else "no node fits the Job"
+    if target.gpu_resource_name in text:
+        return (
+            f"{short}: no schedulable node has {target.gpu_count} free {target.gpu_resource_name}"
+        )
+    return short
+
+
+def _training(
+    state: loop.RunState, progress: dict[str, Any] | None, old: Any
+) -> dict[str, Any] | None:
+    if state.phase is not loop.Phase.TRAINING:
+        return old if isinstance(old, dict) and state.phase is loop.Phase.ASSESSING else None
+    if progress is None:
+        return old if isinstance(old, dict) else None
+    return {
+        "percent": round(float(progress.get("percent", 0.0)), 1),
+        "step": int(progress.get("step", 0)),
+        "totalSteps": int(progress.get("total", 0)),
+        "loss": None if progress.get("loss") is None else round(float(progress["loss"]), 4),
+        "etaSeconds": None
+        if progress.get("eta_seconds") is None
+        else round(float(progress["eta_seconds"]), 1),
+        "updatedAt": progress.get("updated_at"),
+    }
+
+
+RECONCILER.register(PLURAL, reconcile)

@@ -1,0 +1,153 @@
+"""batch/v1 Jobs for training and evaluation, rendered from the intake's execution target.
+
+Names are deterministic (run, iteration, phase, attempt), so a restarted operator finds the Job
+it created instead of creating a second one."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from modelsmith.api.intake import ExecutionTarget
+from modelsmith.settings import OperatorSettings
+
+LABEL_RUN: Final = "modelsmith.io/run"
+LABEL_KIND: Final = "modelsmith.io/job-kind"
+LABEL_ITERATION: Final = "modelsmith.io/iteration"
+LABEL_ATTEMPT: Final = "modelsmith.io/attempt"
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "modelsmith"}
+KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
+DEFAULT_DEADLINE_SECONDS: Final = 6 * 3600
+WORK_DIR: Final = "/tmp"
+
+
+def run_selector(run_name: str) -> str:
+    return f"{LABEL_RUN}={run_name},app.kubernetes.io/managed-by=modelsmith"
+
+
+def render_job(
+    *,
+    name: str,
+    run_name: str,
+    run_namespace: str,
+    run_uid: str | None,
+    kind: Literal["train", "eval"],
+    iteration: int,
+    attempt: int,
+    spec_uri: str,
+    target: ExecutionTarget,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    namespace = target.namespace or run_namespace
+    labels = {
+        **MANAGED_BY,
+        LABEL_RUN: run_name,
+        LABEL_KIND: kind,
+        LABEL_ITERATION: str(iteration),
+        LABEL_ATTEMPT: str(attempt),
+    }
+    job_labels = dict(labels)
+    if target.kueue_queue:
+        job_labels[KUEUE_QUEUE_LABEL] = target.kueue_queue
+    gpus = target.gpu_count if kind == "train" else min(target.gpu_count, 1)
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if target.cpu_request:
+        requests["cpu"] = target.cpu_request
+    if target.memory_request:
+        requests["memory"] = target.memory_request
+    if gpus:
+        requests[target.gpu_resource_name] = str(gpus)
+        limits[target.gpu_resource_name] = str(gpus)
+    image = (
+        (target.trainer_image or settings.trainer_image)
+        if kind == "train"
+        else (target.evaluator_image or settings.evaluator_image)
+    )
+    container: dict[str, Any] = {
+        "name": kind,
+        "image": image,
+        "args": ["--spec", spec_uri],
+        "env": _env(target, settings, gpus),
+        "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": target.service_account_name,
+        # Training and evaluation never call the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "work", "emptyDir": {}}],
+    }
+    if target.node_selector:
+        pod_spec["nodeSelector"] = dict(target.node_selector)
+    if target.tolerations:
+        pod_spec["tolerations"] = [t.wire() for t in target.tolerations]
+    if target.priority_class_name:
+        pod_spec["priorityClassName"] = target.priority_class_name
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": job_labels}
+    # ownerReferences cannot cross namespaces: a Job in another execution namespace is found by
+    # its labels instead, and the garbage collector would delete it at once if we pointed it at
+    # an owner it cannot see.
+    if run_uid and namespace == run_namespace:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "modelsmith.io/v1alpha1",
+                "kind": "IterationRun",
+                "name": run_name,
+                "uid": run_uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": target.backoff_limit,
+            "activeDeadlineSeconds": target.active_deadline_seconds or DEFAULT_DEADLINE_SECONDS,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def _env(target: ExecutionTarget, settings: OperatorSettings, gpus: int) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "MODELSMITH_GPU_COUNT", "value": str(gpus)},
+        {"name": "HOME", "value": WORK_DIR},
+        {"name": "HF_HOME", "value": f"{WORK_DIR}/hf"},
+    ]
+    if settings.job_s3_endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL_S3", "value": settings.job_s3_endpoint})
+    secret = (
+        target.object_store_secret_ref.name
+        if target.object_store_secret_ref
+        else settings.default_object_store_secret
+    )
+    # Credentials travel by reference only: neither the Job spec nor the operator holds them.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    optional = ["AWS_DEFAULT_REGION"]
+    if not settings.job_s3_endpoint:
+        optional.append("AWS_ENDPOINT_URL_S3")
+    for key in optional:
+        env.append(
+            {
+                "name": key,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}},
+            }
+        )
+    return env

@@ -1,0 +1,113 @@
+"""Level-triggered reconciliation plumbing shared by the handlers.
+
+kopf delivers watch events; a handler only records which object changed and reconciles it. What
+a watch cannot tell (training progress in the object store, a ConfigMap that appears, a store
+that comes back) is looked at again through the requeue, never by a busy loop. Reconciles of
+one object are serialised by a per-object lock, so a Job event and a run event arriving together
+cannot act twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from modelsmith import metrics
+
+log = logging.getLogger("modelsmith.reconciler")
+
+Key = tuple[str, str, str]
+"""(plural, namespace, name)"""
+Reconcile = Callable[[str, str], float | None]
+"""reconcile(namespace, name) -> seconds until it wants another look, or None."""
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    key: Key = field(compare=False)
+
+
+class Reconciler:
+    def __init__(self) -> None:
+        self._funcs: dict[str, Reconcile] = {}
+        self._locks: dict[Key, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._heap: list[_Due] = []
+        self._due: dict[Key, float] = {}
+        self._wake = threading.Condition(self._guard)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="requeue")
+
+    def register(self, plural: str, func: Reconcile) -> None:
+        self._funcs[plural] = func
+
+    def _lock(self, key: Key) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def forget(self, key: Key) -> None:
+        with self._guard:
+            self._locks.pop(key, None)
+            self._due.pop(key, None)
+
+    def reconcile(self, plural: str, namespace: str, name: str) -> None:
+        """Runs the kind's reconcile now (in the caller's thread) and schedules its requeue."""
+        key = (plural, namespace, name)
+        func = self._funcs[plural]
+        metrics.RECONCILES.labels(*metrics.labels(plural)).inc()
+        with self._lock(key):
+            try:
+                again = func(namespace, name)
+            except Exception as exc:
+                metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
+                log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
+                again = 10.0
+        if again is not None:
+            self.requeue(key, again)
+
+    def requeue(self, key: Key, after: float) -> None:
+        at = time.monotonic() + max(after, 0.0)
+        with self._wake:
+            current = self._due.get(key)
+            if current is not None and current <= at:
+                return
+            self._due[key] = at
+            heapq.heappush(self._heap, _Due(at, key))
+            self._wake.notify()
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="requeue", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and (not self._heap or self._heap[0].at > time.monotonic()):
+                    timeout = (self._heap[0].at - time.monotonic()) if self._heap else None
+                    self._wake.wait(timeout)
+                if self._stopping:
+                    return
+                item = heapq.heappop(self._heap)
+                if self._due.get(item.key) != item.at:
+                    continue  # superseded by an earlier or later requeue
+                del self._due[item.key]
+            plural, namespace, name = item.key
+            self._pool.submit(self.reconcile, plural, namespace, name)
+
+
+RECONCILER = Reconciler()
