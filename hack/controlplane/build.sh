@@ -24,13 +24,16 @@ build_into() { # <dir> <description> <command...>: builds into dir/bin atomicall
   log "$what: built in $((SECONDS - start))s"
 }
 
+# Bump when the recipe below changes, so cached binaries built the old way are rebuilt.
+KUBE_RECIPE=2
 build_kube() {
-  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-  (cd "$here/kube" && go build -trimpath -o "$1/" -ldflags "-s -w \
-      -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
-      -X k8s.io/component-base/version.gitMajor=1 \
-      -X k8s.io/component-base/version.gitMinor=$minor \
-      -X k8s.io/component-base/version.gitTreeState=clean" \
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*} flags="-s -w"
+  # component-base carries the servers' /version; client-go the User-Agent every client sends.
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean"
+  done
+  (cd "$here/kube" && go build -trimpath -o "$1/" -ldflags "$flags" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
 }
@@ -44,11 +47,12 @@ exec 9>"$cache/.build.lock"
 flock 9
 build_into "$cache/etcd-$ETCD_VERSION" "etcd $ETCD_VERSION" build_etcd
 build_into "$cache/helm-$HELM_VERSION" "helm $HELM_VERSION" build_helm
-build_into "$cache/kube-$KUBE_VERSION" "kubernetes $KUBE_VERSION" build_kube
+build_into "$cache/kube-$KUBE_VERSION-r$KUBE_RECIPE" "kubernetes $KUBE_VERSION" build_kube
 
-mkdir -p "$cache/bin-$KUBE_VERSION-$ETCD_VERSION-$HELM_VERSION"
-bin="$cache/bin-$KUBE_VERSION-$ETCD_VERSION-$HELM_VERSION"
-for d in "kube-$KUBE_VERSION" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION"; do
+# One folder per combination, never repointed, so a running test bed keeps its binaries.
+bin="$cache/bin-$KUBE_VERSION-r$KUBE_RECIPE-$ETCD_VERSION-$HELM_VERSION"
+mkdir -p "$bin"
+for d in "kube-$KUBE_VERSION-r$KUBE_RECIPE" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION"; do
   for f in "$cache/$d/bin/"*; do ln -sf "$f" "$bin/$(basename "$f")"; done
 done
 echo "$bin"

@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,10 @@ class NodeSpec:
     gpus: int = 2
     cpu: str = "8"
     memory: str = "32Gi"
+    # Pods see the machine's real GPUs only when asked (MODELSMITH_TESTBED_EXPOSE_GPUS=1);
+    # otherwise the node's GPUs are a number and pod code runs on the CPU.
+    expose_host_gpus: bool = field(
+        default_factory=lambda: os.environ.get("MODELSMITH_TESTBED_EXPOSE_GPUS") == "1")
 
 
 class Cluster:
@@ -465,6 +469,7 @@ class Cluster:
             f"--serving-cert={self.pki.dir / 'node-serving.crt'}",
             f"--serving-key={self.pki.dir / 'node-serving.key'}",
             f"--client-ca={self.pki.ca_cert}",
+            *(["--expose-host-gpus"] if node.expose_host_gpus else []),
         ]
 
     def _node_agent_env(self) -> dict[str, str]:

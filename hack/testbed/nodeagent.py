@@ -54,6 +54,8 @@ class NodeAgent:
         self.args = args
         self.name: str = args.node_name
         self.api = new_api_client(args.kubeconfig)
+        # Names the agent in the API server's audit log, as a kubelet's user agent does.
+        self.api.user_agent = f"modelsmith-testbed-nodeagent/{KUBE_VERSION}"
         self.core = client.CoreV1Api(self.api)
         self.leases = client.CoordinationV1Api(self.api)
         self.run_dir: Path = Path(args.run_dir)
@@ -64,6 +66,7 @@ class NodeAgent:
         self.node_context = NodeContext(
             core=self.core, node_name=self.name, run_dir=self.run_dir,
             server=self.api.configuration.host, ca_cert=Path(self.api.configuration.ssl_ca_cert),
+            gpus_visible=bool(args.expose_host_gpus),
         )
         self.workers: dict[str, PodWorker] = {}
         self.finalised: set[str] = set()
@@ -310,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serving-cert")
     parser.add_argument("--serving-key")
     parser.add_argument("--client-ca")
+    parser.add_argument("--expose-host-gpus", action="store_true",
+                        help="let pods see the machine's GPUs (default: CUDA_VISIBLE_DEVICES='')")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(threadName)s %(message)s")

@@ -25,6 +25,7 @@ class Subcommand(Protocol):
 # name -> module implementing it
 SUBCOMMANDS: dict[str, str] = {
     "crds": "modelsmith.api.crdgen",
+    "operator": "modelsmith.operator",
 }
 
 

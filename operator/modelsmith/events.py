@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith import kube
-from modelsmith.evidence.sanitiser import clean_text
+from modelsmith.surface import clean_text
 
 log = logging.getLogger("modelsmith.events")
 COMPONENT = "modelsmith-operator"

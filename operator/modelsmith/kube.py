@@ -50,7 +50,10 @@ def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any])
         f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status",
         "PATCH",
         body={"status": status},
-        header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+        header_params={
+            "Content-Type": "application/merge-patch+json",
+            "Accept": "application/json",
+        },
         auth_settings=["BearerToken"],
         response_type="object",
         _return_http_data_only=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from modelsmith.evidence.sanitiser import clean_label
+from modelsmith.surface import clean_label
 
 PHASE_TRANSITIONS = Counter(
     "modelsmith_phase_transitions_total",
@@ -23,10 +23,14 @@ SCORE = Gauge(
     ["namespace", "run", "kind"],
 )
 JOBS_LAUNCHED = Counter(
-    "modelsmith_jobs_launched_total", "Training and evaluation Jobs created.", ["namespace", "phase"]
+    "modelsmith_jobs_launched_total",
+    "Training and evaluation Jobs created.",
+    ["namespace", "phase"],
 )
 JOBS_FAILED = Counter(
-    "modelsmith_jobs_failed_total", "Training and evaluation Jobs that failed.", ["namespace", "phase"]
+    "modelsmith_jobs_failed_total",
+    "Training and evaluation Jobs that failed.",
+    ["namespace", "phase"],
 )
 GATE_DECISIONS = Counter(
     "modelsmith_gate_decisions_total", "PromotionGate final decisions.", ["namespace", "decision"]

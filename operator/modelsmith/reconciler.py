@@ -97,7 +97,9 @@ class Reconciler:
     def _loop(self) -> None:
         while True:
             with self._wake:
-                while not self._stopping and (not self._heap or self._heap[0].at > time.monotonic()):
+                while not self._stopping and (
+                    not self._heap or self._heap[0].at > time.monotonic()
+                ):
                     timeout = (self._heap[0].at - time.monotonic()) if self._heap else None
                     self._wake.wait(timeout)
                 if self._stopping:

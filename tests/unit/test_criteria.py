@@ -11,13 +11,14 @@ from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
 from modelsmith.criteria import (
     MAX_INPUT,
-    MAX_INPUT_TWO_OPEN,
+    MAX_INPUT_CUBIC,
     MAX_PATTERN_LENGTH,
     CriterionError,
     compile_pattern,
     evaluate_criterion,
     score_scenario,
     validate_criterion,
+    validate_scenarios,
 )
 
 
@@ -162,7 +163,7 @@ def test_regex_sees_a_bounded_prefix_of_the_answer() -> None:
 
 def test_two_open_repeats_see_a_shorter_prefix() -> None:
     pattern = compile_pattern(r"a.*b.*c", case_sensitive=False)
-    assert pattern.input_limit == MAX_INPUT_TWO_OPEN
+    assert pattern.input_limit == MAX_INPUT_CUBIC
     assert compile_pattern(r"a.*b", case_sensitive=False).input_limit == MAX_INPUT
 
 
@@ -366,7 +367,9 @@ def test_scenario_fails_on_a_missing_pass_or_a_matching_fail() -> None:
     assert missing.reason == "pass[1] (regex) does not hold"
     both = score_scenario(s, "Guaranteed!")
     assert not both.passed
-    assert both.reason == "pass[0] (contains), pass[1] (regex) do not hold; fail[0] (contains) holds"
+    assert (
+        both.reason == "pass[0] (contains), pass[1] (regex) do not hold; fail[0] (contains) holds"
+    )
 
 
 def test_scenario_reason_never_quotes_the_answer() -> None:
@@ -394,3 +397,14 @@ def test_results_dump_camel_case() -> None:
         "holds": True,
         "reason": "expected text found",
     }
+
+
+def test_validate_scenarios_names_the_scenario_and_place() -> None:
+    good = scenario([{"kind": "contains", "value": "refund"}])
+    bad = scenario(
+        [{"kind": "contains", "value": "refund"}], [{"kind": "regex", "value": "(a|a)*"}]
+    )
+    assert validate_scenarios([good]) == []
+    problems = validate_scenarios([good, bad])
+    assert len(problems) == 1
+    assert problems[0].startswith("scenario refund-window fail[0] regex: ")

@@ -7,17 +7,22 @@ from modelsmith.criteria.checks import PreparedCriterion, prepare
 from modelsmith.criteria.errors import CriterionError, Problem
 from modelsmith.criteria.regex_guard import (
     MAX_INPUT,
-    MAX_INPUT_TWO_OPEN,
+    MAX_INPUT_CUBIC,
     MAX_PATTERN_LENGTH,
     SafePattern,
     compile_pattern,
 )
 from modelsmith.criteria.results import CriterionResult, ScenarioResult
-from modelsmith.criteria.scoring import evaluate_criterion, score_scenario, validate_criterion
+from modelsmith.criteria.scoring import (
+    evaluate_criterion,
+    score_scenario,
+    validate_criterion,
+    validate_scenarios,
+)
 
 __all__ = [
     "MAX_INPUT",
-    "MAX_INPUT_TWO_OPEN",
+    "MAX_INPUT_CUBIC",
     "MAX_PATTERN_LENGTH",
     "CriterionError",
     "CriterionResult",
@@ -30,4 +35,5 @@ __all__ = [
     "prepare",
     "score_scenario",
     "validate_criterion",
+    "validate_scenarios",
 ]

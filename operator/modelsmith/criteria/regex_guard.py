@@ -14,13 +14,19 @@ the engine may try every split between the two. Refused:
   `.*.*`, `\\s*\\w*\\s*`;
 - a pattern that starts with an ambiguous open-ended repeat (`.*refund`): search already tries
   every position, so the leading part only multiplies the work;
-- more than two ambiguous open-ended repeats, and backreferences.
-An accepted pattern sees the first MAX_INPUT characters of the answer, or MAX_INPUT_TWO_OPEN
-when it has two ambiguous open-ended repeats (each one multiplies the worst case by the length).
+- bounded choices whose combinations multiply past 2**10 (`a?a?a?...aaa`);
+- backreferences;
+- patterns whose worst case grows faster than the cube of the answer's length.
+The worst case of a search is about n**degree for an answer of n characters: one n for the start
+positions, one per ambiguous open-ended repeat (every stopping place may be tried), and one more
+for an open-ended repeat scanned afresh for each of those. An accepted pattern of degree 2 or less
+sees the first MAX_INPUT characters of the answer; one of degree 3 (`a.*b.*c`) the first
+MAX_INPUT_CUBIC.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import warnings
@@ -40,10 +46,12 @@ with warnings.catch_warnings():
 
 MAX_PATTERN_LENGTH = 256
 MAX_INPUT = 2048
-MAX_INPUT_TWO_OPEN = 512
-MAX_OPEN_AMBIGUOUS = 2
+MAX_INPUT_CUBIC = 512
+MAX_DEGREE = 3
 # A repeat allowing more than OPEN_ENDED iterations costs as much as an unbounded one.
 OPEN_ENDED = 32
+# Bounded choices (a?, a{1,3}, alternatives that start alike) multiply: at most 2**10 combinations.
+MAX_BRANCHING_BITS = 10
 # An enclosing repeat allowing more than LOOP iterations multiplies inner ambiguity beyond reach.
 LOOP = 8
 
@@ -100,8 +108,12 @@ def _compile(pattern: str, case_sensitive: bool) -> SafePattern:
         )
     flags = 0 if case_sensitive else re.IGNORECASE
     try:
-        regex = re.compile(pattern, flags)
-        parsed = sre_parse.parse(pattern, flags)
+        with warnings.catch_warnings():
+            # FutureWarnings about syntax `re` may read differently one day ("[[") would reach
+            # the operator's log on every benchmark check; the pattern works as written today.
+            warnings.simplefilter("ignore", FutureWarning)
+            regex = re.compile(pattern, flags)
+            parsed = sre_parse.parse(pattern, flags)
     except re.error as err:
         where = f" at position {err.pos}" if err.pos is not None else ""
         raise CriterionError(
@@ -109,8 +121,8 @@ def _compile(pattern: str, case_sensitive: bool) -> SafePattern:
         ) from None
     except (OverflowError, RecursionError, ValueError):
         raise CriterionError("regex", "pattern does not compile", "invalid-regex") from None
-    open_ambiguous = _Analysis(pattern, parsed).run()
-    limit = MAX_INPUT if open_ambiguous < 2 else MAX_INPUT_TWO_OPEN
+    degree = _Analysis(pattern, parsed).run()
+    limit = MAX_INPUT if degree <= 2 else MAX_INPUT_CUBIC
     return SafePattern(regex=regex, input_limit=limit)
 
 
@@ -183,20 +195,28 @@ class _Analysis:
         self.ignorecase = bool(parsed.state.flags & re.IGNORECASE) or local_ignorecase
         self.universe = frozenset(_PROBE_CHARS) | frozenset(pattern)
         self.open_ambiguous = 0
+        self.open_ended = 0
+        self.branching = 0.0  # log2 of the combinations of bounded choices
         self._shapes: dict[tuple[Any, Any], _Shape] = {}
         if any(op in (sc.GROUPREF, sc.GROUPREF_EXISTS) for op, _ in all_items):
             raise _runaway("backreferences are not allowed (they make matching unbounded)")
 
     def run(self) -> int:
         items = _flatten(self.parsed)
-        self._scan(items, _EMPTY, many=False, loop=False)
-        self._leading(items)
-        if self.open_ambiguous > MAX_OPEN_AMBIGUOUS:
+        self._scan(items, _EMPTY, _Context())
+        self._leading(items, _EMPTY)
+        if self.branching > MAX_BRANCHING_BITS:
             raise _runaway(
-                f"more than {MAX_OPEN_AMBIGUOUS} open-ended repeats that overlap what follows "
-                "them (like .*); each multiplies the matching work"
+                "too many optional parts that can match the same text (like a?a?a?aaa); "
+                "the matcher would try every combination"
             )
-        return self.open_ambiguous
+        degree = 1 + min(self.open_ended, self.open_ambiguous + 1)
+        if degree > MAX_DEGREE:
+            raise _runaway(
+                "too many open-ended repeats whose work multiplies (like a.*b.*c.*d); "
+                "at most two may overlap what follows them"
+            )
+        return degree
 
     # -- character sets -------------------------------------------------------------------------
 
@@ -207,7 +227,7 @@ class _Analysis:
             return frozenset(
                 ch
                 for ch in self.universe
-                if any(test(v) for v in {ch, ch.lower(), ch.upper()}) != negate
+                if any(test(v) for v in {ch, ch.lower(), ch.upper()} if len(v) == 1) != negate
             )
         return frozenset(ch for ch in self.universe if test(ch) != negate)
 
@@ -279,67 +299,82 @@ class _Analysis:
 
     # -- checks ---------------------------------------------------------------------------------
 
-    def _leading(self, items: Sequence[_Item]) -> None:
+    def _leading(self, items: Sequence[_Item], follow: frozenset[str]) -> bool:
         """Refuses an ambiguous open-ended repeat that can begin the match: search already
-        tries every start position, so it only multiplies the work."""
+        tries every start position, so it only multiplies the work. Returns whether all of
+        `items` may match empty text (so what follows may begin the match too)."""
         suffixes = self._suffixes(items)
         for index, (op, av) in enumerate(items):
             if op is sc.AT and av in _ANCHORS and not self.parsed.state.flags & re.MULTILINE:
-                return
-            shape = self._item_shape(op, av)
-            if op in _REPEATS and av[1] > OPEN_ENDED:
-                rest = suffixes[index + 1]
-                if shape.chars & rest.first:
+                return False
+            rest = suffixes[index + 1]
+            after = rest.first | (follow if rest.nullable else _EMPTY)
+            if op is sc.BRANCH:
+                for alternative in av[1]:
+                    self._leading(_flatten(alternative), after)
+            elif op in _REPEATS:
+                lo, hi, sub = av
+                body = self._seq_shape(_flatten(sub))
+                if hi > OPEN_ENDED and lo != hi and body.chars & after:
                     raise _runaway(
                         "starts with an open-ended repeat (like .*); matching already looks "
                         "anywhere in the answer, so drop the leading part"
                     )
-            if not shape.nullable:
-                return
+                self._leading(_flatten(sub), (body.first if hi > 1 else _EMPTY) | after)
+            if not self._item_shape(op, av).nullable:
+                return False
+        return True
 
-    def _scan(self, items: Sequence[_Item], follow: frozenset[str], many: bool, loop: bool) -> None:
-        """`follow`: characters that can come right after `items`; `many`: inside a repeat that
-        may iterate more than once; `loop`: inside one that may iterate more than LOOP times."""
+    def _scan(self, items: Sequence[_Item], follow: frozenset[str], ctx: _Context) -> None:
+        """`follow`: the characters that can come right after `items`."""
         suffixes = self._suffixes(items)
         for index, (op, av) in enumerate(items):
             rest = suffixes[index + 1]
             after = rest.first | (follow if rest.nullable else _EMPTY)
             if op in _REPEATS:
-                self._repeat(items, index, av, after, many, loop)
+                self._repeat(items, index, av, after, ctx)
             elif op is sc.BRANCH:
                 alternatives = [_flatten(alt) for alt in av[1]]
-                if loop:
-                    self._overlapping_alternatives(alternatives)
+                if self._overlapping(alternatives):
+                    if ctx.loop:
+                        raise _runaway(
+                            "alternatives inside a repeat can match the same text (like (a|a)* "
+                            "or (a|ab)*), so the same answer splits in many ways"
+                        )
+                    self.branching += ctx.multiplier * math.log2(len(alternatives))
                 for alternative in alternatives:
-                    self._scan(alternative, after, many, loop)
+                    self._scan(alternative, after, ctx)
             elif op in (sc.ASSERT, sc.ASSERT_NOT):
-                self._scan(_flatten(av[1]), _EMPTY, many, loop)
+                self._scan(_flatten(av[1]), _EMPTY, ctx)
 
     def _repeat(
-        self,
-        items: Sequence[_Item],
-        index: int,
-        av: Any,
-        after: frozenset[str],
-        many: bool,
-        loop: bool,
+        self, items: Sequence[_Item], index: int, av: Any, after: frozenset[str], ctx: _Context
     ) -> None:
         lo, hi, sub = av
         body = _flatten(sub)
         shape = self._seq_shape(body)
         open_ended = hi > OPEN_ENDED
+        # Ambiguous: where this repeat stops is not decided by what follows it.
         ambiguous = lo != hi and bool(shape.chars & after)
-        if ambiguous and (loop or (many and open_ended)):
+        if ambiguous and (ctx.loop or (ctx.many and open_ended)):
             raise _runaway(
                 "a repeat inside a repeat can split the same text in many ways "
                 "(nested quantifier, like (a+)+); use one repeat or a possessive one"
             )
-        if open_ended and ambiguous:
+        if ambiguous and open_ended:
             self.open_ambiguous += 1
+        elif ambiguous:
+            self.branching += ctx.multiplier * math.log2(hi - lo + 1)
         if open_ended:
+            self.open_ended += 1
             self._adjacent(items, index, shape)
         body_follow = (shape.first if hi > 1 else _EMPTY) | after
-        self._scan(body, body_follow, many or hi > 1, loop or hi > LOOP)
+        inner = _Context(
+            many=ctx.many or hi > 1,
+            loop=ctx.loop or hi > LOOP,
+            multiplier=ctx.multiplier * hi if hi <= LOOP else ctx.multiplier,
+        )
+        self._scan(body, body_follow, inner)
 
     def _adjacent(self, items: Sequence[_Item], index: int, shape: _Shape) -> None:
         for op, av in items[index + 1 :]:
@@ -352,18 +387,25 @@ class _Analysis:
             if not following.nullable:
                 return
 
-    def _overlapping_alternatives(self, alternatives: Sequence[Sequence[_Item]]) -> None:
-        # `re` factors a shared prefix out of alternatives ((a|ab) becomes a(?:|b)), so an empty
-        # alternative is as telling as two that start alike.
+    def _overlapping(self, alternatives: Sequence[Sequence[_Item]]) -> bool:
+        """Whether more than one alternative may match at the same place. `re` factors a
+        shared prefix out of alternatives ((a|ab) becomes a(?:|b)), so an empty alternative is
+        as telling as two that start alike."""
         shapes = [self._seq_shape(alt) for alt in alternatives]
-        overlapping = any(s.nullable for s in shapes) or any(
+        return any(s.nullable for s in shapes) or any(
             left.first & right.first for i, left in enumerate(shapes) for right in shapes[i + 1 :]
         )
-        if overlapping:
-            raise _runaway(
-                "alternatives inside a repeat can match the same text (like (a|a)* or (a|ab)*), "
-                "so the same answer splits in many ways"
-            )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where a part of the pattern sits. many: inside a repeat that may iterate more than once;
+    loop: inside one that may iterate more than LOOP times; multiplier: how many times the
+    enclosing bounded repeats may run it."""
+
+    many: bool = False
+    loop: bool = False
+    multiplier: int = 1
 
 
 def _any_char(_ch: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
@@ -25,6 +25,18 @@ def validate_criterion(criterion: Criterion) -> list[str]:
     except CriterionError as err:
         return [str(err)]
     return []
+
+
+def validate_scenarios(scenarios: Iterable[Scenario]) -> list[str]:
+    """validate_criterion over every criterion of every scenario, each message prefixed with
+    the scenario id and the criterion's place (e.g. "scenario refund-2 fail[0] regex: ...")."""
+    return [
+        f"scenario {scenario.id} {role}[{index}] {problem}"
+        for scenario in scenarios
+        for role, criteria in (("pass", scenario.pass_criteria), ("fail", scenario.fail_criteria))
+        for index, criterion in enumerate(criteria)
+        for problem in validate_criterion(criterion)
+    ]
 
 
 def score_scenario(scenario: Scenario, answer: str) -> ScenarioResult:

@@ -16,7 +16,7 @@ from modelsmith.benchmark.digest import content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.conditions import condition, set_condition
 from modelsmith.events import emit
-from modelsmith.handlers.scenarios import SourceMissing, fetch_scenarios
+from modelsmith.handlers.scenarios import SourceMissingError, fetch_scenarios
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
@@ -49,15 +49,19 @@ def reconcile(namespace: str, name: str) -> float | None:
     source = (
         "inline"
         if benchmark.spec.scenarios
-        else ("configMap" if benchmark.spec.scenarios_from and benchmark.spec.scenarios_from.config_map_ref else "s3")
+        else (
+            "configMap"
+            if benchmark.spec.scenarios_from and benchmark.spec.scenarios_from.config_map_ref
+            else "s3"
+        )
     )
     again: float | None = None
     try:
         scenarios = fetch_scenarios(benchmark, namespace)
     except BenchmarkSourceError as err:
-        reason = "SourceNotFound" if isinstance(err, SourceMissing) else "SourceInvalid"
+        reason = "SourceNotFound" if isinstance(err, SourceMissingError) else "SourceInvalid"
         # A missing source may appear later; an invalid one changes only with a new object.
-        again = SETTINGS.requeue_seconds * 2 if isinstance(err, SourceMissing) else None
+        again = SETTINGS.requeue_seconds * 2 if isinstance(err, SourceMissingError) else None
         status: dict[str, Any] = {"source": source, "observedGeneration": generation}
         status["conditions"] = set_condition(
             old.get("conditions"), "Ready", False, reason, str(err), generation
@@ -86,8 +90,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     heldout = heldout_count(scenarios)
     ready = heldout > 0
     message = (
-        f"{len(scenarios)} scenarios, {heldout} held out, {len(challenges)} weak-rubric "
-        "challenges"
+        f"{len(scenarios)} scenarios, {heldout} held out, {len(challenges)} weak-rubric challenges"
         if ready
         else "no held-out scenarios: promotion could never be measured on unseen scenarios"
     )

@@ -52,7 +52,9 @@ def reconcile(namespace: str, name: str) -> float | None:
 
     bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
     if bench is None:
-        checks.append(Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} not found"))
+        checks.append(
+            Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} not found")
+        )
     elif bench["spec"].get("version") != spec.benchmark_ref.version:
         checks.append(
             Check(
@@ -85,7 +87,9 @@ def reconcile(namespace: str, name: str) -> float | None:
     checks.append(
         Check("ServiceAccount", sa_ok, "exists" if sa_ok else f"service account {sa} not found")
     )
-    checks.append(_gpu_resource(spec.execution_target.gpu_count, spec.execution_target.gpu_resource_name))
+    checks.append(
+        _gpu_resource(spec.execution_target.gpu_count, spec.execution_target.gpu_resource_name)
+    )
     checks.append(_approver_chain(intake))
     serving_ns = spec.serving_target.namespace or namespace
     serving_ok = _exists(lambda: kube.core().read_namespace(serving_ns))
@@ -105,7 +109,9 @@ def reconcile(namespace: str, name: str) -> float | None:
         "benchmark": resolved,
         "baseModelLabel": spec.base_model.label,
         "executionNamespace": exec_ns,
-        "servingTarget": f"{serving_ns}/{spec.serving_target.config_map_name}:{spec.serving_target.key}",
+        "servingTarget": (
+            f"{serving_ns}/{spec.serving_target.config_map_name}:{spec.serving_target.key}"
+        ),
         "resolvedThreshold": spec.promotion.threshold,
         "owner": spec.owner,
         "rollbackExpectation": spec.rollback.expectation,
@@ -120,7 +126,10 @@ def reconcile(namespace: str, name: str) -> float | None:
     if patch:
         kube.patch_status(PLURAL, namespace, name, patch)
         before = condition(old, "Ready") or {}
-        if (before.get("status"), before.get("reason")) != ("True" if not failing else "False", reason):
+        if (before.get("status"), before.get("reason")) != (
+            "True" if not failing else "False",
+            reason,
+        ):
             emit(body, "Normal" if not failing else "Warning", reason, message)
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
     return None if not failing else SETTINGS.requeue_seconds * 2
@@ -159,9 +168,7 @@ def _gpu_resource(count: int, resource: str) -> Check:
     if count == 0:
         return Check("GpuResource", True, "CPU only (gpuCount 0)", blocking=False)
     nodes = kube.core().list_node().items
-    advertised = sum(
-        int((n.status.allocatable or {}).get(resource, "0") or 0) for n in nodes
-    )
+    advertised = sum(int((n.status.allocatable or {}).get(resource, "0") or 0) for n in nodes)
     if advertised == 0:
         return Check(
             "GpuResource",

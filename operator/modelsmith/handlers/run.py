@@ -6,6 +6,7 @@ and the Job already exist under their deterministic names, so nothing is written
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -108,7 +109,9 @@ def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
         "max_attempts": spec.retries.max_attempts,
         "cluster_dimensions": tuple(spec.cluster_dimensions),
         "failing_weight": spec.recipe.failing_weight,
-        "base_recipe": loop.Recipe(**{k: v for k, v in recipe.items() if k in loop.Recipe.model_fields}),
+        "base_recipe": loop.Recipe(
+            **{k: v for k, v in recipe.items() if k in loop.Recipe.model_fields}
+        ),
     }
     if intake is not None:
         kwargs |= {
@@ -133,18 +136,21 @@ def _observe(
     progress = None
     if state.job is not None:
         job_obs = _observe_job(state.job, exec_ns)
+    job = state.job
+    finished = job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED
+    running = job_obs is not None and job_obs.state is loop.JobState.RUNNING
     try:
-        if job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED and state.job:
-            if state.job.phase in (loop.Phase.EVALUATING_BASELINE, loop.Phase.ASSESSING):
-                scorecard = _scorecard(layout, state.job.iteration)
+        if job is not None and finished and job.phase is not loop.Phase.TRAINING:
+            scorecard = _scorecard(layout, job.iteration)
         if state.accepted_iteration is not None:
             accepted = _scorecard(layout, state.accepted_iteration)
-        if job_obs is not None and job_obs.state is loop.JobState.RUNNING and state.job:
-            if state.job.phase is loop.Phase.TRAINING:
-                progress = objectstore.get_json_or_none(layout.progress(state.job.iteration))
+        if job is not None and running and job.phase is loop.Phase.TRAINING:
+            progress = objectstore.get_json_or_none(layout.progress(job.iteration))
     except objectstore.ObjectStoreUnavailable:
         reachable = False
-    gate = _observe_gate(body["metadata"]["namespace"], state.gate_name) if state.gate_name else None
+    gate = (
+        _observe_gate(body["metadata"]["namespace"], state.gate_name) if state.gate_name else None
+    )
     annotations = body["metadata"].get("annotations") or {}
     observation = loop.Observation(
         intake=loop.IntakeReadiness(ready=True),
@@ -180,9 +186,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     if status.start_time is not None:
         end = status.completion_time or datetime.now(UTC)
         wall = max((end - status.start_time).total_seconds(), 0.0)
-    summary = loop.JobSummary(
-        gpu_seconds=wall * gpus, contaminated=_contaminated(terminated)
-    )
+    summary = loop.JobSummary(gpu_seconds=wall * gpus, contaminated=_contaminated(terminated))
     if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
     if "Failed" in conditions or "FailureTarget" in conditions:
@@ -197,7 +201,11 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
         )
     for pod in pods:
         for cond in pod.status.conditions or []:
-            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
+            if (
+                cond.type == "PodScheduled"
+                and cond.status == "False"
+                and cond.reason == "Unschedulable"
+            ):
                 return loop.JobObservation(
                     name=ref.name,
                     state=loop.JobState.UNSCHEDULABLE,
@@ -253,7 +261,9 @@ def _observe_gate(namespace: str, gate_name: str) -> loop.GateObservation | None
         name=gate_name,
         outcome=loop.GateOutcome(state),
         awaiting_role=awaiting,
-        blocker_reason=blockers[0].get("reason") if blockers and isinstance(blockers[0], dict) else None,
+        blocker_reason=blockers[0].get("reason")
+        if blockers and isinstance(blockers[0], dict)
+        else None,
     )
 
 
@@ -268,12 +278,11 @@ def _act(
     for action in decision.actions:
         if isinstance(action, loop.WriteLedger):
             entry = action.entry
-            try:
+            # Write-once: a replayed decision finds its entry already there.
+            with contextlib.suppress(objectstore.AlreadyExists):
                 objectstore.put_if_absent(
                     layout.ledger(entry.sequence), json.dumps(entry.wire(), sort_keys=True).encode()
                 )
-            except objectstore.AlreadyExists:
-                pass
         elif isinstance(action, loop.LaunchJob):
             _launch(body, run, intake, action, exec_ns, layout)
         elif isinstance(action, loop.StageGate):
@@ -448,7 +457,7 @@ def _record(
     if patch:
         kube.patch_status(PLURAL, namespace, name, patch)
     if decision.transitioned:
-        prior = (old.get("phase") or "Pending")
+        prior = old.get("phase") or "Pending"
         warn = phase in ACTIVE_PROBLEMS
         emit(body, "Warning" if warn else "Normal", decision.reason.value, decision.message)
         metrics.PHASE_TRANSITIONS.labels(

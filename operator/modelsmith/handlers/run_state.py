@@ -76,9 +76,7 @@ def state_from_status(run_name: str, raw: dict[str, Any] | None) -> loop.RunStat
         strongest_failure_cluster=cluster,
         gpu_seconds_used=st.gpu_seconds_used,
         started_at=st.started_at,
-        history=tuple(
-            loop.HistoryEntry(**{k: v for k, v in h.model_dump().items()}) for h in st.history
-        ),
+        history=tuple(loop.HistoryEntry(**h.model_dump()) for h in st.history),
         last_transition=transition,
         job=job,
         recipe=_recipe(mem.recipe),

@@ -15,7 +15,7 @@ from modelsmith.settings import OperatorSettings
 SETTINGS = OperatorSettings()
 
 
-class SourceMissing(BenchmarkSourceError):
+class SourceMissingError(BenchmarkSourceError):
     """The referenced ConfigMap or object does not exist (yet): worth looking again later."""
 
 
@@ -32,7 +32,7 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
             cm = kube.core().read_namespaced_config_map(ref.name, namespace)
         except Exception as exc:
             if kube.is_not_found(exc):
-                raise SourceMissing(f"ConfigMap {ref.name} not found") from None
+                raise SourceMissingError(f"ConfigMap {ref.name} not found") from None
             raise
         return scenarios_from_configmap(
             cm.data, ref.key, name=ref.name, max_bytes=SETTINGS.max_inline_benchmark_bytes
@@ -40,7 +40,7 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
     assert source.s3 is not None
     raw = objectstore.get_bytes_or_none(source.s3.uri)
     if raw is None:
-        raise SourceMissing("the referenced scenario object does not exist")
+        raise SourceMissingError("the referenced scenario object does not exist")
     return scenarios_from_object(
         raw, origin="the referenced scenario object", max_bytes=SETTINGS.max_inline_benchmark_bytes
     )

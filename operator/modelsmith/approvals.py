@@ -1,0 +1,240 @@
+"""The approver chain of a PromotionGate, judged from its annotations. Pure: no I/O.
+
+The API server's admission policy decides *who* may set each role's annotation (it alone knows
+group membership). What only the operator can judge is decided here:
+
+- order: a role's approval counts only once every earlier role has a valid approval that was
+  seen no later than it. A later role that signs while an earlier one is pending stays
+  OutOfOrder until it signs again (removes its annotation and sets it anew) after the earlier
+  role signed; the operator cannot know what a reviewer saw, so a sign-off given before the
+  earlier one existed is never promoted to valid after the fact.
+- freshness: an approval names the first 12 hex characters of the evidence digest it was given
+  on; a different prefix is ApprovalStale.
+- expiry: with a TTL, an approval first seen longer ago than the TTL is ApprovalExpired.
+- separation of duties: one person cannot count for two roles (the intake refuses a user listed
+  for two roles; group membership could still let one person sign both).
+
+A rejection on the current evidence ends the chain as Rejected wherever it sits: order and
+expiry guard against promoting too early, and a "no" needs neither guard. A rejection that names
+other evidence is ApprovalStale instead, so the approver can state it on this evidence.
+
+`at` is when the operator first saw a sign-off (the API server keeps no such time per
+annotation); it is carried over from the previous status while role, user, decision and evidence
+stay the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelsmith.api.common import Approver, Blocker, BlockerKind
+from modelsmith.api.gate import (
+    APPROVAL_ANNOTATION_PREFIX,
+    Approval,
+    ApprovalAnnotation,
+    ApprovalDecision,
+    GateDecision,
+    GateState,
+    evidence_prefix,
+    parse_approval_annotation,
+)
+
+# Blocker reasons (CamelCase codes on status.blockers and Events).
+APPROVAL_STALE = "ApprovalStale"
+OUT_OF_ORDER = "OutOfOrder"
+APPROVAL_EXPIRED = "ApprovalExpired"
+REJECTED = "Rejected"
+UNKNOWN_ROLE = "UnknownRole"
+APPROVAL_MALFORMED = "ApprovalMalformed"
+SAME_APPROVER = "SameApprover"
+
+AWAITING = "awaiting sign-off"
+_FORMAT_HINT = "expected approved|rejected:<username>:<first 12 hex of the evidence digest>"
+_MAX_SHOWN = 40  # user-controlled text quoted in a message is cut to this
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What the chain says now."""
+
+    approvals: list[Approval]
+    """One per role, in chain order."""
+    blockers: list[Blocker] = field(default_factory=list)
+    """Governance blockers; UnknownRole entries come last and never change the state."""
+    state: GateState = GateState.PENDING
+    """Pending, Approved, Rejected or Blocked."""
+    decision: GateDecision = GateDecision.NONE
+    summary: str = "0/0"
+    """Valid approvals over roles, e.g. 1/2."""
+
+    @property
+    def approved(self) -> bool:
+        """True when every role signed validly (and nobody rejected)."""
+        return self.state == GateState.APPROVED
+
+    def valid_approvals(self) -> list[Approval]:
+        return [a for a in self.approvals if a.valid and a.decision == ApprovalDecision.APPROVED]
+
+
+def evaluate_chain(
+    approvers: list[Approver],
+    annotations: dict[str, str],
+    evidence_digest: str,
+    previous: list[Approval],
+    now: datetime,
+    ttl_hours: int | None,
+) -> ChainVerdict:
+    """Judges every role's sign-off. `evidence_digest` is the gate's full `sha256:...` digest;
+    `previous` is status.approvals from the last reconcile; `now` is timezone-aware."""
+    now = now.replace(microsecond=0)
+    current = evidence_prefix(evidence_digest)
+    earlier = {a.role: a for a in previous}
+    roles = {a.role for a in approvers}
+
+    approvals: list[Approval] = []
+    blockers: list[Blocker] = []
+    rejected_by: list[Approval] = []
+    # The latest first-seen time among the valid approvals of the roles before this one, or
+    # None once any earlier role lacks a valid approval.
+    chain_at: datetime | None = datetime.min.replace(tzinfo=now.tzinfo)
+    # The role an out-of-order sign-off should have waited for.
+    wait_for: str | None = None
+    signers: dict[str, str] = {}
+
+    for approver in approvers:
+        role = approver.role
+        raw = annotations.get(APPROVAL_ANNOTATION_PREFIX + role)
+        if raw is None:
+            approvals.append(Approval(role=role, reason=AWAITING))
+            chain_at, wait_for = _break(chain_at, wait_for, role)
+            continue
+        parsed = parse_approval_annotation(APPROVAL_ANNOTATION_PREFIX + role, raw)
+        if parsed is None:
+            message = f"the {role} annotation is malformed ({_FORMAT_HINT})"
+            approvals.append(Approval(role=role, reason=message))
+            blockers.append(_blocker(APPROVAL_MALFORMED, message))
+            chain_at, wait_for = _break(chain_at, wait_for, role)
+            continue
+
+        at = _first_seen(earlier.get(role), parsed, now)
+        approval = Approval(
+            role=role,
+            user=parsed.user,
+            decision=ApprovalDecision(parsed.decision),
+            at=at,
+            evidence_digest=parsed.evidence_prefix,
+        )
+        problem = _problem(parsed, approval, current, chain_at, wait_for, signers, now, ttl_hours)
+        if problem is None:
+            approval.valid = True
+            if parsed.decision == "rejected":
+                rejected_by.append(approval)
+            else:
+                signers.setdefault(parsed.user, role)
+        else:
+            reason, message = problem
+            approval.reason = message
+            blockers.append(_blocker(reason, message))
+        approvals.append(approval)
+
+        if approval.valid and approval.decision == ApprovalDecision.APPROVED:
+            chain_at, wait_for = at, role  # valid means in order: at >= chain_at
+        else:
+            chain_at, wait_for = _break(chain_at, wait_for, role)
+
+    for key in sorted(annotations):
+        if key.startswith(APPROVAL_ANNOTATION_PREFIX):
+            role = key.removeprefix(APPROVAL_ANNOTATION_PREFIX)
+            if role not in roles:
+                blockers.append(
+                    _blocker(
+                        UNKNOWN_ROLE,
+                        f"an approval names the role {_shown(role)}, which is not in the "
+                        "approver chain; it is ignored",
+                    )
+                )
+
+    valid = sum(1 for a in approvals if a.valid and a.decision == ApprovalDecision.APPROVED)
+    summary = f"{valid}/{len(approvers)}"
+    if rejected_by:
+        first = rejected_by[0]
+        rejection = _blocker(
+            REJECTED, f"{first.user} rejected the candidate as {first.role}"
+        )
+        return ChainVerdict(
+            approvals, [rejection, *blockers], GateState.REJECTED, GateDecision.REJECT, summary
+        )
+    if valid == len(approvers):
+        return ChainVerdict(approvals, blockers, GateState.APPROVED, GateDecision.PROMOTE, summary)
+    blocking = any(b.reason != UNKNOWN_ROLE for b in blockers)
+    state = GateState.BLOCKED if blocking else GateState.PENDING
+    return ChainVerdict(approvals, blockers, state, GateDecision.NONE, summary)
+
+
+def _problem(
+    parsed: ApprovalAnnotation,
+    approval: Approval,
+    current: str,
+    chain_at: datetime | None,
+    wait_for: str | None,
+    signers: dict[str, str],
+    now: datetime,
+    ttl_hours: int | None,
+) -> tuple[str, str] | None:
+    """Why a parsed sign-off does not count, or None when it does."""
+    role, user = parsed.role, parsed.user
+    if parsed.evidence_prefix != current:
+        return (
+            APPROVAL_STALE,
+            f"{user} signed {role} on other evidence ({parsed.evidence_prefix}, the gate's is "
+            f"{current}); sign again on the current evidence",
+        )
+    if parsed.decision == "rejected":
+        return None
+    assert approval.at is not None
+    if ttl_hours is not None and now - approval.at > timedelta(hours=ttl_hours):
+        return (
+            APPROVAL_EXPIRED,
+            f"the {role} approval by {user} is older than {ttl_hours} hours; sign again",
+        )
+    if chain_at is None or approval.at < chain_at:
+        return (
+            OUT_OF_ORDER,
+            f"{user} signed {role} before {wait_for or 'an earlier role'} had signed; once the "
+            f"earlier roles have signed, remove the {role} annotation and sign again",
+        )
+    if user in signers:
+        return (
+            SAME_APPROVER,
+            f"{user} already signed {signers[user]}; {role} needs a different person",
+        )
+    return None
+
+
+def _break(
+    chain_at: datetime | None, wait_for: str | None, role: str
+) -> tuple[None, str | None]:
+    """The chain stops counting at `role`; later sign-offs wait for the first role that broke
+    it."""
+    return None, (role if chain_at is not None else wait_for)
+
+
+def _first_seen(before: Approval | None, parsed: ApprovalAnnotation, now: datetime) -> datetime:
+    if (
+        before is not None
+        and before.at is not None
+        and before.user == parsed.user
+        and before.decision == parsed.decision
+        and before.evidence_digest == parsed.evidence_prefix
+    ):
+        return before.at
+    return now
+
+
+def _blocker(reason: str, message: str) -> Blocker:
+    return Blocker(kind=BlockerKind.GOVERNANCE, reason=reason, message=message[:1024])
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."

@@ -1,0 +1,621 @@
+"""PromotionGate reconciler: judge the approver chain, promote once, roll back on request.
+
+The run handler creates the gate; people sign it off with annotations (see api/gate.py). Each
+reconcile judges the chain (modelsmith.approvals, pure) and writes status. Once every role has
+approved:
+
+1. the promotion record is written once to the object store, beside the evidence bundle
+   (evidence/promotion-record.json); when it already exists (a restart half-way) the stored one
+   is used, so the record, its digest and the status mirroring it never change;
+2. the serving pointer is updated;
+3. status becomes Promoted with the record's digest (a CEL rule keeps it from ever changing).
+
+The serving pointer is a ConfigMap inside the customer's cluster (spec.serving; its namespace
+defaults to the gate's) and it is what the serving stack reads: data[<key>] holds the model
+location of the promoted candidate (its adapter prefix in the customer's object store) and
+data[<key>.previous] the value it replaced ("" when there was none, or when the rollback contract
+keeps no previous pointer). The annotation modelsmith.io/candidate names the candidate served,
+modelsmith.io/previous-candidate the one it replaced. Object locations stay in that ConfigMap and
+in the object store: status, Events and metrics carry only readable labels and digests.
+
+Rollback: the annotation modelsmith.io/rollback: "<username>" on a Promoted gate writes a
+rollback record once (evidence/rollback-record.json), restores data[<key>] from
+data[<key>.previous] and makes the gate RolledBack. Rollback refuses to touch a pointer that no
+longer names this candidate (a later promotion followed): it fails with a Warning instead.
+
+A rejection is final for the gate, like a promotion or a rollback: a new candidate gets a new
+gate. Every state change requeues the owning IterationRun, which follows the gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+
+from modelsmith import kube, metrics, objectstore
+from modelsmith.api.common import Blocker, BlockerKind
+from modelsmith.api.gate import (
+    ROLLBACK_ANNOTATION,
+    GateDecision,
+    GateState,
+    PromotionGate,
+    RollbackState,
+)
+from modelsmith.approvals import ChainVerdict, evaluate_chain
+from modelsmith.conditions import set_condition
+from modelsmith.events import emit
+from modelsmith.layout import RunLayout
+from modelsmith.reconciler import RECONCILER
+from modelsmith.settings import OperatorSettings
+from modelsmith.statusdiff import merge_patch
+
+PLURAL = "promotiongates"
+RUNS = "iterationruns"
+CANDIDATE_ANNOTATION = "modelsmith.io/candidate"
+PREVIOUS_CANDIDATE_ANNOTATION = "modelsmith.io/previous-candidate"
+PREVIOUS_SUFFIX = ".previous"
+PROMOTION_RECORD = "promotion-record.json"
+ROLLBACK_RECORD = "rollback-record.json"
+PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
+ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
+MERGE_PATCH = "application/merge-patch+json"
+SETTINGS = OperatorSettings()
+
+# Condition reasons beyond the chain's blocker reasons.
+AWAITING_APPROVAL = "AwaitingApproval"
+OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
+RECORD_CONFLICT = "RecordConflict"
+ROLLBACK_FAILED = "RollbackFailed"
+ROLLED_BACK = "RolledBack"
+
+
+@kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
+def on_gate_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+    if type == "DELETED":
+        RECONCILER.forget((PLURAL, namespace, name))
+        return
+    RECONCILER.reconcile(PLURAL, namespace, name)
+
+
+def reconcile(namespace: str, name: str) -> float | None:
+    body = kube.get_custom(PLURAL, namespace, name)
+    if body is None:
+        return None
+    gate = PromotionGate.model_validate(body)
+    old: dict[str, Any] = body.get("status") or {}
+    state = old.get("state")
+    if state == GateState.ROLLED_BACK:
+        return None
+    if state == GateState.PROMOTED:
+        return _follow_promoted(body, gate, old)
+    if state == GateState.REJECTED or old.get("decision") == GateDecision.REJECT:
+        return None  # final: a new candidate gets a new gate
+
+    now = _now()
+    ttl = _ttl_hours(gate)
+    previous = gate.status.approvals if gate.status is not None else []
+    verdict = evaluate_chain(
+        gate.spec.approvers,
+        dict(body["metadata"].get("annotations") or {}),
+        gate.spec.evidence.digest,
+        previous,
+        now,
+        ttl,
+    )
+    if verdict.approved:
+        return _promote(body, gate, old, verdict, now)
+
+    status = _chain_status(body, old, verdict)
+    if verdict.state == GateState.REJECTED:
+        status["conditions"] = _promoted_condition(
+            status, False, "Rejected", verdict.blockers[0].message, body
+        )
+    else:
+        first = next((b for b in verdict.blockers if b.reason != "UnknownRole"), None)
+        status["conditions"] = _promoted_condition(
+            status,
+            False,
+            first.reason if first else AWAITING_APPROVAL,
+            first.message if first else f"{verdict.summary} approvals",
+            body,
+        )
+    _write(body, old, status, _chain_event(verdict))
+    if verdict.state == GateState.REJECTED and old.get("state") != GateState.REJECTED:
+        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.REJECT)).inc()
+    return _until_expiry(verdict, ttl, now)
+
+
+# --- the chain --------------------------------------------------------------------------------
+
+
+def _ttl_hours(gate: PromotionGate) -> int | None:
+    """Approval expiry comes from the intake (the gate copies only what may never change)."""
+    intake = kube.get_custom("modelintakes", gate.namespace, gate.spec.intake_ref.name)
+    if intake is None:
+        return None
+    value = ((intake.get("spec") or {}).get("promotion") or {}).get("approvalTtlHours")
+    return int(value) if value is not None else None
+
+
+def _chain_status(body: dict[str, Any], old: dict[str, Any], verdict: ChainVerdict) -> dict[str, Any]:
+    generation = body["metadata"].get("generation")
+    approved = verdict.approved
+    if approved:
+        reason, message = "Approved", f"every role signed ({verdict.summary})"
+    elif verdict.state == GateState.REJECTED:
+        reason, message = "Rejected", verdict.blockers[0].message
+    else:
+        first = next((b for b in verdict.blockers if b.reason != "UnknownRole"), None)
+        reason = first.reason if first else AWAITING_APPROVAL
+        pending = [a.role for a in verdict.approvals if not a.valid]
+        message = first.message if first else f"awaiting {', '.join(pending)} ({verdict.summary})"
+    return {
+        "observedGeneration": generation,
+        "state": verdict.state,
+        "decision": verdict.decision,
+        "approvals": [a.wire() for a in verdict.approvals],
+        "approvalsSummary": verdict.summary,
+        "blockers": [b.wire() for b in verdict.blockers],
+        "conditions": set_condition(
+            old.get("conditions"), "Approved", approved, reason, message, generation
+        ),
+    }
+
+
+def _promoted_condition(
+    status: dict[str, Any], value: bool, reason: str, message: str, body: dict[str, Any]
+) -> list[dict[str, Any]]:
+    return set_condition(
+        status.get("conditions"),
+        "Promoted",
+        value,
+        reason,
+        message,
+        body["metadata"].get("generation"),
+    )
+
+
+def _chain_event(verdict: ChainVerdict) -> tuple[str, str, str]:
+    if verdict.state == GateState.REJECTED:
+        return "Warning", "Rejected", verdict.blockers[0].message
+    real = [b for b in verdict.blockers if b.reason != "UnknownRole"]
+    if real:
+        return "Warning", real[0].reason, real[0].message
+    if verdict.blockers:
+        return "Warning", verdict.blockers[0].reason, verdict.blockers[0].message
+    signed = [f"{a.role} ({a.user})" for a in verdict.valid_approvals()]
+    detail = f"; signed: {', '.join(signed)}" if signed else ""
+    return "Normal", str(verdict.state), f"{verdict.summary} approvals{detail}"
+
+
+def _until_expiry(verdict: ChainVerdict, ttl: int | None, now: datetime) -> float | None:
+    """With a TTL, look again when the oldest counted approval expires (no watch event says
+    so)."""
+    if ttl is None:
+        return None
+    times = [a.at for a in verdict.valid_approvals() if a.at is not None]
+    if not times:
+        return None
+    due = min(times) + timedelta(hours=ttl) - now
+    return max(due.total_seconds() + 1, 1.0)
+
+
+# --- promotion --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServingPointer:
+    namespace: str
+    name: str
+    key: str
+
+    @property
+    def previous_key(self) -> str:
+        return self.key + PREVIOUS_SUFFIX
+
+    def wire(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "name": self.name, "key": self.key}
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """What the serving ConfigMap holds now (None when it does not exist)."""
+
+    exists: bool
+    value: str | None = None
+    previous: str | None = None
+    candidate: str | None = None
+    previous_candidate: str | None = None
+    resource_version: str | None = None
+
+
+class RecordConflictError(Exception):
+    """The write-once record at the gate's key belongs to another gate or evidence."""
+
+
+def _pointer(gate: PromotionGate) -> ServingPointer:
+    serving = gate.spec.serving
+    return ServingPointer(serving.namespace or gate.namespace, serving.config_map_name, serving.key)
+
+
+def _layout(gate: PromotionGate) -> RunLayout:
+    return RunLayout(SETTINGS.bucket, gate.namespace, gate.spec.run_ref.name)
+
+
+def _promote(
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    verdict: ChainVerdict,
+    now: datetime,
+) -> float | None:
+    namespace, name = gate.namespace, gate.name
+    status = _chain_status(body, old, verdict)
+    status["blockers"] = []  # only UnknownRole can remain, and it no longer stops anything
+    pointer = _pointer(gate)
+    location = _layout(gate).adapter(gate.spec.candidate.iteration)
+    label = gate.spec.candidate.label
+    retain = gate.spec.rollback.retain_previous
+    try:
+        current = _read_pointer(pointer)
+        before_value, before_candidate = current.value or "", current.candidate or ""
+        if current.value == location:  # an earlier attempt already moved it
+            before_value = current.previous or ""
+            before_candidate = current.previous_candidate or ""
+        document = {
+            "schema": PROMOTION_SCHEMA,
+            "gate": {"namespace": namespace, "name": name, "uid": body["metadata"].get("uid")},
+            "run": gate.spec.run_ref.name,
+            "intake": gate.spec.intake_ref.name,
+            "candidate": {"label": label, "iteration": gate.spec.candidate.iteration},
+            "evidenceDigest": gate.spec.evidence.digest,
+            "approvals": [
+                {"role": a.role, "user": a.user, "at": _iso(a.at)}
+                for a in verdict.valid_approvals()
+                if a.at is not None
+            ],
+            "time": _iso(now),
+            "serving": {
+                "configMap": pointer.wire(),
+                "retainPrevious": retain,
+                "before": {"value": before_value, "candidate": before_candidate},
+                "after": {"value": location, "candidate": label},
+            },
+        }
+        record, digest = _write_once(_layout(gate).evidence(PROMOTION_RECORD), document)
+        if (record.get("gate") or {}).get("name") != name or record.get(
+            "evidenceDigest"
+        ) != gate.spec.evidence.digest:
+            raise RecordConflictError
+        serving = record["serving"]
+        _move_pointer(
+            pointer,
+            value=serving["after"]["value"],
+            candidate=label,
+            keep_previous=bool(serving.get("retainPrevious", retain)),
+        )
+    except objectstore.ObjectStoreUnavailable:
+        return _promotion_blocked(
+            body, old, status, BlockerKind.INFRASTRUCTURE, OBJECT_STORE_UNAVAILABLE,
+            "the candidate is approved, but the object store is unreachable, so the promotion "
+            "record cannot be written; promotion resumes when it is back",
+        )
+    except RecordConflictError:
+        return _promotion_blocked(
+            body, old, status, BlockerKind.GOVERNANCE, RECORD_CONFLICT,
+            "a promotion record already exists for this run with another gate or evidence; "
+            "nothing was promoted",
+        )
+    except Exception as exc:
+        if kube.is_conflict(exc):
+            return 1.0  # the ConfigMap changed under us: read it again
+        if kube.is_not_found(exc):
+            return _promotion_blocked(
+                body, old, status, BlockerKind.INFRASTRUCTURE, "ServingTargetMissing",
+                f"the serving namespace {pointer.namespace} does not exist; promotion resumes "
+                "once it does",
+            )
+        raise
+
+    status.update(
+        state=GateState.PROMOTED,
+        decision=GateDecision.PROMOTE,
+        promotionRecord={
+            "digest": digest,
+            "time": record["time"],
+            "candidateLabel": record["candidate"]["label"],
+            "evidenceDigest": record["evidenceDigest"],
+            "approvals": [
+                {"role": a["role"], "user": a["user"], "at": a["at"]} for a in record["approvals"]
+            ],
+        },
+        rollback={
+            "state": RollbackState.AVAILABLE
+            if record["serving"].get("retainPrevious", retain)
+            else RollbackState.UNAVAILABLE
+        },
+    )
+    signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
+    message = f"candidate {label} is now served, approved by {signed}"
+    status["conditions"] = _promoted_condition(status, True, "Promoted", message, body)
+    if _write(body, old, status, ("Normal", "Promoted", message)):
+        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.PROMOTE)).inc()
+    return None
+
+
+def _promotion_blocked(
+    body: dict[str, Any],
+    old: dict[str, Any],
+    status: dict[str, Any],
+    kind: BlockerKind,
+    reason: str,
+    message: str,
+) -> float:
+    """Approved, but promotion cannot finish now: say why and look again."""
+    status["blockers"] = [Blocker(kind=kind, reason=reason, message=message).wire()]
+    status["conditions"] = _promoted_condition(status, False, reason, message, body)
+    _write(body, old, status, ("Warning", reason, message))
+    return SETTINGS.requeue_seconds * 2
+
+
+def _write_once(uri: str, document: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Writes `document` at `uri` unless something is there; returns what is stored there and
+    the sha256 digest of its bytes."""
+    data = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+    try:
+        objectstore.put_if_absent(uri, data)
+    except objectstore.AlreadyExists:
+        stored = objectstore.get_bytes_or_none(uri)
+        if stored is None:  # deleted between the two calls: try again on the next reconcile
+            raise objectstore.ObjectStoreUnavailable(
+                "a write-once record vanished while being read"
+            ) from None
+        data = stored
+    parsed: dict[str, Any] = json.loads(data)
+    return parsed, "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _read_pointer(pointer: ServingPointer) -> PointerState:
+    try:
+        cm = kube.core().read_namespaced_config_map(pointer.name, pointer.namespace)
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return PointerState(exists=False)
+        raise
+    data: dict[str, str] = dict(cm.data or {})
+    annotations: dict[str, str] = dict(cm.metadata.annotations or {})
+    return PointerState(
+        exists=True,
+        value=data.get(pointer.key),
+        previous=data.get(pointer.previous_key),
+        candidate=annotations.get(CANDIDATE_ANNOTATION),
+        previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
+        resource_version=cm.metadata.resource_version,
+    )
+
+
+def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep_previous: bool) -> None:
+    """Points the serving ConfigMap at `value`, keeping what it replaces. A no-op when it
+    already points there, so a retried promotion never overwrites `.previous` with itself."""
+    current = _read_pointer(pointer)
+    if current.exists and current.value == value and current.candidate == candidate:
+        return
+    annotations = {CANDIDATE_ANNOTATION: candidate}
+    data = {pointer.key: value}
+    if current.value != value:
+        data[pointer.previous_key] = (current.value or "") if keep_previous else ""
+        annotations[PREVIOUS_CANDIDATE_ANNOTATION] = (
+            (current.candidate or "") if keep_previous else ""
+        )
+    if not current.exists:
+        kube.core().create_namespaced_config_map(
+            pointer.namespace,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": pointer.name,
+                    "namespace": pointer.namespace,
+                    "annotations": annotations,
+                },
+                "data": data,
+            },
+        )
+        return
+    _patch_configmap(pointer, current, data, annotations)
+
+
+def _patch_configmap(
+    pointer: ServingPointer,
+    current: PointerState,
+    data: dict[str, str],
+    annotations: dict[str, str | None],
+) -> None:
+    """A merge patch conditional on the version read: a pointer changed meanwhile is a
+    conflict (409), never silently overwritten."""
+    kube.core().patch_namespaced_config_map(
+        pointer.name,
+        pointer.namespace,
+        {
+            "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
+            "data": data,
+        },
+        _content_type=MERGE_PATCH,
+    )
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+def _follow_promoted(body: dict[str, Any], gate: PromotionGate, old: dict[str, Any]) -> float | None:
+    requested = (body["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
+    if requested is None:
+        return None
+    by = requested.strip()
+    label = gate.spec.candidate.label
+    status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
+
+    def failed(message: str) -> float:
+        status["rollback"].update(state=RollbackState.FAILED, by=by or None)
+        _write(body, old, status, ("Warning", ROLLBACK_FAILED, message))
+        return SETTINGS.requeue_seconds * 6
+
+    if not by:
+        return failed("the rollback annotation must name who asks for the rollback")
+    if len(by) > 253:
+        return failed("the rollback annotation names a user longer than 253 characters")
+    if not gate.spec.rollback.retain_previous:
+        return failed(
+            f"candidate {label} cannot be rolled back here: its rollback contract keeps no "
+            "previous serving pointer"
+        )
+    pointer = _pointer(gate)
+    layout = _layout(gate)
+    location = layout.adapter(gate.spec.candidate.iteration)
+    promotion = (old.get("promotionRecord") or {}).get("digest")
+    now = _now()
+    try:
+        current = _read_pointer(pointer)
+        uri = layout.evidence(ROLLBACK_RECORD)
+        stored = objectstore.get_bytes_or_none(uri)
+        if stored is None:
+            if not current.exists:
+                return failed(
+                    f"candidate {label} cannot be rolled back: the serving pointer ConfigMap "
+                    "no longer exists"
+                )
+            if current.value != location:
+                return failed(
+                    f"candidate {label} cannot be rolled back: the serving pointer no longer "
+                    "names it (another promotion followed); nothing was changed"
+                )
+            document = {
+                "schema": ROLLBACK_SCHEMA,
+                "gate": {
+                    "namespace": gate.namespace,
+                    "name": gate.name,
+                    "uid": body["metadata"].get("uid"),
+                },
+                "run": gate.spec.run_ref.name,
+                "candidate": {"label": label, "iteration": gate.spec.candidate.iteration},
+                "promotionRecordDigest": promotion,
+                "requestedBy": by,
+                "time": _iso(now),
+                "serving": {
+                    "configMap": pointer.wire(),
+                    "before": {"value": location, "candidate": label},
+                    "after": {
+                        "value": current.previous or "",
+                        "candidate": current.previous_candidate or "",
+                    },
+                },
+            }
+            record, digest = _write_once(uri, document)
+        else:
+            record = json.loads(stored)
+            digest = "sha256:" + hashlib.sha256(stored).hexdigest()
+        if (record.get("gate") or {}).get("name") != gate.name:
+            return failed(
+                f"candidate {label} cannot be rolled back: a rollback record for this run "
+                "belongs to another gate"
+            )
+        after = record["serving"]["after"]
+        current = _read_pointer(pointer)
+        if current.value != after["value"]:
+            if current.value != location:
+                return failed(
+                    f"candidate {label} cannot be rolled back: the serving pointer no longer "
+                    "names it (another promotion followed); nothing was changed"
+                )
+            _patch_configmap(
+                pointer,
+                current,
+                {pointer.key: after["value"], pointer.previous_key: ""},
+                {
+                    CANDIDATE_ANNOTATION: after["candidate"] or None,
+                    PREVIOUS_CANDIDATE_ANNOTATION: None,
+                },
+            )
+    except objectstore.ObjectStoreUnavailable:
+        status["rollback"].update(state=RollbackState.IN_PROGRESS, by=by)
+        _write(body, old, status, None)
+        return SETTINGS.requeue_seconds * 2
+    except Exception as exc:
+        if kube.is_conflict(exc):
+            return 1.0
+        raise
+
+    status = {
+        "state": GateState.ROLLED_BACK,
+        "rollback": {
+            "state": RollbackState.ROLLED_BACK,
+            "at": record["time"],
+            "by": record["requestedBy"],
+            "recordDigest": digest,
+        },
+    }
+    what = f"the previous model ({after['candidate']})" if after["candidate"] else (
+        "the previous serving pointer"
+    )
+    message = f"candidate {label} was rolled back at the request of {record['requestedBy']}; " \
+        f"{what} is served again"
+    status["conditions"] = _promoted_condition(
+        {"conditions": old.get("conditions")}, False, ROLLED_BACK, message, body
+    )
+    if _write(body, old, status, ("Normal", ROLLED_BACK, message)):
+        metrics.GATE_DECISIONS.labels(*metrics.labels(gate.namespace, "Rollback")).inc()
+    return None
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _write(
+    body: dict[str, Any],
+    old: dict[str, Any],
+    status: dict[str, Any],
+    event: tuple[str, str, str] | None,
+) -> bool:
+    """Patches status when it changed; emits `event` and requeues the run when the state (or
+    what blocks it) changed. True when the state changed."""
+    meta = body["metadata"]
+    patch = merge_patch(old, status)
+    if not patch:
+        return False
+    kube.patch_status(PLURAL, meta["namespace"], meta["name"], patch)
+    merged = {**old, **status}
+    changed = _headline(old) != _headline(merged)
+    if changed:
+        if event is not None:
+            emit(body, *event)
+        run = ((body.get("spec") or {}).get("runRef") or {}).get("name")
+        if run:
+            RECONCILER.requeue((RUNS, meta["namespace"], run), 0)
+    return changed
+
+
+def _headline(status: dict[str, Any]) -> tuple[Any, ...]:
+    """What a reader (and the run) follows: state, summary, blockers, rollback state."""
+    return (
+        status.get("state"),
+        status.get("approvalsSummary"),
+        tuple(b.get("reason") for b in status.get("blockers") or []),
+        (status.get("rollback") or {}).get("state"),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(value: datetime | None) -> str:
+    assert value is not None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+RECONCILER.register(PLURAL, reconcile)

@@ -1,0 +1,124 @@
+"""Unit tests for the operator's plumbing: status diffing, Job rendering, status <-> loop state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from modelsmith import loop
+from modelsmith.api.intake import ExecutionTarget, Toleration
+from modelsmith.handlers.run_state import state_from_status, status_from_state
+from modelsmith.jobs import KUEUE_QUEUE_LABEL, render_job
+from modelsmith.layout import RunLayout
+from modelsmith.settings import OperatorSettings
+from modelsmith.statusdiff import merge_patch
+
+
+def test_merge_patch_is_empty_when_nothing_changed() -> None:
+    old = {"phase": "Training", "scores": {"current": 1, "heldout": None}, "history": [{"a": 1}]}
+    new = {"phase": "Training", "scores": {"current": 1.0, "heldout": None}, "history": [{"a": 1}]}
+    assert merge_patch(old, new) == {}
+
+
+def test_merge_patch_carries_changes_and_clears_with_null() -> None:
+    old = {"phase": "Blocked", "blockedBy": {"kind": "infrastructure"}, "scores": {"current": 0.2}}
+    new = {"phase": "Training", "blockedBy": None, "scores": {"current": 0.5}}
+    assert merge_patch(old, new) == {
+        "phase": "Training",
+        "blockedBy": None,
+        "scores": {"current": 0.5},
+    }
+
+
+def _target(**overrides: object) -> ExecutionTarget:
+    base: dict[str, object] = {"service_account_name": "runner", "gpu_count": 2}
+    base.update(overrides)
+    return ExecutionTarget.model_validate(base)
+
+
+def test_job_carries_target_placement_and_secret_references_only() -> None:
+    target = _target(
+        node_selector={"pool": "gpu"},
+        tolerations=[Toleration(key="gpu", operator="Exists", effect="NoSchedule")],
+        priority_class_name="training",
+        kueue_queue="team-a",
+    )
+    job = render_job(
+        name="r-i1-train-a1",
+        run_name="r",
+        run_namespace="ns",
+        run_uid="uid-1",
+        kind="train",
+        iteration=1,
+        attempt=1,
+        spec_uri="s3://b/runs/ns/r/iter-1/train-spec-a1.json",
+        target=target,
+        settings=OperatorSettings(),
+    )
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert job["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "team-a"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    assert pod["tolerations"][0]["key"] == "gpu"
+    assert pod["priorityClassName"] == "training"
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    secrets = [e for e in container["env"] if e["name"].startswith("AWS_")]
+    assert secrets and all("value" not in e or e["name"] == "AWS_ENDPOINT_URL_S3" for e in secrets)
+    assert {e["name"] for e in secrets if "valueFrom" in e} >= {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    }
+
+
+def test_job_in_another_namespace_has_no_owner_reference() -> None:
+    job = render_job(
+        name="r-i0-eval-a1",
+        run_name="r",
+        run_namespace="ns",
+        run_uid="uid-1",
+        kind="eval",
+        iteration=0,
+        attempt=1,
+        spec_uri="s3://b/k",
+        target=_target(namespace="gpu-pool"),
+        settings=OperatorSettings(),
+    )
+    assert job["metadata"]["namespace"] == "gpu-pool"
+    assert "ownerReferences" not in job["metadata"]
+    # Evaluation needs at most one accelerator whatever training uses.
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
+        "nvidia.com/gpu": "1"
+    }
+
+
+def test_status_round_trips_the_loop_state() -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    state = loop.RunState(
+        phase=loop.Phase.TRAINING,
+        iteration=2,
+        attempt=1,
+        scores=loop.Scores(current=0.4, previous_accepted=0.4, baseline=0.1, heldout=0.3),
+        accepted_iteration=1,
+        iterations_without_improvement=1,
+        job=loop.JobRef(
+            name=loop.job_name("r", 2, loop.Phase.TRAINING, 1),
+            phase=loop.Phase.TRAINING,
+            iteration=2,
+            attempt=1,
+            launched_at=now,
+        ),
+        recipe=loop.Recipe(rank=16),
+        started_at=now,
+        ledger_sequence=7,
+    )
+    raw = status_from_state(state)
+    assert "name" not in raw["memory"]["job"]  # Job names stay off shared surfaces
+    assert state_from_status("r", raw) == state
+
+
+def test_layout_keys_derive_from_names() -> None:
+    layout = RunLayout("bucket", "ns", "run")
+    assert layout.scorecard(3) == "s3://bucket/runs/ns/run/iter-3/eval/scorecard.json"
+    assert layout.ledger(12) == "s3://bucket/runs/ns/run/ledger/000012.json"

@@ -1,0 +1,183 @@
+"""The shared-surface sanitiser against its seeded corpus: every seeded leak is found with its
+kind and cleaned away; every ordinary status string passes unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelsmith.api.benchmark import Scenario
+from modelsmith.evidence.sanitiser import (
+    DEFAULT,
+    Finding,
+    LeakError,
+    LeakKind,
+    Sanitiser,
+    scenario_texts,
+)
+
+CORPUS = Path(__file__).resolve().parents[1] / "sanitiser_corpus"
+LEAK_CORPUS: dict[str, Any] = yaml.safe_load((CORPUS / "leaks.yaml").read_text())
+CLEAN_CORPUS: list[str] = yaml.safe_load((CORPUS / "clean.yaml").read_text())["clean"]
+LEAKS: list[dict[str, str]] = LEAK_CORPUS["leaks"]
+SANITISER = Sanitiser.for_texts(LEAK_CORPUS["benchmark_texts"])
+
+
+def _covering(findings: list[Finding], start: int, end: int) -> list[Finding]:
+    return [f for f in findings if f.start < end and start < f.end]
+
+
+def test_corpus_sizes() -> None:
+    assert len(LEAKS) >= 60
+    assert len(CLEAN_CORPUS) >= 30
+    assert {entry["kind"] for entry in LEAKS} == {kind.value for kind in LeakKind}
+
+
+def test_every_seeded_leak_is_found_and_cleaned() -> None:
+    missed, wrong_kind, survived = [], [], []
+    for entry in LEAKS:
+        text, leak, kind = entry["text"], entry["leak"], LeakKind(entry["kind"])
+        start = text.index(leak)
+        found = _covering(SANITISER.check(text), start, start + len(leak))
+        if not found:
+            missed.append(leak)
+        elif kind not in {f.kind for f in found}:
+            wrong_kind.append((leak, kind.value, [f.kind.value for f in found]))
+        cleaned = SANITISER.clean(text)
+        if leak in cleaned or leak.lower() in cleaned.lower():
+            survived.append(leak)
+        assert SANITISER.check(cleaned) == [], cleaned
+        assert SANITISER.clean(cleaned) == cleaned
+    detected = len(LEAKS) - len(missed)
+    print(f"\nsanitiser corpus: leaks found {detected}/{len(LEAKS)} seeded")
+    assert not missed, missed
+    assert not wrong_kind, wrong_kind
+    assert not survived, survived
+
+
+@pytest.mark.parametrize("entry", LEAKS, ids=lambda e: f"{e['kind']}:{e['leak'][:24]}")
+def test_seeded_leak(entry: dict[str, str]) -> None:
+    text, leak = entry["text"], entry["leak"]
+    cleaned = SANITISER.clean(text)
+    assert f"[redacted:{entry['kind']}]" in cleaned
+    assert leak not in cleaned
+
+
+def test_every_clean_string_passes_unchanged() -> None:
+    flagged = {text: [str(f) for f in SANITISER.check(text)] for text in CLEAN_CORPUS}
+    flagged = {text: found for text, found in flagged.items() if found}
+    print(
+        f"\nsanitiser corpus: clean strings passed {len(CLEAN_CORPUS) - len(flagged)}/"
+        f"{len(CLEAN_CORPUS)}"
+    )
+    assert not flagged, flagged
+    for text in CLEAN_CORPUS:
+        assert SANITISER.clean(text) == text
+        assert DEFAULT.clean(text) == text
+
+
+def test_finding_and_error_never_echo_the_secret() -> None:
+    text = "Connecting with password=hunter2 to s3://customer-models/keys"
+    findings = SANITISER.check(text)
+    assert [f.kind for f in findings] == [LeakKind.SECRET, LeakKind.URL]
+    assert all("hunter2" not in str(f) and "customer" not in repr(f) for f in findings)
+    with pytest.raises(LeakError) as raised:
+        SANITISER.assert_clean({"status": {"message": text}})
+    message = str(raised.value)
+    assert "hunter2" not in message and "customer-models" not in message
+    assert "$.status.message" in message and "secret" in message
+
+
+def test_nested_objects_are_cleaned_keys_and_values() -> None:
+    obj = {
+        "message": "Pod eval-9x8wd on 10.0.0.7",
+        "history": [
+            {"reason": "Accepted", "note": "read /tmp/x/y.json"},
+            ("tuple", "minio.storage.svc.cluster.local"),
+        ],
+        "/home/alice/secret.txt": 1,
+        "score": 0.75,
+        "ok": True,
+        "none": None,
+    }
+    cleaned = SANITISER.clean_obj(obj)
+    assert cleaned == {
+        "message": "Pod [redacted:workload] on [redacted:ip]",
+        "history": [
+            {"reason": "Accepted", "note": "read [redacted:path]"},
+            ["tuple", "[redacted:host]"],
+        ],
+        "[redacted:path]": 1,
+        "score": 0.75,
+        "ok": True,
+        "none": None,
+    }
+    assert SANITISER.is_clean(cleaned)
+    locations = [where for where, _ in SANITISER.check_obj(obj)]
+    assert locations == [
+        "$.message",
+        "$.message",
+        "$.history[0].note",
+        "$.history[1][1]",
+        "$.<key 2>",
+    ]
+
+
+def test_colliding_keys_stay_distinct() -> None:
+    cleaned = SANITISER.clean_obj({"/tmp/a": 1, "/tmp/b": 2})
+    assert cleaned == {"[redacted:path]": 1, "[redacted:path]#2": 2}
+
+
+def test_benchmark_text_matching_ignores_case_whitespace_and_punctuation() -> None:
+    sanitiser = Sanitiser.for_texts(["Please summarise the incident for the on-call engineer."])
+    assert sanitiser.check("PLEASE  summarise\tthe incident -- for the on call engineer")
+    # Short texts (below min_words) never match on their own: they are everyday words.
+    short = Sanitiser.for_texts(["high", "refund"])
+    assert short.check("risk=high refund scenarios") == []
+    # A run shorter than the shingle does not match unless the whole text is that short.
+    assert sanitiser.check("for the on-call engineer") == []
+
+
+def test_without_texts_only_structural_leaks_are_found() -> None:
+    assert DEFAULT.check("Route to billing disputes") == []
+    assert [f.kind for f in DEFAULT.check("at /tmp/x/y")] == [LeakKind.PATH]
+
+
+def test_for_scenarios_collects_prompts_inputs_references_and_criteria() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "id": "refund-01",
+            "capability": "refunds",
+            "risk": "high",
+            "operatorLens": "frontline-agent",
+            "outcomeType": "answer",
+            "split": "heldout",
+            "prompt": "How do I get my money back for a broken kettle",
+            "inputs": {"order": "order 55 placed on the third of May"},
+            "reference": "Offer a full refund and a prepaid return label",
+            "pass": [{"kind": "contains", "value": "prepaid return label please"}],
+            "fail": [{"kind": "oneOf", "values": ["we cannot help you today"]}],
+        }
+    )
+    texts = scenario_texts([scenario])
+    assert len(texts) == 5
+    sanitiser = Sanitiser.for_scenarios([scenario])
+    for text in texts:
+        assert [f.kind for f in sanitiser.check(f"Answer: {text}.")] == [LeakKind.TEXT]
+    assert sanitiser.check("refund-01 failed (capability=refunds \u00d7 risk=high)") == []
+
+
+def test_overlapping_findings_merge_into_one() -> None:
+    text = "fetch https://minio.storage.svc.cluster.local:9000/runs/a/b/iter-1/x.json now"
+    assert [f.kind for f in SANITISER.check(text)] == [LeakKind.URL]
+    assert SANITISER.clean(text) == "fetch [redacted:url] now"
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError):
+        Sanitiser.for_texts([], shingle=1)
+    with pytest.raises(ValueError):
+        Sanitiser.for_texts([], shingle=6, min_words=7)
