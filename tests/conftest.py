@@ -35,6 +35,7 @@ from testbed import procs, watchdog
 from testbed.cluster import Cluster
 from testbed.kube import Json
 from testbed.objectstore import ObjectStore
+from testbed.operator import OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
 
 CLUSTER_FIXTURES = ("cluster", "namespace", "node_control")
@@ -155,3 +156,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             "test bed started: " + ", ".join(f"{k} in {v:.1f}s" for k, v in started.items())
         )
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Cluster:
+    """The generated CRDs, installed (idempotently) and served."""
+    from modelsmith.api.kinds import ALL_KINDS
+
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for kind in ALL_KINDS:
+        cluster.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}"
+        )
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Cluster, object_store: ObjectStore) -> Iterator[OperatorProcess]:
+    """The operator as a real process over the whole test bed; stopped at the end."""
+    env = {**crds.env(), **object_store.env(), "MODELSMITH_BUCKET": object_store.bucket}
+    proc = OperatorProcess(crds.log_dir, env).start()
+    yield proc
+    proc.stop()

@@ -159,9 +159,7 @@ def evaluate_chain(
     summary = f"{valid}/{len(approvers)}"
     if rejected_by:
         first = rejected_by[0]
-        rejection = _blocker(
-            REJECTED, f"{first.user} rejected the candidate as {first.role}"
-        )
+        rejection = _blocker(REJECTED, f"{first.user} rejected the candidate as {first.role}")
         return ChainVerdict(
             approvals, [rejection, *blockers], GateState.REJECTED, GateDecision.REJECT, summary
         )
@@ -212,9 +210,7 @@ def _problem(
     return None
 
 
-def _break(
-    chain_at: datetime | None, wait_for: str | None, role: str
-) -> tuple[None, str | None]:
+def _break(chain_at: datetime | None, wait_for: str | None, role: str) -> tuple[None, str | None]:
     """The chain stops counting at `role`; later sign-offs wait for the first role that broke
     it."""
     return None, (role if chain_at is not None else wait_for)

@@ -14,21 +14,23 @@ from modelsmith import GROUP, VERSION
 @functools.cache
 def api_client() -> client.ApiClient:
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 
-def core() -> client.CoreV1Api:
+# The generated clients are typed with model classes; the operator speaks plain JSON manifests
+# (the same shapes as the YAML users write), so they are handed out untyped.
+def core() -> Any:
     return client.CoreV1Api(api_client())
 
 
-def batch() -> client.BatchV1Api:
+def batch() -> Any:
     return client.BatchV1Api(api_client())
 
 
-def custom() -> client.CustomObjectsApi:
+def custom() -> Any:
     return client.CustomObjectsApi(api_client())
 
 
@@ -46,17 +48,14 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
 
 def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
     """A merge patch of the status subresource only: the operator never writes spec."""
-    custom().api_client.call_api(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status",
-        "PATCH",
-        body={"status": status},
-        header_params={
-            "Content-Type": "application/merge-patch+json",
-            "Accept": "application/json",
-        },
-        auth_settings=["BearerToken"],
-        response_type="object",
-        _return_http_data_only=True,
+    custom().patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        plural,
+        name,
+        {"status": status},
+        _content_type="application/merge-patch+json",
     )
 
 

@@ -27,18 +27,6 @@ INVALID = sorted((REPO / "tests" / "invalid").glob("*.yaml"))
 EXPECT = re.compile(r"^# expect: (.+)$", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def crds(cluster: Cluster) -> Cluster:
-    """Installs the generated CRDs (idempotent: another test may have installed the chart's
-    identical copies) and waits until the API server serves them."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for kind in ALL_KINDS:
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}"
-        )
-    return cluster
-
-
 def _in_namespace(manifest: dict[str, Any], namespace: str) -> str:
     manifest = dict(manifest)
     manifest["metadata"] = {**manifest["metadata"], "namespace": namespace}

@@ -43,15 +43,37 @@ GENERATED_AT = datetime(2025, 11, 27, 20, 14, 3, tzinfo=UTC)
 # Which scenarios pass at each iteration. Iteration 2 was rejected.
 PASSING: dict[int, set[str]] = {
     0: {"routing-01", "refund-01", "escalate-01", "routing-04", "refund-03"},
-    1: {"routing-01", "routing-02", "refund-01", "refund-02", "escalate-01", "routing-04",
-        "escalate-03", "refund-03"},
+    1: {
+        "routing-01",
+        "routing-02",
+        "refund-01",
+        "refund-02",
+        "escalate-01",
+        "routing-04",
+        "escalate-03",
+        "refund-03",
+    },
     2: {"routing-01", "refund-01"},
-    3: {"routing-01", "routing-02", "routing-03", "refund-01", "refund-02", "escalate-01",
-        "escalate-02", "routing-04", "refund-04", "escalate-03", "escalate-04"},
+    3: {
+        "routing-01",
+        "routing-02",
+        "routing-03",
+        "refund-01",
+        "refund-02",
+        "escalate-01",
+        "escalate-02",
+        "routing-04",
+        "refund-04",
+        "escalate-03",
+        "escalate-04",
+    },
 }
 # At iteration 3, refund-03 fails: it passed on the base model and on iteration 1.
-RECIPES = {1: "lora r8 a16 steps100 lr0.0002", 2: "lora r8 a16 steps100 lr0.0002",
-           3: "lora r16 a32 steps100 lr0.0002"}
+RECIPES = {
+    1: "lora r8 a16 steps100 lr0.0002",
+    2: "lora r8 a16 steps100 lr0.0002",
+    3: "lora r16 a32 steps100 lr0.0002",
+}
 
 
 def _tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -59,12 +81,20 @@ def _tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"passed": passed, "total": len(rows), "score": passed / len(rows) if rows else 0.0}
 
 
-def scorecard(iteration: int, passing: set[str] | None = None,
-              label: str | None = None) -> dict[str, Any]:
+def scorecard(
+    iteration: int, passing: set[str] | None = None, label: str | None = None
+) -> dict[str, Any]:
     passing = PASSING[iteration] if passing is None else passing
-    rows = [
-        {"id": i, "split": split, "passed": i in passing, "capability": cap, "risk": risk,
-         "operatorLens": "frontline-agent", "outcomeType": "route"}
+    rows: list[dict[str, Any]] = [
+        {
+            "id": i,
+            "split": split,
+            "passed": i in passing,
+            "capability": cap,
+            "risk": risk,
+            "operatorLens": "frontline-agent",
+            "outcomeType": "route",
+        }
         for i, cap, risk, split in SCENARIOS
     ]
     by_dimension: dict[str, dict[str, Any]] = {}
@@ -76,8 +106,8 @@ def scorecard(iteration: int, passing: set[str] | None = None,
     return {
         "schema": "modelsmith.io/scorecard/v1",
         "iteration": iteration,
-        "model_label": label or ("tiny-support-base" if iteration == 0
-                                 else f"support-triage-run-1-iter-{iteration}"),
+        "model_label": label
+        or ("tiny-support-base" if iteration == 0 else f"support-triage-run-1-iter-{iteration}"),
         "overall": _tally(rows),
         "splits": {s: _tally([r for r in rows if r["split"] == s]) for s in ("train", "heldout")},
         "by_dimension": by_dimension,
@@ -85,8 +115,13 @@ def scorecard(iteration: int, passing: set[str] | None = None,
         "failure_clusters": [],
         "latency_ms": {"p50": 100.0 + iteration * 5, "p95": 180.0 + iteration * 10},
         "tokens": {"prompt": 1200, "generated": 300},
-        "cost": {"device": "gpu", "device_seconds": 12.5, "gpu_hourly_price": 2.1,
-                 "per_decision": 0.000608, "note": None},
+        "cost": {
+            "device": "gpu",
+            "device_seconds": 12.5,
+            "gpu_hourly_price": 2.1,
+            "per_decision": 0.000608,
+            "note": None,
+        },
     }
 
 
@@ -98,14 +133,42 @@ def history() -> list[dict[str, Any]]:
         return float(scorecard(i)["splits"]["heldout"]["score"])
 
     return [
-        {"iteration": 0, "score": score(0), "heldoutScore": heldout(0), "accepted": True,
-         "decision": "Baseline", "reason": "BaselineEvaluated", "recipe": ""},
-        {"iteration": 1, "score": score(1), "heldoutScore": heldout(1), "accepted": True,
-         "decision": "Accept", "reason": "CandidateAccepted", "recipe": RECIPES[1]},
-        {"iteration": 2, "score": score(2), "heldoutScore": heldout(2), "accepted": False,
-         "decision": "Reject", "reason": "CandidateRejected", "recipe": RECIPES[2]},
-        {"iteration": 3, "score": score(3), "heldoutScore": heldout(3), "accepted": True,
-         "decision": "Stage", "reason": "ThresholdCleared", "recipe": RECIPES[3]},
+        {
+            "iteration": 0,
+            "score": score(0),
+            "heldoutScore": heldout(0),
+            "accepted": True,
+            "decision": "Baseline",
+            "reason": "BaselineEvaluated",
+            "recipe": "",
+        },
+        {
+            "iteration": 1,
+            "score": score(1),
+            "heldoutScore": heldout(1),
+            "accepted": True,
+            "decision": "Accept",
+            "reason": "CandidateAccepted",
+            "recipe": RECIPES[1],
+        },
+        {
+            "iteration": 2,
+            "score": score(2),
+            "heldoutScore": heldout(2),
+            "accepted": False,
+            "decision": "Reject",
+            "reason": "CandidateRejected",
+            "recipe": RECIPES[2],
+        },
+        {
+            "iteration": 3,
+            "score": score(3),
+            "heldoutScore": heldout(3),
+            "accepted": True,
+            "decision": "Stage",
+            "reason": "ThresholdCleared",
+            "recipe": RECIPES[3],
+        },
     ]
 
 
@@ -115,8 +178,12 @@ def benchmark() -> BenchmarkFacts:
         coverage["capability"][cap] = coverage["capability"].get(cap, 0) + 1
         coverage["risk"][risk] = coverage["risk"].get(risk, 0) + 1
     return BenchmarkFacts(
-        name="support-triage", version="v3", digest=BENCHMARK_DIGEST, coverage=coverage,
-        scenario_count=len(SCENARIOS), heldout_count=4,
+        name="support-triage",
+        version="v3",
+        digest=BENCHMARK_DIGEST,
+        coverage=coverage,
+        scenario_count=len(SCENARIOS),
+        heldout_count=4,
     )
 
 
@@ -129,8 +196,9 @@ def intake() -> IntakeFacts:
             Approver(role="domain-owner", users=["alice"], groups=["domain-owners"]),
             Approver(role="engineering-owner", users=["bob"]),
         ],
-        rollback=RollbackContract(expectation="Restore the previous model within 5 minutes; "
-                                  "no data migration."),
+        rollback=RollbackContract(
+            expectation="Restore the previous model within 5 minutes; no data migration."
+        ),
         min_improvement=0.025,
         max_regressions=1,
     )
@@ -150,8 +218,10 @@ def bundle(**overrides: Any) -> EvidenceBundle:
         "history": history(),
         "generated_at": GENERATED_AT,
         "sanitiser": sanitiser(),
-        "notes": ["Iteration 2 was rejected: 6 regressions against iteration 1.",
-                  "Assessed on 1 nvidia.com/gpu; the rank was raised from 8 to 16 at iteration 3."],
+        "notes": [
+            "Iteration 2 was rejected: 6 regressions against iteration 1.",
+            "Assessed on 1 nvidia.com/gpu; the rank was raised from 8 to 16 at iteration 3.",
+        ],
     }
     args.update(overrides)
     return build_bundle(**args)

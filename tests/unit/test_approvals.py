@@ -47,7 +47,11 @@ def test_nothing_signed_is_pending_with_every_role_listed_in_order() -> None:
     assert verdict.state == GateState.PENDING
     assert verdict.decision == GateDecision.NONE
     assert verdict.summary == "0/3"
-    assert [a.role for a in verdict.approvals] == ["domain-owner", "engineering-owner", "compliance"]
+    assert [a.role for a in verdict.approvals] == [
+        "domain-owner",
+        "engineering-owner",
+        "compliance",
+    ]
     assert all(a.decision == "pending" and not a.valid for a in verdict.approvals)
     assert verdict.blockers == []
 
@@ -65,7 +69,11 @@ def test_signing_in_order_approves() -> None:
     assert verdict.blockers == []
     first = verdict.approvals[0]
     assert (first.user, first.decision, first.evidence_digest, first.valid, first.at) == (
-        "alice", "approved", PREFIX, True, T0
+        "alice",
+        "approved",
+        PREFIX,
+        True,
+        T0,
     )
     assert [a.user for a in verdict.valid_approvals()] == ["alice", "bob", "carol"]
 
@@ -104,8 +112,9 @@ def test_out_of_order_sign_off_stays_invalid_after_the_earlier_role_signs() -> N
     assert reasons(later) == ["OutOfOrder"]
     assert later.summary == "1/3"
     # Signing again (the annotation removed, then set) after alice makes it count.
-    removed = judge(sign("domain-owner", "alice"), previous=later.approvals,
-                    now=T0 + timedelta(minutes=6))
+    removed = judge(
+        sign("domain-owner", "alice"), previous=later.approvals, now=T0 + timedelta(minutes=6)
+    )
     again = judge(
         {**sign("engineering-owner", "bob"), **sign("domain-owner", "alice")},
         previous=removed.approvals,
@@ -144,7 +153,7 @@ def test_rejection_anywhere_rejects() -> None:
     assert verdict.decision == GateDecision.REJECT
     assert verdict.blockers[0].reason == "Rejected"
     assert verdict.blockers[0].kind == "governance"
-    assert "carol rejected the candidate as compliance" == verdict.blockers[0].message
+    assert verdict.blockers[0].message == "carol rejected the candidate as compliance"
     carol = verdict.approvals[2]
     assert carol.decision == "rejected" and carol.valid
     assert verdict.summary == "1/3"
@@ -168,11 +177,19 @@ def test_rejection_on_other_evidence_is_stale_not_final() -> None:
 def test_approval_older_than_ttl_expires() -> None:
     first = judge(sign("domain-owner", "alice"), now=T0, ttl_hours=24)
     assert first.blockers == []
-    within = judge(sign("domain-owner", "alice"), previous=first.approvals,
-                   now=T0 + timedelta(hours=24), ttl_hours=24)
+    within = judge(
+        sign("domain-owner", "alice"),
+        previous=first.approvals,
+        now=T0 + timedelta(hours=24),
+        ttl_hours=24,
+    )
     assert within.blockers == [] and within.approvals[0].at == T0
-    late = judge(sign("domain-owner", "alice"), previous=first.approvals,
-                 now=T0 + timedelta(hours=24, seconds=1), ttl_hours=24)
+    late = judge(
+        sign("domain-owner", "alice"),
+        previous=first.approvals,
+        now=T0 + timedelta(hours=24, seconds=1),
+        ttl_hours=24,
+    )
     assert late.state == GateState.BLOCKED
     assert reasons(late) == ["ApprovalExpired"]
     assert "older than 24 hours" in late.approvals[0].reason
@@ -181,8 +198,9 @@ def test_approval_older_than_ttl_expires() -> None:
 
 def test_no_ttl_never_expires() -> None:
     first = judge(sign("domain-owner", "alice"), now=T0)
-    years = judge(sign("domain-owner", "alice"), previous=first.approvals,
-                  now=T0 + timedelta(days=3650))
+    years = judge(
+        sign("domain-owner", "alice"), previous=first.approvals, now=T0 + timedelta(days=3650)
+    )
     assert years.blockers == []
 
 
@@ -211,7 +229,11 @@ def test_unknown_role_is_ignored_but_listed() -> None:
     assert verdict.state == GateState.PENDING
     assert reasons(verdict) == ["UnknownRole"]
     assert "ceo" in verdict.blockers[0].message
-    assert [a.role for a in verdict.approvals] == ["domain-owner", "engineering-owner", "compliance"]
+    assert [a.role for a in verdict.approvals] == [
+        "domain-owner",
+        "engineering-owner",
+        "compliance",
+    ]
     complete = judge(
         {**annotations, **sign("engineering-owner", "bob"), **sign("compliance", "carol")}
     )

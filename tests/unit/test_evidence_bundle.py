@@ -199,10 +199,23 @@ def test_explicit_candidate_iteration() -> None:
         ({"scorecards": {0: samples.scorecard(0), 3: samples.scorecard(3)}}, "previous accepted"),
         ({"scorecards": {1: samples.scorecard(1), 3: samples.scorecard(3)}}, "base model"),
         ({"scorecards": {0: samples.scorecard(0), 1: samples.scorecard(1)}}, "candidate"),
-        ({"history": [h for h in samples.history() if not h["iteration"]]
-          and [{"iteration": 2, "accepted": False, "decision": "Reject"}]}, "no iteration"),
-        ({"scorecards": {0: samples.scorecard(0), 1: samples.scorecard(1),
-                         3: samples.scorecard(2)}}, "iteration 2's"),
+        (
+            {
+                "history": [h for h in samples.history() if not h["iteration"]]
+                and [{"iteration": 2, "accepted": False, "decision": "Reject"}]
+            },
+            "no iteration",
+        ),
+        (
+            {
+                "scorecards": {
+                    0: samples.scorecard(0),
+                    1: samples.scorecard(1),
+                    3: samples.scorecard(2),
+                }
+            },
+            "iteration 2's",
+        ),
         ({"candidate_iteration": 0}, ">= 1"),
     ],
 )
@@ -256,3 +269,16 @@ def test_iteration_record_reads_both_spellings() -> None:
     a = IterationRecord.model_validate({"iteration": 2, "heldoutScore": 0.5})
     b = IterationRecord.model_validate({"iteration": 2, "heldout_score": 0.5})
     assert a == b
+
+
+def test_generated_names_of_our_own_resources_pass() -> None:
+    """A run created with generateName ends like a pod; its own name is still a label."""
+    b = samples.bundle(run="support-run-x7k2p", candidate_label="support-run-x7k2p-iter-3")
+    assert b.run == "support-run-x7k2p"
+    with pytest.raises(LeakError) as raised:
+        samples.bundle(
+            run="support-run-x7k2p",
+            candidate_label="support-run-x7k2p-iter-3",
+            notes=["Pod support-run-x7k2p-i1-train-a1-bzt7q was evicted."],
+        )
+    assert [f.kind for _, f in raised.value.leaks] == [LeakKind.WORKLOAD]

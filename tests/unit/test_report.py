@@ -148,3 +148,8 @@ def test_report_without_capabilities_or_regressions() -> None:
     page = render_report(bare)
     assert "No per-capability scores were recorded." in page
     assert "None: every scenario the baselines passed, the candidate passes." in page
+
+
+def test_report_for_a_generated_run_name() -> None:
+    b = samples.bundle(run="support-run-x7k2p", candidate_label="support-run-x7k2p-iter-3")
+    assert "support-run-x7k2p" in render_report(b, samples.sanitiser())

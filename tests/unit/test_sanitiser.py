@@ -3,11 +3,14 @@ kind and cleaned away; every ordinary status string passes unchanged."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelsmith.api.benchmark import Scenario
 from modelsmith.evidence.sanitiser import (
@@ -181,3 +184,52 @@ def test_options_are_checked() -> None:
         Sanitiser.for_texts([], shingle=1)
     with pytest.raises(ValueError):
         Sanitiser.for_texts([], shingle=6, min_words=7)
+
+
+PIECES = [entry["text"] for entry in LEAKS] + CLEAN_CORPUS
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=4), st.sampled_from([" ", "\n", "; "])
+)
+def test_cleaning_is_complete_and_idempotent(pieces: list[str], glue: str) -> None:
+    text = glue.join(pieces)
+    cleaned = SANITISER.clean(text)
+    assert SANITISER.check(cleaned) == []
+    assert SANITISER.clean(cleaned) == cleaned
+    for entry in LEAKS:
+        if entry["text"] in pieces:
+            assert entry["leak"] not in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a-" * 5000,
+        "a." * 5000,
+        "1." * 5000,
+        "bcdfg-" * 3000,
+        "a-b." * 3000,
+        "password=" * 3000,
+        "A1b2" * 5000,
+        "x/" * 3000 + ".json",
+        ":" * 5000 + "1",
+        "word " * 20000,
+    ],
+    ids=lambda t: repr(t[:8]),
+)
+def test_adversarial_input_stays_fast(text: str) -> None:
+    """No pattern backtracks quadratically: shared surfaces are checked on every write."""
+    started = time.monotonic()
+    SANITISER.check(text)
+    assert time.monotonic() - started < 1.0
+
+
+def test_allowed_names_pass_only_whole() -> None:
+    sanitiser = SANITISER.allowing("support-run-x7k2p")
+    assert SANITISER.check("Run support-run-x7k2p is Ready")
+    assert sanitiser.check("Run support-run-x7k2p is Ready") == []
+    assert sanitiser.check("Job support-run-x7k2p-i1-train-a1 failed")
+    assert sanitiser.check("Pod support-run-x7k2p-bzt7q failed")
+    assert sanitiser.check("Read /tmp/support-run-x7k2p") != []

@@ -166,8 +166,16 @@ def _first_error(err: ValidationError) -> str:
 
 
 def _type_name(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", type(None): "empty"}
-    return names.get(type(value), f"a {type(value).__name__}")
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "empty",
+    }
+    return names.get(type(value), "a scalar")
 
 
 class _AliasRefusedError(Exception):

@@ -9,7 +9,7 @@ the answer an accepted pattern sees.
 A repeat is *ambiguous* when the characters it consumes can also start what follows it: then
 the engine may try every split between the two. Refused:
 - nested quantifiers: an ambiguous repeat inside a repeat, e.g. `(a+)+`, `(a*)*`, `(\\w+\\s?)+`;
-- alternatives that can start with the same character inside a repeat, e.g. `(a|a)*`, `(\\w|\\d)+`;
+- alternatives that can start with the same character inside a repeat, e.g. `(a|a)*`, `(a|ab)*`;
 - open-ended repeats over shared characters with only optional parts between, e.g. `\\d+\\d+`,
   `.*.*`, `\\s*\\w*\\s*`;
 - a pattern that starts with an ambiguous open-ended repeat (`.*refund`): search already tries
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from modelsmith.criteria.errors import CriterionError
+from modelsmith.criteria.errors import CriterionError, Problem
 
 with warnings.catch_warnings():
     # The parser `re` itself uses is the only reader of a pattern's structure; only its public
@@ -87,18 +87,20 @@ class SafePattern:
 def compile_pattern(pattern: str, case_sensitive: bool) -> SafePattern:
     """The accepted, compiled pattern; raises CriterionError (invalid-regex or runaway-regex)."""
     compiled = _compile_cached(pattern, case_sensitive)
-    if isinstance(compiled, CriterionError):
-        raise compiled
-    return compiled
+    if isinstance(compiled, SafePattern):
+        return compiled
+    reason, problem = compiled
+    raise CriterionError("regex", reason, problem)
 
 
 @lru_cache(maxsize=1024)
-def _compile_cached(pattern: str, case_sensitive: bool) -> SafePattern | CriterionError:
-    # Refusals are cached too: a benchmark's patterns are checked on every answer.
+def _compile_cached(pattern: str, case_sensitive: bool) -> SafePattern | tuple[str, Problem]:
+    # Refusals are cached too (as plain values: a cached exception object would keep growing
+    # its traceback each time it is raised again).
     try:
         return _compile(pattern, case_sensitive)
     except CriterionError as err:
-        return err
+        return err.reason, err.problem
 
 
 def _compile(pattern: str, case_sensitive: bool) -> SafePattern:

@@ -66,7 +66,7 @@ class _Frame:
     width: int
     height: int
     left: int = 48
-    right: int = 120
+    right: int = 160
     top: int = 16
     bottom: int = 36
 
@@ -253,7 +253,7 @@ def _summary(bundle: EvidenceBundle) -> str:
         ],
         ["Owner", _e(bundle.owner)],
     ]
-    return _table(["", ""], rows, set())
+    return _table(["Measure", "Value"], rows, set())
 
 
 def _ms(value: float | None) -> str:
@@ -402,5 +402,8 @@ with the <code>modelsmith.io/rollback</code> annotation on the PromotionGate.</p
 </body>
 </html>
 """
-    sanitiser.assert_clean(page, surface="evidence report")
+    allowed = sanitiser.allowing(
+        bundle.run, bundle.candidate.label, bundle.lineage.base, bundle.benchmark.name
+    )
+    allowed.assert_clean(page, surface="evidence report")
     return page

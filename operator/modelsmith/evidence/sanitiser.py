@@ -21,7 +21,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -190,8 +190,13 @@ _KNOWN_TOKEN: Final = re.compile(
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}"
     r"|AIza[0-9A-Za-z_-]{35})"
 )
+_AUTH_HEADER: Final = re.compile(
+    r"(?i)\bauthorization\s*[:=]\s*(?:(?:basic|bearer|token)\s+)?"
+    r"(?!(?:basic|bearer|token)\b)([A-Za-z0-9._~+/-]{6,}=*)"
+)
+# A bare "bearer <x>" is a token only when <x> reads like one, not in prose ("bearer tokens").
 _BEARER: Final = re.compile(
-    r"(?i)\b(?:bearer|authorization\s*[:=]\s*(?:basic|bearer|token)?)\s*([A-Za-z0-9._~+/-]{8,}=*)"
+    r"(?i)\bbearer\s+((?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{8,}=*|[A-Za-z0-9._~+/-]{20,}=*)"
 )
 _ASSIGNED: Final = re.compile(
     r"(?i)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|pwd|secret|token|api[_-]?key"
@@ -298,8 +303,8 @@ def _secrets(text: str) -> Iterator[Finding]:
     for pattern in (_JWT, _AWS_KEY_ID, _KNOWN_TOKEN):
         for m in pattern.finditer(text):
             yield Finding(m.start(), m.end(), LeakKind.SECRET)
-    for m in _BEARER.finditer(text):
-        if not _PLACEHOLDER.match(text, m.start(1)):
+    for pattern in (_AUTH_HEADER, _BEARER):
+        for m in pattern.finditer(text):
             yield Finding(m.start(1), m.end(1), LeakKind.SECRET)
     for m in _AWS_SECRET.finditer(text):
         value = m.group()
@@ -312,8 +317,10 @@ def _secrets(text: str) -> Iterator[Finding]:
             value, start, end = value[1:-1], start + 1, end - 1
         end = _strip_trailing(text, start, end)
         value = text[start:end]
-        if key.endswith(("ref", "name", "names", "count", "path", "file")):
-            continue  # names a Secret or a field, not its content
+        if key.endswith(("ref", "name", "names", "count", "path", "file", "tokens")):
+            continue  # names a Secret, a field or a count, not a secret's content
+        if "retry" in key:
+            continue  # the run's retry token is a user's chosen nonce, shown on purpose
         if _HARMLESS_VALUE.match(value) or value.startswith("[redacted:"):
             continue
         yield Finding(start, end, LeakKind.SECRET)
@@ -516,21 +523,22 @@ class _TextIndex:
 def _merge(findings: Iterable[Finding]) -> list[Finding]:
     """Overlapping findings become one, spanning them all, of the kind of the longest."""
     rank = {kind: i for i, kind in enumerate(_PRIORITY)}
-    merged: list[Finding] = []
-    best: Finding | None = None
+    groups: list[list[Finding]] = []
     for f in sorted(findings):
         if f.end <= f.start:
             continue
-        if merged and f.start < merged[-1].end:
-            last = merged[-1]
-            assert best is not None
-            if (f.end - f.start, -rank[f.kind]) > (best.end - best.start, -rank[best.kind]):
-                best = f
-            merged[-1] = Finding(last.start, max(last.end, f.end), best.kind)
+        if groups and f.start < max(g.end for g in groups[-1]):
+            groups[-1].append(f)
         else:
-            best = f
-            merged.append(f)
-    return merged
+            groups.append([f])
+    return [
+        Finding(
+            group[0].start,
+            max(f.end for f in group),
+            max(group, key=lambda f: (f.end - f.start, -rank[f.kind])).kind,
+        )
+        for group in groups
+    ]
 
 
 @dataclass(frozen=True)
@@ -541,6 +549,13 @@ class Sanitiser:
 
     texts: _TextIndex = field(default_factory=lambda: _TextIndex.build((), shingle=6, min_words=4))
     allowed_domains: frozenset[str] = DEFAULT_ALLOWED_DOMAINS
+    allowed_names: frozenset[str] = frozenset()
+    """Names of our own resources and readable labels (a run created with generateName ends
+    like a pod does); an exact, whole occurrence of one is never a leak."""
+
+    def allowing(self, *names: str) -> Sanitiser:
+        """This sanitiser, also passing these resource names and readable labels."""
+        return replace(self, allowed_names=self.allowed_names | {n for n in names if n})
 
     @classmethod
     def for_texts(
@@ -580,6 +595,13 @@ class Sanitiser:
             _workloads,
         )
         redacted = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+        redacted += [
+            (m.start(), m.end())
+            for name in self.allowed_names
+            for m in re.finditer(
+                rf"(?<![A-Za-z0-9_./-]){re.escape(name)}(?![A-Za-z0-9_/-]|\.[A-Za-z0-9])", text
+            )
+        ]
         found = [
             f
             for detect in detectors

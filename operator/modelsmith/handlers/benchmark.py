@@ -15,6 +15,7 @@ from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.benchmark.digest import content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.conditions import condition, set_condition
+from modelsmith.criteria import validate_scenarios
 from modelsmith.events import emit
 from modelsmith.handlers.scenarios import SourceMissingError, fetch_scenarios
 from modelsmith.reconciler import RECONCILER
@@ -22,11 +23,13 @@ from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 
 PLURAL = "benchmarks"
+MAX_CHALLENGES = 100  # the status schema bound; the count is in the Ready message
 SETTINGS = OperatorSettings()
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_benchmark_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+def on_benchmark_event(**kwargs: Any) -> None:
+    type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
@@ -88,12 +91,20 @@ def reconcile(namespace: str, name: str) -> float | None:
     challenges = find_challenges(scenarios)
     balance = balance_report(scenarios, benchmark.spec.balance)
     heldout = heldout_count(scenarios)
-    ready = heldout > 0
-    message = (
-        f"{len(scenarios)} scenarios, {heldout} held out, {len(challenges)} weak-rubric challenges"
-        if ready
-        else "no held-out scenarios: promotion could never be measured on unseen scenarios"
-    )
+    unusable = validate_scenarios(scenarios)
+    ready = heldout > 0 and not unusable
+    if unusable:
+        reason = "InvalidCriteria"
+        message = f"{len(unusable)} criteria cannot be evaluated: " + "; ".join(unusable[:3])
+    elif heldout == 0:
+        reason = "NoHeldout"
+        message = "no held-out scenarios: promotion could never be measured on unseen scenarios"
+    else:
+        reason = "Validated"
+        message = (
+            f"{len(scenarios)} scenarios, {heldout} held out, "
+            f"{len(challenges)} weak-rubric challenges"
+        )
     status = {
         "observedGeneration": generation,
         "digest": digest,
@@ -102,13 +113,13 @@ def reconcile(namespace: str, name: str) -> float | None:
         "heldoutCount": heldout,
         "coverage": coverage(scenarios).wire(),
         "balance": balance.wire(),
-        "challenges": [c.wire() for c in challenges],
+        "challenges": [c.wire() for c in challenges[:MAX_CHALLENGES]],
     }
     status["conditions"] = set_condition(
         old.get("conditions"),
         "Ready",
         ready,
-        "Validated" if ready else "NoHeldout",
+        reason,
         message,
         generation,
     )

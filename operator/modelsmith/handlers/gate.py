@@ -36,17 +36,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
+from kubernetes import client
 
 from modelsmith import kube, metrics, objectstore
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     ROLLBACK_ANNOTATION,
+    Approval,
+    ApprovalDecision,
     GateDecision,
     GateState,
     PromotionGate,
     RollbackState,
 )
-from modelsmith.approvals import ChainVerdict, evaluate_chain
+from modelsmith.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.layout import RunLayout
@@ -75,7 +78,9 @@ ROLLED_BACK = "RolledBack"
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_gate_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+def on_gate_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+    if namespace is None:
+        return
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
@@ -108,25 +113,26 @@ def reconcile(namespace: str, name: str) -> float | None:
         ttl,
     )
     if verdict.approved:
-        return _promote(body, gate, old, verdict, now)
+        return _promote(
+            body, gate, old, _chain_status(body, old, verdict), verdict.valid_approvals(), now
+        )
+    if state == GateState.APPROVED:
+        # Approval was recorded before promotion began: the decision stands even if a sign-off
+        # is withdrawn or expires while promotion waits (the object store was down).
+        return _promote(body, gate, old, {}, _recorded_approvals(old), now)
 
     status = _chain_status(body, old, verdict)
-    if verdict.state == GateState.REJECTED:
-        status["conditions"] = _promoted_condition(
-            status, False, "Rejected", verdict.blockers[0].message, body
-        )
-    else:
-        first = next((b for b in verdict.blockers if b.reason != "UnknownRole"), None)
-        status["conditions"] = _promoted_condition(
-            status,
-            False,
-            first.reason if first else AWAITING_APPROVAL,
-            first.message if first else f"{verdict.summary} approvals",
-            body,
-        )
+    first = _first_blocker(verdict)
+    status["conditions"] = _promoted_condition(
+        status,
+        False,
+        first.reason if first else AWAITING_APPROVAL,
+        first.message if first else f"{verdict.summary} approvals",
+        body,
+    )
     _write(body, old, status, _chain_event(verdict))
-    if verdict.state == GateState.REJECTED and old.get("state") != GateState.REJECTED:
-        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.REJECT)).inc()
+    if verdict.state == GateState.REJECTED and state != GateState.REJECTED:
+        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.REJECT.value)).inc()
     return _until_expiry(verdict, ttl, now)
 
 
@@ -142,22 +148,34 @@ def _ttl_hours(gate: PromotionGate) -> int | None:
     return int(value) if value is not None else None
 
 
-def _chain_status(body: dict[str, Any], old: dict[str, Any], verdict: ChainVerdict) -> dict[str, Any]:
+def _first_blocker(verdict: ChainVerdict) -> Blocker | None:
+    """The blocker that explains the state (Rejected first; UnknownRole never)."""
+    return next((b for b in verdict.blockers if b.reason != UNKNOWN_ROLE), None)
+
+
+def _recorded_approvals(old: dict[str, Any]) -> list[Approval]:
+    approvals = [Approval.model_validate(a) for a in old.get("approvals") or []]
+    return [a for a in approvals if a.valid and a.decision == ApprovalDecision.APPROVED]
+
+
+def _chain_status(
+    body: dict[str, Any], old: dict[str, Any], verdict: ChainVerdict
+) -> dict[str, Any]:
     generation = body["metadata"].get("generation")
     approved = verdict.approved
+    first = _first_blocker(verdict)
     if approved:
         reason, message = "Approved", f"every role signed ({verdict.summary})"
-    elif verdict.state == GateState.REJECTED:
-        reason, message = "Rejected", verdict.blockers[0].message
+    elif first is not None:
+        reason, message = first.reason, first.message
     else:
-        first = next((b for b in verdict.blockers if b.reason != "UnknownRole"), None)
-        reason = first.reason if first else AWAITING_APPROVAL
         pending = [a.role for a in verdict.approvals if not a.valid]
-        message = first.message if first else f"awaiting {', '.join(pending)} ({verdict.summary})"
+        reason = AWAITING_APPROVAL
+        message = f"awaiting {', '.join(pending)} ({verdict.summary})"
     return {
         "observedGeneration": generation,
-        "state": verdict.state,
-        "decision": verdict.decision,
+        "state": verdict.state.value,
+        "decision": verdict.decision.value,
         "approvals": [a.wire() for a in verdict.approvals],
         "approvalsSummary": verdict.summary,
         "blockers": [b.wire() for b in verdict.blockers],
@@ -181,16 +199,14 @@ def _promoted_condition(
 
 
 def _chain_event(verdict: ChainVerdict) -> tuple[str, str, str]:
-    if verdict.state == GateState.REJECTED:
-        return "Warning", "Rejected", verdict.blockers[0].message
-    real = [b for b in verdict.blockers if b.reason != "UnknownRole"]
-    if real:
-        return "Warning", real[0].reason, real[0].message
+    first = _first_blocker(verdict)
+    if first is not None:
+        return "Warning", first.reason, first.message
     if verdict.blockers:
         return "Warning", verdict.blockers[0].reason, verdict.blockers[0].message
     signed = [f"{a.role} ({a.user})" for a in verdict.valid_approvals()]
     detail = f"; signed: {', '.join(signed)}" if signed else ""
-    return "Normal", str(verdict.state), f"{verdict.summary} approvals{detail}"
+    return "Normal", verdict.state.value, f"{verdict.summary} approvals{detail}"
 
 
 def _until_expiry(verdict: ChainVerdict, ttl: int | None, now: datetime) -> float | None:
@@ -224,7 +240,7 @@ class ServingPointer:
 
 @dataclass(frozen=True)
 class PointerState:
-    """What the serving ConfigMap holds now (None when it does not exist)."""
+    """What the serving ConfigMap holds now (`exists` False when there is none)."""
 
     exists: bool
     value: str | None = None
@@ -251,12 +267,29 @@ def _promote(
     body: dict[str, Any],
     gate: PromotionGate,
     old: dict[str, Any],
-    verdict: ChainVerdict,
+    status: dict[str, Any],
+    approvals: list[Approval],
     now: datetime,
 ) -> float | None:
+    """Records the approval, then the promotion record, the pointer, and Promoted. `status` is
+    the chain's status ({} to keep the one recorded when approval was reached)."""
     namespace, name = gate.namespace, gate.name
-    status = _chain_status(body, old, verdict)
-    status["blockers"] = []  # only UnknownRole can remain, and it no longer stops anything
+    status = {
+        **status,
+        "state": GateState.APPROVED.value,
+        "decision": GateDecision.PROMOTE.value,
+        "blockers": [],  # only UnknownRole could remain, and it stops nothing
+    }
+    signed = ", ".join(f"{a.role} ({a.user})" for a in approvals)
+    status["conditions"] = _promoted_condition(
+        {"conditions": status.get("conditions", old.get("conditions"))},
+        False,
+        "Promoting",
+        f"approved by {signed}; updating the serving pointer",
+        body,
+    )
+    _write(body, old, status, ("Normal", "Approved", f"every role signed: {signed}"))
+    old = {**old, **status}
     pointer = _pointer(gate)
     location = _layout(gate).adapter(gate.spec.candidate.iteration)
     label = gate.spec.candidate.label
@@ -274,11 +307,7 @@ def _promote(
             "intake": gate.spec.intake_ref.name,
             "candidate": {"label": label, "iteration": gate.spec.candidate.iteration},
             "evidenceDigest": gate.spec.evidence.digest,
-            "approvals": [
-                {"role": a.role, "user": a.user, "at": _iso(a.at)}
-                for a in verdict.valid_approvals()
-                if a.at is not None
-            ],
+            "approvals": [{"role": a.role, "user": a.user, "at": _iso(a.at)} for a in approvals],
             "time": _iso(now),
             "serving": {
                 "configMap": pointer.wire(),
@@ -301,13 +330,21 @@ def _promote(
         )
     except objectstore.ObjectStoreUnavailable:
         return _promotion_blocked(
-            body, old, status, BlockerKind.INFRASTRUCTURE, OBJECT_STORE_UNAVAILABLE,
+            body,
+            old,
+            status,
+            BlockerKind.INFRASTRUCTURE,
+            OBJECT_STORE_UNAVAILABLE,
             "the candidate is approved, but the object store is unreachable, so the promotion "
             "record cannot be written; promotion resumes when it is back",
         )
     except RecordConflictError:
         return _promotion_blocked(
-            body, old, status, BlockerKind.GOVERNANCE, RECORD_CONFLICT,
+            body,
+            old,
+            status,
+            BlockerKind.GOVERNANCE,
+            RECORD_CONFLICT,
             "a promotion record already exists for this run with another gate or evidence; "
             "nothing was promoted",
         )
@@ -316,15 +353,19 @@ def _promote(
             return 1.0  # the ConfigMap changed under us: read it again
         if kube.is_not_found(exc):
             return _promotion_blocked(
-                body, old, status, BlockerKind.INFRASTRUCTURE, "ServingTargetMissing",
-                f"the serving namespace {pointer.namespace} does not exist; promotion resumes "
-                "once it does",
+                body,
+                old,
+                status,
+                BlockerKind.INFRASTRUCTURE,
+                "ServingTargetMissing",
+                f"the serving pointer cannot be written: namespace {pointer.namespace} was not "
+                "found; promotion resumes once it can",
             )
         raise
 
     status.update(
-        state=GateState.PROMOTED,
-        decision=GateDecision.PROMOTE,
+        state=GateState.PROMOTED.value,
+        decision=GateDecision.PROMOTE.value,
         promotionRecord={
             "digest": digest,
             "time": record["time"],
@@ -335,16 +376,18 @@ def _promote(
             ],
         },
         rollback={
-            "state": RollbackState.AVAILABLE
-            if record["serving"].get("retainPrevious", retain)
-            else RollbackState.UNAVAILABLE
+            "state": (
+                RollbackState.AVAILABLE.value
+                if record["serving"].get("retainPrevious", retain)
+                else RollbackState.UNAVAILABLE.value
+            )
         },
     )
     signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
     message = f"candidate {label} is now served, approved by {signed}"
     status["conditions"] = _promoted_condition(status, True, "Promoted", message, body)
     if _write(body, old, status, ("Normal", "Promoted", message)):
-        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.PROMOTE)).inc()
+        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.PROMOTE.value)).inc()
     return None
 
 
@@ -388,14 +431,15 @@ def _read_pointer(pointer: ServingPointer) -> PointerState:
             return PointerState(exists=False)
         raise
     data: dict[str, str] = dict(cm.data or {})
-    annotations: dict[str, str] = dict(cm.metadata.annotations or {})
+    meta = cm.metadata or client.V1ObjectMeta()
+    annotations: dict[str, str] = dict(meta.annotations or {})
     return PointerState(
         exists=True,
         value=data.get(pointer.key),
         previous=data.get(pointer.previous_key),
         candidate=annotations.get(CANDIDATE_ANNOTATION),
         previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
-        resource_version=cm.metadata.resource_version,
+        resource_version=meta.resource_version,
     )
 
 
@@ -405,7 +449,7 @@ def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep_prev
     current = _read_pointer(pointer)
     if current.exists and current.value == value and current.candidate == candidate:
         return
-    annotations = {CANDIDATE_ANNOTATION: candidate}
+    annotations: dict[str, str | None] = {CANDIDATE_ANNOTATION: candidate}
     data = {pointer.key: value}
     if current.value != value:
         data[pointer.previous_key] = (current.value or "") if keep_previous else ""
@@ -415,16 +459,16 @@ def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep_prev
     if not current.exists:
         kube.core().create_namespaced_config_map(
             pointer.namespace,
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": pointer.name,
-                    "namespace": pointer.namespace,
-                    "annotations": annotations,
-                },
-                "data": data,
-            },
+            client.V1ConfigMap(
+                api_version="v1",
+                kind="ConfigMap",
+                metadata=client.V1ObjectMeta(
+                    name=pointer.name,
+                    namespace=pointer.namespace,
+                    annotations={k: v for k, v in annotations.items() if v is not None},
+                ),
+                data=data,
+            ),
         )
         return
     _patch_configmap(pointer, current, data, annotations)
@@ -452,7 +496,9 @@ def _patch_configmap(
 # --- rollback ---------------------------------------------------------------------------------
 
 
-def _follow_promoted(body: dict[str, Any], gate: PromotionGate, old: dict[str, Any]) -> float | None:
+def _follow_promoted(
+    body: dict[str, Any], gate: PromotionGate, old: dict[str, Any]
+) -> float | None:
     requested = (body["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
     if requested is None:
         return None
@@ -461,7 +507,7 @@ def _follow_promoted(body: dict[str, Any], gate: PromotionGate, old: dict[str, A
     status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
 
     def failed(message: str) -> float:
-        status["rollback"].update(state=RollbackState.FAILED, by=by or None)
+        status["rollback"].update(state=RollbackState.FAILED.value, by=by or None)
         _write(body, old, status, ("Warning", ROLLBACK_FAILED, message))
         return SETTINGS.requeue_seconds * 6
 
@@ -542,8 +588,12 @@ def _follow_promoted(body: dict[str, Any], gate: PromotionGate, old: dict[str, A
                 },
             )
     except objectstore.ObjectStoreUnavailable:
-        status["rollback"].update(state=RollbackState.IN_PROGRESS, by=by)
-        _write(body, old, status, None)
+        status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
+        message = (
+            f"the rollback of candidate {label} waits for the object store, where it is "
+            "recorded before the serving pointer changes"
+        )
+        _write(body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
         return SETTINGS.requeue_seconds * 2
     except Exception as exc:
         if kube.is_conflict(exc):
@@ -551,19 +601,23 @@ def _follow_promoted(body: dict[str, Any], gate: PromotionGate, old: dict[str, A
         raise
 
     status = {
-        "state": GateState.ROLLED_BACK,
+        "state": GateState.ROLLED_BACK.value,
         "rollback": {
-            "state": RollbackState.ROLLED_BACK,
+            "state": RollbackState.ROLLED_BACK.value,
             "at": record["time"],
             "by": record["requestedBy"],
             "recordDigest": digest,
         },
     }
-    what = f"the previous model ({after['candidate']})" if after["candidate"] else (
-        "the previous serving pointer"
+    what = (
+        f"the previous model ({after['candidate']})"
+        if after["candidate"]
+        else "the previous serving pointer"
     )
-    message = f"candidate {label} was rolled back at the request of {record['requestedBy']}; " \
+    message = (
+        f"candidate {label} was rolled back at the request of {record['requestedBy']}; "
         f"{what} is served again"
+    )
     status["conditions"] = _promoted_condition(
         {"conditions": old.get("conditions")}, False, ROLLED_BACK, message, body
     )

@@ -28,7 +28,8 @@ class Check:
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_intake_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+def on_intake_event(**kwargs: Any) -> None:
+    type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return

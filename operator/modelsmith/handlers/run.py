@@ -38,7 +38,8 @@ ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, 
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_run_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
+def on_run_event(**kwargs: Any) -> None:
+    type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
@@ -46,17 +47,20 @@ def on_run_event(type: str | None, namespace: str, name: str, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "modelsmith"})
-def on_job_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    run = labels.get("modelsmith.io/run")
-    run_ns = labels.get("modelsmith.io/run-namespace", namespace)
-    if run:
-        RECONCILER.reconcile(PLURAL, run_ns, run)
+def on_job_event(**kwargs: Any) -> None:
+    _wake_run(kwargs["labels"], kwargs["namespace"])
 
 
 @kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "modelsmith"})
-def on_pod_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
+def on_pod_event(**kwargs: Any) -> None:
     # Scheduling verdicts (Unschedulable) show on pods, not on their Job.
-    on_job_event(labels=labels, namespace=namespace)
+    _wake_run(kwargs["labels"], kwargs["namespace"])
+
+
+def _wake_run(labels: dict[str, str], namespace: str) -> None:
+    run = labels.get("modelsmith.io/run")
+    if run:
+        RECONCILER.reconcile(PLURAL, labels.get("modelsmith.io/run-namespace", namespace), run)
 
 
 def reconcile(namespace: str, name: str) -> float | None:
@@ -326,9 +330,13 @@ def _launch(
         objectstore.put_json(spec_uri, train.model_dump(mode="json"))
     else:
         spec_uri = layout.eval_spec(action.iteration, action.attempt)
-        objectstore.put_json_once(
-            layout.scenarios(), "\n".join(s.model_dump_json(by_alias=True) for s in scenarios)
-        )
+        # Every scenario, criteria included, for the evaluator only; the same content whoever
+        # writes it first.
+        with contextlib.suppress(objectstore.AlreadyExists):
+            objectstore.put_if_absent(
+                layout.scenarios(),
+                "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode(),
+            )
         evaluation = EvalSpec(
             iteration=action.iteration,
             base_model=base,
@@ -392,9 +400,7 @@ def _write_training_material(
     ]
     objectstore.put_bytes(layout.train_data(action.iteration), "\n".join(lines).encode())
     heldout = [s for s in scenarios if s.split == Split.HELDOUT]
-    objectstore.put_json(
-        layout.heldout_fingerprint(action.iteration), fingerprint(heldout).model_dump(mode="json")
-    )
+    objectstore.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
 
 
 def _record(

@@ -65,7 +65,7 @@ def state_from_status(run_name: str, raw: dict[str, Any] | None) -> loop.RunStat
             message=st.blocked_by.message,
         )
     return loop.RunState(
-        phase=loop.Phase(st.phase),
+        phase=loop.Phase(st.phase or loop.Phase.PENDING),
         iteration=st.iteration,
         attempt=st.attempt,
         scores=loop.Scores(**st.scores.model_dump()),

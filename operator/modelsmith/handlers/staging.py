@@ -1,0 +1,157 @@
+"""PromotionStaging: build the evidence bundle, store it write-once, and open the PromotionGate.
+
+The bundle is stored before the gate exists and the gate carries its digest, so a restart at any
+point either finds the gate (nothing to do) or finds the stored bundle and reuses it: the digest
+an approver signs never changes under them."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from modelsmith import kube, loop, objectstore
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.run import IterationRun
+from modelsmith.evidence.bundle import (
+    BenchmarkFacts,
+    EvidenceBundle,
+    IntakeFacts,
+    build_bundle,
+    canonical_json,
+    gate_evidence,
+    parse_bundle,
+)
+from modelsmith.evidence.report import render_report
+from modelsmith.evidence.sanitiser import Sanitiser
+from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.layout import RunLayout
+
+GATES = "promotiongates"
+
+
+def candidate_label(run_name: str, iteration: int) -> str:
+    return f"{run_name}-iter-{iteration}"
+
+
+def stage(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake,
+    decision: loop.Decision,
+    action: loop.StageGate,
+    layout: RunLayout,
+) -> None:
+    namespace = body["metadata"]["namespace"]
+    if kube.get_custom(GATES, namespace, action.name) is not None:
+        return
+    scenarios = load_benchmark_scenarios(namespace, intake)
+    sanitiser = Sanitiser.for_scenarios(scenarios)
+    bundle = _stored_bundle(body, run, intake, decision, action, layout, sanitiser)
+    with contextlib.suppress(objectstore.AlreadyExists):
+        objectstore.put_if_absent(
+            layout.evidence("report.html"),
+            render_report(bundle, sanitiser).encode(),
+            content_type="text/html",
+        )
+    summary = gate_evidence(bundle)
+    serving = intake.spec.serving_target
+    gate = {
+        "apiVersion": "modelsmith.io/v1alpha1",
+        "kind": "PromotionGate",
+        "metadata": {
+            "name": action.name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "modelsmith", "modelsmith.io/run": run.name},
+            "ownerReferences": [
+                {
+                    "apiVersion": "modelsmith.io/v1alpha1",
+                    "kind": "IterationRun",
+                    "name": run.name,
+                    "uid": body["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "runRef": {"name": run.name},
+            "intakeRef": {"name": intake.name},
+            "candidate": {
+                "label": candidate_label(run.name, action.iteration),
+                "iteration": action.iteration,
+            },
+            "evidence": summary.wire(),
+            "approvers": [a.wire() for a in intake.spec.promotion.approvers],
+            "rollback": intake.spec.rollback.wire(),
+            "serving": {
+                "configMapName": serving.config_map_name,
+                "namespace": serving.namespace or namespace,
+                "key": serving.key,
+            },
+        },
+    }
+    try:
+        kube.custom().create_namespaced_custom_object(
+            "modelsmith.io", "v1alpha1", namespace, GATES, gate
+        )
+    except Exception as exc:
+        if not kube.is_conflict(exc):
+            raise
+
+
+def _stored_bundle(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake,
+    decision: loop.Decision,
+    action: loop.StageGate,
+    layout: RunLayout,
+    sanitiser: Sanitiser,
+) -> EvidenceBundle:
+    uri = layout.evidence("bundle.json")
+    existing = objectstore.get_bytes_or_none(uri)
+    if existing is not None:
+        return parse_bundle(existing)
+    namespace = body["metadata"]["namespace"]
+    bench = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name) or {}
+    status = bench.get("status") or {}
+    facts = BenchmarkFacts(
+        name=intake.spec.benchmark_ref.name,
+        version=intake.spec.benchmark_ref.version,
+        digest=status.get("digest") or "",
+        coverage=status.get("coverage") or {},
+        scenario_count=status.get("scenarioCount") or 0,
+        heldout_count=status.get("heldoutCount") or 0,
+    )
+    policy = intake.spec.promotion
+    cards = {}
+    for iteration in range(action.iteration + 1):
+        card = objectstore.get_json_or_none(layout.scorecard(iteration))
+        if card is not None:
+            cards[iteration] = card
+    bundle = build_bundle(
+        run=run.name,
+        candidate_label=candidate_label(run.name, action.iteration),
+        benchmark=facts,
+        intake=IntakeFacts(
+            owner=intake.spec.owner,
+            base_model_label=intake.spec.base_model.label,
+            threshold=policy.threshold,
+            approvers=policy.approvers,
+            rollback=intake.spec.rollback,
+            min_improvement=policy.min_improvement,
+            max_regressions=policy.max_regressions,
+        ),
+        scorecards=cards,
+        history=[h.wire() for h in decision.state.history],
+        generated_at=datetime.now(UTC),
+        sanitiser=sanitiser,
+        notes=[decision.message],
+        candidate_iteration=action.iteration,
+    )
+    try:
+        objectstore.put_if_absent(uri, canonical_json(bundle))
+    except objectstore.AlreadyExists:
+        return parse_bundle(objectstore.get_bytes(uri))
+    return bundle

@@ -1,0 +1,202 @@
+"""What the operator tells a training or evaluation Job, and what the Job reports back.
+
+The operator writes a spec to the object store as JSON and passes its URI as `--spec`; the
+image's entry point reads it back with these same models, so both sides share one definition.
+Unknown fields are refused: a spec the image does not fully understand is a bad spec (exit 2),
+never a silently different run.
+
+The summaries at the bottom are the images' outputs that the operator and the evidence bundle
+read: training progress, the candidate's lineage, the training result, and the termination
+message. They carry numbers, labels and digests only: no text, no object keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCORECARD_SCHEMA: Final = "modelsmith.io/scorecard/v1"
+LINEAGE_SCHEMA: Final = "modelsmith.io/lineage/v1"
+TRAIN_RESULT_SCHEMA: Final = "modelsmith.io/train-result/v1"
+DIMENSIONS: Final = ("capability", "risk", "operatorLens", "outcomeType")
+DEFAULT_OVERLAP_THRESHOLD: Final = 0.5
+TERMINATION_LOG_LIMIT: Final = 4096
+"""Kubernetes keeps at most 4096 bytes of a container's termination message."""
+
+S3_URI = r"^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/.*$"
+S3_PREFIX = r"^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/(.+/)?$"
+MODEL_URI = (
+    r"^(s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/.*"
+    r"|hf://[A-Za-z0-9][-A-Za-z0-9_.]*(/[-A-Za-z0-9_.]+)?(@[-A-Za-z0-9_./]+)?)$"
+)
+
+ObjectUri = Annotated[str, Field(pattern=S3_URI, max_length=1024)]
+PrefixUri = Annotated[str, Field(pattern=S3_PREFIX, max_length=1024)]
+Dimension = Literal["capability", "risk", "operatorLens", "outcomeType"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(_Spec):
+    """A model and its readable label. `s3://bucket/prefix/` holds a `save_pretrained`
+    directory (config, safetensors weights, tokenizer); `hf://org/name[@revision]` is loaded
+    from a model hub where the cluster may reach one."""
+
+    uri: str = Field(pattern=MODEL_URI, max_length=1024)
+    label: str = Field(min_length=1, max_length=253)
+
+
+class Recipe(_Spec):
+    """How to train. `target_modules` empty means every linear layer but the output head."""
+
+    method: Literal["lora", "full"] = "lora"
+    rank: int = Field(default=8, ge=1, le=256)
+    alpha: int = Field(default=16, ge=1, le=1024)
+    dropout: float = Field(default=0.05, ge=0, le=1)
+    target_modules: tuple[str, ...] = ()
+    steps: int = Field(default=100, ge=1, le=100_000)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    max_seq_length: int = Field(default=512, ge=16, le=32768)
+    seed: int = Field(default=0, ge=0)
+
+
+class TrainSpec(_Spec):
+    iteration: int = Field(ge=1, description="Training iterations start at 1 (0 is the baseline).")
+    seed: int = Field(default=0, ge=0, description="Seeds shuffling, dropout and LoRA init.")
+    base_model: ModelRef
+    init_adapter: PrefixUri | None = Field(
+        default=None, description="The accepted candidate to continue from (its adapter/ prefix)."
+    )
+    train_data: ObjectUri = Field(description="JSONL: {id, text_prompt, reference, weight}.")
+    heldout_fingerprint: ObjectUri | None = Field(
+        default=None,
+        description="Hashed shingles of the held-out scenarios. The trainer refuses to train "
+        "without one: the overlap check is not optional.",
+    )
+    overlap_threshold: float = Field(default=DEFAULT_OVERLAP_THRESHOLD, gt=0, le=1)
+    recipe: Recipe = Recipe()
+    output: PrefixUri = Field(description="Where adapter/, lineage.json, progress.json go.")
+    progress_every: int = Field(default=5, ge=1)
+
+
+class EvalSpec(_Spec):
+    iteration: int = Field(ge=0)
+    base_model: ModelRef
+    adapter: PrefixUri | None = Field(
+        default=None,
+        description="A candidate's adapter/ prefix: a PEFT adapter, or a complete model when "
+        "the candidate was fully fine-tuned.",
+    )
+    scenarios: ObjectUri = Field(description="JSONL of every scenario (wire form).")
+    output: PrefixUri
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    max_new_tokens: int = Field(default=48, ge=1, le=1024)
+    gpu_hourly_price: float = Field(default=0.0, ge=0)
+    cluster_dimensions: tuple[Dimension, Dimension] = ("capability", "risk")
+
+    @field_validator("cluster_dimensions")
+    @classmethod
+    def _different(cls, value: tuple[str, str]) -> tuple[str, str]:
+        if value[0] == value[1]:
+            raise ValueError("cluster_dimensions must name two different dimensions")
+        return value
+
+
+# --- what the images report ----------------------------------------------------------------
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TrainExample(_Spec):
+    """One line of train.jsonl: a train-split scenario's rendered prompt and reference."""
+
+    id: str = Field(min_length=1, max_length=63)
+    text_prompt: str = Field(min_length=1)
+    reference: str = Field(min_length=1)
+    weight: float = Field(default=1.0, ge=0, le=1000)
+
+
+class Progress(_Report):
+    step: int = Field(ge=0)
+    total: int = Field(ge=1)
+    loss: float | None = None
+    eta_seconds: float | None = Field(default=None, ge=0)
+    percent: float = Field(ge=0, le=100)
+    updated_at: str
+
+
+class Digested(_Report):
+    label: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class TrainingData(_Report):
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    examples: int = Field(ge=0)
+    scenario_ids: tuple[str, ...] = ()
+    weighted: int = Field(default=0, ge=0, description="Examples whose weight is not 1.")
+
+
+class Lineage(_Report):
+    """Where a candidate came from: labels and digests, enough to verify and to reproduce."""
+
+    schema_id: str = Field(default=LINEAGE_SCHEMA, alias="schema")
+    label: str
+    iteration: int = Field(ge=1)
+    base_model: Digested
+    init_adapter: Digested | None = None
+    method: Literal["lora", "full"]
+    artefact_digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    recipe: Recipe
+    seed: int
+    training_data: TrainingData
+    versions: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class TrainResult(_Report):
+    schema_id: str = Field(default=TRAIN_RESULT_SCHEMA, alias="schema")
+    iteration: int
+    label: str
+    method: Literal["lora", "full"]
+    steps: int
+    examples: int
+    first_loss: float | None
+    final_loss: float | None
+    tokens: int
+    tokens_per_second: float
+    train_seconds: float
+    device: Literal["cpu", "gpu"]
+    processes: int = 1
+    trainable_parameters: int
+    total_parameters: int
+    artefact_bytes: int
+    base_bytes: int
+    heldout_checked: int = Field(description="Held-out scenarios the overlap check covered.")
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Termination(_Report):
+    """The container's termination message (at most 4 KB): what the operator may read without
+    touching the object store. `contaminated` is set on a held-out overlap (exit 6)."""
+
+    status: Literal["succeeded", "failed"]
+    exit_code: int
+    reason: str
+    message: str = ""
+    contaminated: bool = False
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Termination:
+        if (self.status == "succeeded") != (self.exit_code == 0):
+            raise ValueError("status and exit_code disagree")
+        return self

@@ -1,0 +1,413 @@
+"""Small typed helpers over boto3 for `s3://<bucket>/<key>` URIs, shared by the operator and the
+trainer and evaluator images.
+
+The endpoint and credentials come from the standard AWS environment (AWS_ENDPOINT_URL_S3 or
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), so the same
+code talks to AWS, MinIO, Ceph or the test bed's loopback server.
+
+Errors are typed: a missing object is `ObjectNotFound` (or None from the `*_or_none` readers), a
+write-once key already taken is `AlreadyExists`, and anything that says the store itself cannot
+be used now (connection refused, timeouts, 5xx, refused credentials, a missing bucket) is
+`ObjectStoreUnavailable`, which callers turn into an infrastructure block or exit code 8.
+Messages name the operation and the error code, never the object key or the endpoint: they may
+reach logs that are shipped outside the customer boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+SCHEME: Final = "s3://"
+STAGING_PREFIX: Final = ".modelsmith-staging/"
+"""Where multi-object outputs are staged before they are copied into place. Keys under it are
+never read by anything; a bucket lifecycle rule may expire them (a crashed writer leaves some)."""
+
+JSON_TYPE: Final = "application/json"
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
+_UNAVAILABLE = frozenset(
+    {
+        "NoSuchBucket",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+    }
+)
+
+
+class ObjectStoreError(Exception):
+    """Something went wrong talking to the object store."""
+
+
+class ObjectStoreUnavailable(ObjectStoreError):  # noqa: N818 - the contract's name
+    """The store cannot be used now: unreachable, failing, or refusing our credentials."""
+
+
+class ObjectNotFound(ObjectStoreError):  # noqa: N818 - reads as a condition
+    """The object does not exist."""
+
+
+class AlreadyExists(ObjectStoreError):  # noqa: N818 - the contract's name
+    """A write-once object is already there."""
+
+
+class InvalidUri(ValueError):  # noqa: N818 - reads as a condition
+    """Not an `s3://<bucket>/<key>` URI."""
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.bucket}/{self.key}"
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.key == "" or self.key.endswith("/")
+
+    def child(self, name: str) -> S3Uri:
+        """The URI of `name` under this prefix (a `/` is added when missing)."""
+        base = self.key if self.is_prefix else self.key + "/"
+        return S3Uri(self.bucket, base + name.lstrip("/"))
+
+
+def parse_uri(uri: str) -> S3Uri:
+    if not uri.startswith(SCHEME):
+        raise InvalidUri("object store URIs start with s3://")
+    bucket, _, key = uri[len(SCHEME) :].partition("/")
+    if not bucket:
+        raise InvalidUri("the URI names no bucket")
+    return S3Uri(bucket, key)
+
+
+def join(prefix: str, name: str) -> str:
+    return str(parse_uri(prefix).child(name))
+
+
+# --- the client ---------------------------------------------------------------------------
+
+_clients: dict[tuple[str | None, ...], S3Client] = {}
+_lock = threading.Lock()
+
+
+def _settings() -> tuple[str | None, ...]:
+    env = os.environ
+    return (
+        env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+        env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    )
+
+
+def client() -> S3Client:
+    """A client for the current environment, cached per endpoint and credentials (creating one
+    costs tens of milliseconds; boto3 clients are thread-safe once made)."""
+    settings = _settings()
+    with _lock:
+        found = _clients.get(settings)
+        if found is None:
+            endpoint, region, _key, _secret = settings
+            config = Config(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # S3-compatible stores are reached by IP or service name, not bucket subdomains.
+                s3={"addressing_style": "path" if endpoint else "auto"},
+                # Several S3-compatible servers reject the newer default checksum headers.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            found = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint, region_name=region, config=config
+            )
+            _clients[settings] = found
+        return found
+
+
+def _code(err: botocore.exceptions.ClientError) -> tuple[str, int]:
+    error = err.response.get("Error", {})
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return str(error.get("Code", "")), int(status)
+
+
+def _translate(err: Exception, operation: str) -> ObjectStoreError:
+    if isinstance(err, botocore.exceptions.ClientError):
+        code, status = _code(err)
+        if code in _NOT_FOUND or (status == 404 and code != "NoSuchBucket"):
+            return ObjectNotFound(f"{operation}: no such object")
+        if code in _PRECONDITION or status == 412:
+            return AlreadyExists(f"{operation}: the object already exists")
+        if code in _UNAVAILABLE or status >= 500 or status in (401, 403):
+            return ObjectStoreUnavailable(f"{operation}: the object store answered {code}")
+        return ObjectStoreError(f"{operation}: the object store answered {code or status}")
+    if isinstance(err, botocore.exceptions.NoCredentialsError):
+        return ObjectStoreUnavailable(f"{operation}: no object store credentials are configured")
+    if isinstance(err, botocore.exceptions.BotoCoreError | ConnectionError | TimeoutError):
+        return ObjectStoreUnavailable(
+            f"{operation}: the object store is unreachable ({type(err).__name__})"
+        )
+    return ObjectStoreError(f"{operation}: {type(err).__name__}")
+
+
+class _Call:
+    """Turns boto3's exceptions into ours for the block it guards."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
+        if isinstance(err, Exception) and not isinstance(err, ObjectStoreError):
+            raise _translate(err, self.operation) from err
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def get_bytes(uri: str) -> bytes:
+    where = parse_uri(uri)
+    with _Call("get"):
+        body = client().get_object(Bucket=where.bucket, Key=where.key)["Body"]
+        try:
+            return body.read()
+        finally:
+            body.close()
+
+
+def get_bytes_or_none(uri: str) -> bytes | None:
+    try:
+        return get_bytes(uri)
+    except ObjectNotFound:
+        return None
+
+
+def get_json(uri: str) -> Any:
+    return json.loads(get_bytes(uri))
+
+
+def get_json_or_none(uri: str) -> Any:
+    data = get_bytes_or_none(uri)
+    return None if data is None else json.loads(data)
+
+
+def exists(uri: str) -> bool:
+    where = parse_uri(uri)
+    try:
+        with _Call("head"):
+            client().head_object(Bucket=where.bucket, Key=where.key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    key: str
+    size: int
+    etag: str
+
+    def relative_to(self, prefix: str) -> str:
+        return self.key[len(parse_uri(prefix).key) :]
+
+
+def iter_objects(prefix: str) -> Iterator[ObjectInfo]:
+    """Every object whose key starts with the prefix's key, in key order."""
+    where = parse_uri(prefix)
+    with _Call("list"):
+        pages = (
+            client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=where.bucket, Prefix=where.key)
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item.get("Key", "")
+                yield ObjectInfo(
+                    uri=str(S3Uri(where.bucket, key)),
+                    key=key,
+                    size=int(item.get("Size", 0)),
+                    etag=str(item.get("ETag", "")).strip('"'),
+                )
+
+
+def list_objects(prefix: str) -> list[ObjectInfo]:
+    return list(iter_objects(prefix))
+
+
+def prefix_has_objects(prefix: str) -> bool:
+    where = parse_uri(prefix)
+    with _Call("list"):
+        page = client().list_objects_v2(Bucket=where.bucket, Prefix=where.key, MaxKeys=1)
+    return bool(page.get("KeyCount", 0) or page.get("Contents"))
+
+
+def download_prefix(prefix: str, directory: Path) -> list[Path]:
+    """Copies every object under `prefix` (a "directory" URI) into `directory`, keeping the
+    relative key layout; returns the files written. Keys that would land outside `directory`
+    (`..` segments, absolute parts) are refused rather than followed."""
+    root = directory.resolve()
+    base = parse_uri(prefix if prefix.endswith("/") else prefix + "/")
+    written: list[Path] = []
+    for info in iter_objects(str(base)):
+        relative = info.key[len(base.key) :]
+        if not relative or relative.endswith("/"):
+            continue  # a "folder" marker some tools create
+        parts = PurePosixPath(relative).parts
+        if any(part in ("..", "") for part in parts) or PurePosixPath(relative).is_absolute():
+            raise ObjectStoreError("download: an object key leaves the target directory")
+        target = root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _Call("download"):
+            client().download_file(base.bucket, info.key, str(target))
+        written.append(target)
+    return written
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, indent=2).encode("utf-8") + b"\n"
+
+
+def put_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    """One PUT. S3 never shows a partly written object, but a reader may see the old version
+    until the new one is complete."""
+    where = parse_uri(uri)
+    with _Call("put"):
+        client().put_object(Bucket=where.bucket, Key=where.key, Body=data, ContentType=content_type)
+
+
+def put_json(uri: str, value: Any) -> None:
+    put_bytes(uri, _json_bytes(value), JSON_TYPE)
+
+
+def put_if_absent(uri: str, data: bytes, content_type: str = JSON_TYPE) -> None:
+    """Write-once: a conditional PUT (If-None-Match: *) that raises AlreadyExists when the key
+    is taken, whoever took it first."""
+    where = parse_uri(uri)
+    with _Call("put-if-absent"):
+        client().put_object(
+            Bucket=where.bucket,
+            Key=where.key,
+            Body=data,
+            ContentType=content_type,
+            IfNoneMatch="*",
+        )
+
+
+def put_json_once(uri: str, value: Any) -> bool:
+    """put_if_absent for a document (text and bytes are written as they are, anything else as
+    JSON); False when something was already there, which is not compared."""
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+    else:
+        data = _json_bytes(value)
+    try:
+        put_if_absent(uri, data)
+    except AlreadyExists:
+        return False
+    return True
+
+
+def _staging_key(bucket: str, name: str) -> S3Uri:
+    return S3Uri(bucket, f"{STAGING_PREFIX}{uuid.uuid4().hex}/{name}")
+
+
+def copy(source: str, destination: str) -> None:
+    src, dst = parse_uri(source), parse_uri(destination)
+    with _Call("copy"):
+        client().copy({"Bucket": src.bucket, "Key": src.key}, dst.bucket, dst.key)
+
+
+def delete(uri: str) -> None:
+    where = parse_uri(uri)
+    with _Call("delete"):
+        client().delete_object(Bucket=where.bucket, Key=where.key)
+
+
+def delete_prefix(prefix: str) -> int:
+    """Deletes every object under the prefix; returns how many."""
+    where = parse_uri(prefix)
+    keys = [info.key for info in iter_objects(prefix)]
+    for start in range(0, len(keys), 1000):
+        batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + 1000]]
+        with _Call("delete"):
+            client().delete_objects(Bucket=where.bucket, Delete={"Objects": batch, "Quiet": True})
+    return len(keys)
+
+
+def put_atomic(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    """Writes under a temporary key, then copies to the final key (a server-side copy) and
+    deletes the temporary, so the final key only ever holds a complete, verified upload."""
+    where = parse_uri(uri)
+    staged = _staging_key(where.bucket, PurePosixPath(where.key).name or "object")
+    put_bytes(str(staged), data, content_type)
+    try:
+        copy(str(staged), uri)
+    finally:
+        delete(str(staged))
+
+
+def put_json_atomic(uri: str, value: Any) -> None:
+    put_atomic(uri, _json_bytes(value), JSON_TYPE)
+
+
+def upload_dir(directory: Path, prefix: str) -> list[str]:
+    """Uploads every file under `directory` to `prefix` (one object per file, relative paths as
+    key suffixes); returns the URIs written. See publish_dir for an all-or-nothing upload."""
+    base = parse_uri(prefix if prefix.endswith("/") else prefix + "/")
+    written: list[str] = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        target = base.child(path.relative_to(directory).as_posix())
+        with _Call("upload"):
+            client().upload_file(str(path), target.bucket, target.key)
+        written.append(str(target))
+    return written
+
+
+def publish_dir(directory: Path, prefix: str) -> list[str]:
+    """Uploads `directory` to a staging prefix first and copies it into place only once every
+    file arrived, so a crash mid-upload leaves nothing under `prefix`. Readers should still
+    look for a completion marker written after this (the trainer's result.json)."""
+    final = parse_uri(prefix if prefix.endswith("/") else prefix + "/")
+    staging = _staging_key(final.bucket, "")
+    staged = upload_dir(directory, str(staging))
+    written: list[str] = []
+    try:
+        for uri in staged:
+            relative = parse_uri(uri).key[len(staging.key) :]
+            target = str(final.child(relative))
+            copy(uri, target)
+            written.append(target)
+    finally:
+        delete_prefix(str(staging))
+    return written

@@ -1,0 +1,133 @@
+"""The Benchmark reconciler against the real API server, with the operator running."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelsmith.api import samples
+from testbed.cluster import Cluster
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _apply(cluster: Cluster, manifest: dict[str, Any], namespace: str) -> None:
+    manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+
+def _get(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "benchmark", name, "-n", namespace, "-o", "json").stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _ready(cluster: Cluster, namespace: str, name: str, want: str) -> dict[str, Any] | None:
+    body = _get(cluster, namespace, name)
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if cond["type"] == "Ready" and cond["status"] == want:
+            return body
+    return None
+
+
+def _events(cluster: Cluster, namespace: str, name: str) -> list[str]:
+    out = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
+        "-o", "json",
+    ).stdout
+    return [e["reason"] for e in json.loads(out)["items"]]
+
+
+def test_quickstart_benchmark_becomes_ready_with_its_coverage(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    manifest = yaml.safe_load((REPO / "examples/quickstart/benchmark.yaml").read_text())
+    _apply(cluster, manifest, namespace)
+    name = manifest["metadata"]["name"]
+    body = wait_for(
+        lambda: _ready(cluster, namespace, name, "True"),
+        timeout=60,
+        description="quickstart Benchmark Ready",
+    )
+    status = body["status"]
+    assert status["scenarioCount"] == 24
+    assert status["heldoutCount"] == 6
+    assert status["digest"].startswith("sha256:")
+    assert status["source"] == "inline"
+    coverage = status["coverage"]
+    assert sum(coverage["capability"].values()) == 24
+    assert sum(coverage["risk"].values()) == 24
+    assert set(coverage) == {"capability", "risk", "operatorLens", "outcomeType"}
+    assert QUICKSTART_COVERAGE == {k: coverage[k] for k in QUICKSTART_COVERAGE}
+    # Status is a shared surface: no prompt text reaches it.
+    flat = json.dumps(status)
+    for scenario in manifest["spec"]["scenarios"]:
+        assert scenario["prompt"] not in flat
+    assert "Validated" in _events(cluster, namespace, name)
+
+
+# The quickstart's designed spread, counted by hand from examples/quickstart/benchmark.yaml.
+QUICKSTART_COVERAGE: dict[str, dict[str, int]] = {}
+
+
+def test_weak_rubric_is_challenged_scenario_by_scenario(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    manifest = samples.benchmark(name="weak", count=20)
+    scenarios = manifest["spec"]["scenarios"]
+    scenarios[0]["fail"] = []  # NoFailCriteria
+    scenarios[1]["pass"] = [{"kind": "contains", "value": "route this customer request"}]
+    scenarios[1]["fail"] = [{"kind": "contains", "value": "password"}]
+    scenarios[2]["pass"] = [{"kind": "notContains", "value": "zebra crossing"}]
+    scenarios[2]["fail"] = [{"kind": "contains", "value": "password"}]
+    duplicate = dict(scenarios[4], id="triage-dup")
+    scenarios.append(duplicate)
+    _apply(cluster, manifest, namespace)
+    body = wait_for(
+        lambda: (_get(cluster, namespace, "weak").get("status") or {}).get("challenges"),
+        timeout=60,
+        description="challenges recorded",
+    )
+    found = {(c["scenarioId"], c["reason"]) for c in body}
+    assert ("triage-00", "NoFailCriteria") in found
+    assert ("triage-01", "CopiedFromPrompt") in found
+    assert ("triage-02", "PassesAnyAnswer") in found
+    assert ("triage-dup", "DuplicateScenario") in found
+    assert all(c["scenarioId"] and c["reason"] for c in body)
+    assert not any(s["prompt"] in json.dumps(body) for s in scenarios)
+
+
+def test_configmap_benchmark_waits_for_its_configmap(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    manifest = samples.benchmark(name="from-cm", count=20)
+    scenarios = manifest["spec"].pop("scenarios")
+    manifest["spec"]["scenariosFrom"] = {"configMapRef": {"name": "triage-scenarios", "key": "s"}}
+    _apply(cluster, manifest, namespace)
+    body = wait_for(
+        lambda: _ready(cluster, namespace, "from-cm", "False"),
+        timeout=60,
+        description="Benchmark Invalid while its ConfigMap is missing",
+    )
+    cond = next(c for c in body["status"]["conditions"] if c["type"] == "Ready")
+    assert cond["reason"] == "SourceNotFound"
+    assert "triage-scenarios" in cond["message"]
+    cluster.kubectl(
+        "create", "configmap", "triage-scenarios", "-n", namespace,
+        f"--from-literal=s={yaml.safe_dump(scenarios)}",
+    )
+    body = wait_for(
+        lambda: _ready(cluster, namespace, "from-cm", "True"),
+        timeout=60,
+        description="Benchmark Ready once its ConfigMap exists",
+    )
+    assert body["status"]["source"] == "configMap"
+    assert body["status"]["scenarioCount"] == 20
+    assert body["status"]["heldoutCount"] == 5
+    reasons = _events(cluster, namespace, "from-cm")
+    assert "SourceNotFound" in reasons and "Validated" in reasons
