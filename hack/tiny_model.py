@@ -86,6 +86,7 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
         unk_token=UNK,
         padding_side="left",
         model_max_length=512,
+        model_input_names=["input_ids", "attention_mask"],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 from typing import Any
 
 HELP = "Run the Modelsmith operator (kopf) against the current cluster."
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from modelsmith.settings import OperatorSettings
 
     settings = OperatorSettings()
+    if args.peering and not args.priority:
+        # kopf pauses every replica that sees a peer of equal priority; distinct random
+        # priorities let exactly one act, and a survivor takes over when it goes away.
+        args.priority = random.randint(1, 2**31 - 1)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -68,11 +68,20 @@ def test_quickstart_benchmark_becomes_ready_with_its_coverage(
     flat = json.dumps(status)
     for scenario in manifest["spec"]["scenarios"]:
         assert scenario["prompt"] not in flat
-    assert "Validated" in _events(cluster, namespace, name)
+    wait_for(
+        lambda: "Validated" in _events(cluster, namespace, name),
+        timeout=30,
+        description="a Validated Event on the Benchmark",
+    )
 
 
 # The quickstart's designed spread, counted by hand from examples/quickstart/benchmark.yaml.
-QUICKSTART_COVERAGE: dict[str, dict[str, int]] = {}
+QUICKSTART_COVERAGE: dict[str, dict[str, int]] = {
+    "capability": {"escalation": 5, "refusal": 5, "routing": 9, "safety-phrase": 5},
+    "risk": {"critical": 7, "high": 7, "low": 5, "medium": 5},
+    "operatorLens": {"compliance": 8, "finance-ops": 5, "frontline-agent": 6, "security-team": 5},
+    "outcomeType": {"escalate": 5, "refuse": 5, "route": 9, "route-with-phrase": 5},
+}
 
 
 def test_weak_rubric_is_challenged_scenario_by_scenario(
@@ -129,5 +138,8 @@ def test_configmap_benchmark_waits_for_its_configmap(
     assert body["status"]["source"] == "configMap"
     assert body["status"]["scenarioCount"] == 20
     assert body["status"]["heldoutCount"] == 5
-    reasons = _events(cluster, namespace, "from-cm")
-    assert "SourceNotFound" in reasons and "Validated" in reasons
+    wait_for(
+        lambda: {"SourceNotFound", "Validated"} <= set(_events(cluster, namespace, "from-cm")),
+        timeout=30,
+        description="SourceNotFound then Validated Events",
+    )

@@ -282,3 +282,17 @@ def test_generated_names_of_our_own_resources_pass() -> None:
             notes=["Pod support-run-x7k2p-i1-train-a1-bzt7q was evicted."],
         )
     assert [f.kind for _, f in raised.value.leaks] == [LeakKind.WORKLOAD]
+
+
+def test_scorecards_of_rejected_iterations_are_not_read() -> None:
+    cards = {i: samples.scorecard(i) for i in (0, 1, 3)}
+    cards[2] = {"schema": "something/else", "iteration": 2}
+    assert samples.bundle(scorecards=cards).candidate.iteration == 3
+
+
+def test_a_malformed_scorecard_is_named_without_its_content() -> None:
+    cards = {i: samples.scorecard(i) for i in (0, 1, 3)}
+    cards[3]["overall"] = {"passed": "/tmp/secret-path", "total": 12, "score": 0.5}
+    with pytest.raises(EvidenceError, match=r"iteration 3 is malformed at overall\.passed") as e:
+        samples.bundle(scorecards=cards)
+    assert "/tmp" not in str(e.value)

@@ -333,11 +333,18 @@ def render(kind: ResourceKind) -> str:
 
 def render_all() -> dict[str, str]:
     """Relative path -> file content, for every output file."""
+    # The approver admission policy ships with the CRDs (for kubectl users) and as a chart
+    # template; it is generated from the same code, so the two cannot drift.
+    from modelsmith.chart import expected_admission_template
+    from modelsmith.evidence.admission import approval_policy_yaml
+
     out: dict[str, str] = {}
     for kind in ALL_KINDS:
         text = render(kind)
         for folder in OUTPUT_DIRS:
             out[f"{folder}/{kind.plural}.yaml"] = text
+    out["crds/admission-policy.yaml"] = approval_policy_yaml()
+    out["charts/modelsmith/templates/admission-policy.yaml"] = expected_admission_template()
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from modelsmith.api.base import ApiModel
@@ -364,21 +364,33 @@ def gate_evidence(bundle: EvidenceBundle) -> EvidenceSummary:
 # --- building -------------------------------------------------------------------------------
 
 
-def _scorecards(raw: Mapping[int, Mapping[str, Any]]) -> dict[int, _Scorecard]:
-    cards: dict[int, _Scorecard] = {}
-    for iteration, data in raw.items():
-        card = _Scorecard.model_validate(data)
-        if card.iteration != iteration:
-            raise EvidenceError(
-                f"the scorecard given for iteration {iteration} is iteration {card.iteration}'s"
-            )
-        if card.schema_id != SCORECARD_SCHEMA:
-            raise EvidenceError(
-                f"the scorecard of iteration {iteration} has schema {card.schema_id!r}; "
-                f"expected {SCORECARD_SCHEMA}"
-            )
-        cards[iteration] = card
-    return cards
+def _scorecard(raw: Mapping[str, Any], iteration: int) -> _Scorecard:
+    try:
+        card = _Scorecard.model_validate(raw)
+    except ValidationError as exc:
+        # Name the fields only: pydantic's message quotes the input, which may carry anything.
+        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        raise EvidenceError(
+            f"the scorecard of iteration {iteration} is malformed at {where}"
+        ) from None
+    if card.iteration != iteration:
+        raise EvidenceError(
+            f"the scorecard given for iteration {iteration} is iteration {card.iteration}'s"
+        )
+    if card.schema_id != SCORECARD_SCHEMA:
+        raise EvidenceError(
+            f"the scorecard of iteration {iteration} has schema {card.schema_id!r}; "
+            f"expected {SCORECARD_SCHEMA}"
+        )
+    return card
+
+
+def _scorecards(
+    raw: Mapping[int, Mapping[str, Any]], wanted: Iterable[int]
+) -> dict[int, _Scorecard]:
+    """The scorecards the bundle reads, checked; others (rejected iterations) are not opened,
+    so a malformed one that decides nothing cannot block staging."""
+    return {i: _scorecard(raw[i], i) for i in sorted(set(wanted)) if i in raw}
 
 
 def _records(history: Iterable[IterationRecord | Mapping[str, Any]]) -> list[IterationRecord]:
@@ -506,7 +518,6 @@ def build_bundle(
       refused with LeakError if anything in it leaks, notes included (the run, candidate, base
       model and benchmark names themselves always pass).
     """
-    cards = _scorecards(scorecards)
     records = _records(history)
     accepted = [r.iteration for r in records if r.accepted and r.iteration >= 1]
     if candidate_iteration is None:
@@ -515,9 +526,10 @@ def build_bundle(
         candidate_iteration = accepted[-1]
     if candidate_iteration < 1:
         raise EvidenceError("the candidate must be a trained iteration (>= 1)")
+    earlier = [i for i in accepted if i < candidate_iteration]
+    cards = _scorecards(scorecards, [0, *earlier, candidate_iteration])
     base = _card(cards, 0, "the base model")
     candidate = _card(cards, candidate_iteration, "the candidate")
-    earlier = [i for i in accepted if i < candidate_iteration]
     previous = _card(cards, earlier[-1], "the previous accepted candidate") if earlier else None
 
     by_iteration = {r.iteration: r for r in records}
