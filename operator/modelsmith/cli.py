@@ -26,6 +26,7 @@ class Subcommand(Protocol):
 SUBCOMMANDS: dict[str, str] = {
     "crds": "modelsmith.api.crdgen",
     "operator": "modelsmith.operator",
+    "reference": "modelsmith.api.reference",
 }
 
 

@@ -296,3 +296,10 @@ def test_a_malformed_scorecard_is_named_without_its_content() -> None:
     with pytest.raises(EvidenceError, match=r"iteration 3 is malformed at overall\.passed") as e:
         samples.bundle(scorecards=cards)
     assert "/tmp" not in str(e.value)
+
+
+def test_candidate_point_is_added_when_history_lacks_it() -> None:
+    history = [h for h in samples.history() if h["iteration"] != 3]
+    b = samples.bundle(history=history, candidate_iteration=3)
+    assert [(p.iteration, p.decision) for p in b.history][-1] == (3, "Stage")
+    assert b.lineage.steps[-1].recipe == "recipe not recorded"

@@ -574,18 +574,28 @@ def build_bundle(
         )
         for r in records
     ]
-    if 0 not in by_iteration:
-        points.insert(
-            0,
-            HistoryPoint(
-                iteration=0,
-                score=_round(base.overall.score),
-                heldout_score=_round(base.heldout),
-                accepted=True,
-                decision="Baseline",
-                reason="BaselineEvaluated",
-            ),
+    # The chart needs both ends even when the history given is bounded or not yet updated.
+    missing = [
+        (card, decision, reason)
+        for card, decision, reason in (
+            (base, "Baseline", "BaselineEvaluated"),
+            (candidate, "Stage", "ThresholdCleared"),
         )
+        if card.iteration not in by_iteration
+    ]
+    for card, decision, reason in missing:
+        points.append(
+            HistoryPoint(
+                iteration=card.iteration,
+                score=_round(card.overall.score),
+                heldout_score=_round(card.heldout),
+                accepted=True,
+                decision=decision,
+                reason=reason,
+                recipe="" if card is base else steps[-1].recipe,
+            )
+        )
+    points.sort(key=lambda p: p.iteration)
 
     base_latency = base.latency_ms or _Latency()
     latency = candidate.latency_ms or _Latency()

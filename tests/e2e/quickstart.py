@@ -1,0 +1,81 @@
+"""Setting up the quickstart in a test namespace: the same manifests a newcomer applies, with the
+namespace and model location rewritten, plus the ServiceAccount and Secret the intake names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "examples" / "quickstart"
+
+
+def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for name in ("benchmark.yaml", "intake.yaml", "run.yaml"):
+        for doc in yaml.safe_load_all((QUICKSTART / name).read_text()):
+            if not doc:
+                continue
+            doc["metadata"]["namespace"] = namespace
+            if doc["kind"] == "ModelIntake":
+                spec = doc["spec"]
+                spec["baseModel"]["uri"] = model_uri
+                spec["executionTarget"]["namespace"] = namespace
+                spec["servingTarget"]["namespace"] = namespace
+            docs.append(doc)
+    return docs
+
+
+def build_base_model(store: ObjectStore, work: Path, uri: str) -> None:
+    """The tiny base model, built offline and published where the intake says it is."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "hack" / "tiny_model.py"),
+            "--benchmark",
+            str(QUICKSTART / "benchmark.yaml"),
+            "--out",
+            str(work / "tiny-base"),
+            "--upload",
+            uri,
+        ],
+        check=True,
+        env={**_env(), **store.env()},
+        timeout=600,
+    )
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
+    cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "modelsmith-object-store", "namespace": namespace},
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": store.access_key,
+            "AWS_SECRET_ACCESS_KEY": store.secret_key,
+            "AWS_ENDPOINT_URL_S3": store.endpoint,
+            "AWS_DEFAULT_REGION": store.region,
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+
+
+def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
+    result: dict[str, Any] = json.loads(out)
+    return result

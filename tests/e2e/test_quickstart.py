@@ -1,0 +1,122 @@
+"""The quickstart end to end: a real operator process drives real trainer and evaluator Jobs
+(run by the node agent) from Pending to Staged, approvers sign the gate as themselves, and the
+promotion is recorded and served."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelsmith.api.gate import evidence_prefix
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+from .quickstart import build_base_model, get, manifests, prepare_namespace
+
+pytestmark = pytest.mark.slow
+RUN = "support-triage-run-1"
+FORWARD = ["EvaluatingBaseline", "Training", "Assessing"]
+
+
+def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
+    s3 = store.client()
+    prefix = f"runs/{namespace}/{RUN}/ledger/"
+    keys = sorted(
+        o["Key"] for o in s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", [])
+    )
+    return [json.loads(s3.get_object(Bucket=store.bucket, Key=k)["Body"].read()) for k in keys]
+
+
+def _phase(cluster: Cluster, namespace: str, wanted: set[str]) -> dict[str, Any] | None:
+    body = get(cluster, "irun", namespace, RUN)
+    phase = (body.get("status") or {}).get("phase")
+    if phase in {"Failed", "Plateaued", "Stopped", "Blocked"} - wanted:
+        raise AssertionError(f"run ended {phase}: {json.dumps(body['status'], indent=1)}")
+    return body if phase in wanted else None
+
+
+def test_quickstart_reaches_staged_and_is_promoted(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    model_uri = f"s3://{object_store.bucket}/models/{namespace}/tiny-support-base/"
+    build_base_model(object_store, tmp_path, model_uri)
+    prepare_namespace(cluster, object_store, namespace)
+    for doc in manifests(namespace, model_uri):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+    body = wait_for(
+        lambda: _phase(cluster, namespace, {"Staged"}),
+        timeout=900,
+        interval=2,
+        description="quickstart run Staged",
+    )
+    status = body["status"]
+
+    # Every transition is in the ledger, in order, before status claims it.
+    ledger = _ledger(object_store, namespace)
+    assert [e["sequence"] for e in ledger] == list(range(len(ledger)))
+    transitions = [(e["from"], e["to"]) for e in ledger if e["kind"] == "transition"]
+    assert transitions[0] == ("Pending", "EvaluatingBaseline")
+    assert transitions[-2:] == [("Assessing", "PromotionStaging"), ("PromotionStaging", "Staged")]
+    phases = [to for _, to in transitions]
+    assert phases[:3] == FORWARD
+    assert status["ledger"]["entries"] == len(ledger)
+
+    # Every transition is also an Event on the run.
+    events = json.loads(
+        cluster.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={RUN}",
+            "-o", "json",
+        ).stdout
+    )["items"]
+    reasons = {e["reason"] for e in events}
+    assert {e["reason"] for e in ledger if e["kind"] == "transition"} <= reasons
+
+    # Scores: the base is weak, the staged candidate clears the threshold on held-out scenarios.
+    scores = status["scores"]
+    assert scores["baseline"] < 0.6
+    assert scores["heldout"] >= scores["target"] == 0.6
+    assert status["candidate"]["iteration"] >= 1
+
+    # Exactly one Job per phase, iteration and attempt.
+    jobs = json.loads(cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)
+    names = [j["metadata"]["name"] for j in jobs["items"]]
+    assert len(names) == len(set(names))
+    assert len(names) == sum(1 for e in ledger if e["kind"] == "transition" and e["to"] in FORWARD)
+
+    # The gate: evidence digest, then approvals in chain order as the approvers themselves.
+    gate_name = status["gateName"]
+    gate = get(cluster, "gate", namespace, gate_name)
+    digest = gate["spec"]["evidence"]["digest"]
+    prefix = evidence_prefix(digest)
+    for user, role in (("alice", "domain-owner"), ("bob", "engineering-owner")):
+        cluster.kubectl(
+            "annotate", "gate", gate_name, "-n", namespace,
+            f"approval.modelsmith.io/{role}=approved:{user}:{prefix}", as_user=user,
+        )
+    promoted = wait_for(
+        lambda: (s := get(cluster, "gate", namespace, gate_name).get("status") or {}).get("state")
+        == "Promoted"
+        and s,
+        timeout=60,
+        description="gate Promoted",
+    )
+    record = promoted["promotionRecord"]
+    assert record["evidenceDigest"] == digest
+    assert [a["user"] for a in record["approvals"]] == ["alice", "bob"]
+    serving = get(cluster, "configmap", namespace, "support-triage-serving")
+    assert serving["data"]["model"]
+    metrics = operator.metrics()
+    assert "modelsmith_phase_transitions_total{" in metrics
+    assert 'to_phase="Staged"' in metrics
+    assert "modelsmith_jobs_launched_total{" in metrics
+    assert "modelsmith_gate_decisions_total{" in metrics
