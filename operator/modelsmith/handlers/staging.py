@@ -46,7 +46,10 @@ def stage(
     if kube.get_custom(GATES, namespace, action.name) is not None:
         return
     scenarios = load_benchmark_scenarios(namespace, intake)
-    sanitiser = Sanitiser.for_scenarios(scenarios)
+    # Our own resource names are labels, not opaque identifiers, even when generated.
+    sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
+        run.name, intake.name, candidate_label(run.name, action.iteration)
+    )
     bundle = _stored_bundle(body, run, intake, decision, action, layout, sanitiser)
     with contextlib.suppress(objectstore.AlreadyExists):
         objectstore.put_if_absent(
