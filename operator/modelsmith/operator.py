@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
     from modelsmith import metrics
+    from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
     from modelsmith.settings import OperatorSettings
 
     settings = OperatorSettings()

@@ -63,7 +63,7 @@ def test_quickstart_benchmark_becomes_ready_with_its_coverage(
     assert sum(coverage["capability"].values()) == 24
     assert sum(coverage["risk"].values()) == 24
     assert set(coverage) == {"capability", "risk", "operatorLens", "outcomeType"}
-    assert QUICKSTART_COVERAGE == {k: coverage[k] for k in QUICKSTART_COVERAGE}
+    assert {k: coverage[k] for k in QUICKSTART_COVERAGE} == QUICKSTART_COVERAGE
     # Status is a shared surface: no prompt text reaches it.
     flat = json.dumps(status)
     for scenario in manifest["spec"]["scenarios"]:

@@ -1,0 +1,196 @@
+"""The loop's documented stops and blocks, end to end: real operator, real Jobs, real scheduler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+from .quickstart import build_base_model, get, manifests, prepare_namespace
+
+pytestmark = pytest.mark.slow
+RUN = "support-triage-run-1"
+
+
+@pytest.fixture(scope="module")
+def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = f"s3://{object_store.bucket}/models/loop-scenarios/tiny-support-base/"
+    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    return uri
+
+
+def _apply(
+    cluster: Cluster,
+    store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    intake: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+) -> None:
+    prepare_namespace(cluster, store, namespace)
+    for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ModelIntake":
+            _merge(doc["spec"], intake or {})
+        if doc["kind"] == "IterationRun":
+            _merge(doc["spec"], run or {})
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _status(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    status: dict[str, Any] = get(cluster, "irun", namespace, RUN).get("status") or {}
+    return status
+
+
+def _jobs(cluster: Cluster, namespace: str) -> list[str]:
+    out = json.loads(cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)
+    return [j["metadata"]["name"] for j in out["items"]]
+
+
+FAST = {"recipe": {"steps": 20}, "maxIterations": 3}
+
+
+def test_unreachable_improvement_ends_plateaued_naming_the_cluster(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    _apply(
+        cluster,
+        object_store,
+        namespace,
+        base_model,
+        intake={"promotion": {"threshold": 1.0, "minImprovement": 1.0}},
+        run={**FAST, "plateauPatience": 1},
+    )
+    status = wait_for(
+        lambda: (s := _status(cluster, namespace)).get("phase") == "Plateaued" and s,
+        timeout=600,
+        interval=2,
+        description="run Plateaued",
+    )
+    cluster_label = status["strongestFailureCluster"]["label"]
+    assert cluster_label and "capability=" in cluster_label
+    assert cluster_label in status["nextAction"]
+    assert status["lastTransition"]["reason"] == "Plateau"
+    assert status["history"][-1]["accepted"] is False
+
+
+def test_more_gpus_than_the_node_has_blocks_then_proceeds(
+    operator: OperatorProcess,
+    node_control: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    cluster = node_control
+    _apply(
+        cluster,
+        object_store,
+        namespace,
+        base_model,
+        intake={"executionTarget": {"gpuCount": 4}},
+        run=FAST,
+    )
+    status = wait_for(
+        lambda: (s := _status(cluster, namespace)).get("phase") == "Blocked" and s,
+        timeout=600,
+        interval=2,
+        description="run Blocked for capacity",
+    )
+    assert status["blockedBy"]["kind"] == "infrastructure"
+    assert status["blockedBy"]["reason"] == "Unschedulable"
+    assert status["capacity"]["state"] == "Unschedulable"
+    assert status["capacity"]["gpusRequested"] == 4
+    assert "nvidia.com/gpu" in status["capacity"]["reason"]
+    cluster.set_gpus(4)
+    wait_for(
+        lambda: _status(cluster, namespace).get("phase") in {"Assessing", "Staged", "Training"}
+        and _status(cluster, namespace).get("capacity", {}).get("state") == "Scheduled",
+        timeout=300,
+        interval=2,
+        description="run proceeds once the node has 4 GPUs",
+    )
+
+
+def test_failing_trainer_is_retried_then_blocked(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    _apply(
+        cluster,
+        object_store,
+        namespace,
+        base_model,
+        intake={"executionTarget": {"trainerImage": "modelsmith/broken-trainer:1"}},
+        run={**FAST, "retries": {"maxAttempts": 2}},
+    )
+    status = wait_for(
+        lambda: (s := _status(cluster, namespace)).get("phase") == "Blocked" and s,
+        timeout=600,
+        interval=2,
+        description="run Blocked after its retries",
+    )
+    assert status["blockedBy"] == {
+        "kind": "infrastructure",
+        "reason": "RetryBudgetExhausted",
+        "message": status["blockedBy"]["message"],
+    }
+    train_jobs = sorted(n for n in _jobs(cluster, namespace) if "-train-" in n)
+    assert train_jobs == [f"{RUN}-i1-train-a1", f"{RUN}-i1-train-a2"]
+
+
+def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+    tmp_path: Path,
+) -> None:
+    _apply(cluster, object_store, namespace, base_model, run={"maxIterations": 3})
+    wait_for(
+        lambda: _status(cluster, namespace).get("phase") == "Training",
+        timeout=600,
+        interval=1,
+        description="run Training",
+    )
+    operator.kill()
+    operator.start()
+    status = wait_for(
+        lambda: (s := _status(cluster, namespace)).get("phase") == "Staged" and s,
+        timeout=900,
+        interval=2,
+        description="run Staged after an operator restart",
+    )
+    names = _jobs(cluster, namespace)
+    assert len(names) == len(set(names))
+    iterations = status["iteration"]
+    expected = {f"{RUN}-i0-eval-a1"}
+    for i in range(1, iterations + 1):
+        expected |= {f"{RUN}-i{i}-train-a1", f"{RUN}-i{i}-eval-a1"}
+    assert set(names) == expected
+    entries = status["ledger"]["entries"]
+    keys = object_store.client().list_objects_v2(
+        Bucket=object_store.bucket, Prefix=f"runs/{namespace}/{RUN}/ledger/"
+    )["KeyCount"]
+    assert keys == entries
