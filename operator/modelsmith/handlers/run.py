@@ -83,7 +83,7 @@ def reconcile(namespace: str, name: str) -> float | None:
 
     config = _config(run, intake)
     exec_ns = intake.spec.execution_target.namespace or namespace
-    observation, job_obs, progress = _observe(body, run, state, exec_ns, layout)
+    observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
     decision = loop.decide(state, observation, config, now)
     _act(body, run, intake, decision, exec_ns, layout)
     return _record(body, run, intake, decision, job_obs, progress, layout)
@@ -133,6 +133,7 @@ def _observe(
     state: loop.RunState,
     exec_ns: str,
     layout: RunLayout,
+    readiness: loop.IntakeReadiness,
 ) -> tuple[loop.Observation, loop.JobObservation | None, dict[str, Any] | None]:
     reachable = True
     job_obs = None
@@ -157,7 +158,7 @@ def _observe(
     )
     annotations = body["metadata"].get("annotations") or {}
     observation = loop.Observation(
-        intake=loop.IntakeReadiness(ready=True),
+        intake=readiness,
         job=job_obs,
         scorecard=scorecard,
         accepted_scorecard=accepted,
@@ -454,7 +455,7 @@ def _record(
         conditions,
         "Staged",
         phase is loop.Phase.STAGED,
-        "CandidateStaged" if phase is loop.Phase.STAGED else phase.value,
+        "CandidateStaged" if phase is loop.Phase.STAGED else "NotStaged",
         decision.message if phase is loop.Phase.STAGED else "",
         generation,
     )

@@ -1,0 +1,567 @@
+"""What `make demo` (hack/demo.sh) shows while it waits, and the summary it ends with.
+
+    python hack/demo_watch.py run RUN -n NS [--benchmark B] [--intake I] [--operator-pid PID]
+    python hack/demo_watch.py gate GATE -n NS (--approvals N | --state STATE)
+    python hack/demo_watch.py clear-store s3://BUCKET/PREFIX/
+    python hack/demo_watch.py summary RUN -n NS --bucket B --elapsed SECONDS
+
+`run` polls once a second and prints a line only when something changed: the benchmark's and the
+intake's Ready condition, each phase transition of the run (from status.lastTransition, with the
+run's Events filling in transitions that happened between two polls), each training progress
+report and each finished iteration. It exits 0 when the run is Staged and 1 when it stops
+anywhere else (Plateaued, Stopped, Failed, Blocked), when the operator process dies, or on
+timeout. Everything shown comes from status and Events, which the operator fills with sanitised
+values only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+GROUP = "modelsmith.io"
+VERSION = "v1alpha1"
+SUCCESS = "Staged"
+STOPS = frozenset({"Plateaued", "Stopped", "Failed", "Blocked"})
+GATE_ENDS = frozenset({"Rejected", "Blocked", "RolledBack"})
+POLL_SECONDS = 1.0
+
+Obj = dict[str, Any]
+
+
+class WatchError(Exception):
+    """Ends the command with a message and exit code 1."""
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    custom: Any
+    core: Any
+
+    @classmethod
+    def connect(cls) -> Api:
+        # KUBECONFIG, as kubectl reads it
+        api_client = config.new_client_from_config()  # type: ignore[no-untyped-call]
+        return cls(client.CustomObjectsApi(api_client), client.CoreV1Api(api_client))
+
+    def get(self, plural: str, namespace: str, name: str) -> Obj | None:
+        try:
+            obj: Obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    def events(self, namespace: str, name: str) -> list[Obj]:
+        listing = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
+        )
+        items: list[Obj] = json.loads(listing.data).get("items") or []
+        return items
+
+    def config_map(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return dict(self.core.read_namespaced_config_map(name, namespace).to_dict())
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+def status_of(obj: Obj | None) -> Obj:
+    status = (obj or {}).get("status") or {}
+    return status if isinstance(status, dict) else {}
+
+
+def condition(obj: Obj | None, kind: str) -> Obj | None:
+    for cond in status_of(obj).get("conditions") or []:
+        if cond.get("type") == kind:
+            result: Obj = cond
+            return result
+    return None
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def clock(stamp: str | None) -> str:
+    """HH:MM:SS (UTC) of an RFC 3339 time, or of now."""
+    if stamp:
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%H:%M:%S")
+        except ValueError:
+            return stamp
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    total = max(round(value), 0)
+    minutes, secs = divmod(total, 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def num(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{float(value):.{digits}f}"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def ready_line(kind: str, obj: Obj) -> str | None:
+    cond = condition(obj, "Ready")
+    if cond is None:
+        return None
+    name = obj["metadata"]["name"]
+    line = (
+        f"{clock(cond.get('lastTransitionTime'))}  {kind} {name} Ready={cond.get('status')} "
+        f"({cond.get('reason')})"
+    )
+    status = status_of(obj)
+    if kind == "benchmark" and cond.get("status") == "True":
+        line += (
+            f": {status.get('scenarioCount', '?')} scenarios, {status.get('heldoutCount', '?')} "
+            f"held out, digest {str(status.get('digest', '?'))[:19]}"
+        )
+    elif cond.get("message"):
+        line += f": {cond['message']}"
+    return line
+
+
+def transition_line(transition: Obj) -> str:
+    came_from = transition.get("from") or "(new)"
+    line = (
+        f"{clock(transition.get('time'))}  phase {came_from} -> {transition.get('to')}  "
+        f"[{transition.get('reason')}]"
+    )
+    if transition.get("message"):
+        line += f" {transition['message']}"
+    return line
+
+
+def training_line(iteration: int, training: Obj) -> str:
+    return (
+        f"{clock(training.get('updatedAt'))}  training iteration {iteration}: "
+        f"step {training.get('step', 0)}/{training.get('totalSteps', 0)} "
+        f"({float(training.get('percent', 0)):.0f}%)  loss {num(training.get('loss'), 4)}  "
+        f"ETA {seconds(training.get('etaSeconds'))}"
+    )
+
+
+def iteration_line(record: Obj) -> str:
+    iteration = record.get("iteration")
+    label = "baseline" if iteration == 0 else f"iteration {iteration}"
+    line = (
+        f"{clock(record.get('finishedAt'))}  {label} done: score {num(record.get('score'))}, "
+        f"held-out {num(record.get('heldoutScore'))}, decision {record.get('decision') or '-'}"
+    )
+    if record.get("regressionCount"):
+        line += f", {record['regressionCount']} regressions"
+    if record.get("reason"):
+        line += f" ({record['reason']})"
+    return line
+
+
+# --- `run` --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunWatch:
+    """What has been printed so far, so only changes are printed."""
+
+    seen_ready: dict[str, str] = field(default_factory=dict)
+    last_transition: Obj | None = None
+    printed_phase: str | None = None
+    last_training: tuple[int, int, Any] | None = None
+    seen_iterations: set[int] = field(default_factory=set)
+
+
+def _when(stamp: Any) -> datetime | None:
+    if not stamp:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _missed_transitions(api: Api, namespace: str, run: str, before: Obj, after: Obj) -> list[Obj]:
+    """Transitions made between two polls (the run moved more than once), rebuilt from the run's
+    Events: the operator posts one per transition, with the transition's reason and message.
+    Event times have whole-second precision, hence the rounding down."""
+    start, end = _when(before.get("time")), _when(after.get("time"))
+    if start is None or end is None:
+        return []
+    start = start.replace(microsecond=0)
+    missed: list[tuple[datetime, Obj]] = []
+    for event in api.events(namespace, run):
+        when = _when(event.get("lastTimestamp") or event.get("eventTime"))
+        involved = event.get("involvedObject") or {}
+        if when is None or involved.get("kind") != "IterationRun" or not start <= when <= end:
+            continue
+        if event.get("reason") in (before.get("reason"), after.get("reason")):
+            continue
+        missed.append((when, event))
+    missed.sort(key=lambda pair: pair[0])
+    return [
+        {"reason": e.get("reason"), "message": e.get("message", ""), "time": w.isoformat()}
+        for w, e in missed
+    ]
+
+
+def _poll_run(api: Api, args: argparse.Namespace, seen: RunWatch) -> str | None:
+    """One look at everything; returns the run's phase."""
+    for plural, kind, name in (
+        ("benchmarks", "benchmark", args.benchmark),
+        ("modelintakes", "intake", args.intake),
+    ):
+        if not name:
+            continue
+        obj = api.get(plural, args.namespace, name)
+        line = ready_line(kind, obj) if obj else None
+        if line is not None and seen.seen_ready.get(kind) != line:
+            seen.seen_ready[kind] = line
+            say(line)
+
+    run = api.get("iterationruns", args.namespace, args.run)
+    status = status_of(run)
+    transition = status.get("lastTransition")
+    if transition and transition != seen.last_transition:
+        previous = seen.printed_phase
+        if seen.last_transition is not None and transition.get("from") != previous:
+            for missed in _missed_transitions(
+                api, args.namespace, args.run, seen.last_transition, transition
+            ):
+                say(
+                    f"{clock(missed['time'])}  phase {previous} -> ... [{missed['reason']}] "
+                    f"{missed['message']}"
+                )
+        seen.last_transition = transition
+        seen.printed_phase = transition.get("to")
+        say(transition_line(transition))
+
+    training = status.get("training")
+    if training and training.get("totalSteps"):
+        key = (
+            int(status.get("iteration", 0)),
+            int(training.get("step", 0)),
+            training.get("updatedAt"),
+        )
+        if key != seen.last_training:
+            seen.last_training = key
+            say(training_line(key[0], training))
+
+    for record in sorted(status.get("history") or [], key=lambda r: int(r.get("iteration", 0))):
+        iteration = int(record.get("iteration", 0))
+        if iteration not in seen.seen_iterations:
+            seen.seen_iterations.add(iteration)
+            say(iteration_line(record))
+
+    phase = status.get("phase")
+    return str(phase) if phase else None
+
+
+def _operator_alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _explain_stop(run: Obj | None) -> str:
+    status = status_of(run)
+    lines = [f"run ended in phase {status.get('phase')}"]
+    blocked = status.get("blockedBy")
+    if blocked:
+        lines.append(
+            f"  blocked by {blocked.get('kind')}: {blocked.get('reason')} "
+            f"{blocked.get('message', '')}"
+        )
+    if status.get("nextAction"):
+        lines.append(f"  next action: {status['nextAction']}")
+    for cond in status.get("conditions") or []:
+        lines.append(
+            f"  condition {cond.get('type')}={cond.get('status')} ({cond.get('reason')}): "
+            f"{cond.get('message', '')}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    api = Api.connect()
+    seen = RunWatch()
+    deadline = time.monotonic() + args.timeout
+    while True:
+        phase = _poll_run(api, args, seen)
+        if phase == SUCCESS:
+            return 0
+        if phase in STOPS:
+            say(_explain_stop(api.get("iterationruns", args.namespace, args.run)))
+            return 1
+        if not _operator_alive(args.operator_pid):
+            say(f"the operator (pid {args.operator_pid}) exited; the run is in phase {phase}")
+            return 1
+        if time.monotonic() > deadline:
+            say(f"timed out after {seconds(args.timeout)} with the run in phase {phase}")
+            return 1
+        time.sleep(POLL_SECONDS)
+
+
+# --- `gate` -------------------------------------------------------------------------------------
+
+
+def _approvals_line(status: Obj) -> str:
+    parts = []
+    for approval in status.get("approvals") or []:
+        text = f"{approval.get('role')}={approval.get('decision', 'pending')}"
+        if approval.get("user"):
+            text += f" by {approval['user']}"
+        if approval.get("decision") not in (None, "pending"):
+            valid = approval.get("valid")
+            text += " (valid)" if valid else f" (not valid: {approval.get('reason')})"
+        parts.append(text)
+    return ", ".join(parts) or "none"
+
+
+def _valid_approvals(status: Obj) -> int:
+    return sum(
+        1
+        for a in status.get("approvals") or []
+        if a.get("decision") == "approved" and a.get("valid")
+    )
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    api = Api.connect()
+    deadline = time.monotonic() + args.timeout
+    last: str | None = None
+    while True:
+        gate = api.get("promotiongates", args.namespace, args.gate)
+        status = status_of(gate)
+        state = status.get("state")
+        line = (
+            f"gate {args.gate}: state {state or '-'}, approvals "
+            f"{status.get('approvalsSummary') or '-'} [{_approvals_line(status)}]"
+        )
+        if line != last:
+            last = line
+            say(f"{clock(None)}  {line}")
+        if args.state and state == args.state:
+            return 0
+        if args.approvals is not None and _valid_approvals(status) >= args.approvals:
+            return 0
+        if state in GATE_ENDS and state != args.state:
+            for blocker in status.get("blockers") or []:
+                say(
+                    f"  blocker {blocker.get('kind')}: {blocker.get('reason')} "
+                    f"{blocker.get('message', '')}"
+                )
+            return 1
+        if time.monotonic() > deadline:
+            say(f"timed out after {seconds(args.timeout)} waiting for the gate")
+            return 1
+        time.sleep(POLL_SECONDS)
+
+
+# --- `clear-store` ------------------------------------------------------------------------------
+
+
+def parse_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise WatchError(f"not an s3:// URI: {uri}")
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+def cmd_clear_store(args: argparse.Namespace) -> int:
+    """A run's ledger and records are write-once; a repeated demo starts from an empty prefix."""
+    import boto3
+
+    bucket, prefix = parse_s3(args.uri)
+    if not prefix.endswith("/") or prefix.count("/") < 2:
+        raise WatchError(f"refusing to clear {args.uri}: expected a run folder ending in /")
+    s3 = boto3.client("s3")
+    deleted = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys: list[ObjectIdentifierTypeDef] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    say(f"cleared {deleted} objects under {args.uri}")
+    return 0
+
+
+# --- `summary` ----------------------------------------------------------------------------------
+
+
+def _object_exists(bucket: str, key: str) -> bool:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    try:
+        boto3.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
+
+
+def _block(title: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
+    rows = list(pairs)
+    width = max(len(k) for k, _ in rows) + 2
+    return [title, *(f"  {k + ':':<{width}}{v}" for k, v in rows)]
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    api = Api.connect()
+    run = api.get("iterationruns", args.namespace, args.run)
+    status = status_of(run)
+    gate_name = status.get("gateName") or args.run
+    gate = api.get("promotiongates", args.namespace, gate_name)
+    gate_status = status_of(gate)
+    record = gate_status.get("promotionRecord") or {}
+    scores = status.get("scores") or {}
+    out: list[str] = []
+
+    approvals = "; ".join(
+        f"{a.get('role')} by {a.get('user')} at {a.get('at')}"
+        for a in record.get("approvals") or []
+    )
+    out += _block(
+        f"Promotion record (PromotionGate {gate_name}, state {gate_status.get('state')})",
+        [
+            ("digest", str(record.get("digest", "-"))),
+            ("time", str(record.get("time", "-"))),
+            ("candidate", str(record.get("candidateLabel", "-"))),
+            ("evidence", str(record.get("evidenceDigest", "-"))),
+            ("approvals", approvals or "-"),
+        ],
+    )
+    history = {int(h.get("iteration", -1)): h for h in status.get("history") or []}
+    candidate = status.get("candidate") or {}
+    out += _block(
+        "Scores (share of the 24 scenarios passed)",
+        [
+            ("baseline", num(scores.get("baseline"))),
+            (
+                "candidate",
+                f"{num(scores.get('current'))} ({candidate.get('label', '-')}, "
+                f"iteration {candidate.get('iteration', '-')} of {len(history) - 1} trained)",
+            ),
+            ("held-out", num(scores.get("heldout"))),
+            ("target", f"{num(scores.get('target'))} (held-out must reach it)"),
+        ],
+    )
+    serving = ((gate or {}).get("spec") or {}).get("serving") or {}
+    cm_ns = serving.get("namespace") or args.namespace
+    cm_name = serving.get("configMapName", "-")
+    key = serving.get("key", "model")
+    cm = api.config_map(cm_ns, cm_name) if cm_name != "-" else None
+    value = ((cm or {}).get("data") or {}).get(key, "(not set)")
+    out += _block(
+        "Serving pointer",
+        [
+            ("configmap", f"{cm_ns}/{cm_name} key {key}"),
+            ("value", str(value)),
+            ("read it", f"kubectl -n {cm_ns} get cm {cm_name} -o jsonpath='{{.data.{key}}}'"),
+        ],
+    )
+    report_key = f"runs/{args.namespace}/{args.run}/evidence/report.html"
+    uri = f"s3://{args.bucket}/{report_key}"
+    python_get = (
+        f".venv/bin/python -c \"import boto3; boto3.client('s3').download_file("
+        f"'{args.bucket}', '{report_key}', 'report.html')\""
+    )
+    pairs = [
+        ("report", uri + ("" if _object_exists(args.bucket, report_key) else "  (NOT FOUND)")),
+        ("environment", 'eval "$(hack/cluster env)"   # object store endpoint and keys'),
+        ("download", python_get),
+    ]
+    if args.have_aws:
+        pairs.append(("or", f"aws s3 cp {uri} report.html"))
+    pairs.append(("everything", f"s3://{args.bucket}/runs/{args.namespace}/{args.run}/"))
+    out += _block("Evidence", pairs)
+    say("\n".join(out))
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="demo_watch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("run", help="follow a run until Staged or stopped")
+    p.add_argument("run")
+    p.add_argument("-n", "--namespace", required=True)
+    p.add_argument("--benchmark", default="")
+    p.add_argument("--intake", default="")
+    p.add_argument("--operator-pid", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=2700.0)
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("gate", help="follow a gate until it has N approvals or a state")
+    p.add_argument("gate")
+    p.add_argument("-n", "--namespace", required=True)
+    until = p.add_mutually_exclusive_group(required=True)
+    until.add_argument("--approvals", type=int, default=None)
+    until.add_argument("--state", default="")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.set_defaults(func=cmd_gate)
+
+    p = commands.add_parser("clear-store", help="delete every object under a run's s3:// folder")
+    p.add_argument("uri")
+    p.set_defaults(func=cmd_clear_store)
+
+    p = commands.add_parser("summary", help="the promotion, scores, serving pointer and report")
+    p.add_argument("run")
+    p.add_argument("-n", "--namespace", required=True)
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--have-aws", action="store_true", help="also show the aws CLI command")
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except WatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
