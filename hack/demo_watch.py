@@ -463,7 +463,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
             ("approvals", approvals or "-"),
         ],
     )
-    history = {int(h.get("iteration", -1)): h for h in status.get("history") or []}
     candidate = status.get("candidate") or {}
     out += _block(
         "Scores (share of the 24 scenarios passed)",
@@ -472,7 +471,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             (
                 "candidate",
                 f"{num(scores.get('current'))} ({candidate.get('label', '-')}, "
-                f"iteration {candidate.get('iteration', '-')} of {len(history) - 1} trained)",
+                f"iteration {candidate.get('iteration', '-')})",
             ),
             ("held-out", num(scores.get("heldout"))),
             ("target", f"{num(scores.get('target'))} (held-out must reach it)"),
@@ -504,7 +503,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         ("download", python_get),
     ]
     if args.have_aws:
-        pairs.append(("or", f"aws s3 cp {uri} report.html"))
+        pairs.append(("or", f'aws --endpoint-url "$AWS_ENDPOINT_URL_S3" s3 cp {uri} report.html'))
     pairs.append(("everything", f"s3://{args.bucket}/runs/{args.namespace}/{args.run}/"))
     out += _block("Evidence", pairs)
     say("\n".join(out))

@@ -63,8 +63,12 @@ def reconcile(namespace: str, name: str) -> float | None:
         scenarios = fetch_scenarios(benchmark, namespace)
     except BenchmarkSourceError as err:
         reason = "SourceNotFound" if isinstance(err, SourceMissingError) else "SourceInvalid"
-        # A missing source may appear later; an invalid one changes only with a new object.
-        again = SETTINGS.requeue_seconds * 2 if isinstance(err, SourceMissingError) else None
+        # A missing source may appear later, and a referenced document may be corrected in
+        # place (a watch sees neither); inline scenarios change only with a new object.
+        if isinstance(err, SourceMissingError):
+            again = SETTINGS.requeue_seconds * 2
+        elif benchmark.spec.scenarios_from:
+            again = SETTINGS.requeue_seconds * 12
         status: dict[str, Any] = {"source": source, "observedGeneration": generation}
         status["conditions"] = set_condition(
             old.get("conditions"), "Ready", False, reason, str(err), generation

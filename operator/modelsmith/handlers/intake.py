@@ -65,9 +65,15 @@ def reconcile(namespace: str, name: str) -> float | None:
                 f"not {spec.benchmark_ref.version}",
             )
         )
-    elif (condition(bench.get("status"), "Ready") or {}).get("status") != "True":
+    elif (ready := condition(bench.get("status"), "Ready") or {}).get("status") != "True":
+        # The benchmark's own reason tells the intake's owner where to look.
+        why = ready.get("reason") or "not validated yet"
         checks.append(
-            Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} is not Ready")
+            Check(
+                "BenchmarkResolved",
+                False,
+                f"Benchmark {spec.benchmark_ref.name} is not Ready ({why})",
+            )
         )
     else:
         resolved = {

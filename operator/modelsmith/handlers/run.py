@@ -35,6 +35,15 @@ log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
+# Container termination reasons that mean the image never ran (not the image's exit code).
+CONTAINER_NEVER_RAN = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "StartError",
+}
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
@@ -196,11 +205,15 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
     if "Failed" in conditions or "FailureTarget" in conditions:
         cond = conditions.get("Failed") or conditions["FailureTarget"]
+        reason = cond.reason or (None if terminated is None else terminated.reason)
+        if terminated is not None and terminated.reason in CONTAINER_NEVER_RAN:
+            # BackoffLimitExceeded says only that it failed; the container says why.
+            reason = terminated.reason
         return loop.JobObservation(
             name=ref.name,
             state=loop.JobState.FAILED,
             exit_code=None if terminated is None else terminated.exit_code,
-            reason=cond.reason or (None if terminated is None else terminated.reason),
+            reason=reason,
             attempts_exhausted=True,
             summary=summary,
         )
@@ -463,6 +476,10 @@ def _record(
     patch = merge_patch(old, status)
     if patch:
         kube.patch_status(PLURAL, namespace, name, patch)
+    if _newly_waiting_for_intake(decision, old):
+        # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
+        # nothing starts (a missing or unready intake); once per distinct message.
+        emit(body, "Warning", decision.reason.value, decision.message)
     if decision.transitioned:
         prior = old.get("phase") or "Pending"
         warn = phase in ACTIVE_PROBLEMS
@@ -490,6 +507,17 @@ def _record(
     if phase is loop.Phase.TRAINING:
         again = min(again or SETTINGS.requeue_seconds, SETTINGS.requeue_seconds)
     return again
+
+
+def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> bool:
+    if decision.transitioned or decision.reason is not loop.Reason.INTAKE_NOT_READY:
+        return False
+    before: dict[str, Any] = next(
+        (c for c in old.get("conditions") or [] if c.get("type") == "Progressing"), {}
+    )
+    return bool(
+        (before.get("reason"), before.get("message")) != (decision.reason.value, decision.message)
+    )
 
 
 def _capacity(

@@ -34,6 +34,9 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
             if kube.is_not_found(exc):
                 raise SourceMissingError(f"ConfigMap {ref.name} not found") from None
             raise
+        if ref.key not in (cm.data or {}):
+            # Like a missing ConfigMap, a missing key may be added later: look again then.
+            raise SourceMissingError(f"ConfigMap {ref.name} has no key {ref.key}")
         return scenarios_from_configmap(
             cm.data, ref.key, name=ref.name, max_bytes=SETTINGS.max_inline_benchmark_bytes
         )

@@ -1,0 +1,361 @@
+"""`make bench`: Modelsmith's reaction latency and scale on the local control plane, measured
+against a minimal kopf operator (hack/bench/baseline_operator.py) on the same objects in the same
+run, printed as a Markdown table.
+
+Each operator, in turn, runs as a real process under its own API identity over fresh namespaces:
+
+1. latency: 50 IterationRuns applied at once, their Jobs running the node agent's noop image;
+   apply -> first Job created, and Job Complete -> the run's status showing it (p50, p95), both
+   from the arrival times of one watch (this script's), so watch delivery cancels out;
+2. scale: 500 Benchmarks (20 scenarios each), 10 intakes and 200 IterationRuns over 10
+   namespaces until everything settled: peak RSS and CPU seconds of the operator process (psutil),
+   API requests per reconcile (the identity's own APF series from the API server's /metrics,
+   over the operator's modelsmith_reconciles_total);
+3. idle: a quiet window after that: the identity's writes in the API server's audit log (kopf
+   peering counted apart), and its requests.
+
+The test bed is the one in $MODELSMITH_BENCH_TESTBED_DIR when one runs there, else a fresh one in
+a temporary folder, stopped at the end (never the shared .testbed/).
+
+    .venv/bin/python hack/bench/bench_operator.py [--idle 60] [--profile out.txt] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
+
+from kubernetes import client  # noqa: E402
+
+from operatorbench import identity, profiling, report, workload  # noqa: E402
+from operatorbench.observe import (  # noqa: E402
+    AuditLog,
+    AuditWrites,
+    ProcessSampler,
+    Recorder,
+    apiserver_requests,
+    reconciles,
+)
+from operatorbench.subjects import BASELINE, MODELSMITH, Subject  # noqa: E402
+from testbed import procs  # noqa: E402
+from testbed.cluster import Cluster  # noqa: E402
+from testbed.objectstore import ObjectStore  # noqa: E402
+from testbed.operator import OperatorProcess  # noqa: E402
+from testbed.waiting import wait_for  # noqa: E402
+
+REPO = BENCH_DIR.parent.parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    latency_runs: int = 50
+    namespaces: int = 10
+    benchmarks: int = 500
+    runs: int = 200
+    idle_seconds: float = 60.0
+    settle_timeout: float = 240.0
+
+
+@dataclass
+class Mark:
+    at: float
+    cpu: float
+    requests: float
+    reconciles: float
+
+
+@dataclass
+class Result:
+    subject: str
+    apply_to_job: list[float] = field(default_factory=list)
+    complete_to_status: list[float] = field(default_factory=list)
+    marks: dict[str, Mark] = field(default_factory=dict)
+    peak_rss: int = 0
+    rss_after_scale: int = 0
+    scale_writes: AuditWrites = field(default_factory=AuditWrites)
+    idle_writes: AuditWrites = field(default_factory=AuditWrites)
+    idle_seconds: float = 0.0
+    scale_seconds: float = 0.0
+    reconciles_by_kind: dict[str, float] = field(default_factory=dict)
+    objects: int = 0
+
+    def delta(self, start: str, end: str, what: str) -> float:
+        a, b = self.marks[start], self.marks[end]
+        return float(getattr(b, what) - getattr(a, what))
+
+
+# --- the test bed -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def testbed() -> Iterator[tuple[Cluster, ObjectStore]]:
+    existing = os.environ.get("MODELSMITH_BENCH_TESTBED_DIR")
+    if existing and procs.alive(Path(existing), "kube-apiserver"):
+        directory = Path(existing)
+        yield Cluster.attach(directory), ObjectStore.attach(directory)
+        return
+    directory = Path(existing) if existing else Path(tempfile.mkdtemp(prefix="modelsmith-bench-"))
+    began = time.monotonic()
+    cluster = Cluster.start(directory)
+    store: ObjectStore | None = None
+    try:
+        store = ObjectStore.start(directory)
+        log(f"test bed up in {time.monotonic() - began:.0f}s in {directory}")
+        yield cluster, store
+    finally:
+        if store is not None:
+            store.stop()
+        cluster.stop()
+        if not existing:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def install_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", timeout=90
+    )
+
+
+# --- one operator, all phases -----------------------------------------------------------------
+
+
+def measure(
+    subject: Subject,
+    cluster: Cluster,
+    store: ObjectStore,
+    recorder: Recorder,
+    plan: Plan,
+    model_uri: str,
+    profile: Path | None,
+) -> Result:
+    result = Result(subject.name)
+    api = cluster.api_client()
+    custom = client.CustomObjectsApi(api)
+    prefix = f"bench-{subject.name[:4]}"
+    lat_ns = f"{prefix}-lat"
+    scale_ns = [f"{prefix}-s{i:02d}" for i in range(plan.namespaces)]
+    for ns in (lat_ns, *scale_ns):
+        workload.prepare_namespace(cluster, store, ns)
+    kubeconfig = identity.create(cluster, subject.user)
+    env = {
+        **cluster.env(),
+        **store.env(),
+        "KUBECONFIG": str(kubeconfig),
+        "MODELSMITH_BUCKET": store.bucket,
+        "MODELSMITH_REQUEUE_SECONDS": "5",  # the operator's own default, not the tests' 1 s
+    }
+    operator = OperatorProcess(cluster.log_dir, env, name=f"bench-{subject.name}")
+    operator.args = list(subject.argv)
+    audit = AuditLog(cluster.log_dir / "audit.jsonl", subject.user)
+    recorder.reset()
+    operator.start()
+    assert operator.proc is not None
+    sampler = ProcessSampler(operator.proc.pid).start()
+    spy = profiling.PySpy.attach(operator.proc.pid, profile) if profile else None
+
+    def mark(name: str) -> None:
+        result.marks[name] = Mark(
+            time.monotonic(),
+            sampler.cpu_seconds(),
+            apiserver_requests(cluster, subject.user),
+            sum(reconciles(operator.metrics_url).values()),
+        )
+
+    try:
+        mark("started")
+        # -- latency --------------------------------------------------------------------------
+        workload.create(api, workload.benchmark(lat_ns, "bench"))
+        workload.create(api, workload.intake(lat_ns, "intake", "bench", model_uri))
+        wait_for(
+            lambda: subject.intake_ready(
+                custom.get_namespaced_custom_object(
+                    workload.GROUP, workload.VERSION, lat_ns, "modelintakes", "intake"
+                ).get("status")
+                or {}
+            ),
+            60,
+            f"{subject.name}: latency intake ready",
+        )
+        mark("latency-start")
+        runs = [
+            workload.run(lat_ns, f"run-{i:03d}", "intake") for i in range(plan.latency_runs)
+        ]
+        workload.create_all(api, runs)
+        keys = {(lat_ns, r["metadata"]["name"]) for r in runs}
+        wait_for(
+            lambda: _all_runs(recorder, keys, subject, settled=True),
+            plan.settle_timeout,
+            f"{subject.name}: {len(keys)} latency runs settled",
+            interval=0.5,
+        )
+        result.apply_to_job, result.complete_to_status = latencies(recorder, keys, subject)
+        mark("latency-end")
+
+        # -- scale ----------------------------------------------------------------------------
+        sampler.reset_peak()
+        audit.mark()
+        per_ns_bench = plan.benchmarks // plan.namespaces
+        per_ns_runs = plan.runs // plan.namespaces
+        benches = [
+            workload.benchmark(ns, f"bench-{j:03d}") for ns in scale_ns for j in range(per_ns_bench)
+        ]
+        intakes = [workload.intake(ns, "intake", "bench-000", model_uri) for ns in scale_ns]
+        scale_runs = [
+            workload.run(ns, f"run-{j:03d}", "intake") for ns in scale_ns for j in range(per_ns_runs)
+        ]
+        result.objects = len(benches) + len(intakes) + len(scale_runs) + len(runs) + 2
+        began = time.monotonic()
+        workload.create_all(api, [*benches, *intakes, *scale_runs])
+        scale_keys = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in scale_runs}
+        wait_for(
+            lambda: _all_runs(recorder, scale_keys, subject, settled=True)
+            and _benchmarks_seen(custom, scale_ns, per_ns_bench),
+            plan.settle_timeout,
+            f"{subject.name}: scale objects settled",
+            interval=2.0,
+        )
+        _quiet(audit, subject.name)
+        result.scale_seconds = time.monotonic() - began
+        mark("scale-end")
+        result.scale_writes = audit.writes_since_mark()
+        result.rss_after_scale = sampler.rss()
+
+        # -- idle -----------------------------------------------------------------------------
+        audit.mark()
+        time.sleep(plan.idle_seconds)
+        result.idle_seconds = plan.idle_seconds
+        mark("idle-end")
+        result.idle_writes = audit.writes_since_mark()
+        result.peak_rss = sampler.peak_rss
+        result.reconciles_by_kind = reconciles(operator.metrics_url)
+    finally:
+        if spy is not None:
+            spy.stop()
+        sampler.stop()
+        operator.stop()
+    log(f"{subject.name}: done; deleting its namespaces")
+    workload.delete_namespaces(cluster, [lat_ns, *scale_ns])
+    return result
+
+
+def _all_runs(
+    recorder: Recorder, keys: set[tuple[str, str]], subject: Subject, settled: bool
+) -> bool:
+    traces, _ = recorder.snapshot()
+    check = subject.settled if settled else subject.reacted
+    return all(k in traces and check(traces[k].last_status()) for k in keys)
+
+
+def _benchmarks_seen(custom: Any, namespaces: list[str], expected: int) -> bool:
+    for ns in namespaces:
+        items = custom.list_namespaced_custom_object(
+            workload.GROUP, workload.VERSION, ns, "benchmarks"
+        )["items"]
+        seen = [
+            b
+            for b in items
+            if (b.get("status") or {}).get("observedGeneration") == b["metadata"]["generation"]
+        ]
+        if len(seen) < expected:
+            return False
+    return True
+
+
+def _quiet(audit: AuditLog, name: str, seconds: float = 3.0, timeout: float = 60.0) -> None:
+    """Waits until the operator has written nothing for `seconds` (follow-up reconciles done)."""
+
+    def quiet() -> bool:
+        last = audit.writes_since_mark().last_at
+        return time.time() - last >= seconds
+
+    wait_for(quiet, timeout, f"{name}: no writes for {seconds:.0f}s", interval=0.5)
+
+
+def latencies(
+    recorder: Recorder, keys: set[tuple[str, str]], subject: Subject
+) -> tuple[list[float], list[float]]:
+    traces, jobs = recorder.snapshot()
+    first_jobs: dict[tuple[str, str], Any] = {}
+    for (ns, _), job in jobs.items():
+        key = (ns, job.run)
+        if key in keys and job.attempt == "1":
+            first_jobs[key] = job
+    apply_to_job, complete_to_status = [], []
+    for key in sorted(keys):
+        trace, job = traces[key], first_jobs.get(key)
+        if job is None or trace.added is None:
+            raise RuntimeError(f"{subject.name}: no Job seen for run {key}")
+        apply_to_job.append(job.added - trace.added)
+        if job.complete is None:
+            raise RuntimeError(f"{subject.name}: Job of run {key} never seen Complete")
+        reaction = next(
+            (t for t, status in trace.statuses if t >= job.complete and subject.reacted(status)),
+            None,
+        )
+        if reaction is None:
+            raise RuntimeError(f"{subject.name}: run {key} never showed its Job's completion")
+        complete_to_status.append(reaction - job.complete)
+    return apply_to_job, complete_to_status
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle", type=float, default=60.0, help="idle window, seconds")
+    parser.add_argument(
+        "--quick", action="store_true", help="a tenth of the objects, 15 s idle (a smoke test)"
+    )
+    parser.add_argument(
+        "--only", choices=["modelsmith", "baseline"], help="run one operator (no ratios)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="sample Modelsmith with py-spy and write a summary here"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    plan = Plan(idle_seconds=args.idle)
+    if args.quick:
+        plan = Plan(latency_runs=10, namespaces=2, benchmarks=50, runs=20, idle_seconds=15)
+    subjects = [s for s in (BASELINE, MODELSMITH) if args.only in (None, s.name)]
+    began = time.monotonic()
+    results: dict[str, Result] = {}
+    with testbed() as (cluster, store):
+        install_crds(cluster)
+        model_uri = workload.upload_base_model(store)
+        recorder = Recorder(cluster).start()
+        try:
+            for subject in subjects:
+                log(f"{subject.name}: measuring")
+                profile = args.profile if subject is MODELSMITH else None
+                results[subject.name] = measure(
+                    subject, cluster, store, recorder, plan, model_uri, profile
+                )
+        finally:
+            recorder.stop()
+    table = report.table(results, plan.idle_seconds)
+    print(table)
+    log(f"bench finished in {time.monotonic() - began:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps(report.raw(results), indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

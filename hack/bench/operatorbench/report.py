@@ -1,0 +1,245 @@
+"""The benchmark's Markdown table: Modelsmith's figures, the baseline's, their ratio, the target."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+MB = 1024 * 1024
+P95_APPLY_TO_JOB_S = 1.0
+MAX_RSS_MB = 250.0
+MAX_RATIO = 1.5
+
+
+class Figures(Protocol):
+    subject: str
+    apply_to_job: list[float]
+    complete_to_status: list[float]
+    peak_rss: int
+    rss_after_scale: int
+    idle_seconds: float
+    scale_seconds: float
+    objects: int
+    reconciles_by_kind: dict[str, float]
+
+    @property
+    def idle_writes(self) -> Any: ...
+
+    @property
+    def scale_writes(self) -> Any: ...
+
+    def delta(self, start: str, end: str, what: str) -> float: ...
+
+
+def percentile(values: list[float], q: int) -> float:
+    if not values:
+        return math.nan
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: Callable[[Figures], float]
+    fmt: str
+    ratio: bool = False
+    target: str = ""
+    check: Callable[[float, float | None], bool] | None = None
+    """(Modelsmith's value, ratio or None) -> met"""
+
+
+def _per(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.nan
+
+
+def _rpr(f: Figures, start: str, end: str) -> float:
+    return _per(f.delta(start, end, "requests"), f.delta(start, end, "reconciles"))
+
+
+def _ratio_ok(_: float, ratio: float | None) -> bool:
+    return ratio is not None and ratio <= MAX_RATIO
+
+
+ROWS = (
+    Row(
+        "Apply → first Job created, p50 (ms)",
+        lambda f: 1000 * percentile(f.apply_to_job, 50),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "Apply → first Job created, p95 (ms)",
+        lambda f: 1000 * percentile(f.apply_to_job, 95),
+        "{:.0f}",
+        ratio=True,
+        target=f"≤ {P95_APPLY_TO_JOB_S * 1000:.0f} ms; ≤ {MAX_RATIO}× baseline",
+        check=lambda v, r: v <= P95_APPLY_TO_JOB_S * 1000 and _ratio_ok(v, r),
+    ),
+    Row(
+        "Job Complete → run status updated, p50 (ms)",
+        lambda f: 1000 * percentile(f.complete_to_status, 50),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "Job Complete → run status updated, p95 (ms)",
+        lambda f: 1000 * percentile(f.complete_to_status, 95),
+        "{:.0f}",
+        ratio=True,
+        target=f"≤ {MAX_RATIO}× baseline",
+        check=_ratio_ok,
+    ),
+    Row(
+        "CPU seconds, latency phase (50 runs)",
+        lambda f: f.delta("latency-start", "latency-end", "cpu"),
+        "{:.1f}",
+        ratio=True,
+    ),
+    Row(
+        "CPU seconds, scale phase (apply → settled)",
+        lambda f: f.delta("latency-end", "scale-end", "cpu"),
+        "{:.1f}",
+        ratio=True,
+    ),
+    Row(
+        "CPU seconds, both phases",
+        lambda f: f.delta("latency-start", "scale-end", "cpu"),
+        "{:.1f}",
+        ratio=True,
+        target=f"≤ {MAX_RATIO}× baseline",
+        check=_ratio_ok,
+    ),
+    Row(
+        "CPU seconds per idle minute",
+        lambda f: 60 * _per(f.delta("scale-end", "idle-end", "cpu"), f.idle_seconds),
+        "{:.2f}",
+        ratio=True,
+    ),
+    Row(
+        "Peak RSS, whole run (MB)",
+        lambda f: f.peak_rss / MB,
+        "{:.0f}",
+        ratio=True,
+        target=f"≤ {MAX_RSS_MB:.0f} MB",
+        check=lambda v, _: v <= MAX_RSS_MB,
+    ),
+    Row("Objects at the end of the scale phase", lambda f: float(f.objects), "{:.0f}"),
+    Row("Scale phase, apply → settled (s)", lambda f: f.scale_seconds, "{:.0f}", ratio=True),
+    Row(
+        "Reconciles, scale phase",
+        lambda f: f.delta("latency-end", "scale-end", "reconciles"),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "API requests, scale phase",
+        lambda f: f.delta("latency-end", "scale-end", "requests"),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "API requests per reconcile, scale phase",
+        lambda f: _rpr(f, "latency-end", "scale-end"),
+        "{:.2f}",
+        target="bounded, stated",
+    ),
+    Row(
+        "API requests per reconcile, latency phase",
+        lambda f: _rpr(f, "latency-start", "latency-end"),
+        "{:.2f}",
+    ),
+    Row(
+        "API writes, scale phase (audit log)",
+        lambda f: float(f.scale_writes.total),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "API writes per idle minute (audit log)",
+        lambda f: 60 * _per(f.idle_writes.total, f.idle_seconds),
+        "{:.1f}",
+        target="0",
+        check=lambda v, _: v == 0,
+    ),
+    Row(
+        "  of which kopf peering",
+        lambda f: 60 * _per(f.idle_writes.peering, f.idle_seconds),
+        "{:.1f}",
+    ),
+    Row(
+        "API requests per idle minute",
+        lambda f: 60 * _per(f.delta("scale-end", "idle-end", "requests"), f.idle_seconds),
+        "{:.0f}",
+        ratio=True,
+    ),
+    Row(
+        "Reconciles per idle minute",
+        lambda f: 60 * _per(f.delta("scale-end", "idle-end", "reconciles"), f.idle_seconds),
+        "{:.0f}",
+        ratio=True,
+    ),
+)
+
+
+def _cell(fmt: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return fmt.format(value)
+
+
+def table(results: dict[str, Figures], idle_seconds: float) -> str:
+    ms, base = results.get("modelsmith"), results.get("baseline")
+    lines = [
+        "| Measure | Modelsmith | Baseline (minimal kopf) | Ratio | Target | Met |",
+        "|---|---:|---:|---:|---|:---:|",
+    ]
+    for row in ROWS:
+        value = row.value(ms) if ms else None
+        base_value = row.value(base) if base else None
+        ratio = None
+        if row.ratio and value is not None and base_value:
+            ratio = value / base_value
+        met = ""
+        if row.check is not None and value is not None and not math.isnan(value):
+            met = "yes" if row.check(value, ratio) else "**no**"
+        lines.append(
+            f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
+            f"{_cell('{:.2f}×', ratio)} | {row.target} | {met} |"
+        )
+    if ms is not None:
+        lines.append("")
+        lines.append(
+            f"Modelsmith's writes in the {idle_seconds:.0f} s idle window: "
+            + (_kinds(ms.idle_writes.by_kind) or "none")
+        )
+        lines.append("Modelsmith's writes in the scale phase: " + _kinds(ms.scale_writes.by_kind))
+        lines.append(
+            "Modelsmith's reconciles by kind (whole run): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(ms.reconciles_by_kind.items()))
+        )
+    return "\n".join(lines)
+
+
+def _kinds(counts: Any) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
+
+
+def raw(results: dict[str, Figures]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, f in results.items():
+        out[name] = {
+            "apply_to_job_s": f.apply_to_job,
+            "complete_to_status_s": f.complete_to_status,
+            "peak_rss": f.peak_rss,
+            "rss_after_scale": f.rss_after_scale,
+            "idle_writes": dict(f.idle_writes.by_kind),
+            "scale_writes": dict(f.scale_writes.by_kind),
+            "reconciles_by_kind": f.reconciles_by_kind,
+            "rows": {row.label: row.value(f) for row in ROWS},
+        }
+    return out

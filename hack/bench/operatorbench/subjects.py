@@ -1,0 +1,81 @@
+"""The two operators the benchmark runs, and how each shows in an IterationRun's status that it
+has seen what the benchmark times."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+StatusCheck = Callable[[dict[str, Any]], bool]
+
+# Where Modelsmith's run stops with noop Jobs: the evaluation leaves no scorecard, each attempt
+# counts as failed, and the run blocks once its retries are spent.
+SETTLED_PHASES = frozenset({"Blocked", "Failed", "Stopped", "Plateaued", "Staged"})
+BASELINE_COMPLETE = "baseline: evaluation Job complete"
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    user: str
+    """The API identity it runs as (its own client certificate)."""
+    argv: tuple[str, ...]
+    intake_ready: StatusCheck
+    reacted: StatusCheck
+    """The run's status shows the first Job's completion was seen."""
+    settled: StatusCheck
+    """The run will not move again on its own."""
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def _ms_intake_ready(status: dict[str, Any]) -> bool:
+    return _condition(status, "Ready").get("status") == "True"
+
+
+def _ms_reacted(status: dict[str, Any]) -> bool:
+    """No longer waiting on attempt 1 of the baseline evaluation: a retry was launched, or the
+    run moved on."""
+    job = (status.get("memory") or {}).get("job")
+    if status.get("phase") not in (None, "Pending", "EvaluatingBaseline"):
+        return True
+    return job is not None and job.get("attempt") != 1
+
+
+def _ms_settled(status: dict[str, Any]) -> bool:
+    return status.get("phase") in SETTLED_PHASES
+
+
+def _baseline_seen(status: dict[str, Any]) -> bool:
+    return status.get("observedGeneration") is not None
+
+
+def _baseline_complete(status: dict[str, Any]) -> bool:
+    return status.get("nextAction") == BASELINE_COMPLETE
+
+
+MODELSMITH = Subject(
+    name="modelsmith",
+    user="modelsmith-operator",
+    argv=(sys.executable, "-m", "modelsmith.cli", "operator"),
+    intake_ready=_ms_intake_ready,
+    reacted=_ms_reacted,
+    settled=_ms_settled,
+)
+BASELINE = Subject(
+    name="baseline",
+    user="baseline-operator",
+    argv=(sys.executable, str(BENCH_DIR / "baseline_operator.py")),
+    intake_ready=_baseline_seen,
+    reacted=_baseline_complete,
+    settled=_baseline_complete,
+)

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# `make demo`: the quickstart end to end on the local test bed, as README.md's walkthrough tells
+# it. A Benchmark, a ModelIntake and an IterationRun (examples/quickstart, applied unchanged)
+# take the tiny base model from its baseline through CPU training to a staged candidate; alice
+# and bob sign the PromotionGate as themselves; the operator promotes it.
+#
+# Repeatable: a previous demo's namespace and the run's write-once objects in the store are
+# removed first. The test bed is reused when it is running and left running at the end
+# (`make cluster-stop` stops it); the operator this script starts is stopped on exit.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+NS=modelsmith-demo
+RUN=support-triage-run-1
+BENCHMARK=support-triage
+INTAKE=support-triage
+BUCKET=modelsmith
+QUICKSTART=examples/quickstart
+PY=$repo/.venv/bin/python
+WATCH=("$PY" "$repo/hack/demo_watch.py")
+began=$SECONDS
+operator_pid=""
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+elapsed() {
+    local s=$((SECONDS - began))
+    printf '%dm%02ds' $((s / 60)) $((s % 60))
+}
+
+stop_operator() {
+    if [[ -n $operator_pid ]] && kill -0 "$operator_pid" 2>/dev/null; then
+        kill "$operator_pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$operator_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -9 "$operator_pid" 2>/dev/null || true
+        wait "$operator_pid" 2>/dev/null || true
+    fi
+    operator_pid=""
+}
+
+# The newest Job pods' output: what a trainer or evaluator said before it failed.
+show_pod_logs() {
+    local dir=${testbed_dir:-}/pods/$NS log
+    [[ -n ${testbed_dir:-} && -d $dir ]] || return 0
+    find "$dir" -mindepth 2 -maxdepth 2 -name '*.log' -printf '%T@ %p\n' | sort -n | tail -n 2 |
+        while read -r _ log; do
+            printf -- '--- %s (last lines)\n' "${log#"$dir"/}"
+            tail -n 8 "$log"
+        done
+}
+
+on_exit() {
+    local rc=$?
+    stop_operator
+    if ((rc != 0)); then
+        printf '\n\033[1mdemo failed (exit %d) after %s\033[0m\n' "$rc" "$(elapsed)" >&2
+        if [[ -n ${operator_log:-} && -s $operator_log ]]; then
+            printf 'operator log, last lines other than handler successes (%s):\n' \
+                "$operator_log" >&2
+            grep -v "Handler '.*' succeeded" "$operator_log" | tail -n 20 >&2 || true
+        fi
+        show_pod_logs >&2
+        printf 'pod logs: %s/pods/%s/; test bed logs: hack/cluster logs\n' \
+            "${testbed_dir:-.testbed}" "$NS" >&2
+    fi
+    printf 'the test bed is still running (KUBECONFIG=%s); stop it with: make cluster-stop\n' \
+        "${KUBECONFIG:-.testbed/kubeconfig}" >&2
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[[ -x $PY ]] || {
+    echo "no virtual environment at .venv: run \`make demo\` (it creates one)" >&2
+    exit 1
+}
+
+# --- the test bed ------------------------------------------------------------------------------
+step "Test bed: control plane, node agent and object store (reused when already running)"
+hack/cluster start
+eval "$(hack/cluster env)"
+# kubectl plugins are found on PATH: kubectl-modelsmith lives in the venv.
+export PATH="$PATH:$repo/.venv/bin"
+testbed_dir=$MODELSMITH_TESTBED_DIR
+operator_log=$testbed_dir/logs/demo-operator.log
+kubectl get nodes
+
+step "CRDs and the admission policy that decides who may sign a PromotionGate"
+# --force-conflicts: the checked-in CRDs are the truth, whoever applied them before.
+kubectl apply --server-side --force-conflicts -f crds/
+kubectl wait --for condition=Established --timeout=60s \
+    crd/benchmarks.modelsmith.io crd/modelintakes.modelsmith.io \
+    crd/iterationruns.modelsmith.io crd/promotiongates.modelsmith.io
+
+# --- a clean namespace -------------------------------------------------------------------------
+if kubectl get namespace "$NS" >/dev/null 2>&1; then
+    step "Removing the previous demo's namespace $NS"
+    kubectl delete namespace "$NS" --wait=true --timeout=300s
+fi
+# The run's ledger and promotion record are write-once; a new demo starts from an empty folder.
+"${WATCH[@]}" clear-store "s3://$BUCKET/runs/$NS/$RUN/"
+
+# --- the operator ------------------------------------------------------------------------------
+step "Operator (log: ${operator_log#"$repo"/})"
+metrics_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Watches only the demo namespace, so it never acts on another test's objects in a shared bed.
+MODELSMITH_BUCKET=$BUCKET MODELSMITH_METRICS_PORT=$metrics_port MODELSMITH_REQUEUE_SECONDS=2 \
+    PYTHONUNBUFFERED=1 "$PY" -m modelsmith.cli operator --namespace "$NS" >"$operator_log" 2>&1 &
+operator_pid=$!
+for _ in $(seq 1 60); do
+    kill -0 "$operator_pid" 2>/dev/null || {
+        echo "the operator exited while starting" >&2
+        exit 1
+    }
+    if "$PY" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+        "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null; then
+        break
+    fi
+    sleep 1
+done
+note "pid $operator_pid, metrics on http://127.0.0.1:$metrics_port/metrics"
+
+# --- the base model ----------------------------------------------------------------------------
+step "Tiny base model: built offline from the benchmark's vocabulary, uploaded to the store"
+model_dir=$testbed_dir/demo/tiny-support-base
+rm -rf "$model_dir"
+"$PY" hack/tiny_model.py --benchmark "$QUICKSTART/benchmark.yaml" --out "$model_dir" \
+    --upload "s3://$BUCKET/models/tiny-support-base/"
+
+# --- namespace, runner identity, object-store credentials, approvers ----------------------------
+step "Namespace $NS: ServiceAccount modelsmith-runner, Secret modelsmith-object-store, approver RBAC"
+kubectl create namespace "$NS"
+kubectl -n "$NS" create serviceaccount modelsmith-runner
+kubectl -n "$NS" create secret generic modelsmith-object-store \
+    --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
+    --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    --from-literal=AWS_ENDPOINT_URL_S3="$AWS_ENDPOINT_URL_S3" \
+    --from-literal=AWS_DEFAULT_REGION="$AWS_DEFAULT_REGION"
+# RBAC lets the approvers read runs and sign gates; the admission policy (crds/) still decides
+# which role each of them may sign, and only as themselves.
+kubectl apply -f - <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: modelsmith-approver
+  namespace: $NS
+rules:
+  - apiGroups: [modelsmith.io]
+    resources: [promotiongates]
+    verbs: [get, list, watch, patch]
+  - apiGroups: [modelsmith.io]
+    resources: [iterationruns, modelintakes, benchmarks]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: modelsmith-approvers
+  namespace: $NS
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: modelsmith-approver
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: domain-owners}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: engineering-owners}
+EOF
+
+# --- the quickstart ----------------------------------------------------------------------------
+step "Quickstart: benchmark, intake and run (examples/quickstart, unchanged)"
+kubectl apply -f "$QUICKSTART/benchmark.yaml" -f "$QUICKSTART/intake.yaml" \
+    -f "$QUICKSTART/run.yaml"
+
+step "Following the run (UTC times; every line is a change in status)"
+note "in another shell: eval \"\$(hack/cluster env)\"; kubectl get irun -n $NS -w -o wide"
+if ! "${WATCH[@]}" run "$RUN" -n "$NS" --benchmark "$BENCHMARK" --intake "$INTAKE" \
+    --operator-pid "$operator_pid"; then
+    kubectl modelsmith status "$RUN" -n "$NS" || true
+    exit 1
+fi
+
+gate=$(kubectl -n "$NS" get irun "$RUN" -o jsonpath='{.status.gateName}')
+[[ -n $gate ]] || {
+    echo "the run is Staged but names no PromotionGate" >&2
+    exit 1
+}
+
+step "The candidate's evidence (PromotionGate $gate)"
+kubectl modelsmith status "$RUN" -n "$NS"
+echo
+kubectl modelsmith evidence "$gate" -n "$NS"
+
+# --- sign-offs ---------------------------------------------------------------------------------
+sign() {
+    local user=$1 role=$2 digest
+    note "kubectl modelsmith approve $gate --role $role --as $user -n $NS"
+    if ! kubectl modelsmith approve "$gate" --role "$role" --as "$user" -n "$NS"; then
+        digest=$(kubectl -n "$NS" get gate "$gate" -o jsonpath='{.spec.evidence.digest}')
+        note "the plugin could not sign; annotating directly as $user"
+        kubectl -n "$NS" annotate gate "$gate" --as "$user" --overwrite \
+            "approval.modelsmith.io/$role=approved:$user:${digest:7:12}"
+    fi
+}
+
+step "Sign-off 1/2: alice as domain-owner"
+sign alice domain-owner
+"${WATCH[@]}" gate "$gate" -n "$NS" --approvals 1
+
+step "Sign-off 2/2: bob as engineering-owner"
+sign bob engineering-owner
+"${WATCH[@]}" gate "$gate" -n "$NS" --state Promoted
+
+# --- summary -----------------------------------------------------------------------------------
+step "Done in $(elapsed): candidate promoted"
+aws_flag=()
+command -v aws >/dev/null 2>&1 && aws_flag=(--have-aws)
+"${WATCH[@]}" summary "$RUN" -n "$NS" --bucket "$BUCKET" "${aws_flag[@]}"
+echo
+kubectl get modelsmith -n "$NS"
+echo
+note "ledger and history:  kubectl modelsmith status $RUN -n $NS"
+note "evidence:            kubectl modelsmith evidence $gate -n $NS"
+note "roll back:           kubectl modelsmith rollback $gate --as bob -n $NS"
+note "operator log:        ${operator_log#"$repo"/} (the operator stops with this script)"
+note "shell for kubectl:   eval \"\$(hack/cluster env)\"; export PATH=\$PATH:$repo/.venv/bin"
+printf '\n\033[1mTotal wall time: %s\033[0m\n' "$(elapsed)"
