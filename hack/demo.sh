@@ -23,7 +23,11 @@ WATCH=("$PY" "$repo/hack/demo_watch.py")
 began=$SECONDS
 operator_pid=""
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+bold="" plain=""
+if [[ -t 1 ]]; then
+    bold=$'\033[1m' plain=$'\033[0m'
+fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 note() { printf '    %s\n' "$*"; }
 elapsed() {
     local s=$((SECONDS - began))
@@ -54,11 +58,23 @@ show_pod_logs() {
         done
 }
 
+# Waits for a resource's Ready condition, then shows it as `kubectl get` does; on failure the
+# condition's reason and message say what is missing.
+wait_ready() {
+    local kind=$1 name=$2
+    if ! kubectl -n "$NS" wait --for=condition=Ready --timeout=120s "$kind/$name" >/dev/null; then
+        kubectl -n "$NS" get "$kind" "$name" \
+            -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2
+        return 1
+    fi
+    kubectl -n "$NS" get "$kind" "$name"
+}
+
 on_exit() {
     local rc=$?
     stop_operator
     if ((rc != 0)); then
-        printf '\n\033[1mdemo failed (exit %d) after %s\033[0m\n' "$rc" "$(elapsed)" >&2
+        printf '\ndemo failed (exit %d) after %s\n' "$rc" "$(elapsed)" >&2
         if [[ -n ${operator_log:-} && -s $operator_log ]]; then
             printf 'operator log, last lines other than handler successes (%s):\n' \
                 "$operator_log" >&2
@@ -174,13 +190,20 @@ subjects:
   - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: engineering-owners}
 EOF
 
-# --- the quickstart ----------------------------------------------------------------------------
-step "Quickstart: benchmark, intake and run (examples/quickstart, unchanged)"
-kubectl apply -f "$QUICKSTART/benchmark.yaml" -f "$QUICKSTART/intake.yaml" \
-    -f "$QUICKSTART/run.yaml"
+# --- the walkthrough (README.md), with examples/quickstart applied unchanged ------------------
+step "1. Define what better means: Benchmark $BENCHMARK (examples/quickstart/benchmark.yaml)"
+kubectl apply -f "$QUICKSTART/benchmark.yaml"
+wait_ready bench "$BENCHMARK"
 
-step "Following the run (UTC times; every line is a change in status)"
-note "in another shell: eval \"\$(hack/cluster env)\"; kubectl get irun -n $NS -w -o wide"
+step "2. Select the model and boundary: ModelIntake $INTAKE (examples/quickstart/intake.yaml)"
+kubectl apply -f "$QUICKSTART/intake.yaml"
+wait_ready intake "$INTAKE"
+
+step "3. Run the loop: IterationRun $RUN (examples/quickstart/run.yaml)"
+kubectl apply -f "$QUICKSTART/run.yaml"
+note "following it (UTC times; one line per change in status: phase transitions, training"
+note "progress, finished iterations); in another shell: eval \"\$(hack/cluster env)\"; kubectl"
+note "get irun -n $NS -w -o wide"
 if ! "${WATCH[@]}" run "$RUN" -n "$NS" --benchmark "$BENCHMARK" --intake "$INTAKE" \
     --operator-pid "$operator_pid"; then
     kubectl modelsmith status "$RUN" -n "$NS" || true
@@ -193,7 +216,7 @@ gate=$(kubectl -n "$NS" get irun "$RUN" -o jsonpath='{.status.gateName}')
     exit 1
 }
 
-step "The candidate's evidence (PromotionGate $gate)"
+step "4. Review the evidence: PromotionGate $gate"
 kubectl modelsmith status "$RUN" -n "$NS"
 echo
 kubectl modelsmith evidence "$gate" -n "$NS"
@@ -210,11 +233,11 @@ sign() {
     fi
 }
 
-step "Sign-off 1/2: alice as domain-owner"
+step "5. Promote: alice signs as domain-owner (1/2)"
 sign alice domain-owner
 "${WATCH[@]}" gate "$gate" -n "$NS" --approvals 1
 
-step "Sign-off 2/2: bob as engineering-owner"
+step "5. Promote: bob signs as engineering-owner (2/2)"
 sign bob engineering-owner
 "${WATCH[@]}" gate "$gate" -n "$NS" --state Promoted
 
@@ -231,4 +254,4 @@ note "evidence:            kubectl modelsmith evidence $gate -n $NS"
 note "roll back:           kubectl modelsmith rollback $gate --as bob -n $NS"
 note "operator log:        ${operator_log#"$repo"/} (the operator stops with this script)"
 note "shell for kubectl:   eval \"\$(hack/cluster env)\"; export PATH=\$PATH:$repo/.venv/bin"
-printf '\n\033[1mTotal wall time: %s\033[0m\n' "$(elapsed)"
+printf '\n%sTotal wall time: %s%s\n' "$bold" "$(elapsed)" "$plain"

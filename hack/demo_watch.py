@@ -207,21 +207,24 @@ def _when(stamp: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _missed_transitions(api: Api, namespace: str, run: str, before: Obj, after: Obj) -> list[Obj]:
-    """Transitions made between two polls (the run moved more than once), rebuilt from the run's
-    Events: the operator posts one per transition, with the transition's reason and message.
-    Event times have whole-second precision, hence the rounding down."""
-    start, end = _when(before.get("time")), _when(after.get("time"))
-    if start is None or end is None:
+def _missed_transitions(
+    api: Api, namespace: str, run: str, since: datetime, upto: Obj, known: set[str]
+) -> list[Obj]:
+    """Transitions made before `upto` that no poll saw (the run moved more than once between two
+    polls, or before the first), rebuilt from the run's Events: the operator posts one per
+    transition, with its reason and message. Event times have whole-second precision, hence the
+    rounding down; `known` holds the reasons already printed for this window."""
+    end = _when(upto.get("time"))
+    if end is None:
         return []
-    start = start.replace(microsecond=0)
+    start = since.replace(microsecond=0)
     missed: list[tuple[datetime, Obj]] = []
     for event in api.events(namespace, run):
         when = _when(event.get("lastTimestamp") or event.get("eventTime"))
         involved = event.get("involvedObject") or {}
         if when is None or involved.get("kind") != "IterationRun" or not start <= when <= end:
             continue
-        if event.get("reason") in (before.get("reason"), after.get("reason")):
+        if event.get("reason") in known or event.get("reason") == upto.get("reason"):
             continue
         missed.append((when, event))
     missed.sort(key=lambda pair: pair[0])
@@ -249,13 +252,18 @@ def _poll_run(api: Api, args: argparse.Namespace, seen: RunWatch) -> str | None:
     status = status_of(run)
     transition = status.get("lastTransition")
     if transition and transition != seen.last_transition:
-        previous = seen.printed_phase
-        if seen.last_transition is not None and transition.get("from") != previous:
+        last = seen.last_transition
+        expected = seen.printed_phase if last else "Pending"
+        since = _when((last or {}).get("time")) or _when(
+            ((run or {}).get("metadata") or {}).get("creationTimestamp")
+        )
+        if transition.get("from") != expected and since is not None:
+            known = {str(last.get("reason"))} if last else set()
             for missed in _missed_transitions(
-                api, args.namespace, args.run, seen.last_transition, transition
+                api, args.namespace, args.run, since, transition, known
             ):
                 say(
-                    f"{clock(missed['time'])}  phase {previous} -> ... [{missed['reason']}] "
+                    f"{clock(missed['time'])}  phase {expected} -> ... [{missed['reason']}] "
                     f"{missed['message']}"
                 )
         seen.last_transition = transition
@@ -307,10 +315,8 @@ def _explain_stop(run: Obj | None) -> str:
     if status.get("nextAction"):
         lines.append(f"  next action: {status['nextAction']}")
     for cond in status.get("conditions") or []:
-        lines.append(
-            f"  condition {cond.get('type')}={cond.get('status')} ({cond.get('reason')}): "
-            f"{cond.get('message', '')}"
-        )
+        text = f"  condition {cond.get('type')}={cond.get('status')} ({cond.get('reason')})"
+        lines.append(text + (f": {cond['message']}" if cond.get("message") else ""))
     return "\n".join(lines)
 
 

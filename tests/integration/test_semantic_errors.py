@@ -313,12 +313,19 @@ def test_semantic_error_is_refused_clearly(
     a = applied[case.name]
     kind, name = case.subject["kind"], case.subject["metadata"]["name"]
     remaining = case.timeout - (time.monotonic() - a.applied_at)
-    wait_for(
-        lambda: _verdict(case, _get(cluster, a.namespace, kind, name)),
-        timeout=max(remaining, 10.0),
-        interval=1.0,
-        description=f"{kind} {name} to show {case.reason}: {case.message!r}",
-    )
+    try:
+        reason, message = wait_for(
+            lambda: _verdict(case, _get(cluster, a.namespace, kind, name)),
+            timeout=max(remaining, 10.0),
+            interval=1.0,
+            description=f"{kind} {name} to show {case.reason}: {case.message!r}",
+        )
+    except TimeoutError:
+        status = _get(cluster, a.namespace, kind, name).get("status")
+        raise AssertionError(
+            f"{kind} {name} never showed {case.reason}: {case.message!r}; its status:\n"
+            + json.dumps(status, indent=1)[:4000] + "\n" + operator.log_tail(30)
+        ) from None
 
     def warned() -> list[dict[str, Any]]:
         return [
@@ -355,6 +362,20 @@ def test_semantic_error_is_refused_clearly(
         else:
             assert now.get("data") == stored.get("data"), f"{k} {n} data changed"
     assert _foreign_writes(cluster, a.namespace, set(a.stored)) == []
+    REFUSED[case.name] = f"{reason}: {message}"
+
+
+REFUSED: dict[str, str] = {}
+"""Case -> what the subject said, for the summary."""
+
+
+def test_summary() -> None:
+    """Prints the corpus figure for the README's results table (run with -s to see it)."""
+    runnable = [c for c in CASES if _runnable(c)]
+    lines = [f"  {name}: {said}" for name, said in sorted(REFUSED.items())]
+    print("\n" + "\n".join(lines))
+    print(f"bad inputs refused with a clear message: {len(REFUSED)}/{len(runnable)} "
+          f"({len(CASES) - len(runnable)} waiting for an image)")
 
 
 def test_every_case_names_its_mistake() -> None:

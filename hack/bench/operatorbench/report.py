@@ -22,6 +22,7 @@ class Figures(Protocol):
     rss_after_scale: int
     idle_seconds: float
     scale_seconds: float
+    drain_seconds: float
     objects: int
     reconciles_by_kind: dict[str, float]
 
@@ -130,6 +131,11 @@ ROWS = (
     ),
     Row("Objects at the end of the scale phase", lambda f: float(f.objects), "{:.0f}"),
     Row("Scale phase, apply → settled (s)", lambda f: f.scale_seconds, "{:.0f}", ratio=True),
+    Row(
+        "Reconcile backlog left after the last write (s)",
+        lambda f: f.drain_seconds,
+        "{:.0f}",
+    ),
     Row(
         "Reconciles, scale phase",
         lambda f: f.delta("latency-end", "scale-end", "reconciles"),
