@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,6 +40,12 @@ class TinyShape:
     max_position_embeddings: int = 512
     vocab_size: int = 1024
     seed: int = 1234
+    head_scale: float = 8.0
+    """The output head starts this many times larger than the usual 0.02 init. After the final
+    norm the hidden state has unit scale and a LoRA adapter never touches the head, so with the
+    usual init the adapter could reach logits of about 2.5 at best: the right token would win
+    but never confidently, and training would stall at a loss near log(vocab). Pretrained
+    heads are far larger than random ones; this stands in for that."""
 
 
 def corpus(scenarios: Sequence[Scenario]) -> list[str]:
@@ -57,11 +64,11 @@ def corpus(scenarios: Sequence[Scenario]) -> list[str]:
     return texts
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
+def build_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     """A byte-level BPE tokenizer (transformers' PreTrainedTokenizerFast) that adds `<s>` in
     front of every encoded text and knows `</s>` and `<pad>`."""
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -78,7 +85,8 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos_id)]
     )
-    return PreTrainedTokenizerFast(
+    hub: Any = transformers
+    return hub.PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=BOS,
         eos_token=EOS,
@@ -93,12 +101,14 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
 def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = None) -> Path:
     """Writes the model and tokenizer to `out` and returns it."""
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    import transformers
+
+    hub: Any = transformers
 
     shape = shape or TinyShape()
     tokenizer = build_tokenizer(corpus(scenarios), shape.vocab_size)
-    vocab = len(tokenizer)  # type: ignore[arg-type]
-    config = LlamaConfig(
+    vocab = len(tokenizer)
+    config = hub.LlamaConfig(
         vocab_size=vocab,
         hidden_size=shape.hidden_size,
         intermediate_size=shape.intermediate_size,
@@ -106,14 +116,16 @@ def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = No
         num_attention_heads=shape.num_attention_heads,
         num_key_value_heads=shape.num_attention_heads,
         max_position_embeddings=shape.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,  # type: ignore[attr-defined]
-        eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
-        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
     torch.manual_seed(shape.seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(
+    model = hub.LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(shape.head_scale)
+    model.generation_config = hub.GenerationConfig(
         bos_token_id=config.bos_token_id,
         eos_token_id=config.eos_token_id,
         pad_token_id=config.pad_token_id,
@@ -121,7 +133,7 @@ def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = No
     )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(out)
     card = {
         "name": "tiny-support-base",
         "architecture": "LlamaForCausalLM",

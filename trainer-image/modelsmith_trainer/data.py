@@ -72,7 +72,9 @@ def guard_heldout(
     overlaps = check_overlap(training_texts(examples), fingerprint, threshold)
     leaked = sorted({e.id for e in examples} & set(fingerprint.scenarios))
     flagged = {o.scenario_id for o in overlaps}
-    overlaps += [Overlap(scenario_id=i, fraction=1.0, part="prompt") for i in leaked if i not in flagged]
+    overlaps += [
+        Overlap(scenario_id=i, fraction=1.0, part="prompt") for i in leaked if i not in flagged
+    ]
     if overlaps:
         raise JobFailure(
             ExitCode.CONTAMINATION,
@@ -133,9 +135,7 @@ def encode_examples(
     """Prompt and reference are tokenised separately, exactly as the evaluator tokenises the
     prompt it generates after, so the model learns to continue that very token sequence."""
     prompts = tokenizer([e.text_prompt for e in examples], add_special_tokens=True)["input_ids"]
-    references = tokenizer([e.reference for e in examples], add_special_tokens=False)[
-        "input_ids"
-    ]
+    references = tokenizer([e.reference for e in examples], add_special_tokens=False)["input_ids"]
     return [
         encode(
             p,
@@ -167,7 +167,9 @@ def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
 
 
-def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """The weighted mean over examples of each example's mean next-token loss on its labelled
     positions: a scenario weighing 3 counts three times, whatever its length."""
     import torch.nn.functional as F  # noqa: N812 - the conventional name

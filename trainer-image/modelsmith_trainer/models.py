@@ -139,8 +139,9 @@ def load_causal_lm(fetched: FetchedModel, what: str, dtype: torch.dtype) -> Any:
     corruption (exit 4): a truncated safetensors header, shapes that disagree with the config."""
     from transformers import AutoModelForCausalLM
 
+    auto: Any = AutoModelForCausalLM
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = auto.from_pretrained(
             fetched.source, torch_dtype=dtype, low_cpu_mem_usage=True, use_safetensors=None
         )
     except Exception as err:
@@ -157,8 +158,9 @@ def load_tokenizer(source: str, what: str) -> Any:
     sequence token (only ever in attention-masked positions)."""
     from transformers import AutoTokenizer
 
+    auto: Any = AutoTokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = auto.from_pretrained(source)
     except Exception as err:
         log.error("loading the tokenizer of %s failed: %s", what, err)
         raise JobFailure(

@@ -7,6 +7,7 @@ fails in a second, before loading a model."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -14,7 +15,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,7 +62,9 @@ def load_spec(args: argparse.Namespace, model: type[SpecT]) -> SpecT:
         try:
             raw = Path(args.spec_file).read_bytes()
         except OSError as err:
-            raise JobFailure(ExitCode.BAD_SPEC, f"cannot read the spec file ({err.strerror})")
+            raise JobFailure(
+                ExitCode.BAD_SPEC, f"cannot read the spec file ({err.strerror})"
+            ) from None
     else:
         try:
             raw = objectstore.get_bytes(args.spec)
@@ -106,6 +109,8 @@ def encode_termination(message: Termination, limit: int = TERMINATION_LOG_LIMIT)
 
 
 def write_termination(message: Termination) -> None:
+    if not is_main_process():
+        return
     path = termination_path()
     try:
         path.write_bytes(encode_termination(message))
@@ -114,7 +119,13 @@ def write_termination(message: Termination) -> None:
         log.warning("could not write the termination message (%s)", err.strerror)
 
 
-def run_job(name: str, body: Callable[[], dict[str, Any]]) -> int:
+def is_main_process() -> bool:
+    """False in the second and later processes of an `accelerate launch`: only the first one
+    speaks for the Job."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def run_job(name: str, body: Callable[[], dict[str, Any]], *, report_success: bool = True) -> int:
     """Runs a Job's body and maps its outcome to an exit code and a termination message. The
     body returns the success summary (kept under 4 KB by `encode_termination`)."""
     logging.basicConfig(
@@ -122,6 +133,10 @@ def run_job(name: str, body: Callable[[], dict[str, Any]]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Idle math threads sleep instead of spinning: a spinning pool steals the time slices the
+    # working threads need whenever the node is busier than the pod's share. OpenMP reads it
+    # once, when torch is first imported, which is after this.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     began = time.monotonic()
     try:
         summary = body()
@@ -144,9 +159,10 @@ def run_job(name: str, body: Callable[[], dict[str, Any]]) -> int:
         _finish(ExitCode.UNEXPECTED, f"unexpected {type(err).__name__}")
         return int(ExitCode.UNEXPECTED)
     summary.setdefault("seconds", round(time.monotonic() - began, 3))
-    write_termination(
-        Termination(status="succeeded", exit_code=0, reason=ExitCode.OK.reason, details=summary)
-    )
+    if report_success:
+        write_termination(
+            Termination(status="succeeded", exit_code=0, reason=ExitCode.OK.reason, details=summary)
+        )
     log.info("%s succeeded in %.1fs", name, time.monotonic() - began)
     return 0
 
@@ -169,16 +185,23 @@ def _finish(
     )
 
 
-def cpu_threads(env: dict[str, str] | None = None) -> int:
+def cpu_threads(env: Mapping[str, str] | None = None, quota: int | None = None) -> int:
     """Threads for CPU math: MODELSMITH_TORCH_THREADS if set, else the CPUs this process may
-    use, capped by the container's CPU quota (a pod with `cpu: 1` on a 64-core node must not
-    run 64 threads: they would fight over one core's worth of time)."""
-    env = dict(os.environ) if env is None else env
+    use, capped by the container's CPU quota and by its CPU request (MODELSMITH_CPU_REQUEST,
+    whole cores, e.g. from the Downward API). A pod given one core on a 64-core node must not
+    run 64 threads: they would fight over one core's worth of time, and on a busy node
+    oversubscribed math threads are several times slower than one."""
+    env = os.environ if env is None else env
     if env.get("MODELSMITH_TORCH_THREADS"):
         return max(1, int(env["MODELSMITH_TORCH_THREADS"]))
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    quota = cgroup_cpu_quota()
-    return max(1, min(available, quota) if quota else available)
+    limits = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1]
+    quota = cgroup_cpu_quota() if quota is None else quota
+    if quota:
+        limits.append(quota)
+    request = env.get("MODELSMITH_CPU_REQUEST", "")
+    if request.isdigit() and int(request) > 0:
+        limits.append(int(request))
+    return max(1, min(limits))
 
 
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
@@ -197,8 +220,7 @@ def configure_torch_threads() -> int:
 
     threads = cpu_threads()
     torch.set_num_threads(threads)
-    try:
+    # Only the first call in a process may set it.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set: only the first call in a process may
     return threads

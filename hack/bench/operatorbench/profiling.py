@@ -26,7 +26,7 @@ class PySpy:
         raw = summary.with_suffix(".collapsed")
         proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
-             "--output", str(raw), "--nonblocking", "--threads"],
+             "--output", str(raw), "--nonblocking", "--gil", "--threads"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

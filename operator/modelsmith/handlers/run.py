@@ -530,6 +530,10 @@ def _capacity(
     if job_obs is not None:
         if job_obs.state is loop.JobState.UNSCHEDULABLE:
             state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, target)
+            # The scheduler reports a NotReady node only as an untolerated taint.
+            down, total = _nodes_not_ready()
+            if down:
+                reason = f"{reason}; {down} of {total} nodes NotReady"
         elif job_obs.state is loop.JobState.PENDING:
             state = "Pending"
         elif job_obs.state in (loop.JobState.RUNNING, loop.JobState.SUCCEEDED):
@@ -544,11 +548,22 @@ def _capacity(
     }
 
 
+def _nodes_not_ready() -> tuple[int, int]:
+    nodes = kube.core().list_node().items
+    ready = sum(
+        1
+        for node in nodes
+        if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    )
+    return len(nodes) - ready, len(nodes)
+
+
 def _capacity_reason(message: str | None, target: Any) -> str:
     """The scheduler's verdict in operational words: it names node counts and resources, never
     nodes (hostnames stay off shared surfaces)."""
     text = message or ""
-    short = text.split(".")[0] if text else "no node fits the Job"
+    # Sentences end in ". "; a bare "." also sits inside names (node.kubernetes.io/...).
+    short = text.split(". ")[0].rstrip(".") if text else "no node fits the Job"
     if target.gpu_resource_name in text:
         return (
             f"{short}: no schedulable node has {target.gpu_count} free {target.gpu_resource_name}"

@@ -1,0 +1,19 @@
+"""`python -m modelsmith_evaluator --spec s3://.../eval-spec.json` (or `--spec-file PATH`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from modelsmith.jobspec import EvalSpec
+from modelsmith_evaluator import job
+from modelsmith_trainer.runtime import load_spec, parse_args, run_job
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv, "modelsmith_evaluator", "evaluation")
+    return run_job("evaluation", lambda: job.run(load_spec(args, EvalSpec)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

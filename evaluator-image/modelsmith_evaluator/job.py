@@ -1,0 +1,189 @@
+"""One evaluation Job:
+
+1. the spec and the scenarios, every criterion checked before any model is loaded (bad spec 2,
+   no scenarios 5, unknown or malformed criterion 7);
+2. the base model, plus the candidate's adapter (merged for speed) or the candidate's full model
+   (missing 3, corrupt 4);
+3. batched greedy generation after each scenario's rendered prompt;
+4. scoring with the benchmark's criteria;
+5. results.jsonl (answers: inside the customer boundary) and then scorecard.json (sanitised),
+   each written under a temporary key and moved into place; the scorecard last, so a reader
+   that finds it finds the results too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelsmith import objectstore
+from modelsmith.api.benchmark import Scenario
+from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.criteria import CriterionError, score_scenario
+from modelsmith.exitcodes import ExitCode
+from modelsmith.jobspec import EvalSpec
+from modelsmith_evaluator.scenarios import parse_scenarios
+from modelsmith_evaluator.scorecard import Outcome, build_scorecard
+from modelsmith_trainer import models
+from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
+
+log = logging.getLogger("modelsmith.evaluator")
+
+RESULTS = "results.jsonl"
+SCORECARD = "scorecard.json"
+
+
+def read_scenarios(spec: EvalSpec) -> list[Scenario]:
+    raw = objectstore.get_bytes_or_none(spec.scenarios)
+    if raw is None:
+        raise JobFailure(ExitCode.BAD_SPEC, "the scenarios named by the spec do not exist")
+    return parse_scenarios(raw)
+
+
+def run(spec: EvalSpec) -> dict[str, Any]:
+    scenarios = read_scenarios(spec)
+    with tempfile.TemporaryDirectory(prefix="modelsmith-eval-") as scratch:
+        model, tokenizer, label, digest = load_model(spec, Path(scratch))
+        return evaluate(spec, scenarios, model, tokenizer, label, digest)
+
+
+def load_model(spec: EvalSpec, scratch: Path) -> tuple[Any, Any, str, str]:
+    """The model to evaluate, its tokenizer, its label and its weights digest."""
+    base = models.fetch(spec.base_model.uri, scratch / "base", "the base model")
+    candidate = None
+    if spec.adapter is not None:
+        candidate = models.fetch(spec.adapter, scratch / "candidate", "the candidate")
+
+    import torch
+
+    threads = configure_torch_threads()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    log.info("device %s, %d CPU thread(s)", device, threads)
+    if candidate is not None and candidate.kind == "model":
+        # A fully fine-tuned candidate is a whole model; the base is only its lineage.
+        model = models.load_causal_lm(candidate, "the candidate", dtype)
+        tokenizer = models.load_tokenizer(_tokenizer_source(candidate, base), "the candidate")
+    else:
+        model = models.load_causal_lm(base, "the base model", dtype)
+        tokenizer = models.load_tokenizer(base.source, "the base model")
+        if candidate is not None:
+            # Merged, the adapter costs nothing at generation time.
+            model = models.attach_adapter(model, candidate, "the candidate", trainable=False)
+            model = model.merge_and_unload()
+    model.to(device).eval()
+    if candidate is None:
+        return model, tokenizer, spec.base_model.label, base.digest
+    assert spec.adapter is not None
+    lineage = models.lineage_next_to(spec.adapter) or {}
+    label = lineage.get("label")
+    if not isinstance(label, str) or not label:
+        label = f"{spec.base_model.label}+candidate"
+    return model, tokenizer, label, candidate.digest
+
+
+def _tokenizer_source(candidate: models.FetchedModel, base: models.FetchedModel) -> str:
+    own = Path(candidate.source)
+    has_own = (own / "tokenizer.json").is_file() or (own / "tokenizer_config.json").is_file()
+    return candidate.source if has_own else base.source
+
+
+def evaluate(
+    spec: EvalSpec,
+    scenarios: list[Scenario],
+    model: Any,
+    tokenizer: Any,
+    label: str,
+    digest: str | None,
+) -> dict[str, Any]:
+    from modelsmith_evaluator.generate import generate_all
+
+    prompts = [render_prompt(s) for s in scenarios]
+    run = generate_all(
+        model,
+        tokenizer,
+        prompts,
+        batch_size=spec.batch_size,
+        max_new_tokens=spec.max_new_tokens,
+    )
+    outcomes: list[Outcome] = []
+    lines: list[str] = []
+    for scenario, generation in zip(scenarios, run.generations, strict=True):
+        try:
+            scored = score_scenario(scenario, generation.completion)
+        except CriterionError as err:
+            raise JobFailure(ExitCode.BAD_CRITERION, f"scenario {scenario.id}: {err}") from None
+        outcomes.append(
+            Outcome(
+                scenario=scenario,
+                passed=scored.passed,
+                latency_ms=generation.latency_ms,
+                prompt_tokens=generation.prompt_tokens,
+                generated_tokens=generation.generated_tokens,
+            )
+        )
+        lines.append(
+            json.dumps(
+                {
+                    "id": scenario.id,
+                    "split": str(scenario.split),
+                    "capability": scenario.capability,
+                    "risk": str(scenario.risk),
+                    "operatorLens": scenario.operator_lens,
+                    "outcomeType": scenario.outcome_type,
+                    "passed": scored.passed,
+                    "reason": scored.reason,
+                    "completion": generation.completion,
+                    "stopped": generation.stopped,
+                    "prompt_tokens": generation.prompt_tokens,
+                    "generated_tokens": generation.generated_tokens,
+                    "latency_ms": round(generation.latency_ms, 3),
+                    "criteria": scored.model_dump(
+                        mode="json", include={"pass_results", "fail_results"}
+                    ),
+                },
+                sort_keys=True,
+            )
+        )
+    scorecard = build_scorecard(
+        iteration=spec.iteration,
+        model_label=label,
+        model_digest=digest,
+        outcomes=outcomes,
+        dimensions=spec.cluster_dimensions,
+        device=run.device,
+        device_seconds=run.device_seconds,
+        gpu_hourly_price=spec.gpu_hourly_price,
+    )
+    objectstore.put_atomic(
+        objectstore.join(spec.output, RESULTS),
+        ("\n".join(lines) + "\n").encode("utf-8"),
+        "application/x-ndjson",
+    )
+    objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
+    heldout = scorecard["splits"].get("heldout", {})
+    log.info(
+        "%s: %d/%d passed (held-out %s/%s), p50 %.1f ms",
+        label,
+        scorecard["overall"]["passed"],
+        scorecard["overall"]["total"],
+        heldout.get("passed"),
+        heldout.get("total"),
+        scorecard["latency_ms"]["p50"] or 0.0,
+    )
+    return {
+        "iteration": spec.iteration,
+        "model_label": label,
+        "score": scorecard["overall"]["score"],
+        "passed": scorecard["overall"]["passed"],
+        "total": scorecard["overall"]["total"],
+        "heldout_score": heldout.get("score") if heldout.get("total") else None,
+        "p50_ms": scorecard["latency_ms"]["p50"],
+        "p95_ms": scorecard["latency_ms"]["p95"],
+        "device": run.device,
+        "per_decision": scorecard["cost"]["per_decision"],
+    }

@@ -1,0 +1,269 @@
+"""What the fault tests share: the quickstart run in a test namespace, the faults themselves
+(an object store outage, an API server restart, the peering objects) and the audit of what a
+run left behind (one Job per phase, iteration and attempt; a ledger without gaps)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from e2e.quickstart import manifests, prepare_namespace
+from testbed import procs
+from testbed.cluster import Cluster
+from testbed.objectstore import BUCKET, ObjectStore
+from testbed.objectstore import NAME as OBJECT_STORE
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = "support-triage-run-1"
+JOB_NAME = re.compile(rf"^{RUN}-i(\d+)-(train|eval)-a(\d+)$")
+Json = dict[str, Any]
+
+
+def apply_quickstart(
+    cluster: Cluster,
+    store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    intake: Json | None = None,
+    run: Json | None = None,
+) -> None:
+    prepare_namespace(cluster, store, namespace)
+    for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ModelIntake":
+            merge(doc["spec"], intake or {})
+        if doc["kind"] == "IterationRun":
+            merge(doc["spec"], run or {})
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def merge(target: Json, changes: Json) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
+class RunWatch:
+    """Fast reads of one run and its Jobs (the Python client: a kubectl call costs ~100 ms, too
+    slow to catch a Job the moment it appears)."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.namespace = namespace
+        api = cluster.api_client()
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def run(self) -> Json:
+        body: Json = self.custom.get_namespaced_custom_object(
+            "modelsmith.io", "v1alpha1", self.namespace, "iterationruns", RUN
+        )
+        return body
+
+    def status(self) -> Json:
+        status: Json = self.run().get("status") or {}
+        return status
+
+    def phase(self) -> str | None:
+        phase = self.status().get("phase")
+        return str(phase) if phase else None
+
+    def jobs(self) -> list[Json]:
+        response = self.batch.list_namespaced_job(self.namespace, _preload_content=False)
+        items: list[Json] = json.loads(response.data)["items"]
+        return items
+
+    def job_names(self) -> list[str]:
+        return [j["metadata"]["name"] for j in self.jobs()]
+
+    def has_job(self, name: str) -> bool:
+        return name in self.job_names()
+
+    def pods(self, selector: str) -> list[Json]:
+        response = self.core.list_namespaced_pod(
+            self.namespace, label_selector=selector, _preload_content=False
+        )
+        items: list[Json] = json.loads(response.data)["items"]
+        return items
+
+    def wait_phase(self, *phases: str, timeout: float = 900) -> Json:
+        status: Json = wait_for(
+            lambda: (s := self.status()).get("phase") in phases and s,
+            timeout=timeout,
+            interval=1.0,
+            description=f"run {RUN} in {' or '.join(phases)}",
+        )
+        return status
+
+
+# ----- what a run leaves behind ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audit:
+    jobs: list[str]
+    ledger: list[Json]
+    status: Json
+
+
+def ledger_entries(store: ObjectStore, namespace: str) -> dict[int, Json]:
+    s3 = store.client()
+    prefix = f"runs/{namespace}/{RUN}/ledger/"
+    found: dict[int, Json] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            sequence = int(key.removeprefix(prefix).removesuffix(".json"))
+            found[sequence] = json.loads(
+                s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+            )
+    return found
+
+
+def assert_nothing_lost(watch: RunWatch, store: ObjectStore) -> Audit:
+    """The run's record is whole: exactly one Job per phase, iteration and attempt, every
+    iteration's Jobs present, and a ledger numbered 0..n-1 without gaps whose transitions chain
+    and whose Job entries match the Jobs one to one."""
+    status = watch.status()
+    names = watch.job_names()
+    assert len(names) == len(set(names)), f"duplicate Job names: {sorted(names)}"
+    attempts: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for name in names:
+        match = JOB_NAME.match(name)
+        assert match, f"a Job the run did not name: {name}"
+        attempts[(int(match.group(1)), match.group(2))].add(int(match.group(3)))
+    for key, tried in attempts.items():
+        assert tried == set(range(1, max(tried) + 1)), f"attempts of {key}: {sorted(tried)}"
+    last = int(status.get("iteration") or 0)
+    expected = {(0, "eval")} | {(i, k) for i in range(1, last + 1) for k in ("train", "eval")}
+    assert set(attempts) == expected, f"Jobs per (iteration, kind): {sorted(attempts)}"
+
+    entries = ledger_entries(store, watch.namespace)
+    count = status["ledger"]["entries"]
+    assert sorted(entries) == list(range(count)), (
+        f"ledger sequence numbers {sorted(entries)} for {count} entries in status"
+    )
+    assert status["ledger"]["lastSequence"] == count - 1
+    ordered = [entries[i] for i in range(count)]
+    assert [e["sequence"] for e in ordered] == list(range(count))
+    transitions = [e for e in ordered if e["kind"] == "transition"]
+    for before, after in itertools.pairwise(transitions):
+        assert before["to"] == after["from"], f"a transition is missing: {before} then {after}"
+    if transitions:
+        assert transitions[-1]["to"] == status["phase"]
+    launches = sorted((e["iteration"], e["attempt"]) for e in ordered if e["kind"] == "job")
+    jobs = sorted(
+        (int(m.group(1)), int(m.group(3))) for m in (JOB_NAME.match(n) for n in names) if m
+    )
+    assert launches == jobs, f"ledger Job entries {launches} against Jobs {jobs}"
+    return Audit(names, ordered, status)
+
+
+# ----- the faults ------------------------------------------------------------------------
+
+
+@contextmanager
+def frozen(operator: OperatorProcess) -> Iterator[None]:
+    """The operator stopped (SIGSTOP) for the duration: it can neither read nor write."""
+    assert operator.proc is not None
+    os.killpg(operator.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(operator.proc.pid, signal.SIGCONT)
+
+
+def snapshot(store: ObjectStore) -> dict[str, bytes]:
+    s3 = store.client()
+    objects: dict[str, bytes] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket):
+        for item in page.get("Contents", []):
+            objects[item["Key"]] = s3.get_object(Bucket=store.bucket, Key=item["Key"])[
+                "Body"
+            ].read()
+    return objects
+
+
+def stop_store(store: ObjectStore) -> None:
+    procs.stop(store.run_dir, OBJECT_STORE)
+    assert not store.healthy()
+
+
+def start_store(store: ObjectStore, objects: dict[str, bytes]) -> None:
+    """The object store back on its old port, with what it held: moto keeps everything in
+    memory and has no persistence, so the test put the objects aside before the outage."""
+    procs.spawn(
+        store.run_dir,
+        OBJECT_STORE,
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(store.port)],
+        store.log_dir / f"{OBJECT_STORE}.log",
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    store._await(60)
+    s3 = store.client()
+    s3.create_bucket(Bucket=BUCKET)
+    for key, data in objects.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+
+
+APISERVER = "kube-apiserver"
+
+
+def restart_apiserver(cluster: Cluster, down_seconds: float = 3.0) -> None:
+    """Stops the API server (etcd keeps the state) and starts it again with the same flags."""
+    procs.stop(cluster.run_dir, APISERVER)
+    deadline = time.monotonic() + down_seconds
+    wait_for(lambda: time.monotonic() >= deadline, timeout=down_seconds + 5,
+             description="the API server's outage")
+    cluster._spawn(APISERVER, cluster._apiserver_argv())
+    wait_for(cluster._apiserver_ready, timeout=120, description="kube-apiserver /readyz again")
+
+
+def install_peering(cluster: Cluster) -> None:
+    """kopf's peering CRD and the ClusterKopfPeering the chart creates, rendered from the chart
+    (`helm template` renders both: its lookups see no cluster)."""
+    import subprocess
+
+    versions = (REPO / "hack" / "controlplane" / "versions.env").read_text()
+    kube_version = re.search(r"^KUBE_VERSION=(\S+)$", versions, re.MULTILINE)
+    assert kube_version
+    out = subprocess.run(
+        [str(cluster.bin_dir / "helm"), "template", "modelsmith",
+         str(REPO / "charts" / "modelsmith"), "--namespace", "modelsmith-system",
+         "--kube-version", kube_version.group(1),
+         "--show-only", "templates/peering.yaml"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    crd = next(d for d in docs if d["kind"] == "CustomResourceDefinition")
+    peering = next(d for d in docs if d["kind"] == "ClusterKopfPeering")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(crd))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    f"crd/{crd['metadata']['name']}")
+    peering["metadata"].pop("annotations", None)  # helm hook annotations mean nothing here
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(peering))
+
+
+_RECONCILES = re.compile(r"^modelsmith_reconciles_total\{[^}]*\} (\S+)$", re.MULTILINE)
+
+
+def reconciles(operator: OperatorProcess) -> float:
+    """Reconciles this operator process has run (the only path by which it acts)."""
+    return sum(float(v) for v in _RECONCILES.findall(operator.metrics()))

@@ -1,0 +1,355 @@
+"""Fault injection on the quickstart loop (real operator, real trainer and evaluator, real Job
+controller): the operator killed at every phase boundary, the object store down, the API server
+restarted, a pod deleted, the node going NotReady, two peered replicas. Each run must end where
+an undisturbed run ends, with nothing lost: one Job per phase, iteration and attempt, and a
+ledger numbered without gaps that agrees with status.
+
+`make test-faults` runs these (marker `faults`); each takes minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from e2e.quickstart import build_base_model
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+from .harness import (
+    RUN,
+    RunWatch,
+    apply_quickstart,
+    assert_nothing_lost,
+    frozen,
+    install_peering,
+    reconciles,
+    restart_apiserver,
+    snapshot,
+    start_store,
+    stop_store,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = (
+    REPO / "trainer-image" / "modelsmith_trainer" / "__main__.py",
+    REPO / "evaluator-image" / "modelsmith_evaluator" / "__main__.py",
+)
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.timeout(2700),
+    pytest.mark.skipif(
+        not all(p.exists() for p in IMAGES), reason="needs the trainer and evaluator images"
+    ),
+]
+# A run of the quickstart to Staged takes minutes; with a fault, a few more.
+TO_STAGED = 1500.0
+FAULTS: dict[str, bool] = {}
+"""Each fault injected -> whether the run survived it (filled as the tests go)."""
+
+
+@pytest.fixture(scope="module")
+def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = f"s3://{object_store.bucket}/models/faults/tiny-support-base/"
+    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    return uri
+
+
+def _injected(*names: str) -> None:
+    for name in names:
+        FAULTS.setdefault(name, False)
+
+
+def _survived(*names: str) -> None:
+    for name in names:
+        FAULTS[name] = True
+
+
+def _train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
+    pods = watch.pods(f"job-name={RUN}-i{iteration}-train-a1")
+    return any(p["status"].get("phase") == "Running" for p in pods)
+
+
+# ----- the operator killed at each phase boundary -------------------------------------------
+
+Boundary = tuple[str, Callable[[RunWatch], bool]]
+BOUNDARIES: list[Boundary] = [
+    ("SIGKILL: EvaluatingBaseline just launched", lambda w: w.has_job(f"{RUN}-i0-eval-a1")),
+    ("SIGKILL: Training just launched", lambda w: w.has_job(f"{RUN}-i1-train-a1")),
+    ("SIGKILL: mid-Training", _train_pod_running),
+    ("SIGKILL: Assessing just launched", lambda w: w.has_job(f"{RUN}-i1-eval-a1")),
+    ("SIGKILL: PromotionStaging / just Staged",
+     lambda w: w.phase() in ("PromotionStaging", "Staged")),
+]
+
+
+def _await(reached: Callable[[RunWatch], bool], watch: RunWatch, name: str) -> None:
+    wait_for(lambda: reached(watch), timeout=TO_STAGED, interval=0.1, description=name)
+
+
+def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(cluster, object_store, namespace, base_model)
+    for name, reached in BOUNDARIES:
+        # Polled fast: "just launched" means within a poll of the Job appearing, before the
+        # operator has necessarily recorded it in status.
+        _await(reached, watch, name)
+        operator.kill(signal.SIGKILL)
+        _injected(name)
+        operator.start()
+    watch.wait_phase("Staged", timeout=TO_STAGED)
+    audit = assert_nothing_lost(watch, object_store)
+    gates = cluster.kubectl("get", "promotiongates", "-n", namespace, "-o", "name").stdout.split()
+    assert gates == [f"promotiongate.modelsmith.io/{RUN}"]
+    assert audit.status["gateName"] == RUN
+    _survived(*(name for name, _ in BOUNDARIES))
+
+
+# ----- the object store down while a candidate is assessed ----------------------------------
+
+
+def test_object_store_outage_blocks_then_resumes(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    fault = "object store down during Assessing"
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(cluster, object_store, namespace, base_model)
+    wait_for(lambda: watch.phase() == "Assessing", timeout=TO_STAGED, interval=0.5,
+             description="run Assessing")
+    _injected(fault)
+    # Moto keeps objects in memory only: what the store holds is put aside, with the operator
+    # frozen so that nothing is written between the copy and the outage.
+    with frozen(operator):
+        held = snapshot(object_store)
+        stop_store(object_store)
+    try:
+        status = watch.wait_phase("Blocked", timeout=180)
+        assert status["blockedBy"]["kind"] == "infrastructure"
+        assert status["blockedBy"]["reason"] == "ObjectStoreUnavailable"
+        assert "object store" in status["blockedBy"]["message"]
+        blocked = next(c for c in status["conditions"] if c["type"] == "Blocked")
+        assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
+    finally:
+        start_store(object_store, held)
+    wait_for(lambda: watch.phase() not in ("Blocked", None), timeout=300, interval=1,
+             description="run resumed once the object store is back")
+    watch.wait_phase("Staged", timeout=TO_STAGED)
+    audit = assert_nothing_lost(watch, object_store)
+    reasons = [(e["to"], e["reason"]) for e in audit.ledger if e["kind"] == "transition"]
+    assert ("Blocked", "ObjectStoreUnavailable") in reasons
+    assert operator.proc is not None and operator.proc.poll() is None
+    _survived(fault)
+
+
+# ----- the API server restarted mid-run -----------------------------------------------------
+
+
+def test_api_server_restart_mid_training_is_ridden_out(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    fault = "API server restart mid-Training"
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(cluster, object_store, namespace, base_model)
+    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
+             description="training running")
+    assert operator.proc is not None
+    pid = operator.proc.pid
+    _injected(fault)
+    restart_apiserver(cluster)
+    watch = RunWatch(cluster, namespace)  # a fresh connection pool
+    watch.wait_phase("Staged", timeout=TO_STAGED)
+    # The same process carried on: kopf re-established its watches, nobody restarted it.
+    assert operator.proc.pid == pid and operator.proc.poll() is None
+    assert_nothing_lost(watch, object_store)
+    _survived(fault)
+
+
+# ----- a pod deleted under its Job ----------------------------------------------------------
+
+
+def test_deleted_training_pod_is_replaced_and_the_run_continues(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    fault = "training pod deleted"
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(
+        cluster, object_store, namespace, base_model,
+        intake={"executionTarget": {"backoffLimit": 1}},
+    )
+    job = f"{RUN}-i1-train-a1"
+    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
+             description="training running")
+    (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
+    _injected(fault)
+    cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
+    wait_for(
+        lambda: [p for p in watch.pods(f"job-name={job}") if p["metadata"]["name"] != victim],
+        timeout=120, interval=0.5, description="the Job controller's replacement pod",
+    )
+    watch.wait_phase("Staged", timeout=TO_STAGED)
+    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
+    assert trained["status"].get("failed", 0) >= 1, trained["status"]
+    assert trained["status"].get("succeeded") == 1, trained["status"]
+    audit = assert_nothing_lost(watch, object_store)
+    # The Job's own retry absorbed it: the run spent none of its attempts.
+    assert f"{RUN}-i1-train-a2" not in audit.jobs
+    _survived(fault)
+
+
+# ----- the node going NotReady --------------------------------------------------------------
+
+
+def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
+    operator: OperatorProcess,
+    node_control: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    fault = "node NotReady (heartbeats stop)"
+    cluster = node_control
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(cluster, object_store, namespace, base_model)
+    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
+             description="training running")
+    _injected(fault)
+    cluster.set_heartbeats(False, wait=True)
+    # Training finishes on the node it already runs on; the assessment cannot be placed.
+    status = wait_for(
+        lambda: (s := watch.status()).get("capacity", {}).get("state") == "Unschedulable" and s,
+        timeout=TO_STAGED, interval=1, description="capacity Unschedulable",
+    )
+    capacity = status["capacity"]
+    assert "NotReady" in capacity["reason"], capacity
+    status = watch.wait_phase("Blocked", timeout=120)
+    assert status["blockedBy"]["kind"] == "infrastructure"
+    assert status["blockedBy"]["reason"] == "Unschedulable"
+    cluster.set_heartbeats(True, wait=True)
+    wait_for(
+        lambda: watch.status().get("capacity", {}).get("state") == "Scheduled"
+        or watch.phase() in ("PromotionStaging", "Staged", "Training"),
+        timeout=300, interval=1, description="capacity back once the node is Ready",
+    )
+    watch.wait_phase("Staged", timeout=TO_STAGED)
+    audit = assert_nothing_lost(watch, object_store)
+    reasons = [(e["to"], e["reason"]) for e in audit.ledger if e["kind"] == "transition"]
+    assert ("Blocked", "Unschedulable") in reasons
+    _survived(fault)
+
+
+# ----- two replicas with peering ------------------------------------------------------------
+
+
+class BothActedError(AssertionError):
+    """A paused replica went on reconciling while its peer was active."""
+
+
+_PAUSED = re.compile(r"^(\S+ \S+),\d+ .*Pausing operations in favour of", re.MULTILINE)
+
+
+def _paused_at(replica: OperatorProcess) -> datetime | None:
+    found = _PAUSED.findall(replica.log_path.read_text(errors="replace"))
+    return datetime.fromisoformat(found[-1]) if found else None
+
+
+@pytest.fixture
+def standalone_stopped(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The session's standalone operator out of the way (it ignores peering), back after."""
+    operator.stop()
+    try:
+        yield operator
+    finally:
+        operator.start()
+
+
+@pytest.mark.xfail(
+    raises=BothActedError,
+    strict=True,
+    reason="the operator's own requeue thread (modelsmith/reconciler.py) keeps reconciling "
+    "while kopf has paused the replica; reported to the lead",
+)
+def test_two_peered_replicas_never_both_act(
+    standalone_stopped: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    takeover, failover = "peering: a second replica takes over", "peering: the survivor resumes"
+    install_peering(cluster)
+    env = dict(standalone_stopped.env)
+    # Fixed priorities make the order certain: b outranks a, as a newer replica's random
+    # priority may outrank the running one's.
+    a = OperatorProcess(cluster.log_dir, env, name=f"replica-a-{namespace}",
+                        extra_args=["--peering", "modelsmith", "--priority", "100"]).start()
+    b = OperatorProcess(cluster.log_dir, env, name=f"replica-b-{namespace}",
+                        extra_args=["--peering", "modelsmith", "--priority", "200"])
+    violations: list[str] = []
+    try:
+        watch = RunWatch(cluster, namespace)
+        apply_quickstart(cluster, object_store, namespace, base_model)
+        wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
+                 description="training running under replica a")
+        _injected(takeover, failover)
+        b.start()
+        wait_for(lambda: _paused_at(a), timeout=60, interval=0.5, description="a pauses for b")
+        # In-flight work of a finishes; after that a must stay idle while b drives the run.
+        settle = time.monotonic() + 3
+        wait_for(lambda: time.monotonic() >= settle, timeout=10, description="a settles")
+        before = reconciles(a)
+        progressed = reconciles(b)
+        wait_for(lambda: reconciles(b) > progressed + 5, timeout=120, interval=1,
+                 description="b reconciles the run")
+        if reconciles(a) != before:
+            violations.append(
+                f"paused replica a ran {reconciles(a) - before:.0f} reconciles while b was active"
+            )
+        # b dies without a goodbye: a resumes once b's keep-alive lapses (60 s).
+        b.kill(signal.SIGKILL)
+        wait_for(lambda: "Resuming operations" in a.log_tail(200), timeout=180, interval=1,
+                 description="a resumes after b is gone")
+        watch.wait_phase("Staged", timeout=TO_STAGED)
+        assert_nothing_lost(watch, object_store)
+        if not violations:
+            _survived(takeover, failover)
+        else:
+            _survived(failover)
+    finally:
+        b.stop()
+        a.stop()
+    if violations:
+        raise BothActedError("; ".join(violations))
+
+
+def test_summary() -> None:
+    """Prints the figure for the README's results table (run with -s)."""
+    for name, survived in FAULTS.items():
+        print(f"  {'survived' if survived else 'NOT survived'}: {name}")
+    print(f"faults survived {sum(FAULTS.values())}/{len(FAULTS)} tried")

@@ -1,0 +1,33 @@
+"""`python -m modelsmith_trainer --spec s3://.../train-spec.json` (or `--spec-file PATH`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from modelsmith.jobspec import TrainSpec
+from modelsmith_trainer import job, launch
+from modelsmith_trainer.runtime import load_spec, parse_args, run_job
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv, "modelsmith_trainer", "training")
+    command = launch.launch_command(argv, os.environ)
+    if command is None:
+        return run_job("training", lambda: job.run(load_spec(args, TrainSpec)))
+
+    # Several GPUs: the checks with their own exit codes run here, where the codes still reach
+    # Kubernetes; the launched processes report through the termination message.
+    def preflight() -> dict[str, Any]:
+        job.read_inputs(load_spec(args, TrainSpec))
+        return {}
+
+    code = run_job("training preflight", preflight, report_success=False)
+    return code or launch.relaunch(command, os.environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""One training Job, in the order a reader (or a failure) meets it:
+
+1. the spec, the train split and the held-out fingerprint (bad spec 2, empty split 5);
+2. the held-out guard over the training material (contamination 6) -- all before any model
+   is touched, so a refused Job costs seconds;
+3. the base model and, when continuing, the accepted adapter (missing 3, corrupt 4);
+4. training, with progress.json every `progress_every` steps;
+5. the outputs, staged then moved into place, result.json last: a reader that finds
+   result.json finds a complete candidate, and a failed Job leaves no candidate at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelsmith import objectstore
+from modelsmith.benchmark.heldout import HeldoutFingerprint
+from modelsmith.exitcodes import ExitCode
+from modelsmith.jobspec import (
+    Digested,
+    Lineage,
+    Progress,
+    TrainExample,
+    TrainResult,
+    TrainSpec,
+)
+from modelsmith_trainer import data, models
+from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
+
+log = logging.getLogger("modelsmith.trainer")
+
+ADAPTER_DIR = "adapter/"
+LINEAGE = "lineage.json"
+PROGRESS = "progress.json"
+RESULT = "result.json"
+
+
+def candidate_label(spec: TrainSpec) -> str:
+    return f"{spec.base_model.label}-iter-{spec.iteration}"
+
+
+def read_inputs(spec: TrainSpec) -> tuple[bytes, list[TrainExample], HeldoutFingerprint]:
+    """The train split and the fingerprint, checked against each other."""
+    raw = _required(spec.train_data, "the training data")
+    examples = data.parse_train_data(raw)
+    if spec.heldout_fingerprint is None:
+        raise JobFailure(
+            ExitCode.BAD_SPEC,
+            "the spec names no held-out fingerprint; the overlap check is required",
+        )
+    try:
+        fingerprint = HeldoutFingerprint.model_validate_json(
+            _required(spec.heldout_fingerprint, "the held-out fingerprint")
+        )
+    except ValidationError:
+        raise JobFailure(ExitCode.BAD_SPEC, "the held-out fingerprint is malformed") from None
+    data.guard_heldout(examples, fingerprint, spec.overlap_threshold)
+    return raw, examples, fingerprint
+
+
+def _required(uri: str, what: str) -> bytes:
+    found = objectstore.get_bytes_or_none(uri)
+    if found is None:
+        raise JobFailure(ExitCode.BAD_SPEC, f"{what} named by the spec does not exist")
+    return found
+
+
+def run(spec: TrainSpec) -> dict[str, Any]:
+    raw, examples, fingerprint = read_inputs(spec)
+    with tempfile.TemporaryDirectory(prefix="modelsmith-train-") as scratch:
+        return _train(spec, raw, examples, fingerprint, Path(scratch))
+
+
+def _train(
+    spec: TrainSpec,
+    raw: bytes,
+    examples: Sequence[TrainExample],
+    fingerprint: HeldoutFingerprint,
+    scratch: Path,
+) -> dict[str, Any]:
+    base = models.fetch(spec.base_model.uri, scratch / "base", "the base model")
+    init = None
+    if spec.init_adapter is not None:
+        init = models.fetch(spec.init_adapter, scratch / "init", "the initial adapter")
+
+    # Heavy imports from here on.
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from modelsmith_trainer.train import apply_recipe, mixed_precision, train
+
+    threads = configure_torch_threads()
+    accelerator = Accelerator(mixed_precision=mixed_precision())
+    log.info("device %s, %d CPU thread(s)", accelerator.device, threads)
+    tokenizer = models.load_tokenizer(base.source, "the base model")
+    model = models.load_causal_lm(base, "the base model", torch.float32)
+    init_path: str | None = None
+    if init is not None and init.kind == "model":
+        # A fully fine-tuned candidate replaces the base it was trained from.
+        model = models.load_causal_lm(init, "the initial adapter", torch.float32)
+    elif init is not None:
+        init_path = init.source
+    set_seed(spec.seed)
+    try:
+        model = apply_recipe(model, spec.recipe, init_path)
+    except (ValueError, RuntimeError, OSError) as err:
+        if init_path is not None:
+            raise JobFailure(
+                ExitCode.MODEL_CORRUPT,
+                f"the initial adapter could not be loaded ({type(err).__name__})",
+            ) from None
+        raise JobFailure(
+            ExitCode.BAD_SPEC, f"the recipe does not fit the base model ({type(err).__name__})"
+        ) from None
+    encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length)
+
+    def write_progress(progress: Progress) -> None:
+        # A single PUT: readers see the previous or the new document, never a mix.
+        objectstore.put_json(objectstore.join(spec.output, PROGRESS), progress.model_dump())
+
+    from modelsmith_trainer.progress import ProgressTracker
+
+    tracker = ProgressTracker(spec.recipe.steps, spec.progress_every, write_progress)
+    model, outcome = train(
+        model,
+        encoded,
+        spec.recipe,
+        seed=spec.seed,
+        pad_id=tokenizer.pad_token_id,
+        progress=tracker,
+        accelerator=accelerator,
+    )
+    if not accelerator.is_main_process:
+        return {}
+
+    artefact = scratch / "out" / "adapter"
+    save_artefact(model, tokenizer, spec, artefact)
+    files = models.weight_files(artefact)
+    artefact_digest = models.weights_digest(files)
+    artefact_bytes = sum(f.stat().st_size for f in files)
+    label = candidate_label(spec)
+    lineage = Lineage(
+        label=label,
+        iteration=spec.iteration,
+        base_model=Digested(label=spec.base_model.label, digest=base.digest),
+        init_adapter=None
+        if init is None
+        else Digested(label=_init_label(spec), digest=init.digest),
+        method=spec.recipe.method,
+        artefact_digest=artefact_digest,
+        recipe=spec.recipe,
+        seed=spec.seed,
+        training_data=data.describe(raw, examples),
+        versions=_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    result = TrainResult(
+        iteration=spec.iteration,
+        label=label,
+        method=spec.recipe.method,
+        steps=outcome.steps,
+        examples=len(encoded),
+        first_loss=outcome.first_loss,
+        final_loss=outcome.final_loss,
+        tokens=outcome.tokens,
+        tokens_per_second=round(outcome.tokens_per_second, 1),
+        train_seconds=round(outcome.seconds, 3),
+        device=outcome.device,
+        processes=outcome.processes,
+        trainable_parameters=outcome.trainable_parameters,
+        total_parameters=outcome.total_parameters,
+        artefact_bytes=artefact_bytes,
+        base_bytes=base.weight_bytes,
+        heldout_checked=len(fingerprint.scenarios),
+    )
+    publish(spec.output, artefact, lineage, result)
+    return {
+        "iteration": spec.iteration,
+        "label": label,
+        "method": spec.recipe.method,
+        "steps": outcome.steps,
+        "final_loss": None if outcome.final_loss is None else round(outcome.final_loss, 6),
+        "artefact_bytes": artefact_bytes,
+        "base_bytes": base.weight_bytes,
+        "tokens_per_second": round(outcome.tokens_per_second, 1),
+        "train_seconds": round(outcome.seconds, 3),
+        "device": outcome.device,
+        "contaminated": False,
+        "heldout_checked": len(fingerprint.scenarios),
+    }
+
+
+def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) -> None:
+    """The adapter (safetensors and its config), or for a full fine-tune the whole model with
+    its tokenizer. Local paths never reach the artefact: the adapter names its base by label."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if spec.recipe.method == "lora":
+        for config in model.peft_config.values():
+            config.base_model_name_or_path = spec.base_model.label
+        model.save_pretrained(directory, safe_serialization=True)
+        (directory / "README.md").unlink(missing_ok=True)  # a generated card, not ours
+    else:
+        model.config.name_or_path = spec.base_model.label
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+
+def publish(output: str, artefact: Path, lineage: Lineage, result: TrainResult) -> None:
+    objectstore.publish_dir(artefact, objectstore.join(output, ADAPTER_DIR))
+    objectstore.put_json_atomic(
+        objectstore.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
+    )
+    objectstore.put_json_atomic(
+        objectstore.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
+    )
+
+
+def _init_label(spec: TrainSpec) -> str:
+    assert spec.init_adapter is not None
+    found = models.lineage_next_to(spec.init_adapter)
+    label = found.get("label") if found else None
+    return label if isinstance(label, str) and label else f"{spec.base_model.label}+adapter"
+
+
+def _versions() -> dict[str, str]:
+    import accelerate
+    import peft
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "accelerate": accelerate.__version__,
+    }

@@ -1,0 +1,185 @@
+"""The training loop, top to bottom: apply the recipe (LoRA adapter or every weight), then
+`recipe.steps` optimiser steps over seeded shuffles of the examples, each step's loss the
+weighted mean of the examples' reference-only losses.
+
+It runs under accelerate's Accelerator: one process on a CPU or a single GPU, or one process per
+GPU under `accelerate launch` (each process then sees its shard of every batch, and gradients are
+averaged across processes)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, cast
+
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from modelsmith.jobspec import Recipe
+from modelsmith_trainer.data import Encoded, collate, weighted_loss
+from modelsmith_trainer.progress import ProgressTracker
+
+log = logging.getLogger("modelsmith.train")
+
+MAX_GRAD_NORM = 1.0
+WARMUP_SHARE = 0.05
+FINAL_LR_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    steps: int
+    first_loss: float | None
+    final_loss: float | None
+    tokens: int
+    seconds: float
+    device: Literal["cpu", "gpu"]
+    processes: int
+    trainable_parameters: int
+    total_parameters: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def apply_recipe(model: Any, recipe: Recipe, init_adapter: str | None = None) -> Any:
+    """The model to train: with a LoRA adapter (new, or `init_adapter`'s to continue from), or
+    with every weight trainable. Call after seeding: a new adapter's weights are random."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if recipe.method == "full":
+        if init_adapter is not None:
+            # A full fine-tune continues from the merged candidate.
+            model = PeftModel.from_pretrained(model, init_adapter).merge_and_unload()
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model
+    if init_adapter is not None:
+        return PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+    config = LoraConfig(
+        r=recipe.rank,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        # Every linear layer but the output head: the adapter can then reshape what each layer
+        # reads and writes, which matters most when the base never saw the domain.
+        target_modules=list(recipe.target_modules) or "all-linear",
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def lr_factor(step: int, total: int) -> float:
+    """Linear warm-up over the first 5% of steps, then a cosine decay to 10% of the peak."""
+    warmup = max(1, math.ceil(WARMUP_SHARE * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return FINAL_LR_SHARE + (1 - FINAL_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def mixed_precision() -> str:
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def train(
+    model: Any,
+    examples: Sequence[Encoded],
+    recipe: Recipe,
+    *,
+    seed: int,
+    pad_id: int,
+    progress: ProgressTracker | None = None,
+    accelerator: Any = None,
+) -> tuple[Any, TrainOutcome]:
+    """Trains in place; returns the unwrapped model and what happened."""
+    from accelerate import Accelerator
+
+    accelerator = accelerator or Accelerator(mixed_precision=mixed_precision())
+    generator = torch.Generator().manual_seed(seed)
+    dataset = cast("Dataset[Encoded]", list(examples))
+    loader: DataLoader[Encoded] = DataLoader(
+        dataset,
+        batch_size=recipe.batch_size,
+        sampler=RandomSampler(examples, generator=generator),
+        collate_fn=partial(collate, pad_id=pad_id),
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.0)
+    # Not handed to accelerate: it would step the schedule once per process.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, recipe.steps)
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model.train()
+    total_params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in params)
+    log.info(
+        "training %d of %d parameters for %d steps on %d example(s), %d process(es), %s",
+        trainable,
+        total_params,
+        recipe.steps,
+        len(examples),
+        accelerator.num_processes,
+        accelerator.device,
+    )
+    if progress is not None and accelerator.is_main_process:
+        progress.start()
+    step, tokens = 0, 0
+    first_loss: float | None = None
+    last_loss: float | None = None
+    began = time.perf_counter()
+    while step < recipe.steps:
+        for batch in loader:
+            weights = batch.pop("weights")
+            labels = batch.pop("labels")
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits
+            loss = weighted_loss(logits, labels, weights)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(params, MAX_GRAD_NORM)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(batch["attention_mask"].sum())
+            last_loss = float(loss.detach())
+            if first_loss is None:
+                first_loss = last_loss
+            if progress is not None and accelerator.is_main_process:
+                progress.step(step, last_loss)
+            if step >= recipe.steps:
+                break
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - began
+    accelerator.wait_for_everyone()
+    model.eval()
+    outcome = TrainOutcome(
+        steps=step,
+        first_loss=first_loss,
+        final_loss=last_loss,
+        tokens=tokens * accelerator.num_processes,
+        seconds=seconds,
+        device="gpu" if accelerator.device.type == "cuda" else "cpu",
+        processes=accelerator.num_processes,
+        trainable_parameters=trainable,
+        total_parameters=total_params,
+    )
+    log.info(
+        "trained %d steps in %.1fs: loss %.4f -> %.4f, %.0f tokens/s",
+        outcome.steps,
+        seconds,
+        first_loss or 0.0,
+        last_loss or 0.0,
+        outcome.tokens_per_second,
+    )
+    return accelerator.unwrap_model(model), outcome
