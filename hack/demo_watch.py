@@ -178,8 +178,6 @@ def iteration_line(record: Obj) -> str:
     )
     if record.get("regressionCount"):
         line += f", {record['regressionCount']} regressions"
-    if record.get("reason"):
-        line += f" ({record['reason']})"
     return line
 
 
@@ -193,7 +191,7 @@ class RunWatch:
     seen_ready: dict[str, str] = field(default_factory=dict)
     last_transition: Obj | None = None
     printed_phase: str | None = None
-    last_training: tuple[int, int, Any] | None = None
+    last_training: tuple[int, Any] | None = None
     seen_iterations: set[int] = field(default_factory=set)
 
 
@@ -259,12 +257,14 @@ def _poll_run(api: Api, args: argparse.Namespace, seen: RunWatch) -> str | None:
         )
         if transition.get("from") != expected and since is not None:
             known = {str(last.get("reason"))} if last else set()
-            for missed in _missed_transitions(
-                api, args.namespace, args.run, since, transition, known
-            ):
+            missed = _missed_transitions(api, args.namespace, args.run, since, transition, known)
+            for i, event in enumerate(missed):
+                # Only the ends of the chain are known: where it was, and where the seen one left.
+                left = expected if i == 0 else "?"
+                entered = transition.get("from") if i == len(missed) - 1 else "?"
                 say(
-                    f"{clock(missed['time'])}  phase {expected} -> ... [{missed['reason']}] "
-                    f"{missed['message']}"
+                    f"{clock(event['time'])}  phase {left} -> {entered}  [{event['reason']}] "
+                    f"{event['message']}"
                 )
         seen.last_transition = transition
         seen.printed_phase = transition.get("to")
@@ -272,14 +272,12 @@ def _poll_run(api: Api, args: argparse.Namespace, seen: RunWatch) -> str | None:
 
     training = status.get("training")
     if training and training.get("totalSteps"):
-        key = (
-            int(status.get("iteration", 0)),
-            int(training.get("step", 0)),
-            training.get("updatedAt"),
-        )
+        # Keyed on the report itself: the last report of an iteration stays in status while the
+        # next one starts, and must not be shown again under the new iteration number.
+        key = (int(training.get("step", 0)), training.get("updatedAt"))
         if key != seen.last_training:
             seen.last_training = key
-            say(training_line(key[0], training))
+            say(training_line(int(status.get("iteration", 0)), training))
 
     for record in sorted(status.get("history") or [], key=lambda r: int(r.get("iteration", 0))):
         iteration = int(record.get("iteration", 0))
@@ -566,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`)
+        return 1
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def read_scenarios(spec: EvalSpec) -> list[Scenario]:
 
 def run(spec: EvalSpec) -> dict[str, Any]:
     scenarios = read_scenarios(spec)
+    models.offline_unless_hub(spec.base_model.uri, spec.adapter)
     with tempfile.TemporaryDirectory(prefix="modelsmith-eval-") as scratch:
         model, tokenizer, label, digest = load_model(spec, Path(scratch))
         return evaluate(spec, scenarios, model, tokenizer, label, digest)

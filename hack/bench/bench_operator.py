@@ -39,7 +39,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
 
 from kubernetes import client  # noqa: E402
-
 from operatorbench import identity, profiling, report, workload  # noqa: E402
 from operatorbench.observe import (  # noqa: E402
     AuditLog,
@@ -49,8 +48,9 @@ from operatorbench.observe import (  # noqa: E402
     apiserver_requests,
     reconciles,
 )
-from modelsmith.loop.decide import REQUEUE_WHILE_WAITING  # noqa: E402
 from operatorbench.subjects import BASELINE, MODELSMITH, Subject  # noqa: E402
+
+from modelsmith.loop.decide import REQUEUE_WHILE_WAITING  # noqa: E402
 from testbed import procs  # noqa: E402
 from testbed.cluster import Cluster  # noqa: E402
 from testbed.objectstore import ObjectStore  # noqa: E402
@@ -226,7 +226,9 @@ def measure(
         ]
         intakes = [workload.intake(ns, "intake", "bench-000", model_uri) for ns in scale_ns]
         scale_runs = [
-            workload.run(ns, f"run-{j:03d}", "intake") for ns in scale_ns for j in range(per_ns_runs)
+            workload.run(ns, f"run-{j:03d}", "intake")
+            for ns in scale_ns
+            for j in range(per_ns_runs)
         ]
         result.objects = len(benches) + len(intakes) + len(scale_runs) + len(runs) + 3
         began = time.monotonic()

@@ -3,8 +3,13 @@
 kopf delivers watch events; a handler only records which object changed and reconciles it. What
 a watch cannot tell (training progress in the object store, a ConfigMap that appears, a store
 that comes back) is looked at again through the requeue, never by a busy loop. Reconciles of
-one object are serialised by a per-object lock, so a Job event and a run event arriving together
-cannot act twice.
+one object are serialised, so a Job event and a run event arriving together cannot act twice.
+
+Triggers that arrive while an object is being reconciled are coalesced: the running reconcile
+runs once more when it finishes, reading everything afresh, instead of once per trigger. A
+reconcile reads the whole current state, so one that starts after the last trigger sees what
+every earlier one would have; a burst of pod, Job and status events then costs two reconciles,
+not one each.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class _Due:
 class Reconciler:
     def __init__(self) -> None:
         self._funcs: dict[str, Reconcile] = {}
-        self._locks: dict[Key, threading.Lock] = {}
+        self._running: set[Key] = set()
+        self._dirty: set[Key] = set()
         self._guard = threading.Lock()
         self._heap: list[_Due] = []
         self._due: dict[Key, float] = {}
@@ -48,27 +54,45 @@ class Reconciler:
     def register(self, plural: str, func: Reconcile) -> None:
         self._funcs[plural] = func
 
-    def _lock(self, key: Key) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
     def forget(self, key: Key) -> None:
         with self._guard:
-            self._locks.pop(key, None)
+            self._dirty.discard(key)
             self._due.pop(key, None)
 
     def reconcile(self, plural: str, namespace: str, name: str) -> None:
-        """Runs the kind's reconcile now (in the caller's thread) and schedules its requeue."""
+        """Runs the kind's reconcile now (in the caller's thread) and schedules its requeue.
+        While another thread reconciles the same object, only marks it for one more pass, which
+        that thread runs when it is done."""
         key = (plural, namespace, name)
+        with self._guard:
+            if key in self._running:
+                self._dirty.add(key)
+                return
+            self._running.add(key)
+        try:
+            while True:
+                self._run_once(key)
+                with self._guard:
+                    if key not in self._dirty:
+                        self._running.discard(key)
+                        return
+                    self._dirty.discard(key)
+        except BaseException:
+            with self._guard:
+                self._running.discard(key)
+                self._dirty.discard(key)
+            raise
+
+    def _run_once(self, key: Key) -> None:
+        plural, namespace, name = key
         func = self._funcs[plural]
         metrics.RECONCILES.labels(*metrics.labels(plural)).inc()
-        with self._lock(key):
-            try:
-                again = func(namespace, name)
-            except Exception as exc:
-                metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
-                log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
-                again = 10.0
+        try:
+            again = func(namespace, name)
+        except Exception as exc:
+            metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
+            log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
+            again = 10.0
         if again is not None:
             self.requeue(key, again)
 

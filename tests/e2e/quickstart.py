@@ -73,6 +73,37 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
         },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    # What the chart's approver role grants: reading gates and annotating them. Who may set
+    # which approval is the admission policy's business, not RBAC's.
+    approver = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "approver", "namespace": namespace},
+        "rules": [
+            {
+                "apiGroups": ["modelsmith.io"],
+                "resources": ["promotiongates"],
+                "verbs": ["get", "list", "watch", "patch"],
+            },
+            {
+                "apiGroups": ["modelsmith.io"],
+                "resources": ["iterationruns", "modelintakes", "benchmarks"],
+                "verbs": ["get", "list", "watch"],
+            },
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "approvers", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "approver"},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+            for user in ("alice", "bob", "carol", "mallory")
+        ],
+    }
+    for doc in (approver, binding):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
 
 
 def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ ledger numbered without gaps that agrees with status.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import signal
 import time
@@ -117,6 +119,13 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
     gates = cluster.kubectl("get", "promotiongates", "-n", namespace, "-o", "name").stdout.split()
     assert gates == [f"promotiongate.modelsmith.io/{RUN}"]
     assert audit.status["gateName"] == RUN
+    # The gate carries the digest of the one bundle stored, whichever restart staged it.
+    gate = json.loads(cluster.kubectl("get", "promotiongate", RUN, "-n", namespace,
+                                      "-o", "json").stdout)
+    bundle = object_store.client().get_object(
+        Bucket=object_store.bucket, Key=f"runs/{namespace}/{RUN}/evidence/bundle.json"
+    )["Body"].read()
+    assert gate["spec"]["evidence"]["digest"] == "sha256:" + hashlib.sha256(bundle).hexdigest()
     _survived(*(name for name, _ in BOUNDARIES))
 
 

@@ -378,6 +378,29 @@ def test_summary() -> None:
           f"({len(CASES) - len(runnable)} waiting for an image)")
 
 
+def test_a_corrected_document_is_picked_up(
+    operator: OperatorProcess, crds: Cluster, namespace: str
+) -> None:
+    """Refusing is not the end: fixing the ConfigMap in place makes the Benchmark Ready without
+    touching the Benchmark (no watch sees a ConfigMap change; the operator looks again)."""
+    case = load_case(CORPUS / "benchmark-configmap-not-yaml.yaml")
+    crds.kubectl("apply", "-n", namespace, "-f", str(case.path))
+    wait_for(lambda: _verdict(case, _get(crds, namespace, "Benchmark", "triage")), timeout=60,
+             interval=1.0, description="the Benchmark refuses the document")
+    good = load_case(CORPUS / "benchmark-configmap-key-missing.yaml")
+    fixed = next(d for d in good.docs if d["kind"] == "ConfigMap")
+    fixed["data"] = {"scenarios.yaml": fixed["data"]["scenarios.yml"]}
+    fixed["metadata"]["namespace"] = namespace
+    crds.kubectl("apply", "-f", "-", input=json.dumps(fixed))
+    body = wait_for(
+        lambda: (b := _get(crds, namespace, "Benchmark", "triage"))
+        and _condition(b, "Ready").get("status") == "True" and b,
+        timeout=90, interval=1.0, description="the Benchmark Ready once its ConfigMap is fixed",
+    )
+    assert body["status"]["scenarioCount"] == 4
+    assert body["metadata"]["generation"] == 1
+
+
 def test_every_case_names_its_mistake() -> None:
     """The corpus stays meaningful: one expectation per case, named for what it breaks."""
     assert len(CASES) >= 20

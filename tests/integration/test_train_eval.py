@@ -156,6 +156,8 @@ def run_module(
         timeout=300,
         check=False,
     )
+    if os.environ.get("MODELSMITH_TEST_SHOW_JOB_LOGS"):
+        print(f"----- {name} (exit {completed.returncode}) -----\n{completed.stderr}")
     message = json.loads(termination.read_text()) if termination.exists() else {}
     if termination.exists():
         assert len(termination.read_bytes()) <= 4096
@@ -329,18 +331,6 @@ def test_contaminated_training_data_is_refused(quickstart: Quickstart) -> None:
     flagged = [o["scenario_id"] for o in job.termination["details"]["overlaps"]]
     assert flagged == [quickstart.heldout_split()[0].id]
     assert keys_under(output) == []
-
-
-def test_paraphrased_material_is_not_contamination(quickstart: Quickstart) -> None:
-    """The guard blocks copies, not topics: held-out tickets are about the same things as
-    training tickets, and the quickstart's train split passes it (the training test above)."""
-    heldout = quickstart.heldout_split()[0]
-    paraphrase = heldout.model_copy(
-        update={"id": "paraphrase", "inputs": {"ticket": "invoice payment question"}}
-    )
-    from modelsmith.benchmark.heldout import overlap_between
-
-    assert overlap_between([paraphrase], quickstart.heldout_split()) == []
 
 
 def test_missing_model_exits_3(quickstart: Quickstart) -> None:

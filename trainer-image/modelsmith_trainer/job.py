@@ -74,6 +74,7 @@ def _required(uri: str, what: str) -> bytes:
 
 def run(spec: TrainSpec) -> dict[str, Any]:
     raw, examples, fingerprint = read_inputs(spec)
+    models.offline_unless_hub(spec.base_model.uri, spec.init_adapter)
     with tempfile.TemporaryDirectory(prefix="modelsmith-train-") as scratch:
         return _train(spec, raw, examples, fingerprint, Path(scratch))
 
@@ -205,7 +206,16 @@ def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) 
     if spec.recipe.method == "lora":
         for config in model.peft_config.values():
             config.base_model_name_or_path = spec.base_model.label
-        model.save_pretrained(directory, safe_serialization=True)
+        # "auto" would ask a model hub whether the base's vocabulary changed (the label is not
+        # a hub id); embeddings only need saving when the recipe adapts them.
+        adapts_embeddings = any(
+            "embed" in name or "lm_head" in name for name in spec.recipe.target_modules
+        )
+        model.save_pretrained(
+            directory,
+            safe_serialization=True,
+            save_embedding_layers="auto" if adapts_embeddings else False,
+        )
         (directory / "README.md").unlink(missing_ok=True)  # a generated card, not ours
     else:
         model.config.name_or_path = spec.base_model.label

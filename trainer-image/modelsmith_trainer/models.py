@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +43,14 @@ class FetchedModel:
     digest: str
     weight_bytes: int
     kind: Literal["model", "adapter"]
+
+
+def offline_unless_hub(*uris: str | None) -> None:
+    """Keeps transformers and peft from calling a model hub unless a model comes from one: a
+    cluster without egress would otherwise wait on DNS and retries. Must run before they are
+    imported (they read it once)."""
+    if not any(uri and uri.startswith(HF_SCHEME) for uri in uris):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def weight_files(directory: Path) -> list[Path]:
@@ -141,9 +150,7 @@ def load_causal_lm(fetched: FetchedModel, what: str, dtype: torch.dtype) -> Any:
 
     auto: Any = AutoModelForCausalLM
     try:
-        model = auto.from_pretrained(
-            fetched.source, torch_dtype=dtype, low_cpu_mem_usage=True, use_safetensors=None
-        )
+        model = auto.from_pretrained(fetched.source, dtype=dtype, low_cpu_mem_usage=True)
     except Exception as err:
         log.error("loading %s failed: %s", what, err)
         raise JobFailure(

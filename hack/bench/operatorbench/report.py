@@ -78,7 +78,7 @@ ROWS = (
         lambda f: 1000 * percentile(f.apply_to_job, 95),
         "{:.0f}",
         ratio=True,
-        target=f"≤ {P95_APPLY_TO_JOB_S * 1000:.0f} ms; ≤ {MAX_RATIO}× baseline",
+        target=f"≤ {P95_APPLY_TO_JOB_S * 1000:.0f} ms; ≤ {MAX_RATIO}x baseline",
         check=lambda v, r: v <= P95_APPLY_TO_JOB_S * 1000 and _ratio_ok(v, r),
     ),
     Row(
@@ -92,7 +92,7 @@ ROWS = (
         lambda f: 1000 * percentile(f.complete_to_status, 95),
         "{:.0f}",
         ratio=True,
-        target=f"≤ {MAX_RATIO}× baseline",
+        target=f"≤ {MAX_RATIO}x baseline",
         check=_ratio_ok,
     ),
     Row(
@@ -112,7 +112,7 @@ ROWS = (
         lambda f: f.delta("latency-start", "scale-end", "cpu"),
         "{:.1f}",
         ratio=True,
-        target=f"≤ {MAX_RATIO}× baseline",
+        target=f"≤ {MAX_RATIO}x baseline",
         check=_ratio_ok,
     ),
     Row(
@@ -194,7 +194,7 @@ ROWS = (
 
 def _cell(fmt: str, value: float | None) -> str:
     if value is None or math.isnan(value):
-        return "–"
+        return "-"
     return fmt.format(value)
 
 
@@ -215,7 +215,7 @@ def table(results: dict[str, Figures], idle_seconds: float) -> str:
             met = "yes" if row.check(value, ratio) else "**no**"
         lines.append(
             f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
-            f"{_cell('{:.2f}×', ratio)} | {row.target} | {met} |"
+            f"{_cell('{:.2f}x', ratio)} | {row.target} | {met} |"
         )
     if ms is not None:
         lines.append("")

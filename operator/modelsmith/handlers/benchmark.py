@@ -99,7 +99,8 @@ def reconcile(namespace: str, name: str) -> float | None:
     ready = heldout > 0 and not unusable
     if unusable:
         reason = "InvalidCriteria"
-        message = f"{len(unusable)} criteria cannot be evaluated: " + "; ".join(unusable[:3])
+        noun = "criterion" if len(unusable) == 1 else "criteria"
+        message = f"{len(unusable)} {noun} cannot be evaluated: " + "; ".join(unusable[:3])
     elif heldout == 0:
         reason = "NoHeldout"
         message = "no held-out scenarios: promotion could never be measured on unseen scenarios"
