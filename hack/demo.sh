@@ -47,11 +47,13 @@ stop_operator() {
     operator_pid=""
 }
 
-# The newest Job pods' output: what a trainer or evaluator said before it failed.
+# The newest Job pods' output, this demo's only (newer than its operator log): what a trainer
+# or evaluator said before it failed.
 show_pod_logs() {
     local dir=${testbed_dir:-}/pods/$NS log
-    [[ -n ${testbed_dir:-} && -d $dir ]] || return 0
-    find "$dir" -mindepth 2 -maxdepth 2 -name '*.log' -printf '%T@ %p\n' | sort -n | tail -n 2 |
+    [[ -n ${testbed_dir:-} && -d $dir && -f ${operator_log:-} ]] || return 0
+    find "$dir" -mindepth 2 -maxdepth 2 -name '*.log' -newer "$operator_log" -printf '%T@ %p\n' |
+        sort -n | tail -n 2 |
         while read -r _ log; do
             printf -- '--- %s (last lines)\n' "${log#"$dir"/}"
             tail -n 8 "$log"
@@ -80,7 +82,7 @@ on_exit() {
                 "$operator_log" >&2
             grep -v "Handler '.*' succeeded" "$operator_log" | tail -n 20 >&2 || true
         fi
-        show_pod_logs >&2
+        show_pod_logs >&2 || true
         printf 'pod logs: %s/pods/%s/; test bed logs: hack/cluster logs\n' \
             "${testbed_dir:-.testbed}" "$NS" >&2
     fi

@@ -93,6 +93,8 @@ def reconcile(namespace: str, name: str) -> float | None:
     config = _config(run, intake)
     exec_ns = intake.spec.execution_target.namespace or namespace
     observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
+    if not _deferred_ledger_written(state, layout):
+        observation = observation.model_copy(update={"object_store_reachable": False})
     decision = loop.decide(state, observation, config, now)
     _act(body, run, intake, decision, exec_ns, layout)
     return _record(body, run, intake, decision, job_obs, progress, layout)
@@ -295,12 +297,12 @@ def _act(
 ) -> None:
     for action in decision.actions:
         if isinstance(action, loop.WriteLedger):
-            entry = action.entry
-            # Write-once: a replayed decision finds its entry already there.
-            with contextlib.suppress(objectstore.AlreadyExists):
-                objectstore.put_if_absent(
-                    layout.ledger(entry.sequence), json.dumps(entry.wire(), sort_keys=True).encode()
-                )
+            try:
+                _write_ledger(action.entry, layout)
+            except objectstore.ObjectStoreUnavailable:
+                if _blocks_on_the_store(decision):
+                    continue  # recorded once the store answers: _deferred_ledger_written
+                raise
         elif isinstance(action, loop.LaunchJob):
             _launch(body, run, intake, action, exec_ns, layout)
         elif isinstance(action, loop.StageGate):
@@ -313,6 +315,56 @@ def _act(
             except Exception as exc:
                 if not kube.is_not_found(exc):
                     raise
+
+
+def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
+    # Write-once: a replayed decision finds its entry already there.
+    with contextlib.suppress(objectstore.AlreadyExists):
+        objectstore.put_if_absent(
+            layout.ledger(entry.sequence), json.dumps(entry.wire(), sort_keys=True).encode()
+        )
+
+
+def _blocks_on_the_store(decision: loop.Decision) -> bool:
+    return (
+        decision.phase is loop.Phase.BLOCKED
+        and decision.reason is loop.Reason.OBJECT_STORE_UNAVAILABLE
+        and not decision.launches
+    )
+
+
+def _deferred_ledger_written(state: loop.RunState, layout: RunLayout) -> bool:
+    """The ledger lives in the object store, so the decision that blocks a run on an unreachable
+    store cannot write its entry first: status records the block, and its entry (the transition,
+    the decision's only one) is written here, from status, once the store answers and before
+    any later entry. False while the store still does not answer."""
+    last = state.last_transition
+    blocked = state.blocked_by
+    if (
+        state.phase is not loop.Phase.BLOCKED
+        or blocked is None
+        or blocked.reason is not loop.Reason.OBJECT_STORE_UNAVAILABLE
+        or last is None
+        or last.to is not loop.Phase.BLOCKED
+        or state.ledger_sequence == 0
+    ):
+        return True
+    entry = loop.LedgerEntry(
+        sequence=state.ledger_sequence - 1,
+        time=last.time,
+        kind=loop.LedgerKind.TRANSITION,
+        from_phase=last.from_phase,
+        to=last.to,
+        reason=last.reason,
+        message=last.message,
+        iteration=state.iteration,
+        attempt=state.attempt,
+    )
+    try:
+        _write_ledger(entry, layout)
+    except objectstore.ObjectStoreUnavailable:
+        return False
+    return True
 
 
 def _launch(

@@ -1,0 +1,110 @@
+"""modelsmith.objectstore against the test bed's S3 server (moto, over HTTP on loopback)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelsmith import objectstore
+from testbed.objectstore import ObjectStore
+
+
+@pytest.fixture
+def prefix(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for key, value in object_store.env().items():
+        monkeypatch.setenv(key, value)
+    yield f"s3://{object_store.bucket}/objectstore-test-{secrets.token_hex(4)}/"
+
+
+def test_parse_uri() -> None:
+    uri = objectstore.parse_uri("s3://bucket/a/b/")
+    assert (uri.bucket, uri.key, uri.is_prefix) == ("bucket", "a/b/", True)
+    assert str(uri.child("c.json")) == "s3://bucket/a/b/c.json"
+    assert objectstore.join("s3://bucket/a", "c") == "s3://bucket/a/c"
+    for bad in ("bucket/key", "s3:///key", "https://bucket/key"):
+        with pytest.raises(objectstore.InvalidUri):
+            objectstore.parse_uri(bad)
+
+
+def test_json_and_bytes(prefix: str) -> None:
+    uri = prefix + "doc.json"
+    assert objectstore.get_json_or_none(uri) is None
+    assert not objectstore.exists(uri)
+    with pytest.raises(objectstore.ObjectNotFound):
+        objectstore.get_bytes(uri)
+    objectstore.put_json(uri, {"b": 1, "a": [1, 2]})
+    assert objectstore.exists(uri)
+    assert objectstore.get_json(uri) == {"a": [1, 2], "b": 1}
+    objectstore.put_bytes(prefix + "raw", b"\x00\x01")
+    assert objectstore.get_bytes_or_none(prefix + "raw") == b"\x00\x01"
+
+
+def test_put_if_absent_is_write_once(prefix: str) -> None:
+    uri = prefix + "ledger/000000.json"
+    objectstore.put_if_absent(uri, b"first")
+    with pytest.raises(objectstore.AlreadyExists):
+        objectstore.put_if_absent(uri, b"second")
+    assert objectstore.get_bytes(uri) == b"first"
+    assert objectstore.put_json_once(prefix + "once.jsonl", "line\n") is True
+    assert objectstore.put_json_once(prefix + "once.jsonl", "other\n") is False
+    assert objectstore.get_bytes(prefix + "once.jsonl") == b"line\n"
+
+
+def test_atomic_writes_leave_no_staging_behind(prefix: str, object_store: ObjectStore) -> None:
+    objectstore.put_json_atomic(prefix + "scorecard.json", {"score": 1})
+    objectstore.put_atomic(prefix + "results.jsonl", b"{}\n")
+    assert objectstore.get_json(prefix + "scorecard.json") == {"score": 1}
+    staging = f"s3://{object_store.bucket}/{objectstore.STAGING_PREFIX}"
+    assert objectstore.list_objects(staging) == []
+
+
+def test_directories_round_trip(prefix: str, tmp_path: Path) -> None:
+    source = tmp_path / "model"
+    (source / "sub").mkdir(parents=True)
+    (source / "config.json").write_text("{}")
+    (source / "sub" / "weights.bin").write_bytes(os.urandom(3000))
+    written = objectstore.publish_dir(source, prefix + "model")
+    assert sorted(written) == [prefix + "model/config.json", prefix + "model/sub/weights.bin"]
+    listed = objectstore.list_objects(prefix + "model/")
+    assert [o.relative_to(prefix + "model/") for o in listed] == ["config.json", "sub/weights.bin"]
+    assert listed[1].size == 3000 and listed[1].etag
+    assert objectstore.prefix_has_objects(prefix + "model/")
+    assert not objectstore.prefix_has_objects(prefix + "nothing/")
+    target = tmp_path / "copy"
+    files = objectstore.download_prefix(prefix + "model/", target)
+    assert sorted(p.relative_to(target).as_posix() for p in files) == [
+        "config.json",
+        "sub/weights.bin",
+    ]
+    assert (target / "sub" / "weights.bin").read_bytes() == (source / "sub/weights.bin").read_bytes()
+    assert objectstore.delete_prefix(prefix + "model/") == 2
+    assert objectstore.list_objects(prefix + "model/") == []
+
+
+def test_keys_cannot_escape_the_download_directory(prefix: str, tmp_path: Path) -> None:
+    objectstore.put_bytes(prefix + "evil/../../outside", b"x")
+    with pytest.raises(objectstore.ObjectStoreError):
+        objectstore.download_prefix(prefix + "evil/", tmp_path / "dest")
+    assert not (tmp_path / "outside").exists()
+
+
+def test_an_unreachable_store_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    with pytest.raises(objectstore.ObjectStoreUnavailable) as caught:
+        objectstore.get_bytes_or_none("s3://modelsmith/anything")
+    assert "127.0.0.1" not in str(caught.value)
+
+
+def test_a_missing_bucket_is_unavailable(prefix: str) -> None:
+    with pytest.raises(objectstore.ObjectStoreUnavailable):
+        objectstore.get_bytes_or_none("s3://no-such-bucket-here/key")

@@ -1,0 +1,68 @@
+"""Batched generation answers exactly what one-at-a-time generation answers: left padding and
+the attention mask keep rows apart, and every answer ends at its own end token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import tiny_model
+from modelsmith_evaluator.generate import _fit, _until_eos, generate_all
+
+PROMPTS = [
+    "Triage this ticket.\nticket: my invoice is wrong\nAnswer: ",
+    "Triage.\nAnswer: ",
+    "Triage this support ticket now please.\nticket: the app crashes with an error\nAnswer: ",
+    "Triage this ticket.\nticket: password reset\nAnswer: ",
+    "Hello\nAnswer: ",
+]
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[Any, Any]:
+    import transformers
+
+    hub: Any = transformers
+    tokenizer = tiny_model.build_tokenizer([*PROMPTS, "queue: billing. queue: none."], 300)
+    config = hub.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(7)
+    model = hub.LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)  # peaked enough that rounding never flips a token
+    return model, tokenizer
+
+
+def test_batches_answer_like_single_prompts(small: tuple[Any, Any]) -> None:
+    model, tokenizer = small
+    batched = generate_all(model, tokenizer, PROMPTS, batch_size=4, max_new_tokens=6)
+    single = generate_all(model, tokenizer, PROMPTS, batch_size=1, max_new_tokens=6)
+    assert [g.completion for g in batched.generations] == [g.completion for g in single.generations]
+    assert [g.prompt_tokens for g in batched.generations] == [
+        len(tokenizer(p)["input_ids"]) for p in PROMPTS
+    ]
+    assert {g.batch_size for g in batched.generations} == {4, 1}
+    assert all(0 < g.generated_tokens <= 6 for g in batched.generations)
+    assert batched.device == "cpu" and batched.device_seconds > 0
+
+
+def test_answers_stop_at_the_end_token() -> None:
+    assert _until_eos([5, 6, 2, 0, 0], eos=2) == ([5, 6], True)
+    assert _until_eos([5, 6, 7], eos=2) == ([5, 6, 7], False)
+
+
+def test_long_prompts_keep_bos_and_their_newest_tokens() -> None:
+    assert _fit([1, 10, 11, 12, 13], 3, bos=1) == [1, 12, 13]
+    assert _fit([10, 11, 12], 2, bos=1) == [11, 12]
+    assert _fit([1, 10], 5, bos=1) == [1, 10]
