@@ -29,8 +29,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Prints progress while it builds; silent when everything is cached.
 controlplane:
-	@hack/controlplane/build.sh >/dev/null
+	@set -o pipefail; hack/controlplane/build.sh 2>&1 >/dev/null | { grep -v ': cached in ' || true; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

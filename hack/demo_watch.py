@@ -469,7 +469,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     )
     candidate = status.get("candidate") or {}
     out += _block(
-        "Scores (share of the 24 scenarios passed)",
+        "Scores (share of the benchmark's scenarios passed)",
         [
             ("baseline", num(scores.get("baseline"))),
             (
