@@ -113,6 +113,10 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
         _await(reached, watch, name)
         operator.kill(signal.SIGKILL)
         _injected(name)
+        # What the dead operator had recorded: a Job may exist that status does not claim yet.
+        claimed = (watch.status().get("memory") or {}).get("job")
+        print(f"  killed at {name}: phase {watch.phase()}, status claims Job {claimed}, "
+              f"Jobs {sorted(watch.job_names())}")
         operator.start()
     watch.wait_phase("Staged", timeout=TO_STAGED)
     audit = assert_nothing_lost(watch, object_store)

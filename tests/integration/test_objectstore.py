@@ -81,7 +81,8 @@ def test_directories_round_trip(prefix: str, tmp_path: Path) -> None:
         "config.json",
         "sub/weights.bin",
     ]
-    assert (target / "sub" / "weights.bin").read_bytes() == (source / "sub/weights.bin").read_bytes()
+    copied = (target / "sub" / "weights.bin").read_bytes()
+    assert copied == (source / "sub/weights.bin").read_bytes()
     assert objectstore.delete_prefix(prefix + "model/") == 2
     assert objectstore.list_objects(prefix + "model/") == []
 
