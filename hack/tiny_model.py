@@ -31,7 +31,8 @@ SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 
 @dataclass(frozen=True)
 class TinyShape:
-    """About 1.3 M parameters: trains in seconds per hundred steps on two CPU cores."""
+    """About 1.05 M parameters (4 layers of width 128, a vocabulary of about 770 tokens): a
+    hundred LoRA steps take about ten seconds on one CPU core."""
 
     hidden_size: int = 128
     intermediate_size: int = 384

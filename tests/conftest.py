@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -44,7 +45,9 @@ _startup = pytest.StashKey[dict[str, float]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--skip-cluster", action="store_true", default=False,
+        "--skip-cluster",
+        action="store_true",
+        default=False,
         help="skip tests marked `cluster` instead of starting the local control plane",
     )
 
@@ -59,9 +62,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(f in getattr(item, "fixturenames", ()) for f in CLUSTER_FIXTURES):
             item.add_marker(pytest.mark.cluster)
         if skip and item.get_closest_marker("cluster"):
-            item.add_marker(pytest.mark.skip(
-                reason="cluster tests skipped on request (--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
-            ))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="cluster tests skipped on request (--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
+                )
+            )
 
 
 def _existing() -> Path | None:
@@ -70,8 +75,10 @@ def _existing() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config,
-            ) -> Iterator[Cluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> Iterator[Cluster]:
     existing = _existing()
     if existing is not None:
         yield Cluster.attach(existing)
@@ -87,8 +94,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
 
 
 @pytest.fixture(scope="session")
-def object_store(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config,
-                 ) -> Iterator[ObjectStore]:
+def object_store(
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> Iterator[ObjectStore]:
     existing = _existing()
     if existing is not None and (existing / "object-store.json").exists():
         yield ObjectStore.attach(existing)
@@ -112,8 +121,11 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     manifest: Json = {"metadata": {"name": name, "labels": {"modelsmith.io/test": "true"}}}
     core.create_namespace(manifest)
     # Pod admission refuses pods until the service-account controller made `default`.
-    wait_for(lambda: core.read_namespaced_service_account("default", name), 30,
-             f"ServiceAccount {name}/default")
+    wait_for(
+        lambda: core.read_namespaced_service_account("default", name),
+        30,
+        f"ServiceAccount {name}/default",
+    )
     yield name
     # Not awaited: the namespace controller and the node agent finish it in the background.
     core.delete_namespace(name, propagation_policy="Background")
@@ -132,8 +144,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed test's report carries the test bed's component logs and its pods' output."""
     report = yield
-    if not report.failed or not any(f in getattr(item, "fixturenames", ())
-                                    for f in (*CLUSTER_FIXTURES, "object_store")):
+    if not report.failed or not any(
+        f in getattr(item, "fixturenames", ()) for f in (*CLUSTER_FIXTURES, "object_store")
+    ):
         return report
     sections = []
     # A wait_for timeout already carries the component logs in its message.
@@ -144,8 +157,9 @@ def pytest_runtest_makereport(
     namespace_ = funcargs.get("namespace")
     if isinstance(cluster_, Cluster) and isinstance(namespace_, str):
         for log in sorted((cluster_.run_dir / "pods" / namespace_).glob("*/*.log")):
-            sections.append(f"----- pod {log.parent.name} container {log.stem} -----\n"
-                            + tail(log, 25))
+            sections.append(
+                f"----- pod {log.parent.name} container {log.stem} -----\n" + tail(log, 25)
+            )
     report.sections.append(("test bed logs", "\n".join(sections)))
     return report
 
@@ -174,10 +188,70 @@ def crds(cluster: Cluster) -> Cluster:
     return cluster
 
 
+OPERATOR_NAMESPACE = "modelsmith-system"
+OPERATOR_ACCOUNT = "modelsmith-operator"
+
+
 @pytest.fixture(scope="session")
-def operator(crds: Cluster, object_store: ObjectStore) -> Iterator[OperatorProcess]:
-    """The operator as a real process over the whole test bed; stopped at the end."""
-    env = {**crds.env(), **object_store.env(), "MODELSMITH_BUCKET": object_store.bucket}
+def operator_kubeconfig(crds: Cluster) -> Path:
+    """A kubeconfig holding a real token of the chart's operator ServiceAccount, bound by the
+    chart's own RBAC: every test that runs the operator proves those permissions suffice."""
+    import yaml
+
+    crds.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    rendered = subprocess.run(
+        [
+            str(crds.bin_dir / "helm"),
+            "template",
+            "modelsmith",
+            str(REPO / "charts/modelsmith"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--kube-version",
+            "1.34.4",
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    crds.kubectl("apply", "-f", "-", input=rendered)
+    token = crds.kubectl(
+        "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration", "24h"
+    ).stdout.strip()
+    admin = yaml.safe_load(crds.kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": OPERATOR_ACCOUNT, "user": {"token": token}}],
+        "contexts": [
+            {"name": "operator", "context": {"cluster": cluster["name"], "user": OPERATOR_ACCOUNT}}
+        ],
+        "current-context": "operator",
+    }
+    path = crds.run_dir / "operator-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def operator(
+    crds: Cluster, object_store: ObjectStore, operator_kubeconfig: Path
+) -> Iterator[OperatorProcess]:
+    """The operator as a real process over the whole test bed, acting as the chart's
+    ServiceAccount; stopped at the end."""
+    env = {
+        **crds.env(),
+        **object_store.env(),
+        "KUBECONFIG": str(operator_kubeconfig),
+        "MODELSMITH_BUCKET": object_store.bucket,
+    }
     proc = OperatorProcess(crds.log_dir, env).start()
     yield proc
     proc.stop()

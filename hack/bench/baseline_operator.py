@@ -34,10 +34,13 @@ RECONCILES = Counter("modelsmith_reconciles_total", "Handler calls.", ["kind"])
 
 config.load_kube_config()  # type: ignore[no-untyped-call]
 API = client.ApiClient()
+# Manifests as plain dicts, as Modelsmith sends them (the client's methods name model types).
+BATCH: Any = client.BatchV1Api(API)
+CUSTOM: Any = client.CustomObjectsApi(API)
 
 
 def _patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-    client.CustomObjectsApi(API).patch_namespaced_custom_object_status(
+    CUSTOM.patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
         namespace,
@@ -98,7 +101,7 @@ def _on_object(plural: str, event: dict[str, Any], body: Any) -> None:
         return
     if plural == "iterationruns":
         try:
-            client.BatchV1Api(API).create_namespaced_job(
+            BATCH.create_namespaced_job(
                 meta["namespace"], _job(meta["namespace"], meta["name"], meta["uid"])
             )
         except client.ApiException as exc:
@@ -108,17 +111,18 @@ def _on_object(plural: str, event: dict[str, Any], body: Any) -> None:
 
 
 def _register(plural: str) -> None:
-    @kopf.on.event(GROUP, VERSION, plural)  # type: ignore[misc]
-    def handler(event: dict[str, Any], body: Any, **_: Any) -> None:
-        _on_object(plural, event, body)
+    @kopf.on.event(GROUP, VERSION, plural)
+    def handler(**kwargs: Any) -> None:
+        _on_object(plural, kwargs["event"], kwargs["body"])
 
 
 for _plural in KINDS:
     _register(_plural)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)  # type: ignore[misc]
-def on_job(event: dict[str, Any], body: Any, **_: Any) -> None:
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
+def on_job(**kwargs: Any) -> None:
+    event, body = kwargs["event"], kwargs["body"]
     RECONCILES.labels("jobs").inc()
     if event.get("type") == "DELETED":
         return
@@ -130,14 +134,12 @@ def on_job(event: dict[str, Any], body: Any, **_: Any) -> None:
     run = labels.get("modelsmith.io/run")
     if not run:
         return
-    current = client.CustomObjectsApi(API).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, "iterationruns", run
-    )
+    current = CUSTOM.get_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run)
     if (current.get("status") or {}).get("nextAction") != COMPLETE:
         _patch_status("iterationruns", namespace, run, {"nextAction": COMPLETE})
 
 
-@kopf.on.startup()  # type: ignore[misc]
+@kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The settings Modelsmith's operator starts with (modelsmith/operator.py).
     settings.posting.enabled = False

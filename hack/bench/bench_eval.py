@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import transformers
 
     from modelsmith_evaluator.generate import generate_all
 
@@ -79,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = [render_prompt(s) for s in scenarios]
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.model or tiny_model.build(scenarios, Path(scratch) / "model")
-        model = AutoModelForCausalLM.from_pretrained(directory).eval()
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        hub: Any = transformers
+        model = hub.AutoModelForCausalLM.from_pretrained(directory).eval()
+        tokenizer = hub.AutoTokenizer.from_pretrained(directory)
 
     def batched(size: int) -> Callable[[], object]:
         return lambda: generate_all(

@@ -43,6 +43,7 @@ from operatorbench import identity, profiling, report, workload  # noqa: E402
 from operatorbench.observe import (  # noqa: E402
     AuditLog,
     AuditWrites,
+    JobTrace,
     ProcessSampler,
     Recorder,
     apiserver_requests,
@@ -146,7 +147,7 @@ def measure(
 ) -> Result:
     result = Result(subject.name)
     api = cluster.api_client()
-    custom = client.CustomObjectsApi(api)
+    custom: Any = client.CustomObjectsApi(api)
     prefix = f"bench-{subject.name[:4]}"
     lat_ns = f"{prefix}-lat"
     scale_ns = [f"{prefix}-s{i:02d}" for i in range(plan.namespaces)]
@@ -321,16 +322,17 @@ def latencies(
     recorder: Recorder, keys: set[tuple[str, str]], subject: Subject
 ) -> tuple[list[float], list[float]]:
     traces, jobs = recorder.snapshot()
-    first_jobs: dict[tuple[str, str], Any] = {}
+    first_jobs: dict[tuple[str, str], JobTrace] = {}
     for (ns, _), job in jobs.items():
         key = (ns, job.run)
         if key in keys and job.attempt == "1":
             first_jobs[key] = job
     apply_to_job, complete_to_status = [], []
     for key in sorted(keys):
-        trace, job = traces[key], first_jobs.get(key)
-        if job is None or trace.added is None:
+        trace, found = traces[key], first_jobs.get(key)
+        if found is None or trace.added is None:
             raise RuntimeError(f"{subject.name}: no Job seen for run {key}")
+        job = found
         apply_to_job.append(job.added - trace.added)
         if job.complete is None:
             raise RuntimeError(f"{subject.name}: Job of run {key} never seen Complete")

@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    import transformers
     from torch.utils.data import DataLoader, RandomSampler
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from modelsmith_trainer.data import collate, encode_examples
     from modelsmith_trainer.progress import ProgressTracker
@@ -85,14 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.model or tiny_model.build(scenarios, Path(scratch) / "model")
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        hub: Any = transformers
+        tokenizer = hub.AutoTokenizer.from_pretrained(directory)
         encoded = encode_examples(examples, tokenizer, recipe.max_seq_length)
-        state = AutoModelForCausalLM.from_pretrained(directory).state_dict()
-        config = AutoModelForCausalLM.from_pretrained(directory).config
+        loaded = hub.AutoModelForCausalLM.from_pretrained(directory)
+        state, config = loaded.state_dict(), loaded.config
 
     def fresh_model() -> Any:
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(config)
+        model = hub.AutoModelForCausalLM.from_config(config)
         model.load_state_dict(state)
         torch.manual_seed(0)
         return apply_recipe(model, recipe)
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run_plain() -> tuple[int, float]:
         model = fresh_model()
-        loader = DataLoader(
+        loader: DataLoader[Any] = DataLoader(
             encoded,  # type: ignore[arg-type]
             batch_size=recipe.batch_size,
             sampler=RandomSampler(encoded, generator=torch.Generator().manual_seed(0)),

@@ -80,6 +80,13 @@ class TrainSpec(_Spec):
     recipe: Recipe = Recipe()
     output: PrefixUri = Field(description="Where adapter/, lineage.json, progress.json go.")
     progress_every: int = Field(default=5, ge=1)
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="The candidate's readable label (lineage, scorecards); default "
+        "<base label>-iter-<iteration>.",
+    )
 
 
 class EvalSpec(_Spec):

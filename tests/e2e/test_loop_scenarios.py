@@ -121,8 +121,10 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
     assert "nvidia.com/gpu" in status["capacity"]["reason"]
     cluster.set_gpus(4)
     wait_for(
-        lambda: _status(cluster, namespace).get("phase") in {"Assessing", "Staged", "Training"}
-        and _status(cluster, namespace).get("capacity", {}).get("state") == "Scheduled",
+        lambda: (
+            _status(cluster, namespace).get("phase") in {"Assessing", "Staged", "Training"}
+            and _status(cluster, namespace).get("capacity", {}).get("state") == "Scheduled"
+        ),
         timeout=300,
         interval=2,
         description="run proceeds once the node has 4 GPUs",

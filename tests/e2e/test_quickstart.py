@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from modelsmith.api.benchmark import Scenario
 from modelsmith.api.gate import evidence_prefix
+from modelsmith.evidence.sanitiser import Sanitiser
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import build_base_model, get, manifests, prepare_namespace
+from .quickstart import QUICKSTART, build_base_model, get, manifests, prepare_namespace
 
 pytestmark = pytest.mark.slow
 RUN = "support-triage-run-1"
@@ -47,6 +50,7 @@ def test_quickstart_reaches_staged_and_is_promoted(
     namespace: str,
     tmp_path: Path,
 ) -> None:
+    log_start = operator.log_path.stat().st_size
     model_uri = f"s3://{object_store.bucket}/models/{namespace}/tiny-support-base/"
     build_base_model(object_store, tmp_path, model_uri)
     prepare_namespace(cluster, object_store, namespace)
@@ -74,8 +78,14 @@ def test_quickstart_reaches_staged_and_is_promoted(
     # Every transition is also an Event on the run.
     events = json.loads(
         cluster.kubectl(
-            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={RUN}",
-            "-o", "json",
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.name={RUN}",
+            "-o",
+            "json",
         ).stdout
     )["items"]
     reasons = {e["reason"] for e in events}
@@ -100,13 +110,20 @@ def test_quickstart_reaches_staged_and_is_promoted(
     prefix = evidence_prefix(digest)
     for user, role in (("alice", "domain-owner"), ("bob", "engineering-owner")):
         cluster.kubectl(
-            "annotate", "gate", gate_name, "-n", namespace,
-            f"approval.modelsmith.io/{role}=approved:{user}:{prefix}", as_user=user,
+            "annotate",
+            "gate",
+            gate_name,
+            "-n",
+            namespace,
+            f"approval.modelsmith.io/{role}=approved:{user}:{prefix}",
+            as_user=user,
         )
     promoted = wait_for(
-        lambda: (s := get(cluster, "gate", namespace, gate_name).get("status") or {}).get("state")
-        == "Promoted"
-        and s,
+        lambda: (
+            (s := get(cluster, "gate", namespace, gate_name).get("status") or {}).get("state")
+            == "Promoted"
+            and s
+        ),
         timeout=60,
         description="gate Promoted",
     )
@@ -115,8 +132,35 @@ def test_quickstart_reaches_staged_and_is_promoted(
     assert [a["user"] for a in record["approvals"]] == ["alice", "bob"]
     serving = get(cluster, "configmap", namespace, "support-triage-serving")
     assert serving["data"]["model"]
+    # The operator ran as the chart's ServiceAccount with the chart's RBAC: nothing refused.
+    with operator.log_path.open(errors="replace") as handle:
+        handle.seek(log_start)
+        refusals = [line for line in handle if "cannot" in line and "system:serviceaccount" in line]
+    assert not refusals, refusals[:3]
+
+    # The bundle and report of this run carry none of the benchmark's own text.
+    _assert_evidence_clean(object_store, namespace)
+
     metrics = operator.metrics()
     assert "modelsmith_phase_transitions_total{" in metrics
     assert 'to_phase="Staged"' in metrics
     assert "modelsmith_jobs_launched_total{" in metrics
     assert "modelsmith_gate_decisions_total{" in metrics
+    assert "[redacted" not in metrics  # labels are readable names, and nothing needed redacting
+
+
+def _assert_evidence_clean(store: ObjectStore, namespace: str) -> None:
+    s3 = store.client()
+    prefix = f"runs/{namespace}/{RUN}/evidence/"
+    texts = {
+        name: s3.get_object(Bucket=store.bucket, Key=prefix + name)["Body"].read().decode()
+        for name in ("bundle.json", "report.html")
+    }
+    benchmark = yaml.safe_load((QUICKSTART / "benchmark.yaml").read_text())
+    scenarios = [Scenario.model_validate(s) for s in benchmark["spec"]["scenarios"]]
+    sanitiser = Sanitiser.for_scenarios(scenarios).allowing(RUN, "support-triage")
+    for name, text in texts.items():
+        for scenario in scenarios:
+            assert scenario.prompt not in text, f"{name} carries the prompt of {scenario.id}"
+        assert sanitiser.is_clean(text), f"{name}: {[f.kind for f in sanitiser.check(text)]}"
+    assert "sha256:" in texts["bundle.json"]

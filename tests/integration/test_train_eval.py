@@ -231,9 +231,7 @@ def trained(quickstart: Quickstart) -> tuple[JobRun, str]:
 
 
 @pytest.fixture(scope="module")
-def candidate(
-    quickstart: Quickstart, trained: tuple[JobRun, str]
-) -> tuple[JobRun, dict[str, Any]]:
+def candidate(quickstart: Quickstart, trained: tuple[JobRun, str]) -> tuple[JobRun, dict[str, Any]]:
     _, output = trained
     eval_output = quickstart.uri("iter-1/eval/")
     spec = eval_spec(quickstart, 1, output + "adapter/", eval_output)
@@ -317,6 +315,33 @@ def test_candidate_clears_the_threshold_on_heldout_scenarios(
     assert card["model_label"] == "tiny-support-base-iter-1"
     assert card["splits"]["heldout"]["score"] >= THRESHOLD, card["scenarios"]
     assert card["overall"]["score"] > base_card["overall"]["score"] + 0.5
+
+
+def test_training_continues_from_an_accepted_adapter(
+    quickstart: Quickstart, trained: tuple[JobRun, str]
+) -> None:
+    _, first = trained
+    output = quickstart.uri("iter-2/candidate/")
+    spec = train_spec(
+        quickstart,
+        output,
+        iteration=2,
+        seed=2,
+        init_adapter=first + "adapter/",
+        recipe=RECIPE.model_copy(update={"steps": 4, "seed": 2}),
+        progress_every=2,
+    )
+    job = run_job(quickstart, "modelsmith_trainer", spec, "train-2")
+    assert job.code == 0, job.log
+    before = objectstore.get_json(first + "lineage.json")
+    lineage = objectstore.get_json(output + "lineage.json")
+    assert lineage["label"] == "tiny-support-base-iter-2"
+    assert lineage["init_adapter"] == {
+        "label": "tiny-support-base-iter-1",
+        "digest": before["artefact_digest"],
+    }
+    assert lineage["artefact_digest"] != before["artefact_digest"]
+    assert lineage["base_model"] == before["base_model"]
 
 
 def test_contaminated_training_data_is_refused(quickstart: Quickstart) -> None:

@@ -25,6 +25,7 @@ def small() -> tuple[Any, Any]:
     import transformers
 
     hub: Any = transformers
+    torch.set_num_threads(1)  # a micro model gains nothing from more, and the suite shares cores
     tokenizer = tiny_model.build_tokenizer([*PROMPTS, "queue: billing. queue: none."], 300)
     config = hub.LlamaConfig(
         vocab_size=len(tokenizer),

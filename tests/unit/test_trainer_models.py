@@ -12,6 +12,7 @@ from modelsmith.exitcodes import ExitCode
 from modelsmith_trainer.models import (
     inspect_directory,
     offline_unless_hub,
+    safetensors_intact,
     weight_files,
     weights_digest,
 )
@@ -38,7 +39,7 @@ def test_an_unreadable_config_is_corruption(tmp_path: Path) -> None:
 
 def test_model_and_adapter_directories(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"weights")  # only safetensors are inspected
     found = inspect_directory(tmp_path, "m")
     assert found.kind == "model" and found.weight_bytes == 7
     assert found.digest == "sha256:" + hashlib.sha256(b"weights").hexdigest()
@@ -65,3 +66,19 @@ def test_offline_unless_a_model_comes_from_a_hub(monkeypatch: pytest.MonkeyPatch
     assert "HF_HUB_OFFLINE" not in os.environ
     offline_unless_hub("s3://b/model/", None)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_truncated_or_garbled_safetensors_are_corrupt(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "model.safetensors"
+    save_file({"w": torch.zeros(4, 4), "b": torch.ones(4)}, str(weights))
+    (tmp_path / "config.json").write_text("{}")
+    good = weights.read_bytes()
+    assert safetensors_intact(weights)
+    assert inspect_directory(tmp_path, "m").kind == "model"
+    for bad in (good[:-10], b"\x00" * 8 + good[8:], good[:6], b"\xff" * 64):
+        weights.write_bytes(bad)
+        assert not safetensors_intact(weights)
+        assert code_for(tmp_path) == ExitCode.MODEL_CORRUPT

@@ -15,7 +15,7 @@ class FakeClock:
 
 
 def test_writes_at_start_every_n_steps_and_at_the_end() -> None:
-    clock, written = FakeClock(), []
+    clock, written = FakeClock(), list[Progress]()
     tracker = ProgressTracker(10, 4, written.append, clock=clock, now=lambda: "T")
     tracker.start()
     for step in range(1, 11):
@@ -29,7 +29,7 @@ def test_writes_at_start_every_n_steps_and_at_the_end() -> None:
 
 
 def test_eta_leaves_out_the_slow_first_step() -> None:
-    clock, written = FakeClock(), []
+    clock, written = FakeClock(), list[Progress]()
     tracker = ProgressTracker(100, 10, written.append, clock=clock)
     clock.now += 30.0  # loading, compiling
     tracker.step(1, 5.0)

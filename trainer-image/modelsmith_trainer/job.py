@@ -43,7 +43,7 @@ RESULT = "result.json"
 
 
 def candidate_label(spec: TrainSpec) -> str:
-    return f"{spec.base_model.label}-iter-{spec.iteration}"
+    return spec.label or f"{spec.base_model.label}-iter-{spec.iteration}"
 
 
 def read_inputs(spec: TrainSpec) -> tuple[bytes, list[TrainExample], HeldoutFingerprint]:

@@ -60,6 +60,38 @@ def weight_files(directory: Path) -> list[Path]:
     return safetensors or sorted(directory.glob("*.bin"))
 
 
+def safetensors_intact(path: Path) -> bool:
+    """Whether a safetensors file's header parses and every tensor it lists lies inside the
+    file: catches truncated uploads and garbage in seconds, before torch is even imported."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) != 8:
+            return False
+        header_length = int.from_bytes(prefix, "little")
+        if header_length < 2 or header_length > size - 8 or header_length > 100 * 1024 * 1024:
+            return False
+        try:
+            header = json.loads(handle.read(header_length))
+        except (ValueError, UnicodeDecodeError):
+            return False
+    if not isinstance(header, dict):
+        return False
+    data_size = size - 8 - header_length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_size
+        ):
+            return False
+    return True
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -102,6 +134,11 @@ def inspect_directory(directory: Path, what: str) -> FetchedModel:
     weights = weight_files(directory)
     if not weights:
         raise JobFailure(ExitCode.MODEL_MISSING, f"{what} was not found: no weights file")
+    for path in weights:
+        if path.suffix == ".safetensors" and not safetensors_intact(path):
+            raise JobFailure(
+                ExitCode.MODEL_CORRUPT, f"{what} is corrupt: a weights file is truncated or garbled"
+            )
     for config in (ADAPTER_CONFIG, MODEL_CONFIG):
         path = directory / config
         if path.is_file():

@@ -63,7 +63,8 @@ def create(cluster: Cluster, user: str) -> Path:
         )
     )
     api = cluster.api_client()
-    rbac = client.RbacAuthorizationV1Api(api)
+    # Manifests as plain dicts, which the client sends unchanged (its methods name model types).
+    rbac: Any = client.RbacAuthorizationV1Api(api)
     binding: dict[str, Any] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
@@ -79,7 +80,7 @@ def create(cluster: Cluster, user: str) -> Path:
         lambda: rbac.create_cluster_role_binding(binding),
         lambda: rbac.replace_cluster_role_binding(binding["metadata"]["name"], binding),
     )
-    flow = client.FlowcontrolApiserverV1Api(api)
+    flow: Any = client.FlowcontrolApiserverV1Api(api)
     schema: dict[str, Any] = {
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
         "kind": "FlowSchema",

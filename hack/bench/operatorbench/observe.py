@@ -101,7 +101,7 @@ class Recorder:
                 version = listed["metadata"]["resourceVersion"]
                 synced.set()
             try:
-                stream = watch.Watch().stream(
+                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                     list_call,
                     resource_version=version,
                     timeout_seconds=120,
@@ -249,7 +249,8 @@ def apiserver_requests(cluster: Cluster, user: str) -> float:
     """Requests the API server dispatched for `user` (reads, writes and watches), from the
     identity's own FlowSchema series."""
     api = cluster.api_client()
-    text = api.call_api("GET", f"{api.configuration.host}/metrics").read().decode()
+    response: Any = api.call_api("GET", f"{api.configuration.host}/metrics")
+    text = str(response.read().decode())
     series = "apiserver_flowcontrol_dispatched_requests_total{"
     flow = flow_schema_name(user)
     wanted = "\n".join(line for line in text.splitlines() if line.startswith(series))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -198,7 +198,7 @@ def _cell(fmt: str, value: float | None) -> str:
     return fmt.format(value)
 
 
-def table(results: dict[str, Figures], idle_seconds: float) -> str:
+def table(results: Mapping[str, Figures], idle_seconds: float) -> str:
     ms, base = results.get("modelsmith"), results.get("baseline")
     lines = [
         "| Measure | Modelsmith | Baseline (minimal kopf) | Ratio | Target | Met |",
@@ -235,7 +235,7 @@ def _kinds(counts: Any) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
 
 
-def raw(results: dict[str, Figures]) -> dict[str, Any]:
+def raw(results: Mapping[str, Figures]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, f in results.items():
         out[name] = {

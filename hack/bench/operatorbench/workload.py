@@ -33,7 +33,8 @@ def upload_base_model(store: ObjectStore) -> str:
 
 
 def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
-    core = client.CoreV1Api(cluster.api_client())
+    # Manifests as plain dicts, which the client sends unchanged (its methods name model types).
+    core: Any = client.CoreV1Api(cluster.api_client())
     core.create_namespace({"metadata": {"name": namespace, "labels": {BENCH_LABEL: "true"}}})
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "modelsmith-runner"}})
     core.create_namespaced_secret(
@@ -112,7 +113,7 @@ def create_all(
 
 
 def delete_namespaces(cluster: Cluster, namespaces: Iterable[str], timeout: float = 180) -> None:
-    core = client.CoreV1Api(cluster.api_client())
+    core: Any = client.CoreV1Api(cluster.api_client())
     names = list(namespaces)
     for name in names:
         try:
