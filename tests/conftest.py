@@ -64,7 +64,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if skip and item.get_closest_marker("cluster"):
             item.add_marker(
                 pytest.mark.skip(
-                    reason="cluster tests skipped on request (--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
+                    reason="cluster tests skipped on request "
+                    "(--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
                 )
             )
 
