@@ -152,6 +152,8 @@ class TrainingData(_Report):
 class Lineage(_Report):
     """Where a candidate came from: labels and digests, enough to verify and to reproduce."""
 
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
     schema_id: str = Field(default=LINEAGE_SCHEMA, alias="schema")
     label: str
     iteration: int = Field(ge=1)
@@ -165,10 +167,12 @@ class Lineage(_Report):
     versions: dict[str, str] = Field(default_factory=dict)
     created_at: str
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
 
 class TrainResult(_Report):
+    """result.json: written last, so its presence says the candidate is complete."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
     schema_id: str = Field(default=TRAIN_RESULT_SCHEMA, alias="schema")
     iteration: int
     label: str
@@ -187,8 +191,6 @@ class TrainResult(_Report):
     artefact_bytes: int
     base_bytes: int
     heldout_checked: int = Field(description="Held-out scenarios the overlap check covered.")
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
 class Termination(_Report):

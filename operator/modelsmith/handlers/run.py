@@ -24,6 +24,7 @@ from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import staging
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.handlers.staging import candidate_label
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.layout import RunLayout
@@ -392,6 +393,7 @@ def _launch(
             heldout_fingerprint=layout.heldout_fingerprint(action.iteration),
             recipe=recipe.model_dump(),
             output=layout.candidate(action.iteration),
+            label=candidate_label(run.name, action.iteration),
         )
         objectstore.put_json(spec_uri, train.model_dump(mode="json"))
     else:
@@ -495,7 +497,7 @@ def _record(
     }
     if state.accepted_iteration:
         status["candidate"] = {
-            "label": f"{name}-iter-{state.accepted_iteration}",
+            "label": candidate_label(name, state.accepted_iteration),
             "iteration": state.accepted_iteration,
         }
     status["capacity"] = _capacity(intake, job_obs, old.get("capacity"))
