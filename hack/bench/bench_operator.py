@@ -18,6 +18,10 @@ The test bed is the one in $MODELSMITH_BENCH_TESTBED_DIR when one runs there, el
 a temporary folder, stopped at the end (never the shared .testbed/).
 
     .venv/bin/python hack/bench/bench_operator.py [--idle 60] [--profile out.txt] [--quick]
+        [--only modelsmith|baseline] [--compare DIR] [--json out.json]
+
+--compare DIR also runs Modelsmith from DIR (a folder holding another `modelsmith/` package, e.g.
+the code before a change) and prints a second table: the working tree against it.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from operatorbench.observe import (  # noqa: E402
     apiserver_requests,
     reconciles,
 )
-from operatorbench.subjects import BASELINE, MODELSMITH, Subject  # noqa: E402
+from operatorbench.subjects import BASELINE, MODELSMITH, Subject, modelsmith_from  # noqa: E402
 
 from modelsmith.loop.decide import REQUEUE_WHILE_WAITING  # noqa: E402
 from testbed import procs  # noqa: E402
@@ -161,6 +165,10 @@ def measure(
         "MODELSMITH_BUCKET": store.bucket,
         "MODELSMITH_REQUEUE_SECONDS": "5",  # the operator's own default, not the tests' 1 s
     }
+    if subject.python_path:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (subject.python_path, os.environ.get("PYTHONPATH", "")) if p
+        )
     operator = OperatorProcess(cluster.log_dir, env, name=f"bench-{subject.name}")
     operator.args = list(subject.argv)
     audit = AuditLog(cluster.log_dir / "audit.jsonl", subject.user)
@@ -252,7 +260,7 @@ def measure(
         # -- idle -----------------------------------------------------------------------------
         audit.mark()
         # The baseline writes nothing on its own by construction: a short window shows it.
-        idle = plan.idle_seconds if subject is MODELSMITH else min(plan.idle_seconds, 20.0)
+        idle = plan.idle_seconds if subject is not BASELINE else min(plan.idle_seconds, 20.0)
         time.sleep(idle)
         result.idle_seconds = idle
         mark("idle-end")
@@ -357,17 +365,33 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="a tenth of the objects, 15 s idle (a smoke test)"
     )
     parser.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="scale phase at this fraction of 500 Benchmarks / 200 runs / 10 namespaces",
+    )
+    parser.add_argument(
         "--only", choices=["modelsmith", "baseline"], help="run one operator (no ratios)"
     )
     parser.add_argument(
         "--profile", type=Path, help="sample Modelsmith with py-spy and write a summary here"
     )
+    parser.add_argument(
+        "--compare", type=Path, help="also run Modelsmith from this folder (before/after)"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
-    plan = Plan(idle_seconds=args.idle)
+    plan = Plan(
+        namespaces=max(1, round(10 * args.fraction)),
+        benchmarks=max(1, round(500 * args.fraction)),
+        runs=max(1, round(200 * args.fraction)),
+        idle_seconds=args.idle,
+    )
     if args.quick:
         plan = Plan(latency_runs=10, namespaces=2, benchmarks=50, runs=20, idle_seconds=15)
     subjects = [s for s in (BASELINE, MODELSMITH) if args.only in (None, s.name)]
+    if args.compare:
+        subjects.append(modelsmith_from(args.compare))
     began = time.monotonic()
     results: dict[str, Result] = {}
     with testbed() as (cluster, store):
@@ -385,6 +409,15 @@ def main(argv: list[str] | None = None) -> int:
             recorder.stop()
     table = report.table(results, plan.idle_seconds)
     print(table)
+    if "compare" in results and "modelsmith" in results:
+        print(f"\nThe working tree against Modelsmith from {args.compare}:\n")
+        print(
+            report.table(
+                {"modelsmith": results["modelsmith"], "baseline": results["compare"]},
+                plan.idle_seconds,
+                reference=f"Modelsmith from {args.compare}",
+            )
+        )
     log(f"bench finished in {time.monotonic() - began:.0f}s")
     if args.json:
         args.json.write_text(json.dumps(report.raw(results), indent=2, default=str) + "\n")

@@ -16,10 +16,10 @@ from kubernetes.client.exceptions import ApiException
 from modelsmith import GROUP, VERSION
 from modelsmith.settings import OperatorSettings
 
-# Threads that may call the API at once: kopf's handler workers, plus the requeue pool's eight.
-# With fewer pooled connections than that, urllib3 discards the surplus after each burst and
-# the next one pays a new TLS handshake per request.
-_POOL_HEADROOM = 8
+# Threads that may call the API at once: the reconcile pool and kopf's handler threads (which
+# list intakes and runs), `workers` each. With fewer pooled connections than that, urllib3
+# discards the surplus after each burst and the next burst pays a TLS handshake per request.
+_THREAD_POOLS = 2
 
 
 @functools.cache
@@ -30,7 +30,7 @@ def api_client() -> client.ApiClient:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = max(
-        configuration.connection_pool_maxsize or 0, OperatorSettings().workers + _POOL_HEADROOM
+        configuration.connection_pool_maxsize or 0, _THREAD_POOLS * OperatorSettings().workers
     )
     return client.ApiClient(configuration)
 

@@ -5,13 +5,13 @@ a watch cannot tell (training progress in the object store, a ConfigMap that app
 that comes back) is looked at again through the requeue, never by a busy loop. Reconciles of
 one object are serialised, so a Job event and a run event arriving together cannot act twice.
 
-Triggers that arrive while an object is being reconciled are coalesced: the running reconcile
-runs once more when it finishes, reading everything afresh, instead of once per trigger. A
-reconcile reads the whole current state, so one that starts after the last trigger sees what
-every earlier one would have; a burst of pod, Job and status events then costs two reconciles,
-not one each.
+Reconciles run on a pool of their own, fed by a queue that holds each object at most once: a
+trigger for an object already waiting its turn is dropped, and one for an object being
+reconciled makes that reconcile run once more when it finishes. A reconcile reads the whole
+current state, so one that starts after the last trigger sees everything every earlier one
+would have; a burst of pod, Job and status events for one run costs one or two reconciles
+instead of one each, and kopf's handler threads never queue behind each other.
 """
-
 from __future__ import annotations
 
 import heapq
@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from modelsmith import metrics
+from modelsmith.settings import OperatorSettings
 
 log = logging.getLogger("modelsmith.reconciler")
 
@@ -39,8 +40,9 @@ class _Due:
 
 
 class Reconciler:
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 16) -> None:
         self._funcs: dict[str, Reconcile] = {}
+        self._queued: set[Key] = set()
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
         self._guard = threading.Lock()
@@ -49,7 +51,7 @@ class Reconciler:
         self._wake = threading.Condition(self._guard)
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="requeue")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
 
     def register(self, plural: str, func: Reconcile) -> None:
         self._funcs[plural] = func
@@ -60,14 +62,21 @@ class Reconciler:
             self._due.pop(key, None)
 
     def reconcile(self, plural: str, namespace: str, name: str) -> None:
-        """Runs the kind's reconcile now (in the caller's thread) and schedules its requeue.
-        While another thread reconciles the same object, only marks it for one more pass, which
-        that thread runs when it is done."""
+        """Queues the object for a reconcile (which schedules its own requeue), unless it is
+        queued already; while it is being reconciled, marks it for one more pass instead."""
         key = (plural, namespace, name)
         with self._guard:
             if key in self._running:
                 self._dirty.add(key)
                 return
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        self._pool.submit(self._work, key)
+
+    def _work(self, key: Key) -> None:
+        with self._guard:
+            self._queued.discard(key)
             self._running.add(key)
         try:
             while True:
@@ -132,8 +141,7 @@ class Reconciler:
                 if self._due.get(item.key) != item.at:
                     continue  # superseded by an earlier or later requeue
                 del self._due[item.key]
-            plural, namespace, name = item.key
-            self._pool.submit(self.reconcile, plural, namespace, name)
+            self.reconcile(*item.key)
 
 
-RECONCILER = Reconciler()
+RECONCILER = Reconciler(OperatorSettings().workers)

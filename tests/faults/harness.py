@@ -131,9 +131,7 @@ def ledger_entries(store: ObjectStore, namespace: str) -> dict[int, Json]:
         for item in page.get("Contents", []):
             key = item["Key"]
             sequence = int(key.removeprefix(prefix).removesuffix(".json"))
-            found[sequence] = json.loads(
-                s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-            )
+            found[sequence] = json.loads(s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
     return found
 
 
@@ -230,8 +228,11 @@ def restart_apiserver(cluster: Cluster, down_seconds: float = 3.0) -> None:
     """Stops the API server (etcd keeps the state) and starts it again with the same flags."""
     procs.stop(cluster.run_dir, APISERVER)
     deadline = time.monotonic() + down_seconds
-    wait_for(lambda: time.monotonic() >= deadline, timeout=down_seconds + 5,
-             description="the API server's outage")
+    wait_for(
+        lambda: time.monotonic() >= deadline,
+        timeout=down_seconds + 5,
+        description="the API server's outage",
+    )
     cluster._spawn(APISERVER, cluster._apiserver_argv())
     wait_for(cluster._apiserver_ready, timeout=120, description="kube-apiserver /readyz again")
 
@@ -245,18 +246,30 @@ def install_peering(cluster: Cluster) -> None:
     kube_version = re.search(r"^KUBE_VERSION=(\S+)$", versions, re.MULTILINE)
     assert kube_version
     out = subprocess.run(
-        [str(cluster.bin_dir / "helm"), "template", "modelsmith",
-         str(REPO / "charts" / "modelsmith"), "--namespace", "modelsmith-system",
-         "--kube-version", kube_version.group(1),
-         "--show-only", "templates/peering.yaml"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            str(cluster.bin_dir / "helm"),
+            "template",
+            "modelsmith",
+            str(REPO / "charts" / "modelsmith"),
+            "--namespace",
+            "modelsmith-system",
+            "--kube-version",
+            kube_version.group(1),
+            "--show-only",
+            "templates/peering.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     crd = next(d for d in docs if d["kind"] == "CustomResourceDefinition")
     peering = next(d for d in docs if d["kind"] == "ClusterKopfPeering")
     cluster.kubectl("apply", "-f", "-", input=json.dumps(crd))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    f"crd/{crd['metadata']['name']}")
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}"
+    )
     peering["metadata"].pop("annotations", None)  # helm hook annotations mean nothing here
     cluster.kubectl("apply", "-f", "-", input=json.dumps(peering))
 
@@ -267,3 +280,56 @@ _RECONCILES = re.compile(r"^modelsmith_reconciles_total\{[^}]*\} (\S+)$", re.MUL
 def reconciles(operator: OperatorProcess) -> float:
     """Reconciles this operator process has run (the only path by which it acts)."""
     return sum(float(v) for v in _RECONCILES.findall(operator.metrics()))
+
+
+OPERATOR_ROLE = "modelsmith-operator"
+OPERATOR_USER = "system:serviceaccount:modelsmith-system:modelsmith-operator"
+
+
+@contextmanager
+def status_writes_refused(cluster: Cluster, namespace: str) -> Iterator[None]:
+    """The operator's ClusterRole without `iterationruns/status` for the duration: it can still
+    write the ledger and create Jobs, but every attempt to record them in status is refused.
+    Killing it then kills it between launching a Job and claiming it, the window a crash can
+    fall into but a poll can never hit."""
+    original = json.loads(cluster.kubectl("get", "clusterrole", OPERATOR_ROLE, "-o", "json").stdout)
+    for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        original["metadata"].pop(key, None)
+    narrowed = json.loads(json.dumps(original))
+    rules = []
+    for rule in narrowed["rules"]:
+        rule["resources"] = [r for r in rule["resources"] if r != "iterationruns/status"]
+        if rule["resources"]:
+            rules.append(rule)
+    narrowed["rules"] = rules
+    cluster.kubectl("replace", "-f", "-", input=json.dumps(narrowed))
+    try:
+        wait_for(
+            lambda: not _operator_can_write_run_status(cluster, namespace),
+            timeout=30,
+            description="the operator's status permission withdrawn",
+        )
+        yield
+    finally:
+        cluster.kubectl("replace", "-f", "-", input=json.dumps(original))
+        wait_for(
+            lambda: _operator_can_write_run_status(cluster, namespace),
+            timeout=30,
+            description="the operator's status permission restored",
+        )
+
+
+def _operator_can_write_run_status(cluster: Cluster, namespace: str) -> bool:
+    out = cluster.kubectl(
+        "auth",
+        "can-i",
+        "patch",
+        "iterationruns.modelsmith.io",
+        "--subresource=status",
+        "--as",
+        OPERATOR_USER,
+        "-n",
+        namespace,
+        check=False,
+    )
+    return out.stdout.strip() == "yes"

@@ -9,12 +9,14 @@ ledger numbered without gaps that agrees with status.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from testbed.waiting import wait_for
 
 from .harness import (
     RUN,
+    Json,
     RunWatch,
     apply_quickstart,
     assert_nothing_lost,
@@ -37,6 +40,7 @@ from .harness import (
     restart_apiserver,
     snapshot,
     start_store,
+    status_writes_refused,
     stop_store,
 )
 
@@ -83,19 +87,38 @@ def _train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
 
 # ----- the operator killed at each phase boundary -------------------------------------------
 
-Boundary = tuple[str, Callable[[RunWatch], bool]]
-BOUNDARIES: list[Boundary] = [
-    ("SIGKILL: EvaluatingBaseline just launched", lambda w: w.has_job(f"{RUN}-i0-eval-a1")),
-    ("SIGKILL: Training just launched", lambda w: w.has_job(f"{RUN}-i1-train-a1")),
-    ("SIGKILL: mid-Training", _train_pod_running),
-    ("SIGKILL: Assessing just launched", lambda w: w.has_job(f"{RUN}-i1-eval-a1")),
-    ("SIGKILL: PromotionStaging / just Staged",
-     lambda w: w.phase() in ("PromotionStaging", "Staged")),
+
+@dataclass(frozen=True)
+class Boundary:
+    name: str
+    ready: Callable[[RunWatch], bool]
+    """When the run is just before the boundary."""
+    launched: str | None = None
+    """The Job whose launch is the boundary: the operator is killed once it exists and before
+    status claims it (its status writes are refused meanwhile). None: killed once `ready`."""
+
+
+BOUNDARIES = [
+    Boundary("SIGKILL: EvaluatingBaseline just launched", lambda w: True, f"{RUN}-i0-eval-a1"),
+    Boundary(
+        "SIGKILL: Training just launched",
+        lambda w: w.phase() == "EvaluatingBaseline",
+        f"{RUN}-i1-train-a1",
+    ),
+    Boundary("SIGKILL: mid-Training", lambda w: w.phase() == "Training" and _train_pod_running(w)),
+    Boundary(
+        "SIGKILL: Assessing just launched", lambda w: w.phase() == "Training", f"{RUN}-i1-eval-a1"
+    ),
+    Boundary(
+        "SIGKILL: PromotionStaging / just Staged",
+        lambda w: w.phase() in ("PromotionStaging", "Staged"),
+    ),
 ]
 
 
-def _await(reached: Callable[[RunWatch], bool], watch: RunWatch, name: str) -> None:
-    wait_for(lambda: reached(watch), timeout=TO_STAGED, interval=0.1, description=name)
+def _claimed(watch: RunWatch) -> Json | None:
+    job: Json | None = (watch.status().get("memory") or {}).get("job")
+    return job
 
 
 def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
@@ -106,17 +129,35 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
     base_model: str,
 ) -> None:
     watch = RunWatch(cluster, namespace)
-    apply_quickstart(cluster, object_store, namespace, base_model)
-    for name, reached in BOUNDARIES:
-        # Polled fast: "just launched" means within a poll of the Job appearing, before the
-        # operator has necessarily recorded it in status.
-        _await(reached, watch, name)
-        operator.kill(signal.SIGKILL)
-        _injected(name)
-        # What the dead operator had recorded: a Job may exist that status does not claim yet.
-        claimed = (watch.status().get("memory") or {}).get("job")
-        print(f"  killed at {name}: phase {watch.phase()}, status claims Job {claimed}, "
-              f"Jobs {sorted(watch.job_names())}")
+    applied = False
+    for boundary in BOUNDARIES:
+        wait_for(
+            functools.partial(boundary.ready, watch),
+            timeout=TO_STAGED,
+            interval=0.1,
+            description=f"the run before {boundary.name}",
+        )
+        if boundary.launched is None:
+            operator.kill(signal.SIGKILL)
+        else:
+            with status_writes_refused(cluster, namespace):
+                if not applied:
+                    apply_quickstart(cluster, object_store, namespace, base_model)
+                    applied = True
+                wait_for(
+                    functools.partial(watch.has_job, boundary.launched),
+                    timeout=TO_STAGED,
+                    interval=0.2,
+                    description=f"{boundary.launched} created",
+                )
+                operator.kill(signal.SIGKILL)
+            claimed = _claimed(watch)
+            # The window was hit: the Job exists and status still names the previous one.
+            assert claimed is None or claimed["phase"] != _phase_of(boundary.name), claimed
+        _injected(boundary.name)
+        print(
+            f"  killed at {boundary.name}: phase {watch.phase()}, status claims {_claimed(watch)}"
+        )
         operator.start()
     watch.wait_phase("Staged", timeout=TO_STAGED)
     audit = assert_nothing_lost(watch, object_store)
@@ -124,13 +165,22 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
     assert gates == [f"promotiongate.modelsmith.io/{RUN}"]
     assert audit.status["gateName"] == RUN
     # The gate carries the digest of the one bundle stored, whichever restart staged it.
-    gate = json.loads(cluster.kubectl("get", "promotiongate", RUN, "-n", namespace,
-                                      "-o", "json").stdout)
-    bundle = object_store.client().get_object(
-        Bucket=object_store.bucket, Key=f"runs/{namespace}/{RUN}/evidence/bundle.json"
-    )["Body"].read()
+    gate = json.loads(
+        cluster.kubectl("get", "promotiongate", RUN, "-n", namespace, "-o", "json").stdout
+    )
+    bundle = (
+        object_store.client()
+        .get_object(Bucket=object_store.bucket, Key=f"runs/{namespace}/{RUN}/evidence/bundle.json")[
+            "Body"
+        ]
+        .read()
+    )
     assert gate["spec"]["evidence"]["digest"] == "sha256:" + hashlib.sha256(bundle).hexdigest()
-    _survived(*(name for name, _ in BOUNDARIES))
+    _survived(*(b.name for b in BOUNDARIES))
+
+
+def _phase_of(boundary: str) -> str:
+    return boundary.removeprefix("SIGKILL: ").split()[0]
 
 
 # ----- the object store down while a candidate is assessed ----------------------------------
@@ -146,8 +196,12 @@ def test_object_store_outage_blocks_then_resumes(
     fault = "object store down during Assessing"
     watch = RunWatch(cluster, namespace)
     apply_quickstart(cluster, object_store, namespace, base_model)
-    wait_for(lambda: watch.phase() == "Assessing", timeout=TO_STAGED, interval=0.5,
-             description="run Assessing")
+    wait_for(
+        lambda: watch.phase() == "Assessing",
+        timeout=TO_STAGED,
+        interval=0.5,
+        description="run Assessing",
+    )
     _injected(fault)
     # Moto keeps objects in memory only: what the store holds is put aside, with the operator
     # frozen so that nothing is written between the copy and the outage.
@@ -163,8 +217,12 @@ def test_object_store_outage_blocks_then_resumes(
         assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
     finally:
         start_store(object_store, held)
-    wait_for(lambda: watch.phase() not in ("Blocked", None), timeout=300, interval=1,
-             description="run resumed once the object store is back")
+    wait_for(
+        lambda: watch.phase() not in ("Blocked", None),
+        timeout=300,
+        interval=1,
+        description="run resumed once the object store is back",
+    )
     watch.wait_phase("Staged", timeout=TO_STAGED)
     audit = assert_nothing_lost(watch, object_store)
     reasons = [(e["to"], e["reason"]) for e in audit.ledger if e["kind"] == "transition"]
@@ -186,8 +244,12 @@ def test_api_server_restart_mid_training_is_ridden_out(
     fault = "API server restart mid-Training"
     watch = RunWatch(cluster, namespace)
     apply_quickstart(cluster, object_store, namespace, base_model)
-    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
-             description="training running")
+    wait_for(
+        lambda: _train_pod_running(watch),
+        timeout=TO_STAGED,
+        interval=0.5,
+        description="training running",
+    )
     assert operator.proc is not None
     pid = operator.proc.pid
     _injected(fault)
@@ -213,18 +275,27 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     fault = "training pod deleted"
     watch = RunWatch(cluster, namespace)
     apply_quickstart(
-        cluster, object_store, namespace, base_model,
+        cluster,
+        object_store,
+        namespace,
+        base_model,
         intake={"executionTarget": {"backoffLimit": 1}},
     )
     job = f"{RUN}-i1-train-a1"
-    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
-             description="training running")
+    wait_for(
+        lambda: _train_pod_running(watch),
+        timeout=TO_STAGED,
+        interval=0.5,
+        description="training running",
+    )
     (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
     _injected(fault)
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
     wait_for(
         lambda: [p for p in watch.pods(f"job-name={job}") if p["metadata"]["name"] != victim],
-        timeout=120, interval=0.5, description="the Job controller's replacement pod",
+        timeout=120,
+        interval=0.5,
+        description="the Job controller's replacement pod",
     )
     watch.wait_phase("Staged", timeout=TO_STAGED)
     trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
@@ -250,14 +321,20 @@ def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
     cluster = node_control
     watch = RunWatch(cluster, namespace)
     apply_quickstart(cluster, object_store, namespace, base_model)
-    wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
-             description="training running")
+    wait_for(
+        lambda: _train_pod_running(watch),
+        timeout=TO_STAGED,
+        interval=0.5,
+        description="training running",
+    )
     _injected(fault)
     cluster.set_heartbeats(False, wait=True)
     # Training finishes on the node it already runs on; the assessment cannot be placed.
     status = wait_for(
         lambda: (s := watch.status()).get("capacity", {}).get("state") == "Unschedulable" and s,
-        timeout=TO_STAGED, interval=1, description="capacity Unschedulable",
+        timeout=TO_STAGED,
+        interval=1,
+        description="capacity Unschedulable",
     )
     capacity = status["capacity"]
     assert "NotReady" in capacity["reason"], capacity
@@ -266,9 +343,13 @@ def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
     assert status["blockedBy"]["reason"] == "Unschedulable"
     cluster.set_heartbeats(True, wait=True)
     wait_for(
-        lambda: watch.status().get("capacity", {}).get("state") == "Scheduled"
-        or watch.phase() in ("PromotionStaging", "Staged", "Training"),
-        timeout=300, interval=1, description="capacity back once the node is Ready",
+        lambda: (
+            watch.status().get("capacity", {}).get("state") == "Scheduled"
+            or watch.phase() in ("PromotionStaging", "Staged", "Training")
+        ),
+        timeout=300,
+        interval=1,
+        description="capacity back once the node is Ready",
     )
     watch.wait_phase("Staged", timeout=TO_STAGED)
     audit = assert_nothing_lost(watch, object_store)
@@ -320,16 +401,28 @@ def test_two_peered_replicas_never_both_act(
     env = dict(standalone_stopped.env)
     # Fixed priorities make the order certain: b outranks a, as a newer replica's random
     # priority may outrank the running one's.
-    a = OperatorProcess(cluster.log_dir, env, name=f"replica-a-{namespace}",
-                        extra_args=["--peering", "modelsmith", "--priority", "100"]).start()
-    b = OperatorProcess(cluster.log_dir, env, name=f"replica-b-{namespace}",
-                        extra_args=["--peering", "modelsmith", "--priority", "200"])
+    a = OperatorProcess(
+        cluster.log_dir,
+        env,
+        name=f"replica-a-{namespace}",
+        extra_args=["--peering", "modelsmith", "--priority", "100"],
+    ).start()
+    b = OperatorProcess(
+        cluster.log_dir,
+        env,
+        name=f"replica-b-{namespace}",
+        extra_args=["--peering", "modelsmith", "--priority", "200"],
+    )
     violations: list[str] = []
     try:
         watch = RunWatch(cluster, namespace)
         apply_quickstart(cluster, object_store, namespace, base_model)
-        wait_for(lambda: _train_pod_running(watch), timeout=TO_STAGED, interval=0.5,
-                 description="training running under replica a")
+        wait_for(
+            lambda: _train_pod_running(watch),
+            timeout=TO_STAGED,
+            interval=0.5,
+            description="training running under replica a",
+        )
         _injected(takeover, failover)
         b.start()
         wait_for(lambda: _paused_at(a), timeout=60, interval=0.5, description="a pauses for b")
@@ -338,16 +431,24 @@ def test_two_peered_replicas_never_both_act(
         wait_for(lambda: time.monotonic() >= settle, timeout=10, description="a settles")
         before = reconciles(a)
         progressed = reconciles(b)
-        wait_for(lambda: reconciles(b) > progressed + 5, timeout=120, interval=1,
-                 description="b reconciles the run")
+        wait_for(
+            lambda: reconciles(b) > progressed + 5,
+            timeout=120,
+            interval=1,
+            description="b reconciles the run",
+        )
         if reconciles(a) != before:
             violations.append(
                 f"paused replica a ran {reconciles(a) - before:.0f} reconciles while b was active"
             )
         # b dies without a goodbye: a resumes once b's keep-alive lapses (60 s).
         b.kill(signal.SIGKILL)
-        wait_for(lambda: "Resuming operations" in a.log_tail(200), timeout=180, interval=1,
-                 description="a resumes after b is gone")
+        wait_for(
+            lambda: "Resuming operations" in a.log_tail(200),
+            timeout=180,
+            interval=1,
+            description="a resumes after b is gone",
+        )
         watch.wait_phase("Staged", timeout=TO_STAGED)
         assert_nothing_lost(watch, object_store)
         if not violations:
@@ -358,6 +459,7 @@ def test_two_peered_replicas_never_both_act(
         b.stop()
         a.stop()
     if violations:
+        print("  " + "; ".join(violations))
         raise BothActedError("; ".join(violations))
 
 

@@ -54,9 +54,21 @@ def _render(cluster: Cluster, release: str, namespace: str, *args: str) -> list[
     import subprocess
 
     out = subprocess.run(
-        [str(cluster.bin_dir / "helm"), "template", release, str(CHART), "--namespace",
-         namespace, "--kube-version", _kube_version(), *args],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            str(cluster.bin_dir / "helm"),
+            "template",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            _kube_version(),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
@@ -73,8 +85,9 @@ def _grants(role: Doc) -> dict[tuple[str, str], set[str]]:
 
 
 @pytest.mark.parametrize("values", [(), ("--values", str(FULL_VALUES))], ids=["default", "full"])
-def test_chart_roles_have_no_wildcards_and_no_secrets(cluster: Cluster, values: tuple[str, ...]
-                                                      ) -> None:
+def test_chart_roles_have_no_wildcards_and_no_secrets(
+    cluster: Cluster, values: tuple[str, ...]
+) -> None:
     docs = _render(cluster, "modelsmith", "modelsmith-system", *values)
     roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
     assert roles
@@ -85,8 +98,12 @@ def test_chart_roles_have_no_wildcards_and_no_secrets(cluster: Cluster, values: 
             assert not verbs & ESCALATING, f"{name}: {sorted(verbs & ESCALATING)} on {resource}"
             assert resource.split("/")[0] != "secrets", f"{name}: {verbs} on secrets"
             # No way into a pod or the node from the API either.
-            assert resource not in ("pods/exec", "pods/attach", "pods/portforward",
-                                    "nodes/proxy"), f"{name}: {resource}"
+            assert resource not in (
+                "pods/exec",
+                "pods/attach",
+                "pods/portforward",
+                "nodes/proxy",
+            ), f"{name}: {resource}"
     operator = next(r for r in roles if r["metadata"]["name"] == "modelsmith-operator")
     grants = _grants(operator)
     for kind in OUR_KINDS:
@@ -98,8 +115,12 @@ def test_chart_roles_have_no_wildcards_and_no_secrets(cluster: Cluster, values: 
     assert "create" not in grants[("", "pods")]
     assert grants.get(("", "nodes"), set()) <= {"get", "list", "watch"}
     # Bound to the operator's own ServiceAccount, and only there.
-    bindings = [d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
-                and d["roleRef"]["name"] == "modelsmith-operator"]
+    bindings = [
+        d
+        for d in docs
+        if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+        and d["roleRef"]["name"] == "modelsmith-operator"
+    ]
     assert [s["kind"] for b in bindings for s in b["subjects"]] == ["ServiceAccount"]
 
 
@@ -108,8 +129,11 @@ def installed_rbac(cluster: Cluster, namespace: str) -> Iterator[str]:
     """The chart's ServiceAccount, ClusterRoles and bindings applied under a release name of
     its own; yields the operator's ServiceAccount as the API server names it."""
     release = f"sec-{secrets.token_hex(3)}"
-    docs = [d for d in _render(cluster, release, namespace)
-            if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")]
+    docs = [
+        d
+        for d in _render(cluster, release, namespace)
+        if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+    ]
     manifest = "\n---\n".join(yaml.safe_dump(d) for d in docs)
     cluster.kubectl("apply", "-f", "-", input=manifest)
     account = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
@@ -135,8 +159,11 @@ def test_operator_account_cannot_read_secrets_on_the_api_server(
 ) -> None:
     who = installed_rbac
     # The binding is live: what the operator needs is allowed...
-    wait_for(lambda: _can(cluster, who, "create", "jobs.batch", namespace), 30,
-             "the operator's ClusterRoleBinding to take effect")
+    wait_for(
+        lambda: _can(cluster, who, "create", "jobs.batch", namespace),
+        30,
+        "the operator's ClusterRoleBinding to take effect",
+    )
     assert _can(cluster, who, "patch", "iterationruns.modelsmith.io/status", namespace)
     # ...and the rest is not, anywhere.
     for scope in (namespace, None):
@@ -232,9 +259,11 @@ def test_rendered_jobs_are_locked_down(
     )
     assert_locked_down(job, leaked=(SENTINEL_SECRET, "sentinel-access-key"))
     secret = TARGETS[target].object_store_secret_ref
-    refs = {e["valueFrom"]["secretKeyRef"]["name"]
-            for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-            if "valueFrom" in e}
+    refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "valueFrom" in e
+    }
     assert refs == {secret.name if secret else "modelsmith-object-store"}
 
 
@@ -259,9 +288,12 @@ def test_jobs_a_run_launches_are_locked_down(
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "modelsmith-object-store", "namespace": namespace},
-        "stringData": {**dict(zip(CREDENTIALS, (object_store.access_key,
-                                                object_store.secret_key), strict=True)),
-                       "AWS_ENDPOINT_URL_S3": object_store.endpoint},
+        "stringData": {
+            **dict(
+                zip(CREDENTIALS, (object_store.access_key, object_store.secret_key), strict=True)
+            ),
+            "AWS_ENDPOINT_URL_S3": object_store.endpoint,
+        },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(store_secret))
     intake = samples.intake(namespace=namespace)
@@ -284,17 +316,25 @@ def test_jobs_a_run_launches_are_locked_down(
     assert_locked_down(job, leaked=(object_store.secret_key, object_store.access_key))
 
     def its_pod() -> Doc | None:
-        out = cluster.kubectl("get", "pods", "-n", namespace, "-l",
-                              f"job-name={job['metadata']['name']}", "-o", "json").stdout
+        out = cluster.kubectl(
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            f"job-name={job['metadata']['name']}",
+            "-o",
+            "json",
+        ).stdout
         items: list[Doc] = json.loads(out)["items"]
         return items[0] if items else None
 
     # The pod as admission left it: no service-account token was mounted after all.
-    pod = {**wait_for(its_pod, timeout=60, interval=1, description="the Job's pod"),
-           "kind": "Pod"}
+    pod = {**wait_for(its_pod, timeout=60, interval=1, description="the Job's pod"), "kind": "Pod"}
     assert_locked_down(pod, leaked=(object_store.secret_key, object_store.access_key))
-    mounts = [m["mountPath"] for c in pod["spec"]["containers"]
-              for m in c.get("volumeMounts") or []]
+    mounts = [
+        m["mountPath"] for c in pod["spec"]["containers"] for m in c.get("volumeMounts") or []
+    ]
     assert not [m for m in mounts if "serviceaccount" in m], mounts
 
 
@@ -313,7 +353,9 @@ def test_the_approval_policy_ships_as_a_hard_deny(cluster: Cluster) -> None:
         policy, binding = policies[0], bindings[0]
         assert policy["spec"]["failurePolicy"] == "Fail", where
         rules = policy["spec"]["matchConstraints"]["resourceRules"]
-        assert any("promotiongates" in r["resources"]
-                   and {"CREATE", "UPDATE"} <= set(r["operations"]) for r in rules), where
+        assert any(
+            "promotiongates" in r["resources"] and {"CREATE", "UPDATE"} <= set(r["operations"])
+            for r in rules
+        ), where
         assert binding["spec"]["policyName"] == policy["metadata"]["name"], where
         assert binding["spec"]["validationActions"] == ["Deny"], where

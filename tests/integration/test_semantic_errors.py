@@ -108,8 +108,16 @@ def load_case(path: Path) -> Case:
         what, uri = line.split()
         setups.append((what, uri))
     docs = tuple(d for d in yaml.safe_load_all(text) if d)
-    return Case(path, reason, message, phase, blocked_kind,
-                tuple(_header(text, "needs")), tuple(setups), docs)
+    return Case(
+        path,
+        reason,
+        message,
+        phase,
+        blocked_kind,
+        tuple(_header(text, "needs")),
+        tuple(setups),
+        docs,
+    )
 
 
 CASES = [load_case(p) for p in sorted(CORPUS.glob("*.yaml"))]
@@ -260,9 +268,14 @@ def _verdict(case: Case, body: dict[str, Any]) -> tuple[str, str] | None:
 
 def _warning_events(cluster: Cluster, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
     out = cluster.kubectl(
-        "get", "events", "-n", namespace,
-        "--field-selector", f"involvedObject.name={name},involvedObject.kind={kind},type=Warning",
-        "-o", "json",
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind={kind},type=Warning",
+        "-o",
+        "json",
     ).stdout
     events: list[dict[str, Any]] = json.loads(out)["items"]
     return events
@@ -300,8 +313,10 @@ def _foreign_writes(cluster: Cluster, namespace: str, objects: set[tuple[str, st
                 continue
             if event["verb"] in ("create",) or event.get("userAgent", "").startswith("kubectl"):
                 continue
-            found.append(f"{event['verb']} {ref.get('resource')}/{ref.get('name')} by "
-                         f"{event.get('userAgent')}")
+            found.append(
+                f"{event['verb']} {ref.get('resource')}/{ref.get('name')} by "
+                f"{event.get('userAgent')}"
+            )
     return found
 
 
@@ -324,17 +339,24 @@ def test_semantic_error_is_refused_clearly(
         status = _get(cluster, a.namespace, kind, name).get("status")
         raise AssertionError(
             f"{kind} {name} never showed {case.reason}: {case.message!r}; its status:\n"
-            + json.dumps(status, indent=1)[:4000] + "\n" + operator.log_tail(30)
+            + json.dumps(status, indent=1)[:4000]
+            + "\n"
+            + operator.log_tail(30)
         ) from None
 
     def warned() -> list[dict[str, Any]]:
         return [
-            e for e in _warning_events(cluster, a.namespace, kind, name)
+            e
+            for e in _warning_events(cluster, a.namespace, kind, name)
             if e["reason"] == case.reason and case.message in e["message"]
         ]
 
-    wait_for(warned, timeout=30, interval=1.0,
-             description=f"a Warning Event {case.reason} on {kind} {name}")
+    wait_for(
+        warned,
+        timeout=30,
+        interval=1.0,
+        description=f"a Warning Event {case.reason} on {kind} {name}",
+    )
 
     # The operator survived the input and is not stuck failing on it.
     assert operator.proc is not None and operator.proc.poll() is None, operator.log_tail()
@@ -342,9 +364,15 @@ def test_semantic_error_is_refused_clearly(
     if failures:
         settled = len(failures)
         began = time.monotonic()
-        wait_for(lambda: time.monotonic() - began >= LOOP_WINDOW
-                 or len(_failures(operator, a.namespace)) > settled,
-                 timeout=LOOP_WINDOW + 5, interval=1.0, description="a quiet spell")
+        wait_for(
+            lambda: (
+                time.monotonic() - began >= LOOP_WINDOW
+                or len(_failures(operator, a.namespace)) > settled
+            ),
+            timeout=LOOP_WINDOW + 5,
+            interval=1.0,
+            description="a quiet spell",
+        )
         again = _failures(operator, a.namespace)
         assert len(again) <= HANDFUL and len(again) == settled, (
             f"reconciles of {a.namespace} keep failing ({len(again)} so far):\n"
@@ -374,8 +402,10 @@ def test_summary() -> None:
     runnable = [c for c in CASES if _runnable(c)]
     lines = [f"  {name}: {said}" for name, said in sorted(REFUSED.items())]
     print("\n" + "\n".join(lines))
-    print(f"bad inputs refused with a clear message: {len(REFUSED)}/{len(runnable)} "
-          f"({len(CASES) - len(runnable)} waiting for an image)")
+    print(
+        f"bad inputs refused with a clear message: {len(REFUSED)}/{len(runnable)} "
+        f"({len(CASES) - len(runnable)} waiting for an image)"
+    )
 
 
 def test_a_corrected_document_is_picked_up(
@@ -385,17 +415,26 @@ def test_a_corrected_document_is_picked_up(
     touching the Benchmark (no watch sees a ConfigMap change; the operator looks again)."""
     case = load_case(CORPUS / "benchmark-configmap-not-yaml.yaml")
     crds.kubectl("apply", "-n", namespace, "-f", str(case.path))
-    wait_for(lambda: _verdict(case, _get(crds, namespace, "Benchmark", "triage")), timeout=60,
-             interval=1.0, description="the Benchmark refuses the document")
+    wait_for(
+        lambda: _verdict(case, _get(crds, namespace, "Benchmark", "triage")),
+        timeout=60,
+        interval=1.0,
+        description="the Benchmark refuses the document",
+    )
     good = load_case(CORPUS / "benchmark-configmap-key-missing.yaml")
     fixed = next(d for d in good.docs if d["kind"] == "ConfigMap")
     fixed["data"] = {"scenarios.yaml": fixed["data"]["scenarios.yml"]}
     fixed["metadata"]["namespace"] = namespace
     crds.kubectl("apply", "-f", "-", input=json.dumps(fixed))
     body = wait_for(
-        lambda: (b := _get(crds, namespace, "Benchmark", "triage"))
-        and _condition(b, "Ready").get("status") == "True" and b,
-        timeout=90, interval=1.0, description="the Benchmark Ready once its ConfigMap is fixed",
+        lambda: (
+            (b := _get(crds, namespace, "Benchmark", "triage"))
+            and _condition(b, "Ready").get("status") == "True"
+            and b
+        ),
+        timeout=90,
+        interval=1.0,
+        description="the Benchmark Ready once its ConfigMap is fixed",
     )
     assert body["status"]["scenarioCount"] == 4
     assert body["metadata"]["generation"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class Subject:
     """The run's status shows the first Job's completion was seen."""
     settled: StatusCheck
     """The run will not move again on its own."""
+    python_path: str = ""
+    """Put first on the operator's PYTHONPATH: another copy of the operator's code."""
 
 
 def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -71,6 +73,14 @@ MODELSMITH = Subject(
     reacted=_ms_reacted,
     settled=_ms_settled,
 )
+
+
+def modelsmith_from(source: Path) -> Subject:
+    """Modelsmith run from another copy of its package (a folder holding `modelsmith/`), e.g.
+    the code before a change, to compare with the working tree in the same run."""
+    return replace(MODELSMITH, name="compare", python_path=str(source.resolve()))
+
+
 BASELINE = Subject(
     name="baseline",
     user="baseline-operator",
