@@ -158,6 +158,7 @@ def measure(
     for ns in (lat_ns, *scale_ns):
         workload.prepare_namespace(cluster, store, ns)
     kubeconfig = identity.create(cluster, subject.user)
+    _unused(cluster, subject.user)
     env = {
         **cluster.env(),
         **store.env(),
@@ -275,6 +276,17 @@ def measure(
     log(f"{subject.name}: done; deleting its namespaces")
     workload.delete_namespaces(cluster, [lat_ns, *scale_ns])
     return result
+
+
+def _unused(cluster: Cluster, user: str, seconds: float = 2.0) -> None:
+    """Refuses to measure while something else (an operator left over from an interrupted run)
+    acts under the identity: its requests and writes would be counted as the subject's."""
+    before = apiserver_requests(cluster, user)
+    time.sleep(seconds)
+    if apiserver_requests(cluster, user) != before:
+        raise RuntimeError(
+            f"another process is using the API as {user}; stop it (ps aux | grep operator)"
+        )
 
 
 def _all_runs(
