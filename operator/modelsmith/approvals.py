@@ -11,8 +11,10 @@ group membership). What only the operator can judge is decided here:
 - freshness: an approval names the first 12 hex characters of the evidence digest it was given
   on; a different prefix is ApprovalStale.
 - expiry: with a TTL, an approval first seen longer ago than the TTL is ApprovalExpired.
-- separation of duties: one person cannot count for two roles (the intake refuses a user listed
-  for two roles; group membership could still let one person sign both).
+- separation of duties: one person cannot count for two roles. The intake refuses a user or a
+  group listed for two roles (`chain_overlaps`); a user listed for one role who is a member of
+  a group listed for another is invisible to the operator (only the API server knows group
+  membership), so the gate also refuses one user name signing two roles (SameApprover).
 
 A rejection on the current evidence ends the chain as Rejected wherever it sits: order and
 expiry guard against promoting too early, and a "no" needs neither guard. A rejection that names
@@ -75,6 +77,34 @@ class ChainVerdict:
 
     def valid_approvals(self) -> list[Approval]:
         return [a for a in self.approvals if a.valid and a.decision == ApprovalDecision.APPROVED]
+
+
+def chain_overlaps(approvers: list[Approver]) -> list[str]:
+    """Every user and every group listed for more than one role, each as a message naming the
+    principal and its roles (chain order); empty when the chain keeps duties apart.
+
+    A group counts like a user: any member of a group listed for two roles may sign both, so
+    one person could carry the whole chain. Listing a principal twice within one role is
+    harmless and not reported."""
+    roles_of: dict[tuple[str, str], list[str]] = {}
+    for approver in approvers:
+        for kind, names in (("user", approver.users), ("group", approver.groups)):
+            for name in names or []:
+                roles = roles_of.setdefault((kind, name), [])
+                if approver.role not in roles:
+                    roles.append(approver.role)
+    messages = []
+    for (kind, name), roles in roles_of.items():
+        if len(roles) < 2:
+            continue
+        listed = ("both " if len(roles) == 2 else "") + ", ".join(roles[:-1]) + " and " + roles[-1]
+        consequence = (
+            "each role must be signed by a different person"
+            if kind == "user"
+            else "one of its members could sign more than one role; give each role its own group"
+        )
+        messages.append(f"{kind} {_shown(name)} is listed for {listed}; {consequence}")
+    return messages
 
 
 def evaluate_chain(

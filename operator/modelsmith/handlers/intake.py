@@ -9,6 +9,7 @@ import kopf
 
 from modelsmith import kube, objectstore
 from modelsmith.api.intake import ModelIntake
+from modelsmith.approvals import chain_overlaps
 from modelsmith.conditions import condition, set_condition
 from modelsmith.events import emit
 from modelsmith.reconciler import RECONCILER
@@ -187,17 +188,9 @@ def _gpu_resource(count: int, resource: str) -> Check:
 
 
 def _approver_chain(intake: ModelIntake) -> Check:
-    seen: dict[str, str] = {}
-    for approver in intake.spec.promotion.approvers:
-        for user in approver.users or []:
-            if user in seen and seen[user] != approver.role:
-                return Check(
-                    "ApproverChain",
-                    False,
-                    f"user {user} is listed for both {seen[user]} and {approver.role}; each role "
-                    "must be signed by a different person",
-                )
-            seen[user] = approver.role
+    overlaps = chain_overlaps(intake.spec.promotion.approvers)
+    if overlaps:
+        return Check("ApproverChain", False, "; ".join(overlaps))
     roles = [a.role for a in intake.spec.promotion.approvers]
     return Check("ApproverChain", True, f"{len(roles)} roles: {', '.join(roles)}")
 
