@@ -35,7 +35,9 @@ from modelsmith.loop import (
     RunState,
     StageGate,
     decide,
+    nodes_not_ready,
 )
+from modelsmith.loop.advice import CapacityProblem, capacity_problem
 
 BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
 GPU_FULL = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes."
@@ -269,6 +271,68 @@ def test_unschedulable_advice_follows_the_scheduler(message: str, advice: str) -
         sim.observe(job=job(sim.job_name, JobState.UNSCHEDULABLE, scheduler_message=message))
     )
     assert advice in d.next_action
+
+
+# What a v1.34 scheduler says about a NotReady node: the taint is not named.
+UNTOLERATED = (
+    "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 Insufficient "
+    "nvidia.com/gpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful."
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "down", "problem"),
+    [
+        # Older schedulers name the lifecycle controller's taints.
+        (
+            "0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/"
+            "not-ready: }.",
+            0,
+            CapacityProblem.NODES_NOT_READY,
+        ),
+        (
+            "0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/"
+            "unreachable: }.",
+            0,
+            CapacityProblem.NODES_NOT_READY,
+        ),
+        (UNTOLERATED, 1, CapacityProblem.NODES_NOT_READY),
+        # With every candidate node Ready, an untolerated taint is a configuration gap.
+        (UNTOLERATED, 0, CapacityProblem.ACCELERATORS),
+        ("0/2 nodes are available: 2 node(s) had untolerated taint(s).", 0, CapacityProblem.TAINTS),
+        # A node that is down but not (yet) tainted is not what keeps the Job out.
+        (GPU_FULL, 2, CapacityProblem.ACCELERATORS),
+    ],
+)
+def test_capacity_problem_tells_a_node_outage_from_a_missing_toleration(
+    message: str, down: int, problem: CapacityProblem
+) -> None:
+    assert capacity_problem(message, "nvidia.com/gpu", down) is problem
+
+
+def test_only_nodes_that_could_run_the_job_count_as_not_ready() -> None:
+    # (ready, GPUs in capacity) per node.
+    nodes = [(False, 0), (False, 4), (True, 4), (True, 0)]
+    assert nodes_not_ready(nodes, gpu_count=2) == 1
+    assert nodes_not_ready(nodes, gpu_count=0) == 2
+    assert nodes_not_ready([(True, 4)], gpu_count=1) == 0
+
+
+def test_a_not_ready_node_gets_operational_advice_not_tolerations() -> None:
+    sim = sim_in_training()
+    observed = job(sim.job_name, JobState.UNSCHEDULABLE, scheduler_message=UNTOLERATED)
+    d = sim.step(sim.observe(job=observed.model_copy(update={"nodes_not_ready": 1})))
+    assert (d.phase, d.reason, d.blocked_by.kind if d.blocked_by else None) == (
+        Phase.BLOCKED,
+        Reason.UNSCHEDULABLE,
+        BlockKind.INFRASTRUCTURE,
+    )
+    assert "NotReady or unreachable" in d.message
+    assert d.next_action.startswith("Bring the NotReady nodes back")
+    assert "executionTarget.tolerations" not in d.next_action
+    # The same message with every node Ready is a toleration (here: GPU) question again.
+    d = sim.step(sim.observe(job=observed))
+    assert "Bring the NotReady nodes back" not in d.next_action
 
 
 def test_deadline_while_unschedulable_stops_and_deletes_the_waiting_job() -> None:

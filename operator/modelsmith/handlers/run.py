@@ -231,6 +231,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
                     name=ref.name,
                     state=loop.JobState.UNSCHEDULABLE,
                     scheduler_message=cond.message,
+                    nodes_not_ready=_candidates_not_ready(job),
                 )
     if any(p.status.phase == "Running" for p in pods):
         return loop.JobObservation(name=ref.name, state=loop.JobState.RUNNING)
@@ -259,12 +260,29 @@ def _contaminated(terminated: Any) -> bool:
 
 
 def _requested_gpus(job: Any) -> int:
-    total = 0
+    return sum(_gpu_limits(job).values())
+
+
+def _gpu_limits(job: Any) -> dict[str, int]:
+    """GPU resource name -> count over the Job's containers."""
+    limits: dict[str, int] = {}
     for container in job.spec.template.spec.containers:
         for key, value in ((container.resources and container.resources.limits) or {}).items():
             if "/" in key and key.endswith("gpu"):
-                total += int(value)
-    return total
+                limits[key] = limits.get(key, 0) + int(value)
+    return limits
+
+
+def _candidates_not_ready(job: Any) -> int:
+    """NotReady nodes that could run `job` (see loop.nodes_not_ready)."""
+    wanted = _gpu_limits(job)
+    facts = []
+    for node in kube.core().list_node().items:
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        capacity = node.status.capacity or {}
+        gpus = sum(int(capacity.get(resource, "0") or 0) for resource in wanted)
+        facts.append((ready, gpus))
+    return loop.nodes_not_ready(facts, sum(wanted.values()))
 
 
 def _observe_gate(namespace: str, gate_name: str) -> loop.GateObservation | None:

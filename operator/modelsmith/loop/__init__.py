@@ -30,7 +30,7 @@ Choices the design left open:
 """
 
 from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, StageGate, WriteLedger
-from modelsmith.loop.advice import AdviceContext, next_action
+from modelsmith.loop.advice import AdviceContext, next_action, nodes_not_ready
 from modelsmith.loop.assessment import (
     AcceptanceVerdict,
     Measurement,
@@ -123,6 +123,7 @@ __all__ = [
     "job_name",
     "next_action",
     "next_recipe",
+    "nodes_not_ready",
     "plateau_near",
     "plateaued",
     "regressions",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -20,6 +20,7 @@ SHOWN_IDS: Final = 5
 class CapacityProblem(StrEnum):
     ACCELERATORS = "Accelerators"
     CPU_OR_MEMORY = "CpuOrMemory"
+    NODES_NOT_READY = "NodesNotReady"
     TAINTS = "Taints"
     NODE_SELECTOR = "NodeSelector"
     QUOTA = "Quota"
@@ -27,12 +28,31 @@ class CapacityProblem(StrEnum):
 
 
 _INSUFFICIENT: Final = re.compile(r"Insufficient ([A-Za-z0-9./_-]+)")
+# The node lifecycle controller taints a node whose kubelet reports NotReady (not-ready) or has
+# stopped reporting (unreachable). Schedulers before 1.34 name the taint in their message; later
+# ones say only "untolerated taint(s)", so the count of NotReady nodes decides then. Tolerating
+# these taints would place a Job on a node that cannot run it: an outage, not a configuration gap.
+_NOT_READY_TAINT: Final = re.compile(r"node\.kubernetes\.io/(?:not-ready|unreachable)\b")
 
 
-def capacity_problem(scheduler_message: str | None, gpu_resource: str) -> CapacityProblem:
-    """What the scheduler's message says is missing. The message itself never reaches status:
-    it may name nodes."""
+def nodes_not_ready(nodes: Iterable[tuple[bool, int]], gpu_count: int) -> int:
+    """How many nodes that could run the Job are not Ready, from (ready, GPUs in the node's
+    capacity) per node. A GPU Job counts only nodes with GPUs: a NotReady CPU node says nothing
+    about why a GPU Job waits. Capacity, not allocatable: it stays put while a node is down."""
+    return sum(1 for ready, gpus in nodes if not ready and (gpu_count == 0 or gpus > 0))
+
+
+def capacity_problem(
+    scheduler_message: str | None, gpu_resource: str, nodes_not_ready: int = 0
+) -> CapacityProblem:
+    """What the scheduler's message says is missing, with the count of NotReady nodes that
+    could run the Job (`nodes_not_ready`). The message itself never reaches status: it may
+    name nodes."""
     text = scheduler_message or ""
+    # Checked first: the scheduler lists the other nodes' shortfalls too, but with nodes down
+    # bringing them back is the likely fix, and no other verdict's advice would help.
+    if _NOT_READY_TAINT.search(text) or (nodes_not_ready and "taint" in text):
+        return CapacityProblem.NODES_NOT_READY
     insufficient = {m.rstrip(".") for m in _INSUFFICIENT.findall(text)}
     if gpu_resource in insufficient:
         return CapacityProblem.ACCELERATORS
@@ -51,6 +71,7 @@ def capacity_message(problem: CapacityProblem, gpu_count: int, gpu_resource: str
     return {
         CapacityProblem.ACCELERATORS: f"no schedulable node has {gpu_count} free {gpu_resource}",
         CapacityProblem.CPU_OR_MEMORY: "no schedulable node has enough free CPU or memory",
+        CapacityProblem.NODES_NOT_READY: "nodes that could run it are NotReady or unreachable",
         CapacityProblem.TAINTS: "the nodes with room carry taints the execution target does "
         "not tolerate",
         CapacityProblem.NODE_SELECTOR: "no node matches the execution target's node selector",
@@ -64,6 +85,10 @@ def capacity_action(problem: CapacityProblem, gpu_count: int, gpu_resource: str)
         CapacityProblem.ACCELERATORS: f"Free {gpu_count} {gpu_resource} on a schedulable node "
         "or lower executionTarget.gpuCount",
         CapacityProblem.CPU_OR_MEMORY: "Free CPU or memory on a schedulable node",
+        CapacityProblem.NODES_NOT_READY: "Bring the NotReady nodes back (check their kubelet, "
+        "network and conditions with kubectl describe node) or add Ready capacity with "
+        f"{gpu_count} free {gpu_resource}; the run resumes on its own once the Job can be "
+        "placed. Do not tolerate the not-ready or unreachable taints",
         CapacityProblem.TAINTS: "Add the GPU nodes' taints to executionTarget.tolerations",
         CapacityProblem.NODE_SELECTOR: "Make executionTarget.nodeSelector match a node with "
         f"{gpu_resource}",
@@ -109,6 +134,7 @@ class AdviceContext:
     gpu_count: int = 1
     gpu_resource: str = "nvidia.com/gpu"
     scheduler_message: str | None = None
+    nodes_not_ready: int = 0
     intake_reason: str | None = None
     gate: GateObservation | None = None
     gate_name: str | None = None
@@ -190,7 +216,9 @@ def next_action(ctx: AdviceContext) -> str:
                 f"{RETRY_ANNOTATION} annotation on the run to a new value to retry"
             )
         case Reason.UNSCHEDULABLE:
-            problem = capacity_problem(ctx.scheduler_message, ctx.gpu_resource)
+            problem = capacity_problem(
+                ctx.scheduler_message, ctx.gpu_resource, ctx.nodes_not_ready
+            )
             return capacity_action(problem, ctx.gpu_count, ctx.gpu_resource)
         case Reason.OBJECT_STORE_UNAVAILABLE:
             return (

@@ -164,6 +164,7 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         gpu_count=ctx.config.gpu_count,
         gpu_resource=ctx.config.gpu_resource,
         scheduler_message=job.scheduler_message if job else None,
+        nodes_not_ready=job.nodes_not_ready if job else 0,
         intake_reason=ctx.obs.intake.reason,
         gate=ctx.obs.gate,
         gate_name=new_state.gate_name,

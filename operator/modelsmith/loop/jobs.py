@@ -63,7 +63,7 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
         return ctx, stay(ctx, Reason.JOB_PENDING, f"{sentence(ctx.doing)} waits to start.")
     if state is JobState.UNSCHEDULABLE:
         assert job is not None
-        problem = capacity_problem(job.scheduler_message, c.gpu_resource)
+        problem = capacity_problem(job.scheduler_message, c.gpu_resource, job.nodes_not_ready)
         why = capacity_message(problem, c.gpu_count, c.gpu_resource)
         return ctx, block_run(
             ctx, Reason.UNSCHEDULABLE, f"{sentence(ctx.doing)} cannot be scheduled: {why}."

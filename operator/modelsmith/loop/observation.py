@@ -48,6 +48,11 @@ class JobObservation(LoopModel):
     state: JobState
     scheduler_message: str | None = None
     """The scheduler's PodScheduled message when unschedulable (interpreted, never shown)."""
+    nodes_not_ready: int = Field(default=0, ge=0)
+    """When unschedulable: nodes that could run the Job (for a GPU Job, those with the GPU
+    resource) whose Ready condition is not True. Since Kubernetes 1.34 the scheduler's message
+    says only "untolerated taint(s)", so it cannot tell a NotReady node from a missing
+    toleration by itself."""
     exit_code: int | None = None
     """The container's exit code when failed; None when it never ran to an exit (eviction,
     activeDeadlineSeconds, image pull)."""
