@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-from typing import Any
+from typing import Any, cast
 
 HELP = "Run the Modelsmith operator (kopf) against the current cluster."
 
@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     from modelsmith import metrics
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
+    from modelsmith.peering import PeeringWatch, own_identity
+    from modelsmith.reconciler import RECONCILER
     from modelsmith.settings import OperatorSettings
 
     settings = OperatorSettings()
@@ -62,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
             settings.peering.mandatory = True
             settings.peering.priority = args.priority
 
+    identity = own_identity()
+    if args.peering:
+        # kopf pauses only its own watch streams; the reconciler's requeue follows the same rule.
+        PeeringWatch(RECONCILER, args.peering, identity, args.priority, args.namespace).start()
     metrics.serve(settings.metrics_port)
     kopf.run(
+        identity=cast(Any, identity),
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         standalone=not args.peering,

@@ -5,13 +5,15 @@ a watch cannot tell (training progress in the object store, a ConfigMap that app
 that comes back) is looked at again through the requeue, never by a busy loop. Reconciles of
 one object are serialised, so a Job event and a run event arriving together cannot act twice.
 
-Reconciles run on a pool of their own, fed by a queue that holds each object at most once: a
-trigger for an object already waiting its turn is dropped, and one for an object being
-reconciled makes that reconcile run once more when it finishes. A reconcile reads the whole
-current state, so one that starts after the last trigger sees everything every earlier one
-would have; a burst of pod, Job and status events for one run costs one or two reconciles
-instead of one each, and kopf's handler threads never queue behind each other.
+Reconciles run on a pool of their own, fed by a first-in first-out queue that holds each object
+at most once: a trigger for an object already waiting its turn is dropped, and one for an object
+being reconciled puts it back at the end of the queue once that reconcile finishes. A reconcile
+reads the whole current state, so one that starts after the last trigger sees everything every
+earlier one would have; a burst of pod, Job and status events for one run costs one or two
+reconciles instead of one each, kopf's handler threads never wait on each other, and a busy
+object cannot hold a worker while others wait for their first look.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -51,6 +53,8 @@ class Reconciler:
         self._wake = threading.Condition(self._guard)
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._holding = False
+        self._held: set[Key] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
 
     def register(self, plural: str, func: Reconcile) -> None:
@@ -59,13 +63,31 @@ class Reconciler:
     def forget(self, key: Key) -> None:
         with self._guard:
             self._dirty.discard(key)
+            self._held.discard(key)
             self._due.pop(key, None)
+
+    def hold(self) -> None:
+        """Starts no reconcile until `release` (another replica is acting); triggers that
+        arrive meanwhile are kept, each object once. Reconciles already running finish."""
+        with self._guard:
+            self._holding = True
+
+    def release(self) -> None:
+        """Reconciles everything triggered while held."""
+        with self._guard:
+            self._holding = False
+            held, self._held = self._held, set()
+        for key in sorted(held):
+            self.reconcile(*key)
 
     def reconcile(self, plural: str, namespace: str, name: str) -> None:
         """Queues the object for a reconcile (which schedules its own requeue), unless it is
-        queued already; while it is being reconciled, marks it for one more pass instead."""
+        queued already; while it is being reconciled, marks it to be queued again after."""
         key = (plural, namespace, name)
         with self._guard:
+            if self._holding:
+                self._held.add(key)
+                return
             if key in self._running:
                 self._dirty.add(key)
                 return
@@ -79,18 +101,14 @@ class Reconciler:
             self._queued.discard(key)
             self._running.add(key)
         try:
-            while True:
-                self._run_once(key)
-                with self._guard:
-                    if key not in self._dirty:
-                        self._running.discard(key)
-                        return
-                    self._dirty.discard(key)
-        except BaseException:
+            self._run_once(key)
+        finally:
             with self._guard:
                 self._running.discard(key)
+                again = key in self._dirty
                 self._dirty.discard(key)
-            raise
+            if again:
+                self.reconcile(*key)
 
     def _run_once(self, key: Key) -> None:
         plural, namespace, name = key

@@ -134,9 +134,12 @@ def reconcile(namespace: str, name: str) -> float | None:
     if patch:
         kube.patch_status(PLURAL, namespace, name, patch)
         before = condition(old, "Ready") or {}
-        if (before.get("status"), before.get("reason")) != (
+        # A new cause under the same reason (a benchmark that was validating and is now
+        # Invalid) is news to the intake's owner, so the message counts as a transition too.
+        if (before.get("status"), before.get("reason"), before.get("message")) != (
             "True" if not failing else "False",
             reason,
+            message,
         ):
             emit(body, "Normal" if not failing else "Warning", reason, message)
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 
-
-class Phase(StrEnum):
-    PENDING = "Pending"
-    EVALUATING_BASELINE = "EvaluatingBaseline"
-    TRAINING = "Training"
-    ASSESSING = "Assessing"
-    PROMOTION_STAGING = "PromotionStaging"
-    STAGED = "Staged"
-    PLATEAUED = "Plateaued"
-    BLOCKED = "Blocked"
-    FAILED = "Failed"
-    STOPPED = "Stopped"
-    SUSPENDED = "Suspended"
-
+# The API's enum is the one vocabulary: status, the CRD schema and the loop cannot drift apart.
+from modelsmith.api.run import Phase as Phase
 
 P = Phase
 
