@@ -383,12 +383,6 @@ def standalone_stopped(operator: OperatorProcess) -> Iterator[OperatorProcess]:
         operator.start()
 
 
-@pytest.mark.xfail(
-    raises=BothActedError,
-    strict=True,
-    reason="the operator's own requeue thread (modelsmith/reconciler.py) keeps reconciling "
-    "while kopf has paused the replica; reported to the lead",
-)
 def test_two_peered_replicas_never_both_act(
     standalone_stopped: OperatorProcess,
     cluster: Cluster,
