@@ -31,6 +31,10 @@ class OperatorProcess:
             **env,
             "MODELSMITH_METRICS_PORT": str(self.metrics_port),
             "MODELSMITH_REQUEUE_SECONDS": env.get("MODELSMITH_REQUEUE_SECONDS", "1"),
+            # The default (minutes) would let one case of a missing image outlast its test.
+            "MODELSMITH_CONTAINER_START_GRACE_SECONDS": env.get(
+                "MODELSMITH_CONTAINER_START_GRACE_SECONDS", "15"
+            ),
             "PYTHONUNBUFFERED": "1",
         }
         self.args = [sys.executable, "-m", "modelsmith.cli", "operator", *extra_args]

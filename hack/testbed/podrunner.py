@@ -34,6 +34,7 @@ FALLBACK_LINES = 80
 FALLBACK_BYTES = 2048
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
+PULL_RETRY = 5.0  # the first pull retry; later ones wait BACKOFF_MAX
 DEFAULT_GRACE = 30.0
 POLL = 0.1
 
@@ -349,16 +350,19 @@ class PodWorker:
                  run.proc.pid, argv)
 
     def _image_unavailable(self, run: ContainerRun, message: str) -> None:
-        if self.restart_policy == "Always":
-            # A Deployment's pod would only be replaced by another that fails the same way;
-            # stay Pending as the kubelet does, and let the user read why.
-            run.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+        # As the kubelet does, whatever the restart policy: the pod stays Pending and keeps
+        # trying, ErrImagePull on the first failure and ImagePullBackOff between tries, until
+        # the pod is deleted or its activeDeadlineSeconds passes. Whoever owns the pod has to
+        # notice; failing it here would hide that duty.
+        waiting = (run.state.get("waiting") or {}).get("reason")
+        if waiting in ("ErrImagePull", "ImagePullBackOff"):
+            image = run.spec.get("image", "")
+            run.state = {"waiting": {"reason": "ImagePullBackOff",
+                                     "message": f'Back-off pulling image "{image}": {message}'}}
             run.next_start = time.monotonic() + BACKOFF_MAX
-            return
-        run.state = {"terminated": {"exitCode": 128, "reason": "ErrImagePull",
-                                    "message": message, "finishedAt": now()}}
-        run.done = True
-        self._finish("Failed", "ErrImagePull", f"container {run.name}: {message}")
+        else:
+            run.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+            run.next_start = time.monotonic() + PULL_RETRY
 
     def _pid_name(self, run: ContainerRun) -> str:
         return f"pods/{self.uid}-{run.name}"

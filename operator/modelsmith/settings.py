@@ -37,5 +37,12 @@ class OperatorSettings:
     max_inline_benchmark_bytes: int = field(
         default_factory=lambda: int(_env("MODELSMITH_MAX_BENCHMARK_BYTES", str(1024 * 1024)))
     )
+    # How long a Job's container may fail to start (image pull, missing Secret) after its pod
+    # was scheduled before the attempt counts as failed and the Job is deleted to free its GPUs.
+    # Pulls and Secrets can recover by themselves; without a limit the pod would wait for the
+    # Job's activeDeadlineSeconds (hours) holding its GPUs.
+    container_start_grace_seconds: float = field(
+        default_factory=lambda: float(_env("MODELSMITH_CONTAINER_START_GRACE_SECONDS", "180"))
+    )
     metrics_port: int = field(default_factory=lambda: int(_env("MODELSMITH_METRICS_PORT", "8080")))
     workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))

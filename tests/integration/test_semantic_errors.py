@@ -281,6 +281,16 @@ def _warning_events(cluster: Cluster, namespace: str, kind: str, name: str) -> l
     return events
 
 
+def _active_jobs(cluster: Cluster, namespace: str) -> list[str]:
+    """Jobs in `namespace` with pods that have not finished."""
+    out = cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout
+    return [
+        j["metadata"]["name"]
+        for j in json.loads(out)["items"]
+        if (j.get("status") or {}).get("active")
+    ]
+
+
 _FAILED_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ .*reconcile of \S+ (\S+)/\S+ failed"
 )
@@ -357,6 +367,16 @@ def test_semantic_error_is_refused_clearly(
         interval=1.0,
         description=f"a Warning Event {case.reason} on {kind} {name}",
     )
+
+    if case.phase in ("Blocked", "Failed"):
+        # A run that gave up holds no Job that still has pods: a container that never starts
+        # would otherwise keep its GPUs until the Job's deadline (hours on a real cluster).
+        wait_for(
+            lambda: not _active_jobs(cluster, a.namespace),
+            timeout=60,
+            interval=1.0,
+            description=f"no active Job left in {a.namespace}",
+        )
 
     # The operator survived the input and is not stuck failing on it.
     assert operator.proc is not None and operator.proc.poll() is None, operator.log_tail()

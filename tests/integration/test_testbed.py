@@ -245,19 +245,37 @@ def test_pod_environment_from_secrets_config_maps_and_fields(
     }
 
 
-def test_unknown_image_and_deadline_fail_the_pod(cluster: Cluster, namespace: str) -> None:
+def _waiting_reason(core: client.CoreV1Api, namespace: str, name: str) -> str | None:
+    statuses = read_pod(core, namespace, name)["status"].get("containerStatuses") or []
+    waiting = (statuses[0]["state"].get("waiting") or {}) if statuses else {}
+    reason: str | None = waiting.get("reason")
+    return reason
+
+
+def test_unknown_image_waits_like_a_kubelet_until_the_deadline(
+    cluster: Cluster, namespace: str
+) -> None:
+    """A kubelet never fails a pod for its image: it stays Pending, ErrImagePull then
+    ImagePullBackOff, which is what the operator must notice on real clusters."""
     core = client.CoreV1Api(cluster.api_client())
     core.create_namespaced_pod(namespace, pod(
-        "nginx", {"name": "web", "image": "nginx:1.27"}))
+        "nginx", {"name": "web", "image": "nginx:1.27"}, activeDeadlineSeconds=12))
     core.create_namespaced_pod(namespace, pod(
         "slow", container("import time; time.sleep(600)"), activeDeadlineSeconds=2))
 
-    nginx = wait_for(lambda: terminal_pod(core, namespace, "nginx"), 30, "nginx pod to fail")
-    assert (nginx["status"]["phase"], nginx["status"]["reason"]) == ("Failed", "ErrImagePull")
-    assert "nginx:1.27" in nginx["status"]["message"]
+    wait_for(lambda: _waiting_reason(core, namespace, "nginx") == "ErrImagePull", 30,
+             "nginx to wait on ErrImagePull")
+    nginx = read_pod(core, namespace, "nginx")
+    assert nginx["status"]["phase"] == "Pending"
+    assert "nginx:1.27" in nginx["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    wait_for(lambda: _waiting_reason(core, namespace, "nginx") == "ImagePullBackOff", 30,
+             "nginx to back off")
+    assert read_pod(core, namespace, "nginx")["status"]["phase"] == "Pending"
 
     slow = wait_for(lambda: terminal_pod(core, namespace, "slow"), 30, "slow pod's deadline")
     assert (slow["status"]["phase"], slow["status"]["reason"]) == ("Failed", "DeadlineExceeded")
+    nginx = wait_for(lambda: terminal_pod(core, namespace, "nginx"), 30, "nginx's deadline")
+    assert (nginx["status"]["phase"], nginx["status"]["reason"]) == ("Failed", "DeadlineExceeded")
 
 
 def test_node_goes_not_ready_without_heartbeats(node_control: Cluster) -> None:

@@ -26,6 +26,7 @@ from modelsmith.loop import (
     DeleteJob,
     GateOutcome,
     IntakeReadiness,
+    JobObservation,
     JobState,
     JobSummary,
     LaunchJob,
@@ -38,6 +39,7 @@ from modelsmith.loop import (
     nodes_not_ready,
 )
 from modelsmith.loop.advice import CapacityProblem, capacity_problem
+from modelsmith.loop.failures import container_start_wait
 
 BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
 GPU_FULL = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes."
@@ -333,6 +335,72 @@ def test_a_not_ready_node_gets_operational_advice_not_tolerations() -> None:
     # The same message with every node Ready is a toleration (here: GPU) question again.
     d = sim.step(sim.observe(job=observed))
     assert "Bring the NotReady nodes back" not in d.next_action
+
+
+def waiting(sim: Sim, reason: str, scheduled_minutes_ago: float, **kw: object) -> JobObservation:
+    """The current Job's pod, scheduled a while before the next step, waiting on `reason`."""
+    since = sim.now + timedelta(minutes=1 - scheduled_minutes_ago)  # step() adds one minute
+    return job(sim.job_name, JobState.PENDING, waiting_reason=reason, waiting_since=since, **kw)
+
+
+def test_container_start_wait_counts_only_reasons_that_mean_the_image_never_ran() -> None:
+    pod = job("j", JobState.PENDING, waiting_reason="ErrImagePull", waiting_since=T0)
+    assert container_start_wait(pod, T0 + timedelta(seconds=30), 120) == 90
+    assert container_start_wait(pod, T0 + timedelta(seconds=600), 120) == 0
+    creating = pod.model_copy(update={"waiting_reason": "ContainerCreating"})
+    assert container_start_wait(creating, T0 + timedelta(hours=6), 120) is None
+    assert container_start_wait(job("j", JobState.PENDING), T0, 120) is None
+
+
+def test_a_pull_failure_within_the_grace_is_waited_for() -> None:
+    # ImagePullBackOff can clear up (a registry that was down a moment): no attempt spent yet.
+    sim = sim_in_training(container_start_grace_seconds=180)
+    name = sim.job_name
+    d = sim.step(sim.observe(job=waiting(sim, "ImagePullBackOff", scheduled_minutes_ago=1)))
+    assert (d.phase, d.reason, d.actions) == (Phase.TRAINING, Reason.JOB_PENDING, ())
+    assert "ImagePullBackOff" in d.message and "180 s" in d.message
+    # Looked at again when the grace ends, not only when the pod changes.
+    assert d.requeue_after_seconds == 120
+    d = sim.step(sim.observe(job=job(name, JobState.RUNNING)))
+    assert (d.phase, d.launches) == (Phase.TRAINING, ())
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("ErrImagePull", "its image could not be pulled (ErrImagePull)"),
+        ("CreateContainerConfigError", "a Secret or ConfigMap its container needs is missing"),
+    ],
+)
+def test_a_container_that_never_starts_is_a_failed_attempt_and_its_job_is_deleted(
+    reason: str, words: str
+) -> None:
+    sim = sim_in_training(max_attempts=2, container_start_grace_seconds=120)
+    first, spent = sim.job_name, sim.state.gpu_seconds_used
+    stuck = waiting(sim, reason, 3, summary=JobSummary(gpu_seconds=180.0))
+    d = sim.step(sim.observe(job=stuck))
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.JOB_FAILED_RETRYING)
+    assert words in d.message
+    # The old Job goes before its successor starts: its pod holds the GPUs until deleted.
+    assert d.actions.index(DeleteJob(name=first)) < d.actions.index(d.launches[0])
+    assert d.launches[0].name == "demo-i1-train-a2"
+    # The GPUs it held while waiting are spent all the same.
+    assert d.state.gpu_seconds_used == spent + 180.0
+
+    d = sim.step(sim.observe(job=waiting(sim, reason, 3)))
+    assert (d.phase, d.reason) == (Phase.BLOCKED, Reason.RETRY_BUDGET_EXHAUSTED)
+    assert d.blocked_by is not None and d.blocked_by.kind is BlockKind.INFRASTRUCTURE
+    assert words in d.message
+    # Out of attempts, the Job is deleted all the same.
+    assert [a for a in d.actions if isinstance(a, DeleteJob)] == [DeleteJob(name=sim.job_name)]
+    assert d.launches == ()
+
+
+def test_a_slow_start_for_other_reasons_is_not_a_failure() -> None:
+    sim = sim_in_training(container_start_grace_seconds=60)
+    d = sim.step(sim.observe(job=waiting(sim, "ContainerCreating", scheduled_minutes_ago=30)))
+    assert (d.phase, d.reason, d.actions) == (Phase.TRAINING, Reason.JOB_PENDING, ())
+    assert d.message == "Training of iteration 1 waits to start."
 
 
 def test_deadline_while_unschedulable_stops_and_deletes_the_waiting_job() -> None:

@@ -36,15 +36,8 @@ log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
-# Container termination reasons that mean the image never ran (not the image's exit code).
-CONTAINER_NEVER_RAN = {
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "StartError",
-}
+# Container reasons that mean the image never ran (not the image's exit code).
+CONTAINER_NEVER_RAN = loop.CONTAINER_NEVER_RAN
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
@@ -135,6 +128,7 @@ def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
             "max_regressions": intake.spec.promotion.max_regressions,
             "gpu_count": intake.spec.execution_target.gpu_count,
             "gpu_resource": intake.spec.execution_target.gpu_resource_name,
+            "container_start_grace_seconds": SETTINGS.container_start_grace_seconds,
         }
     return loop.RunConfig(**kwargs)
 
@@ -233,9 +227,34 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
                     scheduler_message=cond.message,
                     nodes_not_ready=_candidates_not_ready(job),
                 )
+    reason, since = _waiting(pods)
     if any(p.status.phase == "Running" for p in pods):
         return loop.JobObservation(name=ref.name, state=loop.JobState.RUNNING)
-    return loop.JobObservation(name=ref.name, state=loop.JobState.PENDING)
+    # The GPU time of a pod that never starts counts too: it held the GPUs while it waited.
+    return loop.JobObservation(
+        name=ref.name,
+        state=loop.JobState.PENDING,
+        waiting_reason=reason,
+        waiting_since=since,
+        summary=summary if reason in CONTAINER_NEVER_RAN else None,
+    )
+
+
+def _waiting(pods: list[Any]) -> tuple[str | None, datetime | None]:
+    """The newest unfinished pod's waiting reason (one that means the image never ran comes
+    first) and when that pod was scheduled (else created)."""
+    live = [p for p in pods if p.status.phase in ("Pending", "Running")]
+    if not live:
+        return None, None
+    pod = max(live, key=lambda p: p.metadata.creation_timestamp)
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    reasons = [cs.state.waiting.reason for cs in statuses if cs.state and cs.state.waiting]
+    reason = next((r for r in reasons if r in CONTAINER_NEVER_RAN), reasons[0] if reasons else None)
+    since = pod.metadata.creation_timestamp
+    for cond in pod.status.conditions or []:
+        if cond.type == "PodScheduled" and cond.status == "True" and cond.last_transition_time:
+            since = cond.last_transition_time
+    return reason, since
 
 
 def _last_termination(pods: list[Any]) -> Any:

@@ -42,6 +42,7 @@ from modelsmith.loop.assessment import (
 from modelsmith.loop.clusters import Cluster, strongest_failure_cluster
 from modelsmith.loop.config import RunConfig
 from modelsmith.loop.decide import Decision, decide
+from modelsmith.loop.failures import CONTAINER_NEVER_RAN
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import budget_exhausted, deadline_passed, plateau_near, plateaued
 from modelsmith.loop.naming import gate_name, job_name
@@ -73,6 +74,7 @@ from modelsmith.loop.state import (
 )
 
 __all__ = [
+    "CONTAINER_NEVER_RAN",
     "HISTORY_LIMIT",
     "RETRY_ANNOTATION",
     "TERMINAL",

@@ -216,9 +216,7 @@ def next_action(ctx: AdviceContext) -> str:
                 f"{RETRY_ANNOTATION} annotation on the run to a new value to retry"
             )
         case Reason.UNSCHEDULABLE:
-            problem = capacity_problem(
-                ctx.scheduler_message, ctx.gpu_resource, ctx.nodes_not_ready
-            )
+            problem = capacity_problem(ctx.scheduler_message, ctx.gpu_resource, ctx.nodes_not_ready)
             return capacity_action(problem, ctx.gpu_count, ctx.gpu_resource)
         case Reason.OBJECT_STORE_UNAVAILABLE:
             return (

@@ -30,6 +30,9 @@ class RunConfig(LoopModel):
     job_lost_after_seconds: float = Field(default=300.0, gt=0)
     """A Job the state names but the cluster does not show for this long is counted as a
     failed attempt (deleted by someone, or lost): a moment's cache lag is not."""
+    container_start_grace_seconds: float = Field(default=180.0, ge=0)
+    """A Job whose container cannot start (image pull, missing Secret) for this long after its
+    pod was scheduled is deleted (freeing its GPUs) and counted as a failed attempt."""
 
     @field_validator("cluster_dimensions")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Final
 
 from modelsmith.loop.observation import JobObservation
@@ -27,6 +28,41 @@ _RETRYABLE_WORDS: Final = {
     EXIT_OBJECT_STORE: "the Job could not reach the object store",
 }
 _CAMEL: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+
+CONTAINER_NEVER_RAN: Final[dict[str, str]] = {
+    "ErrImagePull": "its image could not be pulled",
+    "ImagePullBackOff": "its image could not be pulled",
+    "InvalidImageName": "its image name is invalid",
+    "CreateContainerConfigError": "a Secret or ConfigMap its container needs is missing",
+    "CreateContainerError": "its container could not be created",
+    "StartError": "its container could not be started",
+}
+"""Container reasons that say the image never ran, so no exit code speaks for it. A kubelet
+shows them as the container's *waiting* reason and keeps a Never-restart pod Pending, holding
+its GPUs until the Job's activeDeadlineSeconds (hours); only a terminated container with one of
+them ends the Job by itself."""
+
+
+def container_start_wait(job: JobObservation, now: datetime, grace_seconds: float) -> float | None:
+    """Seconds the Job's pod may still wait on a container that cannot start (ErrImagePull,
+    CreateContainerConfigError, ...) before the attempt counts as failed; 0 once that time is
+    up; None when no container waits for such a reason.
+
+    The grace is there because these can clear up by themselves: a registry that was down a
+    moment, a Secret created just after the run. It runs from when the pod was scheduled (the
+    first moment its containers could start), as the kubelet keeps no time per waiting reason."""
+    if job.waiting_reason not in CONTAINER_NEVER_RAN:
+        return None
+    since = job.waiting_since or now
+    return max(grace_seconds - (now - since).total_seconds(), 0.0)
+
+
+def start_failure_words(job: JobObservation, grace_seconds: float) -> str:
+    """Why a Job's container never started, in words safe for status (no container message:
+    it may name registries or Secrets)."""
+    reason = job.waiting_reason or ""
+    what = CONTAINER_NEVER_RAN.get(reason, "its container could not start")
+    return f"could not start: {what} ({reason}) for {grace_seconds:g} s"
 
 
 def failure_words(job: JobObservation) -> str:

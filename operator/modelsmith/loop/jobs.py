@@ -7,7 +7,13 @@ from dataclasses import replace
 from modelsmith.loop.actions import DeleteJob, LaunchJob
 from modelsmith.loop.advice import capacity_message, capacity_problem, sentence, work
 from modelsmith.loop.clusters import strongest_failure_cluster
-from modelsmith.loop.failures import EXIT_CONTAMINATION, FATAL_EXITS, failure_words
+from modelsmith.loop.failures import (
+    EXIT_CONTAMINATION,
+    FATAL_EXITS,
+    container_start_wait,
+    failure_words,
+    start_failure_words,
+)
 from modelsmith.loop.ledger import LedgerKind
 from modelsmith.loop.limits import plateau_near
 from modelsmith.loop.naming import job_kind, job_name
@@ -59,7 +65,27 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
             f"{sentence(ctx.doing)} was started ({attempt}); waiting for its Job to appear.",
             REQUEUE_JOB_APPEARING,
         )
+    grace = c.container_start_grace_seconds
+    left = None if job is None else container_start_wait(job, ctx.now, grace)
+    if left == 0 and job is not None and state in (JobState.PENDING, JobState.RUNNING):
+        # The pod would hold its GPUs until the Job's deadline: delete the Job first, whatever
+        # the retry budget says.
+        ctx = account_gpu_time(ctx, job)
+        out = retry_job(ctx, start_failure_words(job, grace))
+        out.actions.insert(0, DeleteJob(name=job.name))
+        return ctx, out
     if state is JobState.PENDING:
+        if left is not None and job is not None:
+            return ctx, stay(
+                ctx,
+                Reason.JOB_PENDING,
+                # The same words on every look, so waiting writes no status: the deadline is
+                # stated from the pod's scheduling, not counted down.
+                f"{sentence(ctx.doing)} waits to start: its container cannot start yet "
+                f"({job.waiting_reason}); the attempt counts as failed {grace:g} s after its "
+                "pod was scheduled.",
+                max(left, 1.0),
+            )
         return ctx, stay(ctx, Reason.JOB_PENDING, f"{sentence(ctx.doing)} waits to start.")
     if state is JobState.UNSCHEDULABLE:
         assert job is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
@@ -59,6 +60,11 @@ class JobObservation(LoopModel):
     reason: str | None = None
     """The Job's Failed condition reason or the container's terminated reason (CamelCase,
     e.g. BackoffLimitExceeded, DeadlineExceeded, OOMKilled)."""
+    waiting_reason: str | None = None
+    """While the Job's newest pod has not started: the reason one of its containers waits with
+    (CamelCase, e.g. ErrImagePull, CreateContainerConfigError, ContainerCreating)."""
+    waiting_since: datetime | None = None
+    """When that pod was scheduled (its containers could start from then); timezone-aware."""
     attempts_exhausted: bool = True
     """False while the Job's own pod retries (backoffLimit) continue: the run keeps waiting."""
     summary: JobSummary | None = None
