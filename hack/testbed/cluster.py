@@ -290,6 +290,24 @@ class Cluster:
             wait_for(lambda: _ready_status(core, self.node.name) == expected, timeout,
                      f"node {self.node.name} Ready={expected}")
 
+    def stop_apiserver(self) -> None:
+        """Stops kube-apiserver alone (etcd keeps the state; the other components retry), for
+        fault tests; `start_apiserver` brings it back."""
+        procs.stop(self.run_dir, "kube-apiserver")
+
+    def start_apiserver(self, timeout: float = 120.0) -> None:
+        """Starts kube-apiserver again with the flags and port it had; returns once /readyz
+        answers."""
+        self._spawn("kube-apiserver", self._apiserver_argv())
+        wait_for(self._apiserver_ready, timeout, "kube-apiserver /readyz again")
+
+    def restart_apiserver(self, down_seconds: float = 0.0, timeout: float = 120.0) -> None:
+        """Stops kube-apiserver, leaves it down for `down_seconds`, starts it again (see
+        `stop_apiserver` and `start_apiserver`)."""
+        self.stop_apiserver()
+        time.sleep(down_seconds)
+        self.start_apiserver(timeout)
+
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         """A pod's container output as the node agent captured it."""
         pod_dir = self.run_dir / "pods" / namespace / pod

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,34 @@ class ObjectStore:
 
     def stop(self) -> None:
         procs.stop(self.run_dir, NAME)
+
+    def restart(self, contents: Mapping[str, bytes] | None = None, timeout: float = 60.0) -> None:
+        """Starts the server again (stopping it first if it runs) on the same port, so every
+        client's endpoint still holds, and creates the bucket. moto keeps objects in memory
+        only, so a restart empties the store: `contents` (key -> bytes, e.g. from
+        `objects()` before an outage) is put back before this returns."""
+        self.stop()
+        procs.spawn(
+            self.run_dir, NAME,
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            self.log_dir / f"{NAME}.log",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._await(timeout)
+        s3 = self.client()
+        s3.create_bucket(Bucket=self.bucket)
+        for key, data in (contents or {}).items():
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def objects(self) -> dict[str, bytes]:
+        """Every object in the bucket, key -> bytes (what `restart` can put back)."""
+        s3 = self.client()
+        found: dict[str, bytes] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"]
+                found[item["Key"]] = body.read()
+        return found
 
     def healthy(self) -> bool:
         return procs.alive(self.run_dir, NAME)

@@ -1,6 +1,7 @@
-"""What the fault tests share: the quickstart run in a test namespace, the faults themselves
-(an object store outage, an API server restart, the peering objects) and the audit of what a
-run left behind (one Job per phase, iteration and attempt; a ledger without gaps)."""
+"""What the fault tests share: the quickstart run in a test namespace, the peering objects and
+the audit of what a run left behind (one Job per phase, iteration and attempt; a ledger without
+gaps). The faults themselves are the test bed's public controls: `Cluster.restart_apiserver`,
+`Cluster.set_heartbeats`, `ObjectStore.stop` / `ObjectStore.restart`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import json
 import os
 import re
 import signal
-import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +21,8 @@ import yaml
 from kubernetes import client
 
 from e2e.quickstart import manifests, prepare_namespace
-from testbed import procs
 from testbed.cluster import Cluster
-from testbed.objectstore import BUCKET, ObjectStore
-from testbed.objectstore import NAME as OBJECT_STORE
+from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
@@ -186,55 +183,6 @@ def frozen(operator: OperatorProcess) -> Iterator[None]:
         yield
     finally:
         os.killpg(operator.proc.pid, signal.SIGCONT)
-
-
-def snapshot(store: ObjectStore) -> dict[str, bytes]:
-    s3 = store.client()
-    objects: dict[str, bytes] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket):
-        for item in page.get("Contents", []):
-            objects[item["Key"]] = s3.get_object(Bucket=store.bucket, Key=item["Key"])[
-                "Body"
-            ].read()
-    return objects
-
-
-def stop_store(store: ObjectStore) -> None:
-    procs.stop(store.run_dir, OBJECT_STORE)
-    assert not store.healthy()
-
-
-def start_store(store: ObjectStore, objects: dict[str, bytes]) -> None:
-    """The object store back on its old port, with what it held: moto keeps everything in
-    memory and has no persistence, so the test put the objects aside before the outage."""
-    procs.spawn(
-        store.run_dir,
-        OBJECT_STORE,
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(store.port)],
-        store.log_dir / f"{OBJECT_STORE}.log",
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    store._await(60)
-    s3 = store.client()
-    s3.create_bucket(Bucket=BUCKET)
-    for key, data in objects.items():
-        s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-
-
-APISERVER = "kube-apiserver"
-
-
-def restart_apiserver(cluster: Cluster, down_seconds: float = 3.0) -> None:
-    """Stops the API server (etcd keeps the state) and starts it again with the same flags."""
-    procs.stop(cluster.run_dir, APISERVER)
-    deadline = time.monotonic() + down_seconds
-    wait_for(
-        lambda: time.monotonic() >= deadline,
-        timeout=down_seconds + 5,
-        description="the API server's outage",
-    )
-    cluster._spawn(APISERVER, cluster._apiserver_argv())
-    wait_for(cluster._apiserver_ready, timeout=120, description="kube-apiserver /readyz again")
 
 
 def install_peering(cluster: Cluster) -> None:

@@ -37,11 +37,7 @@ from .harness import (
     frozen,
     install_peering,
     reconciles,
-    restart_apiserver,
-    snapshot,
-    start_store,
     status_writes_refused,
-    stop_store,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,8 +202,9 @@ def test_object_store_outage_blocks_then_resumes(
     # Moto keeps objects in memory only: what the store holds is put aside, with the operator
     # frozen so that nothing is written between the copy and the outage.
     with frozen(operator):
-        held = snapshot(object_store)
-        stop_store(object_store)
+        held = object_store.objects()
+        object_store.stop()
+        assert not object_store.healthy()
     try:
         status = watch.wait_phase("Blocked", timeout=180)
         assert status["blockedBy"]["kind"] == "infrastructure"
@@ -216,7 +213,7 @@ def test_object_store_outage_blocks_then_resumes(
         blocked = next(c for c in status["conditions"] if c["type"] == "Blocked")
         assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
     finally:
-        start_store(object_store, held)
+        object_store.restart(held)  # same port, so every client's endpoint still holds
     wait_for(
         lambda: watch.phase() not in ("Blocked", None),
         timeout=300,
@@ -253,7 +250,7 @@ def test_api_server_restart_mid_training_is_ridden_out(
     assert operator.proc is not None
     pid = operator.proc.pid
     _injected(fault)
-    restart_apiserver(cluster)
+    cluster.restart_apiserver(down_seconds=3)
     watch = RunWatch(cluster, namespace)  # a fresh connection pool
     watch.wait_phase("Staged", timeout=TO_STAGED)
     # The same process carried on: kopf re-established its watches, nobody restarted it.
@@ -341,6 +338,9 @@ def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
     status = watch.wait_phase("Blocked", timeout=120)
     assert status["blockedBy"]["kind"] == "infrastructure"
     assert status["blockedBy"]["reason"] == "Unschedulable"
+    # An outage, not a configuration gap: no advice to tolerate the lifecycle controller's taint.
+    assert "NotReady or unreachable" in status["blockedBy"]["message"], status["blockedBy"]
+    assert status["nextAction"].startswith("Bring the NotReady nodes back"), status["nextAction"]
     cluster.set_heartbeats(True, wait=True)
     wait_for(
         lambda: (
