@@ -511,9 +511,10 @@ def build_bundle(
 
     - `scorecards`: scorecard.json documents by iteration; iteration 0 (the base model), the
       candidate's and the previous accepted candidate's are required.
-    - `history`: one record per finished iteration (the ledger's decisions, or the run's
-      status history); the candidate is the last accepted iteration unless
-      `candidate_iteration` says otherwise.
+    - `history`: one record per finished iteration, every one of them: the operator passes
+      `history.history_from_ledger` (the status history is bounded and would drop the
+      earliest); the candidate is the last accepted iteration unless `candidate_iteration`
+      says otherwise.
     - `sanitiser`: built for the run's benchmark (`Sanitiser.for_scenarios`); the bundle is
       refused with LeakError if anything in it leaks, notes included (the run, candidate, base
       model and benchmark names themselves always pass).

@@ -22,6 +22,7 @@ from modelsmith.evidence.bundle import (
     gate_evidence,
     parse_bundle,
 )
+from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.handlers.scenarios import load_benchmark_scenarios
@@ -147,7 +148,7 @@ def _stored_bundle(
             max_regressions=policy.max_regressions,
         ),
         scorecards=cards,
-        history=[h.wire() for h in decision.state.history],
+        history=history_from_ledger(_ledger(layout)),
         generated_at=datetime.now(UTC),
         sanitiser=sanitiser,
         notes=[decision.message],
@@ -158,3 +159,15 @@ def _stored_bundle(
     except objectstore.AlreadyExists:
         return parse_bundle(objectstore.get_bytes(uri))
     return bundle
+
+
+def _ledger(layout: RunLayout) -> list[loop.LedgerEntry]:
+    """Every entry of the run's ledger. There is no falling back on the status history: it
+    keeps only the latest iterations, and evidence missing the rest must not reach approvers. A
+    store that does not answer raises ObjectStoreUnavailable instead, so nothing is staged, the
+    reconcile is retried, and the next one finds the store unreachable and blocks the run on
+    it (infrastructure) until it answers."""
+    return [
+        loop.LedgerEntry.model_validate_json(objectstore.get_bytes(info.uri))
+        for info in objectstore.iter_objects(layout.ledger_prefix())
+    ]
