@@ -18,10 +18,18 @@ The test bed is the one in $MODELSMITH_BENCH_TESTBED_DIR when one runs there, el
 a temporary folder, stopped at the end (never the shared .testbed/).
 
     .venv/bin/python hack/bench/bench_operator.py [--idle 60] [--profile out.txt] [--quick]
-        [--only modelsmith|baseline] [--compare DIR] [--json out.json]
+        [--fraction F] [--only modelsmith|baseline] [--compare DIR] [--modelsmith DIR]
+        [--json out.json]
 
---compare DIR also runs Modelsmith from DIR (a folder holding another `modelsmith/` package, e.g.
-the code before a change) and prints a second table: the working tree against it.
+--compare DIR also runs Modelsmith from DIR (a checkout of this repository, or a folder holding
+another `modelsmith/` package), e.g. the commit before a change, and prints a second table: the
+measured Modelsmith against it. --modelsmith DIR measures Modelsmith from DIR instead of the
+working tree (a fixed commit while the working tree changes). For a change's before and after:
+
+    git worktree add --detach /tmp/ms-before <change>^
+    git worktree add --detach /tmp/ms-after <change>
+    .venv/bin/python hack/bench/bench_operator.py --only modelsmith \
+        --modelsmith /tmp/ms-after --compare /tmp/ms-before
 """
 
 from __future__ import annotations
@@ -98,6 +106,8 @@ class Result:
     drain_seconds: float = 0.0
     reconciles_by_kind: dict[str, float] = field(default_factory=dict)
     objects: int = 0
+    loads: list[float] = field(default_factory=list)
+    """The machine's 1-minute load average at each mark (other work on it skews figures)."""
 
     def delta(self, start: str, end: str, what: str) -> float:
         a, b = self.marks[start], self.marks[end]
@@ -148,6 +158,7 @@ def measure(
     plan: Plan,
     model_uri: str,
     profile: Path | None,
+    last: bool,
 ) -> Result:
     result = Result(subject.name)
     api = cluster.api_client()
@@ -180,6 +191,7 @@ def measure(
     spy = profiling.PySpy.attach(operator.proc.pid, profile) if profile else None
 
     def mark(name: str) -> None:
+        result.loads.append(os.getloadavg()[0])
         result.marks[name] = Mark(
             time.monotonic(),
             sampler.cpu_seconds(),
@@ -244,11 +256,22 @@ def measure(
         began = time.monotonic()
         workload.create_all(api, [*benches, *intakes, *scale_runs])
         scale_keys = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in scale_runs}
+        # Both operators write each Benchmark's status at least once: the audit log counts the
+        # writes for free (listing 500 Benchmarks every second would load the API server being
+        # measured); one listing then checks each is current, waiting on if one is written twice.
         wait_for(
-            lambda: _all_runs(recorder, scale_keys, subject, settled=True)
-            and _benchmarks_seen(custom, scale_ns, per_ns_bench),
+            lambda: (
+                _all_runs(recorder, scale_keys, subject, settled=True)
+                and audit.writes_since_mark().by_kind["patch benchmarks/status"] >= len(benches)
+            ),
             plan.settle_timeout,
             f"{subject.name}: scale objects settled",
+            interval=1.0,
+        )
+        wait_for(
+            lambda: _benchmarks_seen(custom, scale_ns, per_ns_bench),
+            60,
+            f"{subject.name}: every Benchmark's status current",
             interval=2.0,
         )
         _quiet(audit, subject.name)
@@ -273,8 +296,10 @@ def measure(
             spy.stop()
         sampler.stop()
         operator.stop()
+    # The next operator must start on an empty cluster (it would otherwise reconcile these);
+    # after the last one, the deletion runs on in the background.
     log(f"{subject.name}: done; deleting its namespaces")
-    workload.delete_namespaces(cluster, [lat_ns, *scale_ns])
+    workload.delete_namespaces(cluster, [lat_ns, *scale_ns], wait=not last)
     return result
 
 
@@ -366,6 +391,10 @@ def latencies(
     return apply_to_job, complete_to_status
 
 
+def _source(folder: Path | None) -> str:
+    return f"Modelsmith from {folder}" if folder else "The working tree"
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -383,13 +412,29 @@ def main(argv: list[str] | None = None) -> int:
         help="scale phase at this fraction of 500 Benchmarks / 200 runs / 10 namespaces",
     )
     parser.add_argument(
-        "--only", choices=["modelsmith", "baseline"], help="run one operator (no ratios)"
+        "--only",
+        choices=["modelsmith", "baseline"],
+        help="run one of the two operators (no ratios to the baseline)",
     )
     parser.add_argument(
         "--profile", type=Path, help="sample Modelsmith with py-spy and write a summary here"
     )
     parser.add_argument(
-        "--compare", type=Path, help="also run Modelsmith from this folder (before/after)"
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also run Modelsmith from this checkout (or its operator/) for a before/after",
+    )
+    parser.add_argument(
+        "--compare-first",
+        action="store_true",
+        help="run the compared Modelsmith before the measured one (default: after)",
+    )
+    parser.add_argument(
+        "--modelsmith",
+        type=Path,
+        metavar="DIR",
+        help="measure Modelsmith from this folder instead of the working tree",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
@@ -401,9 +446,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.quick:
         plan = Plan(latency_runs=10, namespaces=2, benchmarks=50, runs=20, idle_seconds=15)
-    subjects = [s for s in (BASELINE, MODELSMITH) if args.only in (None, s.name)]
+    measured = modelsmith_from(args.modelsmith, "modelsmith") if args.modelsmith else MODELSMITH
+    subjects = [s for s in (BASELINE, measured) if args.only in (None, s.name)]
     if args.compare:
-        subjects.append(modelsmith_from(args.compare))
+        compared = modelsmith_from(args.compare)
+        # Figures drift with the machine's load and with what the cluster went through: run the
+        # two Modelsmiths in both orders to tell the change from the order.
+        first = args.compare_first and measured in subjects
+        subjects.insert(subjects.index(measured) if first else len(subjects), compared)
     began = time.monotonic()
     results: dict[str, Result] = {}
     with testbed() as (cluster, store):
@@ -411,23 +461,31 @@ def main(argv: list[str] | None = None) -> int:
         model_uri = workload.upload_base_model(store)
         recorder = Recorder(cluster).start()
         try:
-            for subject in subjects:
+            for i, subject in enumerate(subjects):
                 log(f"{subject.name}: measuring")
-                profile = args.profile if subject is MODELSMITH else None
+                profile = args.profile if subject is measured else None
                 results[subject.name] = measure(
-                    subject, cluster, store, recorder, plan, model_uri, profile
+                    subject,
+                    cluster,
+                    store,
+                    recorder,
+                    plan,
+                    model_uri,
+                    profile,
+                    last=i == len(subjects) - 1,
                 )
         finally:
             recorder.stop()
     table = report.table(results, plan.idle_seconds)
     print(table)
     if "compare" in results and "modelsmith" in results:
-        print(f"\nThe working tree against Modelsmith from {args.compare}:\n")
+        print(f"\n{_source(args.modelsmith)} against Modelsmith from {args.compare}:\n")
         print(
             report.table(
                 {"modelsmith": results["modelsmith"], "baseline": results["compare"]},
                 plan.idle_seconds,
                 reference=f"Modelsmith from {args.compare}",
+                targets=False,
             )
         )
     log(f"bench finished in {time.monotonic() - began:.0f}s")

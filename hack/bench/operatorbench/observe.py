@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
+import urllib3
 from kubernetes import client, watch
 
 from operatorbench.identity import flow_schema_name
@@ -96,11 +97,11 @@ class Recorder:
     ) -> None:
         version = ""
         while not self._stop.is_set():
-            if not version:
-                listed = json.loads(list_call(_preload_content=False, **kwargs).data)
-                version = listed["metadata"]["resourceVersion"]
-                synced.set()
             try:
+                if not version:
+                    listed = json.loads(list_call(_preload_content=False, **kwargs).data)
+                    version = listed["metadata"]["resourceVersion"]
+                    synced.set()
                 stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                     list_call,
                     resource_version=version,
@@ -121,6 +122,11 @@ class Recorder:
                     version = ""  # expired: list again
                     continue
                 raise
+            except (urllib3.exceptions.HTTPError, OSError):
+                # A dropped connection (the test bed stopping after stop(), or a hiccup while
+                # measuring): done, or watch again from the last version seen.
+                if self._stop.wait(0.5):
+                    return
 
     def _watch_runs(self) -> None:
         api = client.CustomObjectsApi(self._cluster.api_client())
@@ -284,45 +290,83 @@ class AuditWrites:
 
 
 class AuditLog:
-    """Reads the API server's audit log (every write, at Metadata level) from a remembered
-    offset, keeping what `user` wrote."""
+    """Follows the API server's audit log (every write, at Metadata level), keeping what `user`
+    wrote since the last mark. The server rotates the file at 100 MB (renaming it
+    audit-<time>.jsonl); the rest of the renamed file is read before the new one."""
 
     def __init__(self, path: Path, user: str) -> None:
         self.path = path
         self.user = user
-        self._offset = path.stat().st_size if path.exists() else 0
+        self._needle = f'"username":"{user}"'.encode()
+        self._inode = 0
+        self._offset = 0
+        self._partial = b""
+        self._found = AuditWrites()
+        self.mark()
 
     def mark(self) -> None:
-        self._offset = self.path.stat().st_size if self.path.exists() else 0
+        stat = self.path.stat() if self.path.exists() else None
+        self._inode = stat.st_ino if stat else 0
+        self._offset = stat.st_size if stat else 0
+        self._partial = b""
+        self._found = AuditWrites()
 
     def writes_since_mark(self) -> AuditWrites:
-        found = AuditWrites()
-        with self.path.open("rb") as f:
+        self._poll()
+        found = self._found
+        return AuditWrites(found.total, found.peering, Counter(found.by_kind), found.last_at)
+
+    def _poll(self) -> None:
+        if not self.path.exists():
+            return
+        current = self.path.stat().st_ino
+        if current != self._inode:
+            rotated = next(
+                (
+                    p
+                    for p in self.path.parent.glob("audit-*.jsonl")
+                    if p.stat().st_ino == self._inode
+                ),
+                None,
+            )
+            if rotated is not None:
+                self._read(rotated)
+            self._partial = b""
+            self._inode, self._offset = current, 0
+        self._read(self.path)
+
+    def _read(self, path: Path) -> None:
+        with path.open("rb") as f:
             f.seek(self._offset)
             data = f.read()
-        for line in data.splitlines():
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line still being written
-            if event.get("stage") != "ResponseComplete":
-                continue
-            if (event.get("user") or {}).get("username") != self.user:
-                continue
-            verb = event.get("verb", "")
-            if verb not in WRITE_VERBS:
-                continue
-            ref = event.get("objectRef") or {}
-            resource = ref.get("resource", "")
-            sub = ref.get("subresource")
-            found.total += 1
-            if resource in PEERING_RESOURCES:
-                found.peering += 1
-            found.by_kind[f"{verb} {resource}{'/' + sub if sub else ''}"] += 1
-            found.last_at = max(found.last_at, _timestamp(event.get("stageTimestamp", "")))
-        return found
+        self._offset += len(data)
+        data = self._partial + data
+        complete, _, self._partial = data.rpartition(b"\n")
+        for line in complete.split(b"\n"):
+            if self._needle in line:
+                self._count(line)
+
+    def _count(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if event.get("stage") != "ResponseComplete":
+            return
+        if (event.get("user") or {}).get("username") != self.user:
+            return
+        verb = event.get("verb", "")
+        if verb not in WRITE_VERBS:
+            return
+        ref = event.get("objectRef") or {}
+        resource = ref.get("resource", "")
+        sub = ref.get("subresource")
+        found = self._found
+        found.total += 1
+        if resource in PEERING_RESOURCES:
+            found.peering += 1
+        found.by_kind[f"{verb} {resource}{'/' + sub if sub else ''}"] += 1
+        found.last_at = max(found.last_at, _timestamp(event.get("stageTimestamp", "")))
 
 
 def _timestamp(value: str) -> float:

@@ -24,6 +24,7 @@ class Figures(Protocol):
     scale_seconds: float
     drain_seconds: float
     objects: int
+    loads: list[float]
     reconciles_by_kind: dict[str, float]
 
     @property
@@ -202,12 +203,18 @@ def table(
     results: Mapping[str, Figures],
     idle_seconds: float,
     reference: str = "Baseline (minimal kopf)",
+    targets: bool = True,
 ) -> str:
+    """Modelsmith ("modelsmith") against the reference ("baseline"). Without `targets` (a
+    before/after of Modelsmith itself, whose targets name the minimal baseline), the Target and
+    Met columns are left out and both sides' writes are listed."""
     ms, base = results.get("modelsmith"), results.get("baseline")
     lines = [
         f"| Measure | Modelsmith | {reference} | Ratio | Target | Met |",
         "|---|---:|---:|---:|---|:---:|",
     ]
+    if not targets:
+        lines = [f"| Measure | Modelsmith | {reference} | Ratio |", "|---|---:|---:|---:|"]
     for row in ROWS:
         value = row.value(ms) if ms else None
         base_value = row.value(base) if base else None
@@ -217,22 +224,33 @@ def table(
         met = ""
         if row.check is not None and value is not None and not math.isnan(value):
             met = "yes" if row.check(value, ratio) else "**no**"
-        lines.append(
-            f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
-            f"{_cell('{:.2f}x', ratio)} | {row.target} | {met} |"
-        )
-    if ms is not None:
+        cells = f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
+        cells += f"{_cell('{:.2f}x', ratio)} |"
+        lines.append(cells + (f" {row.target} | {met} |" if targets else ""))
+    sides = [("Modelsmith", ms), (reference, base)]
+    loads = [f"{name} {_loads(f.loads)}" for name, f in sides if f is not None and f.loads]
+    if loads:
+        lines.append("")
+        lines.append("1-minute load average at the phase marks (2 cores here): " + "; ".join(loads))
+    summaries = [("Modelsmith", ms)] + ([] if targets else [(reference, base)])
+    for name, f in summaries:
+        if f is None:
+            continue
         lines.append("")
         lines.append(
-            f"Modelsmith's writes in the {idle_seconds:.0f} s idle window: "
-            + (_kinds(ms.idle_writes.by_kind) or "none")
+            f"{name}: writes in the {idle_seconds:.0f} s idle window: "
+            + (_kinds(f.idle_writes.by_kind) or "none")
         )
-        lines.append("Modelsmith's writes in the scale phase: " + _kinds(ms.scale_writes.by_kind))
+        lines.append(f"{name}: writes in the scale phase: " + _kinds(f.scale_writes.by_kind))
         lines.append(
-            "Modelsmith's reconciles by kind (whole run): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(ms.reconciles_by_kind.items()))
+            f"{name}: reconciles by kind (whole run): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(f.reconciles_by_kind.items()))
         )
     return "\n".join(lines)
+
+
+def _loads(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
 
 
 def _kinds(counts: Any) -> str:
@@ -250,6 +268,7 @@ def raw(results: Mapping[str, Figures]) -> dict[str, Any]:
             "idle_writes": dict(f.idle_writes.by_kind),
             "scale_writes": dict(f.scale_writes.by_kind),
             "reconciles_by_kind": f.reconciles_by_kind,
+            "loads": f.loads,
             "rows": {row.label: row.value(f) for row in ROWS},
         }
     return out

@@ -3,6 +3,8 @@ has seen what the benchmark times."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -75,10 +77,36 @@ MODELSMITH = Subject(
 )
 
 
-def modelsmith_from(source: Path) -> Subject:
-    """Modelsmith run from another copy of its package (a folder holding `modelsmith/`), e.g.
-    the code before a change, to compare with the working tree in the same run."""
-    return replace(MODELSMITH, name="compare", python_path=str(source.resolve()))
+def modelsmith_from(source: Path, name: str = "compare") -> Subject:
+    """Modelsmith run from another copy of its package, e.g. the code before a change, to compare
+    with the working tree in the same run. `source` is a folder holding `modelsmith/` or a
+    checkout of this repository (`git worktree add /tmp/ms-before <commit>`): its `operator/`.
+
+    The venv's editable install of the working tree would answer `import modelsmith` for a
+    folder without the package, and the run would compare the working tree with itself: the
+    operator's interpreter is asked where it imports `modelsmith` from before anything runs."""
+    folder = source.resolve()
+    if not (folder / "modelsmith" / "__init__.py").is_file():
+        folder = folder / "operator"
+    package = folder / "modelsmith"
+    if not (package / "__init__.py").is_file():
+        raise SystemExit(f"--compare {source}: no modelsmith/ package there nor in its operator/")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
+    found = subprocess.run(
+        [*MODELSMITH.argv[:1], "-c", "import modelsmith; print(modelsmith.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if Path(found).resolve().parent != package:
+        raise SystemExit(f"--compare {source}: the operator would import modelsmith from {found}")
+    return replace(MODELSMITH, name=name, python_path=str(folder))
 
 
 BASELINE = Subject(

@@ -35,6 +35,8 @@ def upload_base_model(store: ObjectStore) -> str:
 def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
     # Manifests as plain dicts, which the client sends unchanged (its methods name model types).
     core: Any = client.CoreV1Api(cluster.api_client())
+    # An earlier run's namespace of the same name may still be terminating.
+    delete_namespaces(cluster, [namespace])
     core.create_namespace({"metadata": {"name": namespace, "labels": {BENCH_LABEL: "true"}}})
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "modelsmith-runner"}})
     core.create_namespaced_secret(
@@ -112,7 +114,9 @@ def create_all(
             future.result()
 
 
-def delete_namespaces(cluster: Cluster, namespaces: Iterable[str], timeout: float = 180) -> None:
+def delete_namespaces(
+    cluster: Cluster, namespaces: Iterable[str], timeout: float = 180, wait: bool = True
+) -> None:
     core: Any = client.CoreV1Api(cluster.api_client())
     names = list(namespaces)
     for name in names:
@@ -121,6 +125,8 @@ def delete_namespaces(cluster: Cluster, namespaces: Iterable[str], timeout: floa
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+    if not wait:
+        return
 
     def gone() -> bool:
         present = {n.metadata.name for n in core.list_namespace().items}
