@@ -131,13 +131,15 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
     )
 
 
-def test_failing_trainer_is_retried_then_blocked(
+def test_trainer_that_never_starts_is_retried_then_blocked_holding_nothing(
     operator: OperatorProcess,
     cluster: Cluster,
     object_store: ObjectStore,
     namespace: str,
     base_model: str,
 ) -> None:
+    # The node agent cannot pull this image (ErrImagePull, then ImagePullBackOff, as a kubelet):
+    # each attempt's Job is deleted after the test operator's start grace, freeing its GPUs.
     _apply(
         cluster,
         object_store,
@@ -157,8 +159,15 @@ def test_failing_trainer_is_retried_then_blocked(
         "reason": "RetryBudgetExhausted",
         "message": status["blockedBy"]["message"],
     }
-    train_jobs = sorted(n for n in _jobs(cluster, namespace) if "-train-" in n)
-    assert train_jobs == [f"{RUN}-i1-train-a1", f"{RUN}-i1-train-a2"]
+    assert "could not start" in status["blockedBy"]["message"], status["blockedBy"]
+    assert status["memory"]["job"]["attempt"] == 2, status["memory"]
+    assert status["memory"]["job"]["phase"] == "Training", status["memory"]
+    wait_for(
+        lambda: [n for n in _jobs(cluster, namespace) if "-train-" in n] == [],
+        timeout=60,
+        interval=1,
+        description="both training attempts' Jobs deleted",
+    )
 
 
 def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(

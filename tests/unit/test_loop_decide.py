@@ -39,6 +39,7 @@ from modelsmith.loop import (
     nodes_not_ready,
 )
 from modelsmith.loop.advice import CapacityProblem, capacity_problem
+from modelsmith.loop.decide import REQUEUE_WHILE_BLOCKED, REQUEUE_WHILE_WAITING
 from modelsmith.loop.failures import container_start_wait
 
 BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
@@ -445,6 +446,33 @@ def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
     assert [j.name for j in d.launches] == ["demo-i1-train-a3"]
     d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING), retry_request="r1"))
     assert (d.phase, d.launches) == (Phase.TRAINING, ())
+
+
+def test_a_blocked_run_polls_only_what_no_watch_reports() -> None:
+    # The retry budget: cleared by a retry request, whose annotation wakes the run by itself.
+    sim = sim_in_training(max_attempts=1)
+    assert sim.step(sim.observe(job=failed(sim.job_name, 1))).phase is Phase.BLOCKED
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    assert (d.phase, d.requeue_after_seconds) == (Phase.BLOCKED, REQUEUE_WHILE_BLOCKED)
+
+    # The object store's return is seen by nothing but a look.
+    sim = sim_in_training()
+    running = job(sim.job_name, JobState.RUNNING)
+    sim.step(sim.observe(job=running, object_store_reachable=False))
+    d = sim.step(sim.observe(job=running, object_store_reachable=False))
+    assert (d.phase, d.requeue_after_seconds) == (Phase.BLOCKED, REQUEUE_WHILE_WAITING)
+
+
+def test_a_blocked_run_looks_again_at_its_deadline() -> None:
+    sim = sim_in_training(max_attempts=1, deadline=T0 + timedelta(minutes=7))
+    sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    assert d.phase is Phase.BLOCKED
+    until = (T0 + timedelta(minutes=7) - sim.now).total_seconds()
+    assert 0 < until < REQUEUE_WHILE_BLOCKED
+    assert d.requeue_after_seconds == until
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)), minutes=until / 60)
+    assert (d.phase, d.reason) == (Phase.STOPPED, Reason.DEADLINE_PASSED)
 
 
 def test_a_job_still_retrying_inside_kubernetes_is_waited_for() -> None:

@@ -55,6 +55,9 @@ from modelsmith.loop.step import (
 
 REQUEUE_AFTER_TRANSITION = 1.0
 REQUEUE_WHILE_WAITING = 30.0
+REQUEUE_WHILE_BLOCKED = 300.0
+"""A block that only a watched change can clear (a retry request, a pod scheduled, a gate
+decided) wakes the run through that change; this slower look is a safety net only."""
 
 
 class Decision(LoopModel):
@@ -277,7 +280,19 @@ def _blocked(ctx: Context) -> Outcome:
             obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
         ):
             return resume(ctx, f"The PromotionGate {obs.gate.name} is no longer blocked.")
-    return stay(ctx, b.reason, b.message)
+    return stay(ctx, b.reason, b.message, requeue=_blocked_recheck(ctx, b))
+
+
+def _blocked_recheck(ctx: Context, b: BlockedBy) -> float:
+    """When a blocked run looks again on its own. Only the object store's return goes unseen by
+    any watch, so that block is polled; the others wait for their event, or the deadline."""
+    if b.reason is Reason.OBJECT_STORE_UNAVAILABLE:
+        return REQUEUE_WHILE_WAITING
+    deadline = ctx.config.deadline
+    if b.kind is BlockKind.INFRASTRUCTURE and ctx.work_phase in LIMITED and deadline is not None:
+        until = (deadline - ctx.now).total_seconds()
+        return max(REQUEUE_AFTER_TRANSITION, min(REQUEUE_WHILE_BLOCKED, until))
+    return REQUEUE_WHILE_BLOCKED
 
 
 def _retry_on_request(ctx: Context) -> Outcome:
