@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from kubernetes.client.exceptions import ApiException
-
 from modelsmith import kube
 
 log = logging.getLogger("modelsmith.peering")
@@ -116,14 +114,14 @@ class PeeringWatch:
         """One read and, when the verdict changed, hold or release the target."""
         try:
             peers = self._peers()
-        except ApiException as exc:
+        except Exception as exc:  # an HTTP error or no connection at all: the same verdict
             # Unreadable: keep the last verdict. kopf cannot keep its own alive either, so a
             # replica that cannot see its peers does not start acting on its own.
             if not self._unreadable:
                 log.warning(
-                    "peering %s unreadable (HTTP %s); keeping the last verdict",
+                    "peering %s unreadable (%s); keeping the last verdict",
                     self._name,
-                    exc.status,
+                    getattr(exc, "status", None) or type(exc).__name__,
                 )
             self._unreadable = True
             return
@@ -141,8 +139,5 @@ class PeeringWatch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:
-                log.exception("peering check failed; keeping the last verdict")
+            self.check()
             self._stop.wait(self._interval)

@@ -58,12 +58,15 @@ class _Recorder:
 class _Watch(PeeringWatch):
     """Reads peers from a list instead of the API (the reader itself is plain client calls)."""
 
-    def __init__(self, target: _Recorder, reads: list[dict[str, Any]]) -> None:
+    def __init__(self, target: _Recorder, reads: list[Any]) -> None:
         super().__init__(target, "modelsmith", "me", 100)
         self.reads = reads
 
     def _peers(self) -> dict[str, Any]:
-        return self.reads.pop(0)
+        read = self.reads.pop(0)
+        if isinstance(read, Exception):
+            raise read
+        return read
 
 
 def test_watch_starts_holding_and_acts_only_on_a_changed_verdict() -> None:
@@ -120,3 +123,14 @@ def test_a_forgotten_object_is_not_reconciled_on_release(forgotten: bool) -> Non
     reconciler.release()
     assert finished.wait(0.5) is not forgotten
     assert ran == ([] if forgotten else ["gone"])
+
+
+def test_an_unreadable_peering_object_keeps_the_last_verdict() -> None:
+    higher = {"other": {"priority": 200, "lastseen": datetime.now(UTC).isoformat()}}
+    target = _Recorder()
+    watch = _Watch(target, [ConnectionRefusedError(), {}, OSError("gone"), higher])
+    for _ in range(4):
+        watch.check()
+    # Held from the start through the failed read, released once readable, still released
+    # while unreadable again, held once a higher peer shows.
+    assert target.calls == ["hold", "release", "hold"]
