@@ -36,8 +36,6 @@ log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
-# Container reasons that mean the image never ran (not the image's exit code).
-CONTAINER_NEVER_RAN = loop.CONTAINER_NEVER_RAN
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
@@ -203,7 +201,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     if "Failed" in conditions or "FailureTarget" in conditions:
         cond = conditions.get("Failed") or conditions["FailureTarget"]
         reason = cond.reason or (None if terminated is None else terminated.reason)
-        if terminated is not None and terminated.reason in CONTAINER_NEVER_RAN:
+        if terminated is not None and terminated.reason in loop.CONTAINER_NEVER_RAN:
             # BackoffLimitExceeded says only that it failed; the container says why.
             reason = terminated.reason
         return loop.JobObservation(
@@ -236,7 +234,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
         state=loop.JobState.PENDING,
         waiting_reason=reason,
         waiting_since=since,
-        summary=summary if reason in CONTAINER_NEVER_RAN else None,
+        summary=summary if reason in loop.CONTAINER_NEVER_RAN else None,
     )
 
 
@@ -249,7 +247,8 @@ def _waiting(pods: list[Any]) -> tuple[str | None, datetime | None]:
     pod = max(live, key=lambda p: p.metadata.creation_timestamp)
     statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
     reasons = [cs.state.waiting.reason for cs in statuses if cs.state and cs.state.waiting]
-    reason = next((r for r in reasons if r in CONTAINER_NEVER_RAN), reasons[0] if reasons else None)
+    never_ran = [r for r in reasons if r in loop.CONTAINER_NEVER_RAN]
+    reason = (never_ran or reasons or [None])[0]
     since = pod.metadata.creation_timestamp
     for cond in pod.status.conditions or []:
         if cond.type == "PodScheduled" and cond.status == "True" and cond.last_transition_time:
@@ -622,9 +621,8 @@ def _capacity(
         if job_obs.state is loop.JobState.UNSCHEDULABLE:
             state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, target)
             # The scheduler reports a NotReady node only as an untolerated taint.
-            down, total = _nodes_not_ready()
-            if down:
-                reason = f"{reason}; {down} of {total} nodes NotReady"
+            if job_obs.nodes_not_ready:
+                reason = f"{reason}; {job_obs.nodes_not_ready} node(s) that could run it NotReady"
         elif job_obs.state is loop.JobState.PENDING:
             state = "Pending"
         elif job_obs.state in (loop.JobState.RUNNING, loop.JobState.SUCCEEDED):
@@ -637,16 +635,6 @@ def _capacity(
         "state": state,
         "reason": reason,
     }
-
-
-def _nodes_not_ready() -> tuple[int, int]:
-    nodes = kube.core().list_node().items
-    ready = sum(
-        1
-        for node in nodes
-        if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-    )
-    return len(nodes) - ready, len(nodes)
 
 
 def _capacity_reason(message: str | None, target: Any) -> str:
