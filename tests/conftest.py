@@ -41,6 +41,7 @@ from testbed.waiting import log_tails, tail, wait_for
 
 CLUSTER_FIXTURES = ("cluster", "namespace", "node_control")
 _startup = pytest.StashKey[dict[str, float]]()
+_operator_started = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,6 +69,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     "(--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
                 )
             )
+    # The session's operator process, once started, acts on every namespace; tests that run a
+    # reconciler in-process would race it over their own objects, so they run before it starts.
+    items.sort(key=lambda item: item.get_closest_marker("inprocess") is None)
+
+
+@pytest.fixture(autouse=True)
+def _inprocess_runs_alone(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("inprocess") and request.config.stash.get(
+        _operator_started, False
+    ):
+        pytest.fail(
+            "an in-process reconciler test ran after the session's operator process started "
+            "(run it alone, or in a session where the inprocess tests come first)"
+        )
 
 
 def _existing() -> Path | None:
@@ -243,10 +258,14 @@ def operator_kubeconfig(crds: Cluster) -> Path:
 
 @pytest.fixture(scope="session")
 def operator(
-    crds: Cluster, object_store: ObjectStore, operator_kubeconfig: Path
+    crds: Cluster,
+    object_store: ObjectStore,
+    operator_kubeconfig: Path,
+    pytestconfig: pytest.Config,
 ) -> Iterator[OperatorProcess]:
     """The operator as a real process over the whole test bed, acting as the chart's
     ServiceAccount; stopped at the end."""
+    pytestconfig.stash[_operator_started] = True
     env = {
         **crds.env(),
         **object_store.env(),

@@ -61,17 +61,30 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     return obj
 
 
-def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-    """A merge patch of the status subresource only: the operator never writes spec."""
-    custom().patch_namespaced_custom_object_status(
+def patch_status(
+    plural: str,
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    resource_version: str | None = None,
+) -> dict[str, Any]:
+    """A merge patch of the status subresource only: the operator never writes spec. With
+    `resource_version`, the API server refuses the patch (409) when the object changed since
+    that version was read, so a decision taken on a stale read is never written over a newer
+    one. Returns the object as stored."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    stored: dict[str, Any] = custom().patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
         namespace,
         plural,
         name,
-        {"status": status},
+        body,
         _content_type="application/merge-patch+json",
     )
+    return stored
 
 
 def is_not_found(exc: BaseException) -> bool:

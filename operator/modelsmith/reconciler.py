@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from modelsmith import metrics
+from modelsmith import kube, metrics
 from modelsmith.settings import OperatorSettings
 
 log = logging.getLogger("modelsmith.reconciler")
@@ -117,6 +117,12 @@ class Reconciler:
         try:
             again = func(namespace, name)
         except Exception as exc:
+            if kube.is_conflict(exc):
+                # The object changed since it was read: not a failure, read it again now.
+                metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, "Conflict")).inc()
+                log.info("%s %s/%s changed while being reconciled; reading it again", *key)
+                self.requeue(key, 0)
+                return
             metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
             log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
             again = 10.0

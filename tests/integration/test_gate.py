@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
 
 from modelsmith import kube
 from modelsmith.api import samples
@@ -19,7 +20,7 @@ from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
@@ -414,3 +415,20 @@ def test_a_record_written_before_a_restart_is_reused(
     assert status["promotionRecord"]["time"] == "2025-01-01T11:00:05Z"
     assert _stored(object_store, layout.evidence("promotion-record.json")) == data
     assert _configmap(ns).data == {"model": layout.adapter(3), "model.previous": OLD_MODEL}
+
+
+def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_ns: str) -> None:
+    """Two replicas acting at once for a moment (a peering handover) cannot set a promoted gate
+    back: each status write carries the resourceVersion its decision was read at."""
+    from modelsmith.handlers import gate
+
+    ns = gate_ns
+    stale = _gate(ns)
+    _sign(crds, ns, "alice", "domain-owner")
+    _sign(crds, ns, "bob", "engineering-owner")
+    assert _reconcile(ns)["status"]["state"] == "Promoted"
+
+    with pytest.raises(ApiException) as refused:
+        gate._write(stale, stale.get("status") or {}, {"state": "Approved"}, None)
+    assert refused.value.status == 409
+    assert _gate(ns)["status"]["state"] == "Promoted"

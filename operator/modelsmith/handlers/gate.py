@@ -636,12 +636,19 @@ def _write(
     event: tuple[str, str, str] | None,
 ) -> bool:
     """Patches status when it changed; emits `event` and requeues the run when the state (or
-    what blocks it) changed. True when the state changed."""
+    what blocks it) changed. True when the state changed.
+
+    The patch is conditional on the resourceVersion read: the gate's state is a governance
+    record, and a decision taken on a stale read (by a replica handing over) must not set a
+    Promoted gate back to Approved. A refused patch (409) makes the reconciler read again."""
     meta = body["metadata"]
     patch = merge_patch(old, status)
     if not patch:
         return False
-    kube.patch_status(PLURAL, meta["namespace"], meta["name"], patch)
+    stored = kube.patch_status(
+        PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+    )
+    meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
     merged = {**old, **status}
     changed = _headline(old) != _headline(merged)
     if changed:
