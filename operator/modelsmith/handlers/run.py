@@ -181,52 +181,58 @@ def _scorecard(layout: RunLayout, iteration: int) -> loop.Scorecard | None:
 
 def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     try:
-        job = kube.batch().read_namespaced_job(ref.name, exec_ns)
+        job = kube.raw(kube.batch().read_namespaced_job, ref.name, exec_ns)
     except Exception as exc:
         if kube.is_not_found(exc):
             return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
         raise
-    status = job.status
-    conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"}
-    pods = kube.core().list_namespaced_pod(exec_ns, label_selector=f"job-name={ref.name}").items
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    pods = kube.raw(
+        kube.core().list_namespaced_pod, exec_ns, label_selector=f"job-name={ref.name}"
+    )["items"]
     terminated = _last_termination(pods)
     gpus = _requested_gpus(job)
     wall = 0.0
-    if status.start_time is not None:
-        end = status.completion_time or datetime.now(UTC)
-        wall = max((end - status.start_time).total_seconds(), 0.0)
+    started = _time(status.get("startTime"))
+    if started is not None:
+        end = _time(status.get("completionTime")) or datetime.now(UTC)
+        wall = max((end - started).total_seconds(), 0.0)
     summary = loop.JobSummary(gpu_seconds=wall * gpus, contaminated=_contaminated(terminated))
     if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
     if "Failed" in conditions or "FailureTarget" in conditions:
         cond = conditions.get("Failed") or conditions["FailureTarget"]
-        reason = cond.reason or (None if terminated is None else terminated.reason)
-        if terminated is not None and terminated.reason in loop.CONTAINER_NEVER_RAN:
+        container_reason = None if terminated is None else terminated.get("reason")
+        reason = cond.get("reason") or container_reason
+        if container_reason in loop.CONTAINER_NEVER_RAN:
             # BackoffLimitExceeded says only that it failed; the container says why.
-            reason = terminated.reason
+            reason = container_reason
         return loop.JobObservation(
             name=ref.name,
             state=loop.JobState.FAILED,
-            exit_code=None if terminated is None else terminated.exit_code,
+            exit_code=None if terminated is None else terminated.get("exitCode"),
             reason=reason,
             attempts_exhausted=True,
             summary=summary,
         )
     for pod in pods:
-        for cond in pod.status.conditions or []:
+        for cond in _pod_status(pod).get("conditions") or []:
             if (
-                cond.type == "PodScheduled"
-                and cond.status == "False"
-                and cond.reason == "Unschedulable"
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
             ):
                 return loop.JobObservation(
                     name=ref.name,
                     state=loop.JobState.UNSCHEDULABLE,
-                    scheduler_message=cond.message,
+                    scheduler_message=cond.get("message"),
                     nodes_not_ready=_candidates_not_ready(job),
                 )
     reason, since = _waiting(pods)
-    if any(p.status.phase == "Running" for p in pods):
+    if any(_pod_status(p).get("phase") == "Running" for p in pods):
         return loop.JobObservation(name=ref.name, state=loop.JobState.RUNNING)
     # The GPU time of a pod that never starts counts too: it held the GPUs while it waited.
     return loop.JobObservation(
@@ -238,66 +244,97 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     )
 
 
-def _waiting(pods: list[Any]) -> tuple[str | None, datetime | None]:
+def _time(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromisoformat(value)
+
+
+def _pod_status(pod: dict[str, Any]) -> dict[str, Any]:
+    status: dict[str, Any] = pod.get("status") or {}
+    return status
+
+
+def _created(pod: dict[str, Any]) -> str:
+    # RFC 3339 in UTC with a fixed format: the strings sort as the times do.
+    return str(pod["metadata"].get("creationTimestamp") or "")
+
+
+def _waiting(pods: list[dict[str, Any]]) -> tuple[str | None, datetime | None]:
     """The newest unfinished pod's waiting reason (one that means the image never ran comes
     first) and when that pod was scheduled (else created)."""
-    live = [p for p in pods if p.status.phase in ("Pending", "Running")]
+    live = [p for p in pods if _pod_status(p).get("phase") in ("Pending", "Running")]
     if not live:
         return None, None
-    pod = max(live, key=lambda p: p.metadata.creation_timestamp)
-    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
-    reasons = [cs.state.waiting.reason for cs in statuses if cs.state and cs.state.waiting]
+    pod = max(live, key=_created)
+    status = _pod_status(pod)
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    reasons = [
+        waiting.get("reason")
+        for cs in statuses
+        if (waiting := (cs.get("state") or {}).get("waiting")) is not None
+    ]
     never_ran = [r for r in reasons if r in loop.CONTAINER_NEVER_RAN]
     reason = (never_ran or reasons or [None])[0]
-    since = pod.metadata.creation_timestamp
-    for cond in pod.status.conditions or []:
-        if cond.type == "PodScheduled" and cond.status == "True" and cond.last_transition_time:
-            since = cond.last_transition_time
+    since = _time(_created(pod))
+    for cond in status.get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "True"
+            and cond.get("lastTransitionTime")
+        ):
+            since = _time(cond["lastTransitionTime"])
     return reason, since
 
 
-def _last_termination(pods: list[Any]) -> Any:
+def _last_termination(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     found = None
-    for pod in sorted(pods, key=lambda p: p.metadata.creation_timestamp):
-        for cs in pod.status.container_statuses or []:
-            if cs.state and cs.state.terminated:
-                found = cs.state.terminated
+    for pod in sorted(pods, key=_created):
+        for cs in _pod_status(pod).get("containerStatuses") or []:
+            terminated = (cs.get("state") or {}).get("terminated")
+            if terminated is not None:
+                found = terminated
     return found
 
 
-def _contaminated(terminated: Any) -> bool:
+def _contaminated(terminated: dict[str, Any] | None) -> bool:
     if terminated is None:
         return False
-    if terminated.exit_code == ExitCode.CONTAMINATION:
+    if terminated.get("exitCode") == ExitCode.CONTAMINATION:
         return True
     try:
-        message = json.loads(terminated.message or "{}")
+        message = json.loads(terminated.get("message") or "{}")
     except ValueError:
         return False
     return bool(isinstance(message, dict) and message.get("contaminated"))
 
 
-def _requested_gpus(job: Any) -> int:
+def _requested_gpus(job: dict[str, Any]) -> int:
     return sum(_gpu_limits(job).values())
 
 
-def _gpu_limits(job: Any) -> dict[str, int]:
+def _gpu_limits(job: dict[str, Any]) -> dict[str, int]:
     """GPU resource name -> count over the Job's containers."""
     limits: dict[str, int] = {}
-    for container in job.spec.template.spec.containers:
-        for key, value in ((container.resources and container.resources.limits) or {}).items():
+    for container in job["spec"]["template"]["spec"]["containers"]:
+        for key, value in ((container.get("resources") or {}).get("limits") or {}).items():
             if "/" in key and key.endswith("gpu"):
                 limits[key] = limits.get(key, 0) + int(value)
     return limits
 
 
-def _candidates_not_ready(job: Any) -> int:
+def _candidates_not_ready(job: dict[str, Any]) -> int:
     """NotReady nodes that could run `job` (see loop.nodes_not_ready)."""
     wanted = _gpu_limits(job)
     facts = []
-    for node in kube.core().list_node().items:
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        capacity = node.status.capacity or {}
+    for node in kube.raw(kube.core().list_node)["items"]:
+        status = node.get("status") or {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        capacity = status.get("capacity") or {}
         gpus = sum(int(capacity.get(resource, "0") or 0) for resource in wanted)
         facts.append((ready, gpus))
     return loop.nodes_not_ready(facts, sum(wanted.values()))
@@ -470,7 +507,7 @@ def _launch(
         "metadata"
     ]["namespace"]
     try:
-        kube.batch().create_namespaced_job(exec_ns, manifest)
+        kube.raw(kube.batch().create_namespaced_job, exec_ns, manifest)
     except Exception as exc:
         if kube.is_conflict(exc):
             return  # created before a restart: the deterministic name makes this a no-op
