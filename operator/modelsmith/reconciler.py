@@ -20,9 +20,11 @@ import heapq
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelsmith import kube, metrics
 from modelsmith.settings import OperatorSettings
@@ -55,6 +57,8 @@ class Reconciler:
         self._stopping = False
         self._holding = False
         self._held: set[Key] = set()
+        # The resourceVersions this replica's own status writes produced, a few per object.
+        self._own: dict[Key, deque[str]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
 
     def register(self, plural: str, func: Reconcile) -> None:
@@ -65,6 +69,7 @@ class Reconciler:
             self._dirty.discard(key)
             self._held.discard(key)
             self._due.pop(key, None)
+            self._own.pop(key, None)
 
     def hold(self) -> None:
         """Starts no reconcile until `release` (another replica is acting); triggers that
@@ -80,11 +85,38 @@ class Reconciler:
         for key in sorted(held):
             self.reconcile(*key)
 
-    def reconcile(self, plural: str, namespace: str, name: str) -> None:
+    def write_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """`kube.patch_status`, remembering the version written so that its watch echo does not
+        start another reconcile (see `reconcile`)."""
+        stored = kube.patch_status(plural, namespace, name, patch, resource_version)
+        self.wrote((plural, namespace, name), stored["metadata"]["resourceVersion"])
+        return stored
+
+    def wrote(self, key: Key, resource_version: str) -> None:
+        with self._guard:
+            self._own.setdefault(key, deque(maxlen=4)).append(resource_version)
+
+    def reconcile(
+        self, plural: str, namespace: str, name: str, resource_version: str | None = None
+    ) -> None:
         """Queues the object for a reconcile (which schedules its own requeue), unless it is
-        queued already; while it is being reconciled, marks it to be queued again after."""
+        queued already; while it is being reconciled, marks it to be queued again after.
+
+        `resource_version` is the version a watch event carries. The event of a status write
+        this replica made shows nothing its writer did not already know (it asked for its own
+        next look), so it starts nothing: every status write used to cost one more full
+        reconcile, API reads included. Any other change to the object has another version."""
         key = (plural, namespace, name)
         with self._guard:
+            if resource_version is not None and resource_version in self._own.get(key, ()):
+                return
             if self._holding:
                 self._held.add(key)
                 return

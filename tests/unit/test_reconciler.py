@@ -55,3 +55,38 @@ def test_any_other_error_is_retried_later_not_at_once() -> None:
     reconciler.stop()
     assert calls == ["gate"]
     assert _errors("failing", "ApiException") == before + 1
+
+
+def test_the_echo_of_its_own_status_write_starts_no_reconcile() -> None:
+    ran: list[str] = []
+    finished = threading.Event()
+
+    def reconcile(namespace: str, name: str) -> float | None:
+        ran.append(name)
+        finished.set()
+        return None
+
+    reconciler = Reconciler(workers=1)
+    reconciler.register("things", reconcile)
+    for version in ("11", "12"):  # two writes in one reconcile: both echoes are its own
+        reconciler.wrote(("things", "ns", "a"), version)
+    reconciler.reconcile("things", "ns", "a", "11")
+    reconciler.reconcile("things", "ns", "a", "12")
+    assert not finished.wait(0.3)
+    # Anyone else's change (a new version), or an event without one, is reconciled.
+    reconciler.reconcile("things", "ns", "a", "13")
+    assert finished.wait(5)
+    reconciler.stop()
+    assert ran == ["a"]
+
+
+def test_a_forgotten_object_forgets_its_own_writes() -> None:
+    finished = threading.Event()
+    reconciler = Reconciler(workers=1)
+    reconciler.register("things", lambda namespace, name: finished.set())
+    reconciler.wrote(("things", "ns", "a"), "11")
+    reconciler.forget(("things", "ns", "a"))
+    # Recreated under the same name, the new object is seen even at a reused version string.
+    reconciler.reconcile("things", "ns", "a", "11")
+    assert finished.wait(5)
+    reconciler.stop()

@@ -33,7 +33,7 @@ def on_benchmark_event(**kwargs: Any) -> None:
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
-    RECONCILER.reconcile(PLURAL, namespace, name)
+    RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
     # Intakes that name this benchmark may change readiness with it.
     for intake in kube.custom().list_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "modelintakes"
@@ -139,7 +139,7 @@ def _write(body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) ->
     patch = merge_patch(old, status)
     if not patch:
         return
-    kube.patch_status(PLURAL, meta["namespace"], meta["name"], patch)
+    RECONCILER.write_status(PLURAL, meta["namespace"], meta["name"], patch)
     before = condition(old, "Ready") or {}
     after = next(c for c in status["conditions"] if c["type"] == "Ready")
     if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,13 +79,15 @@ ROLLED_BACK = "RolledBack"
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_gate_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+def on_gate_event(
+    type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
+) -> None:
     if namespace is None:
         return
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
-    RECONCILER.reconcile(PLURAL, namespace, name)
+    RECONCILER.reconcile(PLURAL, namespace, name, meta.get("resourceVersion"))
 
 
 def reconcile(namespace: str, name: str) -> float | None:
@@ -645,7 +648,7 @@ def _write(
     patch = merge_patch(old, status)
     if not patch:
         return False
-    stored = kube.patch_status(
+    stored = RECONCILER.write_status(
         PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
     )
     meta["resourceVersion"] = stored["metadata"]["resourceVersion"]

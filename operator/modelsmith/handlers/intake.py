@@ -34,7 +34,7 @@ def on_intake_event(**kwargs: Any) -> None:
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
-    RECONCILER.reconcile(PLURAL, namespace, name)
+    RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
     # Runs waiting on this intake move as soon as it is Ready.
     for run in kube.custom().list_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns"
@@ -132,7 +132,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     )
     patch = merge_patch(old, status)
     if patch:
-        kube.patch_status(PLURAL, namespace, name, patch)
+        RECONCILER.write_status(PLURAL, namespace, name, patch)
         before = condition(old, "Ready") or {}
         # A new cause under the same reason (a benchmark that was validating and is now
         # Invalid) is news to the intake's owner, so the message counts as a transition too.

@@ -44,7 +44,7 @@ def on_run_event(**kwargs: Any) -> None:
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
-    RECONCILER.reconcile(PLURAL, namespace, name)
+    RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "modelsmith"})
@@ -602,7 +602,7 @@ def _record(
     status["conditions"] = conditions
     patch = merge_patch(old, status)
     if patch:
-        kube.patch_status(PLURAL, namespace, name, patch)
+        RECONCILER.write_status(PLURAL, namespace, name, patch)
     if _newly_waiting_for_intake(decision, old):
         # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
         # nothing starts (a missing or unready intake); once per distinct message.
@@ -632,7 +632,7 @@ def _record(
         metrics.JOBS_FAILED.labels(*metrics.labels(namespace, phase.value)).inc()
     again = decision.requeue_after_seconds
     if phase is loop.Phase.TRAINING:
-        again = min(again or SETTINGS.requeue_seconds, SETTINGS.requeue_seconds)
+        again = SETTINGS.requeue_seconds if again is None else min(again, SETTINGS.requeue_seconds)
     return again
 
 

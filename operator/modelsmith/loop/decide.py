@@ -53,7 +53,10 @@ from modelsmith.loop.step import (
     stop_run,
 )
 
-REQUEUE_AFTER_TRANSITION = 1.0
+REQUEUE_AFTER_TRANSITION = 0.0
+"""A transition's next step is looked at straight away: the status write that records it starts
+no reconcile of its own (the reconciler skips the watch echo of its own writes)."""
+SOONEST_RECHECK = 1.0
 REQUEUE_WHILE_WAITING = 30.0
 REQUEUE_WHILE_BLOCKED = 300.0
 """A block that only a watched change can clear (a retry request, a pod scheduled, a gate
@@ -291,7 +294,7 @@ def _blocked_recheck(ctx: Context, b: BlockedBy) -> float:
     deadline = ctx.config.deadline
     if b.kind is BlockKind.INFRASTRUCTURE and ctx.work_phase in LIMITED and deadline is not None:
         until = (deadline - ctx.now).total_seconds()
-        return max(REQUEUE_AFTER_TRANSITION, min(REQUEUE_WHILE_BLOCKED, until))
+        return max(SOONEST_RECHECK, min(REQUEUE_WHILE_BLOCKED, until))
     return REQUEUE_WHILE_BLOCKED
 
 
