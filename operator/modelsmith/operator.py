@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from modelsmith import metrics
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
+    from modelsmith.kopfstate import NoDiffBase
     from modelsmith.peering import PeeringWatch, own_identity
     from modelsmith.reconciler import RECONCILER
     from modelsmith.settings import OperatorSettings
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         settings.posting.enabled = False
         settings.execution.max_workers = OperatorSettings().workers
         settings.watching.server_timeout = 300
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60
         if args.peering:
             settings.peering.name = args.peering

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,13 +50,30 @@ def on_run_event(**kwargs: Any) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "modelsmith"})
 def on_job_event(**kwargs: Any) -> None:
-    _wake_run(kwargs["labels"], kwargs["namespace"])
+    if job_event_matters(kwargs["type"], kwargs["status"]):
+        _wake_run(kwargs["labels"], kwargs["namespace"])
 
 
 @kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "modelsmith"})
 def on_pod_event(**kwargs: Any) -> None:
-    # Scheduling verdicts (Unschedulable) show on pods, not on their Job.
-    _wake_run(kwargs["labels"], kwargs["namespace"])
+    if pod_event_matters(kwargs["type"], kwargs["status"]):
+        _wake_run(kwargs["labels"], kwargs["namespace"])
+
+
+def job_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
+    """A Job just created (by the reconcile that launched it, which asked for its own next look)
+    shows nothing yet; everything after is the Job controller's news."""
+    return not (type == "ADDED" and not status)
+
+
+def pod_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
+    """Pod events the Job does not also carry: scheduling verdicts (Unschedulable), containers
+    waiting (image pulls, missing configuration) and starting, all while the pod is Pending or
+    Running. A new pod shows none of that yet; a finished or deleted one is counted on its Job
+    by the Job controller, whose event follows. The listing after a restart (type None) counts."""
+    if type in ("ADDED", "DELETED"):
+        return False
+    return status.get("phase") not in ("Succeeded", "Failed")
 
 
 def _wake_run(labels: dict[str, str], namespace: str) -> None:
