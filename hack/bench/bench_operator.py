@@ -60,6 +60,7 @@ from operatorbench.observe import (  # noqa: E402
     Recorder,
     apiserver_requests,
     reconciles,
+    testbed_cpu,
 )
 from operatorbench.subjects import BASELINE, MODELSMITH, Subject, modelsmith_from  # noqa: E402
 
@@ -100,6 +101,7 @@ class Result:
     peak_rss: int = 0
     rss_after_scale: int = 0
     scale_writes: AuditWrites = field(default_factory=AuditWrites)
+    latency_writes: AuditWrites = field(default_factory=AuditWrites)
     idle_writes: AuditWrites = field(default_factory=AuditWrites)
     idle_seconds: float = 0.0
     scale_seconds: float = 0.0
@@ -108,6 +110,8 @@ class Result:
     objects: int = 0
     loads: list[float] = field(default_factory=list)
     """The machine's 1-minute load average at each mark (other work on it skews figures)."""
+    testbed_cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of each test-bed process over the latency phase."""
 
     def delta(self, start: str, end: str, what: str) -> float:
         a, b = self.marks[start], self.marks[end]
@@ -224,6 +228,8 @@ def measure(
             interval=0.2,
         )
         mark("latency-start")
+        audit.mark()
+        testbed_before = testbed_cpu(cluster.run_dir)
         runs = [
             workload.run(lat_ns, f"run-{i:03d}", "intake") for i in range(plan.latency_runs)
         ]
@@ -237,6 +243,11 @@ def measure(
         )
         result.apply_to_job, result.complete_to_status = latencies(recorder, keys, subject)
         mark("latency-end")
+        result.latency_writes = audit.writes_since_mark()
+        result.testbed_cpu = {
+            name: seconds - testbed_before.get(name, 0.0)
+            for name, seconds in testbed_cpu(cluster.run_dir).items()
+        }
 
         # -- scale ----------------------------------------------------------------------------
         sampler.reset_peak()

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from modelsmith import kube
+from modelsmith import kube, watched
 
 log = logging.getLogger("modelsmith.peering")
 
@@ -134,6 +134,7 @@ class PeeringWatch:
             log.info(
                 "reconciling: no live peer outranks this replica (priority %d)", self._priority
             )
+            watched.clear()  # what the paused watches delivered may be behind
             self._target.release()
         self._holding = bool(above)
 

@@ -376,3 +376,24 @@ def _timestamp(value: str) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
+
+
+def testbed_cpu(run_dir: Path) -> dict[str, float]:
+    """CPU seconds so far of each test-bed process (pods the node agent ran and reaped count to
+    it): the operator shares the machine's cores with them, and what it asks of them (API
+    requests, S3 requests, Jobs) costs there too."""
+    from testbed import procs
+    from testbed.cluster import COMPONENTS
+    from testbed.objectstore import NAME as OBJECT_STORE
+
+    seconds: dict[str, float] = {}
+    for name in (*COMPONENTS, OBJECT_STORE):
+        pid = procs.recorded_pid(run_dir, name)
+        if pid is None:
+            continue
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[name] = times.user + times.system + times.children_user + times.children_system
+    return seconds

@@ -26,12 +26,16 @@ class Figures(Protocol):
     objects: int
     loads: list[float]
     reconciles_by_kind: dict[str, float]
+    testbed_cpu: dict[str, float]
 
     @property
     def idle_writes(self) -> Any: ...
 
     @property
     def scale_writes(self) -> Any: ...
+
+    @property
+    def latency_writes(self) -> Any: ...
 
     def delta(self, start: str, end: str, what: str) -> float: ...
 
@@ -207,7 +211,7 @@ def table(
 ) -> str:
     """Modelsmith ("modelsmith") against the reference ("baseline"). Without `targets` (a
     before/after of Modelsmith itself, whose targets name the minimal baseline), the Target and
-    Met columns are left out and both sides' writes are listed."""
+    Met columns are left out."""
     ms, base = results.get("modelsmith"), results.get("baseline")
     lines = [
         f"| Measure | Modelsmith | {reference} | Ratio | Target | Met |",
@@ -232,8 +236,11 @@ def table(
     if loads:
         lines.append("")
         lines.append("1-minute load average at the phase marks (2 cores here): " + "; ".join(loads))
-    summaries = [("Modelsmith", ms)] + ([] if targets else [(reference, base)])
-    for name, f in summaries:
+    cpu = [f"{name}: {_cpu(f.testbed_cpu)}" for name, f in sides if f is not None and f.testbed_cpu]
+    if cpu:
+        lines.append("")
+        lines.append("Test-bed CPU seconds in the latency phase (same 2 cores): " + "; ".join(cpu))
+    for name, f in sides:
         if f is None:
             continue
         lines.append("")
@@ -241,12 +248,17 @@ def table(
             f"{name}: writes in the {idle_seconds:.0f} s idle window: "
             + (_kinds(f.idle_writes.by_kind) or "none")
         )
+        lines.append(f"{name}: writes in the latency phase: " + _kinds(f.latency_writes.by_kind))
         lines.append(f"{name}: writes in the scale phase: " + _kinds(f.scale_writes.by_kind))
         lines.append(
             f"{name}: reconciles by kind (whole run): "
             + ", ".join(f"{k} {v:.0f}" for k, v in sorted(f.reconciles_by_kind.items()))
         )
     return "\n".join(lines)
+
+
+def _cpu(seconds: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in sorted(seconds.items()))
 
 
 def _loads(values: list[float]) -> str:
@@ -267,8 +279,10 @@ def raw(results: Mapping[str, Figures]) -> dict[str, Any]:
             "rss_after_scale": f.rss_after_scale,
             "idle_writes": dict(f.idle_writes.by_kind),
             "scale_writes": dict(f.scale_writes.by_kind),
+            "latency_writes": dict(f.latency_writes.by_kind),
             "reconciles_by_kind": f.reconciles_by_kind,
             "loads": f.loads,
+            "testbed_cpu": f.testbed_cpu,
             "rows": {row.label: row.value(f) for row in ROWS},
         }
     return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from modelsmith import kube
+from modelsmith import kube, watched
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.balance import balance_report
 from modelsmith.benchmark.challenges import find_challenges
@@ -30,11 +30,12 @@ SETTINGS = OperatorSettings()
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
 def on_benchmark_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
+    watched.seen(PLURAL, type, namespace, name, kwargs["body"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
-        return
-    RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-    # Intakes that name this benchmark may change readiness with it.
+    else:
+        RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
+    # Intakes that name this benchmark may change readiness with it (or its deletion).
     for intake in kube.custom().list_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "modelintakes"
     )["items"]:

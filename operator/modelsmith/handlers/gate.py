@@ -39,7 +39,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelsmith import kube, metrics, objectstore
+from modelsmith import kube, metrics, objectstore, watched
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     ROLLBACK_ANNOTATION,
@@ -144,7 +144,7 @@ def reconcile(namespace: str, name: str) -> float | None:
 
 def _ttl_hours(gate: PromotionGate) -> int | None:
     """Approval expiry comes from the intake (the gate copies only what may never change)."""
-    intake = kube.get_custom("modelintakes", gate.namespace, gate.spec.intake_ref.name)
+    intake = watched.get("modelintakes", gate.namespace, gate.spec.intake_ref.name)
     if intake is None:
         return None
     value = ((intake.get("spec") or {}).get("promotion") or {}).get("approvalTtlHours")

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from modelsmith import kube, objectstore
+from modelsmith import kube, objectstore, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.approvals import chain_overlaps
 from modelsmith.conditions import condition, set_condition
@@ -31,11 +31,12 @@ class Check:
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
 def on_intake_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
+    watched.seen(PLURAL, type, namespace, name, kwargs["body"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
-        return
-    RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-    # Runs waiting on this intake move as soon as it is Ready.
+    else:
+        RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
+    # Runs waiting on this intake move as soon as it is Ready (and hear when it is gone).
     for run in kube.custom().list_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns"
     )["items"]:
@@ -52,7 +53,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     checks: list[Check] = []
     resolved: dict[str, Any] | None = None
 
-    bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
+    bench = watched.get("benchmarks", namespace, spec.benchmark_ref.name)
     if bench is None:
         checks.append(
             Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} not found")

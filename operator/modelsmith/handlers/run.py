@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from modelsmith import kube, loop, metrics, objectstore
+from modelsmith import kube, loop, metrics, objectstore, watched
 from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
@@ -90,7 +90,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
     state = state_from_status(name, raw_status)
-    intake_body = kube.get_custom("modelintakes", namespace, run.spec.intake_ref.name)
+    intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
     intake = ModelIntake.model_validate(intake_body) if intake_body else None
     layout = RunLayout(SETTINGS.bucket, namespace, name)
     now = datetime.now(UTC)
