@@ -392,13 +392,16 @@ def latencies(
         apply_to_job.append(job.added - trace.added)
         if job.complete is None:
             raise RuntimeError(f"{subject.name}: Job of run {key} never seen Complete")
+        # The run's status and its Job come on two watch streams, so the status that answers
+        # the completion can arrive before this watch shows the completion itself: that counts
+        # as no delay, not as no answer.
         reaction = next(
-            (t for t, status in trace.statuses if t >= job.complete and subject.reacted(status)),
+            (t for t, status in trace.statuses if t >= job.added and subject.reacted(status)),
             None,
         )
         if reaction is None:
             raise RuntimeError(f"{subject.name}: run {key} never showed its Job's completion")
-        complete_to_status.append(reaction - job.complete)
+        complete_to_status.append(max(reaction - job.complete, 0.0))
     return apply_to_job, complete_to_status
 
 

@@ -1,5 +1,6 @@
-"""The last body the watch delivered for Benchmarks and ModelIntakes, which other reconciles
-read on every pass (a run reads its intake each time, and its benchmark at every launch).
+"""The last body the watch delivered for ModelIntakes, which every run reconcile reads.
+Benchmarks are read from the API when needed (an intake's check, a Job launch): kept here, 500
+of them took 50 MB of the operator's memory for one read per launch.
 
 Served from here they cost no API request; they are as current as the watch event that would
 wake the reader anyway. An object not seen yet (the operator just started, or the watch is
@@ -14,7 +15,7 @@ from typing import Any
 
 from modelsmith import kube
 
-CACHED_KINDS = ("benchmarks", "modelintakes")
+CACHED_KINDS = ("modelintakes",)
 
 _lock = threading.Lock()
 _bodies: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""The watch-fed copies of Benchmarks and ModelIntakes (no cluster needed)."""
+"""The watch-fed copies of ModelIntakes (no cluster needed)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,12 @@ def test_the_last_event_wins_and_deletion_forgets() -> None:
 
 
 def test_only_the_read_mostly_kinds_are_kept() -> None:
-    watched.seen("iterationruns", "ADDED", "ns", "run", _body("1"))
-    assert watched.cached("iterationruns", "ns", "run") is None
+    for plural in ("iterationruns", "benchmarks"):
+        watched.seen(plural, "ADDED", "ns", "x", _body("1"))
+        assert watched.cached(plural, "ns", "x") is None
 
 
 def test_clear_drops_everything() -> None:
-    watched.seen("benchmarks", "ADDED", "ns", "bench", _body("1"))
+    watched.seen("modelintakes", "ADDED", "ns", "intake", _body("1"))
     watched.clear()
-    assert watched.cached("benchmarks", "ns", "bench") is None
+    assert watched.cached("modelintakes", "ns", "intake") is None

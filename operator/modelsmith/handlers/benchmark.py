@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from modelsmith import kube, watched
+from modelsmith import kube
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.balance import balance_report
 from modelsmith.benchmark.challenges import find_challenges
@@ -30,7 +30,6 @@ SETTINGS = OperatorSettings()
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
 def on_benchmark_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
-    watched.seen(PLURAL, type, namespace, name, kwargs["body"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
     else:

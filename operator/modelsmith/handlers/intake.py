@@ -53,7 +53,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     checks: list[Check] = []
     resolved: dict[str, Any] | None = None
 
-    bench = watched.get("benchmarks", namespace, spec.benchmark_ref.name)
+    bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
     if bench is None:
         checks.append(
             Check("BenchmarkResolved", False, f"Benchmark {spec.benchmark_ref.name} not found")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelsmith import kube, objectstore, watched
+from modelsmith import kube, objectstore
 from modelsmith.api.benchmark import Benchmark, Scenario
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.sources import (
@@ -50,7 +50,7 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
 
 
 def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenario]:
-    body = watched.get("benchmarks", namespace, intake.spec.benchmark_ref.name)
+    body = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name)
     if body is None:
         raise BenchmarkSourceError(f"Benchmark {intake.spec.benchmark_ref.name} not found")
     return fetch_scenarios(Benchmark.model_validate(body), namespace)

@@ -10,7 +10,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import kube, loop, objectstore, watched
+from modelsmith import kube, loop, objectstore
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.evidence.bundle import (
@@ -118,7 +118,7 @@ def _stored_bundle(
     if existing is not None:
         return parse_bundle(existing)
     namespace = body["metadata"]["namespace"]
-    bench = watched.get("benchmarks", namespace, intake.spec.benchmark_ref.name) or {}
+    bench = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name) or {}
     status = bench.get("status") or {}
     facts = BenchmarkFacts(
         name=intake.spec.benchmark_ref.name,
