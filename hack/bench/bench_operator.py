@@ -241,6 +241,13 @@ def measure(
             f"{subject.name}: {len(keys)} latency runs settled",
             interval=0.5,
         )
+        # A run can settle before this watch shows its Job complete (two streams).
+        wait_for(
+            lambda: _first_jobs_complete(recorder, keys),
+            30,
+            f"{subject.name}: the latency runs' Jobs seen complete",
+            interval=0.5,
+        )
         result.apply_to_job, result.complete_to_status = latencies(recorder, keys, subject)
         mark("latency-end")
         result.latency_writes = audit.writes_since_mark()
@@ -331,6 +338,14 @@ def _all_runs(
     traces, _ = recorder.snapshot()
     check = subject.settled if settled else subject.reacted
     return all(k in traces and check(traces[k].last_status()) for k in keys)
+
+
+def _first_jobs_complete(recorder: Recorder, keys: set[tuple[str, str]]) -> bool:
+    _, jobs = recorder.snapshot()
+    done = {
+        (ns, job.run) for (ns, _), job in jobs.items() if job.attempt == "1" and job.complete
+    }
+    return keys <= done
 
 
 def _benchmarks_seen(custom: Any, namespaces: list[str], expected: int) -> bool:
