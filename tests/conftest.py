@@ -204,6 +204,26 @@ def crds(cluster: Cluster) -> Cluster:
     return cluster
 
 
+@pytest.fixture
+def operator_env(
+    cluster: Cluster, object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Operator code run in the test process talks to the test bed as admin and to the test S3
+    server."""
+    from modelsmith import kube
+
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    # The client reads KUBECONFIG once, when it is imported.
+    monkeypatch.setattr(
+        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig)
+    )
+    for name, value in object_store.env().items():
+        monkeypatch.setenv(name, value)
+    kube.api_client.cache_clear()
+    yield
+    kube.api_client.cache_clear()
+
+
 OPERATOR_NAMESPACE = "modelsmith-system"
 OPERATOR_ACCOUNT = "modelsmith-operator"
 

@@ -15,13 +15,14 @@ LABEL_KIND: Final = "modelsmith.io/job-kind"
 LABEL_ITERATION: Final = "modelsmith.io/iteration"
 LABEL_ATTEMPT: Final = "modelsmith.io/attempt"
 MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "modelsmith"}
+MANAGED_SELECTOR: Final = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
 DEFAULT_DEADLINE_SECONDS: Final = 6 * 3600
 WORK_DIR: Final = "/tmp"
 
 
 def run_selector(run_name: str) -> str:
-    return f"{LABEL_RUN}={run_name},app.kubernetes.io/managed-by=modelsmith"
+    return f"{LABEL_RUN}={run_name},{MANAGED_SELECTOR}"
 
 
 def render_job(

@@ -18,11 +18,6 @@ from kubernetes.client.exceptions import ApiException
 from modelsmith import GROUP, VERSION
 from modelsmith.settings import OperatorSettings
 
-# Threads that may call the API at once: the reconcile pool and kopf's handler threads (which
-# list intakes and runs), `workers` each. With fewer pooled connections than that, urllib3
-# discards the surplus after each burst and the next burst pays a TLS handshake per request.
-_THREAD_POOLS = 2
-
 
 @functools.cache
 def api_client() -> client.ApiClient:
@@ -32,7 +27,7 @@ def api_client() -> client.ApiClient:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = max(
-        configuration.connection_pool_maxsize or 0, _THREAD_POOLS * OperatorSettings().workers
+        configuration.connection_pool_maxsize or 0, OperatorSettings().pooled_connections
     )
     return client.ApiClient(configuration)
 
@@ -99,6 +94,10 @@ def patch_status(
 
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 404
+
+
+def is_gone(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 410
 
 
 def is_conflict(exc: BaseException) -> bool:

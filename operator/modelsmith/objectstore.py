@@ -28,6 +28,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from modelsmith.settings import OperatorSettings
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
@@ -134,6 +136,7 @@ def client() -> S3Client:
                 connect_timeout=5,
                 read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=OperatorSettings().pooled_connections,
                 # S3-compatible stores are reached by IP or service name, not bucket subdomains.
                 s3={"addressing_style": "path" if endpoint else "auto"},
                 # Several S3-compatible servers reject the newer default checksum headers.

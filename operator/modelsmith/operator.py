@@ -35,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith import metrics
+    from modelsmith import informer, metrics
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
+    from modelsmith.jobs import MANAGED_SELECTOR
     from modelsmith.kopfstate import NoDiffBase
     from modelsmith.peering import PeeringWatch, own_identity
     from modelsmith.reconciler import RECONCILER
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # kopf logs every event handler call that succeeded ("Handler ... succeeded."): a line
+        # per watch event, a tenth of the event loop's time. Failures still log as errors.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
     @kopf.on.startup()
     def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -71,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         # kopf pauses only its own watch streams; the reconciler's requeue follows the same rule.
         PeeringWatch(RECONCILER, args.peering, identity, args.priority, args.namespace).start()
     metrics.serve(settings.metrics_port)
+    # Jobs and pods are watched outside kopf, filtered by the API server (see informer).
+    informer.start(
+        args.namespace, MANAGED_SELECTOR, {"jobs": run.on_job_event, "pods": run.on_pod_event}
+    )
     kopf.run(
         identity=cast(Any, identity),
         clusterwide=not args.namespace,

@@ -134,7 +134,7 @@ class PeeringWatch:
             log.info(
                 "reconciling: no live peer outranks this replica (priority %d)", self._priority
             )
-            watched.clear()  # what the paused watches delivered may be behind
+            watched.clear(watched.KOPF_FED)  # what the paused watches delivered may be behind
             self._target.release()
         self._holding = bool(above)
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelsmith import kube, metrics
+from modelsmith import kube, metrics, watched
 from modelsmith.settings import OperatorSettings
 
 log = logging.getLogger("modelsmith.reconciler")
@@ -94,9 +94,10 @@ class Reconciler:
         resource_version: str | None = None,
     ) -> dict[str, Any]:
         """`kube.patch_status`, remembering the version written so that its watch echo does not
-        start another reconcile (see `reconcile`)."""
+        start another reconcile (see `reconcile`), and what it wrote for the next read."""
         stored = kube.patch_status(plural, namespace, name, patch, resource_version)
         self.wrote((plural, namespace, name), stored["metadata"]["resourceVersion"])
+        watched.wrote(plural, stored)
         return stored
 
     def wrote(self, key: Key, resource_version: str) -> None:
@@ -150,7 +151,9 @@ class Reconciler:
             again = func(namespace, name)
         except Exception as exc:
             if kube.is_conflict(exc):
-                # The object changed since it was read: not a failure, read it again now.
+                # The object changed since it was read: not a failure, read it again now, from
+                # the API server (the watch may not have delivered the change yet).
+                watched.forget(plural, namespace, name)
                 metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, "Conflict")).inc()
                 log.info("%s %s/%s changed while being reconciled; reading it again", *key)
                 self.requeue(key, 0)

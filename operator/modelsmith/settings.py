@@ -46,3 +46,11 @@ class OperatorSettings:
     )
     metrics_port: int = field(default_factory=lambda: int(_env("MODELSMITH_METRICS_PORT", "8080")))
     workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))
+
+    @property
+    def pooled_connections(self) -> int:
+        """Threads that may call the API server or the object store at once: the reconcile
+        pool, the peering check and a spare. With fewer pooled connections than that, urllib3
+        discards the surplus after each burst and the next burst pays a new connection (and
+        TLS handshake) per request."""
+        return self.workers + 2

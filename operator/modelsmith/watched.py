@@ -1,11 +1,19 @@
-"""The last body the watch delivered for ModelIntakes, which every run reconcile reads.
-Benchmarks are read from the API when needed (an intake's check, a Job launch): kept here, 500
-of them took 50 MB of the operator's memory for one read per launch.
+"""The last body the watch delivered for the objects every run reconcile reads: ModelIntakes,
+IterationRuns, and the Jobs and pods the operator launched. Benchmarks are read from the API
+when needed (an intake's check, a Job launch): kept here, 500 of them took 50 MB of the
+operator's memory for one read per launch.
 
 Served from here they cost no API request; they are as current as the watch event that would
 wake the reader anyway. An object not seen yet (the operator just started, or the watch is
-behind) is read from the API. While this replica is held by a peer, kopf's watches pause and
-nothing here would move, so everything is dropped and read afresh after (`clear`)."""
+behind) is read from the API, never stored: only the watch and this replica's own writes put
+bodies here, so a body read just before its object was deleted cannot come back after the
+deletion event. A write's response replaces the cached body when it is newer, so a reconcile
+never reads anything older than what this replica itself wrote; a status write decided on a
+body someone else changed since is refused by its resourceVersion precondition, and the
+reconciler drops the entry (`forget`) so the next read goes to the API server.
+
+While this replica is held by a peer, kopf's watches pause and what they fed would not move, so
+it is dropped and read afresh after (`clear(KOPF_FED)`)."""
 
 from __future__ import annotations
 
@@ -15,35 +23,121 @@ from typing import Any
 
 from modelsmith import kube
 
-CACHED_KINDS = ("modelintakes",)
+CACHED_KINDS = frozenset({"modelintakes", "iterationruns", "jobs", "pods"})
+KOPF_FED = frozenset({"modelintakes", "iterationruns", "benchmarks"})
+"""Fed by kopf's watches, which pause while a peer holds this replica (Jobs and pods come from
+`informer`, which goes on)."""
+VERSIONED_KINDS = frozenset({"benchmarks"})
+"""Kept as their last resourceVersion only, so a reader can tell whether what it derived from
+one (a Benchmark's parsed scenarios) is still current without reading it again."""
 
 _lock = threading.Lock()
-_bodies: dict[tuple[str, str, str], dict[str, Any]] = {}
+# (plural, namespace) -> name -> body: a namespace's pods are listed without a scan of all.
+_bodies: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+_versions: dict[tuple[str, str, str], int | None] = {}
 
 
-def seen(plural: str, type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:
-    """Records a watch event of one of CACHED_KINDS."""
-    key = (plural, namespace, name)
+def _version(body: Mapping[str, Any]) -> int | None:
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _newer(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """resourceVersions are opaque to clients in general, but the API server's (etcd's) are
+    increasing integers, the same comparison client-go's mutation cache makes; anything else
+    counts as newer, as the watch's order says."""
+    if old is None:
+        return True
+    a, b = _version(new), _version(old)
+    return a is None or b is None or a >= b
+
+
+def seen(plural: str, event: Mapping[str, Any]) -> None:
+    """Records a watch event (kopf's raw `event`: its type, None for the initial listing, and
+    its object) of one of CACHED_KINDS or VERSIONED_KINDS; others are ignored. The object is
+    kept as decoded (kopf's view of it would cost a copy per event): nobody changes it."""
+    type, body = event.get("type"), event["object"]
+    meta = body["metadata"]
+    namespace, name = meta.get("namespace") or "", meta["name"]
+    if plural in VERSIONED_KINDS:
+        with _lock:
+            if type == "DELETED":
+                _versions.pop((plural, namespace, name), None)
+            else:
+                _versions[(plural, namespace, name)] = _version(body)
+        return
+    if plural not in CACHED_KINDS:
+        return
     with _lock:
-        if type == "DELETED" or plural not in CACHED_KINDS:
-            _bodies.pop(key, None)
-        else:
-            _bodies[key] = dict(body)
+        bodies = _bodies.setdefault((plural, namespace), {})
+        if type == "DELETED":
+            bodies.pop(name, None)
+        elif _newer(body, bodies.get(name)):
+            bodies[name] = body
+
+
+def wrote(plural: str, body: dict[str, Any]) -> None:
+    """Records the object a write of this replica's returned, over an older cached body; an
+    object not cached (deleted meanwhile, or not seen yet) stays out."""
+    meta = body["metadata"]
+    with _lock:
+        bodies = _bodies.get((plural, meta.get("namespace") or ""), {})
+        old = bodies.get(meta["name"])
+        if old is not None and _newer(body, old):
+            bodies[meta["name"]] = body
 
 
 def cached(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     """The object as last watched; None when not seen (or not one of CACHED_KINDS)."""
     with _lock:
-        return _bodies.get((plural, namespace, name))
+        return _bodies.get((plural, namespace), {}).get(name)
+
+
+def version(plural: str, namespace: str, name: str) -> int | None:
+    """The resourceVersion last watched of one of VERSIONED_KINDS; None when not seen."""
+    with _lock:
+        return _versions.get((plural, namespace, name))
 
 
 def get(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """The object as last watched, else as the API server has it (None: it does not exist).
-    Callers read it and never change it."""
+    """A custom object as last watched, else as the API server has it (None: it does not
+    exist). Callers read it and never change it."""
     body = cached(plural, namespace, name)
     return body if body is not None else kube.get_custom(plural, namespace, name)
 
 
-def clear() -> None:
+def listed(
+    plural: str, namespace: str | None, labels: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The cached objects of `plural` in `namespace` (None: in all) carrying all of `labels`.
+    Only as complete as the watch so far: for what may wake later anyway, never for a verdict
+    that is final."""
+    wanted = dict(labels or {})
     with _lock:
-        _bodies.clear()
+        found = [
+            body
+            for (kind, ns), bodies in _bodies.items()
+            if kind == plural and namespace in (None, ns)
+            for body in bodies.values()
+        ]
+    return [
+        body
+        for body in found
+        if all((body["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+    ]
+
+
+def forget(plural: str, namespace: str, name: str) -> None:
+    with _lock:
+        _bodies.get((plural, namespace), {}).pop(name, None)
+
+
+def clear(plurals: frozenset[str] | None = None) -> None:
+    """Drops the kinds in `plurals` (default: all)."""
+    with _lock:
+        for key in [k for k in _bodies if plurals is None or k[0] in plurals]:
+            del _bodies[key]
+        for vkey in [k for k in _versions if plurals is None or k[0] in plurals]:
+            del _versions[vkey]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,23 +28,6 @@ OTHER_PREFIX = "fedcba987654"
 SERVING = "support-triage-serving"
 OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 APPROVERS = ("alice", "bob", "carol", "mallory")
-
-
-@pytest.fixture
-def operator_env(
-    cluster: Cluster, object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """The in-process operator talks to the test bed as admin and to the test S3 server."""
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    # The client reads KUBECONFIG once, when it is imported.
-    monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig)
-    )
-    for name, value in object_store.env().items():
-        monkeypatch.setenv(name, value)
-    kube.api_client.cache_clear()
-    yield
-    kube.api_client.cache_clear()
 
 
 @pytest.fixture

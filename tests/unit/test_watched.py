@@ -1,8 +1,9 @@
-"""The watch-fed copies of ModelIntakes (no cluster needed)."""
+"""The watch-fed copies of intakes, runs, Jobs and pods (no cluster needed)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,27 +17,88 @@ def _empty() -> Iterator[None]:
     watched.clear()
 
 
-def _body(version: str) -> dict[str, object]:
-    return {"metadata": {"name": "intake", "resourceVersion": version}, "spec": {}}
+def _body(version: str, name: str = "x", namespace: str = "ns", **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "resourceVersion": version,
+            "labels": labels,
+        },
+        "spec": {},
+    }
+
+
+def _event(plural: str, type: str | None, body: dict[str, Any]) -> None:
+    watched.seen(plural, {"type": type, "object": body})
 
 
 def test_the_last_event_wins_and_deletion_forgets() -> None:
-    watched.seen("modelintakes", None, "ns", "intake", _body("1"))  # the listing
-    watched.seen("modelintakes", "MODIFIED", "ns", "intake", _body("2"))
-    assert watched.cached("modelintakes", "ns", "intake") == _body("2")
-    assert watched.get("modelintakes", "ns", "intake") == _body("2")
-    assert watched.cached("modelintakes", "other", "intake") is None
-    watched.seen("modelintakes", "DELETED", "ns", "intake", _body("3"))
-    assert watched.cached("modelintakes", "ns", "intake") is None
+    _event("modelintakes", None, _body("1"))  # the listing
+    _event("modelintakes", "MODIFIED", _body("2"))
+    assert watched.cached("modelintakes", "ns", "x") == _body("2")
+    assert watched.get("modelintakes", "ns", "x") == _body("2")
+    assert watched.cached("modelintakes", "other", "x") is None
+    _event("modelintakes", "DELETED", _body("3"))
+    assert watched.cached("modelintakes", "ns", "x") is None
 
 
-def test_only_the_read_mostly_kinds_are_kept() -> None:
-    for plural in ("iterationruns", "benchmarks"):
-        watched.seen(plural, "ADDED", "ns", "x", _body("1"))
+def test_benchmarks_and_other_kinds_are_not_kept_whole() -> None:
+    for plural in ("benchmarks", "promotiongates", "configmaps"):
+        _event(plural, "ADDED", _body("1"))
         assert watched.cached(plural, "ns", "x") is None
 
 
+def test_a_benchmark_is_kept_as_its_version_only() -> None:
+    assert watched.version("benchmarks", "ns", "x") is None
+    _event("benchmarks", "ADDED", _body("7"))
+    assert watched.version("benchmarks", "ns", "x") == 7
+    _event("benchmarks", "DELETED", _body("8"))
+    assert watched.version("benchmarks", "ns", "x") is None
+
+
+def test_an_own_write_is_served_until_a_newer_event() -> None:
+    _event("iterationruns", "ADDED", _body("5"))
+    watched.wrote("iterationruns", _body("9"))
+    assert watched.cached("iterationruns", "ns", "x") == _body("9")
+    # The echo of an earlier write arrives late: it is older than what this replica wrote.
+    _event("iterationruns", "MODIFIED", _body("7"))
+    assert watched.cached("iterationruns", "ns", "x") == _body("9")
+    _event("iterationruns", "MODIFIED", _body("12"))
+    assert watched.cached("iterationruns", "ns", "x") == _body("12")
+    watched.wrote("iterationruns", _body("10"))
+    assert watched.cached("iterationruns", "ns", "x") == _body("12")
+
+
+def test_a_write_landing_after_the_deletion_event_does_not_bring_the_object_back() -> None:
+    _event("iterationruns", "ADDED", _body("5"))
+    _event("iterationruns", "DELETED", _body("6"))
+    watched.wrote("iterationruns", _body("6"))
+    assert watched.cached("iterationruns", "ns", "x") is None
+
+
+def test_forget_sends_the_next_read_to_the_api() -> None:
+    _event("iterationruns", "ADDED", _body("5"))
+    watched.forget("iterationruns", "ns", "x")
+    assert watched.cached("iterationruns", "ns", "x") is None
+
+
+def test_pods_are_listed_by_namespace_and_labels() -> None:
+    _event("pods", "ADDED", _body("1", "a-1", **{"job-name": "a"}))
+    _event("pods", "ADDED", _body("2", "a-2", **{"job-name": "a"}))
+    _event("pods", "ADDED", _body("3", "b-1", **{"job-name": "b"}))
+    _event("pods", "ADDED", _body("4", "a-9", "other", **{"job-name": "a"}))
+    names = {p["metadata"]["name"] for p in watched.listed("pods", "ns", {"job-name": "a"})}
+    assert names == {"a-1", "a-2"}
+    assert len(watched.listed("pods", "ns")) == 3
+    _event("pods", "DELETED", _body("5", "a-1", **{"job-name": "a"}))
+    names = {p["metadata"]["name"] for p in watched.listed("pods", "ns", {"job-name": "a"})}
+    assert names == {"a-2"}
+
+
 def test_clear_drops_everything() -> None:
-    watched.seen("modelintakes", "ADDED", "ns", "intake", _body("1"))
+    _event("modelintakes", "ADDED", _body("1"))
+    _event("benchmarks", "ADDED", _body("1"))
     watched.clear()
-    assert watched.cached("modelintakes", "ns", "intake") is None
+    assert watched.cached("modelintakes", "ns", "x") is None
+    assert watched.version("benchmarks", "ns", "x") is None

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from modelsmith import kube
+from modelsmith import kube, watched
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.balance import balance_report
 from modelsmith.benchmark.challenges import find_challenges
@@ -28,16 +28,15 @@ SETTINGS = OperatorSettings()
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_benchmark_event(**kwargs: Any) -> None:
+async def on_benchmark_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
+    watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
     # Intakes that name this benchmark may change readiness with it (or its deletion).
-    for intake in kube.custom().list_namespaced_custom_object(
-        "modelsmith.io", "v1alpha1", namespace, "modelintakes"
-    )["items"]:
+    for intake in watched.listed("modelintakes", namespace):
         if intake["spec"].get("benchmarkRef", {}).get("name") == name:
             RECONCILER.requeue(("modelintakes", namespace, intake["metadata"]["name"]), 0)
 

@@ -79,7 +79,7 @@ ROLLED_BACK = "RolledBack"
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_gate_event(
+async def on_gate_event(
     type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
 ) -> None:
     if namespace is None:

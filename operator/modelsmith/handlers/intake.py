@@ -29,17 +29,16 @@ class Check:
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_intake_event(**kwargs: Any) -> None:
+async def on_intake_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
-    watched.seen(PLURAL, type, namespace, name, kwargs["body"])
+    watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-    # Runs waiting on this intake move as soon as it is Ready (and hear when it is gone).
-    for run in kube.custom().list_namespaced_custom_object(
-        "modelsmith.io", "v1alpha1", namespace, "iterationruns"
-    )["items"]:
+    # Runs waiting on this intake move as soon as it is Ready (and hear when it is gone); a run
+    # the watch has not delivered yet reads the intake when it is.
+    for run in watched.listed("iterationruns", namespace):
         if run["spec"].get("intakeRef", {}).get("name") == name:
             RECONCILER.requeue(("iterationruns", namespace, run["metadata"]["name"]), 0)
 

@@ -36,28 +36,32 @@ from modelsmith.statusdiff import merge_patch
 log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
+JOB_FINISHED = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
 
 
+# A coroutine: it only records the event and queues a reconcile, which kopf would otherwise hand
+# to a thread of its own for every event.
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-def on_run_event(**kwargs: Any) -> None:
+async def on_run_event(**kwargs: Any) -> None:
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
+    watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
         return
     RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "modelsmith"})
-def on_job_event(**kwargs: Any) -> None:
-    if job_event_matters(kwargs["type"], kwargs["status"]):
-        _wake_run(kwargs["labels"], kwargs["namespace"])
+def on_job_event(type: str | None, job: dict[str, Any]) -> None:
+    """A Job event from `informer` (which has put it in `watched`)."""
+    if job_event_matters(type, job.get("status") or {}):
+        _wake_run(job)
 
 
-@kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "modelsmith"})
-def on_pod_event(**kwargs: Any) -> None:
-    if pod_event_matters(kwargs["type"], kwargs["status"]):
-        _wake_run(kwargs["labels"], kwargs["namespace"])
+def on_pod_event(type: str | None, pod: dict[str, Any]) -> None:
+    """A pod event from `informer` (which has put it in `watched`)."""
+    if pod_event_matters(type, pod.get("status") or {}):
+        _wake_run(pod)
 
 
 def job_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
@@ -76,14 +80,17 @@ def pod_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
     return status.get("phase") not in ("Succeeded", "Failed")
 
 
-def _wake_run(labels: dict[str, str], namespace: str) -> None:
+def _wake_run(child: dict[str, Any]) -> None:
+    meta = child["metadata"]
+    labels = meta.get("labels") or {}
     run = labels.get("modelsmith.io/run")
     if run:
-        RECONCILER.reconcile(PLURAL, labels.get("modelsmith.io/run-namespace", namespace), run)
+        namespace = labels.get("modelsmith.io/run-namespace", meta.get("namespace"))
+        RECONCILER.reconcile(PLURAL, namespace, run)
 
 
 def reconcile(namespace: str, name: str) -> float | None:
-    body = kube.get_custom(PLURAL, namespace, name)
+    body = watched.get(PLURAL, namespace, name)
     if body is None:
         RECONCILER.forget((PLURAL, namespace, name))
         return None
@@ -198,19 +205,19 @@ def _scorecard(layout: RunLayout, iteration: int) -> loop.Scorecard | None:
 
 
 def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
-    try:
-        job = kube.raw(kube.batch().read_namespaced_job, ref.name, exec_ns)
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
-        raise
+    job = watched.cached("jobs", exec_ns, ref.name)
+    if job is None:
+        try:
+            job = kube.raw(kube.batch().read_namespaced_job, ref.name, exec_ns)
+        except Exception as exc:
+            if kube.is_not_found(exc):
+                return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
+            raise
     status = job.get("status") or {}
     conditions = {
         c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
     }
-    pods = kube.raw(
-        kube.core().list_namespaced_pod, exec_ns, label_selector=f"job-name={ref.name}"
-    )["items"]
+    pods = _job_pods(ref.name, exec_ns, finished=bool(conditions.keys() & JOB_FINISHED))
     terminated = _last_termination(pods)
     gpus = _requested_gpus(job)
     wall = 0.0
@@ -260,6 +267,19 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
         waiting_since=since,
         summary=summary if reason in loop.CONTAINER_NEVER_RAN else None,
     )
+
+
+def _job_pods(job: str, exec_ns: str, finished: bool) -> list[dict[str, Any]]:
+    """A finished Job's verdict is final, and its pods' last states (exit code, contamination)
+    go into it: they are read from the API server, as the pod watch may not have delivered the
+    last of them yet. A running Job's pods come from the watch; one behind shows a state the
+    next pod event corrects."""
+    if finished:
+        items: list[dict[str, Any]] = kube.raw(
+            kube.core().list_namespaced_pod, exec_ns, label_selector=f"job-name={job}"
+        )["items"]
+        return items
+    return watched.listed("pods", exec_ns, {"job-name": job})
 
 
 def _time(value: str | None) -> datetime | None:
@@ -620,7 +640,10 @@ def _record(
     status["conditions"] = conditions
     patch = merge_patch(old, status)
     if patch:
-        RECONCILER.write_status(PLURAL, namespace, name, patch)
+        # Decided on the body as read (perhaps from the watch): refused if it changed since.
+        RECONCILER.write_status(
+            PLURAL, namespace, name, patch, body["metadata"].get("resourceVersion")
+        )
     if _newly_waiting_for_intake(decision, old):
         # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
         # nothing starts (a missing or unready intake); once per distinct message.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from modelsmith import kube, objectstore
+import threading
+from collections import OrderedDict
+
+from modelsmith import kube, objectstore, watched
 from modelsmith.api.benchmark import Benchmark, Scenario
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.sources import (
@@ -49,8 +52,36 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
     )
 
 
+PARSED_KEPT = 64
+"""Inline scenario lists kept parsed, the most recently used: every Job launch of every run on
+a Benchmark reads the same list."""
+
+_parsed_lock = threading.Lock()
+_parsed: OrderedDict[tuple[str, str], tuple[int, list[Scenario]]] = OrderedDict()
+
+
 def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenario]:
-    body = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name)
+    """The scenarios of the intake's Benchmark as it is now. An inline list parsed before is
+    reused while the watch shows that Benchmark at the version it was parsed from; scenarios
+    from a ConfigMap or an object can change with no new Benchmark version, so are read again."""
+    name = intake.spec.benchmark_ref.name
+    key = (namespace, name)
+    current = watched.version("benchmarks", namespace, name)
+    with _parsed_lock:
+        kept = _parsed.get(key)
+        if kept is not None and current is not None and kept[0] == current:
+            _parsed.move_to_end(key)
+            return list(kept[1])
+    body = kube.get_custom("benchmarks", namespace, name)
     if body is None:
-        raise BenchmarkSourceError(f"Benchmark {intake.spec.benchmark_ref.name} not found")
-    return fetch_scenarios(Benchmark.model_validate(body), namespace)
+        raise BenchmarkSourceError(f"Benchmark {name} not found")
+    benchmark = Benchmark.model_validate(body)
+    scenarios = fetch_scenarios(benchmark, namespace)
+    version = body["metadata"].get("resourceVersion")
+    if benchmark.spec.scenarios and version is not None and str(version).isdigit():
+        with _parsed_lock:
+            _parsed[key] = (int(version), scenarios)
+            _parsed.move_to_end(key)
+            while len(_parsed) > PARSED_KEPT:
+                _parsed.popitem(last=False)
+    return list(scenarios)

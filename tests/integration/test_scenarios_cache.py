@@ -1,0 +1,85 @@
+"""A Benchmark's parsed scenarios are reused across Job launches while the watch shows the
+Benchmark at the version they were parsed from, and read again once it shows another; against
+the real API server, the operator code running in the test process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from modelsmith import GROUP, VERSION, watched
+from modelsmith.api import samples
+from modelsmith.api.intake import ModelIntake
+from modelsmith.handlers import scenarios
+from testbed.cluster import Cluster
+
+
+@pytest.fixture(autouse=True)
+def _empty() -> Iterator[None]:
+    watched.clear()
+    scenarios._parsed.clear()
+    yield
+    watched.clear()
+    scenarios._parsed.clear()
+
+
+def _create(custom: Any, namespace: str, count: int) -> dict[str, Any]:
+    body: dict[str, Any] = custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, count)
+    )
+    return body
+
+
+def _watched(body: dict[str, Any]) -> None:
+    watched.seen("benchmarks", {"type": "MODIFIED", "object": body})
+
+
+def test_parsed_scenarios_follow_the_watched_version(
+    operator_env: None, crds: Cluster, namespace: str
+) -> None:
+    custom = client.CustomObjectsApi(crds.api_client())
+    intake_body = samples.intake("intake", namespace)
+    intake_body["spec"]["benchmarkRef"]["name"] = "bench"
+    intake = ModelIntake.model_validate(intake_body)
+
+    first = _create(custom, namespace, 20)
+    # Not seen by the watch yet: read from the API server every time.
+    assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 20
+    _watched(first)
+    assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 20
+
+    # Replaced under the same name (a Benchmark's scenarios are immutable): until the watch
+    # shows the new object, the list parsed from the version it shows is the one served.
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "benchmarks", "bench")
+    second = _create(custom, namespace, 28)
+    assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 20
+    _watched(second)
+    assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 28
+
+
+def test_only_inline_scenarios_are_kept(
+    operator_env: None, crds: Cluster, namespace: str
+) -> None:
+    core: Any = client.CoreV1Api(crds.api_client())
+    custom: Any = client.CustomObjectsApi(crds.api_client())
+    inline = samples.benchmark("bench", namespace, 20)
+    lines = json.dumps(inline["spec"]["scenarios"])
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "scenarios"}, "data": {"scenarios.json": lines}}
+    )
+    body = {**inline, "spec": {k: v for k, v in inline["spec"].items() if k != "scenarios"}}
+    body["spec"]["scenariosFrom"] = {
+        "configMapRef": {"name": "scenarios", "key": "scenarios.json"}
+    }
+    stored = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "benchmarks", body)
+    _watched(stored)
+    intake_body = samples.intake("intake", namespace)
+    intake_body["spec"]["benchmarkRef"]["name"] = "bench"
+    intake = ModelIntake.model_validate(intake_body)
+
+    assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 20
+    assert scenarios._parsed == {}
