@@ -39,6 +39,6 @@ def emit(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         "reportingInstance": COMPONENT,
     }
     try:
-        kube.raw(kube.core().create_namespaced_event, meta["namespace"], event)
+        kube.rest("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
     except Exception:  # an Event is a courtesy: losing one must never fail a reconcile
         log.warning("could not record event %s on %s/%s", reason, meta["namespace"], meta["name"])

@@ -25,8 +25,9 @@ from modelsmith import kube, watched
 
 log = logging.getLogger("modelsmith.informer")
 
-OnEvent = Callable[[str | None, dict[str, Any]], None]
-"""on_event(type, object): type is ADDED, MODIFIED, DELETED, or None for a listing."""
+OnEvent = Callable[[str | None, dict[str, Any] | None, dict[str, Any]], None]
+"""on_event(type, before, object): type is ADDED, MODIFIED, DELETED, or None for a listing;
+`before` is the object as cached until this event (None: not seen before)."""
 
 WATCH_SECONDS = 300
 """How long one watch request lasts before the API server ends it (it is resumed at once)."""
@@ -161,9 +162,11 @@ class Informer:
             self.version = version
 
     def _deliver(self, type: str | None, body: dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        before = watched.cached(self.resource.plural, meta.get("namespace") or "", meta["name"])
         watched.seen(self.resource.plural, {"type": type, "object": body})
         try:
-            self.on_event(type, body)
+            self.on_event(type, before, body)
         except Exception:
             log.exception("handling a %s event failed", self.resource.plural)
 

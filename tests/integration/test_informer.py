@@ -22,7 +22,9 @@ class Recorder:
         self.events: list[tuple[str | None, str]] = []
         self._lock = threading.Lock()
 
-    def __call__(self, type: str | None, body: dict[str, Any]) -> None:
+    def __call__(
+        self, type: str | None, before: dict[str, Any] | None, body: dict[str, Any]
+    ) -> None:
         with self._lock:
             self.events.append((type, body["metadata"]["name"]))
 
@@ -76,9 +78,13 @@ def test_labelled_pods_are_delivered_and_others_never(
         core.patch_namespaced_pod(
             "mine", namespace, {"metadata": {"annotations": {"touched": "yes"}}}
         )
-        wait_for(lambda: "MODIFIED" in recorder.seen("mine"), 30, "the labelled pod's MODIFIED")
-        cached = watched.cached("pods", namespace, "mine")
-        assert cached is not None and cached["metadata"]["annotations"] == {"touched": "yes"}
+
+        def annotated() -> bool:
+            cached = watched.cached("pods", namespace, "mine") or {"metadata": {}}
+            return bool(cached["metadata"].get("annotations") == {"touched": "yes"})
+
+        wait_for(annotated, 30, "the labelled pod's change in the cache")
+        assert "MODIFIED" in recorder.seen("mine")
         core.delete_namespaced_pod("mine", namespace, grace_period_seconds=0)
         wait_for(lambda: "DELETED" in recorder.seen("mine"), 30, "the labelled pod's DELETED")
         assert watched.cached("pods", namespace, "mine") is None

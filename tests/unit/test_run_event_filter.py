@@ -2,43 +2,76 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from modelsmith.handlers.run import job_event_matters, pod_event_matters
 
+STARTED = {"active": 1, "startTime": "t0"}
+COMPLETE = {"conditions": [{"type": "Complete", "status": "True"}], "startTime": "t0"}
 PENDING_UNSCHEDULABLE = {
     "phase": "Pending",
-    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+    "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1"}
+    ],
+}
+SCHEDULED = {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t1"}],
+}
+CREATING = {
+    **SCHEDULED,
+    "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}],
+}
+PULL_BACKOFF = {
+    **SCHEDULED,
+    "containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff"}}}],
+}
+RUNNING = {
+    **SCHEDULED,
+    "phase": "Running",
+    "containerStatuses": [{"state": {"running": {}}}],
 }
 
 
 @pytest.mark.parametrize(
-    ("type_", "status", "wakes"),
+    ("type_", "before", "status", "wakes"),
     [
-        ("ADDED", {}, False),  # just created by the reconcile that launched it
-        ("MODIFIED", {"active": 1}, True),
-        ("MODIFIED", {"conditions": [{"type": "Complete", "status": "True"}]}, True),
-        ("DELETED", {"active": 1}, True),
-        (None, {}, True),  # the listing after a restart
-        ("ADDED", {"active": 1}, True),  # seen first with news already on it
+        ("ADDED", None, {}, False),  # just created by the reconcile that launched it
+        ("MODIFIED", {}, STARTED, True),
+        ("MODIFIED", STARTED, {**STARTED, "ready": 1}, False),  # its pod's news
+        ("MODIFIED", STARTED, COMPLETE, True),
+        ("DELETED", COMPLETE, COMPLETE, True),
+        (None, None, {}, True),  # the listing after a restart: not seen before
+        (None, COMPLETE, COMPLETE, False),  # a relisting that shows nothing new
+        ("ADDED", None, {"active": 1}, True),  # seen first with news already on it
     ],
 )
-def test_job_events(type_: str | None, status: dict[str, object], wakes: bool) -> None:
-    assert job_event_matters(type_, status) is wakes
+def test_job_events(
+    type_: str | None, before: dict[str, Any] | None, status: dict[str, Any], wakes: bool
+) -> None:
+    assert job_event_matters(type_, before, status) is wakes
 
 
 @pytest.mark.parametrize(
-    ("type_", "status", "wakes"),
+    ("type_", "before", "status", "wakes"),
     [
-        ("ADDED", {"phase": "Pending"}, False),
-        ("MODIFIED", PENDING_UNSCHEDULABLE, True),
-        ("MODIFIED", {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {}}}]}, True),
-        ("MODIFIED", {"phase": "Running"}, True),
-        ("MODIFIED", {"phase": "Succeeded"}, False),
-        ("MODIFIED", {"phase": "Failed"}, False),
-        ("DELETED", {"phase": "Running"}, False),
-        (None, PENDING_UNSCHEDULABLE, True),
+        ("ADDED", None, {"phase": "Pending"}, False),
+        ("MODIFIED", {"phase": "Pending"}, PENDING_UNSCHEDULABLE, True),
+        ("MODIFIED", PENDING_UNSCHEDULABLE, PENDING_UNSCHEDULABLE, False),
+        ("MODIFIED", {"phase": "Pending"}, SCHEDULED, True),
+        ("MODIFIED", SCHEDULED, CREATING, True),
+        ("MODIFIED", CREATING, PULL_BACKOFF, True),
+        ("MODIFIED", CREATING, RUNNING, True),
+        ("MODIFIED", RUNNING, {**RUNNING, "podIP": "10.0.0.9"}, False),  # nothing a run reads
+        ("MODIFIED", RUNNING, {"phase": "Succeeded"}, False),  # the Job's event follows
+        ("MODIFIED", RUNNING, {"phase": "Failed"}, False),
+        ("DELETED", RUNNING, RUNNING, False),
+        (None, None, PENDING_UNSCHEDULABLE, True),  # the listing after a restart
     ],
 )
-def test_pod_events(type_: str | None, status: dict[str, object], wakes: bool) -> None:
-    assert pod_event_matters(type_, status) is wakes
+def test_pod_events(
+    type_: str | None, before: dict[str, Any] | None, status: dict[str, Any], wakes: bool
+) -> None:
+    assert pod_event_matters(type_, before, status) is wakes

@@ -52,32 +52,74 @@ async def on_run_event(**kwargs: Any) -> None:
     RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
 
 
-def on_job_event(type: str | None, job: dict[str, Any]) -> None:
+def on_job_event(type: str | None, before: dict[str, Any] | None, job: dict[str, Any]) -> None:
     """A Job event from `informer` (which has put it in `watched`)."""
-    if job_event_matters(type, job.get("status") or {}):
+    if job_event_matters(type, _status(before), job.get("status") or {}):
         _wake_run(job)
 
 
-def on_pod_event(type: str | None, pod: dict[str, Any]) -> None:
+def on_pod_event(type: str | None, before: dict[str, Any] | None, pod: dict[str, Any]) -> None:
     """A pod event from `informer` (which has put it in `watched`)."""
-    if pod_event_matters(type, pod.get("status") or {}):
+    if pod_event_matters(type, _status(before), pod.get("status") or {}):
         _wake_run(pod)
 
 
-def job_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
-    """A Job just created (by the reconcile that launched it, which asked for its own next look)
-    shows nothing yet; everything after is the Job controller's news."""
-    return not (type == "ADDED" and not status)
+def _status(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if body is None else body.get("status") or {}
 
 
-def pod_event_matters(type: str | None, status: Mapping[str, Any]) -> bool:
-    """Pod events the Job does not also carry: scheduling verdicts (Unschedulable), containers
-    waiting (image pulls, missing configuration) and starting, all while the pod is Pending or
-    Running. A new pod shows none of that yet; a finished or deleted one is counted on its Job
-    by the Job controller, whose event follows. The listing after a restart (type None) counts."""
+def job_event_matters(
+    type: str | None, before: Mapping[str, Any] | None, status: Mapping[str, Any]
+) -> bool:
+    """Whether a Job event changes what a run observes of its Job (`_observe_job`): its
+    conditions and its start and end. A Job just created (by the reconcile that launched it,
+    which asked for its own next look) shows nothing yet; counts of active and ready pods are
+    the pods' news, which their own events carry. `before` is the status last seen (None: not
+    seen before, as after a restart)."""
+    if type == "DELETED":
+        return True
+    if type == "ADDED" and not status:
+        return False
+    return before is None or _job_facts(before) != _job_facts(status)
+
+
+def _job_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    conditions = status.get("conditions") or []
+    true = sorted(str(c.get("type")) for c in conditions if c.get("status") == "True")
+    return (tuple(true), status.get("startTime"), status.get("completionTime"))
+
+
+def pod_event_matters(
+    type: str | None, before: Mapping[str, Any] | None, status: Mapping[str, Any]
+) -> bool:
+    """Whether a pod event changes what a run observes of its Job's pods: scheduling verdicts
+    (Unschedulable, and when it was scheduled), containers waiting (image pulls, missing
+    configuration) and starting, while the pod is Pending or Running. A new pod shows none of
+    that yet; a finished or deleted one is counted on its Job by the Job controller, whose event
+    follows."""
     if type in ("ADDED", "DELETED"):
         return False
-    return status.get("phase") not in ("Succeeded", "Failed")
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return False
+    return before is None or _pod_facts(before) != _pod_facts(status)
+
+
+def _pod_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    scheduled = tuple(
+        (c.get("status"), c.get("reason"), c.get("message"), c.get("lastTransitionTime"))
+        for c in status.get("conditions") or []
+        if c.get("type") == "PodScheduled"
+    )
+    containers = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    return (status.get("phase"), scheduled, tuple(_waiting_reason(cs) for cs in containers))
+
+
+def _waiting_reason(container_status: Mapping[str, Any]) -> str | None:
+    waiting = (container_status.get("state") or {}).get("waiting")
+    return None if waiting is None else str(waiting.get("reason") or "")
 
 
 def _wake_run(child: dict[str, Any]) -> None:
@@ -208,7 +250,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     job = watched.cached("jobs", exec_ns, ref.name)
     if job is None:
         try:
-            job = kube.raw(kube.batch().read_namespaced_job, ref.name, exec_ns)
+            job = kube.rest("GET", f"/apis/batch/v1/namespaces/{exec_ns}/jobs/{ref.name}")
         except Exception as exc:
             if kube.is_not_found(exc):
                 return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
@@ -275,8 +317,8 @@ def _job_pods(job: str, exec_ns: str, finished: bool) -> list[dict[str, Any]]:
     last of them yet. A running Job's pods come from the watch; one behind shows a state the
     next pod event corrects."""
     if finished:
-        items: list[dict[str, Any]] = kube.raw(
-            kube.core().list_namespaced_pod, exec_ns, label_selector=f"job-name={job}"
+        items: list[dict[str, Any]] = kube.rest(
+            "GET", f"/api/v1/namespaces/{exec_ns}/pods", query={"labelSelector": f"job-name={job}"}
         )["items"]
         return items
     return watched.listed("pods", exec_ns, {"job-name": job})
@@ -366,7 +408,7 @@ def _candidates_not_ready(job: dict[str, Any]) -> int:
     """NotReady nodes that could run `job` (see loop.nodes_not_ready)."""
     wanted = _gpu_limits(job)
     facts = []
-    for node in kube.raw(kube.core().list_node)["items"]:
+    for node in kube.rest("GET", "/api/v1/nodes")["items"]:
         status = node.get("status") or {}
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
@@ -545,7 +587,7 @@ def _launch(
         "metadata"
     ]["namespace"]
     try:
-        kube.raw(kube.batch().create_namespaced_job, exec_ns, manifest)
+        kube.rest("POST", f"/apis/batch/v1/namespaces/{exec_ns}/jobs", manifest)
     except Exception as exc:
         if kube.is_conflict(exc):
             return  # created before a restart: the deterministic name makes this a no-op
