@@ -1,4 +1,5 @@
-"""Which Job and pod watch events wake their run (no cluster needed)."""
+"""Which Job and pod watch events wake their run, and when the watched pods of a finished Job
+are complete (no cluster needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelsmith.handlers.run import job_event_matters, pod_event_matters
+from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
 
 STARTED = {"active": 1, "startTime": "t0"}
 COMPLETE = {"conditions": [{"type": "Complete", "status": "True"}], "startTime": "t0"}
@@ -75,3 +76,23 @@ def test_pod_events(
     type_: str | None, before: dict[str, Any] | None, status: dict[str, Any], wakes: bool
 ) -> None:
     assert pod_event_matters(type_, before, status) is wakes
+
+
+def _pod(phase: str) -> dict[str, Any]:
+    return {"metadata": {"name": phase}, "status": {"phase": phase}}
+
+
+@pytest.mark.parametrize(
+    ("pods", "job_status", "seen"),
+    [
+        ([_pod("Succeeded")], {"succeeded": 1}, True),
+        ([_pod("Running")], {"succeeded": 1}, False),  # the pod's last event not here yet
+        ([_pod("Failed")], {"failed": 2}, False),  # a retried Job: its last pod is missing
+        ([_pod("Failed"), _pod("Failed")], {"failed": 2}, True),
+        ([], {}, False),
+    ],
+)
+def test_a_finished_jobs_pods_are_trusted_from_the_watch_only_when_all_are_there(
+    pods: list[dict[str, Any]], job_status: dict[str, Any], seen: bool
+) -> None:
+    assert every_counted_pod_seen(pods, job_status) is seen

@@ -259,7 +259,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     conditions = {
         c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
     }
-    pods = _job_pods(ref.name, exec_ns, finished=bool(conditions.keys() & JOB_FINISHED))
+    pods = _job_pods(ref.name, exec_ns, status, finished=bool(conditions.keys() & JOB_FINISHED))
     terminated = _last_termination(pods)
     gpus = _requested_gpus(job)
     wall = 0.0
@@ -311,17 +311,27 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     )
 
 
-def _job_pods(job: str, exec_ns: str, finished: bool) -> list[dict[str, Any]]:
-    """A finished Job's verdict is final, and its pods' last states (exit code, contamination)
-    go into it: they are read from the API server, as the pod watch may not have delivered the
-    last of them yet. A running Job's pods come from the watch; one behind shows a state the
-    next pod event corrects."""
-    if finished:
-        items: list[dict[str, Any]] = kube.rest(
-            "GET", f"/api/v1/namespaces/{exec_ns}/pods", query={"labelSelector": f"job-name={job}"}
-        )["items"]
-        return items
-    return watched.listed("pods", exec_ns, {"job-name": job})
+def _job_pods(
+    job: str, exec_ns: str, status: Mapping[str, Any], finished: bool
+) -> list[dict[str, Any]]:
+    """The Job's pods as the watch has them. A running Job's view may be behind; the next pod
+    event corrects it. A finished Job's verdict is final, and its pods' last states (exit code,
+    contamination) go into it: the watch's pods serve only when they include every pod the Job
+    controller counted as finished, else they are read from the API server."""
+    pods = watched.listed("pods", exec_ns, {"job-name": job})
+    if not finished or every_counted_pod_seen(pods, status):
+        return pods
+    items: list[dict[str, Any]] = kube.rest(
+        "GET", f"/api/v1/namespaces/{exec_ns}/pods", query={"labelSelector": f"job-name={job}"}
+    )["items"]
+    return items
+
+
+def every_counted_pod_seen(pods: list[dict[str, Any]], job_status: Mapping[str, Any]) -> bool:
+    """Whether `pods` hold at least as many finished pods as the Job controller counted."""
+    counted = int(job_status.get("failed") or 0) + int(job_status.get("succeeded") or 0)
+    done = [p for p in pods if _pod_status(p).get("phase") in ("Succeeded", "Failed")]
+    return counted > 0 and len(done) >= counted
 
 
 def _time(value: str | None) -> datetime | None:
