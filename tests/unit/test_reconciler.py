@@ -8,6 +8,7 @@ import time
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY
 
+from modelsmith import watched
 from modelsmith.reconciler import Reconciler
 
 
@@ -38,6 +39,33 @@ def test_a_conflict_reads_the_object_again_at_once() -> None:
     reconciler.stop()
     assert len(calls) == 2
     assert _errors("conflicting", "Conflict") == before + 1
+
+
+def test_a_conflict_sends_the_next_read_to_the_api_server() -> None:
+    """The cached body the refused write was decided on is dropped, so the retry cannot decide
+    on the same stale read again."""
+    body = {"metadata": {"name": "run", "namespace": "ns", "resourceVersion": "5"}}
+    watched.seen("iterationruns", {"type": "MODIFIED", "object": body})
+    seen_by_retry: list[object] = []
+    done = threading.Event()
+
+    def reconcile(namespace: str, name: str) -> float | None:
+        if not seen_by_retry:
+            seen_by_retry.append("first")
+            raise ApiException(status=409, reason="Conflict")
+        seen_by_retry.append(watched.cached("iterationruns", namespace, name))
+        done.set()
+        return None
+
+    reconciler = Reconciler(workers=1)
+    reconciler.register("iterationruns", reconcile)
+    try:
+        reconciler.reconcile("iterationruns", "ns", "run")
+        assert done.wait(5)
+    finally:
+        reconciler.stop()
+        watched.clear()
+    assert seen_by_retry == ["first", None]
 
 
 def test_any_other_error_is_retried_later_not_at_once() -> None:
