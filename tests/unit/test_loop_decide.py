@@ -68,6 +68,8 @@ def test_happy_path_from_pending_to_staged() -> None:
     assert [(j.name, j.kind, j.model_iteration) for j in d.launches] == [
         ("demo-i0-eval-a1", "eval", None)
     ]
+    # The Job's own events wake the run; the requeue is only a safety net.
+    assert d.requeue_after_seconds == REQUEUE_WHILE_WAITING
     assert sim.state.started_at == sim.now
     assert sim.state.scores.target == 0.75
 

@@ -55,7 +55,8 @@ from modelsmith.loop.step import (
 
 REQUEUE_AFTER_TRANSITION = 0.0
 """A transition's next step is looked at straight away: the status write that records it starts
-no reconcile of its own (the reconciler skips the watch echo of its own writes)."""
+no reconcile of its own (the reconciler skips the watch echo of its own writes). A transition
+that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net)."""
 SOONEST_RECHECK = 1.0
 REQUEUE_WHILE_WAITING = 30.0
 REQUEUE_WHILE_BLOCKED = 300.0
@@ -154,6 +155,9 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         requeue = None
     elif out.requeue_after is not None:
         requeue = out.requeue_after
+    elif changed and any(isinstance(a, LaunchJob) for a in out.actions):
+        # Nothing to look at before the launched Job's own events, which wake the run.
+        requeue = REQUEUE_WHILE_WAITING
     else:
         requeue = REQUEUE_AFTER_TRANSITION if changed else REQUEUE_WHILE_WAITING
     job = ctx.observed_job()
