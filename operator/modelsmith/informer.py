@@ -129,7 +129,6 @@ class Informer:
         for body in items:
             self._deliver(None, body)
         self.version = listing["metadata"]["resourceVersion"]
-        self._recovered()
 
     def watch_once(self) -> None:
         """One watch request from `version`, until the API server ends it."""

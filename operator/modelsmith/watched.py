@@ -37,7 +37,8 @@ _bodies: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 _versions: dict[tuple[str, str, str], int | None] = {}
 
 
-def _version(body: Mapping[str, Any]) -> int | None:
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    """The body's resourceVersion as the integer the API server makes it; None if it is not one."""
     try:
         return int(body["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
@@ -50,7 +51,7 @@ def _newer(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
     counts as newer, as the watch's order says."""
     if old is None:
         return True
-    a, b = _version(new), _version(old)
+    a, b = resource_version(new), resource_version(old)
     return a is None or b is None or a >= b
 
 
@@ -66,7 +67,7 @@ def seen(plural: str, event: Mapping[str, Any]) -> None:
             if type == "DELETED":
                 _versions.pop((plural, namespace, name), None)
             else:
-                _versions[(plural, namespace, name)] = _version(body)
+                _versions[(plural, namespace, name)] = resource_version(body)
         return
     if plural not in CACHED_KINDS:
         return
@@ -112,16 +113,19 @@ def listed(
     plural: str, namespace: str | None, labels: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """The cached objects of `plural` in `namespace` (None: in all) carrying all of `labels`.
-    Only as complete as the watch so far: for what may wake later anyway, never for a verdict
-    that is final."""
+    Only as complete as the watch so far: a caller that bases a final verdict on it checks
+    first that nothing is missing (see `handlers.run._job_pods`)."""
     wanted = dict(labels or {})
     with _lock:
-        found = [
-            body
-            for (kind, ns), bodies in _bodies.items()
-            if kind == plural and namespace in (None, ns)
-            for body in bodies.values()
-        ]
+        if namespace is not None:
+            found = list(_bodies.get((plural, namespace), {}).values())
+        else:
+            found = [
+                body
+                for (kind, _), bodies in _bodies.items()
+                if kind == plural
+                for body in bodies.values()
+            ]
     return [
         body
         for body in found

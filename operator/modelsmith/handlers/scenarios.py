@@ -77,10 +77,10 @@ def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenar
         raise BenchmarkSourceError(f"Benchmark {name} not found")
     benchmark = Benchmark.model_validate(body)
     scenarios = fetch_scenarios(benchmark, namespace)
-    version = body["metadata"].get("resourceVersion")
-    if benchmark.spec.scenarios and version is not None and str(version).isdigit():
+    version = watched.resource_version(body)
+    if benchmark.spec.scenarios and version is not None:
         with _parsed_lock:
-            _parsed[key] = (int(version), scenarios)
+            _parsed[key] = (version, scenarios)
             _parsed.move_to_end(key)
             while len(_parsed) > PARSED_KEPT:
                 _parsed.popitem(last=False)
