@@ -1,4 +1,4 @@
-"""`python -m modelsmith_evaluator --spec s3://.../eval-spec.json` (or `--spec-file PATH`)."""
+"""`python -m modelsmith_evaluator --spec-json '{...}'` (or `--spec s3://…`, `--spec-file PATH`)."""
 
 from __future__ import annotations
 

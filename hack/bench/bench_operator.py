@@ -17,9 +17,9 @@ Each operator, in turn, runs as a real process under its own API identity over f
 The test bed is the one in $MODELSMITH_BENCH_TESTBED_DIR when one runs there, else a fresh one in
 a temporary folder, stopped at the end (never the shared .testbed/).
 
-    .venv/bin/python hack/bench/bench_operator.py [--idle 60] [--profile out.txt] [--quick]
-        [--fraction F] [--only modelsmith|baseline] [--compare DIR] [--modelsmith DIR]
-        [--json out.json]
+    .venv/bin/python hack/bench/bench_operator.py [--idle 60] [--quick] [--fraction F]
+        [--profile out.txt [--profile-phase all|latency|scale]] [--only modelsmith|baseline]
+        [--compare DIR] [--modelsmith DIR] [--json out.json]
 
 --compare DIR also runs Modelsmith from DIR (a checkout of this repository, or a folder holding
 another `modelsmith/` package), e.g. the commit before a change, and prints a second table: the
@@ -163,6 +163,7 @@ def measure(
     model_uri: str,
     profile: Path | None,
     last: bool,
+    profile_phase: str = "all",
 ) -> Result:
     result = Result(subject.name)
     api = cluster.api_client()
@@ -192,7 +193,19 @@ def measure(
     operator.start()
     assert operator.proc is not None
     sampler = ProcessSampler(operator.proc.pid).start()
-    spy = profiling.PySpy.attach(operator.proc.pid, profile) if profile else None
+    spy: profiling.PySpy | None = None
+    pid = operator.proc.pid
+
+    def profile_from(phase: str) -> None:
+        nonlocal spy
+        if profile and profile_phase == phase:
+            spy = profiling.PySpy.attach(pid, profile)
+
+    def profile_until(phase: str) -> None:
+        if spy is not None and profile_phase == phase:
+            spy.stop()
+
+    profile_from("all")
 
     def mark(name: str) -> None:
         result.loads.append(os.getloadavg()[0])
@@ -228,6 +241,7 @@ def measure(
             interval=0.2,
         )
         mark("latency-start")
+        profile_from("latency")
         audit.mark()
         testbed_before = testbed_cpu(cluster.run_dir)
         runs = [
@@ -250,6 +264,7 @@ def measure(
         )
         result.apply_to_job, result.complete_to_status = latencies(recorder, keys, subject)
         mark("latency-end")
+        profile_until("latency")
         result.latency_writes = audit.writes_since_mark()
         result.testbed_cpu = {
             name: seconds - testbed_before.get(name, 0.0)
@@ -258,6 +273,7 @@ def measure(
 
         # -- scale ----------------------------------------------------------------------------
         sampler.reset_peak()
+        profile_from("scale")
         audit.mark()
         per_ns_bench = plan.benchmarks // plan.namespaces
         per_ns_runs = plan.runs // plan.namespaces
@@ -296,6 +312,7 @@ def measure(
         result.scale_seconds = time.monotonic() - began
         result.drain_seconds = _drained(operator, len(scale_keys) + len(keys) + 1)
         mark("scale-end")
+        profile_until("scale")
         result.scale_writes = audit.writes_since_mark()
         result.rss_after_scale = sampler.rss()
 
@@ -449,6 +466,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", type=Path, help="sample Modelsmith with py-spy and write a summary here"
     )
     parser.add_argument(
+        "--profile-phase",
+        choices=["all", "latency", "scale"],
+        default="all",
+        help="the phase --profile samples (default: the whole run)",
+    )
+    parser.add_argument(
         "--compare",
         type=Path,
         metavar="DIR",
@@ -502,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                     model_uri,
                     profile,
                     last=i == len(subjects) - 1,
+                    profile_phase=args.profile_phase,
                 )
         finally:
             recorder.stop()

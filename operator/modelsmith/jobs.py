@@ -34,7 +34,7 @@ def render_job(
     kind: Literal["train", "eval"],
     iteration: int,
     attempt: int,
-    spec_uri: str,
+    spec_json: str,
     target: ExecutionTarget,
     settings: OperatorSettings,
 ) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def render_job(
     container: dict[str, Any] = {
         "name": kind,
         "image": image,
-        "args": ["--spec", spec_uri],
+        "args": ["--spec-json", spec_json],
         "env": _env(target, settings, gpus),
         "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
         "terminationMessagePolicy": "FallbackToLogsOnError",

@@ -20,9 +20,6 @@ class RunLayout:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def scenarios(self) -> str:
-        return self.uri(f"{self.prefix}benchmark/scenarios.jsonl")
-
     def iteration(self, n: int) -> str:
         return f"{self.prefix}iter-{n}/"
 
@@ -64,3 +61,9 @@ class RunLayout:
 
     def evidence(self, name: str) -> str:
         return self.uri(f"{self.prefix}evidence/{name}")
+
+
+def benchmark_scenarios(bucket: str, namespace: str, benchmark: str, digest: str) -> str:
+    """Every scenario of a Benchmark, criteria included, for evaluation Jobs: named by the
+    digest of its content, so one object serves every run on that content and never changes."""
+    return f"s3://{bucket}/benchmarks/{namespace}/{benchmark}/scenarios-{digest}.jsonl"

@@ -253,7 +253,7 @@ def test_rendered_jobs_are_locked_down(
         kind="train" if kind == "train" else "eval",
         iteration=1,
         attempt=1,
-        spec_uri="s3://modelsmith/runs/support/support-run/iter-1/train-spec-a1.json",
+        spec_json='{"output": "s3://modelsmith/runs/support/support-run/iter-1/candidate/"}',
         target=TARGETS[target],
         settings=OperatorSettings(),
     )

@@ -50,12 +50,13 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
         kind="train",
         iteration=1,
         attempt=1,
-        spec_uri="s3://b/runs/ns/r/iter-1/train-spec-a1.json",
+        spec_json='{"iteration": 1}',
         target=target,
         settings=OperatorSettings(),
     )
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
+    assert container["args"] == ["--spec-json", '{"iteration": 1}']
     assert job["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "team-a"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "2"}
@@ -81,7 +82,7 @@ def test_job_in_another_namespace_has_no_owner_reference() -> None:
         kind="eval",
         iteration=0,
         attempt=1,
-        spec_uri="s3://b/k",
+        spec_json="{}",
         target=_target(namespace="gpu-pool"),
         settings=OperatorSettings(),
     )

@@ -12,7 +12,7 @@ import pytest
 
 from modelsmith import objectstore
 from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import Termination, TrainSpec
+from modelsmith.jobspec import ModelRef, Termination, TrainSpec
 from modelsmith_trainer import launch
 from modelsmith_trainer.runtime import (
     JobFailure,
@@ -92,13 +92,36 @@ def test_spec_from_a_file(tmp_path: Path) -> None:
         load_spec(args, TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC
     assert "base_model: Field required" in caught.value.message
-    missing = argparse.Namespace(spec=None, spec_file=tmp_path / "absent.json")
+    missing = argparse.Namespace(spec_json=None, spec=None, spec_file=tmp_path / "absent.json")
     with pytest.raises(JobFailure):
         load_spec(missing, TrainSpec)
 
 
+def test_spec_in_the_arguments_as_the_operator_passes_it() -> None:
+    spec = TrainSpec(
+        iteration=2,
+        seed=7,
+        base_model=ModelRef(uri="s3://modelsmith/models/base/", label="base"),
+        train_data="s3://modelsmith/runs/ns/r/iter-2/train.jsonl",
+        heldout_fingerprint="s3://modelsmith/runs/ns/r/iter-2/heldout-fingerprint.json",
+        output="s3://modelsmith/runs/ns/r/iter-2/candidate/",
+        label="r-i2",
+    )
+    args = parse_args(["--spec-json", spec.model_dump_json()], "t", "test")
+    assert load_spec(args, TrainSpec) == spec
+    # A malformed document is a bad spec, named by field and never quoted.
+    broken = parse_args(["--spec-json", '{"iteration": "secret-value"}'], "t", "test")
+    with pytest.raises(JobFailure) as caught:
+        load_spec(broken, TrainSpec)
+    assert caught.value.code == ExitCode.BAD_SPEC
+    assert "iteration" in caught.value.message and "secret-value" not in caught.value.message
+    with pytest.raises(JobFailure) as caught:
+        load_spec(parse_args(["--spec-json", "{not json"], "t", "test"), TrainSpec)
+    assert caught.value.code == ExitCode.BAD_SPEC
+
+
 def test_spec_uri_must_be_s3() -> None:
-    args = argparse.Namespace(spec="/etc/spec.json", spec_file=None)
+    args = argparse.Namespace(spec_json=None, spec="/etc/spec.json", spec_file=None)
     with pytest.raises(JobFailure) as caught:
         load_spec(args, TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC

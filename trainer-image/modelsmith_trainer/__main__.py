@@ -1,4 +1,4 @@
-"""`python -m modelsmith_trainer --spec s3://.../train-spec.json` (or `--spec-file PATH`)."""
+"""`python -m modelsmith_trainer --spec-json '{...}'` (or `--spec s3://...`, `--spec-file PATH`)."""
 
 from __future__ import annotations
 

@@ -52,13 +52,18 @@ class JobFailure(Exception):  # noqa: N818 - it is the Job's outcome, not a prog
 def parse_args(argv: Sequence[str] | None, prog: str, what: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=f"Modelsmith {what} Job.")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--spec", help="s3:// URI of the spec JSON (what the operator passes)")
+    source.add_argument(
+        "--spec-json", help="the spec JSON document itself (what the operator passes)"
+    )
+    source.add_argument("--spec", help="s3:// URI of a spec JSON object")
     source.add_argument("--spec-file", type=Path, help="a local spec JSON file")
     return parser.parse_args(argv)
 
 
 def load_spec(args: argparse.Namespace, model: type[SpecT]) -> SpecT:
-    if args.spec_file is not None:
+    if args.spec_json is not None:
+        raw = args.spec_json.encode("utf-8")
+    elif args.spec_file is not None:
         try:
             raw = Path(args.spec_file).read_bytes()
         except OSError as err:

@@ -24,7 +24,7 @@ from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import staging
 from modelsmith.handlers.run_state import state_from_status, status_from_state
-from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
 from modelsmith.handlers.staging import candidate_label
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
@@ -540,12 +540,13 @@ def _launch(
     layout: RunLayout,
 ) -> None:
     base = ModelRef(uri=intake.spec.base_model.uri, label=intake.spec.base_model.label)
-    scenarios = load_benchmark_scenarios(body["metadata"]["namespace"], intake)
+    namespace = body["metadata"]["namespace"]
+    scenarios = load_benchmark_scenarios(namespace, intake)
+    spec: TrainSpec | EvalSpec
     if action.kind == "train":
-        spec_uri = layout.train_spec(action.iteration, action.attempt)
         _write_training_material(scenarios, action, layout)
         recipe = action.recipe or run_recipe(run)
-        train = TrainSpec(
+        spec = TrainSpec(
             iteration=action.iteration,
             seed=recipe.seed,
             base_model=base,
@@ -558,44 +559,36 @@ def _launch(
             output=layout.candidate(action.iteration),
             label=candidate_label(run.name, action.iteration),
         )
-        objectstore.put_json(spec_uri, train.model_dump(mode="json"))
     else:
-        spec_uri = layout.eval_spec(action.iteration, action.attempt)
-        # Every scenario, criteria included, for the evaluator only; the same content whoever
-        # writes it first.
-        with contextlib.suppress(objectstore.AlreadyExists):
-            objectstore.put_if_absent(
-                layout.scenarios(),
-                "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode(),
-            )
-        evaluation = EvalSpec(
+        spec = EvalSpec(
             iteration=action.iteration,
             base_model=base,
             adapter=None if not action.model_iteration else layout.adapter(action.model_iteration),
-            scenarios=layout.scenarios(),
+            scenarios=publish_scenarios(
+                layout.bucket, namespace, intake.spec.benchmark_ref.name, scenarios
+            ),
             output=layout.evaluation(action.iteration),
             batch_size=run.spec.evaluation.batch_size,
             max_new_tokens=run.spec.evaluation.max_new_tokens,
             gpu_hourly_price=intake.spec.execution_target.gpu_hourly_price,
             cluster_dimensions=list(run.spec.cluster_dimensions),
         )
-        objectstore.put_json(spec_uri, evaluation.model_dump(mode="json"))
+    # The spec travels in the Job's arguments: no object to write before the Job, or to read
+    # before it starts.
     manifest = render_job(
         name=action.name,
         run_name=run.name,
-        run_namespace=body["metadata"]["namespace"],
+        run_namespace=namespace,
         run_uid=body["metadata"].get("uid"),
         kind=action.kind,
         iteration=action.iteration,
         attempt=action.attempt,
-        spec_uri=spec_uri,
+        spec_json=spec.model_dump_json(),
         target=intake.spec.execution_target,
         settings=SETTINGS,
     )
-    manifest["metadata"]["labels"]["modelsmith.io/run-namespace"] = body["metadata"]["namespace"]
-    manifest["spec"]["template"]["metadata"]["labels"]["modelsmith.io/run-namespace"] = body[
-        "metadata"
-    ]["namespace"]
+    manifest["metadata"]["labels"]["modelsmith.io/run-namespace"] = namespace
+    manifest["spec"]["template"]["metadata"]["labels"]["modelsmith.io/run-namespace"] = namespace
     try:
         kube.rest("POST", f"/apis/batch/v1/namespaces/{exec_ns}/jobs", manifest)
     except Exception as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -13,6 +15,7 @@ from modelsmith.benchmark.sources import (
     scenarios_from_configmap,
     scenarios_from_object,
 )
+from modelsmith.layout import benchmark_scenarios
 from modelsmith.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()
@@ -85,3 +88,31 @@ def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenar
             while len(_parsed) > PARSED_KEPT:
                 _parsed.popitem(last=False)
     return list(scenarios)
+
+
+PUBLISHED_KEPT = 1024
+"""Scenario objects known to be in the store, the most recently used."""
+
+_published_lock = threading.Lock()
+_published: OrderedDict[str, None] = OrderedDict()
+
+
+def publish_scenarios(
+    bucket: str, namespace: str, benchmark: str, scenarios: list[Scenario]
+) -> str:
+    """The URI of the object an evaluation Job reads `scenarios` from. Its name is the digest of
+    its content, so it is written once, by whichever launch comes first (a conditional PUT), and
+    later launches on the same content, in any run, find it known here and write nothing."""
+    data = "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
+    uri = benchmark_scenarios(bucket, namespace, benchmark, hashlib.sha256(data).hexdigest())
+    with _published_lock:
+        if uri in _published:
+            _published.move_to_end(uri)
+            return uri
+    with contextlib.suppress(objectstore.AlreadyExists):
+        objectstore.put_if_absent(uri, data, content_type="application/x-ndjson")
+    with _published_lock:
+        _published[uri] = None
+        while len(_published) > PUBLISHED_KEPT:
+            _published.popitem(last=False)
+    return uri
