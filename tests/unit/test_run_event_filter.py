@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from modelsmith.handlers import run
 from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
 
 STARTED = {"active": 1, "startTime": "t0"}
@@ -96,3 +97,46 @@ def test_a_finished_jobs_pods_are_trusted_from_the_watch_only_when_all_are_there
     pods: list[dict[str, Any]], job_status: dict[str, Any], seen: bool
 ) -> None:
     assert every_counted_pod_seen(pods, job_status) is seen
+
+
+class _Recorder:
+    """Stands in for the reconciler's queue: what was asked of it, and when for."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, tuple[str, str, str], float]] = []
+
+    def reconcile(self, plural: str, namespace: str, name: str) -> None:
+        self.asked.append(("now", (plural, namespace, name), 0.0))
+
+    def requeue(self, key: tuple[str, str, str], after: float) -> None:
+        self.asked.append(("later", key, after))
+
+
+def _child(status: dict[str, Any]) -> dict[str, Any]:
+    labels = {"modelsmith.io/run": "r", "modelsmith.io/run-namespace": "team"}
+    return {
+        "metadata": {"name": "r-i0-eval-a1", "namespace": "gpu", "labels": labels},
+        "status": status,
+    }
+
+
+def test_news_of_a_job_on_its_way_settles_before_the_run_looks_and_a_verdict_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = _Recorder()
+    monkeypatch.setattr(run, "RECONCILER", queue)
+    key = ("iterationruns", "team", "r")
+    later = ("later", key, run.NEWS_SETTLE_SECONDS)
+    assert run.NEWS_SETTLE_SECONDS > 0
+    run.on_job_event("MODIFIED", _child({}), _child(STARTED))
+    run.on_pod_event("MODIFIED", _child(SCHEDULED), _child(RUNNING))
+    assert queue.asked == [later, later]
+    run.on_job_event("MODIFIED", _child(STARTED), _child(COMPLETE))
+    run.on_job_event("DELETED", _child(COMPLETE), _child(COMPLETE))
+    # First seen (after a restart): what it shows may be a verdict.
+    run.on_job_event(None, None, _child(STARTED))
+    assert queue.asked[2:] == [("now", key, 0.0)] * 3
+    # Nothing new for the run: nothing asked.
+    run.on_pod_event("MODIFIED", _child(RUNNING), _child(RUNNING))
+    run.on_job_event("MODIFIED", _child(COMPLETE), _child(COMPLETE))
+    assert len(queue.asked) == 5

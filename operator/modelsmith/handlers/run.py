@@ -38,6 +38,11 @@ PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
 JOB_FINISHED = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
+NEWS_SETTLE_SECONDS = 1.0
+"""How long news of a Job on its way (started, a pod scheduled, its container created, running)
+waits for the run's look. These steps follow each other within moments: one look after them
+writes status once instead of once per step (each write is an API write and a watch event for
+every watcher of the run). A change in the Job's conditions (its verdict) wakes the run at once."""
 
 
 # A coroutine: it only records the event and queues a reconcile, which kopf would otherwise hand
@@ -54,14 +59,18 @@ async def on_run_event(**kwargs: Any) -> None:
 
 def on_job_event(type: str | None, before: dict[str, Any] | None, job: dict[str, Any]) -> None:
     """A Job event from `informer` (which has put it in `watched`)."""
-    if job_event_matters(type, _status(before), job.get("status") or {}):
-        _wake_run(job)
+    was, status = _status(before), job.get("status") or {}
+    if job_event_matters(type, was, status):
+        verdict = (
+            type == "DELETED" or was is None or _true_conditions(was) != _true_conditions(status)
+        )
+        _wake_run(job, after=0.0 if verdict else NEWS_SETTLE_SECONDS)
 
 
 def on_pod_event(type: str | None, before: dict[str, Any] | None, pod: dict[str, Any]) -> None:
     """A pod event from `informer` (which has put it in `watched`)."""
     if pod_event_matters(type, _status(before), pod.get("status") or {}):
-        _wake_run(pod)
+        _wake_run(pod, after=NEWS_SETTLE_SECONDS)
 
 
 def _status(body: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -84,9 +93,12 @@ def job_event_matters(
 
 
 def _job_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (_true_conditions(status), status.get("startTime"), status.get("completionTime"))
+
+
+def _true_conditions(status: Mapping[str, Any]) -> tuple[str, ...]:
     conditions = status.get("conditions") or []
-    true = sorted(str(c.get("type")) for c in conditions if c.get("status") == "True")
-    return (tuple(true), status.get("startTime"), status.get("completionTime"))
+    return tuple(sorted(str(c.get("type")) for c in conditions if c.get("status") == "True"))
 
 
 def pod_event_matters(
@@ -122,12 +134,16 @@ def _waiting_reason(container_status: Mapping[str, Any]) -> str | None:
     return None if waiting is None else str(waiting.get("reason") or "")
 
 
-def _wake_run(child: dict[str, Any]) -> None:
+def _wake_run(child: dict[str, Any], after: float = 0.0) -> None:
     meta = child["metadata"]
     labels = meta.get("labels") or {}
     run = labels.get("modelsmith.io/run")
-    if run:
-        namespace = labels.get("modelsmith.io/run-namespace", meta.get("namespace"))
+    if not run:
+        return
+    namespace = labels.get("modelsmith.io/run-namespace", meta.get("namespace"))
+    if after > 0:
+        RECONCILER.requeue((PLURAL, namespace, run), after)
+    else:
         RECONCILER.reconcile(PLURAL, namespace, run)
 
 
