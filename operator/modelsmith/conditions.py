@@ -48,3 +48,16 @@ def condition(status: dict[str, Any] | None, type_: str) -> dict[str, Any] | Non
         if cond.get("type") == type_:
             return dict(cond)
     return None
+
+
+def ready_news(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether status `new` tells an object's dependents something `old` did not: it is the
+    first, its Ready verdict (status and reason) moved, or it answers a newer generation. A new
+    message under the same verdict, and the watch echo of a status write, tell them nothing."""
+    before, after = condition(old, "Ready") or {}, condition(new, "Ready") or {}
+    return (
+        not old
+        or (before.get("status"), before.get("reason"))
+        != (after.get("status"), after.get("reason"))
+        or old.get("observedGeneration") != new.get("observedGeneration")
+    )

@@ -48,7 +48,9 @@ class Reconciler:
         self._funcs: dict[str, Reconcile] = {}
         self._queued: set[Key] = set()
         self._running: set[Key] = set()
-        self._dirty: set[Key] = set()
+        # Triggers that came while the object was being reconciled, by the version they carry
+        # (None: a trigger without one).
+        self._dirty: dict[Key, set[str | None]] = {}
         self._guard = threading.Lock()
         self._heap: list[_Due] = []
         self._due: dict[Key, float] = {}
@@ -66,7 +68,7 @@ class Reconciler:
 
     def forget(self, key: Key) -> None:
         with self._guard:
-            self._dirty.discard(key)
+            self._dirty.pop(key, None)
             self._held.discard(key)
             self._due.pop(key, None)
             self._own.pop(key, None)
@@ -122,7 +124,9 @@ class Reconciler:
                 self._held.add(key)
                 return
             if key in self._running:
-                self._dirty.add(key)
+                # Judged when the reconcile ends: the echo of its own write can arrive before
+                # the write's response does.
+                self._dirty.setdefault(key, set()).add(resource_version)
                 return
             if key in self._queued:
                 return
@@ -138,8 +142,8 @@ class Reconciler:
         finally:
             with self._guard:
                 self._running.discard(key)
-                again = key in self._dirty
-                self._dirty.discard(key)
+                own = self._own.get(key, ())
+                again = any(v is None or v not in own for v in self._dirty.pop(key, ()))
             if again:
                 self.reconcile(*key)
 

@@ -452,15 +452,19 @@ def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
 
 def test_a_blocked_run_polls_only_what_no_watch_reports() -> None:
     # The retry budget: cleared by a retry request, whose annotation wakes the run by itself.
+    # Entering the block waits as staying in it does: a look at once would find the same.
     sim = sim_in_training(max_attempts=1)
-    assert sim.step(sim.observe(job=failed(sim.job_name, 1))).phase is Phase.BLOCKED
+    d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
+    assert (d.phase, d.transitioned) == (Phase.BLOCKED, True)
+    assert d.requeue_after_seconds == REQUEUE_WHILE_BLOCKED
     d = sim.step(sim.observe(job=failed(sim.job_name, 1)))
     assert (d.phase, d.requeue_after_seconds) == (Phase.BLOCKED, REQUEUE_WHILE_BLOCKED)
 
     # The object store's return is seen by nothing but a look.
     sim = sim_in_training()
     running = job(sim.job_name, JobState.RUNNING)
-    sim.step(sim.observe(job=running, object_store_reachable=False))
+    d = sim.step(sim.observe(job=running, object_store_reachable=False))
+    assert (d.phase, d.requeue_after_seconds) == (Phase.BLOCKED, REQUEUE_WHILE_WAITING)
     d = sim.step(sim.observe(job=running, object_store_reachable=False))
     assert (d.phase, d.requeue_after_seconds) == (Phase.BLOCKED, REQUEUE_WHILE_WAITING)
 

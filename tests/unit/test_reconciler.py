@@ -118,3 +118,42 @@ def test_a_forgotten_object_forgets_its_own_writes() -> None:
     reconciler.reconcile("things", "ns", "a", "11")
     assert finished.wait(5)
     reconciler.stop()
+
+
+def test_the_echo_arriving_before_its_writes_response_starts_no_reconcile() -> None:
+    """The watch can deliver a status write's event before the writer has its response: while
+    the object is being reconciled, a trigger waits for the reconcile's end to be judged."""
+    ran: list[int] = []
+    inside = [threading.Event(), threading.Event()]
+    proceed = [threading.Event(), threading.Event()]
+    reconciler = Reconciler(workers=1)
+
+    def reconcile(namespace: str, name: str) -> float | None:
+        n = len(ran)
+        ran.append(n)
+        if n < 2:
+            inside[n].set()
+            assert proceed[n].wait(5)
+        if n == 0:
+            reconciler.wrote(("things", namespace, name), "21")  # the response, after the echo
+        return None
+
+    reconciler.register("things", reconcile)
+    try:
+        reconciler.reconcile("things", "ns", "a")
+        assert inside[0].wait(5)
+        reconciler.reconcile("things", "ns", "a", "21")
+        proceed[0].set()
+        time.sleep(0.5)
+        assert ran == [0]
+        # A change by anyone else during a reconcile is reconciled after it.
+        reconciler.reconcile("things", "ns", "a")
+        assert inside[1].wait(5)
+        reconciler.reconcile("things", "ns", "a", "22")
+        proceed[1].set()
+        deadline = time.monotonic() + 5
+        while len(ran) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reconciler.stop()
+    assert ran == [0, 1, 2]

@@ -1,5 +1,5 @@
-"""Which Job and pod watch events wake their run, and when the watched pods of a finished Job
-are complete (no cluster needed)."""
+"""Which Job, pod and intake news wakes a run, and when, and when the watched pods of a
+finished Job are complete (no cluster needed)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ from typing import Any
 
 import pytest
 
+from modelsmith.conditions import ready_news
 from modelsmith.handlers import run
 from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
 
 STARTED = {"active": 1, "startTime": "t0"}
-COMPLETE = {"conditions": [{"type": "Complete", "status": "True"}], "startTime": "t0"}
+CRITERIA_MET = {"type": "SuccessCriteriaMet", "status": "True"}
+FAILURE_TARGET = {"type": "FailureTarget", "status": "True"}
+COMPLETE = {
+    "conditions": [CRITERIA_MET, {"type": "Complete", "status": "True"}],
+    "startTime": "t0",
+    "completionTime": "t1",
+}
 PENDING_UNSCHEDULABLE = {
     "phase": "Pending",
     "conditions": [
@@ -44,6 +51,9 @@ RUNNING = {
         ("MODIFIED", {}, STARTED, True),
         ("MODIFIED", STARTED, {**STARTED, "ready": 1}, False),  # its pod's news
         ("MODIFIED", STARTED, COMPLETE, True),
+        # The controller's second mark of the same verdict.
+        ("MODIFIED", {**STARTED, "conditions": [CRITERIA_MET]}, COMPLETE, False),
+        ("MODIFIED", STARTED, {**STARTED, "conditions": [FAILURE_TARGET]}, True),
         ("DELETED", COMPLETE, COMPLETE, True),
         (None, None, {}, True),  # the listing after a restart: not seen before
         (None, COMPLETE, COMPLETE, False),  # a relisting that shows nothing new
@@ -140,3 +150,23 @@ def test_news_of_a_job_on_its_way_settles_before_the_run_looks_and_a_verdict_doe
     run.on_pod_event("MODIFIED", _child(RUNNING), _child(RUNNING))
     run.on_job_event("MODIFIED", _child(COMPLETE), _child(COMPLETE))
     assert len(queue.asked) == 5
+
+
+def _intake_status(ready: str, reason: str, generation: int, message: str = "") -> dict[str, Any]:
+    return {
+        "observedGeneration": generation,
+        "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}],
+    }
+
+
+def test_an_intake_or_benchmark_wakes_dependents_only_with_news_for_them() -> None:
+    waiting = _intake_status("False", "BenchmarkResolvedFailed", 1, "validating")
+    ready = _intake_status("True", "Validated", 1)
+    # First status, readiness either way, a new spec: the runs act on each.
+    assert ready_news({}, waiting)
+    assert ready_news(waiting, ready)
+    assert ready_news(ready, _intake_status("False", "BaseModelFailed", 1))
+    assert ready_news(ready, _intake_status("True", "Validated", 2))
+    # A new message under the same verdict, or nothing new: the runs decide the same.
+    assert not ready_news(waiting, _intake_status("False", "BenchmarkResolvedFailed", 1, "x"))
+    assert not ready_news(ready, ready)

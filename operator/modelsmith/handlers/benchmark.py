@@ -14,7 +14,7 @@ from modelsmith.benchmark.challenges import find_challenges
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.benchmark.digest import content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.conditions import condition, set_condition
+from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.criteria import validate_scenarios
 from modelsmith.events import emit
 from modelsmith.handlers.scenarios import SourceMissingError, fetch_scenarios
@@ -33,11 +33,15 @@ async def on_benchmark_event(**kwargs: Any) -> None:
     watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
+        _wake_intakes(namespace, name)
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-    # Intakes that name this benchmark may change readiness with it (or its deletion).
+
+
+def _wake_intakes(namespace: str, benchmark: str) -> None:
+    """Intakes that name this benchmark look again now: their readiness follows it."""
     for intake in watched.listed("modelintakes", namespace):
-        if intake["spec"].get("benchmarkRef", {}).get("name") == name:
+        if intake["spec"].get("benchmarkRef", {}).get("name") == benchmark:
             RECONCILER.requeue(("modelintakes", namespace, intake["metadata"]["name"]), 0)
 
 
@@ -139,6 +143,9 @@ def _write(body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) ->
     if not patch:
         return
     RECONCILER.write_status(PLURAL, meta["namespace"], meta["name"], patch)
+    # An intake records the benchmark's readiness and digest.
+    if ready_news(old, status) or old.get("digest") != status.get("digest", old.get("digest")):
+        _wake_intakes(meta["namespace"], meta["name"])
     before = condition(old, "Ready") or {}
     after = next(c for c in status["conditions"] if c["type"] == "Ready")
     if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):

@@ -10,7 +10,7 @@ import kopf
 from modelsmith import kube, objectstore, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.approvals import chain_overlaps
-from modelsmith.conditions import condition, set_condition
+from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.events import emit
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
@@ -34,12 +34,16 @@ async def on_intake_event(**kwargs: Any) -> None:
     watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
+        _wake_runs(namespace, name)  # to hear it is gone
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-    # Runs waiting on this intake move as soon as it is Ready (and hear when it is gone); a run
-    # the watch has not delivered yet reads the intake when it is.
+
+
+def _wake_runs(namespace: str, intake: str) -> None:
+    """Runs on this intake look again now. A run the watch has not delivered yet reads the
+    intake when it is."""
     for run in watched.listed("iterationruns", namespace):
-        if run["spec"].get("intakeRef", {}).get("name") == name:
+        if run["spec"].get("intakeRef", {}).get("name") == intake:
             RECONCILER.requeue(("iterationruns", namespace, run["metadata"]["name"]), 0)
 
 
@@ -142,6 +146,10 @@ def reconcile(namespace: str, name: str) -> float | None:
             message,
         ):
             emit(body, "Normal" if not failing else "Warning", reason, message)
+    # Runs wait in Pending for readiness and are decided on the spec; a status write's echo or a
+    # new message under the same verdict changes nothing for them.
+    if ready_news(old, status):
+        _wake_runs(namespace, name)
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
     return None if not failing else SETTINGS.requeue_seconds * 2
 

@@ -61,9 +61,7 @@ def on_job_event(type: str | None, before: dict[str, Any] | None, job: dict[str,
     """A Job event from `informer` (which has put it in `watched`)."""
     was, status = _status(before), job.get("status") or {}
     if job_event_matters(type, was, status):
-        verdict = (
-            type == "DELETED" or was is None or _true_conditions(was) != _true_conditions(status)
-        )
+        verdict = type == "DELETED" or was is None or job_outcome(was) != job_outcome(status)
         _wake_run(job, after=0.0 if verdict else NEWS_SETTLE_SECONDS)
 
 
@@ -80,11 +78,12 @@ def _status(body: dict[str, Any] | None) -> dict[str, Any] | None:
 def job_event_matters(
     type: str | None, before: Mapping[str, Any] | None, status: Mapping[str, Any]
 ) -> bool:
-    """Whether a Job event changes what a run observes of its Job (`_observe_job`): its
-    conditions and its start and end. A Job just created (by the reconcile that launched it,
-    which asked for its own next look) shows nothing yet; counts of active and ready pods are
-    the pods' news, which their own events carry. `before` is the status last seen (None: not
-    seen before, as after a restart)."""
+    """Whether a Job event changes what a run observes of its Job (`_observe_job`): its outcome
+    and its start. A Job just created (by the reconcile that launched it, which asked for its
+    own next look) shows nothing yet; counts of active and ready pods are the pods' news, which
+    their own events carry; the controller marks a finished Job twice (SuccessCriteriaMet, then
+    Complete; FailureTarget, then Failed), and the first mark decides. `before` is the status
+    last seen (None: not seen before, as after a restart)."""
     if type == "DELETED":
         return True
     if type == "ADDED" and not status:
@@ -93,12 +92,17 @@ def job_event_matters(
 
 
 def _job_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (_true_conditions(status), status.get("startTime"), status.get("completionTime"))
+    return (job_outcome(status), status.get("startTime"))
 
 
-def _true_conditions(status: Mapping[str, Any]) -> tuple[str, ...]:
-    conditions = status.get("conditions") or []
-    return tuple(sorted(str(c.get("type")) for c in conditions if c.get("status") == "True"))
+def job_outcome(status: Mapping[str, Any]) -> str | None:
+    """ "succeeded", "failed", or None while the Job has no verdict."""
+    true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if true & {"Complete", "SuccessCriteriaMet"}:
+        return "succeeded"
+    if true & {"Failed", "FailureTarget"}:
+        return "failed"
+    return None
 
 
 def pod_event_matters(

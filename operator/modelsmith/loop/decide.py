@@ -56,7 +56,8 @@ from modelsmith.loop.step import (
 REQUEUE_AFTER_TRANSITION = 0.0
 """A transition's next step is looked at straight away: the status write that records it starts
 no reconcile of its own (the reconciler skips the watch echo of its own writes). A transition
-that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net)."""
+that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net), and
+one into Blocked waits as a blocked run does."""
 SOONEST_RECHECK = 1.0
 REQUEUE_WHILE_WAITING = 30.0
 REQUEUE_WHILE_BLOCKED = 300.0
@@ -158,6 +159,10 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
     elif changed and any(isinstance(a, LaunchJob) for a in out.actions):
         # Nothing to look at before the launched Job's own events, which wake the run.
         requeue = REQUEUE_WHILE_WAITING
+    elif changed and out.phase is Phase.BLOCKED and out.blocked is not None:
+        # Blocked on what was just observed: a look at once would find the same. It waits as a
+        # blocked run does, for its event or its poll.
+        requeue = _blocked_recheck(ctx, out.blocked)
     else:
         requeue = REQUEUE_AFTER_TRANSITION if changed else REQUEUE_WHILE_WAITING
     job = ctx.observed_job()
