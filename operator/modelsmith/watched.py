@@ -1,7 +1,8 @@
 """The last body the watch delivered for the objects every run reconcile reads: ModelIntakes,
 IterationRuns, and the Jobs and pods the operator launched. Benchmarks are read from the API
 when needed (an intake's check, a Job launch): kept here, 500 of them took 50 MB of the
-operator's memory for one read per launch.
+operator's memory for one read per launch. Only a Benchmark body an event brought and no
+reconcile has taken yet is held (`take`), so the reconcile that event starts reads nothing.
 
 Served from here they cost no API request; they are as current as the watch event that would
 wake the reader anyway. An object not seen yet (the operator just started, or the watch is
@@ -29,12 +30,14 @@ KOPF_FED = frozenset({"modelintakes", "iterationruns", "benchmarks"})
 `informer`, which goes on)."""
 VERSIONED_KINDS = frozenset({"benchmarks"})
 """Kept as their last resourceVersion only, so a reader can tell whether what it derived from
-one (a Benchmark's parsed scenarios) is still current without reading it again."""
+one (a Benchmark's parsed scenarios) is still current without reading it again; and the body of
+a change no reconcile has taken yet, until one does."""
 
 _lock = threading.Lock()
 # (plural, namespace) -> name -> body: a namespace's pods are listed without a scan of all.
 _bodies: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 _versions: dict[tuple[str, str, str], int | None] = {}
+_handed: dict[tuple[str, str, str], dict[str, Any]] = {}
 
 
 def resource_version(body: Mapping[str, Any]) -> int | None:
@@ -66,8 +69,14 @@ def seen(plural: str, event: Mapping[str, Any]) -> None:
         with _lock:
             if type == "DELETED":
                 _versions.pop((plural, namespace, name), None)
+                _handed.pop((plural, namespace, name), None)
             else:
-                _versions[(plural, namespace, name)] = resource_version(body)
+                key, version = (plural, namespace, name), resource_version(body)
+                known = _versions.get(key)
+                # Not what this replica wrote itself (`wrote` recorded that version first).
+                if known is None or version is None or version > known:
+                    _handed[key] = body
+                _versions[key] = version
         return
     if plural not in CACHED_KINDS:
         return
@@ -83,11 +92,27 @@ def wrote(plural: str, body: dict[str, Any]) -> None:
     """Records the object a write of this replica's returned, over an older cached body; an
     object not cached (deleted meanwhile, or not seen yet) stays out."""
     meta = body["metadata"]
+    namespace, name = meta.get("namespace") or "", meta["name"]
     with _lock:
-        bodies = _bodies.get((plural, meta.get("namespace") or ""), {})
-        old = bodies.get(meta["name"])
+        if plural in VERSIONED_KINDS:
+            key, version = (plural, namespace, name), resource_version(body)
+            known = _versions.get(key)
+            if known is not None and version is not None and version >= known:
+                _versions[key] = version
+                # What an event brought before this write is older than it: read afresh.
+                _handed.pop(key, None)
+            return
+        bodies = _bodies.get((plural, namespace), {})
+        old = bodies.get(name)
         if old is not None and _newer(body, old):
-            bodies[meta["name"]] = body
+            bodies[name] = body
+
+
+def take(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """The body of one of VERSIONED_KINDS a watch event brought and nobody has taken yet, once;
+    None when there is none (the caller reads the API)."""
+    with _lock:
+        return _handed.pop((plural, namespace, name), None)
 
 
 def cached(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -136,6 +161,7 @@ def listed(
 def forget(plural: str, namespace: str, name: str) -> None:
     with _lock:
         _bodies.get((plural, namespace), {}).pop(name, None)
+        _handed.pop((plural, namespace, name), None)
 
 
 def clear(plurals: frozenset[str] | None = None) -> None:
@@ -145,3 +171,5 @@ def clear(plurals: frozenset[str] | None = None) -> None:
             del _bodies[key]
         for vkey in [k for k in _versions if plurals is None or k[0] in plurals]:
             del _versions[vkey]
+        for hkey in [k for k in _handed if plurals is None or k[0] in plurals]:
+            del _handed[hkey]

@@ -3,6 +3,7 @@ guard and scenario sources."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -87,6 +88,24 @@ def test_digest_is_stable_under_key_order_and_scenario_order() -> None:
     )
     assert first == second
     assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
+
+
+def test_digest_is_sha256_over_the_canonical_document() -> None:
+    """The definition recorded digests were made with: SHA-256 over canonical JSON (sorted
+    keys, no whitespace, UTF-8) of {"version", "scenarios" sorted by id then content}."""
+    scenarios = [make(3, prompt="Ünïcode prompt — 3"), make(1), make(2)]
+    documents = sorted(
+        (s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in scenarios),
+        key=lambda d: (d["id"], json.dumps(d, sort_keys=True, separators=(",", ":"))),
+    )
+    canonical = json.dumps(
+        {"version": "2.0.1", "scenarios": documents},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    expected = "sha256:" + hashlib.sha256(canonical).hexdigest()
+    assert content_digest(scenarios, "2.0.1") == expected
 
 
 def test_digest_treats_spelled_out_defaults_as_the_same_content() -> None:

@@ -57,6 +57,27 @@ def test_a_benchmark_is_kept_as_its_version_only() -> None:
     assert watched.version("benchmarks", "ns", "x") is None
 
 
+def test_a_benchmark_change_is_handed_to_one_reconcile() -> None:
+    _event("benchmarks", "ADDED", _body("7"))
+    assert watched.take("benchmarks", "ns", "x") == _body("7")
+    assert watched.take("benchmarks", "ns", "x") is None  # once: later reads go to the API
+    # The echo of this replica's own status write is nothing to hand on.
+    watched.wrote("benchmarks", _body("9"))
+    _event("benchmarks", "MODIFIED", _body("9"))
+    assert watched.take("benchmarks", "ns", "x") is None
+    assert watched.version("benchmarks", "ns", "x") == 9
+    # Someone else's change is; a write after it makes it stale.
+    _event("benchmarks", "MODIFIED", _body("10"))
+    watched.wrote("benchmarks", _body("11"))
+    assert watched.take("benchmarks", "ns", "x") is None
+    _event("benchmarks", "MODIFIED", _body("12"))
+    _event("benchmarks", "DELETED", _body("13"))
+    assert watched.take("benchmarks", "ns", "x") is None
+    _event("benchmarks", "ADDED", _body("14"))
+    watched.clear(watched.KOPF_FED)
+    assert watched.take("benchmarks", "ns", "x") is None
+
+
 def test_an_own_write_is_served_until_a_newer_event() -> None:
     _event("iterationruns", "ADDED", _body("5"))
     watched.wrote("iterationruns", _body("9"))

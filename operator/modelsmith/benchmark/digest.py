@@ -28,9 +28,13 @@ def content_digest(scenarios: Sequence[Scenario], version: str) -> str:
     Scenarios are ordered by id, so listing the same scenarios in another order is the same
     content; defaults are written out, so leaving a default field unset and spelling it out are
     the same content too."""
+    # canonical_json({"version": version, "scenarios": documents}), each document serialised
+    # once: sorted keys put "scenarios" first, and a list's items are written as they are alone.
     documents = sorted(
-        (scenario_document(s) for s in scenarios),
-        key=lambda doc: (doc["id"], canonical_json(doc)),
+        (doc["id"], canonical_json(doc)) for doc in (scenario_document(s) for s in scenarios)
     )
-    payload = {"version": version, "scenarios": documents}
-    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+    payload = b'{"scenarios":[%s],"version":%s}' % (
+        b",".join(data for _, data in documents),
+        canonical_json(version),
+    )
+    return "sha256:" + hashlib.sha256(payload).hexdigest()

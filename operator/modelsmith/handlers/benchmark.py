@@ -46,7 +46,7 @@ def _wake_intakes(namespace: str, benchmark: str) -> None:
 
 
 def reconcile(namespace: str, name: str) -> float | None:
-    body = kube.get_custom(PLURAL, namespace, name)
+    body = watched.take(PLURAL, namespace, name) or kube.get_custom(PLURAL, namespace, name)
     if body is None:
         return None
     benchmark = Benchmark.model_validate(body)

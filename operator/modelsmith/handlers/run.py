@@ -236,7 +236,14 @@ def _observe(
     finished = job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED
     running = job_obs is not None and job_obs.state is loop.JobState.RUNNING
     try:
-        if job is not None and finished and job.phase is not loop.Phase.TRAINING:
+        # Read where a decision takes it: by the evaluating phase whose Job just finished. A run
+        # blocked or settled after it decides without (each reconcile used to read it again).
+        if (
+            job is not None
+            and finished
+            and job.phase is not loop.Phase.TRAINING
+            and state.phase is job.phase
+        ):
             scorecard = _scorecard(layout, job.iteration)
         if state.accepted_iteration is not None:
             accepted = _scorecard(layout, state.accepted_iteration)
