@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith import informer, metrics
+    from modelsmith import events, informer, metrics
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
     from modelsmith.jobs import MANAGED_SELECTOR
     from modelsmith.kopfstate import NoDiffBase
@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
             settings.peering.name = args.peering
             settings.peering.mandatory = True
             settings.peering.priority = args.priority
+
+    @kopf.on.cleanup()
+    def _send_last_events(**_: Any) -> None:
+        # Events are sent in the background; the last transitions' go out before exit.
+        events.flush(5)
 
     identity = own_identity()
     if args.peering:

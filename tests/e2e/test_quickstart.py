@@ -75,9 +75,11 @@ def test_quickstart_reaches_staged_and_is_promoted(
     assert phases[:3] == FORWARD
     assert status["ledger"]["entries"] == len(ledger)
 
-    # Every transition is also an Event on the run.
-    events = json.loads(
-        cluster.kubectl(
+    # Every transition is also an Event on the run (sent in the background: soon after).
+    transition_reasons = {e["reason"] for e in ledger if e["kind"] == "transition"}
+
+    def run_event_reasons() -> set[str]:
+        out = cluster.kubectl(
             "get",
             "events",
             "-n",
@@ -87,9 +89,14 @@ def test_quickstart_reaches_staged_and_is_promoted(
             "-o",
             "json",
         ).stdout
-    )["items"]
-    reasons = {e["reason"] for e in events}
-    assert {e["reason"] for e in ledger if e["kind"] == "transition"} <= reasons
+        return {e["reason"] for e in json.loads(out)["items"]}
+
+    wait_for(
+        lambda: transition_reasons <= run_event_reasons(),
+        30,
+        "an Event for every transition of the run",
+        interval=1.0,
+    )
 
     # Scores: the base is weak, the staged candidate clears the threshold on held-out scenarios.
     scores = status["scores"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from modelsmith import kube
+from modelsmith import events, kube
 from modelsmith.api import samples
 from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
@@ -142,6 +142,7 @@ def _stored(store: ObjectStore, uri: str) -> bytes | None:
 
 
 def _events(namespace: str) -> list[Any]:
+    assert events.flush(30)  # the reconciles ran here; their Events are sent in the background
     return [
         e
         for e in kube.core().list_namespaced_event(namespace).items
@@ -282,10 +283,10 @@ def test_approvals_in_order_promote_then_rollback_restores(
     assert _reconcile(ns)["metadata"]["resourceVersion"] == version
 
     # Every state change has an Event in plain words; none carries an object location.
-    events = _events(ns)
-    reasons = {e.reason for e in events}
+    stored = _events(ns)
+    reasons = {e.reason for e in stored}
     assert {"Pending", "Approved", "Promoted", "RolledBack"} <= reasons, reasons
-    for event in events:
+    for event in stored:
         assert "s3://" not in event.message and "runs/" not in event.message, event.message
 
 
