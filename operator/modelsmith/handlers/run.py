@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -486,15 +487,14 @@ def _act(
     exec_ns: str,
     layout: RunLayout,
 ) -> None:
+    try:
+        _write_ledger_entries(decision.ledger_entries, layout)
+    except objectstore.ObjectStoreUnavailable:
+        if not _blocks_on_the_store(decision):
+            raise
+        # Recorded once the store answers: _deferred_ledger_written.
     for action in decision.actions:
-        if isinstance(action, loop.WriteLedger):
-            try:
-                _write_ledger(action.entry, layout)
-            except objectstore.ObjectStoreUnavailable:
-                if _blocks_on_the_store(decision):
-                    continue  # recorded once the store answers: _deferred_ledger_written
-                raise
-        elif isinstance(action, loop.LaunchJob):
+        if isinstance(action, loop.LaunchJob):
             _launch(body, run, intake, action, exec_ns, layout)
         elif isinstance(action, loop.StageGate):
             staging.stage(body, run, intake, decision, action, layout)
@@ -506,6 +506,22 @@ def _act(
             except Exception as exc:
                 if not kube.is_not_found(exc):
                     raise
+
+
+def _write_ledger_entries(entries: tuple[loop.LedgerEntry, ...], layout: RunLayout) -> None:
+    """A decision's entries (a launch has two: the transition and the Job), written at once:
+    each is an object of its own, written once, so the order they land in changes nothing, and
+    a replayed decision finds the ones written before. Raises the first failure after all were
+    tried."""
+    others = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in entries[1:]]
+    try:
+        if entries:
+            _write_ledger(entries[0], layout)
+    finally:
+        results = [f.exception() for f in others]
+    for error in results:
+        if error is not None:
+            raise error
 
 
 def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
@@ -818,5 +834,7 @@ def _training(
         "updatedAt": progress.get("updated_at"),
     }
 
+
+_LEDGER_WRITES = ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="ledger")
 
 RECONCILER.register(PLURAL, reconcile)
