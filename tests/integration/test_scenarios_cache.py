@@ -1,6 +1,7 @@
 """A Benchmark's parsed scenarios are reused across Job launches while the watch shows the
-Benchmark at the version they were parsed from, and read again once it shows another; against
-the real API server, the operator code running in the test process."""
+Benchmark at the version they were parsed from, and read again once it shows another; the
+object evaluation Jobs read them from is written once per content. Against the real API server
+and S3 server, the operator code running in the test process."""
 
 from __future__ import annotations
 
@@ -11,20 +12,24 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, watched
+from modelsmith import GROUP, VERSION, objectstore, watched
 from modelsmith.api import samples
+from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.handlers import scenarios
 from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
 
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     watched.clear()
     scenarios._parsed.clear()
+    scenarios._published.clear()
     yield
     watched.clear()
     scenarios._parsed.clear()
+    scenarios._published.clear()
 
 
 def _create(custom: Any, namespace: str, count: int) -> dict[str, Any]:
@@ -83,3 +88,28 @@ def test_only_inline_scenarios_are_kept(
 
     assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 20
     assert scenarios._parsed == {}
+
+
+def test_scenarios_are_published_once_per_content(
+    operator_env: None, object_store: ObjectStore, namespace: str
+) -> None:
+    parsed = Benchmark.model_validate(samples.benchmark("bench", namespace, 20)).spec.scenarios
+    first = scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed)
+    assert first.startswith(f"s3://{object_store.bucket}/benchmarks/{namespace}/bench/scenarios-")
+    lines = objectstore.get_bytes(first).decode().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [sc.id for sc in parsed]
+    # Known written: the next launch on the same content writes nothing, even if the object
+    # were gone; after a restart (nothing known) the conditional PUT finds it there.
+    objectstore.delete(first)
+    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    assert not objectstore.exists(first)
+    scenarios._published.clear()
+    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    assert objectstore.exists(first)
+    scenarios._published.clear()
+    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    # Other content is another object; the first stays as it was.
+    other = scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed[:-1])
+    assert other != first
+    assert len(objectstore.get_bytes(other).decode().splitlines()) == len(parsed) - 1
+    assert len(objectstore.get_bytes(first).decode().splitlines()) == len(parsed)
