@@ -29,12 +29,6 @@ class RunLayout:
     def heldout_fingerprint(self, n: int) -> str:
         return self.uri(f"{self.iteration(n)}heldout-fingerprint.json")
 
-    def train_spec(self, n: int, attempt: int) -> str:
-        return self.uri(f"{self.iteration(n)}train-spec-a{attempt}.json")
-
-    def eval_spec(self, n: int, attempt: int) -> str:
-        return self.uri(f"{self.iteration(n)}eval-spec-a{attempt}.json")
-
     def candidate(self, n: int) -> str:
         return self.uri(f"{self.iteration(n)}candidate/")
 

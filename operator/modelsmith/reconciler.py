@@ -168,6 +168,14 @@ class Reconciler:
         if again is not None:
             self.requeue(key, again)
 
+    def wake_referrers(self, plural: str, namespace: str, ref: str, name: str) -> None:
+        """The objects of `plural` in `namespace` whose spec names `name` under `ref`, as the
+        watch has them, look again now. One the watch has not delivered yet reads what it
+        refers to when it is."""
+        for body in watched.listed(plural, namespace):
+            if (body["spec"].get(ref) or {}).get("name") == name:
+                self.requeue((plural, namespace, body["metadata"]["name"]), 0)
+
     def requeue(self, key: Key, after: float) -> None:
         at = time.monotonic() + max(after, 0.0)
         with self._wake:

@@ -33,16 +33,9 @@ async def on_benchmark_event(**kwargs: Any) -> None:
     watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
-        _wake_intakes(namespace, name)
+        RECONCILER.wake_referrers("modelintakes", namespace, "benchmarkRef", name)
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-
-
-def _wake_intakes(namespace: str, benchmark: str) -> None:
-    """Intakes that name this benchmark look again now: their readiness follows it."""
-    for intake in watched.listed("modelintakes", namespace):
-        if intake["spec"].get("benchmarkRef", {}).get("name") == benchmark:
-            RECONCILER.requeue(("modelintakes", namespace, intake["metadata"]["name"]), 0)
 
 
 def reconcile(namespace: str, name: str) -> float | None:
@@ -145,7 +138,7 @@ def _write(body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) ->
     RECONCILER.write_status(PLURAL, meta["namespace"], meta["name"], patch)
     # An intake records the benchmark's readiness and digest.
     if ready_news(old, status) or old.get("digest") != status.get("digest", old.get("digest")):
-        _wake_intakes(meta["namespace"], meta["name"])
+        RECONCILER.wake_referrers("modelintakes", meta["namespace"], "benchmarkRef", meta["name"])
     before = condition(old, "Ready") or {}
     after = next(c for c in status["conditions"] if c["type"] == "Ready")
     if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):

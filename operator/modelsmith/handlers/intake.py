@@ -34,17 +34,9 @@ async def on_intake_event(**kwargs: Any) -> None:
     watched.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
-        _wake_runs(namespace, name)  # to hear it is gone
+        RECONCILER.wake_referrers("iterationruns", namespace, "intakeRef", name)  # it is gone
     else:
         RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
-
-
-def _wake_runs(namespace: str, intake: str) -> None:
-    """Runs on this intake look again now. A run the watch has not delivered yet reads the
-    intake when it is."""
-    for run in watched.listed("iterationruns", namespace):
-        if run["spec"].get("intakeRef", {}).get("name") == intake:
-            RECONCILER.requeue(("iterationruns", namespace, run["metadata"]["name"]), 0)
 
 
 def reconcile(namespace: str, name: str) -> float | None:
@@ -149,7 +141,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     # Runs wait in Pending for readiness and are decided on the spec; a status write's echo or a
     # new message under the same verdict changes nothing for them.
     if ready_news(old, status):
-        _wake_runs(namespace, name)
+        RECONCILER.wake_referrers("iterationruns", namespace, "intakeRef", name)
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
     return None if not failing else SETTINGS.requeue_seconds * 2
 

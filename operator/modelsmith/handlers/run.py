@@ -37,7 +37,6 @@ from modelsmith.statusdiff import merge_patch
 log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
-JOB_FINISHED = frozenset({"Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"})
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
 NEWS_SETTLE_SECONDS = 1.0
 """How long news of a Job on its way (started, a pod scheduled, its container created, running)
@@ -97,7 +96,7 @@ def _job_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def job_outcome(status: Mapping[str, Any]) -> str | None:
-    """ "succeeded", "failed", or None while the Job has no verdict."""
+    """The Job's verdict from its true conditions: "succeeded", "failed", or None (none yet)."""
     true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
     if true & {"Complete", "SuccessCriteriaMet"}:
         return "succeeded"
@@ -287,7 +286,8 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     conditions = {
         c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
     }
-    pods = _job_pods(ref.name, exec_ns, status, finished=bool(conditions.keys() & JOB_FINISHED))
+    outcome = job_outcome(status)
+    pods = _job_pods(ref.name, exec_ns, status, finished=outcome is not None)
     terminated = _last_termination(pods)
     gpus = _requested_gpus(job)
     wall = 0.0
@@ -296,9 +296,9 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
         end = _time(status.get("completionTime")) or datetime.now(UTC)
         wall = max((end - started).total_seconds(), 0.0)
     summary = loop.JobSummary(gpu_seconds=wall * gpus, contaminated=_contaminated(terminated))
-    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+    if outcome == "succeeded":
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
-    if "Failed" in conditions or "FailureTarget" in conditions:
+    if outcome == "failed":
         cond = conditions.get("Failed") or conditions["FailureTarget"]
         container_reason = None if terminated is None else terminated.get("reason")
         reason = cond.get("reason") or container_reason
