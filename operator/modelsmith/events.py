@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith import kube
+from modelsmith.settings import EVENT_SENDERS as SENDERS
 from modelsmith.surface import clean_text
 
 log = logging.getLogger("modelsmith.events")
 COMPONENT = "modelsmith-operator"
-SENDERS = 4
-"""Threads sending Events; one object's Events always go through the same one, in order."""
 BACKLOG_LIMIT = 10_000
 """Events waiting to be sent, at most; beyond it the oldest are dropped (and logged)."""
 

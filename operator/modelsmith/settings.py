@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+EVENT_SENDERS = 4
+"""Threads sending Events (`events`); one object's Events always go through the same one."""
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -48,9 +51,15 @@ class OperatorSettings:
     workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))
 
     @property
+    def ledger_writers(self) -> int:
+        """Threads writing ledger entries: a decision's entries are written at once, while its
+        Job is created, and a launch has two (its transition and its Job)."""
+        return 2 * self.workers
+
+    @property
     def pooled_connections(self) -> int:
         """Threads that may call the API server or the object store at once: the reconcile
-        pool, the peering check and a spare. With fewer pooled connections than that, urllib3
-        discards the surplus after each burst and the next burst pays a new connection (and
-        TLS handshake) per request."""
-        return self.workers + 2
+        pool, the ledger writers, the Event senders, the peering check and a spare. With fewer
+        pooled connections than that, urllib3 discards the surplus after each burst and the
+        next burst pays a new connection (and TLS handshake) per request."""
+        return self.workers + self.ledger_writers + EVENT_SENDERS + 2

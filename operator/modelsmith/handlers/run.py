@@ -1,8 +1,8 @@
 """IterationRun reconciler: observe, call `loop.decide`, act, record.
 
-Order matters for restart safety: the ledger entries and the Job are written before status
-claims them. A crash in between replays the same decision from the old status: the ledger entry
-and the Job already exist under their deterministic names, so nothing is written twice."""
+Order matters for restart safety: the ledger entries and the Job are written (at once) before
+status claims them. A crash in between replays the same decision from the old status: the ledger
+entry and the Job already exist under their deterministic names, so nothing is written twice."""
 
 from __future__ import annotations
 
@@ -175,7 +175,18 @@ def reconcile(namespace: str, name: str) -> float | None:
     if not _deferred_ledger_written(state, layout):
         observation = observation.model_copy(update={"object_store_reachable": False})
     decision = loop.decide(state, observation, config, now)
-    _act(body, run, intake, decision, exec_ns, layout)
+    try:
+        _act(body, run, intake, decision, exec_ns, layout)
+    except objectstore.ObjectStoreUnavailable:
+        if not observation.object_store_reachable:
+            raise
+        # The store stopped answering between the look and the act (a launch's ledger entries,
+        # its training material, staging): the run blocks on it where everyone sees it instead
+        # of retrying out of sight. A Job created meanwhile is claimed by the replayed launch
+        # once the store answers (its name is the same).
+        observation = observation.model_copy(update={"object_store_reachable": False})
+        decision = loop.decide(state, observation, config, now)
+        _act(body, run, intake, decision, exec_ns, layout)
     return _record(body, run, intake, decision, job_obs, progress, layout)
 
 
@@ -487,16 +498,24 @@ def _act(
     exec_ns: str,
     layout: RunLayout,
 ) -> None:
+    """The decision's ledger entries and its Jobs are written at once: status claims neither
+    before both are there, and a replay of the decision finds each under its name. Staging and
+    deletions wait for the entries (staging reads the ledger)."""
+    writing = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in decision.ledger_entries]
     try:
-        _write_ledger_entries(decision.ledger_entries, layout)
-    except objectstore.ObjectStoreUnavailable:
-        if not _blocks_on_the_store(decision):
-            raise
-        # Recorded once the store answers: _deferred_ledger_written.
+        for action in decision.actions:
+            if isinstance(action, loop.LaunchJob):
+                _launch(body, run, intake, action, exec_ns, layout)
+    finally:
+        failures = [error for f in writing if (error := f.exception()) is not None]
+    if failures and not (
+        isinstance(failures[0], objectstore.ObjectStoreUnavailable)
+        and _blocks_on_the_store(decision)
+    ):
+        raise failures[0]
+    # A block on the store is recorded once the store answers: _deferred_ledger_written.
     for action in decision.actions:
-        if isinstance(action, loop.LaunchJob):
-            _launch(body, run, intake, action, exec_ns, layout)
-        elif isinstance(action, loop.StageGate):
+        if isinstance(action, loop.StageGate):
             staging.stage(body, run, intake, decision, action, layout)
         elif isinstance(action, loop.DeleteJob):
             try:
@@ -506,22 +525,6 @@ def _act(
             except Exception as exc:
                 if not kube.is_not_found(exc):
                     raise
-
-
-def _write_ledger_entries(entries: tuple[loop.LedgerEntry, ...], layout: RunLayout) -> None:
-    """A decision's entries (a launch has two: the transition and the Job), written at once:
-    each is an object of its own, written once, so the order they land in changes nothing, and
-    a replayed decision finds the ones written before. Raises the first failure after all were
-    tried."""
-    others = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in entries[1:]]
-    try:
-        if entries:
-            _write_ledger(entries[0], layout)
-    finally:
-        results = [f.exception() for f in others]
-    for error in results:
-        if error is not None:
-            raise error
 
 
 def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
@@ -835,6 +838,6 @@ def _training(
     }
 
 
-_LEDGER_WRITES = ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="ledger")
+_LEDGER_WRITES = ThreadPoolExecutor(SETTINGS.ledger_writers, thread_name_prefix="ledger")
 
 RECONCILER.register(PLURAL, reconcile)

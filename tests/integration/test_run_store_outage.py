@@ -1,0 +1,143 @@
+"""A run whose object store stops answering as it launches: the launch's ledger entries and its
+Job are written at once, so the Job may exist when the entries fail. The run blocks on the
+store where everyone sees it, and once the store answers it records the block and claims the
+Job created meanwhile instead of launching another. Against the real API server and S3 server,
+the run reconciler running in the test process."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from modelsmith import GROUP, VERSION, events, kube, watched
+from modelsmith.api import samples
+from modelsmith.api.intake import ModelIntake
+from modelsmith.conditions import set_condition
+from modelsmith.handlers import run as run_handler
+from modelsmith.handlers import scenarios
+from modelsmith.layout import RunLayout
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+
+RUN, JOB = "run", "run-i0-eval-a1"
+
+
+@pytest.fixture(autouse=True)
+def _empty() -> Iterator[None]:
+    watched.clear()
+    scenarios._published.clear()
+    yield
+    events.flush(30)
+    watched.clear()
+    scenarios._published.clear()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _seen(plural: str, body: dict[str, Any]) -> None:
+    watched.seen(plural, {"type": "MODIFIED", "object": body})
+
+
+def _status(custom: Any, namespace: str) -> dict[str, Any]:
+    body = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", RUN)
+    _seen("iterationruns", body)
+    status: dict[str, Any] = body.get("status") or {}
+    return status
+
+
+def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
+    s3 = store.client()
+    prefix = f"{RunLayout(store.bucket, namespace, RUN).prefix}ledger/"
+    listed = s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", [])
+    return [
+        json.loads(s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read())
+        for item in sorted(listed, key=lambda i: i["Key"])
+    ]
+
+
+def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    object_store: ObjectStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    custom: Any = client.CustomObjectsApi(crds.api_client())
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
+    )
+    intake_body = samples.intake("intake", namespace)
+    intake_body["spec"]["benchmarkRef"]["name"] = "bench"
+    # The node agent's image that exits at once: the Job's pod does nothing.
+    intake_body["spec"]["executionTarget"]["evaluatorImage"] = "modelsmith/noop:latest"
+    created = custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "modelintakes", intake_body
+    )
+    ready = set_condition(
+        None, "Ready", True, "Validated", "ready", created["metadata"]["generation"]
+    )
+    intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
+    _seen("modelintakes", intake)
+    run = samples.run(RUN, namespace)
+    run["spec"]["intakeRef"]["name"] = "intake"
+    _seen(
+        "iterationruns",
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run),
+    )
+    # An earlier launch in this process published the evaluation scenarios: this launch writes
+    # nothing to the store before its Job but its ledger entries.
+    scenarios.publish_scenarios(
+        object_store.bucket,
+        namespace,
+        "bench",
+        scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
+    )
+
+    live = object_store.env()["AWS_ENDPOINT_URL_S3"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+    run_handler.reconcile(namespace, RUN)
+
+    status = _status(custom, namespace)
+    assert status["phase"] == "Blocked", status
+    assert status["blockedBy"]["reason"] == "ObjectStoreUnavailable"
+    blocked = next(c for c in status["conditions"] if c["type"] == "Blocked")
+    assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
+    assert (status.get("memory") or {}).get("job") is None
+    # The Job went out with the ledger entries that failed.
+    job_uid = kube.batch().read_namespaced_job(JOB, namespace).metadata.uid
+    assert _ledger(object_store, namespace) == []
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", live)
+    for _ in range(4):
+        if (_status(custom, namespace).get("memory") or {}).get("job"):
+            break
+        run_handler.reconcile(namespace, RUN)
+    status = _status(custom, namespace)
+    assert status["phase"] == "EvaluatingBaseline", status
+    claimed = status["memory"]["job"]
+    assert (claimed["phase"], claimed["iteration"], claimed["attempt"]) == (
+        "EvaluatingBaseline",
+        0,
+        1,
+    )
+    jobs = kube.batch().list_namespaced_job(namespace).items
+    assert [(j.metadata.name, j.metadata.uid) for j in jobs] == [(JOB, job_uid)]
+
+    ledger = _ledger(object_store, namespace)
+    assert [e["sequence"] for e in ledger] == list(range(len(ledger)))
+    assert len(ledger) == status["ledger"]["entries"]
+    transitions = [(e["to"], e["reason"]) for e in ledger if e["kind"] == "transition"]
+    assert transitions[0] == ("Blocked", "ObjectStoreUnavailable"), transitions
+    assert transitions[-1][0] == "EvaluatingBaseline", transitions
+    launched = [(e["iteration"], e["attempt"]) for e in ledger if e["kind"] == "job"]
+    assert launched == [(0, 1)], launched
