@@ -101,6 +101,10 @@ def _pod(phase: str) -> dict[str, Any]:
         ([_pod("Failed")], {"failed": 2}, False),  # a retried Job: its last pod is missing
         ([_pod("Failed"), _pod("Failed")], {"failed": 2}, True),
         ([], {}, False),
+        # The controller's first verdict mark: the pod is still being counted.
+        ([_pod("Succeeded")], {"uncountedTerminatedPods": {"succeeded": ["u1"]}}, True),
+        ([_pod("Running")], {"uncountedTerminatedPods": {"succeeded": ["u1"]}}, False),
+        ([_pod("Failed")], {"failed": 1, "uncountedTerminatedPods": {"failed": ["u2"]}}, False),
     ],
 )
 def test_a_finished_jobs_pods_are_trusted_from_the_watch_only_when_all_are_there(

@@ -367,8 +367,17 @@ def _job_pods(
 
 
 def every_counted_pod_seen(pods: list[dict[str, Any]], job_status: Mapping[str, Any]) -> bool:
-    """Whether `pods` hold at least as many finished pods as the Job controller counted."""
-    counted = int(job_status.get("failed") or 0) + int(job_status.get("succeeded") or 0)
+    """Whether `pods` hold at least as many finished pods as the Job controller counted: those
+    in its counts and those it is still counting (`uncountedTerminatedPods`, where a pod waits
+    while its finalizer goes; the first verdict mark, SuccessCriteriaMet or FailureTarget,
+    comes with the pods there and the counts still empty)."""
+    uncounted = job_status.get("uncountedTerminatedPods") or {}
+    counted = (
+        int(job_status.get("failed") or 0)
+        + int(job_status.get("succeeded") or 0)
+        + len(uncounted.get("failed") or ())
+        + len(uncounted.get("succeeded") or ())
+    )
     done = [p for p in pods if _pod_status(p).get("phase") in ("Succeeded", "Failed")]
     return counted > 0 and len(done) >= counted
 

@@ -61,14 +61,23 @@ a Benchmark reads the same list."""
 
 _parsed_lock = threading.Lock()
 _parsed: OrderedDict[tuple[str, str], tuple[int, list[Scenario]]] = OrderedDict()
+# One reader per Benchmark at a time (locks striped by name, so they stay few): the runs on a
+# Benchmark launch together (an intake made ready, a batch applied), and each would otherwise
+# read and parse the same list.
+_loading = [threading.Lock() for _ in range(64)]
 
 
 def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenario]:
     """The scenarios of the intake's Benchmark as it is now. An inline list parsed before is
     reused while the watch shows that Benchmark at the version it was parsed from; scenarios
     from a ConfigMap or an object can change with no new Benchmark version, so are read again."""
-    name = intake.spec.benchmark_ref.name
-    key = (namespace, name)
+    key = (namespace, intake.spec.benchmark_ref.name)
+    with _loading[hash(key) % len(_loading)]:
+        return _load(key)
+
+
+def _load(key: tuple[str, str]) -> list[Scenario]:
+    namespace, name = key
     current = watched.version("benchmarks", namespace, name)
     with _parsed_lock:
         kept = _parsed.get(key)
