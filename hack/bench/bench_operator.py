@@ -244,9 +244,7 @@ def measure(
         profile_from("latency")
         audit.mark()
         testbed_before = testbed_cpu(cluster.run_dir)
-        runs = [
-            workload.run(lat_ns, f"run-{i:03d}", "intake") for i in range(plan.latency_runs)
-        ]
+        runs = [workload.run(lat_ns, f"run-{i:03d}", "intake") for i in range(plan.latency_runs)]
         workload.create_all(api, runs)
         keys = {(lat_ns, r["metadata"]["name"]) for r in runs}
         wait_for(
@@ -359,9 +357,7 @@ def _all_runs(
 
 def _first_jobs_complete(recorder: Recorder, keys: set[tuple[str, str]]) -> bool:
     _, jobs = recorder.snapshot()
-    done = {
-        (ns, job.run) for (ns, _), job in jobs.items() if job.attempt == "1" and job.complete
-    }
+    done = {(ns, job.run) for (ns, _), job in jobs.items() if job.attempt == "1" and job.complete}
     return keys <= done
 
 
@@ -378,6 +374,24 @@ def _benchmarks_seen(custom: Any, namespaces: list[str], expected: int) -> bool:
         if len(seen) < expected:
             return False
     return True
+
+
+def _testbed_quiet(cluster: Cluster, cores: float = 0.2, timeout: float = 60.0) -> None:
+    """Waits until the test bed's processes use less than `cores` over a few seconds: the
+    previous operator's namespaces are still being torn down (garbage collection, the node
+    agent reaping pods) when their deletion returns, and that work would count against the
+    next operator's figures."""
+    window = 3.0
+
+    def quiet() -> bool:
+        before = sum(testbed_cpu(cluster.run_dir).values())
+        time.sleep(window)
+        return sum(testbed_cpu(cluster.run_dir).values()) - before < cores * window
+
+    try:
+        wait_for(quiet, timeout, "a quiet test bed", interval=0.1)
+    except TimeoutError:
+        log(f"the test bed is still busy after {timeout:.0f}s; measuring anyway")
 
 
 def _quiet(audit: AuditLog, name: str, seconds: float = 3.0, timeout: float = 60.0) -> None:
@@ -488,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="measure Modelsmith from this folder instead of the working tree",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every operator this many times, alternating which goes first, and report "
+        "the median of each figure (the machine's speed drifts between and within runs)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
     plan = Plan(
@@ -507,26 +528,32 @@ def main(argv: list[str] | None = None) -> int:
         first = args.compare_first and measured in subjects
         subjects.insert(subjects.index(measured) if first else len(subjects), compared)
     began = time.monotonic()
-    results: dict[str, Result] = {}
+    results: dict[str, list[Result]] = {s.name: [] for s in subjects}
     with testbed() as (cluster, store):
         install_crds(cluster)
         model_uri = workload.upload_base_model(store)
         recorder = Recorder(cluster).start()
         try:
-            for i, subject in enumerate(subjects):
-                log(f"{subject.name}: measuring")
-                profile = args.profile if subject is measured else None
-                results[subject.name] = measure(
-                    subject,
-                    cluster,
-                    store,
-                    recorder,
-                    plan,
-                    model_uri,
-                    profile,
-                    last=i == len(subjects) - 1,
-                    profile_phase=args.profile_phase,
-                )
+            for round_ in range(args.rounds):
+                # Whoever goes first meets a fresher test bed: the order alternates by round.
+                order = subjects if round_ % 2 == 0 else subjects[::-1]
+                for i, subject in enumerate(order):
+                    _testbed_quiet(cluster)
+                    log(f"{subject.name}: measuring (round {round_ + 1} of {args.rounds})")
+                    profile = args.profile if subject is measured and round_ == 0 else None
+                    results[subject.name].append(
+                        measure(
+                            subject,
+                            cluster,
+                            store,
+                            recorder,
+                            plan,
+                            model_uri,
+                            profile,
+                            last=round_ == args.rounds - 1 and i == len(order) - 1,
+                            profile_phase=args.profile_phase,
+                        )
+                    )
         finally:
             recorder.stop()
     table = report.table(results, plan.idle_seconds)

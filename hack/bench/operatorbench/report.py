@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -204,15 +204,16 @@ def _cell(fmt: str, value: float | None) -> str:
 
 
 def table(
-    results: Mapping[str, Figures],
+    results: Mapping[str, Sequence[Figures]],
     idle_seconds: float,
     reference: str = "Baseline (minimal kopf)",
     targets: bool = True,
 ) -> str:
-    """Modelsmith ("modelsmith") against the reference ("baseline"). Without `targets` (a
-    before/after of Modelsmith itself, whose targets name the minimal baseline), the Target and
-    Met columns are left out."""
-    ms, base = results.get("modelsmith"), results.get("baseline")
+    """Modelsmith ("modelsmith") against the reference ("baseline"), each figure the median
+    over the rounds measured (one or more per operator). Without `targets` (a before/after of
+    Modelsmith itself, whose targets name the minimal baseline), the Target and Met columns are
+    left out. The detail lines below the table are those of the last round."""
+    ms, base = results.get("modelsmith") or [], results.get("baseline") or []
     lines = [
         f"| Measure | Modelsmith | {reference} | Ratio | Target | Met |",
         "|---|---:|---:|---:|---|:---:|",
@@ -220,8 +221,8 @@ def table(
     if not targets:
         lines = [f"| Measure | Modelsmith | {reference} | Ratio |", "|---|---:|---:|---:|"]
     for row in ROWS:
-        value = row.value(ms) if ms else None
-        base_value = row.value(base) if base else None
+        value = _median(row, ms)
+        base_value = _median(row, base)
         ratio = None
         if row.ratio and value is not None and base_value:
             ratio = value / base_value
@@ -231,7 +232,16 @@ def table(
         cells = f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
         cells += f"{_cell('{:.2f}x', ratio)} |"
         lines.append(cells + (f" {row.target} | {met} |" if targets else ""))
-    sides = [("Modelsmith", ms), (reference, base)]
+    rounds = max(len(ms), len(base))
+    if rounds > 1:
+        lines.append("")
+        lines.append(f"Medians of {rounds} rounds; each round's figures, in the order measured:")
+        for row in ROWS:
+            if row.check is not None and row.ratio:
+                lines.append(
+                    f"- {row.label}: " + _per_round(row, [("Modelsmith", ms), (reference, base)])
+                )
+    sides = [("Modelsmith", ms[-1] if ms else None), (reference, base[-1] if base else None)]
     loads = [f"{name} {_loads(f.loads)}" for name, f in sides if f is not None and f.loads]
     if loads:
         lines.append("")
@@ -257,6 +267,22 @@ def table(
     return "\n".join(lines)
 
 
+def _median(row: Row, rounds: Sequence[Figures]) -> float | None:
+    values = [row.value(f) for f in rounds]
+    values = [v for v in values if not math.isnan(v)]
+    if not rounds:
+        return None
+    return statistics.median(values) if values else math.nan
+
+
+def _per_round(row: Row, sides: Sequence[tuple[str, Sequence[Figures]]]) -> str:
+    return "; ".join(
+        f"{name} " + ", ".join(_cell(row.fmt, row.value(f)) for f in rounds)
+        for name, rounds in sides
+        if rounds
+    )
+
+
 def _cpu(seconds: Mapping[str, float]) -> str:
     return ", ".join(f"{name} {value:.1f}" for name, value in sorted(seconds.items()))
 
@@ -269,20 +295,22 @@ def _kinds(counts: Any) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
 
 
-def raw(results: Mapping[str, Figures]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, f in results.items():
-        out[name] = {
-            "apply_to_job_s": f.apply_to_job,
-            "complete_to_status_s": f.complete_to_status,
-            "peak_rss": f.peak_rss,
-            "rss_after_scale": f.rss_after_scale,
-            "idle_writes": dict(f.idle_writes.by_kind),
-            "scale_writes": dict(f.scale_writes.by_kind),
-            "latency_writes": dict(f.latency_writes.by_kind),
-            "reconciles_by_kind": f.reconciles_by_kind,
-            "loads": f.loads,
-            "testbed_cpu": f.testbed_cpu,
-            "rows": {row.label: row.value(f) for row in ROWS},
-        }
-    return out
+def raw(results: Mapping[str, Sequence[Figures]]) -> dict[str, Any]:
+    """Every round's figures, per operator."""
+    return {name: [_raw(f) for f in rounds] for name, rounds in results.items()}
+
+
+def _raw(f: Figures) -> dict[str, Any]:
+    return {
+        "apply_to_job_s": f.apply_to_job,
+        "complete_to_status_s": f.complete_to_status,
+        "peak_rss": f.peak_rss,
+        "rss_after_scale": f.rss_after_scale,
+        "idle_writes": dict(f.idle_writes.by_kind),
+        "scale_writes": dict(f.scale_writes.by_kind),
+        "latency_writes": dict(f.latency_writes.by_kind),
+        "reconciles_by_kind": f.reconciles_by_kind,
+        "loads": f.loads,
+        "testbed_cpu": f.testbed_cpu,
+        "rows": {row.label: row.value(f) for row in ROWS},
+    }
