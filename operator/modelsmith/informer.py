@@ -14,12 +14,13 @@ a capped backoff, logged once per outage."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from modelsmith import kube, watched
 
@@ -119,7 +120,7 @@ class Informer:
         self._failing = False
 
     def relist(self) -> None:
-        listing = json.loads(self._call(_preload_content=False).data)
+        listing = orjson.loads(self._call(_preload_content=False).data)
         items: list[dict[str, Any]] = listing.get("items") or []
         listed = {(i["metadata"].get("namespace") or "", i["metadata"]["name"]) for i in items}
         for body in watched.listed(self.resource.plural, self.namespace):
@@ -144,7 +145,7 @@ class Informer:
             for line in _lines(response):
                 if self._stop.is_set():
                     return
-                self.handle(json.loads(line))
+                self.handle(orjson.loads(line))
         finally:
             response.release_conn()
 
@@ -190,4 +191,3 @@ def start(
         for plural, handler in handlers.items()
         for namespace in ([*namespaces] if namespaces else [None])
     ]
-

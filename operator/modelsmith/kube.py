@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
+import orjson
 from kubernetes import client, config
 
 # The client loads each API class lazily, on first use; CoreV1Api alone takes over a second of
@@ -51,14 +51,17 @@ def rest(
     body: Any = None,
     query: dict[str, str] | None = None,
     content_type: str = "application/json",
+    accept: str = "application/json",
 ) -> Any:
     """One API request by path, its JSON answer as plain data; non-2xx raises ApiException as
     the generated clients do. The generated clients validate every argument with pydantic,
     turn a manifest dict into their model objects and back before sending it, and every
     response into model objects (~3 ms of CPU per Job or pod, a hundred times the JSON parse);
-    the operator sends and reads manifests as the dicts they are."""
+    the operator sends and reads manifests as the dicts they are. Answers are parsed with
+    orjson, as the informer's watch events are: decoding objects was a tenth of the operator's
+    CPU in the benchmark's scale phase, and orjson takes about half the time of `json`."""
     api: Any = api_client()
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if body is not None:
         headers["Content-Type"] = content_type
     request = api.param_serialize(
@@ -73,7 +76,7 @@ def rest(
     response.read()
     if not 200 <= response.status <= 299:
         raise ApiException.from_response(http_resp=response, body=None, data=None)
-    return json.loads(response.data)
+    return orjson.loads(response.data)
 
 
 def custom_path(plural: str, namespace: str, name: str = "") -> str:
@@ -91,17 +94,22 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     return obj
 
 
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
 def patch_status(
     plural: str,
     namespace: str,
     name: str,
     status: dict[str, Any],
     resource_version: str | None = None,
+    metadata_only: bool = False,
 ) -> dict[str, Any]:
     """A merge patch of the status subresource only: the operator never writes spec. With
     `resource_version`, the API server refuses the patch (409) when the object changed since
     that version was read, so a decision taken on a stale read is never written over a newer
-    one. Returns the object as stored."""
+    one. Returns the object as stored; with `metadata_only`, only its metadata (the API server
+    sends, and the operator parses, no spec and status it has no use for)."""
     body: dict[str, Any] = {"status": status}
     if resource_version is not None:
         body["metadata"] = {"resourceVersion": resource_version}
@@ -110,6 +118,7 @@ def patch_status(
         custom_path(plural, namespace, name) + "/status",
         body,
         content_type="application/merge-patch+json",
+        accept=METADATA_ONLY if metadata_only else "application/json",
     )
     return stored
 

@@ -96,8 +96,16 @@ class Reconciler:
         resource_version: str | None = None,
     ) -> dict[str, Any]:
         """`kube.patch_status`, remembering the version written so that its watch echo does not
-        start another reconcile (see `reconcile`), and what it wrote for the next read."""
-        stored = kube.patch_status(plural, namespace, name, patch, resource_version)
+        start another reconcile (see `reconcile`), and what it wrote for the next read (of the
+        kinds `watched` keeps by version only, only the metadata comes back)."""
+        stored = kube.patch_status(
+            plural,
+            namespace,
+            name,
+            patch,
+            resource_version,
+            metadata_only=plural in watched.VERSIONED_KINDS,
+        )
         self.wrote((plural, namespace, name), stored["metadata"]["resourceVersion"])
         watched.wrote(plural, stored)
         return stored
