@@ -64,8 +64,9 @@ test-faults: venv controlplane
 demo: venv controlplane
 	@hack/demo.sh
 
+# e.g. make bench BENCH_ARGS="--rounds 3"
 bench: venv controlplane
-	$(PY) hack/bench/bench_operator.py
+	$(PY) hack/bench/bench_operator.py $(BENCH_ARGS)
 
 bench-eval: venv
 	$(PY) hack/bench/bench_eval.py
