@@ -14,10 +14,14 @@ def _sanitiser() -> Sanitiser:
     return Sanitiser.for_texts(())
 
 
+@functools.lru_cache(maxsize=1024)
 def clean_text(text: str) -> str:
+    """Cleaned once per distinct text, the most recent kept: the same texts come back on every
+    reconcile (metric label values) or for every object of one shape (an Event's message), and
+    each cleaning runs every detector (tens of microseconds)."""
     return _sanitiser().clean(text)
 
 
 def clean_label(value: str) -> str:
     """Metric label values: sanitised and bounded, so a label can neither leak nor explode."""
-    return _sanitiser().clean(value)[:63]
+    return clean_text(value)[:63]
