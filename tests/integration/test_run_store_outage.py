@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, events, kube, watched
+from modelsmith import GROUP, VERSION, events, kube, loop, objectstore, watched
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
@@ -65,14 +65,10 @@ def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
-    operator_env: None,
-    crds: Cluster,
-    namespace: str,
-    object_store: ObjectStore,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    custom: Any = client.CustomObjectsApi(crds.api_client())
+def _launchable(custom: Any, namespace: str, object_store: ObjectStore) -> None:
+    """A run whose intake is ready, all three seen by the watch, and its evaluation scenarios
+    published (as an earlier launch in this process would have): its launch writes nothing to
+    the store before its Job but its ledger entries."""
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
     )
@@ -94,14 +90,23 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
         "iterationruns",
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run),
     )
-    # An earlier launch in this process published the evaluation scenarios: this launch writes
-    # nothing to the store before its Job but its ledger entries.
     scenarios.publish_scenarios(
         object_store.bucket,
         namespace,
         "bench",
         scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
     )
+
+
+def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    object_store: ObjectStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    custom: Any = client.CustomObjectsApi(crds.api_client())
+    _launchable(custom, namespace, object_store)
 
     live = object_store.env()["AWS_ENDPOINT_URL_S3"]
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
@@ -141,3 +146,39 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     assert transitions[-1][0] == "EvaluatingBaseline", transitions
     launched = [(e["iteration"], e["attempt"]) for e in ledger if e["kind"] == "job"]
     assert launched == [(0, 1)], launched
+
+
+def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    object_store: ObjectStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store goes away between the launch's two ledger entries: its transition is in the
+    ledger, so the run must not record a block under the same sequence number; the reconcile
+    fails, and the next one replays the launch."""
+    custom: Any = client.CustomObjectsApi(crds.api_client())
+    _launchable(custom, namespace, object_store)
+    write = run_handler._write_ledger
+
+    def job_entry_lost(entry: loop.LedgerEntry, layout: RunLayout) -> None:
+        if entry.kind is loop.LedgerKind.JOB:
+            raise objectstore.ObjectStoreUnavailable("put-if-absent: the store went away")
+        write(entry, layout)
+
+    monkeypatch.setattr(run_handler, "_write_ledger", job_entry_lost)
+    with pytest.raises(run_handler.PartlyRecordedError):
+        run_handler.reconcile(namespace, RUN)
+    assert _status(custom, namespace).get("phase") in (None, "Pending")
+    assert [e["kind"] for e in _ledger(object_store, namespace)] == ["transition"]
+
+    monkeypatch.setattr(run_handler, "_write_ledger", write)
+    run_handler.reconcile(namespace, RUN)
+    status = _status(custom, namespace)
+    assert status["phase"] == "EvaluatingBaseline", status
+    ledger = _ledger(object_store, namespace)
+    assert [(e["sequence"], e["kind"]) for e in ledger] == [(0, "transition"), (1, "job")]
+    assert ledger[0]["to"] == "EvaluatingBaseline"
+    assert status["ledger"]["entries"] == 2
+    assert [j.metadata.name for j in kube.batch().list_namespaced_job(namespace).items] == [JOB]

@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,10 +180,10 @@ def reconcile(namespace: str, name: str) -> float | None:
     except objectstore.ObjectStoreUnavailable:
         if not observation.object_store_reachable:
             raise
-        # The store stopped answering between the look and the act (a launch's ledger entries,
-        # its training material, staging): the run blocks on it where everyone sees it instead
-        # of retrying out of sight. A Job created meanwhile is claimed by the replayed launch
-        # once the store answers (its name is the same).
+        # The store stopped answering between the look and the act, before any of the
+        # decision's ledger entries landed (else PartlyRecordedError): the run blocks on it where
+        # everyone sees it instead of retrying out of sight. A Job created meanwhile is claimed
+        # by the replayed launch once the store answers (its name is the same).
         observation = observation.model_copy(update={"object_store_reachable": False})
         decision = loop.decide(state, observation, config, now)
         _act(body, run, intake, decision, exec_ns, layout)
@@ -499,6 +499,12 @@ def _observe_gate(namespace: str, gate_name: str) -> loop.GateObservation | None
     )
 
 
+class PartlyRecordedError(Exception):
+    """The object store stopped answering while a decision was being acted on, after some of its
+    ledger entries were written: only that same decision may follow them in the ledger, so the
+    reconcile fails and replays it once the store answers, instead of deciding anew."""
+
+
 def _act(
     body: dict[str, Any],
     run: IterationRun,
@@ -511,6 +517,23 @@ def _act(
     before both are there, and a replay of the decision finds each under its name. Staging and
     deletions wait for the entries (staging reads the ledger)."""
     writing = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in decision.ledger_entries]
+    try:
+        _act_on(body, run, intake, decision, exec_ns, layout, writing)
+    except objectstore.ObjectStoreUnavailable as exc:
+        if any(f.exception() is None for f in writing):
+            raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
+        raise
+
+
+def _act_on(
+    body: dict[str, Any],
+    run: IterationRun,
+    intake: ModelIntake,
+    decision: loop.Decision,
+    exec_ns: str,
+    layout: RunLayout,
+    writing: list[Future[None]],
+) -> None:
     try:
         for action in decision.actions:
             if isinstance(action, loop.LaunchJob):
