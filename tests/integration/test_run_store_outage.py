@@ -27,6 +27,10 @@ from testbed.objectstore import ObjectStore
 RUN, JOB = "run", "run-i0-eval-a1"
 
 
+# The session's operator process would act on these objects too: run before it starts.
+pytestmark = [pytest.mark.inprocess]
+
+
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     watched.clear()

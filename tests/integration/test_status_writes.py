@@ -15,6 +15,9 @@ from modelsmith.api import samples
 from modelsmith.reconciler import RECONCILER
 from testbed.cluster import Cluster
 
+# The session's operator process would act on these objects too: run before it starts.
+pytestmark = [pytest.mark.inprocess]
+
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
