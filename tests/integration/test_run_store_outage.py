@@ -69,10 +69,11 @@ def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def _launchable(custom: Any, namespace: str, object_store: ObjectStore) -> None:
+def _launchable(cluster: Cluster, namespace: str, object_store: ObjectStore) -> Any:
     """A run whose intake is ready, all three seen by the watch, and its evaluation scenarios
     published (as an earlier launch in this process would have): its launch writes nothing to
-    the store before its Job but its ledger entries."""
+    the store before its Job but its ledger entries. Returns the custom-objects client."""
+    custom: Any = client.CustomObjectsApi(cluster.api_client())
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
     )
@@ -100,6 +101,7 @@ def _launchable(custom: Any, namespace: str, object_store: ObjectStore) -> None:
         "bench",
         scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
     )
+    return custom
 
 
 def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
@@ -109,8 +111,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     object_store: ObjectStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    custom: Any = client.CustomObjectsApi(crds.api_client())
-    _launchable(custom, namespace, object_store)
+    custom = _launchable(crds, namespace, object_store)
 
     live = object_store.env()["AWS_ENDPOINT_URL_S3"]
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
@@ -162,8 +163,7 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     """The store goes away between the launch's two ledger entries: its transition is in the
     ledger, so the run must not record a block under the same sequence number; the reconcile
     fails, and the next one replays the launch."""
-    custom: Any = client.CustomObjectsApi(crds.api_client())
-    _launchable(custom, namespace, object_store)
+    custom = _launchable(crds, namespace, object_store)
     write = run_handler._write_ledger
 
     def job_entry_lost(entry: loop.LedgerEntry, layout: RunLayout) -> None:

@@ -268,10 +268,9 @@ def table(
 
 
 def _median(row: Row, rounds: Sequence[Figures]) -> float | None:
-    values = [row.value(f) for f in rounds]
-    values = [v for v in values if not math.isnan(v)]
     if not rounds:
         return None
+    values = [v for v in (row.value(f) for f in rounds) if not math.isnan(v)]
     return statistics.median(values) if values else math.nan
 
 

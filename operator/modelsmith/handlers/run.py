@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -518,45 +518,33 @@ def _act(
     deletions wait for the entries (staging reads the ledger)."""
     writing = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in decision.ledger_entries]
     try:
-        _act_on(body, run, intake, decision, exec_ns, layout, writing)
+        try:
+            for action in decision.actions:
+                if isinstance(action, loop.LaunchJob):
+                    _launch(body, run, intake, action, exec_ns, layout)
+        finally:
+            failures = [error for f in writing if (error := f.exception()) is not None]
+        if failures and not (
+            isinstance(failures[0], objectstore.ObjectStoreUnavailable)
+            and _blocks_on_the_store(decision)
+        ):
+            raise failures[0]
+        # A block on the store is recorded once the store answers: _deferred_ledger_written.
+        for action in decision.actions:
+            if isinstance(action, loop.StageGate):
+                staging.stage(body, run, intake, decision, action, layout)
+            elif isinstance(action, loop.DeleteJob):
+                try:
+                    kube.batch().delete_namespaced_job(
+                        action.name, exec_ns, propagation_policy="Background"
+                    )
+                except Exception as exc:
+                    if not kube.is_not_found(exc):
+                        raise
     except objectstore.ObjectStoreUnavailable as exc:
-        if any(f.exception() is None for f in writing):
+        if len(failures) < len(writing):
             raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
         raise
-
-
-def _act_on(
-    body: dict[str, Any],
-    run: IterationRun,
-    intake: ModelIntake,
-    decision: loop.Decision,
-    exec_ns: str,
-    layout: RunLayout,
-    writing: list[Future[None]],
-) -> None:
-    try:
-        for action in decision.actions:
-            if isinstance(action, loop.LaunchJob):
-                _launch(body, run, intake, action, exec_ns, layout)
-    finally:
-        failures = [error for f in writing if (error := f.exception()) is not None]
-    if failures and not (
-        isinstance(failures[0], objectstore.ObjectStoreUnavailable)
-        and _blocks_on_the_store(decision)
-    ):
-        raise failures[0]
-    # A block on the store is recorded once the store answers: _deferred_ledger_written.
-    for action in decision.actions:
-        if isinstance(action, loop.StageGate):
-            staging.stage(body, run, intake, decision, action, layout)
-        elif isinstance(action, loop.DeleteJob):
-            try:
-                kube.batch().delete_namespaced_job(
-                    action.name, exec_ns, propagation_policy="Background"
-                )
-            except Exception as exc:
-                if not kube.is_not_found(exc):
-                    raise
 
 
 def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
