@@ -6,13 +6,15 @@ and S3 server, the operator code running in the test process."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, objectstore, watched
+from modelsmith import GROUP, VERSION, kube, objectstore, watched
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
@@ -66,9 +68,7 @@ def test_parsed_scenarios_follow_the_watched_version(
     assert len(scenarios.load_benchmark_scenarios(namespace, intake)) == 28
 
 
-def test_only_inline_scenarios_are_kept(
-    operator_env: None, crds: Cluster, namespace: str
-) -> None:
+def test_only_inline_scenarios_are_kept(operator_env: None, crds: Cluster, namespace: str) -> None:
     core: Any = client.CoreV1Api(crds.api_client())
     custom: Any = client.CustomObjectsApi(crds.api_client())
     inline = samples.benchmark("bench", namespace, 20)
@@ -77,9 +77,7 @@ def test_only_inline_scenarios_are_kept(
         namespace, {"metadata": {"name": "scenarios"}, "data": {"scenarios.json": lines}}
     )
     body = {**inline, "spec": {k: v for k, v in inline["spec"].items() if k != "scenarios"}}
-    body["spec"]["scenariosFrom"] = {
-        "configMapRef": {"name": "scenarios", "key": "scenarios.json"}
-    }
+    body["spec"]["scenariosFrom"] = {"configMapRef": {"name": "scenarios", "key": "scenarios.json"}}
     stored = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "benchmarks", body)
     _watched(stored)
     intake_body = samples.intake("intake", namespace)
@@ -113,3 +111,28 @@ def test_scenarios_are_published_once_per_content(
     assert other != first
     assert len(objectstore.get_bytes(other).decode().splitlines()) == len(parsed) - 1
     assert len(objectstore.get_bytes(first).decode().splitlines()) == len(parsed)
+
+
+def test_launches_together_read_the_benchmark_once(
+    operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    custom = client.CustomObjectsApi(crds.api_client())
+    intake_body = samples.intake("intake", namespace)
+    intake_body["spec"]["benchmarkRef"]["name"] = "bench"
+    intake = ModelIntake.model_validate(intake_body)
+    _watched(_create(custom, namespace, 20))
+    reads: list[str] = []
+    read = kube.get_custom
+
+    def counted(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        reads.append(name)
+        time.sleep(0.2)  # every launch below arrives while the first read is in flight
+        return read(plural, namespace, name)
+
+    monkeypatch.setattr(kube, "get_custom", counted)
+    with ThreadPoolExecutor(8) as pool:
+        loaded = list(
+            pool.map(lambda _: len(scenarios.load_benchmark_scenarios(namespace, intake)), range(8))
+        )
+    assert loaded == [20] * 8
+    assert reads == ["bench"]
