@@ -46,6 +46,7 @@ COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-a
 # NotReady: short so fault tests finish quickly, yet eight lease renewals long so a busy machine
 # does not flap the node.
 NODE_MONITOR_GRACE_SECONDS = 16
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
 LEASE_RENEW_SECONDS = 2
 
 
@@ -277,7 +278,9 @@ class Cluster:
     def set_heartbeats(self, on: bool, wait: bool = False, timeout: float = 60.0) -> None:
         """Pauses or resumes the node agent's Lease renewals and status posts. Paused, the
         node-lifecycle controller marks the node Ready=Unknown after NODE_MONITOR_GRACE_SECONDS
-        and taints it; `wait` waits for that (or, resuming, for Ready=True)."""
+        and taints it; `wait` waits for both (the taint lands a moment after the condition, and
+        only the taint keeps the scheduler off the node), or, resuming, for Ready=True and the
+        taint lifted."""
         flag = self.node_control_dir / "heartbeats-paused"
         flag.parent.mkdir(parents=True, exist_ok=True)
         if on:
@@ -287,8 +290,16 @@ class Cluster:
         if wait:
             core = client.CoreV1Api(self.api_client())
             expected = "True" if on else "Unknown"
-            wait_for(lambda: _ready_status(core, self.node.name) == expected, timeout,
-                     f"node {self.node.name} Ready={expected}")
+
+            def settled() -> bool:
+                node = read_json(core.read_node, self.node.name)
+                ready = condition(node, "Ready")
+                tainted = any(t.get("key") == UNREACHABLE_TAINT
+                              for t in node["spec"].get("taints") or [])
+                return bool(ready and ready["status"] == expected and tainted != on)
+
+            wait_for(settled, timeout,
+                     f"node {self.node.name} Ready={expected}, {'un' if on else ''}tainted")
 
     def stop_apiserver(self) -> None:
         """Stops kube-apiserver alone (etcd keeps the state; the other components retry), for
@@ -564,8 +575,3 @@ def _exists(read: Callable[[], object]) -> bool:
             return False
         raise
     return True
-
-
-def _ready_status(core: client.CoreV1Api, node_name: str) -> str | None:
-    ready = condition(read_json(core.read_node, node_name), "Ready")
-    return str(ready["status"]) if ready else None
