@@ -21,6 +21,7 @@ from modelsmith.loop import (
     Phase,
     RunState,
     Scorecard,
+    accepted_scorecard_wanted,
     can_transition,
     decide,
     is_terminal,
@@ -91,6 +92,11 @@ def test_random_walk_keeps_the_invariants(data: st.DataObject, seed: int) -> Non
         now += timedelta(minutes=rng.choice([0, 1, 5, 30]))
 
         d = decide(state, obs, cfg, now)
+
+        if accepted_scorecard_wanted(state) is None:
+            # The operator leaves out what this state's decision does not read.
+            without = obs.model_copy(update={"accepted_scorecard": None})
+            assert decide(state, without, cfg, now) == d
 
         assert can_transition(state.phase, d.phase)
         assert d.transitioned == (d.phase is not state.phase)

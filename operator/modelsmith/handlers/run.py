@@ -256,8 +256,8 @@ def _observe(
             and state.phase is job.phase
         ):
             scorecard = _scorecard(layout, job.iteration)
-        if state.accepted_iteration is not None:
-            accepted = _scorecard(layout, state.accepted_iteration)
+        if (wanted := loop.accepted_scorecard_wanted(state)) is not None:
+            accepted = _scorecard(layout, wanted)
         if job is not None and running and job.phase is loop.Phase.TRAINING:
             progress = objectstore.get_json_or_none(layout.progress(job.iteration))
     except objectstore.ObjectStoreUnavailable:

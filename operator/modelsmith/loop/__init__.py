@@ -72,6 +72,7 @@ from modelsmith.loop.state import (
     append_history,
     blocked_by,
 )
+from modelsmith.loop.step import accepted_scorecard_wanted
 
 __all__ = [
     "CONTAINER_NEVER_RAN",
@@ -113,6 +114,7 @@ __all__ = [
     "Verdict",
     "WriteLedger",
     "accept_candidate",
+    "accepted_scorecard_wanted",
     "append_history",
     "blocked_by",
     "budget_exhausted",

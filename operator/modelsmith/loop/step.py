@@ -134,6 +134,20 @@ def own_scorecard(ctx: Context) -> Scorecard | None:
     return card if card is not None and card.iteration == ctx.state.iteration else None
 
 
+SCORED_AGAINST_ACCEPTED = frozenset({Phase.TRAINING, Phase.ASSESSING})
+"""The work phases whose decisions read the accepted candidate's scorecard: training plans (and
+relaunches) from it, an assessment compares against it."""
+
+
+def accepted_scorecard_wanted(state: RunState) -> int | None:
+    """The iteration whose scorecard `decide` may read as the accepted one in this state, or
+    None when it reads none; then the observation leaves it out (a staged run would otherwise
+    fetch it from the object store on every look)."""
+    if (state.resume_phase or state.phase) in SCORED_AGAINST_ACCEPTED:
+        return state.accepted_iteration
+    return None
+
+
 def accepted_scorecard(ctx: Context) -> Scorecard | None:
     card, wanted = ctx.obs.accepted_scorecard, ctx.state.accepted_iteration
     return card if card is not None and card.iteration == wanted else None
