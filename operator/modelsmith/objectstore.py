@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import botocore.exceptions
+import botocore.utils
 from botocore.config import Config
 
 from modelsmith.settings import OperatorSettings
@@ -146,8 +147,23 @@ def client() -> S3Client:
             found = boto3.session.Session().client(
                 "s3", endpoint_url=endpoint, region_name=region, config=config
             )
+            found.meta.events.register("before-call.s3", _expect_continue_for_large_bodies_only)
             _clients[settings] = found
         return found
+
+
+EXPECT_CONTINUE_FROM: Final = 1024 * 1024
+"""botocore asks every upload to wait for `100 Continue` before its body: a second round trip
+for each small JSON document (ledger entries, scorecards, manifests), which is most of what the
+operator writes. Only bodies this large are worth the store's chance to refuse them first."""
+
+
+def _expect_continue_for_large_bodies_only(params: dict[str, Any], **_: Any) -> None:
+    headers = params.get("headers") or {}
+    if "Expect" in headers:
+        size = botocore.utils.determine_content_length(params.get("body"))
+        if size is not None and size < EXPECT_CONTINUE_FROM:
+            del headers["Expect"]
 
 
 def _code(err: botocore.exceptions.ClientError) -> tuple[str, int]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
 
 from modelsmith import objectstore
 from testbed.objectstore import ObjectStore
@@ -109,3 +110,23 @@ def test_an_unreachable_store_is_unavailable(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_missing_bucket_is_unavailable(prefix: str) -> None:
     with pytest.raises(objectstore.ObjectStoreUnavailable):
         objectstore.get_bytes_or_none("s3://no-such-bucket-here/key")
+
+
+def test_only_large_uploads_wait_for_100_continue(prefix: str) -> None:
+    sent: dict[str, bytes | None] = {}
+
+    def record(request: AWSPreparedRequest, **_: object) -> None:
+        expect = request.headers.get("Expect")
+        key = request.url.rsplit("/", 1)[-1]
+        sent[key] = expect.encode() if isinstance(expect, str) else expect
+
+    s3 = objectstore.client()
+    s3.meta.events.register("before-send.s3", record)
+    try:
+        objectstore.put_if_absent(prefix + "small", b"{}")
+        objectstore.put_bytes(prefix + "large", b"x" * objectstore.EXPECT_CONTINUE_FROM)
+    finally:
+        s3.meta.events.unregister("before-send.s3", record)
+    assert sent == {"small": None, "large": b"100-continue"}
+    assert objectstore.get_bytes(prefix + "small") == b"{}"
+    assert len(objectstore.get_bytes(prefix + "large")) == objectstore.EXPECT_CONTINUE_FROM
