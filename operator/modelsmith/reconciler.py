@@ -145,6 +145,9 @@ class Reconciler:
         with self._guard:
             self._queued.discard(key)
             self._running.add(key)
+            # A look asked for earlier (news left to settle, a poll) is this one: it reads
+            # everything that look would have. What it still wants, it returns.
+            self._due.pop(key, None)
         try:
             self._run_once(key)
         finally:

@@ -401,7 +401,20 @@ def test_a_container_that_never_starts_is_a_failed_attempt_and_its_job_is_delete
 
 def test_a_slow_start_for_other_reasons_is_not_a_failure() -> None:
     sim = sim_in_training(container_start_grace_seconds=60)
+    launch = sim.decisions[-1]
     d = sim.step(sim.observe(job=waiting(sim, "ContainerCreating", scheduled_minutes_ago=30)))
+    assert (d.phase, d.actions, d.transitioned) == (Phase.TRAINING, (), False)
+    # The launch's words stand while its Job waits (status.capacity says Pending): the wait
+    # writes no status of its own.
+    assert (d.reason, d.message) == (launch.reason, launch.message)
+
+
+def test_a_retried_job_waiting_to_start_says_so() -> None:
+    # A retry launches without a transition: the last transition's words are about another Job.
+    sim = sim_in_training(max_attempts=2)
+    d = sim.step(sim.observe(job=failed(sim.job_name, attempts_exhausted=True)))
+    assert (d.reason, d.launches[0].name) == (Reason.JOB_FAILED_RETRYING, "demo-i1-train-a2")
+    d = sim.step(sim.observe(job=job(sim.job_name, JobState.PENDING)))
     assert (d.phase, d.reason, d.actions) == (Phase.TRAINING, Reason.JOB_PENDING, ())
     assert d.message == "Training of iteration 1 waits to start."
 

@@ -157,3 +157,29 @@ def test_the_echo_arriving_before_its_writes_response_starts_no_reconcile() -> N
     finally:
         reconciler.stop()
     assert ran == [0, 1, 2]
+
+
+def test_a_look_taken_meanwhile_answers_a_requested_later_look() -> None:
+    """News left to settle (a pod's start) needs no look of its own once something else (the
+    Job's verdict) brought the object's reconcile forward; news that arrives while that
+    reconcile runs still gets its look."""
+    calls: list[float] = []
+    reconciler = Reconciler(workers=1)
+
+    def reconcile(namespace: str, name: str) -> float | None:
+        calls.append(time.monotonic())
+        if name == "busy" and len(calls) == 1:
+            reconciler.requeue(("settling", namespace, name), 0.1)  # news meanwhile
+        return None
+
+    reconciler.register("settling", reconcile)
+    reconciler.requeue(("settling", "ns", "run"), 0.3)
+    reconciler.reconcile("settling", "ns", "run")
+    time.sleep(0.6)
+    assert len(calls) == 1, "the settled news was looked at twice"
+
+    calls.clear()
+    reconciler.reconcile("settling", "ns", "busy")
+    time.sleep(0.6)
+    reconciler.stop()
+    assert len(calls) == 2, "news that arrived during the reconcile was dropped"

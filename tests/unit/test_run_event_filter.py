@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
+from modelsmith.api import samples
+from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import ready_news
 from modelsmith.handlers import run
 from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
+from modelsmith.loop import JobObservation, JobState
 
 STARTED = {"active": 1, "startTime": "t0"}
 CRITERIA_MET = {"type": "SuccessCriteriaMet", "status": "True"}
@@ -174,3 +177,18 @@ def test_an_intake_or_benchmark_wakes_dependents_only_with_news_for_them() -> No
     # A new message under the same verdict, or nothing new: the runs decide the same.
     assert not ready_news(waiting, _intake_status("False", "BenchmarkResolvedFailed", 1, "x"))
     assert not ready_news(ready, ready)
+
+
+def test_a_job_being_launched_shows_pending_capacity() -> None:
+    intake = ModelIntake.model_validate(samples.intake(name="i", namespace="n"))
+    finished = JobObservation(name="run-i0-eval-a1", state=JobState.SUCCEEDED)
+    scheduled = {"state": "Scheduled", "reason": ""}
+    # The previous Job's verdict is not the new Job's: it waits for its pod.
+    launched = run.capacity_status(intake, finished, scheduled, launching=True)
+    assert launched is not None and launched["state"] == "Pending"
+    # Its first pod news (still pending) then changes nothing: no status write for it.
+    pending = JobObservation(name="run-i1-train-a1", state=JobState.PENDING)
+    assert run.capacity_status(intake, pending, launched) == launched
+    looked = run.capacity_status(intake, finished, launched)
+    assert looked is not None and looked["state"] == "Scheduled"
+    assert run.capacity_status(intake, None, looked) == looked

@@ -38,11 +38,13 @@ log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
 SETTINGS = OperatorSettings()
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
-NEWS_SETTLE_SECONDS = 1.0
+NEWS_SETTLE_SECONDS = 2.0
 """How long news of a Job on its way (started, a pod scheduled, its container created, running)
 waits for the run's look. These steps follow each other within moments: one look after them
 writes status once instead of once per step (each write is an API write and a watch event for
-every watcher of the run). A change in the Job's conditions (its verdict) wakes the run at once."""
+every watcher of the run). A change in the Job's conditions (its verdict) wakes the run at once.
+Longer than the Job controller's one-second batching of pod updates: a Job that ends within
+moments of starting has its verdict seen first, and the run writes once, not its start too."""
 
 
 # A coroutine: it only records the event and queues a reconcile, which kopf would otherwise hand
@@ -722,7 +724,9 @@ def _record(
             "label": candidate_label(name, state.accepted_iteration),
             "iteration": state.accepted_iteration,
         }
-    status["capacity"] = _capacity(intake, job_obs, old.get("capacity"))
+    status["capacity"] = capacity_status(
+        intake, job_obs, old.get("capacity"), launching=bool(decision.launches)
+    )
     status["training"] = _training(state, progress, old.get("training"))
     generation = body["metadata"].get("generation")
     conditions = old.get("conditions")
@@ -799,14 +803,22 @@ def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> b
     )
 
 
-def _capacity(
-    intake: ModelIntake | None, job_obs: loop.JobObservation | None, old: Any
+def capacity_status(
+    intake: ModelIntake | None,
+    job_obs: loop.JobObservation | None,
+    old: Any,
+    launching: bool = False,
 ) -> dict[str, Any] | None:
+    """What the scheduler made of the run's current Job. A Job this decision launches waits for
+    its pod by definition: Pending, not the previous Job's verdict, nor Unknown (which its first
+    pod news would then overwrite with Pending: a status write that tells nothing new)."""
     if intake is None:
         return old if isinstance(old, dict) else None
     target = intake.spec.execution_target
     state, reason = "Unknown", ""
-    if job_obs is not None:
+    if launching:
+        state = "Pending"
+    elif job_obs is not None:
         if job_obs.state is loop.JobState.UNSCHEDULABLE:
             state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, target)
             # The scheduler reports a NotReady node only as an untolerated taint.

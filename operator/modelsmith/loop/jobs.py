@@ -86,7 +86,7 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
                 "pod was scheduled.",
                 max(left, 1.0),
             )
-        return ctx, stay(ctx, Reason.JOB_PENDING, f"{sentence(ctx.doing)} waits to start.")
+        return ctx, waiting_to_start(ctx)
     if state is JobState.UNSCHEDULABLE:
         assert job is not None
         problem = capacity_problem(job.scheduler_message, c.gpu_resource, job.nodes_not_ready)
@@ -104,6 +104,16 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
     if state is JobState.FAILED:
         return ctx, job_failed(ctx, job)
     return ctx, None
+
+
+def waiting_to_start(ctx: Context) -> Outcome:
+    """A Job waiting for its pod shows as Pending in `status.capacity` from its launch on. The
+    transition that launched it keeps its words until the Job runs: replacing them with "waits
+    to start" would cost a status write per Job that tells nothing capacity does not."""
+    last, ref = ctx.state.last_transition, ctx.state.job
+    if last is not None and ref is not None and last.time == ref.launched_at:
+        return stay(ctx, last.reason, last.message)
+    return stay(ctx, Reason.JOB_PENDING, f"{sentence(ctx.doing)} waits to start.")
 
 
 def account_gpu_time(ctx: Context, job: JobObservation) -> Context:
