@@ -112,7 +112,8 @@ def test_a_missing_bucket_is_unavailable(prefix: str) -> None:
         objectstore.get_bytes_or_none("s3://no-such-bucket-here/key")
 
 
-def test_only_large_uploads_wait_for_100_continue(prefix: str) -> None:
+def test_only_large_uploads_wait_for_100_continue(prefix: str, tmp_path: Path) -> None:
+    """Both paths: boto3's transfers (a directory upload) and single-object PUTs."""
     sent: dict[str, bytes | None] = {}
 
     def record(request: AWSPreparedRequest, **_: object) -> None:
@@ -120,13 +121,33 @@ def test_only_large_uploads_wait_for_100_continue(prefix: str) -> None:
         key = request.url.rsplit("/", 1)[-1]
         sent[key] = expect.encode() if isinstance(expect, str) else expect
 
+    (tmp_path / "small-file").write_bytes(b"{}")
+    (tmp_path / "large-file").write_bytes(b"x" * objectstore.EXPECT_CONTINUE_FROM)
     s3 = objectstore.client()
     s3.meta.events.register("before-send.s3", record)
     try:
-        objectstore.put_if_absent(prefix + "small", b"{}")
-        objectstore.put_bytes(prefix + "large", b"x" * objectstore.EXPECT_CONTINUE_FROM)
+        objectstore.upload_dir(tmp_path, prefix + "dir/")
     finally:
         s3.meta.events.unregister("before-send.s3", record)
-    assert sent == {"small": None, "large": b"100-continue"}
+    assert sent == {"small-file": None, "large-file": b"100-continue"}
+
+    large = b"y" * objectstore.EXPECT_CONTINUE_FROM
+    assert "Expect" not in objectstore.put_headers(b"{}", objectstore.JSON_TYPE)
+    assert objectstore.put_headers(large, objectstore.JSON_TYPE)["Expect"] == "100-continue"
+    objectstore.put_if_absent(prefix + "small", b"{}")
+    objectstore.put_bytes(prefix + "large", large)
     assert objectstore.get_bytes(prefix + "small") == b"{}"
-    assert len(objectstore.get_bytes(prefix + "large")) == objectstore.EXPECT_CONTINUE_FROM
+    assert objectstore.get_bytes(prefix + "large") == large
+    assert len(objectstore.get_bytes(prefix + "dir/large-file")) == len(large)
+
+
+def test_keys_are_sent_as_written(prefix: str) -> None:
+    """Keys with characters a URL path escapes round-trip, and listings show them unescaped."""
+    key = prefix + "odd keys/a+b=c,~d%e é.json"
+    objectstore.put_json(key, {"ok": True})
+    assert objectstore.get_json(key) == {"ok": True}
+    assert objectstore.exists(key)
+    assert [info.uri for info in objectstore.list_objects(prefix + "odd keys/")] == [key]
+    objectstore.delete(key)
+    assert not objectstore.exists(key)
+    assert objectstore.get_bytes_or_none(key) is None
