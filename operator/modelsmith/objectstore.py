@@ -55,6 +55,10 @@ _PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConfl
 _UNAVAILABLE = frozenset(
     {
         "NoSuchBucket",
+        # The bucket lives in another region than the one configured (requests are not
+        # redirected): configuration to fix, like a missing bucket.
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
         "AccessDenied",
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",

@@ -75,6 +75,7 @@ def test_a_store_failing_every_attempt_is_unavailable(script: Script) -> None:
         (412, "PreconditionFailed", objectstore.AlreadyExists),
         (403, "AccessDenied", objectstore.ObjectStoreUnavailable),
         (404, "NoSuchBucket", objectstore.ObjectStoreUnavailable),
+        (301, "PermanentRedirect", objectstore.ObjectStoreUnavailable),
     ],
 )
 def test_answers_are_final_and_typed(
