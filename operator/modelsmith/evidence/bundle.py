@@ -24,10 +24,9 @@ from modelsmith.api.base import ApiModel
 from modelsmith.api.common import Approver, RollbackContract
 from modelsmith.api.gate import EvidenceSummary
 from modelsmith.evidence.sanitiser import Sanitiser
+from modelsmith.jobspec import DIMENSIONS, SCORECARD_SCHEMA
 
 EVIDENCE_SCHEMA: Final = "modelsmith.io/evidence/v1"
-SCORECARD_SCHEMA: Final = "modelsmith.io/scorecard/v1"
-DIMENSIONS: Final = ("capability", "risk", "operatorLens", "outcomeType")
 BASELINE: Final = "baseline"
 PREVIOUS: Final = "previous"
 _PLACES: Final = 6

@@ -10,8 +10,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCORECARD_SCHEMA: Final = "modelsmith.io/scorecard/v1"
-DIMENSIONS: Final = ("capability", "risk", "operatorLens", "outcomeType")
+from modelsmith.jobspec import DIMENSIONS, SCORECARD_SCHEMA
+
 TRAIN: Final = "train"
 HELDOUT: Final = "heldout"
 
