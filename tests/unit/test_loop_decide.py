@@ -39,8 +39,9 @@ from modelsmith.loop import (
     nodes_not_ready,
 )
 from modelsmith.loop.advice import CapacityProblem, capacity_problem
-from modelsmith.loop.decide import REQUEUE_WHILE_BLOCKED, REQUEUE_WHILE_WAITING
+from modelsmith.loop.decide import REQUEUE_WHILE_WAITING
 from modelsmith.loop.failures import container_start_wait
+from modelsmith.loop.step import REQUEUE_WHILE_BLOCKED
 
 BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
 GPU_FULL = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes."
@@ -638,6 +639,21 @@ def test_rejected_gate_blocks_on_governance_and_recovers() -> None:
     assert d.phase is Phase.BLOCKED
     d = sim.step(observe(gate=gate(GateOutcome.PENDING)))
     assert (d.phase, d.reason) == (Phase.STAGED, Reason.RESUMED)
+
+
+def test_a_staged_run_waits_on_its_gate_for_the_gate_to_wake_it() -> None:
+    """The gate's reconcile wakes its run on every change (and on its deletion); the run's own
+    look is a safety net, as for a blocked run. Until the gate is seen, it looks sooner."""
+    sim = sim_in_training()
+    sim.iteration(BASE_PASSING | {"r-01", "r-02", "r-03", "r-04", "f-02"})
+    d = sim.step(observe(gate=gate()))
+    assert (d.phase, d.requeue_after_seconds) == (Phase.STAGED, 0.0)  # a transition: look again
+    for outcome in (GateOutcome.PENDING, GateOutcome.APPROVED, GateOutcome.PROMOTED):
+        d = sim.step(observe(gate=gate(outcome)))
+        assert (d.phase, d.requeue_after_seconds) == (Phase.STAGED, REQUEUE_WHILE_BLOCKED)
+    d = sim.step(observe())
+    assert (d.phase, d.reason) == (Phase.STAGED, Reason.GATE_PENDING)
+    assert d.requeue_after_seconds == REQUEUE_WHILE_WAITING
 
 
 def test_a_gate_that_never_appears_is_requested_again() -> None:

@@ -80,12 +80,20 @@ ROLLED_BACK = "RolledBack"
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
 async def on_gate_event(
-    type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
+    type: str,
+    namespace: str | None,
+    name: str,
+    meta: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    **_: Any,
 ) -> None:
     if namespace is None:
         return
     if type == "DELETED":
         RECONCILER.forget((PLURAL, namespace, name))
+        # Its run follows the gate (and waits on it for minutes at a time): it sees it gone.
+        if run := (spec.get("runRef") or {}).get("name"):
+            RECONCILER.requeue((RUNS, namespace, run), 0)
         return
     RECONCILER.reconcile(PLURAL, namespace, name, meta.get("resourceVersion"))
 

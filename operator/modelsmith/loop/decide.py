@@ -43,6 +43,7 @@ from modelsmith.loop.state import (
 )
 from modelsmith.loop.step import (
     LIMITED,
+    REQUEUE_WHILE_BLOCKED,
     Context,
     Outcome,
     Record,
@@ -60,9 +61,6 @@ that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING i
 one into Blocked waits as a blocked run does."""
 SOONEST_RECHECK = 1.0
 REQUEUE_WHILE_WAITING = 30.0
-REQUEUE_WHILE_BLOCKED = 300.0
-"""A block that only a watched change can clear (a retry request, a pod scheduled, a gate
-decided) wakes the run through that change; this slower look is a safety net only."""
 
 
 class Decision(LoopModel):

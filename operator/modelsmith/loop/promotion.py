@@ -8,7 +8,7 @@ from modelsmith.loop.observation import GateOutcome
 from modelsmith.loop.phases import Phase
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.state import Scores
-from modelsmith.loop.step import Context, Outcome, block_run, stay
+from modelsmith.loop.step import REQUEUE_WHILE_BLOCKED, Context, Outcome, block_run, stay
 
 
 def stage_gate(name: str, iteration: int, scores: Scores, regression_count: int) -> StageGate:
@@ -66,18 +66,18 @@ def follow_gate(ctx: Context) -> Outcome:
                 ctx, Reason.GATE_BLOCKED, f"The PromotionGate {gate.name} is blocked{why}."
             )
         case GateOutcome.APPROVED:
-            return stay(ctx, Reason.GATE_APPROVED, f"The candidate of iteration {n} is approved.")
+            reason, message = Reason.GATE_APPROVED, f"The candidate of iteration {n} is approved."
         case GateOutcome.PROMOTED:
-            return stay(ctx, Reason.PROMOTED, f"The candidate of iteration {n} is promoted.")
+            reason, message = Reason.PROMOTED, f"The candidate of iteration {n} is promoted."
         case GateOutcome.ROLLED_BACK:
-            return stay(
-                ctx,
-                Reason.ROLLED_BACK,
-                f"The candidate of iteration {n} was promoted, then rolled back.",
+            reason = Reason.ROLLED_BACK
+            message = f"The candidate of iteration {n} was promoted, then rolled back."
+        case _:
+            role = f"; next sign-off: {gate.awaiting_role}" if gate.awaiting_role else ""
+            reason = Reason.GATE_PENDING
+            message = (
+                f"The candidate of iteration {n} awaits approval on the PromotionGate "
+                f"{gate.name}{role}."
             )
-    role = f"; next sign-off: {gate.awaiting_role}" if gate.awaiting_role else ""
-    return stay(
-        ctx,
-        Reason.GATE_PENDING,
-        f"The candidate of iteration {n} awaits approval on the PromotionGate {gate.name}{role}.",
-    )
+    # Whatever the gate does next, its reconcile wakes this run.
+    return stay(ctx, reason, message, requeue=REQUEUE_WHILE_BLOCKED)

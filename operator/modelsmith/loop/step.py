@@ -20,6 +20,11 @@ from modelsmith.loop.recipe import Recipe
 from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import BlockedBy, HistoryEntry, RunState, Scores, blocked_by
 
+REQUEUE_WHILE_BLOCKED = 300.0
+"""A wait that only a watched change can end (a retry request, a pod scheduled, a gate decided
+or signed: the gate's reconcile wakes its run) is ended through that change; this slower look
+is a safety net only."""
+
 LIMITED = frozenset({Phase.PENDING, Phase.EVALUATING_BASELINE, Phase.TRAINING})
 """Limits (budget, deadline) are checked before starting work in these phases. An assessment
 of a trained candidate always runs: its evidence is what the spent GPU time bought."""
