@@ -3,6 +3,7 @@ finished Job are complete (no cluster needed)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import ready_news
-from modelsmith.handlers import run
+from modelsmith.handlers import gate, run
 from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
 from modelsmith.loop import JobObservation, JobState
 
@@ -122,8 +123,11 @@ class _Recorder:
     def __init__(self) -> None:
         self.asked: list[tuple[str, tuple[str, str, str], float]] = []
 
-    def reconcile(self, plural: str, namespace: str, name: str) -> None:
+    def reconcile(self, plural: str, namespace: str, name: str, version: str | None = None) -> None:
         self.asked.append(("now", (plural, namespace, name), 0.0))
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        self.asked.append(("forget", key, 0.0))
 
     def requeue(self, key: tuple[str, str, str], after: float) -> None:
         self.asked.append(("later", key, after))
@@ -157,6 +161,24 @@ def test_news_of_a_job_on_its_way_settles_before_the_run_looks_and_a_verdict_doe
     run.on_pod_event("MODIFIED", _child(RUNNING), _child(RUNNING))
     run.on_job_event("MODIFIED", _child(COMPLETE), _child(COMPLETE))
     assert len(queue.asked) == 5
+
+
+def test_a_gate_wakes_its_run_when_it_is_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A staged run looks at its gate only every few minutes on its own: the gate's events bring
+    the look forward (its reconcile wakes the run on news), its deletion too."""
+    queue = _Recorder()
+    monkeypatch.setattr(gate, "RECONCILER", queue)
+    body = samples.gate()
+    meta, spec = body["metadata"], body["spec"]
+    namespace, name = meta["namespace"], meta["name"]
+    events = {"namespace": namespace, "name": name, "meta": meta, "spec": spec}
+    asyncio.run(gate.on_gate_event(type="MODIFIED", **events))
+    assert queue.asked == [("now", ("promotiongates", namespace, name), 0.0)]
+    asyncio.run(gate.on_gate_event(type="DELETED", **events))
+    assert queue.asked[1:] == [
+        ("forget", ("promotiongates", namespace, name), 0.0),
+        ("later", ("iterationruns", namespace, spec["runRef"]["name"]), 0),
+    ]
 
 
 def _intake_status(ready: str, reason: str, generation: int, message: str = "") -> dict[str, Any]:
