@@ -81,6 +81,14 @@ def run(args: argparse.Namespace) -> int:
         # kopf pauses only its own watch streams; the reconciler's requeue follows the same rule.
         PeeringWatch(RECONCILER, args.peering, identity, args.priority, args.namespace).start()
     metrics.serve(settings.metrics_port)
+    # The first thing an operator on duty looks for when status stays empty: is it watching the
+    # namespace, and where are its metrics.
+    logging.getLogger("modelsmith").info(
+        "serving metrics on port %d at /metrics; watching %s; %s",
+        settings.metrics_port,
+        "namespaces " + ", ".join(args.namespace) if args.namespace else "the whole cluster",
+        f"peering {args.peering!r} at priority {args.priority}" if args.peering else "standalone",
+    )
     # Jobs and pods are watched outside kopf, filtered by the API server (see informer).
     informer.start(
         args.namespace, MANAGED_SELECTOR, {"jobs": run.on_job_event, "pods": run.on_pod_event}
