@@ -11,7 +11,7 @@ WHEELHOUSE ?= $(or $(MODELSMITH_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mo
 TORCH := torch==2.9.1
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane lint crds crds-check test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
+.PHONY: help venv controlplane lint crds crds-check reference test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
 
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
@@ -42,6 +42,10 @@ crds: $(STAMP)
 
 crds-check: $(STAMP)
 	$(VENV)/bin/modelsmith crds --check
+
+# docs/reference.md, the field reference; tests/unit/test_reference_current.py checks it is current.
+reference: $(STAMP)
+	$(VENV)/bin/modelsmith reference
 
 # pytest exits 5 when it collected nothing; a run that tests nothing is a failure.
 define run_pytest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the quickstart end to end on the local test bed, as README.md's walkthrough tells
-# it. A Benchmark, a ModelIntake and an IterationRun (examples/quickstart, applied unchanged)
-# take the tiny base model from its baseline through CPU training to a staged candidate; alice
+# `make demo`: the quickstart end to end on the local test bed, as docs/walkthrough.md tells it.
+# A Benchmark, a ModelIntake and an IterationRun (examples/quickstart, applied unchanged) take
+# the tiny base model from its baseline through CPU training to a staged candidate; alice
 # and bob sign the PromotionGate as themselves; the operator promotes it.
 #
 # Repeatable: a previous demo's namespace and the run's write-once objects in the store are
@@ -192,7 +192,7 @@ subjects:
   - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: engineering-owners}
 EOF
 
-# --- the walkthrough (README.md), with examples/quickstart applied unchanged ------------------
+# --- the walkthrough (docs/walkthrough.md), with examples/quickstart applied unchanged ---------
 step "1. Define what better means: Benchmark $BENCHMARK (examples/quickstart/benchmark.yaml)"
 kubectl apply -f "$QUICKSTART/benchmark.yaml"
 wait_ready bench "$BENCHMARK"

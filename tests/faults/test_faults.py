@@ -453,7 +453,7 @@ def test_two_peered_replicas_never_both_act(
 
 
 def test_summary() -> None:
-    """Prints the figure for the README's results table (run with -s)."""
+    """Prints the figure for the reliability table in docs/benchmarks.md (run with -s)."""
     for name, survived in FAULTS.items():
         print(f"  {'survived' if survived else 'NOT survived'}: {name}")
     print(f"faults survived {sum(FAULTS.values())}/{len(FAULTS)} tried")

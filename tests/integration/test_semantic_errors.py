@@ -418,7 +418,7 @@ REFUSED: dict[str, str] = {}
 
 
 def test_summary() -> None:
-    """Prints the corpus figure for the README's results table (run with -s to see it)."""
+    """Prints the corpus figure for the reliability table in docs/benchmarks.md (run with -s)."""
     runnable = [c for c in CASES if _runnable(c)]
     lines = [f"  {name}: {said}" for name, said in sorted(REFUSED.items())]
     print("\n" + "\n".join(lines))
