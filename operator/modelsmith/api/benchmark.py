@@ -99,6 +99,10 @@ class Scenario(ApiModel):
 UNIQUE_SCENARIO_IDS = "scenario ids must be unique"
 ONE_SCENARIO_SOURCE = "exactly one of scenarios (inline) or scenariosFrom must be set"
 NEEDS_HELDOUT = "inline scenarios need at least one scenario in the heldout split"
+NEEDS_TRAIN = (
+    "inline scenarios need at least one scenario in the train split: with every scenario held "
+    "out there is nothing to train on"
+)
 HELDOUT_BOUNDS_ORDER = "heldoutShareMin must not exceed heldoutShareMax"
 ONE_SOURCE_KIND = "scenariosFrom needs exactly one of configMapRef or s3"
 
@@ -200,6 +204,12 @@ class BenchmarkSpec(ApiModel):
                 field_path=".scenarios",
             ),
             cel(
+                "!has(self.scenarios) || size(self.scenarios) == 0 || "
+                "self.scenarios.exists(s, s.split == 'train')",
+                NEEDS_TRAIN,
+                field_path=".scenarios",
+            ),
+            cel(
                 "has(self.scenariosFrom) == has(oldSelf.scenariosFrom)",
                 "the scenario source cannot change; publish new content as a new Benchmark",
             ),
@@ -263,6 +273,8 @@ class BenchmarkSpec(ApiModel):
             raise ValueError(ONE_SCENARIO_SOURCE)
         if self.scenarios and not any(s.split == Split.HELDOUT for s in self.scenarios):
             raise ValueError(NEEDS_HELDOUT)
+        if self.scenarios and not any(s.split == Split.TRAIN for s in self.scenarios):
+            raise ValueError(NEEDS_TRAIN)
         return self
 
 

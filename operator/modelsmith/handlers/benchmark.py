@@ -92,7 +92,8 @@ def reconcile(namespace: str, name: str) -> float | None:
     balance = balance_report(scenarios, benchmark.spec.balance)
     heldout = heldout_count(scenarios)
     unusable = validate_scenarios(scenarios)
-    ready = heldout > 0 and not unusable
+    train = len(scenarios) - heldout
+    ready = heldout > 0 and train > 0 and not unusable
     if unusable:
         reason = "InvalidCriteria"
         noun = "criterion" if len(unusable) == 1 else "criteria"
@@ -100,6 +101,12 @@ def reconcile(namespace: str, name: str) -> float | None:
     elif heldout == 0:
         reason = "NoHeldout"
         message = "no held-out scenarios: promotion could never be measured on unseen scenarios"
+    elif train == 0:
+        reason = "NoTrainScenarios"
+        message = (
+            "no train scenarios: every scenario is held out, so there is nothing to train on; "
+            "move some scenarios to the train split"
+        )
     else:
         reason = "Validated"
         message = (
