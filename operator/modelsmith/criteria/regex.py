@@ -5,7 +5,8 @@ scoring run away, and a pattern is searched for in the whole answer. The price i
 no backtracking features: backreferences, lookahead and lookbehind, atomic groups, possessive
 repeats. A pattern using one is refused like one that does not compile at all, with the reason
 in plain words: the Benchmark is not Ready (InvalidCriteria, and an InvalidRegex challenge), and
-the evaluator exits with its bad-criterion code.
+the evaluator exits with its bad-criterion code. It cannot be refused at admission: the CRD's
+CEL rules have no test for whether a string compiles as a pattern.
 
 Where RE2 reads a pattern differently from Python's `re`, in ways a rubric author may notice
 (the syntax is RE2's: https://github.com/google/re2/wiki/Syntax):
