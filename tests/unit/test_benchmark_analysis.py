@@ -319,14 +319,25 @@ def test_duplicate_scenarios_after_normalisation() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pattern", "code"),
-    [("(unclosed", "InvalidRegex"), ("(a+)+$", "RunawayRegex"), ("(x|x)*y", "RunawayRegex")],
+    ("pattern", "reason"),
+    [
+        ("(unclosed", "a group is not closed"),
+        (r"(x)\1", "backreferences are not supported (RE2 matches without backtracking)"),
+        (r"x(?!y)", "lookahead is not supported (RE2 matches without backtracking)"),
+    ],
 )
-def test_invalid_and_runaway_regex(pattern: str, code: str) -> None:
+def test_regex_re2_does_not_compile(pattern: str, reason: str) -> None:
     s = make(0, fail=[{"kind": "regex", "value": pattern}])
     found = find_challenges([s])
-    assert [c.reason for c in found] == [code]
-    assert found[0].detail.startswith("fail[0] regex: ")
+    assert [(c.reason, c.detail) for c in found] == [
+        ("InvalidRegex", f"fail[0] regex: pattern does not compile: {reason}")
+    ]
+
+
+def test_regex_that_backtracks_in_python_is_usable() -> None:
+    """RE2 matches in linear time, so a nested repeat is an ordinary criterion."""
+    s = make(0, fail=[{"kind": "regex", "value": "(a+)+$"}])
+    assert find_challenges([s]) == []
 
 
 def test_malformed_criterion() -> None:
@@ -350,7 +361,8 @@ def test_challenge_details_never_carry_scenario_text() -> None:
             "pass": [
                 {"kind": "contains", "value": secret},
                 {"kind": "contains", "value": ""},
-                {"kind": "regex", "value": f"(?:{secret}|{secret}s)*!"},
+                # RE2's error quotes the pattern from the unclosed group on
+                {"kind": "regex", "value": f"(?:{secret}|{secret}s!"},
             ]
         },
         fail=[],
@@ -360,7 +372,7 @@ def test_challenge_details_never_carry_scenario_text() -> None:
     assert {c.reason for c in found} >= {
         "CopiedFromPrompt",
         "TriviallySatisfiable",
-        "RunawayRegex",
+        "InvalidRegex",
         "NoFailCriteria",
         "DuplicateScenario",
     }

@@ -10,8 +10,6 @@ import pytest
 from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
 from modelsmith.criteria import (
-    MAX_INPUT,
-    MAX_INPUT_CUBIC,
     MAX_PATTERN_LENGTH,
     CriterionError,
     compile_pattern,
@@ -88,36 +86,66 @@ def test_regex_case_sensitive() -> None:
     assert not holds(c, "approve")
 
 
-def test_regex_that_does_not_compile_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("(unclosed", "a group is not closed"),
+        ("[abc", "a character class is not closed"),
+        ("abc)", "a closing parenthesis has no group"),
+        ("*a", "a repeat has nothing to repeat"),
+        ("a**", "a repeat is repeated"),
+        ("a{1001}", "a repeat count is out of order or over 1000 (nested ones multiply)"),
+        ("(a{100}){11}", "a repeat count is out of order or over 1000 (nested ones multiply)"),
+        (r"\p{L}{1000}", "the pattern is too large"),
+        ("[z-a]", "a character range out of order or invalid"),
+        ("trailing\\", "the pattern ends in a backslash"),
+        (r"\N{DIGIT ONE}", "an escape sequence RE2 does not know"),
+        (r"(?x) a", "a (?...) group RE2 does not know"),
+        (r"end\Z", "RE2 writes \\Z (end of text) as \\z"),
+    ],
+)
+def test_regex_that_does_not_compile_is_refused_with_a_reason(pattern: str, reason: str) -> None:
     with pytest.raises(CriterionError) as err:
-        compile_pattern("(unclosed", case_sensitive=False)
+        compile_pattern(pattern, case_sensitive=False)
     assert err.value.problem == "invalid-regex"
-    assert "unclosed" not in str(err.value)
+    assert err.value.reason == f"pattern does not compile: {reason}"
+    assert validate_criterion(crit(kind="regex", value=pattern)) == [f"regex: {err.value.reason}"]
 
 
 @pytest.mark.parametrize(
-    "pattern",
+    ("pattern", "feature"),
     [
-        r"(a+)+$",
-        r"(a*)*b",
-        r"(a|a)*c",
-        r"(a|ab)*c",
-        r"(\w+\s?)+$",
-        r"(?:\s*,\s*)+x",
-        r"x\d+\d+y",
-        r"x.*.*y",
-        r".*refund",
-        r"a.*b.*c.*d",
-        r"(a)\1",
+        (r"(\w+) \1", "backreferences are"),
+        (r"(?P<word>\w+) (?P=word)", "backreferences are"),
+        (r"refund(?= approved)", "lookahead is"),
+        (r"^(?!.*password)", "lookahead is"),
+        (r"(?<=queue: )billing", "lookbehind is"),
+        (r"(?<!no )refund", "lookbehind is"),
+        (r"(?>a+)b", "atomic groups are"),
+        (r"a++b", "possessive repeats are"),
+        (r"a(?#note)b", "comments are"),
     ],
 )
-def test_runaway_regex_is_refused_with_a_reason(pattern: str) -> None:
+def test_features_re2_leaves_out_are_refused_by_name(pattern: str, feature: str) -> None:
     with pytest.raises(CriterionError) as err:
         compile_pattern(pattern, case_sensitive=False)
-    assert err.value.problem == "runaway-regex"
-    assert err.value.reason
-    problems = validate_criterion(crit(kind="regex", value=pattern))
-    assert len(problems) == 1 and problems[0].startswith("regex: ")
+    assert err.value.problem == "invalid-regex"
+    assert err.value.reason == (
+        f"pattern does not compile: {feature} not supported (RE2 matches without backtracking)"
+    )
+
+
+def test_refusals_never_quote_the_pattern() -> None:
+    for pattern in ("(zqxv", "zqxv)", "[zqxv", "zqxv{2,1}", "[z-a]zqxv", r"(zqxv)\1"):
+        (problem,) = validate_criterion(crit(kind="regex", value=pattern))
+        assert "zqxv" not in problem
+
+
+def test_refusals_are_not_logged(capfd: pytest.CaptureFixture[str]) -> None:
+    """RE2 would log each refused pattern, quoting it, to stderr (the operator's log)."""
+    with pytest.raises(CriterionError):
+        compile_pattern("(zqxv-not-logged", case_sensitive=True)
+    assert "zqxv" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -131,57 +159,69 @@ def test_runaway_regex_is_refused_with_a_reason(pattern: str) -> None:
         r"\d+(?:,\d{3})*",
         r"[^x]*x",
         r"(?:-\d+)+",
+        r"(?P<queue>billing|technical)",
+        r"(?i)refund",
+        r"\p{L}+\z",
     ],
 )
 def test_ordinary_patterns_are_accepted(pattern: str) -> None:
     assert validate_criterion(crit(kind="regex", value=pattern)) == []
 
 
-def test_refused_patterns_would_really_run_away() -> None:
-    """The guard is not paranoia: a refused shape on a modest answer takes seconds in `re`."""
-    import re
-
+@pytest.mark.parametrize(
+    ("pattern", "unit"),
+    [
+        (r"(a+)+$", "a"),
+        (r"(a|aa)*c", "a"),
+        (r"(\w+\s?)+$", "word "),
+        (r"x.*.*.*y", "x"),
+        (r"a.*b.*c.*d", "abc"),
+        (r".*refund", "refund "),
+    ],
+)
+def test_patterns_that_backtrack_in_re_run_in_linear_time(pattern: str, unit: str) -> None:
+    """`re` takes exponential or high-polynomial time on these; RE2 searches a long answer
+    whole, almost at once."""
+    answer = unit * (8192 // len(unit)) + "!"
     started = time.perf_counter()
-    re.search(r"(a+)+$", "a" * 22 + "!")
-    assert time.perf_counter() - started > 0.05
+    result = evaluate_criterion(crit(kind="regex", value=pattern), answer)
+    assert time.perf_counter() - started < 1.0
+    assert result.reason in ("pattern found", "pattern not found")
+
+
+def test_regex_searches_the_whole_answer() -> None:
+    c = crit(kind="regex", value="needle")
+    assert holds(c, "x" * 10_000 + "needle")
+    far = evaluate_criterion(c, "x" * 10_000)
+    assert (far.holds, far.reason) == (False, "pattern not found")
 
 
 def test_pattern_length_is_bounded() -> None:
     with pytest.raises(CriterionError) as err:
         compile_pattern("a" * (MAX_PATTERN_LENGTH + 1), case_sensitive=False)
     assert err.value.problem == "invalid-regex"
+    assert err.value.reason == f"pattern is longer than {MAX_PATTERN_LENGTH} characters"
     compile_pattern("a" * MAX_PATTERN_LENGTH, case_sensitive=False)
 
 
-def test_regex_sees_a_bounded_prefix_of_the_answer() -> None:
-    c = crit(kind="regex", value="needle")
-    assert holds(c, "x" * (MAX_INPUT - 6) + "needle")
-    late = evaluate_criterion(c, "x" * MAX_INPUT + "needle")
-    assert not late.holds
-    assert str(MAX_INPUT) in late.reason
+def test_regex_ignoring_case_folds_beyond_ascii() -> None:
+    assert holds(crit(kind="regex", value="ÉTÉ"), "un été chaud")
+    assert holds(crit(kind="regex", value="straße"), "STRAẞE")
+    assert not holds(crit(kind="regex", value="ÉTÉ", caseSensitive=True), "un été chaud")
 
 
-def test_two_open_repeats_see_a_shorter_prefix() -> None:
-    pattern = compile_pattern(r"a.*b.*c", case_sensitive=False)
-    assert pattern.input_limit == MAX_INPUT_CUBIC
-    assert compile_pattern(r"a.*b", case_sensitive=False).input_limit == MAX_INPUT
+def test_re2_classes_are_ascii() -> None:
+    """Where RE2 differs from `re` (see modelsmith.criteria.regex): \\w and \\b are ASCII."""
+    assert not holds(crit(kind="regex", value=r"^\w+$"), "café")
+    assert not holds(crit(kind="regex", value=r"\bcafé\b"), "un café.")
+    assert holds(crit(kind="regex", value=r"^\p{L}+$"), "café")
+    assert not holds(crit(kind="regex", value=r"^\d$"), "\u0663")  # ARABIC-INDIC DIGIT THREE
 
 
-@pytest.mark.parametrize(
-    ("pattern", "unit"),
-    [
-        (r"a.*b.*c", "ab"),
-        (r"refund.*approved", "refund "),
-        (r"\w+ approved", "a"),
-        (r"total:\s*\$?\d+(\.\d+)?", "total: 1"),
-        (r"[ab]*\b\s$", "ab"),
-    ],
-)
-def test_accepted_patterns_stay_fast_on_hostile_answers(pattern: str, unit: str) -> None:
-    answer = unit * (MAX_INPUT * 2 // len(unit)) + "!"
-    started = time.perf_counter()
-    evaluate_criterion(crit(kind="regex", value=pattern), answer)
-    assert time.perf_counter() - started < 2.0
+def test_answers_that_are_not_valid_utf8_are_searched() -> None:
+    assert holds(crit(kind="regex", value="a.b"), "a\ud800b")
+    # The API refuses such a pattern; the regex check itself takes it all the same.
+    assert compile_pattern("a\ud800", case_sensitive=True).search("xa\ud800")
 
 
 def test_compiled_patterns_are_cached() -> None:
@@ -380,12 +420,12 @@ def test_scenario_reason_never_quotes_the_answer() -> None:
 
 def test_malformed_criterion_raises_whatever_the_answer() -> None:
     s = scenario([{"kind": "contains", "value": "refund"}])
-    broken = Criterion.model_construct(kind="regex", value="(a+)+", case_sensitive=False)
+    broken = Criterion.model_construct(kind="regex", value="(a+)\\1", case_sensitive=False)
     s.fail_criteria.append(broken)
     with pytest.raises(CriterionError) as err:
         score_scenario(s, "no refund here")  # the pass criterion fails first; still raises
     assert str(err.value).startswith("fail[0] regex: ")
-    assert err.value.problem == "runaway-regex"
+    assert err.value.problem == "invalid-regex"
 
 
 def test_results_dump_camel_case() -> None:
@@ -402,7 +442,7 @@ def test_results_dump_camel_case() -> None:
 def test_validate_scenarios_names_the_scenario_and_place() -> None:
     good = scenario([{"kind": "contains", "value": "refund"}])
     bad = scenario(
-        [{"kind": "contains", "value": "refund"}], [{"kind": "regex", "value": "(a|a)*"}]
+        [{"kind": "contains", "value": "refund"}], [{"kind": "regex", "value": "(a|b)\\1"}]
     )
     assert validate_scenarios([good]) == []
     problems = validate_scenarios([good, bad])

@@ -66,8 +66,9 @@ class Criterion(ApiModel):
     value: str | None = Field(
         default=None,
         max_length=512,
-        description="Text to look for (contains, notContains), the pattern (regex), or the exact "
-        "label (equals).",
+        description="Text to look for (contains, notContains), the pattern (regex: RE2 syntax, "
+        "found anywhere in the answer; \\w, \\d, \\s and \\b are ASCII only, \\p{L} is any "
+        "letter; no backreferences or lookaround), or the exact label (equals).",
     )
     values: list[Annotated[str, Field(max_length=512)]] | None = Field(
         default=None,

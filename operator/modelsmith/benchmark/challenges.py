@@ -5,8 +5,9 @@ positions, kinds and ids only: the Benchmark status is a shared surface, so no p
 reference or criterion text appears. Singleton classes are reported by the balance report.
 
 Codes:
-- InvalidCriterion / InvalidRegex / RunawayRegex: the criterion cannot be used (the benchmark
-  is Invalid; the reconciler learns the same from validate_criterion).
+- InvalidCriterion / InvalidRegex: the criterion cannot be used (the benchmark is Invalid; the
+  reconciler learns the same from validate_criterion). InvalidRegex covers a pattern RE2 cannot
+  compile, including one that uses backreferences or lookaround.
 - NoFailCriteria: nothing fails an answer for what it must not say.
 - TriviallySatisfiable: a pass criterion holds on every probe answer ("", "x", lorem ipsum...),
   e.g. an empty `contains` or a regex such as `.*`. notContains pass criteria are exempt: they
@@ -40,7 +41,6 @@ PROBE_ANSWERS: tuple[str, ...] = (
 )
 _PROBLEM_CODES = {
     "invalid-regex": "InvalidRegex",
-    "runaway-regex": "RunawayRegex",
     "unknown-kind": "InvalidCriterion",
     "malformed-criterion": "InvalidCriterion",
 }

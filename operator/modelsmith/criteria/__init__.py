@@ -5,13 +5,7 @@ criteria before any Job runs). Pure: no I/O, no cluster."""
 
 from modelsmith.criteria.checks import PreparedCriterion, prepare
 from modelsmith.criteria.errors import CriterionError, Problem
-from modelsmith.criteria.regex_guard import (
-    MAX_INPUT,
-    MAX_INPUT_CUBIC,
-    MAX_PATTERN_LENGTH,
-    SafePattern,
-    compile_pattern,
-)
+from modelsmith.criteria.regex import MAX_PATTERN_LENGTH, RegexPattern, compile_pattern
 from modelsmith.criteria.results import CriterionResult, ScenarioResult
 from modelsmith.criteria.scoring import (
     evaluate_criterion,
@@ -21,14 +15,12 @@ from modelsmith.criteria.scoring import (
 )
 
 __all__ = [
-    "MAX_INPUT",
-    "MAX_INPUT_CUBIC",
     "MAX_PATTERN_LENGTH",
     "CriterionError",
     "CriterionResult",
     "PreparedCriterion",
     "Problem",
-    "SafePattern",
+    "RegexPattern",
     "ScenarioResult",
     "compile_pattern",
     "evaluate_criterion",

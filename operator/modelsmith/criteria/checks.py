@@ -20,7 +20,7 @@ from jsonschema.validators import validator_for
 from modelsmith.api.criteria import Criterion, CriterionKind
 from modelsmith.criteria.errors import CriterionError
 from modelsmith.criteria.extract import first_json, first_number
-from modelsmith.criteria.regex_guard import compile_pattern
+from modelsmith.criteria.regex import compile_pattern
 from modelsmith.criteria.results import CriterionResult
 
 Check = Callable[[str], tuple[bool, str]]
@@ -117,8 +117,6 @@ def _regex(criterion: Criterion) -> Check:
     def check(answer: str) -> tuple[bool, str]:
         if pattern.search(answer):
             return True, "pattern found"
-        if len(answer) > pattern.input_limit:
-            return False, f"pattern not found in the first {pattern.input_limit} characters"
         return False, "pattern not found"
 
     return check

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Problem = Literal["unknown-kind", "malformed-criterion", "invalid-regex", "runaway-regex"]
+Problem = Literal["unknown-kind", "malformed-criterion", "invalid-regex"]
 
 
 class CriterionError(ValueError):

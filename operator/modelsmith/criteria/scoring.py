@@ -18,8 +18,8 @@ def evaluate_criterion(criterion: Criterion, answer: str) -> CriterionResult:
 
 def validate_criterion(criterion: Criterion) -> list[str]:
     """What is wrong with a criterion (empty when it can be used): unknown kind, missing or
-    misplaced fields, a regex that does not compile or could run away, a schema that is not a
-    valid JSON Schema, a numeric check without a target. Messages never quote the criterion."""
+    misplaced fields, a regex RE2 does not compile, a schema that is not a valid JSON Schema, a
+    numeric check without a target. Messages never quote the criterion."""
     try:
         prepare(criterion)
     except CriterionError as err:
