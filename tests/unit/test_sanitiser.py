@@ -24,9 +24,19 @@ from modelsmith.evidence.sanitiser import (
 
 CORPUS = Path(__file__).resolve().parents[1] / "sanitiser_corpus"
 LEAK_CORPUS: dict[str, Any] = yaml.safe_load((CORPUS / "leaks.yaml").read_text())
-CLEAN_CORPUS: list[str] = yaml.safe_load((CORPUS / "clean.yaml").read_text())["clean"]
+CLEAN_FILE: dict[str, Any] = yaml.safe_load((CORPUS / "clean.yaml").read_text())
+CLEAN_CORPUS: list[str] = CLEAN_FILE["clean"]
 LEAKS: list[dict[str, str]] = LEAK_CORPUS["leaks"]
-SANITISER = Sanitiser.for_texts(LEAK_CORPUS["benchmark_texts"])
+# Approver identities are allowed by name, as the bundle, report and status surfaces allow them.
+SANITISER = Sanitiser.for_texts(LEAK_CORPUS["benchmark_texts"]).allowing(
+    *CLEAN_FILE["allowed_names"]
+)
+
+
+def _category(entry: dict[str, str]) -> str:
+    """The corpus reports by category: the leak's kind, or a finer one (how it was hidden or
+    phrased: zero-width, full-width, assignment, reordered-prompt...)."""
+    return entry.get("category", entry["kind"])
 
 
 def _covering(findings: list[Finding], start: int, end: int) -> list[Finding]:
@@ -34,9 +44,31 @@ def _covering(findings: list[Finding], start: int, end: int) -> list[Finding]:
 
 
 def test_corpus_sizes() -> None:
-    assert len(LEAKS) >= 60
-    assert len(CLEAN_CORPUS) >= 30
+    assert len(LEAKS) >= 150
+    assert len(CLEAN_CORPUS) >= 100
     assert {entry["kind"] for entry in LEAKS} == {kind.value for kind in LeakKind}
+    assert len({_category(entry) for entry in LEAKS}) >= 12
+    assert len(LeakKind) >= 12
+
+
+def test_corpus_figures_per_category() -> None:
+    """Prints the table docs/security.md quotes; every seeded leak of every category caught."""
+    seeded: dict[str, int] = {}
+    caught: dict[str, int] = {}
+    for entry in LEAKS:
+        category = _category(entry)
+        seeded[category] = seeded.get(category, 0) + 1
+        cleaned = SANITISER.clean(entry["text"])
+        if entry["leak"] not in cleaned and f"[redacted:{entry['kind']}]" in cleaned:
+            caught[category] = caught.get(category, 0) + 1
+    passed = sum(SANITISER.clean(text) == text for text in CLEAN_CORPUS)
+    rows = [f"| {c} | {seeded[c]} | {caught.get(c, 0)} |" for c in sorted(seeded)]
+    print("\n| category | seeded | caught |\n|---|---|---|")
+    print("\n".join(rows))
+    print(f"| **all leaks** | {len(LEAKS)} | {sum(caught.values())} |")
+    print(f"| clean strings unchanged | {len(CLEAN_CORPUS)} | {passed} |")
+    assert caught == seeded
+    assert passed == len(CLEAN_CORPUS)
 
 
 def test_every_seeded_leak_is_found_and_cleaned() -> None:
@@ -79,7 +111,7 @@ def test_every_clean_string_passes_unchanged() -> None:
     assert not flagged, flagged
     for text in CLEAN_CORPUS:
         assert SANITISER.clean(text) == text
-        assert DEFAULT.clean(text) == text
+        assert DEFAULT.allowing(*CLEAN_FILE["allowed_names"]).clean(text) == text
 
 
 def test_finding_and_error_never_echo_the_secret() -> None:
@@ -140,8 +172,9 @@ def test_benchmark_text_matching_ignores_case_whitespace_and_punctuation() -> No
     # Short texts (below min_words) never match on their own: they are everyday words.
     short = Sanitiser.for_texts(["high", "refund"])
     assert short.check("risk=high refund scenarios") == []
-    # A run shorter than the shingle does not match unless the whole text is that short.
-    assert sanitiser.check("for the on-call engineer") == []
+    # A shorter run matches when two of its four words are distinctive; common words do not.
+    assert sanitiser.check("for the on-call engineer")
+    assert sanitiser.check("the incident for") == []
 
 
 def test_without_texts_only_structural_leaks_are_found() -> None:
@@ -233,3 +266,26 @@ def test_allowed_names_pass_only_whole() -> None:
     assert sanitiser.check("Job support-run-x7k2p-i1-train-a1 failed")
     assert sanitiser.check("Pod support-run-x7k2p-bzt7q failed")
     assert sanitiser.check("Read /tmp/support-run-x7k2p") != []
+
+
+def test_normalisation_maps_findings_back_to_the_original_text() -> None:
+    text = "ok \uff0ftmp\uff0fx\u200b/y.json done \u2026"
+    cleaned = SANITISER.clean(text)
+    assert cleaned == "ok [redacted:path] done \u2026"  # the ellipsis outside stays as it was
+    plain = "Latency p95 180 ms \u2026 \u00d7 2"
+    assert SANITISER.clean(plain) == plain
+
+
+def test_digest_allowance_is_exact_and_can_be_withdrawn() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert SANITISER.check(f"evidence {digest}") == []
+    for bad in (digest[:-2], digest + "ff", digest.upper(), "sha256:" + "zz" * 32):
+        assert [f.kind for f in SANITISER.check(f"evidence {bad} ok")] == [LeakKind.OPAQUE_ID], bad
+    strict = SANITISER.without_digests()
+    assert strict.clean(f"evidence {digest}") == "evidence [redacted:opaque-id]"
+
+
+def test_encoded_text_is_judged_by_what_it_decodes_to() -> None:
+    assert SANITISER.check("support-triage-run-1-iter-3") == []
+    assert SANITISER.check("dGVhbS1h") == []  # base64 of a harmless word, unpadded
+    assert [f.kind for f in SANITISER.check("x=dXNlcjpwYXNzd29yZA")] == [LeakKind.ENCODED]

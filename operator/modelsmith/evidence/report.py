@@ -402,8 +402,9 @@ with the <code>modelsmith.io/rollback</code> annotation on the PromotionGate.</p
 </body>
 </html>
 """
+    identities = [p for a in bundle.approvers for p in (*a.users, *a.groups)]
     allowed = sanitiser.allowing(
-        bundle.run, bundle.candidate.label, bundle.lineage.base, bundle.benchmark.name
+        bundle.run, bundle.candidate.label, bundle.lineage.base, bundle.benchmark.name, *identities
     )
     allowed.assert_clean(page, surface="evidence report")
     return page
