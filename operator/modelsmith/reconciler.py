@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelsmith import kube, metrics, watched
+from modelsmith import kube, metrics, statusguard, watched
 from modelsmith.settings import OperatorSettings
 
 log = logging.getLogger("modelsmith.reconciler")
@@ -97,7 +97,11 @@ class Reconciler:
     ) -> dict[str, Any]:
         """`kube.patch_status`, remembering the version written so that its watch echo does not
         start another reconcile (see `reconcile`), and what it wrote for the next read (of the
-        kinds `watched` keeps by version only, only the metadata comes back)."""
+        kinds `watched` keeps by version only, only the metadata comes back).
+
+        Every status write comes through here, so here it passes the sanitiser: a patch from
+        `merge_patch` already did, any other is cleaned now (`statusguard`)."""
+        patch = statusguard.clean_status(patch, (plural, namespace, name))
         stored = kube.patch_status(
             plural,
             namespace,
@@ -162,6 +166,8 @@ class Reconciler:
         plural, namespace, name = key
         func = self._funcs[plural]
         metrics.RECONCILES.labels(*metrics.labels(plural)).inc()
+        # Status written during this reconcile allows the object's own name (statusguard).
+        token = statusguard.OBJECT.set(key)
         try:
             again = func(namespace, name)
         except Exception as exc:
@@ -176,6 +182,8 @@ class Reconciler:
             metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
             log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
             again = 10.0
+        finally:
+            statusguard.OBJECT.reset(token)
         if again is not None:
             self.requeue(key, again)
 

@@ -1,13 +1,23 @@
 """The smallest JSON merge patch (RFC 7386) that turns an observed status into the desired one.
 An empty patch means nothing changed, and the operator then writes nothing: an idle cluster sees
-no API writes from it."""
+no API writes from it.
+
+The desired status is sanitised first (`statusguard`): what was stored is the sanitised form, so
+a status whose text needed redacting compares equal to it and is not written again."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from modelsmith.statusguard import CleanStatus, clean_status
+
 
 def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The patch from `old` to the sanitised `new`, itself marked as sanitised."""
+    return CleanStatus(_diff(old, clean_status(new)))
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     patch: dict[str, Any] = {}
     for key, value in new.items():
         current = old.get(key)
@@ -15,7 +25,7 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             if current is not None:
                 patch[key] = None
         elif isinstance(value, dict) and isinstance(current, dict):
-            nested = merge_patch(current, value)
+            nested = _diff(current, value)
             if nested:
                 patch[key] = nested
         elif _normal(value) != _normal(current):
