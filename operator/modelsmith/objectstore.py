@@ -11,6 +11,13 @@ be used now (connection refused, timeouts, 5xx, refused credentials, a missing b
 `ObjectStoreUnavailable`, which callers turn into an infrastructure block or exit code 8.
 Messages name the operation and the error code, never the object key or the endpoint: they may
 reach logs that are shipped outside the customer boundary.
+
+Reads are bounded. Every object is read with a ranged GET (`Range: bytes=0-<limit>`) whose
+answer says the object's full size before any of its body is read; an object over the limit of
+its kind (`READ_LIMITS`, by `ObjectKind`) is refused with `ObjectTooLarge`, naming the kind and
+the limit, having read none of it. `BodyCounter` counts what was requested and read. A process
+that calls `confine_reads` (the operator, with its configured bucket) reads and lists no other
+bucket: a URI naming another is refused with `ForeignBucket` before any request.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -91,6 +100,64 @@ class InvalidUri(ValueError):  # noqa: N818 - reads as a condition
     """Not an `s3://<bucket>/<key>` URI."""
 
 
+class ObjectKind(StrEnum):
+    """What an object is, for its read limit. The value reads in messages."""
+
+    SCENARIOS = "scenarios object"
+    SCORECARD = "scorecard"
+    LEDGER_ENTRY = "ledger entry"
+    BUNDLE = "evidence bundle"
+    RECORD = "promotion or rollback record"
+    PROGRESS = "training progress report"
+    OBJECT = "object"
+    """Anything else: Job specs, training material, lineage (the images' reads)."""
+
+
+KIB: Final = 1024
+MIB: Final = 1024 * KIB
+READ_LIMITS: Final[Mapping[ObjectKind, int]] = MappingProxyType(
+    {
+        # As a Benchmark's inline or ConfigMap scenarios (benchmark.sources.MAX_SOURCE_BYTES);
+        # MODELSMITH_MAX_BENCHMARK_BYTES raises both, the operator passing it as `limit`.
+        ObjectKind.SCENARIOS: 1 * MIB,
+        # Per scenario an id, a split, four dimension values and a verdict (~250 bytes): room
+        # for ten thousand scenarios and more.
+        ObjectKind.SCORECARD: 4 * MIB,
+        ObjectKind.LEDGER_ENTRY: 256 * KIB,
+        ObjectKind.BUNDLE: 4 * MIB,
+        ObjectKind.RECORD: 256 * KIB,
+        ObjectKind.PROGRESS: 64 * KIB,
+        ObjectKind.OBJECT: 256 * MIB,
+    }
+)
+"""The most bytes read of one object, by kind; defined here only (docs/security.md quotes it)."""
+
+
+class ObjectTooLarge(ObjectStoreUnavailable):
+    """An object is over the read limit of its kind; none of its body was read. A kind of
+    `ObjectStoreUnavailable`: what needs it cannot go on until a person replaces the object,
+    and callers already block visibly on that (a run, a gate) rather than retry out of sight."""
+
+    def __init__(self, kind: ObjectKind, limit: int, size: int | None) -> None:
+        self.kind, self.limit, self.size = kind, limit, size
+        how_big = f"{size} bytes" if size is not None else "larger than that"
+        super().__init__(
+            f"the {kind.value} is {how_big}, more than the limit of {limit} bytes for a "
+            f"{kind.value}; it was not read"
+        )
+
+
+class ForeignBucket(ObjectStoreUnavailable):
+    """A URI names a bucket this process may not read (see `confine_reads`)."""
+
+    def __init__(self, bucket: str, allowed: str) -> None:
+        self.bucket, self.allowed = bucket, allowed
+        super().__init__(
+            f"the URI names the bucket {bucket}, but the operator reads only its configured "
+            f"bucket {allowed}"
+        )
+
+
 @dataclass(frozen=True)
 class S3Uri:
     bucket: str
@@ -155,18 +222,30 @@ class _Store:
         return f"{self.endpoint}/{where.bucket}/{quote(where.key, safe='/~')}"
 
     def send(
-        self, method: str, where: S3Uri, body: bytes = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        where: S3Uri,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
     ) -> AWSResponse:
         """One request, retried as botocore's standard mode retries (connection failures and
         timeouts, 5xx, throttling; up to ATTEMPTS with jittered exponential backoff). A refusal
-        raises the ClientError botocore would have raised, so `_translate` reads both alike."""
+        raises the ClientError botocore would have raised, so `_translate` reads both alike.
+        With `stream`, a successful answer's body is left unread (`_read_bounded`)."""
         if self.credentials is None:
             raise botocore.exceptions.NoCredentialsError()
         url = self.url(where)
         attempt = 0
         while True:
             attempt += 1
-            request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+            request = AWSRequest(
+                method=method,
+                url=url,
+                data=body,
+                headers=dict(headers or {}),
+                stream_output=stream,
+            )
             signer = S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region)
             signer.add_auth(request)
             try:
@@ -324,31 +403,122 @@ class _Call:
 
 # --- reading ------------------------------------------------------------------------------
 
+_confined: str | None = None
 
-def get_bytes(uri: str) -> bytes:
+
+def confine_reads(bucket: str | None) -> None:
+    """From now on this process reads and lists only `bucket` (None: any). The operator calls
+    it at start with its configured bucket: a URI from a spec (a Benchmark's scenarios, an
+    intake's base model) must not make it read another bucket with its own credentials."""
+    global _confined
+    _confined = bucket
+
+
+def _readable(uri: str) -> S3Uri:
     where = parse_uri(uri)
-    with _Call("get"):
-        return _store().send("GET", where).content
+    if _confined is not None and where.bucket != _confined:
+        raise ForeignBucket(where.bucket, _confined)
+    return where
 
 
-def get_bytes_or_none(uri: str) -> bytes | None:
+class BodyCounter:
+    """Bytes of object bodies this process asked for (the ranges it sent) and read, so a test
+    can show a refused object cost nothing and a bounded read no more than its limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requested = 0
+        self.read = 0
+
+    def add(self, requested: int = 0, read: int = 0) -> None:
+        with self._lock:
+            self.requested += requested
+            self.read += read
+
+
+BODIES: Final = BodyCounter()
+
+
+def kind_of(uri: str) -> ObjectKind:
+    """The kind of an object of the run layout (`layout`), by its name; OBJECT otherwise."""
+    key = parse_uri(uri).key
+    name = PurePosixPath(key).name
+    if "/ledger/" in f"/{key}":
+        return ObjectKind.LEDGER_ENTRY
+    by_name = {
+        "scorecard.json": ObjectKind.SCORECARD,
+        "bundle.json": ObjectKind.BUNDLE,
+        "promotion-record.json": ObjectKind.RECORD,
+        "rollback-record.json": ObjectKind.RECORD,
+        "progress.json": ObjectKind.PROGRESS,
+    }
+    if name in by_name:
+        return by_name[name]
+    return ObjectKind.SCENARIOS if name.startswith("scenarios-") else ObjectKind.OBJECT
+
+
+def _total_size(response: AWSResponse) -> int | None:
+    """The object's full size: from Content-Range on a 206, Content-Length on a 200."""
+    headers = response.headers
+    if response.status_code == 206:
+        total = str(headers.get("Content-Range", "")).rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = str(headers.get("Content-Length", ""))
+    return int(length) if length.isdigit() else None
+
+
+def _read_bounded(where: S3Uri, kind: ObjectKind, limit: int) -> bytes:
+    """The object's bytes, at most `limit` of them: a ranged GET, whose answer's headers give
+    the full size before the body is read; a server that ignores the range is read no further
+    than one byte past the limit either."""
+    BODIES.add(requested=limit + 1)
     try:
-        return get_bytes(uri)
+        response = _store().send("GET", where, headers={"Range": f"bytes=0-{limit}"}, stream=True)
+    except botocore.exceptions.ClientError as err:
+        if _code(err)[0] == "InvalidRange":
+            return b""  # a range from byte 0 is unsatisfiable only for an empty object
+        raise
+    raw = response.raw
+    size = _total_size(response)
+    data = b"" if size is not None and size > limit else raw.read(limit + 1)
+    BODIES.add(read=len(data))
+    if len(data) > limit or (size is not None and size > limit):
+        # The rest is not worth draining: the connection is dropped, not reused.
+        raw.close()
+        raise ObjectTooLarge(kind, limit, size)
+    raw.release_conn()  # read to its end: the connection goes back to the pool
+    return bytes(data)
+
+
+def get_bytes(uri: str, kind: ObjectKind | None = None, limit: int | None = None) -> bytes:
+    """The object's bytes, refused (`ObjectTooLarge`) over the limit of its kind (`kind_of`
+    when not given; `limit` overrides the kind's) and outside a confined bucket."""
+    where = _readable(uri)
+    kind = kind or kind_of(uri)
+    with _Call("get"):
+        return _read_bounded(where, kind, READ_LIMITS[kind] if limit is None else limit)
+
+
+def get_bytes_or_none(
+    uri: str, kind: ObjectKind | None = None, limit: int | None = None
+) -> bytes | None:
+    try:
+        return get_bytes(uri, kind, limit)
     except ObjectNotFound:
         return None
 
 
-def get_json(uri: str) -> Any:
-    return json.loads(get_bytes(uri))
+def get_json(uri: str, kind: ObjectKind | None = None) -> Any:
+    return json.loads(get_bytes(uri, kind))
 
 
-def get_json_or_none(uri: str) -> Any:
-    data = get_bytes_or_none(uri)
+def get_json_or_none(uri: str, kind: ObjectKind | None = None) -> Any:
+    data = get_bytes_or_none(uri, kind)
     return None if data is None else json.loads(data)
 
 
 def exists(uri: str) -> bool:
-    where = parse_uri(uri)
+    where = _readable(uri)
     try:
         with _Call("head"):
             _store().send("HEAD", where)
@@ -370,7 +540,7 @@ class ObjectInfo:
 
 def iter_objects(prefix: str) -> Iterator[ObjectInfo]:
     """Every object whose key starts with the prefix's key, in key order."""
-    where = parse_uri(prefix)
+    where = _readable(prefix)
     with _Call("list"):
         pages = (
             client()
@@ -393,7 +563,7 @@ def list_objects(prefix: str) -> list[ObjectInfo]:
 
 
 def prefix_has_objects(prefix: str) -> bool:
-    where = parse_uri(prefix)
+    where = _readable(prefix)
     with _Call("list"):
         page = client().list_objects_v2(Bucket=where.bucket, Prefix=where.key, MaxKeys=1)
     return bool(page.get("KeyCount", 0) or page.get("Contents"))

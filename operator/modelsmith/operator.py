@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith import events, informer, metrics
+    from modelsmith import events, informer, metrics, objectstore
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
     from modelsmith.jobs import MANAGED_SELECTOR
     from modelsmith.kopfstate import NoDiffBase
@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         # carry framework messages to a shared surface.
         settings.posting.enabled = False
         settings.execution.max_workers = OperatorSettings().workers
+        # URIs in specs are read with the operator's credentials: only in its own bucket.
+        objectstore.confine_reads(OperatorSettings().bucket)
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60

@@ -239,7 +239,7 @@ def _observe(
     layout: RunLayout,
     readiness: loop.IntakeReadiness,
 ) -> tuple[loop.Observation, loop.JobObservation | None, dict[str, Any] | None]:
-    reachable = True
+    reachable, refused = True, None
     job_obs = None
     scorecard = accepted = None
     progress = None
@@ -262,8 +262,9 @@ def _observe(
             accepted = _scorecard(layout, wanted)
         if job is not None and running and job.phase is loop.Phase.TRAINING:
             progress = objectstore.get_json_or_none(layout.progress(job.iteration))
-    except objectstore.ObjectStoreUnavailable:
+    except objectstore.ObjectStoreUnavailable as exc:
         reachable = False
+        refused = str(exc) if isinstance(exc, objectstore.ObjectTooLarge) else None
     gate = (
         _observe_gate(body["metadata"]["namespace"], state.gate_name) if state.gate_name else None
     )
@@ -274,6 +275,7 @@ def _observe(
         scorecard=scorecard,
         accepted_scorecard=accepted,
         object_store_reachable=reachable,
+        object_store_refusal=refused,
         suspended=run.spec.suspend,
         gate=gate,
         retry_request=annotations.get(loop.RETRY_ANNOTATION),

@@ -47,7 +47,15 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
             cm.data, ref.key, name=ref.name, max_bytes=SETTINGS.max_inline_benchmark_bytes
         )
     assert source.s3 is not None
-    raw = objectstore.get_bytes_or_none(source.s3.uri)
+    try:
+        raw = objectstore.get_bytes_or_none(
+            source.s3.uri,
+            objectstore.ObjectKind.SCENARIOS,
+            limit=SETTINGS.max_inline_benchmark_bytes,
+        )
+    except (objectstore.ObjectTooLarge, objectstore.ForeignBucket) as err:
+        # Not the store's fault and not going away by itself: the Benchmark is Invalid.
+        raise BenchmarkSourceError(f"the referenced scenario object: {err}") from None
     if raw is None:
         raise SourceMissingError("the referenced scenario object does not exist")
     return scenarios_from_object(

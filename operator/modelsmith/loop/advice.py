@@ -140,6 +140,8 @@ class AdviceContext:
     gate_name: str | None = None
     gpu_seconds_used: float = 0.0
     gpu_hour_budget: float | None = None
+    store_refusal: bool = False
+    """The store answers, but an object in it was refused (over its read limit)."""
 
 
 def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
@@ -218,6 +220,11 @@ def next_action(ctx: AdviceContext) -> str:
         case Reason.UNSCHEDULABLE:
             problem = capacity_problem(ctx.scheduler_message, ctx.gpu_resource, ctx.nodes_not_ready)
             return capacity_action(problem, ctx.gpu_count, ctx.gpu_resource)
+        case Reason.OBJECT_STORE_UNAVAILABLE if ctx.store_refusal:
+            return (
+                "Replace the refused object with one within its read limit (see the Blocked "
+                "message); the run resumes on its own"
+            )
         case Reason.OBJECT_STORE_UNAVAILABLE:
             return (
                 "Restore the operator's access to the object store (endpoint, credentials, "

@@ -183,6 +183,7 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         gate_name=new_state.gate_name,
         gpu_seconds_used=new_state.gpu_seconds_used,
         gpu_hour_budget=ctx.config.gpu_hour_budget,
+        store_refusal=ctx.obs.object_store_refusal is not None,
     )
     return Decision(
         phase=out.phase,
@@ -321,11 +322,13 @@ def _retry_on_request(ctx: Context) -> Outcome:
 
 
 def _store_unavailable(ctx: Context) -> Outcome:
-    return block_run(
-        ctx,
-        Reason.OBJECT_STORE_UNAVAILABLE,
-        f"The operator cannot reach the object store; {ctx.doing} waits for it.",
-    )
+    refusal = ctx.obs.object_store_refusal
+    if refusal is not None:
+        # Reachable, but what it holds is refused (e.g. over a read limit): say what and why.
+        message = f"The operator refused an object in the store: {refusal}; {ctx.doing} waits."
+    else:
+        message = f"The operator cannot reach the object store; {ctx.doing} waits for it."
+    return block_run(ctx, Reason.OBJECT_STORE_UNAVAILABLE, message)
 
 
 def _pending(ctx: Context) -> Outcome:

@@ -99,6 +99,9 @@ class Observation(LoopModel):
     accepted_scorecard: Scorecard | None = None
     """The scorecard of RunState.accepted_iteration, whenever that is set."""
     object_store_reachable: bool = True
+    object_store_refusal: str | None = None
+    """Why the operator refused what the store holds (an object over its read limit), when
+    that, not an outage, is what makes the store unusable."""
     suspended: bool = False
     gate: GateObservation | None = None
     retry_request: str | None = None
