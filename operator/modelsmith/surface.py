@@ -22,6 +22,9 @@ def clean_text(text: str) -> str:
     return _sanitiser().clean(text)
 
 
+@functools.lru_cache(maxsize=1024)
 def clean_label(value: str) -> str:
-    """Metric label values: sanitised and bounded, so a label can neither leak nor explode."""
-    return clean_text(value)[:63]
+    """Metric label values: sanitised and bounded, so a label can neither leak nor explode. A
+    label has no use for a content digest (and one per object would explode the series), so
+    digests are refused here too."""
+    return _sanitiser().without_digests().clean(value)[:63]

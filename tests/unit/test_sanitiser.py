@@ -65,6 +65,8 @@ def test_corpus_figures_per_category() -> None:
     rows = [f"| {c} | {seeded[c]} | {caught.get(c, 0)} |" for c in sorted(seeded)]
     print("\n| category | seeded | caught |\n|---|---|---|")
     print("\n".join(rows))
+    kinds = {kind.value: sum(e["kind"] == kind.value for e in LEAKS) for kind in LeakKind}
+    print(" ".join(f"{kind}={n}" for kind, n in kinds.items()), f"({len(kinds)} kinds)")
     print(f"| **all leaks** | {len(LEAKS)} | {sum(caught.values())} |")
     print(f"| clean strings unchanged | {len(CLEAN_CORPUS)} | {passed} |")
     assert caught == seeded

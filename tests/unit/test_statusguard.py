@@ -73,3 +73,30 @@ def test_a_redacted_status_costs_no_second_write() -> None:
         statusguard.OBJECT.reset(token)
     # Cleaning is idempotent and a cleaned patch is passed through as it is.
     assert clean_status(patch, KEY) is patch
+
+
+def test_the_bundle_and_gate_carry_the_intakes_free_text_cleaned() -> None:
+    from modelsmith.api import samples
+    from modelsmith.evidence.sanitiser import Sanitiser
+    from modelsmith.handlers.staging import shared_intake
+
+    _, intake, _, _ = samples.parsed()
+    spec = intake.spec
+    leaky = intake.model_copy(
+        update={
+            "spec": spec.model_copy(
+                update={
+                    "owner": "ops via https://wiki.acme.internal/ml",
+                    "rollback": spec.rollback.model_copy(
+                        update={"expectation": "Restore it; DB_PASSWORD Winter2025! on db01.acme"}
+                    ),
+                }
+            )
+        }
+    )
+    shared = shared_intake(leaky, Sanitiser())
+    assert shared.spec.owner == "ops via [redacted:url]"
+    assert shared.spec.rollback.expectation == (
+        "Restore it; DB_PASSWORD [redacted:secret] on [redacted:host]"
+    )
+    assert shared_intake(intake, Sanitiser()).spec == intake.spec  # clean text is kept

@@ -112,7 +112,9 @@ def _value_span(text: str, m: re.Match[str], group: int) -> tuple[int, int, str]
     start, end = m.start(group), m.end(group)
     if text[start : start + 1] in "\"'":
         start, end = start + 1, end - 1
-    end = strip_trailing(text, start, end)
+    # A password may well end in ! or ?; a full stop or comma after it ends the sentence.
+    while end > start and text[end - 1] in ".,;:":
+        end -= 1
     return start, end, text[start:end]
 
 

@@ -51,6 +51,7 @@ def stage(
     sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
         run.name, intake.name, candidate_label(run.name, action.iteration)
     )
+    intake = shared_intake(intake, sanitiser)
     bundle = _stored_bundle(body, run, intake, decision, action, layout, sanitiser)
     with contextlib.suppress(objectstore.AlreadyExists):
         objectstore.put_if_absent(
@@ -102,6 +103,18 @@ def stage(
     except Exception as exc:
         if not kube.is_conflict(exc):
             raise
+
+
+def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:
+    """The intake as the bundle, the report and the gate's spec carry it: its free text (owner,
+    rollback expectation) cleaned by the run's sanitiser, approvers named as they are. Raw, a
+    token or a host put there would make the bundle refuse itself on every reconcile."""
+    spec = intake.spec
+    people = [p for a in spec.promotion.approvers for p in (*a.users, *a.groups)]
+    clean = sanitiser.allowing(*people).clean
+    rollback = spec.rollback.model_copy(update={"expectation": clean(spec.rollback.expectation)})
+    cleaned = spec.model_copy(update={"owner": clean(spec.owner), "rollback": rollback})
+    return intake.model_copy(update={"spec": cleaned})
 
 
 def _stored_bundle(
