@@ -76,7 +76,10 @@ _TOKENISH: Final = re.compile(
     r"(?<![A-Za-z0-9+/=_.-])[A-Za-z0-9+/_.-]{20,}={0,2}(?![A-Za-z0-9+/=_.-])"
 )
 _CAMEL_WORDS: Final = re.compile(r"^[A-Za-z][a-z]*(?:[A-Z][a-z]+|[A-Z]{2,}(?![a-z])|\d+)*$")
-_PERCENT_RUN: Final = re.compile(r"[A-Za-z0-9._~+%-]*%[0-9A-Fa-f]{2}[A-Za-z0-9._~+%/=:@-]*")
+# Anchored at a token's start: unanchored, every position of a long token would be a start.
+_PERCENT_RUN: Final = re.compile(
+    r"(?<![A-Za-z0-9._~+%-])[A-Za-z0-9._~+%-]*%[0-9A-Fa-f]{2}[A-Za-z0-9._~+%/=:@-]*"
+)
 _BASE64_RUN: Final = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{8,}={0,2}(?![A-Za-z0-9+/=])")
 
 
@@ -200,9 +203,11 @@ def encoded(text: str, leaks: Callable[[str], bool]) -> Iterator[Finding]:
             yield Finding(m.start(), strip_trailing(text, m.start(), m.end()), LeakKind.ENCODED)
     for m in _BASE64_RUN.finditer(text):
         token = m.group()
+        if token.isalpha() and not token.endswith("="):
+            continue  # words and CamelCase names decode too; they are words
         text_of = _decoded_base64(token)
-        if text_of is None or (token.isalpha() and token.islower()):
-            continue  # plain lowercase words decode too; they are words
+        if text_of is None:
+            continue
         credential = re.fullmatch(r"[^\s:]{1,64}:[^\s]{3,}", text_of) is not None
         padded_word = token.endswith("=") and text_of.isprintable()
         if credential or padded_word or leaks(text_of):

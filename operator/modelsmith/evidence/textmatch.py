@@ -5,6 +5,7 @@ never matter."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -61,6 +62,12 @@ class TextIndex:
     needed: Mapping[int, int] = field(default_factory=dict)
     """Text number -> distinct distinctive words a reordered match needs."""
 
+    @functools.cached_property
+    def starts(self) -> frozenset[str]:
+        """The first words of every known window."""
+        known = (self.shingles, self.short, *self.phrases.values())
+        return frozenset(window.split(" ", 1)[0] for windows in known for window in windows)
+
     @classmethod
     def build(
         cls,
@@ -108,9 +115,11 @@ class TextIndex:
             return
         ws = words(text)
         windows = [(self.shingle, self.shingles), (SHORT, self.short), *self.phrases.items()]
+        starts = self.starts
         for size, known in windows:
             for i in range(len(ws) - size + 1):
-                if " ".join(w for w, _, _ in ws[i : i + size]) in known:
+                # Most windows start with a word no text's window starts with: no join needed.
+                if ws[i][0] in starts and " ".join(w for w, _, _ in ws[i : i + size]) in known:
                     yield Finding(ws[i][1], ws[i + size - 1][2], LeakKind.TEXT)
         yield from self._reordered(ws)
 
