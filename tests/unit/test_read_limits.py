@@ -31,7 +31,7 @@ def test_every_kind_has_one_limit_and_the_operators_reads_are_small() -> None:
         (LAYOUT.evidence("promotion-record.json"), ObjectKind.RECORD),
         (LAYOUT.evidence("rollback-record.json"), ObjectKind.RECORD),
         (LAYOUT.progress(1), ObjectKind.PROGRESS),
-        (benchmark_scenarios("modelsmith", "team-a", "bench", "ab" * 32), ObjectKind.SCENARIOS),
+        (benchmark_scenarios("modelsmith", "team-a", "bench", "ab" * 32), ObjectKind.OBJECT),
         (LAYOUT.train_data(1), ObjectKind.OBJECT),
     ],
 )
