@@ -93,3 +93,23 @@ def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
     assert status["capacity"]["reason"] == "0/2 nodes: [redacted:node] Insufficient nvidia.com/gpu"
     assert status["nextAction"] == "Approve the PromotionGate run-x7k2p as domain-owner"
     assert status["memory"]["retryToken"] == "AKIAIOSFODNN7EXAMPLE"
+
+
+def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
+    operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsmith import objectstore
+
+    monkeypatch.setattr(objectstore, "_confined", None)
+    objectstore.confine_reads("modelsmith")
+    custom: Any = client.CustomObjectsApi(crds.api_client())
+    body = samples.intake("elsewhere", namespace)
+    body["spec"]["baseModel"]["uri"] = "s3://customer-models/base/"
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
+    RECONCILER._run_once(("modelintakes", namespace, "elsewhere"))
+    checks = {c["check"]: c for c in _status(custom, namespace, "elsewhere")["validation"]}
+    assert checks["BaseModelFound"]["ok"] is False
+    assert checks["BaseModelFound"]["message"] == (
+        "the URI names the bucket customer-models, but the operator reads only its configured "
+        "bucket modelsmith"
+    )

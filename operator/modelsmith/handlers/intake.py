@@ -166,6 +166,8 @@ def _base_model(uri: str, label: str) -> Check:
         )
     try:
         found = objectstore.prefix_has_objects(uri)
+    except objectstore.ForeignBucket as exc:
+        return Check("BaseModelFound", False, str(exc))
     except objectstore.ObjectStoreUnavailable:
         return Check("BaseModelFound", False, "the object store is unreachable")
     return Check(
