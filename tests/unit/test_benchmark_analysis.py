@@ -380,9 +380,13 @@ def test_challenge_details_never_carry_scenario_text() -> None:
         assert secret not in challenge.model_dump_json()
 
 
-def test_sample_benchmark_challenges_are_only_missing_fail_criteria() -> None:
+def test_sample_benchmark_challenges_are_missing_fail_criteria_and_an_untrained_class() -> None:
+    # The sample cycles four capabilities and holds out every fourth scenario, so one
+    # capability is held out only: a real finding the sample keeps as an example.
     found = find_challenges(sample_scenarios())
-    assert {c.reason for c in found} == {"NoFailCriteria"}
+    assert {c.reason for c in found} == {"NoFailCriteria", "NoTrainingScenario"}
+    untrained = [c for c in found if c.reason == "NoTrainingScenario"]
+    assert [c.detail.split(" appears")[0] for c in untrained] == ['capability "account-access"']
 
 
 # --- held-out guard ----------------------------------------------------------------------

@@ -19,6 +19,10 @@ Codes:
 - CopiedFromPrompt: a contains/equals pass value appears in the rendered prompt, so echoing
   the prompt passes.
 - DuplicateScenario: the same normalised prompt and inputs as an earlier scenario.
+- ContradictoryCriteria: no answer can satisfy the scenario's criteria, proven rather than
+  probed (contradictions.py); the benchmark is Invalid.
+- NoTrainingScenario: a capability or outcome type only held-out scenarios exercise, so nothing
+  teaches it (no scenario id: the detail names the class and its scenarios).
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from collections.abc import Sequence
 
 from modelsmith.api.benchmark import Challenge, Scenario
 from modelsmith.api.criteria import Criterion, CriterionKind
+from modelsmith.benchmark.contradictions import contradictions
+from modelsmith.benchmark.coverage import heldout_only
 from modelsmith.benchmark.heldout import normalise
 from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.benchmark.quoting import quoted
 from modelsmith.criteria import CriterionError, PreparedCriterion, prepare
 
 PROBE_ANSWERS: tuple[str, ...] = (
@@ -72,7 +79,25 @@ def find_challenges(
             )
         else:
             first_seen[key] = scenario.id
-    return unusable + weak
+    proven = [
+        Challenge(scenario_id=sid, reason="ContradictoryCriteria", detail=why)
+        for sid, why in contradictions(scenarios)
+    ]
+    return unusable + proven + weak + untrained(scenarios)
+
+
+def untrained(scenarios: Sequence[Scenario]) -> list[Challenge]:
+    """A NoTrainingScenario challenge per capability or outcome type that only held-out
+    scenarios exercise. The value is quoted: "route " and "route" are different classes."""
+    found = []
+    for dimension, value, ids in heldout_only(scenarios):
+        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        detail = (
+            f"{dimension} {quoted(value)[:80]} appears only in held-out scenarios ({shown}): "
+            "nothing trains it; add a train scenario for it"
+        )
+        found.append(Challenge(reason="NoTrainingScenario", detail=detail[:512]))
+    return found
 
 
 def _challenge(scenario: Scenario, reason: str, detail: str) -> Challenge:

@@ -49,3 +49,24 @@ def _bounded(counted: dict[str, int]) -> dict[str, int]:
         return counted
     kept = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:MAX_DIMENSION_VALUES]
     return dict(sorted(kept))
+
+
+# Dimensions a model is trained towards: a capability or an outcome type that no train scenario
+# shows is measured on held-out scenarios but never taught. Risk and operator lens describe who
+# asks and what is at stake, not what the model must do, so they are not checked.
+TRAINED_DIMENSIONS = (Dimension.CAPABILITY, Dimension.OUTCOME_TYPE)
+
+
+def heldout_only(scenarios: Sequence[Scenario]) -> list[tuple[Dimension, str, list[str]]]:
+    """(dimension, value, held-out scenario ids) for each capability or outcome type that only
+    held-out scenarios exercise, in dimension then value order."""
+    found: list[tuple[Dimension, str, list[str]]] = []
+    for dimension in TRAINED_DIMENSIONS:
+        trained = {dimension_value(s, dimension) for s in scenarios if s.split == Split.TRAIN}
+        held: dict[str, list[str]] = {}
+        for s in scenarios:
+            value = dimension_value(s, dimension)
+            if s.split == Split.HELDOUT and value not in trained:
+                held.setdefault(value, []).append(s.id)
+        found.extend((dimension, value, ids) for value, ids in sorted(held.items()))
+    return found

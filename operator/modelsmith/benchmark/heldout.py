@@ -174,8 +174,40 @@ def overlap_between(
 ) -> list[Overlap]:
     """check_overlap with the training material the trainer would build from these scenarios
     (rendered prompt followed by the reference)."""
-    texts = [render_prompt(s) + (s.reference or "") for s in train_scenarios]
+    texts = [training_text(s) for s in train_scenarios]
     return check_overlap(texts, fingerprint(heldout_scenarios, n=n), threshold)
+
+
+def training_text(scenario: Scenario) -> str:
+    """What the trainer reads of a train scenario, as the guard sees it."""
+    return render_prompt(scenario) + (scenario.reference or "")
+
+
+def overlap_sources(
+    train_scenarios: Sequence[Scenario],
+    heldout_scenarios: Sequence[Scenario],
+    overlaps: Sequence[Overlap],
+    *,
+    n: int = DEFAULT_N,
+    limit: int = 3,
+) -> dict[str, list[str]]:
+    """For each overlapping held-out scenario, the train scenarios that share most of its
+    shingles (at most `limit`, most first): what the domain owner has to look at. The overlap
+    itself is over all training material together, so every sharer is a candidate."""
+    flagged = {o.scenario_id for o in overlaps}
+    every = fingerprint(heldout_scenarios, n=n)
+    prints = every.model_copy(
+        update={"scenarios": {k: v for k, v in every.scenarios.items() if k in flagged}}
+    )
+    shared: dict[str, list[tuple[float, str]]] = {sid: [] for sid in flagged}
+    for scenario in train_scenarios:
+        # Any share above zero: a tiny threshold lists every train scenario with a shingle.
+        for found in check_overlap([training_text(scenario)], prints, threshold=1e-9):
+            shared[found.scenario_id].append((found.fraction, scenario.id))
+    return {
+        sid: [tid for _f, tid in sorted(pairs, key=lambda p: (-p[0], p[1]))[:limit]]
+        for sid, pairs in shared.items()
+    }
 
 
 def _grams(words: Sequence[str], n: int) -> set[str]:

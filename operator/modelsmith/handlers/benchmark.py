@@ -14,8 +14,8 @@ from modelsmith.benchmark.challenges import find_challenges
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.benchmark.digest import content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError
+from modelsmith.benchmark.verdict import judge
 from modelsmith.conditions import condition, ready_news, set_condition
-from modelsmith.criteria import validate_scenarios
 from modelsmith.events import emit
 from modelsmith.handlers.scenarios import SourceMissingError, fetch_scenarios
 from modelsmith.reconciler import RECONCILER
@@ -90,35 +90,13 @@ def reconcile(namespace: str, name: str) -> float | None:
         return SETTINGS.requeue_seconds * 2
     challenges = find_challenges(scenarios)
     balance = balance_report(scenarios, benchmark.spec.balance)
-    heldout = heldout_count(scenarios)
-    unusable = validate_scenarios(scenarios)
-    train = len(scenarios) - heldout
-    ready = heldout > 0 and train > 0 and not unusable
-    if unusable:
-        reason = "InvalidCriteria"
-        noun = "criterion" if len(unusable) == 1 else "criteria"
-        message = f"{len(unusable)} {noun} cannot be evaluated: " + "; ".join(unusable[:3])
-    elif heldout == 0:
-        reason = "NoHeldout"
-        message = "no held-out scenarios: promotion could never be measured on unseen scenarios"
-    elif train == 0:
-        reason = "NoTrainScenarios"
-        message = (
-            "no train scenarios: every scenario is held out, so there is nothing to train on; "
-            "move some scenarios to the train split"
-        )
-    else:
-        reason = "Validated"
-        message = (
-            f"{len(scenarios)} scenarios, {heldout} held out, "
-            f"{len(challenges)} weak-rubric challenges"
-        )
+    verdict = judge(scenarios, challenges)
     status = {
         "observedGeneration": generation,
         "digest": digest,
         "source": source,
         "scenarioCount": len(scenarios),
-        "heldoutCount": heldout,
+        "heldoutCount": heldout_count(scenarios),
         "coverage": coverage(scenarios).wire(),
         "balance": balance.wire(),
         "challenges": [c.wire() for c in challenges[:MAX_CHALLENGES]],
@@ -126,9 +104,9 @@ def reconcile(namespace: str, name: str) -> float | None:
     status["conditions"] = set_condition(
         old.get("conditions"),
         "Ready",
-        ready,
-        reason,
-        message,
+        verdict.ready,
+        verdict.reason,
+        verdict.message,
         generation,
     )
     _write(body, old, status)
