@@ -187,13 +187,15 @@ def overlap_sources(
     train_scenarios: Sequence[Scenario],
     heldout_scenarios: Sequence[Scenario],
     overlaps: Sequence[Overlap],
+    threshold: float = DEFAULT_THRESHOLD,
     *,
     n: int = DEFAULT_N,
     limit: int = 3,
 ) -> dict[str, list[str]]:
     """For each overlapping held-out scenario, the train scenarios that share most of its
-    shingles (at most `limit`, most first): what the domain owner has to look at. The overlap
-    itself is over all training material together, so every sharer is a candidate."""
+    shingles (at most `limit`, most first): what the domain owner has to look at. Those that
+    reach the threshold alone when any do; otherwise (the overlap is over all the material
+    together) the largest sharers."""
     flagged = {o.scenario_id for o in overlaps}
     every = fingerprint(heldout_scenarios, n=n)
     prints = every.model_copy(
@@ -204,10 +206,12 @@ def overlap_sources(
         # Any share above zero: a tiny threshold lists every train scenario with a shingle.
         for found in check_overlap([training_text(scenario)], prints, threshold=1e-9):
             shared[found.scenario_id].append((found.fraction, scenario.id))
-    return {
-        sid: [tid for _f, tid in sorted(pairs, key=lambda p: (-p[0], p[1]))[:limit]]
-        for sid, pairs in shared.items()
-    }
+    named = {}
+    for sid, pairs in shared.items():
+        ranked = sorted(pairs, key=lambda p: (-p[0], p[1]))
+        alone = [p for p in ranked if p[0] >= threshold]
+        named[sid] = [tid for _f, tid in (alone or ranked)[:limit]]
+    return named
 
 
 def _grams(words: Sequence[str], n: int) -> set[str]:
