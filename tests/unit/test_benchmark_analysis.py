@@ -544,8 +544,8 @@ def test_validation_errors_name_the_scenario_and_field_without_content() -> None
     with pytest.raises(BenchmarkSourceError) as err:
         parse_scenarios(yaml.safe_dump(bad), origin="ConfigMap b key k")
     message = str(err.value)
-    assert message.startswith("ConfigMap b key k: scenario 1 (s-01): pass.0.kind: ")
-    assert "scenario 2 (s-02): risk: " in message
+    assert message.startswith("ConfigMap b key k: scenario s-01 (item 2): pass[0].kind: ")
+    assert "scenario s-02 (item 3): risk: " in message
     assert "SECRET" not in message and "extreme" not in message
 
 
@@ -553,7 +553,22 @@ def test_invalid_ids_are_not_echoed() -> None:
     with pytest.raises(BenchmarkSourceError) as err:
         parse_scenarios(json.dumps([doc(0, id="Leaky Text!")]), origin="o")
     assert "Leaky" not in str(err.value)
-    assert str(err.value).startswith("o: scenario 0: id: ")
+    assert str(err.value).startswith("o: scenario item 1: id: must be lowercase letters")
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Ticket-01", '"Ticket-01"'),
+        ("ticket-01 ", '"ticket-01 "'),
+        ("\tticket-01", '"\\tticket-01"'),
+    ],
+)
+def test_nearly_valid_ids_are_shown_quoted(written: str, shown: str) -> None:
+    # The usual slips (capitals, surrounding whitespace) are shown, whitespace made visible.
+    with pytest.raises(BenchmarkSourceError) as err:
+        parse_scenarios(json.dumps([doc(0), doc(1, id=written)]), origin="o")
+    assert str(err.value).startswith(f"o: scenario item 2 (id {shown}): id: must be lowercase")
 
 
 @pytest.mark.parametrize(
@@ -563,8 +578,8 @@ def test_invalid_ids_are_not_echoed() -> None:
         ("[]", "the list of scenarios is empty"),
         ("{}", "a mapping needs a 'scenarios' list"),
         ("just text", "expected a list of scenarios, found a string"),
-        ("[1, 2]", "scenario 0 is a number, not a mapping"),
-        ("- null\n", "scenario 0 is empty, not a mapping"),
+        ("[1, 2]", "scenario item 1 is a number, not a mapping"),
+        ("- null\n", "scenario item 1 is empty, not a mapping"),
         ("- a: [unclosed\n", "not valid YAML or JSON"),
         ('{"a": 1}\n{"b": ', "line 2 is not JSON"),
         ("a: &x [1]\nb: *x\n", "YAML aliases"),
@@ -588,5 +603,9 @@ def test_not_utf8() -> None:
 
 
 def test_duplicate_ids_are_refused() -> None:
-    with pytest.raises(BenchmarkSourceError, match="scenario 1 repeats the id s-00 of scenario 0"):
-        parse_scenarios(json.dumps([doc(0), doc(0)]), origin="src")
+    with pytest.raises(BenchmarkSourceError) as err:
+        parse_scenarios(json.dumps([doc(0), doc(0), doc(1), doc(1), doc(0)]), origin="src")
+    assert str(err.value) == (
+        "src: scenario ids must be unique: the id s-00 is used by items 1, 2 and 5; "
+        "the id s-01 is used by items 3 and 4"
+    )

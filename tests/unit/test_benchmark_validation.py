@@ -128,12 +128,12 @@ ONE_OF = {"kind": "oneOf", "values": ["approve", "deny"]}
         (
             [{"kind": "equals", "value": "approve"}, {"kind": "notContains", "value": "PROV"}],
             [],
-            "pass[1] (notContains) rules out it",
+            "pass[1] (notContains) rules it out",
         ),
         (
             [{"kind": "equals", "value": "approve"}],
             [{"kind": "contains", "value": "approve"}],
-            "fail[0] (contains) rules out it",
+            "fail[0] (contains) rules it out",
         ),
         (
             [{"kind": "equals", "value": "approve"}, {"kind": "equals", "value": "deny"}],
@@ -143,12 +143,12 @@ ONE_OF = {"kind": "oneOf", "values": ["approve", "deny"]}
         (
             [{"kind": "oneOf", "values": ["1", "2"]}, {"kind": "numeric", "target": 3}],
             [],
-            "pass[1] (numeric) rules out every one",
+            "pass[1] (numeric) rules every one out",
         ),
         (
             [{"kind": "equals", "value": "approve"}],
             [{"kind": "notContains", "value": "refund"}],
-            "fail[0] (notContains) rules out it",
+            "fail[0] (notContains) rules it out",
         ),
         (
             [{"kind": "contains", "value": "Refund"}, {"kind": "notContains", "value": "fund"}],

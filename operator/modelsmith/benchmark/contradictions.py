@@ -180,7 +180,7 @@ def _ruled_out_message(pin: Placed, rulers: list[str]) -> str:
     what = "one whole answer" if count == 1 else f"{count} whole answers (its labels)"
     verb = "rules" if len(rulers) == 1 else "rule"
     which = "it" if count == 1 else "every one"
-    return f"{pin.label} accepts only {what}, and {', '.join(rulers)} {verb} out {which}"
+    return f"{pin.label} accepts only {what}, and {', '.join(rulers)} {verb} {which} out"
 
 
 def _rules_out(pin: Placed, label: str, c: Placed) -> bool:

@@ -2,8 +2,8 @@
 
 Accepted shapes: a YAML or JSON list of scenarios, a mapping with a `scenarios:` list, or JSON
 Lines (one scenario per line, as the operator writes scenarios.jsonl). Errors name where the
-document came from and what is wrong (scenario index, id, field) without echoing its content,
-since they end up in the Benchmark's conditions."""
+document came from and what is wrong (the scenario by id, its place in the list counted from 1,
+the field) without echoing its content, since they end up in the Benchmark's conditions."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from modelsmith.api.benchmark import Scenario
+from modelsmith.benchmark.quoting import quoted
 
 MAX_SOURCE_BYTES = 1024 * 1024
 # How many failing scenarios one error message describes before summarising the rest.
@@ -138,31 +139,51 @@ def _validate(items: list[Any], origin: str) -> list[Scenario]:
     if problems:
         more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
         raise BenchmarkSourceError(f"{origin}: " + "; ".join(problems[:_SHOWN]) + more)
-    seen: dict[str, int] = {}
-    for index, scenario in enumerate(scenarios):
-        if scenario.id in seen:
-            raise BenchmarkSourceError(
-                f"{origin}: scenario {index} repeats the id {scenario.id} of scenario "
-                f"{seen[scenario.id]}"
-            )
-        seen[scenario.id] = index
+    places: dict[str, list[int]] = {}
+    for index, scenario in enumerate(scenarios, start=1):
+        places.setdefault(scenario.id, []).append(index)
+    repeated = [(sid, at) for sid, at in places.items() if len(at) > 1]
+    if repeated:
+        described = "; ".join(
+            f"the id {sid} is used by items {', '.join(map(str, at[:-1]))} and {at[-1]}"
+            for sid, at in repeated
+        )
+        raise BenchmarkSourceError(f"{origin}: scenario ids must be unique: {described}")
     return scenarios
 
 
 def _label(index: int, item: Any) -> str:
-    # Only an id that is itself valid is echoed: anything else may be arbitrary text.
+    """The scenario by id where there is one, with its place in the list counted from 1."""
     scenario_id = item.get("id") if isinstance(item, dict) else None
-    if isinstance(scenario_id, str) and len(scenario_id) <= 63 and _ID.match(scenario_id):
-        return f"scenario {index} ({scenario_id})"
-    return f"scenario {index}"
+    place = f"item {index + 1}"
+    if not isinstance(scenario_id, str):
+        return f"scenario {place}"
+    if _ID.match(scenario_id) and len(scenario_id) <= 63:
+        return f"scenario {scenario_id} ({place})"
+    # A nearly valid id (the usual slips: capitals, surrounding whitespace) is shown quoted,
+    # so that a trailing space can be seen; anything else may be arbitrary text and is not.
+    near = scenario_id.strip().lower()
+    if len(scenario_id) <= 63 and _ID.match(near):
+        return f"scenario {place} (id {quoted(scenario_id)})"
+    return f"scenario {place}"
+
+
+_ID_RULE = (
+    "must be lowercase letters, digits and dashes, starting and ending with a letter or digit "
+    "(at most 63)"
+)
 
 
 def _first_error(err: ValidationError) -> str:
     errors = err.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
-    where = ".".join(str(part) for part in first["loc"])
+    where = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+    ).lstrip(".")
+    # pydantic words a pattern mismatch as the regex itself; the id rule reads better in words.
+    message = _ID_RULE if where == "id" and first["type"] == "string_pattern_mismatch" else None
     extra = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where or 'scenario'}: {first['msg']}{extra}"
+    return f"{where or 'scenario'}: {message or first['msg']}{extra}"
 
 
 def _type_name(value: Any) -> str:
