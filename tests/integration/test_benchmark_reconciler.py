@@ -102,13 +102,62 @@ def test_weak_rubric_is_challenged_scenario_by_scenario(
         timeout=60,
         description="challenges recorded",
     )
-    found = {(c["scenarioId"], c["reason"]) for c in body}
+    found = {(c.get("scenarioId"), c["reason"]) for c in body}
     assert ("triage-00", "NoFailCriteria") in found
     assert ("triage-01", "CopiedFromPrompt") in found
     assert ("triage-02", "PassesAnyAnswer") in found
     assert ("triage-dup", "DuplicateScenario") in found
-    assert all(c["scenarioId"] and c["reason"] for c in body)
+    # Every finding about one scenario names it; a class finding names its scenarios in detail.
+    assert all(c.get("scenarioId") or c["reason"] == "NoTrainingScenario" for c in body)
     assert not any(s["prompt"] in json.dumps(body) for s in scenarios)
+
+
+def test_a_class_only_held_out_is_challenged_and_the_benchmark_stays_ready(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    # The sample holds out every fourth scenario and cycles four capabilities, so every
+    # account-access scenario is held out: nothing would train it.
+    manifest = samples.benchmark(name="untrained", count=20)
+    _apply(cluster, manifest, namespace)
+    body = wait_for(
+        lambda: _ready(cluster, namespace, "untrained", "True"),
+        timeout=60,
+        description="the Benchmark Ready with its challenges",
+    )
+    untrained = [c for c in body["status"]["challenges"] if c["reason"] == "NoTrainingScenario"]
+    assert [c["detail"] for c in untrained] == [
+        'capability "account-access" appears only in held-out scenarios (triage-03, triage-07, '
+        "triage-11 and 2 more): nothing trains it; add a train scenario for it"
+    ]
+
+
+def test_contradictory_criteria_make_the_benchmark_invalid_naming_the_scenario(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    manifest = samples.benchmark(name="unpassable", count=20)
+    manifest["spec"]["scenarios"][5]["pass"] = [
+        {"kind": "oneOf", "values": ["billing", "technical"]},
+        {"kind": "contains", "value": "queue:"},
+    ]
+    _apply(cluster, manifest, namespace)
+    body = wait_for(
+        lambda: _ready(cluster, namespace, "unpassable", "False"),
+        timeout=60,
+        description="the Benchmark Invalid",
+    )
+    cond = next(c for c in body["status"]["conditions"] if c["type"] == "Ready")
+    assert cond["reason"] == "ContradictoryCriteria"
+    assert cond["message"].startswith(
+        "1 scenario can never pass, whatever the answer: triage-05: pass[0] (oneOf) accepts only "
+        "2 whole answers (its labels), and pass[1] (contains) rules every one out."
+    )
+    found = [c for c in body["status"]["challenges"] if c["reason"] == "ContradictoryCriteria"]
+    assert [c["scenarioId"] for c in found] == ["triage-05"]
+    wait_for(
+        lambda: "ContradictoryCriteria" in _events(cluster, namespace, "unpassable"),
+        timeout=30,
+        description="a ContradictoryCriteria Event on the Benchmark",
+    )
 
 
 def test_configmap_benchmark_waits_for_its_configmap(
