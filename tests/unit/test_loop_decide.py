@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -40,7 +41,7 @@ from modelsmith.loop import (
 )
 from modelsmith.loop.advice import CapacityProblem, capacity_problem
 from modelsmith.loop.decide import REQUEUE_WHILE_WAITING
-from modelsmith.loop.failures import container_start_wait
+from modelsmith.loop.failures import container_start_wait, contamination_ids
 from modelsmith.loop.step import REQUEUE_WHILE_BLOCKED
 
 BASE_PASSING = {"b-01", "b-02", "b-03"}  # 3/9; routing x high fails 4, refunds x critical 2
@@ -552,6 +553,38 @@ def test_contamination_reported_by_a_successful_job_blocks_too() -> None:
     sim = sim_in_training()
     d = sim.finish_job(contaminated=True)
     assert d.blocked_by is not None and d.blocked_by.reason is Reason.CONTAMINATION
+
+
+def test_a_contamination_block_names_the_heldout_scenarios() -> None:
+    sim = sim_in_training()
+    summary = JobSummary(overlapping=("ticket-03", "ticket-07"))
+    d = sim.step(sim.observe(job=failed(sim.job_name, 6, summary=summary)))
+    assert d.blocked_by is not None and d.blocked_by.reason is Reason.CONTAMINATION
+    assert "(it reproduces held-out scenarios ticket-03, ticket-07)" in d.message
+
+
+def test_a_long_contamination_list_is_counted() -> None:
+    sim = sim_in_training()
+    ids = tuple(f"held-{i:02d}" for i in range(13))
+    d = sim.finish_job(contaminated=True, overlapping=ids)
+    assert "held-09 and 3 more)" in d.message and "held-10" not in d.message
+
+
+def test_contamination_ids_come_from_the_termination_message() -> None:
+    details = {
+        "overlaps": [
+            {"scenario_id": "ticket-03", "fraction": 0.8, "part": "prompt"},
+            {"scenario_id": "ticket-03", "fraction": 0.6, "part": "reference"},
+            {"scenario_id": "Not An Id <script>", "fraction": 1.0, "part": "prompt"},
+            {"scenario_id": 7},
+            "junk",
+            {"scenario_id": "ticket-09", "fraction": 0.5, "part": "prompt"},
+        ]
+    }
+    message = json.dumps({"status": "failed", "exit_code": 6, "details": details})
+    assert contamination_ids({"message": message}) == ("ticket-03", "ticket-09")
+    for terminated in (None, {}, {"message": "not json"}, {"message": '{"details": []}'}):
+        assert contamination_ids(terminated) == ()
 
 
 @pytest.mark.parametrize(

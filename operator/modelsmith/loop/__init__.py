@@ -42,7 +42,7 @@ from modelsmith.loop.assessment import (
 from modelsmith.loop.clusters import Cluster, strongest_failure_cluster
 from modelsmith.loop.config import RunConfig
 from modelsmith.loop.decide import Decision, decide
-from modelsmith.loop.failures import CONTAINER_NEVER_RAN
+from modelsmith.loop.failures import CONTAINER_NEVER_RAN, contamination_ids
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import budget_exhausted, deadline_passed, plateau_near, plateaued
 from modelsmith.loop.naming import gate_name, job_name
@@ -120,6 +120,7 @@ __all__ = [
     "budget_exhausted",
     "can_transition",
     "clears_threshold",
+    "contamination_ids",
     "deadline_passed",
     "decide",
     "gate_name",

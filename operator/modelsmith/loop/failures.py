@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from modelsmith.loop.observation import JobObservation
 from modelsmith.loop.reasons import Reason
@@ -28,6 +29,9 @@ _RETRYABLE_WORDS: Final = {
     EXIT_OBJECT_STORE: "the Job could not reach the object store",
 }
 _CAMEL: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+_SCENARIO_ID: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MAX_OVERLAPPING: Final = 10
+"""How many held-out ids a contamination block names; the rest are counted."""
 
 CONTAINER_NEVER_RAN: Final[dict[str, str]] = {
     "ErrImagePull": "its image could not be pulled",
@@ -75,3 +79,19 @@ def failure_words(job: JobObservation) -> str:
     if job.reason and _CAMEL.match(job.reason):
         parts.append(job.reason)
     return "; ".join(parts) if parts else "no exit code reported"
+
+
+def contamination_ids(terminated: dict[str, Any] | None) -> tuple[str, ...]:
+    """The held-out scenario ids a Job's termination message names as reproduced by the
+    training material (`details.overlaps[].scenario_id`, the images' contract). Only strings
+    shaped like scenario ids are kept: the message is the Job's output, and what is kept goes
+    into the run's status."""
+    try:
+        message = json.loads((terminated or {}).get("message") or "{}")
+        overlaps = message["details"]["overlaps"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ()
+    if not isinstance(overlaps, list):
+        return ()
+    ids = [o.get("scenario_id") for o in overlaps if isinstance(o, dict)]
+    return tuple(dict.fromkeys(i for i in ids if isinstance(i, str) and _SCENARIO_ID.match(i)))

@@ -10,6 +10,7 @@ from modelsmith.loop.clusters import strongest_failure_cluster
 from modelsmith.loop.failures import (
     EXIT_CONTAMINATION,
     FATAL_EXITS,
+    MAX_OVERLAPPING,
     container_start_wait,
     failure_words,
     start_failure_words,
@@ -100,7 +101,7 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
 
     ctx = account_gpu_time(ctx, job)
     if job.summary is not None and job.summary.contaminated:
-        return ctx, block_contaminated(ctx)
+        return ctx, block_contaminated(ctx, job)
     if state is JobState.FAILED:
         return ctx, job_failed(ctx, job)
     return ctx, None
@@ -132,18 +133,25 @@ def account_gpu_time(ctx: Context, job: JobObservation) -> Context:
     return replace(ctx, state=state)
 
 
-def block_contaminated(ctx: Context) -> Outcome:
+def block_contaminated(ctx: Context, job: JobObservation) -> Outcome:
+    ids = job.summary.overlapping if job.summary is not None else ()
+    named = ""
+    if ids:
+        shown = ", ".join(ids[:MAX_OVERLAPPING])
+        more = f" and {len(ids) - MAX_OVERLAPPING} more" if len(ids) > MAX_OVERLAPPING else ""
+        noun = "scenario" if len(ids) == 1 else "scenarios"
+        named = f" (it reproduces held-out {noun} {shown}{more})"
     return block_run(
         ctx,
         Reason.CONTAMINATION,
-        f"{sentence(ctx.doing)} found held-out material in the training data; no candidate "
-        "from it can be promoted.",
+        f"{sentence(ctx.doing)} found held-out material in the training data{named}; no "
+        "candidate from it can be promoted.",
     )
 
 
 def job_failed(ctx: Context, job: JobObservation) -> Outcome:
     if job.exit_code == EXIT_CONTAMINATION:
-        return block_contaminated(ctx)
+        return block_contaminated(ctx, job)
     if job.exit_code in FATAL_EXITS:
         reason, what = FATAL_EXITS[job.exit_code]
         return Outcome(

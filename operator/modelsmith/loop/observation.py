@@ -41,6 +41,9 @@ class JobSummary(LoopModel):
     """GPU-seconds the Job held: wall time x GPUs requested (0 on CPU)."""
     contaminated: bool = False
     """The trainer's or evaluator's overlap check found held-out material in training data."""
+    overlapping: tuple[str, ...] = ()
+    """The held-out scenario ids that check named (`contamination_ids`), for the block message:
+    ids are labels, never scenario text."""
 
 
 class JobObservation(LoopModel):
