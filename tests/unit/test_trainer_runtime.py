@@ -13,6 +13,7 @@ import pytest
 from modelsmith import objectstore
 from modelsmith.exitcodes import ExitCode
 from modelsmith.jobspec import ModelRef, Termination, TrainSpec
+from modelsmith.loop import contamination_ids
 from modelsmith_trainer import launch
 from modelsmith_trainer.runtime import (
     JobFailure,
@@ -82,6 +83,25 @@ def test_the_message_always_fits_4kb_and_parses() -> None:
     decoded = json.loads(data)
     assert decoded["contaminated"] is True and decoded["exit_code"] == 6
     assert decoded["details_truncated"] is True and "overlaps" not in decoded["details"]
+
+
+def test_the_operator_reads_the_overlapping_ids_from_the_message() -> None:
+    # The contract between the trainer's guard and the run's Contamination block.
+    overlaps = [
+        {"scenario_id": f"held-{i:02d}", "fraction": 1.0, "part": "prompt"} for i in range(40)
+    ]
+    data = encode_termination(
+        Termination(
+            status="failed",
+            exit_code=6,
+            reason="HeldoutContamination",
+            message="the training material reproduces 40 held-out scenario(s)",
+            contaminated=True,
+            details={"overlaps": overlaps, "threshold": 0.5},
+        )
+    )
+    ids = contamination_ids({"message": data.decode()})
+    assert ids == tuple(f"held-{i:02d}" for i in range(40))
 
 
 def test_spec_from_a_file(tmp_path: Path) -> None:
