@@ -353,14 +353,18 @@ class Challenge(ApiModel):
     never scenario text."""
 
     scenario_id: ScenarioId | None = Field(
-        default=None, description="The scenario concerned, when there is one."
+        default=None,
+        description="The scenario concerned, when there is one (a class finding names its "
+        "scenarios in detail).",
     )
     reason: str = Field(
         min_length=1,
         max_length=63,
         pattern=r"^[A-Z][A-Za-z0-9]*$",
         description="A CamelCase code: NoFailCriteria, TriviallySatisfiable, CopiedFromPrompt, "
-        "DuplicateScenario, SingletonClass, InvalidRegex, ...",
+        "DuplicateScenario, InvalidRegex, ContradictoryCriteria (no answer can pass: the "
+        "benchmark is Invalid), NoTrainingScenario (a capability or outcome type only held-out "
+        "scenarios exercise), ...",
     )
     detail: str = Field(
         default="",
