@@ -196,16 +196,35 @@ def overlap_sources(
     shingles (at most `limit`, most first): what the domain owner has to look at. Those that
     reach the threshold alone when any do; otherwise (the overlap is over all the material
     together) the largest sharers."""
-    flagged = {o.scenario_id for o in overlaps}
-    every = fingerprint(heldout_scenarios, n=n)
-    prints = every.model_copy(
-        update={"scenarios": {k: v for k, v in every.scenarios.items() if k in flagged}}
-    )
-    shared: dict[str, list[tuple[float, str]]] = {sid: [] for sid in flagged}
+    prints = fingerprint(heldout_scenarios, n=n)
+    # Which flagged held-out part each shingle hash belongs to: one pass over each train text
+    # then counts its shared shingles, instead of comparing every pair of scenarios.
+    owners: dict[tuple[int, str], list[tuple[str, Part]]] = {}
+    totals: dict[tuple[str, Part], int] = {}
+    for sid in dict.fromkeys(o.scenario_id for o in overlaps):
+        print_ = prints.scenarios[sid]
+        parts: list[tuple[Part, ShingleSet | None]] = [
+            ("prompt", print_.prompt),
+            ("reference", print_.reference),
+        ]
+        for part_name, part in parts:
+            if part is not None and part.hashes:
+                totals[(sid, part_name)] = len(part.hashes)
+                for digest in part.hashes:
+                    owners.setdefault((part.n, digest), []).append((sid, part_name))
+    sizes = {size for size, _digest in owners}
+    shared: dict[str, list[tuple[float, str]]] = {sid: [] for sid, _part in totals}
     for scenario in train_scenarios:
-        # Any share above zero: a tiny threshold lists every train scenario with a shingle.
-        for found in check_overlap([training_text(scenario)], prints, threshold=1e-9):
-            shared[found.scenario_id].append((found.fraction, scenario.id))
+        words = normalise(training_text(scenario)).split()
+        hits: Counter[tuple[str, Part]] = Counter()
+        for size in sizes:
+            for digest in _hashes(_grams(words, size), prints.salt):
+                hits.update(owners.get((size, digest), ()))
+        best: dict[str, float] = {}
+        for (sid, part_name), count in hits.items():
+            best[sid] = max(best.get(sid, 0.0), count / totals[(sid, part_name)])
+        for sid, fraction in best.items():
+            shared[sid].append((fraction, scenario.id))
     named = {}
     for sid, pairs in shared.items():
         ranked = sorted(pairs, key=lambda p: (-p[0], p[1]))

@@ -71,7 +71,8 @@ def heldout_overlap(train: Sequence[Scenario], heldout: Sequence[Scenario]) -> s
     overlaps = overlap_between(train, heldout, DEFAULT_OVERLAP_THRESHOLD)
     if not overlaps:
         return None
-    sources = overlap_sources(train, heldout, overlaps, DEFAULT_OVERLAP_THRESHOLD)
+    # Only the scenarios the message shows need their sharers found.
+    sources = overlap_sources(train, heldout, overlaps[:_SHOWN], DEFAULT_OVERLAP_THRESHOLD)
     described = []
     for found in overlaps[:_SHOWN]:
         sharers = sources.get(found.scenario_id) or []
