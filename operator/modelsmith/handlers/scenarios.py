@@ -41,8 +41,12 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
                 raise SourceMissingError(f"ConfigMap {ref.name} not found") from None
             raise
         if ref.key not in (cm.data or {}):
-            # Like a missing ConfigMap, a missing key may be added later: look again then.
-            raise SourceMissingError(f"ConfigMap {ref.name} has no key {ref.key}")
+            # Like a missing ConfigMap, a missing key may be added later: look again then. The
+            # keys it has are names, not content, and usually show the slip (.yml for .yaml).
+            keys = sorted({*(cm.data or {}), *(cm.binary_data or {})})
+            has = f"its keys: {', '.join(keys[:10])}" if keys else "it has no keys"
+            more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+            raise SourceMissingError(f"ConfigMap {ref.name} has no key {ref.key} ({has}{more})")
         return scenarios_from_configmap(
             cm.data, ref.key, name=ref.name, max_bytes=SETTINGS.max_inline_benchmark_bytes
         )
