@@ -310,7 +310,11 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
     if started is not None:
         end = _time(status.get("completionTime")) or datetime.now(UTC)
         wall = max((end - started).total_seconds(), 0.0)
-    summary = loop.JobSummary(gpu_seconds=wall * gpus, contaminated=_contaminated(terminated))
+    summary = loop.JobSummary(
+        gpu_seconds=wall * gpus,
+        contaminated=_contaminated(terminated),
+        overlapping=loop.contamination_ids(terminated),
+    )
     if outcome == "succeeded":
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
     if outcome == "failed":
