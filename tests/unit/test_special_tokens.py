@@ -12,6 +12,7 @@ from modelsmith_trainer.special_tokens import (
     TokenizerState,
     apply_fixes,
     declared_by_gguf,
+    declared_by_model_config,
     token_fixes,
 )
 
@@ -83,3 +84,15 @@ class Stubborn:
 def test_a_start_token_switch_that_does_not_take_is_an_error() -> None:
     with pytest.raises(ValueError, match="still prepends"):
         apply_fixes(Stubborn(), {"add_bos_token": False})
+
+
+def test_the_model_config_declares_end_and_pad() -> None:
+    config = {"eos_token_id": 2, "pad_token_id": 2, "bos_token_id": 1}
+    assert declared_by_model_config(config, tokenizer_eos=1) == DeclaredTokens(eos_id=2, pad_id=2)
+    assert declared_by_model_config({}, tokenizer_eos=1) == DeclaredTokens()
+
+
+def test_a_model_ending_on_several_tokens_accepts_any_of_them() -> None:
+    config = {"eos_token_id": [7, 9]}
+    assert declared_by_model_config(config, tokenizer_eos=9).eos_id is None
+    assert declared_by_model_config(config, tokenizer_eos=1).eos_id == 7

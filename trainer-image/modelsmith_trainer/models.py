@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelsmith import objectstore
 from modelsmith.exitcodes import ExitCode
+from modelsmith_trainer import special_tokens
 from modelsmith_trainer.runtime import JobFailure
 
 if TYPE_CHECKING:
@@ -198,8 +199,10 @@ def load_causal_lm(fetched: FetchedModel, what: str, dtype: torch.dtype) -> Any:
 
 
 def load_tokenizer(source: str, what: str) -> Any:
-    """The tokenizer saved with the model. Models without a pad token pad with their end-of-
-    sequence token (only ever in attention-masked positions)."""
+    """The tokenizer saved with the model, made to agree with the model's own generation config
+    about the end and pad tokens (a GGUF-converted tokenizer may end on the wrong token: answers
+    would be trained to end where the model never stops). Models without a pad token pad with
+    their end token (only ever in attention-masked positions)."""
     from transformers import AutoTokenizer
 
     auto: Any = AutoTokenizer
@@ -210,11 +213,37 @@ def load_tokenizer(source: str, what: str) -> Any:
         raise JobFailure(
             ExitCode.MODEL_CORRUPT, f"the tokenizer of {what} could not be loaded"
         ) from None
+    declared = special_tokens.declared_by_model_config(
+        _generation_config(Path(source)), tokenizer.eos_token_id
+    )
+    size = len(tokenizer)
+    try:
+        fixes = special_tokens.token_fixes(
+            special_tokens.state_of(tokenizer),
+            declared,
+            lambda i: tokenizer.convert_ids_to_tokens(i) if 0 <= i < size else None,
+        )
+        special_tokens.apply_fixes(tokenizer, fixes)
+    except ValueError as err:
+        raise JobFailure(ExitCode.MODEL_CORRUPT, f"the tokenizer of {what}: {err}") from None
+    if fixes:
+        log.warning("the tokenizer of %s follows its model's config for %s", what, sorted(fixes))
     if tokenizer.eos_token_id is None:
         raise JobFailure(ExitCode.MODEL_CORRUPT, f"the tokenizer of {what} has no end token")
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def _generation_config(directory: Path) -> dict[str, Any]:
+    """generation_config.json, which generate() follows, else config.json; {} when neither
+    parses (an adapter-only folder has neither: its base model's tokenizer applies)."""
+    for name in ("generation_config.json", MODEL_CONFIG):
+        try:
+            found = json.loads((directory / name).read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(found, dict):
+            return found
+    return {}
 
 
 def attach_adapter(model: Any, adapter: FetchedModel, what: str, *, trainable: bool) -> Any:

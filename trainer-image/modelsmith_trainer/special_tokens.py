@@ -98,6 +98,23 @@ def declared_by_gguf(metadata: Mapping[str, Any]) -> DeclaredTokens:
     )
 
 
+def declared_by_model_config(
+    config: Mapping[str, Any], tokenizer_eos: int | None
+) -> DeclaredTokens:
+    """The declaration in a model folder's generation_config.json (or config.json): the ids
+    generation stops at and pads with. A model may end on several tokens (a list); a tokenizer
+    ending on any of them agrees, otherwise the first is the one to train answers to end on."""
+    eos = config.get("eos_token_id")
+    if isinstance(eos, list):
+        ends = [e for e in eos if isinstance(e, int)]
+        eos = None if not ends or tokenizer_eos in ends else ends[0]
+    pad = config.get("pad_token_id")
+    return DeclaredTokens(
+        eos_id=eos if isinstance(eos, int) else None,
+        pad_id=pad if isinstance(pad, int) else None,
+    )
+
+
 def state_of(tokenizer: Any) -> TokenizerState:
     add_bos = getattr(tokenizer, "add_bos_token", None)
     return TokenizerState(
