@@ -73,6 +73,29 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
     }
 
 
+def test_job_tells_the_images_its_cpu_request_in_whole_cores() -> None:
+    from testbed import podenv
+
+    job = render_job(
+        name="r-i1-train-a1",
+        run_name="r",
+        run_namespace="ns",
+        run_uid="uid-1",
+        kind="train",
+        iteration=1,
+        attempt=1,
+        spec_json="{}",
+        target=_target(cpu_request="1500m"),
+        settings=OperatorSettings(),
+    )
+    pod = job["spec"]["template"] | {"metadata": {"name": "p", "namespace": "ns"}}
+    keys = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"}
+    secret = {"kind": "Secret", "stringData": keys}
+    # As the kubelet (and the test bed's node agent) resolves it: rounded up to the divisor.
+    env = podenv.environment(pod, pod["spec"]["containers"][0], lambda *_: secret)
+    assert env["MODELSMITH_CPU_REQUEST"] == "2"
+
+
 def test_job_in_another_namespace_has_no_owner_reference() -> None:
     job = render_job(
         name="r-i0-eval-a1",
@@ -88,6 +111,9 @@ def test_job_in_another_namespace_has_no_owner_reference() -> None:
     )
     assert job["metadata"]["namespace"] == "gpu-pool"
     assert "ownerReferences" not in job["metadata"]
+    # No CPU request, no thread hint: the images fall back to their cgroup and affinity.
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "MODELSMITH_CPU_REQUEST" not in {e["name"] for e in env}
     # Evaluation needs at most one accelerator whatever training uses.
     assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
         "nvidia.com/gpu": "1"
