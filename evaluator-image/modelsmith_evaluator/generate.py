@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from modelsmith_trainer.prompts import Resolved, prompt_ids
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -45,16 +47,15 @@ def generate_all(
     *,
     batch_size: int,
     max_new_tokens: int,
+    prompt_format: Resolved = "plain",
 ) -> GenerationRun:
-    """Generations in the order of `prompts`."""
+    """Generations in the order of `prompts`, each prompt encoded as the trainer encodes it."""
     device = next(model.parameters()).device
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id
     tokenizer.padding_side = "left"
     limit = _context_limit(model)
-    encoded = [
-        _prompt_ids(tokenizer(p, add_special_tokens=True)["input_ids"], eos) for p in prompts
-    ]
+    encoded = [_prompt_ids(ids, eos) for ids in prompt_ids(tokenizer, prompts, prompt_format)]
     encoded = [_fit(ids, limit - max_new_tokens, tokenizer.bos_token_id) for ids in encoded]
     order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
     results: dict[int, Generation] = {}

@@ -27,7 +27,7 @@ from modelsmith.exitcodes import ExitCode
 from modelsmith.jobspec import EvalSpec
 from modelsmith_evaluator.scenarios import parse_scenarios
 from modelsmith_evaluator.scorecard import Outcome, build_scorecard
-from modelsmith_trainer import models
+from modelsmith_trainer import models, prompts
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
 
 log = logging.getLogger("modelsmith.evaluator")
@@ -48,7 +48,9 @@ def run(spec: EvalSpec) -> dict[str, Any]:
     models.offline_unless_hub(spec.base_model.uri, spec.adapter)
     with tempfile.TemporaryDirectory(prefix="modelsmith-eval-") as scratch:
         model, tokenizer, label, digest = load_model(spec, Path(scratch))
-        return evaluate(spec, scenarios, model, tokenizer, label, digest)
+        lineage = None if spec.adapter is None else models.lineage_next_to(spec.adapter)
+        fmt = prompts.for_evaluation(spec.prompt_format, lineage, tokenizer, "the model")
+        return evaluate(spec, scenarios, model, tokenizer, label, digest, fmt)
 
 
 def load_model(spec: EvalSpec, scratch: Path) -> tuple[Any, Any, str, str]:
@@ -100,6 +102,7 @@ def evaluate(
     tokenizer: Any,
     label: str,
     digest: str | None,
+    prompt_format: prompts.Resolved = "plain",
 ) -> dict[str, Any]:
     from modelsmith_evaluator.generate import generate_all
 
@@ -110,6 +113,7 @@ def evaluate(
         prompts,
         batch_size=spec.batch_size,
         max_new_tokens=spec.max_new_tokens,
+        prompt_format=prompt_format,
     )
     outcomes: list[Outcome] = []
     lines: list[str] = []
@@ -168,8 +172,9 @@ def evaluate(
     objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
     heldout = scorecard["splits"].get("heldout", {})
     log.info(
-        "%s: %d/%d passed (held-out %s/%s), p50 %.1f ms",
+        "%s (%s prompts): %d/%d passed (held-out %s/%s), p50 %.1f ms",
         label,
+        prompt_format,
         scorecard["overall"]["passed"],
         scorecard["overall"]["total"],
         heldout.get("passed"),
@@ -187,4 +192,5 @@ def evaluate(
         "p95_ms": scorecard["latency_ms"]["p95"],
         "device": run.device,
         "per_decision": scorecard["cost"]["per_decision"],
+        "prompt_format": prompt_format,
     }

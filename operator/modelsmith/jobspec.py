@@ -33,6 +33,10 @@ MODEL_URI = (
 ObjectUri = Annotated[str, Field(pattern=S3_URI, max_length=1024)]
 PrefixUri = Annotated[str, Field(pattern=S3_PREFIX, max_length=1024)]
 Dimension = Literal["capability", "risk", "operatorLens", "outcomeType"]
+PromptFormat = Literal["auto", "plain", "chat"]
+"""How prompts reach the model: as plain text, or as the user's turn of the model's own chat
+template; `auto` is chat when the model has a template. Training and evaluation of one run use
+the same, so a candidate is evaluated on the prompts it learned to answer."""
 
 
 class _Spec(BaseModel):
@@ -78,6 +82,7 @@ class TrainSpec(_Spec):
     )
     overlap_threshold: float = Field(default=DEFAULT_OVERLAP_THRESHOLD, gt=0, le=1)
     recipe: Recipe = Recipe()
+    prompt_format: PromptFormat = "auto"
     output: PrefixUri = Field(description="Where adapter/, lineage.json, progress.json go.")
     progress_every: int = Field(default=5, ge=1)
     label: str | None = Field(
@@ -101,6 +106,11 @@ class EvalSpec(_Spec):
     output: PrefixUri
     batch_size: int = Field(default=8, ge=1, le=1024)
     max_new_tokens: int = Field(default=48, ge=1, le=1024)
+    prompt_format: PromptFormat = Field(
+        default="auto",
+        description="`auto` evaluates a candidate in the format its lineage records it was "
+        "trained in, and the base model as its template allows.",
+    )
     gpu_hourly_price: float = Field(default=0.0, ge=0)
     cluster_dimensions: tuple[Dimension, Dimension] = ("capability", "risk")
 
@@ -164,6 +174,9 @@ class Lineage(_Report):
     recipe: Recipe
     seed: int
     training_data: TrainingData
+    prompt_format: Literal["plain", "chat"] | None = Field(
+        default=None, description="The format the prompts were trained in (absent: plain)."
+    )
     versions: dict[str, str] = Field(default_factory=dict)
     created_at: str
 

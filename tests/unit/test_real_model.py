@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 import real_model
+from modelsmith.jobspec import TrainExample
+from modelsmith_trainer import prompts
+from modelsmith_trainer.data import IGNORE_INDEX, encode_examples
 from modelsmith_trainer.models import inspect_directory, load_tokenizer
 
 IM_END = 2
@@ -100,3 +103,26 @@ def test_the_images_repair_a_tokenizer_converted_without_the_fixes(
     assert auto.from_pretrained(tmp_path).eos_token_id == IM_START  # broken as saved
     repaired = load_tokenizer(str(tmp_path), "the base model")
     assert (repaired.eos_token_id, repaired.pad_token_id) == (IM_END, IM_END)
+
+
+def test_auto_prompts_an_instruction_model_in_its_chat_format(tokenizer: Any) -> None:
+    assert prompts.resolve("auto", tokenizer, "the base model") == "chat"
+    assert prompts.resolve("plain", tokenizer, "the base model") == "plain"
+    text = "Classify: printer on fire\nAnswer: "
+    example = TrainExample(id="s1", text_prompt=text, reference="urgent")
+    (encoded,) = encode_examples([example], tokenizer, 512, "chat")
+    (prompt,) = prompts.prompt_ids(tokenizer, [example.text_prompt], "chat")
+    # The trainer's prompt is the evaluator's, the answer follows the assistant's opening, and
+    # only the answer and the end of the turn are learned.
+    assert encoded.input_ids[: len(prompt)] == prompt
+    assert tokenizer.decode(prompt).endswith("Answer: <|im_end|>\n<|im_start|>assistant\n")
+    answer = encoded.input_ids[len(prompt) :]
+    assert tokenizer.decode(answer) == "urgent<|im_end|>"
+    assert encoded.labels == [IGNORE_INDEX] * len(prompt) + answer
+
+
+def test_evaluation_prompts_a_candidate_as_it_was_trained(tokenizer: Any) -> None:
+    assert prompts.for_evaluation("auto", {"prompt_format": "plain"}, tokenizer, "m") == "plain"
+    assert prompts.for_evaluation("auto", {}, tokenizer, "m") == "plain"  # lineage before the field
+    assert prompts.for_evaluation("auto", None, tokenizer, "m") == "chat"  # the base model
+    assert prompts.for_evaluation("chat", {"prompt_format": "plain"}, tokenizer, "m") == "chat"

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from modelsmith.benchmark.heldout import HeldoutFingerprint, Overlap, check_overlap
 from modelsmith.exitcodes import ExitCode
 from modelsmith.jobspec import TrainExample, TrainingData
+from modelsmith_trainer.prompts import Resolved, prompt_ids
 from modelsmith_trainer.runtime import JobFailure
 
 if TYPE_CHECKING:
@@ -130,11 +131,15 @@ def encode(
 
 
 def encode_examples(
-    examples: Sequence[TrainExample], tokenizer: Any, max_length: int
+    examples: Sequence[TrainExample],
+    tokenizer: Any,
+    max_length: int,
+    prompt_format: Resolved = "plain",
 ) -> list[Encoded]:
-    """Prompt and reference are tokenised separately, exactly as the evaluator tokenises the
-    prompt it generates after, so the model learns to continue that very token sequence."""
-    prompts = tokenizer([e.text_prompt for e in examples], add_special_tokens=True)["input_ids"]
+    """Prompt and reference are tokenised separately, the prompt exactly as the evaluator
+    tokenises the prompt it generates after (`prompts.prompt_ids`), so the model learns to
+    continue that very token sequence."""
+    prompts = prompt_ids(tokenizer, [e.text_prompt for e in examples], prompt_format)
     references = tokenizer([e.reference for e in examples], add_special_tokens=False)["input_ids"]
     return [
         encode(

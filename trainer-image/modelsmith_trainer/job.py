@@ -31,7 +31,7 @@ from modelsmith.jobspec import (
     TrainResult,
     TrainSpec,
 )
-from modelsmith_trainer import data, models
+from modelsmith_trainer import data, models, prompts
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
 
 log = logging.getLogger("modelsmith.trainer")
@@ -121,7 +121,8 @@ def _train(
         raise JobFailure(
             ExitCode.BAD_SPEC, f"the recipe does not fit the base model ({type(err).__name__})"
         ) from None
-    encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length)
+    prompt_format = prompts.resolve(spec.prompt_format, tokenizer, "the base model")
+    encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
 
     def write_progress(progress: Progress) -> None:
         # A single PUT: readers see the previous or the new document, never a mix.
@@ -160,6 +161,7 @@ def _train(
         recipe=spec.recipe,
         seed=spec.seed,
         training_data=data.describe(raw, examples),
+        prompt_format=prompt_format,
         versions=_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
