@@ -60,6 +60,12 @@ class BenchmarkReference(ApiModel):
     )
 
 
+class PromptFormat(StrEnum):
+    AUTO = "auto"
+    PLAIN = "plain"
+    CHAT = "chat"
+
+
 class BaseModelSource(ApiModel):
     """The model being specialised."""
 
@@ -77,6 +83,13 @@ class BaseModelSource(ApiModel):
         default=None,
         max_length=128,
         description="A revision to pin (a hub commit or tag); absent means the URI as it is.",
+    )
+    prompt_format: PromptFormat = Field(
+        default=PromptFormat.AUTO,
+        description="How scenario prompts reach the model, in training and evaluation alike: "
+        "`plain` text, or `chat`: the user's turn of the model's own chat template, answered in "
+        "the assistant's turn. `auto` is chat when the model has a chat template (an "
+        "instruction-tuned model answers best in the format it was tuned in), plain otherwise.",
     )
 
 

@@ -630,6 +630,7 @@ def _launch(
             train_data=layout.train_data(action.iteration),
             heldout_fingerprint=layout.heldout_fingerprint(action.iteration),
             recipe=recipe.model_dump(),
+            prompt_format=intake.spec.base_model.prompt_format,
             output=layout.candidate(action.iteration),
             label=candidate_label(run.name, action.iteration),
         )
@@ -644,6 +645,7 @@ def _launch(
             output=layout.evaluation(action.iteration),
             batch_size=run.spec.evaluation.batch_size,
             max_new_tokens=run.spec.evaluation.max_new_tokens,
+            prompt_format=intake.spec.base_model.prompt_format,
             gpu_hourly_price=intake.spec.execution_target.gpu_hourly_price,
             cluster_dimensions=list(run.spec.cluster_dimensions),
         )
