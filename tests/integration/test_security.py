@@ -231,6 +231,7 @@ TARGETS = {
             "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
             "priorityClassName": "batch-low",
             "backoffLimit": 2,
+            "cpuRequest": "1500m",
         }
     ),
 }
@@ -262,7 +263,7 @@ def test_rendered_jobs_are_locked_down(
     refs = {
         e["valueFrom"]["secretKeyRef"]["name"]
         for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-        if "valueFrom" in e
+        if "secretKeyRef" in e.get("valueFrom", {})
     }
     assert refs == {secret.name if secret else "modelsmith-object-store"}
 
