@@ -27,7 +27,8 @@ from modelsmith.exitcodes import ExitCode
 from modelsmith.jobspec import EvalSpec
 from modelsmith_evaluator.scenarios import parse_scenarios
 from modelsmith_evaluator.scorecard import Outcome, build_scorecard
-from modelsmith_trainer import models, prompts
+from modelsmith_trainer import models
+from modelsmith_trainer.prompts import Resolved, for_evaluation
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
 
 log = logging.getLogger("modelsmith.evaluator")
@@ -49,7 +50,7 @@ def run(spec: EvalSpec) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="modelsmith-eval-") as scratch:
         model, tokenizer, label, digest = load_model(spec, Path(scratch))
         lineage = None if spec.adapter is None else models.lineage_next_to(spec.adapter)
-        fmt = prompts.for_evaluation(spec.prompt_format, lineage, tokenizer, "the model")
+        fmt = for_evaluation(spec.prompt_format, lineage, tokenizer, "the model")
         return evaluate(spec, scenarios, model, tokenizer, label, digest, fmt)
 
 
@@ -102,7 +103,7 @@ def evaluate(
     tokenizer: Any,
     label: str,
     digest: str | None,
-    prompt_format: prompts.Resolved = "plain",
+    prompt_format: Resolved = "plain",
 ) -> dict[str, Any]:
     from modelsmith_evaluator.generate import generate_all
 

@@ -54,6 +54,8 @@ def for_evaluation(
     from before the field existed means plain), the base model as `resolve` decides."""
     if requested == "auto" and lineage is not None:
         trained = lineage.get("prompt_format") or "plain"
-        if trained in ("plain", "chat"):
-            return "chat" if trained == "chat" else "plain"
+        if trained == "chat":
+            return "chat"
+        if trained == "plain":
+            return "plain"
     return resolve(requested, tokenizer, what)
