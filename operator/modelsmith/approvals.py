@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelsmith.api.common import Approver, Blocker, BlockerKind
+from modelsmith.api.common import SYSTEM_PREFIX, Approver, Blocker, BlockerKind
 from modelsmith.api.gate import (
     APPROVAL_ANNOTATION_PREFIX,
     Approval,
@@ -50,6 +50,8 @@ REJECTED = "Rejected"
 UNKNOWN_ROLE = "UnknownRole"
 APPROVAL_MALFORMED = "ApprovalMalformed"
 SAME_APPROVER = "SameApprover"
+REQUESTER_CANNOT_APPROVE = "RequesterCannotApprove"
+SYSTEM_IDENTITY = "SystemIdentityCannotApprove"
 
 AWAITING = "awaiting sign-off"
 _FORMAT_HINT = "expected approved|rejected:<username>:<first 12 hex of the evidence digest>"
@@ -114,9 +116,11 @@ def evaluate_chain(
     previous: list[Approval],
     now: datetime,
     ttl_hours: int | None,
+    requested_by: str | None = None,
 ) -> ChainVerdict:
     """Judges every role's sign-off. `evidence_digest` is the gate's full `sha256:...` digest;
-    `previous` is status.approvals from the last reconcile; `now` is timezone-aware."""
+    `previous` is status.approvals from the last reconcile; `now` is timezone-aware;
+    `ttl_hours` and `requested_by` come from the gate's spec."""
     now = now.replace(microsecond=0)
     current = evidence_prefix(evidence_digest)
     earlier = {a.role: a for a in previous}
@@ -155,7 +159,9 @@ def evaluate_chain(
             at=at,
             evidence_digest=parsed.evidence_prefix,
         )
-        problem = _problem(parsed, approval, current, chain_at, wait_for, signers, now, ttl_hours)
+        problem = _ineligible(parsed, requested_by) or _problem(
+            parsed, approval, current, chain_at, wait_for, signers, now, ttl_hours
+        )
         if problem is None:
             approval.valid = True
             if parsed.decision == "rejected":
@@ -198,6 +204,24 @@ def evaluate_chain(
     blocking = any(b.reason != UNKNOWN_ROLE for b in blockers)
     state = GateState.BLOCKED if blocking else GateState.PENDING
     return ChainVerdict(approvals, blockers, state, GateDecision.NONE, summary)
+
+
+def _ineligible(parsed: ApprovalAnnotation, requested_by: str | None) -> tuple[str, str] | None:
+    """Sign-offs that never count, whoever the chain lists."""
+    user = _shown(parsed.user)
+    if parsed.user.startswith(SYSTEM_PREFIX):
+        return (
+            SYSTEM_IDENTITY,
+            f"{user} signed {parsed.role}, but system: identities (ServiceAccounts, system "
+            "groups) can never approve",
+        )
+    if requested_by is not None and parsed.user == requested_by:
+        return (
+            REQUESTER_CANNOT_APPROVE,
+            f"{user} requested the run and cannot sign its gate ({parsed.role}); another holder "
+            "of the role must sign",
+        )
+    return None
 
 
 def _problem(

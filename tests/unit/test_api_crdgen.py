@@ -37,11 +37,14 @@ def test_names_and_categories() -> None:
         "ModelIntake": "intake",
         "IterationRun": "irun",
         "PromotionGate": "gate",
+        "ApproverPolicy": "approverpolicy",
     }
     for kind in ALL_KINDS:
         doc = crdgen.crd(kind)
         assert doc["metadata"]["name"] == f"{kind.plural}.modelsmith.io"
-        assert doc["spec"]["scope"] == "Namespaced"
+        # Admin-owned kinds are cluster-scoped: no namespace editor can write them.
+        admin_owned = kind.kind == "ApproverPolicy"
+        assert doc["spec"]["scope"] == ("Cluster" if admin_owned else "Namespaced")
         assert doc["spec"]["names"]["categories"] == ["modelsmith"]
         version = doc["spec"]["versions"][0]
         assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
@@ -56,6 +59,7 @@ def test_printer_columns() -> None:
         "ModelIntake": ["BENCHMARK", "BASE", "THRESHOLD", "OWNER", "READY", "AGE"],
         "IterationRun": ["PHASE", "ITERATION", "SCORE", "HELDOUT", "TARGET", "BLOCKED", "AGE"],
         "PromotionGate": ["STATUS", "APPROVALS", "DECISION", "CANDIDATE", "AGE"],
+        "ApproverPolicy": ["ROLES", "TTL", "AGE"],
     }
     run_wide = [c.name for c in ALL_KINDS[2].columns if c.priority == 1]
     assert "Next" in run_wide

@@ -84,6 +84,11 @@ def list_map(*keys: str) -> dict[str, Any]:
 UNIQUE_ROLES_RULE = "self.all(a, self.exists_one(b, b.role == a.role))"
 UNIQUE_ROLES_MESSAGE = "approver roles must be unique"
 APPROVER_NEEDS_PRINCIPAL = "an approver needs at least one user or group"
+SYSTEM_PREFIX = "system:"
+SYSTEM_APPROVER_MESSAGE = (
+    "approvers must be people: users and groups starting with system: (ServiceAccounts, "
+    "system:authenticated and other system groups) can never approve"
+)
 
 
 def require_unique_roles(approvers: list[Approver]) -> None:
@@ -204,7 +209,17 @@ class Approver(ApiModel):
                 "(has(self.users) && size(self.users) > 0) || "
                 "(has(self.groups) && size(self.groups) > 0)",
                 APPROVER_NEEDS_PRINCIPAL,
-            )
+            ),
+            cel(
+                "!has(self.users) || self.users.all(u, !u.startsWith('system:'))",
+                SYSTEM_APPROVER_MESSAGE,
+                field_path=".users",
+            ),
+            cel(
+                "!has(self.groups) || self.groups.all(g, !g.startsWith('system:'))",
+                SYSTEM_APPROVER_MESSAGE,
+                field_path=".groups",
+            ),
         )
     )
 
@@ -230,6 +245,8 @@ class Approver(ApiModel):
     def _has_principal(self) -> Approver:
         if not self.users and not self.groups:
             raise ValueError(APPROVER_NEEDS_PRINCIPAL)
+        if any(p.startswith(SYSTEM_PREFIX) for p in [*self.users, *self.groups]):
+            raise ValueError(SYSTEM_APPROVER_MESSAGE)
         return self
 
 

@@ -312,7 +312,7 @@ def crd(kind: ResourceKind) -> dict[str, Any]:
                 "shortNames": [kind.short_name],
                 "categories": [CATEGORY],
             },
-            "scope": "Namespaced",
+            "scope": "Namespaced" if kind.namespaced else "Cluster",
             "versions": [version],
         },
     }
@@ -335,8 +335,13 @@ def render_all() -> dict[str, str]:
     """Relative path -> file content, for every output file."""
     # The approver admission policy ships with the CRDs (for kubectl users) and as a chart
     # template; it is generated from the same code, so the two cannot drift.
-    from modelsmith.chart import expected_admission_template
+    from modelsmith.chart import (
+        REQUEST_POLICIES_TEMPLATE,
+        expected_admission_template,
+        expected_request_policies_template,
+    )
     from modelsmith.evidence.admission import approval_policy_yaml
+    from modelsmith.request_admission import request_policies_yaml
 
     out: dict[str, str] = {}
     for kind in ALL_KINDS:
@@ -345,6 +350,8 @@ def render_all() -> dict[str, str]:
             out[f"{folder}/{kind.plural}.yaml"] = text
     out["crds/admission-policy.yaml"] = approval_policy_yaml()
     out["charts/modelsmith/templates/admission-policy.yaml"] = expected_admission_template()
+    out["crds/request-policies.yaml"] = request_policies_yaml()
+    out[REQUEST_POLICIES_TEMPLATE] = expected_request_policies_template()
     return out
 
 

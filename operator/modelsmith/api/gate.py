@@ -158,6 +158,16 @@ class EvidenceSummary(ApiModel):
 class PromotionGateSpec(ApiModel):
     """Written by the operator when it creates the gate; nothing in it changes afterwards."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.requestedBy) == has(oldSelf.requestedBy) && "
+                "has(self.approvalTtlHours) == has(oldSelf.approvalTtlHours)",
+                f"requestedBy and approvalTtlHours cannot be added or removed; {NEW_GATE_HINT}",
+            )
+        )
+    )
+
     run_ref: LocalObjectReference = Field(
         description="The IterationRun that produced the candidate.",
         json_schema_extra=validations(immutable(f"runRef is immutable; {NEW_GATE_HINT}")),
@@ -172,8 +182,26 @@ class PromotionGateSpec(ApiModel):
     )
     evidence: EvidenceSummary = Field(description="The evidence the candidate is judged on.")
     approvers: list[Approver] = approvers_field(
-        "The approver chain copied from the intake; order is sign-off order. Immutable.",
+        "The effective approver chain: the approver policies' roles, then the intake's own; "
+        "order is sign-off order. Immutable.",
         immutable(f"approvers are immutable; {NEW_GATE_HINT}"),
+    )
+    requested_by: Username | None = Field(
+        default=None,
+        description="Who created the IterationRun (its modelsmith.io/requested-by annotation, "
+        "which admission sets equal to the creating user). That user can never sign this gate. "
+        "Immutable.",
+        json_schema_extra=validations(immutable(f"requestedBy is immutable; {NEW_GATE_HINT}")),
+    )
+    approval_ttl_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=8760,
+        description="Approvals older than this expire: the smallest of the approver policies' "
+        "and the intake's TTLs when the gate was staged; absent: never. Immutable.",
+        json_schema_extra=validations(
+            immutable(f"approvalTtlHours is immutable; {NEW_GATE_HINT}")
+        ),
     )
     rollback: RollbackContract = Field(
         description="The rollback contract copied from the intake.",

@@ -1,11 +1,19 @@
-"""The four kinds of modelsmith.io/v1alpha1, in the order a newcomer meets them."""
+"""The kinds of modelsmith.io/v1alpha1, in the order a newcomer meets them (the four
+namespaced ones teams write, then the cluster-scoped ones platform admins write)."""
 
 from __future__ import annotations
 
 from modelsmith.api.benchmark import BENCHMARK
 from modelsmith.api.gate import PROMOTION_GATE
 from modelsmith.api.intake import MODEL_INTAKE
+from modelsmith.api.policy import APPROVER_POLICY
 from modelsmith.api.resource import ResourceKind
 from modelsmith.api.run import ITERATION_RUN
 
-ALL_KINDS: tuple[ResourceKind, ...] = (BENCHMARK, MODEL_INTAKE, ITERATION_RUN, PROMOTION_GATE)
+ALL_KINDS: tuple[ResourceKind, ...] = (
+    BENCHMARK,
+    MODEL_INTAKE,
+    ITERATION_RUN,
+    PROMOTION_GATE,
+    APPROVER_POLICY,
+)

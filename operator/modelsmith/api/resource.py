@@ -44,7 +44,7 @@ def ready_column(description: str) -> PrinterColumn:
 
 @dataclass(frozen=True)
 class ResourceKind:
-    """A namespaced kind in modelsmith.io/v1alpha1 with a status subresource."""
+    """A kind in modelsmith.io/v1alpha1 with a status subresource (namespaced unless told)."""
 
     kind: str
     plural: str
@@ -57,6 +57,8 @@ class ResourceKind:
     # of a whole subtree.
     validations: tuple[dict[str, Any], ...] = ()
     selectable_fields: tuple[str, ...] = field(default=())
+    # Cluster-scoped kinds are the admin-owned ones no namespace editor can write.
+    namespaced: bool = True
 
     @property
     def singular(self) -> str:

@@ -30,6 +30,9 @@ from modelsmith.api.common import (
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 
 TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
+# Who created the run: admission (modelsmith-run-requester) makes it equal to the creating user
+# and keeps it from changing; that user can never sign the run's PromotionGate.
+REQUESTED_BY_ANNOTATION = "modelsmith.io/requested-by"
 
 
 class Phase(StrEnum):

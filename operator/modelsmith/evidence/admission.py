@@ -12,7 +12,9 @@ a request adds, changes or removes:
 
 - its role must be one of spec.approvers[].role;
 - the requesting user must be listed for that role, by name or through one of their groups;
-- its value must read `<approved|rejected>:<username>:<12 hex>` and name the requesting user.
+- its value must read `<approved|rejected>:<username>:<12 hex>` and name the requesting user;
+- the requesting user is neither a `system:` identity nor spec.requestedBy (who created the
+  run), and `system:` groups never count as membership.
 
 The rollback annotation may be set only by someone in some approver role, naming themselves.
 Requests that leave those annotations alone (the operator creating the gate, or updating its
@@ -53,7 +55,12 @@ _VARIABLES: Final = [
         "request.operation == 'UPDATE' ? oldObject.metadata.?annotations.orValue({}) : {}",
     ),
     ("user", "request.userInfo.username"),
-    ("groups", "request.userInfo.?groups.orValue([])"),
+    # system: groups (system:authenticated, system:serviceaccounts, ...) never confer a role.
+    (
+        "groups",
+        "request.userInfo.?groups.orValue([]).filter(g, !g.startsWith('system:'))",
+    ),
+    ("requester", "object.spec.?requestedBy.orValue('')"),
     ("approvers", "object.spec.?approvers.orValue([])"),
     ("chainRoles", "variables.approvers.map(a, a.role)"),
     (
@@ -105,6 +112,26 @@ _HOW: Final = (
 )
 
 _VALIDATIONS: Final = [
+    {
+        "expression": "size(variables.touched) == 0 || !variables.user.startsWith('system:')",
+        "message": "system: identities (ServiceAccounts, system users) can never sign off a "
+        "PromotionGate",
+        "messageExpression": (
+            "'user ' + variables.user + ' may not set ' + variables.touched[0] + ': system: "
+            "identities (ServiceAccounts, system users) can never sign off a PromotionGate'"
+        ),
+        "reason": "Forbidden",
+    },
+    {
+        "expression": "size(variables.touched) == 0 || variables.user != variables.requester",
+        "message": "the user who requested the run (spec.requestedBy) cannot sign its gate",
+        "messageExpression": (
+            "'user ' + variables.user + ' may not set ' + variables.touched[0] + ': the user "
+            "who requested the run (spec.requestedBy) cannot sign its gate; another holder of "
+            "the role must'"
+        ),
+        "reason": "Forbidden",
+    },
     {
         "expression": "size(variables.unknownRole) == 0",
         "message": "an approval annotation names a role that is not in spec.approvers",

@@ -39,7 +39,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelsmith import kube, metrics, objectstore, watched
+from modelsmith import kube, metrics, objectstore
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     ROLLBACK_ANNOTATION,
@@ -113,7 +113,8 @@ def reconcile(namespace: str, name: str) -> float | None:
         return None  # final: a new candidate gets a new gate
 
     now = _now()
-    ttl = _ttl_hours(gate)
+    # The TTL is the gate's own (staged from the policies and intake), never read live.
+    ttl = gate.spec.approval_ttl_hours
     previous = gate.status.approvals if gate.status is not None else []
     verdict = evaluate_chain(
         gate.spec.approvers,
@@ -122,6 +123,7 @@ def reconcile(namespace: str, name: str) -> float | None:
         previous,
         now,
         ttl,
+        gate.spec.requested_by,
     )
     if verdict.approved:
         return _promote(
@@ -148,15 +150,6 @@ def reconcile(namespace: str, name: str) -> float | None:
 
 
 # --- the chain --------------------------------------------------------------------------------
-
-
-def _ttl_hours(gate: PromotionGate) -> int | None:
-    """Approval expiry comes from the intake (the gate copies only what may never change)."""
-    intake = watched.get("modelintakes", gate.namespace, gate.spec.intake_ref.name)
-    if intake is None:
-        return None
-    value = ((intake.get("spec") or {}).get("promotion") or {}).get("approvalTtlHours")
-    return int(value) if value is not None else None
 
 
 def _first_blocker(verdict: ChainVerdict) -> Blocker | None:

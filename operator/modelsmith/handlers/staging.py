@@ -12,7 +12,9 @@ from typing import Any
 
 from modelsmith import kube, loop, objectstore
 from modelsmith.api.intake import ModelIntake
-from modelsmith.api.run import IterationRun
+from modelsmith.api.policy import ApproverPolicy
+from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
+from modelsmith.chain import EffectiveChain, effective_chain
 from modelsmith.evidence.bundle import (
     BenchmarkFacts,
     EvidenceBundle,
@@ -29,6 +31,7 @@ from modelsmith.handlers.scenarios import load_benchmark_scenarios
 from modelsmith.layout import RunLayout
 
 GATES = "promotiongates"
+POLICIES = "approverpolicies"
 
 
 def candidate_label(run_name: str, iteration: int) -> str:
@@ -51,8 +54,9 @@ def stage(
     sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
         run.name, intake.name, candidate_label(run.name, action.iteration)
     )
+    chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
-    bundle = _stored_bundle(body, run, intake, decision, action, layout, sanitiser)
+    bundle = _stored_bundle(body, run, intake, chain, decision, action, layout, sanitiser)
     with contextlib.suppress(objectstore.AlreadyExists):
         objectstore.put_if_absent(
             layout.evidence("report.html"),
@@ -61,6 +65,7 @@ def stage(
         )
     summary = gate_evidence(bundle)
     serving = intake.spec.serving_target
+    requested_by = (body["metadata"].get("annotations") or {}).get(REQUESTED_BY_ANNOTATION)
     gate = {
         "apiVersion": "modelsmith.io/v1alpha1",
         "kind": "PromotionGate",
@@ -87,7 +92,9 @@ def stage(
                 "iteration": action.iteration,
             },
             "evidence": summary.wire(),
-            "approvers": [a.wire() for a in intake.spec.promotion.approvers],
+            "approvers": [a.wire() for a in chain.approvers],
+            **({"requestedBy": requested_by} if requested_by else {}),
+            **({"approvalTtlHours": chain.ttl_hours} if chain.ttl_hours is not None else {}),
             "rollback": intake.spec.rollback.wire(),
             "serving": {
                 "configMapName": serving.config_map_name,
@@ -117,10 +124,22 @@ def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:
     return intake.model_copy(update={"spec": cleaned})
 
 
+def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
+    """The approver chain and TTL a gate in `namespace` carries: the admin policies selecting
+    the namespace (read now, at staging; the gate keeps what they said), then the intake's."""
+    ns = kube.core().read_namespace(namespace)
+    labels: dict[str, str] = dict((ns.metadata.labels if ns.metadata else None) or {})
+    listed = kube.custom().list_cluster_custom_object("modelsmith.io", "v1alpha1", POLICIES)
+    policies = [ApproverPolicy.model_validate(item) for item in listed.get("items") or []]
+    promotion = intake.spec.promotion
+    return effective_chain(policies, labels, promotion.approvers, promotion.approval_ttl_hours)
+
+
 def _stored_bundle(
     body: dict[str, Any],
     run: IterationRun,
     intake: ModelIntake,
+    chain: EffectiveChain,
     decision: loop.Decision,
     action: loop.StageGate,
     layout: RunLayout,
@@ -155,7 +174,7 @@ def _stored_bundle(
             owner=intake.spec.owner,
             base_model_label=intake.spec.base_model.label,
             threshold=policy.threshold,
-            approvers=policy.approvers,
+            approvers=chain.approvers,
             rollback=intake.spec.rollback,
             min_improvement=policy.min_improvement,
             max_regressions=policy.max_regressions,
