@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +55,7 @@ from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
+from modelsmith.serving import ServingRefusal, serving_refusal
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 
@@ -233,6 +234,8 @@ class ServingPointer:
     namespace: str
     name: str
     key: str
+    owner: str = ""
+    """The gate's namespace: whose consent the pointer must carry."""
 
     @property
     def previous_key(self) -> str:
@@ -252,15 +255,38 @@ class PointerState:
     candidate: str | None = None
     previous_candidate: str | None = None
     resource_version: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any] | None:
+        """The ConfigMap as serving consent reads it (None: it does not exist)."""
+        if not self.exists:
+            return None
+        return {"metadata": {"labels": self.labels, "annotations": self.annotations}}
 
 
 class RecordConflictError(Exception):
     """The write-once record at the gate's key belongs to another gate or evidence."""
 
 
+class ServingConsentError(Exception):
+    """The serving pointer is not (or no longer) one promotion may move."""
+
+    def __init__(self, refusal: ServingRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def _consent_for(pointer: ServingPointer, current: PointerState) -> ServingRefusal | None:
+    """Serving consent (`modelsmith.serving`), checked before every pointer move."""
+    return serving_refusal(pointer.owner, pointer.namespace, pointer.name, current.metadata())
+
+
 def _pointer(gate: PromotionGate) -> ServingPointer:
     serving = gate.spec.serving
-    return ServingPointer(serving.namespace or gate.namespace, serving.config_map_name, serving.key)
+    return ServingPointer(
+        serving.namespace or gate.namespace, serving.config_map_name, serving.key, gate.namespace
+    )
 
 
 def _layout(gate: PromotionGate) -> RunLayout:
@@ -300,6 +326,11 @@ def _promote(
     retain = gate.spec.rollback.retain_previous
     try:
         current = _read_pointer(pointer)
+        refusal = _consent_for(pointer, current)
+        if refusal is not None:  # checked before anything is recorded or moved
+            return _promotion_blocked(
+                body, old, status, BlockerKind.GOVERNANCE, refusal.reason, refusal.message
+            )
         before_value, before_candidate = current.value or "", current.candidate or ""
         if current.value == location:  # an earlier attempt already moved it
             before_value = current.previous or ""
@@ -341,6 +372,15 @@ def _promote(
             OBJECT_STORE_UNAVAILABLE,
             "the candidate is approved, but the object store is unreachable, so the promotion "
             "record cannot be written; promotion resumes when it is back",
+        )
+    except ServingConsentError as refused:
+        return _promotion_blocked(
+            body,
+            old,
+            status,
+            BlockerKind.GOVERNANCE,
+            refused.refusal.reason,
+            refused.refusal.message,
         )
     except RecordConflictError:
         return _promotion_blocked(
@@ -444,12 +484,15 @@ def _read_pointer(pointer: ServingPointer) -> PointerState:
         candidate=annotations.get(CANDIDATE_ANNOTATION),
         previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
         resource_version=meta.resource_version,
+        labels=dict(meta.labels or {}),
+        annotations=annotations,
     )
 
 
 def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep_previous: bool) -> None:
     """Points the serving ConfigMap at `value`, keeping what it replaces. A no-op when it
-    already points there, so a retried promotion never overwrites `.previous` with itself."""
+    already points there, so a retried promotion never overwrites `.previous` with itself.
+    It only ever patches an opted-in pointer; it never creates one."""
     current = _read_pointer(pointer)
     if current.exists and current.value == value and current.candidate == candidate:
         return
@@ -460,21 +503,9 @@ def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep_prev
         annotations[PREVIOUS_CANDIDATE_ANNOTATION] = (
             (current.candidate or "") if keep_previous else ""
         )
-    if not current.exists:
-        kube.core().create_namespaced_config_map(
-            pointer.namespace,
-            client.V1ConfigMap(
-                api_version="v1",
-                kind="ConfigMap",
-                metadata=client.V1ObjectMeta(
-                    name=pointer.name,
-                    namespace=pointer.namespace,
-                    annotations={k: v for k, v in annotations.items() if v is not None},
-                ),
-                data=data,
-            ),
-        )
-        return
+    refusal = _consent_for(pointer, current)
+    if refusal is not None:  # the ConfigMap changed since the check: never create or move it
+        raise ServingConsentError(refusal)
     _patch_configmap(pointer, current, data, annotations)
 
 
@@ -531,6 +562,14 @@ def _follow_promoted(
     now = _now()
     try:
         current = _read_pointer(pointer)
+        refusal = _consent_for(pointer, current)
+        if refusal is not None:  # before the rollback is recorded or anything moves
+            status["blockers"] = [
+                Blocker(
+                    kind=BlockerKind.GOVERNANCE, reason=refusal.reason, message=refusal.message
+                ).wire()
+            ]
+            return failed(f"candidate {label} cannot be rolled back: {refusal.message}")
         uri = layout.evidence(ROLLBACK_RECORD)
         stored = objectstore.get_bytes_or_none(uri)
         if stored is None:

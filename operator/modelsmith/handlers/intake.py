@@ -13,6 +13,7 @@ from modelsmith.approvals import chain_overlaps
 from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.events import emit
 from modelsmith.reconciler import RECONCILER
+from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 
@@ -96,14 +97,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     )
     checks.append(_approver_chain(intake))
     serving_ns = spec.serving_target.namespace or namespace
-    serving_ok = _exists(lambda: kube.core().read_namespace(serving_ns))
-    checks.append(
-        Check(
-            "ServingTarget",
-            serving_ok,
-            "namespace exists" if serving_ok else f"namespace {serving_ns} not found",
-        )
-    )
+    checks.append(_serving_target(namespace, serving_ns, spec.serving_target.config_map_name))
 
     failing = [c for c in checks if c.blocking and not c.ok]
     generation = body["metadata"].get("generation")
@@ -144,6 +138,31 @@ def reconcile(namespace: str, name: str) -> float | None:
         RECONCILER.wake_referrers("iterationruns", namespace, "intakeRef", name)
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
     return None if not failing else SETTINGS.requeue_seconds * 2
+
+
+def _serving_target(namespace: str, serving_ns: str, name: str) -> Check:
+    """Serving consent, checked again before every pointer move. A system namespace or a
+    namespace that does not exist fails the intake; a pointer not (yet) opted in is reported
+    but does not stop training: its team may opt in before a candidate is staged, and the gate
+    blocks on it otherwise (this check is not re-run when the ConfigMap changes)."""
+    if serving_ns not in SYSTEM_NAMESPACES and not _exists(
+        lambda: kube.core().read_namespace(serving_ns)
+    ):
+        return Check("ServingTarget", False, f"namespace {serving_ns} not found")
+    configmap: dict[str, Any] | None = None
+    if serving_ns not in SYSTEM_NAMESPACES:
+        try:
+            found = kube.core().read_namespaced_config_map(name, serving_ns)
+            meta = found.metadata
+            configmap = {"metadata": {"labels": meta.labels, "annotations": meta.annotations}}
+        except Exception as exc:
+            if not kube.is_not_found(exc):
+                raise
+    refusal = serving_refusal(namespace, serving_ns, name, configmap)
+    if refusal is None:
+        return Check("ServingTarget", True, f"ConfigMap {serving_ns}/{name} is opted in")
+    system = serving_ns in SYSTEM_NAMESPACES
+    return Check("ServingTarget", False, refusal.message, blocking=system)
 
 
 def _exists(read: Any) -> bool:
