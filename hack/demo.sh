@@ -198,11 +198,14 @@ kubectl apply -f "$QUICKSTART/benchmark.yaml"
 wait_ready bench "$BENCHMARK"
 
 step "2. Select the model and boundary: ModelIntake $INTAKE (examples/quickstart/intake.yaml)"
-kubectl apply -f "$QUICKSTART/intake.yaml"
+kubectl apply -f "$QUICKSTART/serving-pointer.yaml" -f "$QUICKSTART/intake.yaml"
 wait_ready intake "$INTAKE"
 
 step "3. Run the loop: IterationRun $RUN (examples/quickstart/run.yaml)"
-kubectl apply -f "$QUICKSTART/run.yaml"
+# Admission wants the creating user's name in modelsmith.io/requested-by (they cannot sign).
+me=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
+kubectl annotate --local -f "$QUICKSTART/run.yaml" "modelsmith.io/requested-by=$me" -o yaml |
+    kubectl apply -f -
 note "following it (UTC times; one line per change in status: phase transitions, training"
 note "progress, finished iterations); in another shell: eval \"\$(hack/cluster env)\"; kubectl"
 note "get irun -n $NS -w -o wide"

@@ -89,7 +89,12 @@ EOF
 
 # --- run the loop ----------------------------------------------------------------------------
 log "applying the quickstart"
-kc apply -f "$quickstart/benchmark.yaml" -f "$quickstart/intake.yaml" -f "$quickstart/run.yaml"
+kc apply -f "$quickstart/benchmark.yaml" -f "$quickstart/serving-pointer.yaml" \
+  -f "$quickstart/intake.yaml"
+# Admission wants the creating user's name in modelsmith.io/requested-by (they cannot sign).
+me=$(kc auth whoami -o jsonpath='{.status.userInfo.username}')
+kc annotate --local -f "$quickstart/run.yaml" "modelsmith.io/requested-by=$me" -o yaml |
+  kc apply -f -
 
 phase() { kc -n "$demo" get irun "$run" -o jsonpath='{.status.phase}'; }
 deadline=$((SECONDS + timeout_minutes * 60))

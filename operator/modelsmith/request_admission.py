@@ -4,6 +4,8 @@
   `modelsmith.io/requested-by` equal to the creating user (`request.userInfo.username`), and no
   update may change it. The operator copies it into the run's PromotionGate as spec.requestedBy,
   and the approval policy refuses that user's sign-off: nobody approves their own run.
+- `modelsmith-intake-approvers`: whoever writes an intake's approver chain cannot list themselves
+  in it (the run's requester is kept off its gate separately).
 - `modelsmith-intake-serving-target`: a ModelIntake's serving pointer is never in a kube-*
   system namespace, and is a ConfigMap its requester could patch themselves (an `authorizer`
   check), so an intake cannot borrow the operator's reach to move someone else's pointer. The
@@ -26,6 +28,7 @@ from modelsmith.serving import SYSTEM_NAMESPACES
 
 RUN_REQUESTER: Final = "modelsmith-run-requester"
 SERVING_TARGET: Final = "modelsmith-intake-serving-target"
+INTAKE_APPROVERS: Final = "modelsmith-intake-approvers"
 _A: Final = REQUESTED_BY_ANNOTATION
 _LABELS: Final = {"app.kubernetes.io/part-of": "modelsmith"}
 
@@ -147,9 +150,45 @@ def serving_target_manifests() -> list[dict[str, Any]]:
     return _policy(SERVING_TARGET, "modelintakes", variables, validations)
 
 
+def intake_approvers_manifests() -> list[dict[str, Any]]:
+    """Whoever writes an intake's approver chain cannot name themselves in it (by user name;
+    system: names are refused by the CRD already). Checked when the chain is created or
+    changed, so another editor's later edit of something else is not judged on it."""
+    variables = [
+        ("user", "request.userInfo.username"),
+        ("chain", "object.spec.promotion.approvers"),
+        (
+            "unchanged",
+            "request.operation == 'UPDATE' && "
+            "oldObject.spec.promotion.approvers == object.spec.promotion.approvers",
+        ),
+        (
+            "mine",
+            "variables.chain.filter(a, variables.user in a.?users.orValue([])).map(a, a.role)",
+        ),
+    ]
+    validations = [
+        {
+            "expression": "variables.unchanged || size(variables.mine) == 0",
+            "message": "whoever writes an approver chain cannot name themselves in it",
+            "messageExpression": (
+                "'user ' + variables.user + ' may not name themselves in the approver chain "
+                "(role ' + variables.mine[0] + '): whoever writes an approver chain cannot "
+                "approve through it'"
+            ),
+            "reason": "Forbidden",
+        },
+    ]
+    return _policy(INTAKE_APPROVERS, "modelintakes", variables, validations)
+
+
 def request_policy_manifests() -> list[dict[str, Any]]:
-    """Both policies and their bindings, in the order they are shipped."""
-    return [*run_requester_manifests(), *serving_target_manifests()]
+    """Every policy and its binding, in the order they are shipped."""
+    return [
+        *run_requester_manifests(),
+        *serving_target_manifests(),
+        *intake_approvers_manifests(),
+    ]
 
 
 HEADER: Final = (

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from modelsmith.api.run import REQUESTED_BY_ANNOTATION
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -20,7 +21,7 @@ QUICKSTART = REPO / "examples" / "quickstart"
 
 def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for name in ("benchmark.yaml", "intake.yaml", "run.yaml"):
+    for name in ("benchmark.yaml", "serving-pointer.yaml", "intake.yaml", "run.yaml"):
         for doc in yaml.safe_load_all((QUICKSTART / name).read_text()):
             if not doc:
                 continue
@@ -30,6 +31,8 @@ def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
                 spec["baseModel"]["uri"] = model_uri
                 spec["executionTarget"]["namespace"] = namespace
                 spec["servingTarget"]["namespace"] = namespace
+            if doc["kind"] == "IterationRun":  # applied as the test bed's admin
+                doc["metadata"].setdefault("annotations", {})[REQUESTED_BY_ANNOTATION] = "admin"
             docs.append(doc)
     return docs
 

@@ -67,6 +67,7 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
             "metadata": {
                 "name": SERVING,
                 "namespace": namespace,
+                "labels": {"modelsmith.io/serving-pointer": "true"},  # opted in
                 "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
             },
             "data": {"model": OLD_MODEL},

@@ -21,6 +21,7 @@ import yaml
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ExecutionTarget
+from modelsmith.evidence.admission import POLICY_NAME as POLICY
 from modelsmith.jobs import render_job
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
@@ -348,8 +349,18 @@ def test_the_approval_policy_ships_as_a_hard_deny(cluster: Cluster) -> None:
         "chart": _render(cluster, "modelsmith", "modelsmith-system"),
     }
     for where, docs in shipped.items():
-        policies = [d for d in docs if d and d["kind"] == "ValidatingAdmissionPolicy"]
-        bindings = [d for d in docs if d and d["kind"] == "ValidatingAdmissionPolicyBinding"]
+        policies = [
+            d
+            for d in docs
+            if d and d["kind"] == "ValidatingAdmissionPolicy" and d["metadata"]["name"] == POLICY
+        ]
+        bindings = [
+            d
+            for d in docs
+            if d
+            and d["kind"] == "ValidatingAdmissionPolicyBinding"
+            and d["spec"]["policyName"] == POLICY
+        ]
         assert len(policies) == 1 and len(bindings) == 1, where
         policy, binding = policies[0], bindings[0]
         assert policy["spec"]["failurePolicy"] == "Fail", where

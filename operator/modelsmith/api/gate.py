@@ -13,7 +13,7 @@ approval names the exact evidence it was given on. For example:
 
 The admission policy shipped in the chart lets only the users and groups listed for <role> set
 that annotation, with <username> equal to the requesting user. The operator enforces the chain
-order and evidence freshness (and approval expiry, where the intake sets approvalTtlHours),
+order and evidence freshness (and approval expiry, where spec.approvalTtlHours is set),
 records each sign-off in status.approvals, and once every role has approved writes the promotion
 record (write-once) and updates the serving pointer.
 

@@ -12,7 +12,7 @@ from typing import Any
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.gate import PromotionGate
 from modelsmith.api.intake import ModelIntake
-from modelsmith.api.run import IterationRun
+from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 
 SAMPLE_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -111,11 +111,21 @@ def intake(name: str = "support-triage", namespace: str = "modelsmith-demo") -> 
     }
 
 
-def run(name: str = "support-triage-run-1", namespace: str = "modelsmith-demo") -> dict[str, Any]:
+def run(
+    name: str = "support-triage-run-1",
+    namespace: str = "modelsmith-demo",
+    requested_by: str = "admin",
+) -> dict[str, Any]:
+    """A run as `requested_by` creates it (admission wants their username in the annotation;
+    the default is the test bed's admin)."""
     return {
         "apiVersion": "modelsmith.io/v1alpha1",
         "kind": "IterationRun",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {REQUESTED_BY_ANNOTATION: requested_by},
+        },
         "spec": {"intakeRef": {"name": "support-triage"}},
     }
 
