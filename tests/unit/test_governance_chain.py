@@ -37,16 +37,21 @@ def selector(**wire: Any) -> LabelSelector:
         ({}, {}, True),
         ({"matchLabels": {"team": "a"}}, {"team": "a", "x": "y"}, True),
         ({"matchLabels": {"team": "a"}}, {"team": "b"}, False),
-        ({"matchExpressions": [{"key": "team", "operator": "In", "values": ["a", "b"]}]},
-         {"team": "b"}, True),
+        (
+            {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a", "b"]}]},
+            {"team": "b"},
+            True,
+        ),
         ({"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}, {}, False),
         ({"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}, {}, True),
-        ({"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]},
-         {"team": "a"}, False),
+        (
+            {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]},
+            {"team": "a"},
+            False,
+        ),
         ({"matchExpressions": [{"key": "prod", "operator": "Exists"}]}, {"prod": ""}, True),
         ({"matchExpressions": [{"key": "prod", "operator": "Exists"}]}, {}, False),
-        ({"matchExpressions": [{"key": "prod", "operator": "DoesNotExist"}]}, {"prod": "1"},
-         False),
+        ({"matchExpressions": [{"key": "prod", "operator": "DoesNotExist"}]}, {"prod": "1"}, False),
     ],
 )
 def test_selector_matches_like_kubernetes(
@@ -55,8 +60,12 @@ def test_selector_matches_like_kubernetes(
     assert selector_matches(selector(**wire), labels) is expected
 
 
-def policy(name: str, roles: list[dict[str, Any]], ttl: int | None = None,
-           match: dict[str, str] | None = None) -> ApproverPolicy:
+def policy(
+    name: str,
+    roles: list[dict[str, Any]],
+    ttl: int | None = None,
+    match: dict[str, str] | None = None,
+) -> ApproverPolicy:
     spec: dict[str, Any] = {"namespaceSelector": {"matchLabels": match or {}}, "roles": roles}
     if ttl is not None:
         spec["approvalTtlHours"] = ttl
