@@ -323,4 +323,5 @@ def test_the_operator_creates_and_updates_gates(policy: Cluster, gate: str) -> N
         f"{ENGINEERING}=approved:bob:{PREFIX}",
         check=False,
     )
-    _refused(forged, "may not sign off as engineering-owner")
+    # (Its ServiceAccount is a system: identity, which can never sign, listed or not.)
+    _refused(forged, "system: identities (ServiceAccounts, system users) can never sign off")
