@@ -54,6 +54,32 @@ def test_quickstart_reaches_staged_and_is_promoted(
     model_uri = f"s3://{object_store.bucket}/models/{namespace}/tiny-support-base/"
     build_base_model(object_store, tmp_path, model_uri)
     prepare_namespace(cluster, object_store, namespace)
+    # A platform admin's approver policy for this namespace: its role comes first on the gate.
+    cluster.kubectl("label", "namespace", namespace, f"modelsmith.io/e2e-policy={namespace[-6:]}")
+    policy = {
+        "apiVersion": "modelsmith.io/v1alpha1",
+        "kind": "ApproverPolicy",
+        "metadata": {"name": namespace},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {"modelsmith.io/e2e-policy": namespace[-6:]}},
+            "roles": [{"role": "compliance", "users": ["carol"]}],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    try:
+        _staged_and_promoted(operator, cluster, object_store, namespace, model_uri, log_start)
+    finally:
+        cluster.kubectl("delete", "approverpolicy", namespace, check=False)
+
+
+def _staged_and_promoted(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    log_start: int,
+) -> None:
     for doc in manifests(namespace, model_uri):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
 
@@ -115,7 +141,12 @@ def test_quickstart_reaches_staged_and_is_promoted(
     gate = get(cluster, "gate", namespace, gate_name)
     digest = gate["spec"]["evidence"]["digest"]
     prefix = evidence_prefix(digest)
-    for user, role in (("alice", "domain-owner"), ("bob", "engineering-owner")):
+    # The chain the operator staged: the policy's role, then the intake's; and who asked.
+    roles = [a["role"] for a in gate["spec"]["approvers"]]
+    assert roles == ["compliance", "domain-owner", "engineering-owner"], roles
+    assert gate["spec"]["requestedBy"] == "admin"
+    signers = (("carol", "compliance"), ("alice", "domain-owner"), ("bob", "engineering-owner"))
+    for user, role in signers:
         cluster.kubectl(
             "annotate",
             "gate",
@@ -136,7 +167,7 @@ def test_quickstart_reaches_staged_and_is_promoted(
     )
     record = promoted["promotionRecord"]
     assert record["evidenceDigest"] == digest
-    assert [a["user"] for a in record["approvals"]] == ["alice", "bob"]
+    assert [a["user"] for a in record["approvals"]] == ["carol", "alice", "bob"]
     serving = get(cluster, "configmap", namespace, "support-triage-serving")
     assert serving["data"]["model"]
     # The operator ran as the chart's ServiceAccount with the chart's RBAC: nothing refused.
