@@ -10,8 +10,10 @@ import kopf
 from modelsmith import kube, objectstore, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.approvals import chain_overlaps
+from modelsmith.chain import MAX_ROLES
 from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.events import emit
+from modelsmith.handlers.staging import staged_chain
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.settings import OperatorSettings
@@ -95,7 +97,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     checks.append(
         _gpu_resource(spec.execution_target.gpu_count, spec.execution_target.gpu_resource_name)
     )
-    checks.append(_approver_chain(intake))
+    checks.append(_approver_chain(namespace, intake))
     serving_ns = spec.serving_target.namespace or namespace
     checks.append(_serving_target(namespace, serving_ns, spec.serving_target.config_map_name))
 
@@ -211,12 +213,23 @@ def _gpu_resource(count: int, resource: str) -> Check:
     return Check("GpuResource", True, f"{advertised} {resource} advertised in the cluster", False)
 
 
-def _approver_chain(intake: ModelIntake) -> Check:
-    overlaps = chain_overlaps(intake.spec.promotion.approvers)
+def _approver_chain(namespace: str, intake: ModelIntake) -> Check:
+    """The chain a gate would carry now: the admin policies' roles, then the intake's (staging
+    computes it again; a policy changed since is applied then)."""
+    chain = staged_chain(namespace, intake)
+    overlaps = chain_overlaps(chain.approvers)
     if overlaps:
         return Check("ApproverChain", False, "; ".join(overlaps))
-    roles = [a.role for a in intake.spec.promotion.approvers]
-    return Check("ApproverChain", True, f"{len(roles)} roles: {', '.join(roles)}")
+    roles = [a.role for a in chain.approvers]
+    if chain.too_long:
+        return Check(
+            "ApproverChain",
+            False,
+            f"the approver policies ({', '.join(chain.policies)}) and the intake make "
+            f"{len(roles)} roles; a gate holds at most {MAX_ROLES}: drop some of the intake's own",
+        )
+    source = f" (policies: {', '.join(chain.policies)})" if chain.policies else ""
+    return Check("ApproverChain", True, f"{len(roles)} roles: {', '.join(roles)}{source}")
 
 
 RECONCILER.register(PLURAL, reconcile)
