@@ -305,6 +305,19 @@ def test_a_pointer_moves_only_with_its_namespace_consent(
     assert moved["model"] == layout.adapter(3), moved
     assert core.read_namespaced_config_map(SERVING, team).data == {"model": OLD_MODEL}
 
+    # Consent withdrawn: a rollback is refused before anything is recorded or moved.
+    crds.kubectl(
+        "label", "configmap", SERVING, "-n", other_namespace, "modelsmith.io/serving-pointer-"
+    )
+    crds.kubectl(
+        "annotate", "-n", team, f"promotiongate/{GATE}", "modelsmith.io/rollback=bob", as_user="bob"
+    )
+    status = _reconcile(team)["status"]
+    assert status["rollback"]["state"] == "Failed", status
+    assert status["blockers"][0]["reason"] == "ServingTargetNotAllowed"
+    assert "not opted in" in status["blockers"][0]["message"]
+    assert core.read_namespaced_config_map(SERVING, other_namespace).data == moved
+
 
 def test_a_pointer_in_kube_system_is_never_moved(crds: Cluster, team: str) -> None:
     _gate(crds, team, "kube-system")
