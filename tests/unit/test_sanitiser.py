@@ -291,3 +291,15 @@ def test_encoded_text_is_judged_by_what_it_decodes_to() -> None:
     assert SANITISER.check("support-triage-run-1-iter-3") == []
     assert SANITISER.check("dGVhbS1h") == []  # base64 of a harmless word, unpadded
     assert [f.kind for f in SANITISER.check("x=dXNlcjpwYXNzd29yZA")] == [LeakKind.ENCODED]
+
+
+def test_an_allowed_names_words_never_complete_a_benchmark_text_match() -> None:
+    # The quickstart's bundle names its Benchmark `support-triage`, whose prompts say "name
+    # the support triage queue": the name's words beside a JSON key read as a reordered prompt.
+    sanitiser = Sanitiser.for_texts(["Name the support triage queue for this ticket."]).allowing(
+        "support-triage"
+    )
+    assert sanitiser.is_clean('{"name":"support-triage","version":"1.0.0"}')
+    # The prompt itself, and its words reordered, are still refused.
+    assert not sanitiser.is_clean("name the support triage queue for this ticket")
+    assert not sanitiser.is_clean("triage: support queue name")

@@ -34,7 +34,7 @@ from modelsmith.evidence import detectors, secrets
 from modelsmith.evidence.findings import Detector, Finding, LeakKind, merge, placeholder
 from modelsmith.evidence.hosts import DEFAULT_ALLOWED_DOMAINS, HostRules, emails, nodes
 from modelsmith.evidence.normalise import normalise
-from modelsmith.evidence.textmatch import TextIndex
+from modelsmith.evidence.textmatch import MASK, TextIndex
 
 if TYPE_CHECKING:
     from modelsmith.api.benchmark import Scenario
@@ -143,7 +143,11 @@ class Sanitiser:
     def _find(self, text: str) -> list[Finding]:
         """Findings in already normalised text, before merging."""
         found = [f for detect in self._detectors() for f in detect(text)]
-        found += self.texts.find(text)
+        # An allowed name's words are the object's own (a run named after its domain shares
+        # words with the prompts): masked, they neither match nor complete a match.
+        names = _names_pattern(self.allowed_names)
+        masked = text if names is None else names.sub(lambda m: MASK * len(m.group()), text)
+        found += self.texts.find(masked)
         found += secrets.encoded(text, lambda decoded: bool(self._kept(decoded, found=None)))
         return self._kept(text, found)
 

@@ -14,7 +14,9 @@ from typing import Final
 
 from modelsmith.evidence.findings import Finding, LeakKind
 
-_WORD: Final = re.compile(r"\[redacted:[a-z-]+\]|\w+")
+_WORD: Final = re.compile(r"\[redacted:[a-z-]+\]|\x00+|\w+")
+MASK: Final = "\x00"
+"""Text masked with this (same length, so spans hold) is a join breaker, like a placeholder."""
 # Words too common to tell one text from another (and the operator's own status vocabulary).
 _COMMON: Final = frozenset(
     """a an the and or but if then else of to in on at by for with from into onto over under as
@@ -37,11 +39,12 @@ DENSE_MIN: Final = 3
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
-    """Casefolded words with their spans. A placeholder is one word no text contains, so text
-    on either side of it never joins into a match."""
+    """Casefolded words with their spans. A placeholder or masked span is one word no text
+    contains, so text on either side of it never joins into a match."""
     out = []
     for m in _WORD.finditer(text):
-        word = "\0" if m.group().startswith("[redacted:") else m.group().casefold()
+        found = m.group()
+        word = "\0" if found.startswith(("[redacted:", MASK)) else found.casefold()
         out.append((word, m.start(), m.end()))
     return out
 
