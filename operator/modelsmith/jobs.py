@@ -5,12 +5,15 @@ it created instead of creating a second one."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from modelsmith.api.intake import ExecutionTarget
 from modelsmith.settings import OperatorSettings
 
 LABEL_RUN: Final = "modelsmith.io/run"
+LABEL_RUN_UID: Final = "modelsmith.io/run-uid"
+LABEL_RUN_NAMESPACE: Final = "modelsmith.io/run-namespace"
 LABEL_KIND: Final = "modelsmith.io/job-kind"
 LABEL_ITERATION: Final = "modelsmith.io/iteration"
 LABEL_ATTEMPT: Final = "modelsmith.io/attempt"
@@ -30,7 +33,7 @@ def render_job(
     name: str,
     run_name: str,
     run_namespace: str,
-    run_uid: str | None,
+    run_uid: str,
     kind: Literal["train", "eval"],
     iteration: int,
     attempt: int,
@@ -42,6 +45,8 @@ def render_job(
     labels = {
         **MANAGED_BY,
         LABEL_RUN: run_name,
+        LABEL_RUN_UID: run_uid,
+        LABEL_RUN_NAMESPACE: run_namespace,
         LABEL_KIND: kind,
         LABEL_ITERATION: str(iteration),
         LABEL_ATTEMPT: str(attempt),
@@ -102,7 +107,7 @@ def render_job(
     # ownerReferences cannot cross namespaces: a Job in another execution namespace is found by
     # its labels instead, and the garbage collector would delete it at once if we pointed it at
     # an owner it cannot see.
-    if run_uid and namespace == run_namespace:
+    if namespace == run_namespace:
         metadata["ownerReferences"] = [
             {
                 "apiVersion": "modelsmith.io/v1alpha1",
@@ -162,3 +167,26 @@ def _env(target: ExecutionTarget, settings: OperatorSettings, gpus: int) -> list
             }
         )
     return env
+
+
+def foreign_job(
+    job: Mapping[str, Any], *, run_name: str, run_namespace: str, run_uid: str
+) -> str | None:
+    """None when `job` is this run's Job; otherwise, in words, what says it is not. Its name
+    alone proves nothing (anyone who may create Jobs in the execution namespace may take it):
+    the labels render_job sets must name this run, and in the run's own namespace, where an
+    ownerReference can point at the run, its controller must be the run too. Words only: the
+    message reaches status, which carries no UIDs or Job names."""
+    meta = job.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if LABEL_RUN_UID not in labels:
+        return f"it carries no {LABEL_RUN_UID} label"
+    if labels[LABEL_RUN_UID] != run_uid:
+        return f"its {LABEL_RUN_UID} label names another run"
+    if labels.get(LABEL_RUN) != run_name or labels.get(LABEL_RUN_NAMESPACE) != run_namespace:
+        return f"its {LABEL_RUN} and {LABEL_RUN_NAMESPACE} labels name another run"
+    if meta.get("namespace") == run_namespace:
+        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
+        if not owners or owners[0].get("uid") != run_uid or owners[0].get("kind") != "IterationRun":
+            return "its controller ownerReference is not this run"
+    return None

@@ -86,6 +86,7 @@ def card(
 def config(**overrides: Any) -> RunConfig:
     values: dict[str, Any] = {
         "run_name": "demo",
+        "run_key": "0a1b2c3d",
         "threshold": 0.75,
         "max_iterations": 5,
         "plateau_patience": 2,

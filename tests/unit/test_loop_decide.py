@@ -68,14 +68,14 @@ def test_happy_path_from_pending_to_staged() -> None:
     d = sim.start()
     assert (d.phase, d.reason) == (Phase.EVALUATING_BASELINE, Reason.INTAKE_READY)
     assert [(j.name, j.kind, j.model_iteration) for j in d.launches] == [
-        ("demo-i0-eval-a1", "eval", None)
+        ("demo-0a1b2c3d-i0-eval-a1", "eval", None)
     ]
     # The Job's own events wake the run; the requeue is only a safety net.
     assert d.requeue_after_seconds == REQUEUE_WHILE_WAITING
     assert sim.state.started_at == sim.now
     assert sim.state.scores.target == 0.75
 
-    d = sim.step(observe(job=job("demo-i0-eval-a1", JobState.RUNNING)))
+    d = sim.step(observe(job=job("demo-0a1b2c3d-i0-eval-a1", JobState.RUNNING)))
     assert (d.phase, d.reason, d.actions) == (Phase.EVALUATING_BASELINE, Reason.JOB_RUNNING, ())
 
     d = sim.finish_job(BASE_PASSING)
@@ -85,7 +85,7 @@ def test_happy_path_from_pending_to_staged() -> None:
     assert sim.state.accepted_iteration == 0
     (train,) = d.launches
     assert (train.name, train.kind, train.init_from_iteration) == (
-        "demo-i1-train-a1",
+        "demo-0a1b2c3d-i1-train-a1",
         "train",
         None,
     )
@@ -97,7 +97,7 @@ def test_happy_path_from_pending_to_staged() -> None:
 
     d = sim.finish_job()
     assert (d.phase, d.reason) == (Phase.ASSESSING, Reason.TRAINING_COMPLETED)
-    assert [(j.name, j.model_iteration) for j in d.launches] == [("demo-i1-eval-a1", 1)]
+    assert [(j.name, j.model_iteration) for j in d.launches] == [("demo-0a1b2c3d-i1-eval-a1", 1)]
 
     # Accepted (5/9 > 3/9 + 0.05, no regressions) but held-out 2/3 < 0.75: train on.
     d = sim.finish_job(BASE_PASSING | {"r-01", "r-03"})
@@ -105,7 +105,7 @@ def test_happy_path_from_pending_to_staged() -> None:
     assert d.verdict is not None and d.verdict.accepted
     assert sim.state.accepted_iteration == 1
     (train,) = d.launches
-    assert (train.name, train.init_from_iteration) == ("demo-i2-train-a1", 1)
+    assert (train.name, train.init_from_iteration) == ("demo-0a1b2c3d-i2-train-a1", 1)
     assert train.weights is not None
     # routing x high and refunds x critical now fail 2 each: the tie goes to the higher risk.
     assert {k for k, w in train.weights.items() if w > 1} == {"f-01"}
@@ -388,7 +388,7 @@ def test_a_container_that_never_starts_is_a_failed_attempt_and_its_job_is_delete
     assert words in d.message
     # The old Job goes before its successor starts: its pod holds the GPUs until deleted.
     assert d.actions.index(DeleteJob(name=first)) < d.actions.index(d.launches[0])
-    assert d.launches[0].name == "demo-i1-train-a2"
+    assert d.launches[0].name == "demo-0a1b2c3d-i1-train-a2"
     # The GPUs it held while waiting are spent all the same.
     assert d.state.gpu_seconds_used == spent + 180.0
 
@@ -415,7 +415,10 @@ def test_a_retried_job_waiting_to_start_says_so() -> None:
     # A retry launches without a transition: the last transition's words are about another Job.
     sim = sim_in_training(max_attempts=2)
     d = sim.step(sim.observe(job=failed(sim.job_name, attempts_exhausted=True)))
-    assert (d.reason, d.launches[0].name) == (Reason.JOB_FAILED_RETRYING, "demo-i1-train-a2")
+    assert (d.reason, d.launches[0].name) == (
+        Reason.JOB_FAILED_RETRYING,
+        "demo-0a1b2c3d-i1-train-a2",
+    )
     d = sim.step(sim.observe(job=job(sim.job_name, JobState.PENDING)))
     assert (d.phase, d.reason, d.actions) == (Phase.TRAINING, Reason.JOB_PENDING, ())
     assert d.message == "Training of iteration 1 waits to start."
@@ -437,7 +440,7 @@ def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
     d = sim.step(sim.observe(job=failed(sim.job_name, 1, reason="BackoffLimitExceeded")))
     assert (d.phase, d.reason) == (Phase.TRAINING, Reason.JOB_FAILED_RETRYING)
     (second,) = d.launches
-    assert second.name == "demo-i1-train-a2"
+    assert second.name == "demo-0a1b2c3d-i1-train-a2"
     assert (second.recipe, second.weights) == (first.recipe, first.weights)
     assert "exit code 1" in d.message and "BackoffLimitExceeded" in d.message
     first_entry = d.ledger_entries[0]
@@ -460,7 +463,7 @@ def test_failed_job_retries_then_blocks_on_the_retry_budget() -> None:
     # A retry request relaunches once; the same request seen again does nothing more.
     d = sim.step(sim.observe(job=failed(sim.job_name, 1), retry_request="r1"))
     assert (d.phase, d.reason) == (Phase.TRAINING, Reason.RESUMED)
-    assert [j.name for j in d.launches] == ["demo-i1-train-a3"]
+    assert [j.name for j in d.launches] == ["demo-0a1b2c3d-i1-train-a3"]
     d = sim.step(sim.observe(job=job(sim.job_name, JobState.RUNNING), retry_request="r1"))
     assert (d.phase, d.launches) == (Phase.TRAINING, ())
 
@@ -510,8 +513,8 @@ def test_a_lost_job_counts_as_a_failed_attempt() -> None:
     assert d.reason is Reason.JOB_FAILED_RETRYING
     assert "disappeared" in d.message
     jobs = [a for a in d.actions if isinstance(a, DeleteJob | LaunchJob)]
-    assert jobs == [DeleteJob(name="demo-i1-train-a1"), *d.launches]
-    assert [j.name for j in d.launches] == ["demo-i1-train-a2"]
+    assert jobs == [DeleteJob(name="demo-0a1b2c3d-i1-train-a1"), *d.launches]
+    assert [j.name for j in d.launches] == ["demo-0a1b2c3d-i1-train-a2"]
 
 
 def test_object_store_outage_blocks_and_resumes() -> None:
@@ -600,9 +603,9 @@ def test_input_errors_fail_the_run_without_retrying(code: int, reason: Reason) -
 def test_an_evaluation_without_a_scorecard_is_retried() -> None:
     sim = Sim()
     sim.start()
-    d = sim.step(observe(job=succeeded("demo-i0-eval-a1")))
+    d = sim.step(observe(job=succeeded("demo-0a1b2c3d-i0-eval-a1")))
     assert d.reason is Reason.JOB_FAILED_RETRYING
-    assert [j.name for j in d.launches] == ["demo-i0-eval-a2"]
+    assert [j.name for j in d.launches] == ["demo-0a1b2c3d-i0-eval-a2"]
 
 
 def test_a_missing_accepted_scorecard_waits() -> None:
@@ -708,7 +711,7 @@ def test_the_same_observation_twice_launches_nothing_twice() -> None:
     sim = Sim()
     first = sim.start()
     again = sim.step(observe())
-    assert [j.name for j in first.launches] == ["demo-i0-eval-a1"]
+    assert [j.name for j in first.launches] == ["demo-0a1b2c3d-i0-eval-a1"]
     assert again.launches == ()
     assert (again.phase, again.transitioned) == (Phase.EVALUATING_BASELINE, False)
 
@@ -716,7 +719,7 @@ def test_the_same_observation_twice_launches_nothing_twice() -> None:
     obs = sim.observe(job=succeeded(sim.job_name))
     one = sim.step(obs)
     two = sim.step(obs)
-    assert [j.name for j in one.launches] == ["demo-i1-eval-a1"]
+    assert [j.name for j in one.launches] == ["demo-0a1b2c3d-i1-eval-a1"]
     assert two.launches == ()
     names = [j.name for j in sim.launches()]
     assert len(names) == len(set(names))
@@ -732,7 +735,7 @@ def test_replaying_a_decision_from_the_old_state_gives_the_same_actions() -> Non
     a = decide(before, obs, sim.cfg, sim.now)
     b = decide(before, obs, sim.cfg, sim.now)
     assert a == b
-    assert a.launches[0].name == "demo-i2-train-a1"
+    assert a.launches[0].name == "demo-0a1b2c3d-i2-train-a1"
 
 
 def test_decide_refuses_naive_time() -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -33,7 +34,7 @@ from modelsmith.loop import (
     plateau_near,
     plateaued,
 )
-from modelsmith.loop.naming import DNS_LABEL, MAX_NAME
+from modelsmith.loop.naming import DNS_LABEL, MAX_NAME, run_key
 
 # --- phases ---------------------------------------------------------------------------------
 
@@ -111,33 +112,57 @@ def test_history_is_bounded_and_keyed_by_iteration() -> None:
 # --- names ----------------------------------------------------------------------------------
 
 
+K = "0a1b2c3d"
+
+
 def test_job_names() -> None:
-    assert job_name("support-run", 1, Phase.TRAINING, 1) == "support-run-i1-train-a1"
-    assert job_name("support-run", 0, Phase.EVALUATING_BASELINE, 2) == "support-run-i0-eval-a2"
-    assert job_name("support-run", 3, Phase.ASSESSING, 1) == "support-run-i3-eval-a1"
+    assert job_name("support-run", K, 1, Phase.TRAINING, 1) == f"support-run-{K}-i1-train-a1"
+    assert job_name("support-run", K, 0, Phase.EVALUATING_BASELINE, 2) == (
+        f"support-run-{K}-i0-eval-a2"
+    )
+    assert job_name("support-run", K, 3, Phase.ASSESSING, 1) == f"support-run-{K}-i3-eval-a1"
     with pytest.raises(ValueError, match="runs no Job"):
-        job_name("support-run", 1, Phase.STAGED, 1)
+        job_name("support-run", K, 1, Phase.STAGED, 1)
     with pytest.raises(ValueError, match="attempt"):
-        job_name("support-run", 1, Phase.TRAINING, 0)
+        job_name("support-run", K, 1, Phase.TRAINING, 0)
+    with pytest.raises(ValueError, match="8 hex"):
+        job_name("support-run", "not-hex!", 1, Phase.TRAINING, 1)
+
+
+def test_job_names_are_the_runs_own() -> None:
+    """The same run name in two namespaces, or again after the run was deleted and created
+    anew (a new UID), gets other Job names; the same run always the same ones."""
+    a = run_key("team-a", "11111111-2222")
+    b = run_key("team-b", "11111111-2222")
+    again = run_key("team-a", "33333333-4444")
+    assert len({a, b, again}) == 3
+    assert a == hashlib.sha256(b"team-a/11111111-2222").hexdigest()[:8]
+    names = {job_name("run", k, 1, Phase.TRAINING, 1) for k in (a, b, again)}
+    assert len(names) == 3
+    assert job_name("run", a, 1, Phase.TRAINING, 1) == job_name("run", a, 1, Phase.TRAINING, 1)
+    with pytest.raises(ValueError):
+        run_key("", "uid")
 
 
 @pytest.mark.parametrize(
     "run",
-    ["x" * 63, "a" * 200, "team.support.run-1", "Run_With_Caps", "-.-", "r" * 48, "r" * 49],
+    ["x" * 63, "a" * 200, "team.support.run-1", "Run_With_Caps", "-.-", "r" * 40, "r" * 41],
 )
 def test_job_names_are_dns_labels_for_any_run_name(run: str) -> None:
-    name = job_name(run, 123, Phase.TRAINING, 10)
+    name = job_name(run, K, 123, Phase.TRAINING, 10)
     assert len(name) <= MAX_NAME
     assert DNS_LABEL.match(name), name
-    assert name.endswith("-i123-train-a10")
-    assert job_name(run, 123, Phase.TRAINING, 10) == name
+    assert name.endswith(f"-{K}-i123-train-a10")
+    assert job_name(run, K, 123, Phase.TRAINING, 10) == name
 
 
 def test_long_names_that_share_a_prefix_stay_distinct() -> None:
-    a = job_name("p" * 70 + "a", 1, Phase.TRAINING, 1)
-    b = job_name("p" * 70 + "b", 1, Phase.TRAINING, 1)
+    a = job_name("p" * 70 + "a", K, 1, Phase.TRAINING, 1)
+    b = job_name("p" * 70 + "b", K, 1, Phase.TRAINING, 1)
     assert a != b
-    assert job_name("team.run", 1, Phase.TRAINING, 1) != job_name("team-run", 1, Phase.TRAINING, 1)
+    assert job_name("team.run", K, 1, Phase.TRAINING, 1) != job_name(
+        "team-run", K, 1, Phase.TRAINING, 1
+    )
 
 
 # --- blockers and advice ----------------------------------------------------------------------

@@ -69,6 +69,10 @@ def test_random_walk_keeps_the_invariants(data: st.DataObject, seed: int) -> Non
                     contaminated=rng.randint(0, 30) == 0,
                 ),
             )
+            if job_state is JobState.FOREIGN:
+                # Someone else's Job held the name: the run's own launch never happened, and it
+                # launches that name again once the name is free.
+                launched.discard(state.job.name)
             in_eval = (state.resume_phase or state.phase) in EVAL_PHASES
             if job_state is JobState.SUCCEEDED and in_eval and rng.randint(0, 9) > 0:
                 n = state.iteration

@@ -130,7 +130,7 @@ def test_status_round_trips_the_loop_state() -> None:
         accepted_iteration=1,
         iterations_without_improvement=1,
         job=loop.JobRef(
-            name=loop.job_name("r", 2, loop.Phase.TRAINING, 1),
+            name=loop.job_name("r", "0a1b2c3d", 2, loop.Phase.TRAINING, 1),
             phase=loop.Phase.TRAINING,
             iteration=2,
             attempt=1,
@@ -142,7 +142,7 @@ def test_status_round_trips_the_loop_state() -> None:
     )
     raw = status_from_state(state)
     assert "name" not in raw["memory"]["job"]  # Job names stay off shared surfaces
-    assert state_from_status("r", raw) == state
+    assert state_from_status("r", "0a1b2c3d", raw) == state
 
 
 def test_layout_keys_derive_from_names() -> None:

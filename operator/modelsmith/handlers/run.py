@@ -24,6 +24,7 @@ from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import staging
+from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, launch_refusal
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
 from modelsmith.handlers.staging import candidate_label
@@ -160,7 +161,8 @@ def reconcile(namespace: str, name: str) -> float | None:
         return None
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
-    state = state_from_status(name, raw_status)
+    owner = RunIdentity.of(body)
+    state = state_from_status(name, loop.run_key(namespace, owner.uid), raw_status)
     intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
     intake = ModelIntake.model_validate(intake_body) if intake_body else None
     layout = RunLayout(SETTINGS.bucket, namespace, name)
@@ -176,7 +178,7 @@ def reconcile(namespace: str, name: str) -> float | None:
     observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
     if not _deferred_ledger_written(state, layout):
         observation = observation.model_copy(update={"object_store_reachable": False})
-    decision = loop.decide(state, observation, config, now)
+    decision = _decide_where_permitted(state, observation, config, now, exec_ns)
     try:
         _act(body, run, intake, decision, exec_ns, layout)
     except objectstore.ObjectStoreUnavailable:
@@ -190,6 +192,29 @@ def reconcile(namespace: str, name: str) -> float | None:
         decision = loop.decide(state, observation, config, now)
         _act(body, run, intake, decision, exec_ns, layout)
     return _record(body, run, intake, decision, job_obs, progress, layout)
+
+
+def _decide_where_permitted(
+    state: loop.RunState,
+    observation: loop.Observation,
+    config: loop.RunConfig,
+    now: datetime,
+    exec_ns: str,
+) -> loop.Decision:
+    """The decision, knowing whether the operator may create Jobs in `exec_ns`: asked while the
+    run is blocked on it, and when the decision would launch one (rarely: once per Job)."""
+    blocked = state.blocked_by
+    if blocked is not None and blocked.reason is loop.Reason.OPERATOR_NOT_PERMITTED:
+        observation = observation.model_copy(update={"launch_refused": launch_refusal(exec_ns)})
+    decision = loop.decide(state, observation, config, now)
+    if (
+        decision.launches
+        and observation.launch_refused is None
+        and (refused := launch_refusal(exec_ns)) is not None
+    ):
+        observation = observation.model_copy(update={"launch_refused": refused})
+        decision = loop.decide(state, observation, config, now)
+    return decision
 
 
 def _intake_readiness(intake_body: dict[str, Any] | None) -> loop.IntakeReadiness:
@@ -208,6 +233,7 @@ def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
     recipe = spec.recipe.model_dump()
     kwargs: dict[str, Any] = {
         "run_name": run.name,
+        "run_key": loop.run_key(run.namespace, str(run.metadata.get("uid", ""))),
         "threshold": intake.spec.promotion.threshold if intake else 1.0,
         "max_iterations": spec.max_iterations,
         "plateau_patience": spec.plateau_patience,
@@ -244,7 +270,7 @@ def _observe(
     scorecard = accepted = None
     progress = None
     if state.job is not None:
-        job_obs = _observe_job(state.job, exec_ns)
+        job_obs = _observe_job(state.job, exec_ns, RunIdentity.of(body))
     job = state.job
     finished = job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED
     running = job_obs is not None and job_obs.state is loop.JobState.RUNNING
@@ -288,7 +314,7 @@ def _scorecard(layout: RunLayout, iteration: int) -> loop.Scorecard | None:
     return None if data is None else loop.Scorecard.model_validate(data)
 
 
-def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
+def _observe_job(ref: loop.JobRef, exec_ns: str, owner: RunIdentity) -> loop.JobObservation:
     job = watched.cached("jobs", exec_ns, ref.name)
     if job is None:
         try:
@@ -297,6 +323,9 @@ def _observe_job(ref: loop.JobRef, exec_ns: str) -> loop.JobObservation:
             if kube.is_not_found(exc):
                 return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
             raise
+    if (why := owner.foreign(job)) is not None:
+        # Neither its verdict nor its pods become this run's evidence.
+        return loop.JobObservation(name=ref.name, state=loop.JobState.FOREIGN, reason=why)
     status = job.get("status") or {}
     conditions = {
         c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
@@ -542,13 +571,7 @@ def _act(
             if isinstance(action, loop.StageGate):
                 staging.stage(body, run, intake, decision, action, layout)
             elif isinstance(action, loop.DeleteJob):
-                try:
-                    kube.batch().delete_namespaced_job(
-                        action.name, exec_ns, propagation_policy="Background"
-                    )
-                except Exception as exc:
-                    if not kube.is_not_found(exc):
-                        raise
+                delete_own_job(RunIdentity.of(body), action.name, exec_ns)
     except objectstore.ObjectStoreUnavailable as exc:
         if len(failures) < len(writing):
             raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
@@ -655,7 +678,7 @@ def _launch(
         name=action.name,
         run_name=run.name,
         run_namespace=namespace,
-        run_uid=body["metadata"].get("uid"),
+        run_uid=body["metadata"]["uid"],
         kind=action.kind,
         iteration=action.iteration,
         attempt=action.attempt,
@@ -663,13 +686,13 @@ def _launch(
         target=intake.spec.execution_target,
         settings=SETTINGS,
     )
-    manifest["metadata"]["labels"]["modelsmith.io/run-namespace"] = namespace
-    manifest["spec"]["template"]["metadata"]["labels"]["modelsmith.io/run-namespace"] = namespace
     try:
         kube.rest("POST", f"/apis/batch/v1/namespaces/{exec_ns}/jobs", manifest)
     except Exception as exc:
         if kube.is_conflict(exc):
-            return  # created before a restart: the deterministic name makes this a no-op
+            # Created before a restart (the deterministic name makes this a no-op), or someone
+            # else's Job holds the name: the next look checks whose it is (_observe_job).
+            return
         raise
     metrics.JOBS_LAUNCHED.labels(*metrics.labels(exec_ns, action.phase.value)).inc()
 

@@ -21,7 +21,8 @@ def _recipe(value: Any) -> loop.Recipe | None:
     return loop.Recipe(**{k: v for k, v in data.items() if k in _RECIPE_FIELDS})
 
 
-def state_from_status(run_name: str, raw: dict[str, Any] | None) -> loop.RunState:
+def state_from_status(run_name: str, run_key: str, raw: dict[str, Any] | None) -> loop.RunState:
+    """`run_key` is loop.run_key(namespace, UID): with the run's name it gives its Job names."""
     if not raw or not raw.get("phase"):
         return loop.RunState()
     st = IterationRunStatus.model_validate(raw)
@@ -30,7 +31,7 @@ def state_from_status(run_name: str, raw: dict[str, Any] | None) -> loop.RunStat
     if mem.job is not None:
         phase = loop.Phase(mem.job.phase)
         job = loop.JobRef(
-            name=loop.job_name(run_name, mem.job.iteration, phase, mem.job.attempt),
+            name=loop.job_name(run_name, run_key, mem.job.iteration, phase, mem.job.attempt),
             phase=phase,
             iteration=mem.job.iteration,
             attempt=mem.job.attempt,

@@ -22,6 +22,9 @@ Choices the design left open:
 - Blocked remembers the phase it returns to. Unschedulable and ObjectStoreUnavailable resume on
   their own; RetryBudgetExhausted resumes when the `modelsmith.io/retry` annotation takes a new
   value; GateRejected/GateBlocked resume when the gate leaves that state; Contamination stays.
+  JobNameTaken (someone else's Job holds the run's Job name) resumes, launching the same attempt,
+  once that Job is gone; OperatorNotPermitted (the operator may not create Jobs there) once the
+  operator may; both are polled, as no watch reports their end.
 - Exit codes 2, 3, 4, 5 and 7 fail the run at once (its own inputs are wrong); 6 blocks
   (quality); anything else is retried up to maxAttempts, each attempt a new Job name.
 - Suspend stops new Jobs at once; a running Job finishes and its result is read on resume.
@@ -45,7 +48,7 @@ from modelsmith.loop.decide import Decision, decide
 from modelsmith.loop.failures import CONTAINER_NEVER_RAN, contamination_ids
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import budget_exhausted, deadline_passed, plateau_near, plateaued
-from modelsmith.loop.naming import gate_name, job_name
+from modelsmith.loop.naming import gate_name, job_name, run_key
 from modelsmith.loop.observation import (
     RETRY_ANNOTATION,
     GateObservation,
@@ -132,5 +135,6 @@ __all__ = [
     "plateau_near",
     "plateaued",
     "regressions",
+    "run_key",
     "strongest_failure_cluster",
 ]

@@ -247,4 +247,15 @@ def next_action(ctx: AdviceContext) -> str:
             return f"Fix the malformed criterion in a new Benchmark version, {start_new}"
         case Reason.SUSPENDED:
             return "Set spec.suspend to false to resume"
+        case Reason.JOB_NAME_TAKEN:
+            return (
+                "Find who created the Job that holds this run's Job name in the execution "
+                "namespace and have it removed; the run then starts its own"
+            )
+        case Reason.OPERATOR_NOT_PERMITTED:
+            return (
+                "Ask a platform admin to bind the chart's operator-workloads ClusterRole in the "
+                "execution namespace (chart value operator.workloadNamespaces); the run resumes "
+                "on its own"
+            )
     return waiting

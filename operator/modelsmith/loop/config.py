@@ -13,6 +13,8 @@ from modelsmith.loop.recipe import Recipe
 
 class RunConfig(LoopModel):
     run_name: str = Field(min_length=1)
+    run_key: str = Field(pattern=r"^[0-9a-f]{8}$")
+    """naming.run_key(namespace, UID): part of every Job name, so Job names are the run's own."""
     threshold: float = Field(ge=0, le=1)
     """The intake's promotion threshold, compared with the held-out score."""
     max_iterations: int = Field(default=5, ge=1)

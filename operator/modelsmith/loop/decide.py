@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, WriteLedger
-from modelsmith.loop.advice import AdviceContext, next_action, sentence
+from modelsmith.loop.advice import AdviceContext, next_action, sentence, work
 from modelsmith.loop.assessment import AcceptanceVerdict
 from modelsmith.loop.config import RunConfig
 from modelsmith.loop.jobs import add_launch, relaunch, watch_job
@@ -60,6 +60,11 @@ no reconcile of its own (the reconciler skips the watch echo of its own writes).
 that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net), and
 one into Blocked waits as a blocked run does."""
 SOONEST_RECHECK = 1.0
+_POLLED = frozenset(
+    {Reason.OBJECT_STORE_UNAVAILABLE, Reason.JOB_NAME_TAKEN, Reason.OPERATOR_NOT_PERMITTED}
+)
+"""Blocks whose end no watch reports (the store answering again, a RoleBinding made, a Job
+the operator does not watch removed): looked at again every REQUEUE_WHILE_WAITING."""
 REQUEUE_WHILE_WAITING = 30.0
 
 
@@ -95,7 +100,20 @@ def decide(state: RunState, observation: Observation, config: RunConfig, now: da
         raise ValueError("now must carry a time zone")
     ctx = Context(state, observation, config, now)
     ctx, outcome = _route(ctx)
+    if observation.launch_refused and any(isinstance(a, LaunchJob) for a in outcome.actions):
+        outcome = _launch_refused(ctx, observation.launch_refused)
     return _finish(ctx, outcome)
+
+
+def _launch_refused(ctx: Context, why: str) -> Outcome:
+    """The operator may not create the Job where it would run: the run blocks from where it
+    was, saying so, instead of failing out of sight on every look. Resuming replays the step
+    that would have launched it."""
+    return block_run(
+        ctx,
+        Reason.OPERATOR_NOT_PERMITTED,
+        f"{sentence(work(ctx.work_phase, ctx.state.iteration))} cannot go on: {why}",
+    )
 
 
 def _finish(ctx: Context, out: Outcome) -> Decision:
@@ -287,6 +305,15 @@ def _blocked(ctx: Context) -> Outcome:
             return resume(ctx, f"{sentence(ctx.doing)} was scheduled.")
         case Reason.RETRY_BUDGET_EXHAUSTED if obs.retry_request not in (None, s.retry_token):
             return _retry_on_request(ctx)
+        case Reason.JOB_NAME_TAKEN if job is None or job.state is not JobState.FOREIGN:
+            out = Outcome(
+                ctx.work_phase,
+                Reason.RESUMED,
+                f"The Job name is free again; starting {ctx.doing} (attempt {s.attempt}).",
+            )
+            return relaunch(ctx, out, ctx.work_phase, max(1, s.attempt))
+        case Reason.OPERATOR_NOT_PERMITTED if not obs.launch_refused:
+            return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
         case Reason.GATE_REJECTED | Reason.GATE_BLOCKED if obs.gate is not None and (
             obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
         ):
@@ -297,7 +324,7 @@ def _blocked(ctx: Context) -> Outcome:
 def _blocked_recheck(ctx: Context, b: BlockedBy) -> float:
     """When a blocked run looks again on its own. Only the object store's return goes unseen by
     any watch, so that block is polled; the others wait for their event, or the deadline."""
-    if b.reason is Reason.OBJECT_STORE_UNAVAILABLE:
+    if b.reason in _POLLED:
         return REQUEUE_WHILE_WAITING
     deadline = ctx.config.deadline
     if b.kind is BlockKind.INFRASTRUCTURE and ctx.work_phase in LIMITED and deadline is not None:

@@ -52,6 +52,9 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
         return ctx, relaunch(ctx, out, s.phase, max(1, s.attempt))
     job = ctx.observed_job()
     state = job.state if job is not None else JobState.NONE
+    if state is JobState.FOREIGN:
+        assert job is not None
+        return ctx, job_name_taken(ctx, job)
     attempt = f"attempt {s.attempt} of {c.max_attempts}"
     if state is JobState.NONE:
         if (ctx.now - ref.launched_at).total_seconds() >= c.job_lost_after_seconds:
@@ -105,6 +108,18 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
     if state is JobState.FAILED:
         return ctx, job_failed(ctx, job)
     return ctx, None
+
+
+def job_name_taken(ctx: Context, job: JobObservation) -> Outcome:
+    """Someone else's Job holds the name of this run's Job: it is never adopted (its results
+    would become this run's evidence), watched or deleted."""
+    return block_run(
+        ctx,
+        Reason.JOB_NAME_TAKEN,
+        f"A Job that is not this run's holds the name of the Job for {ctx.doing} "
+        f"({job.reason or 'its labels and owner name another run'}); the run does not adopt "
+        "it. Remove that Job and the run starts its own.",
+    )
 
 
 def waiting_to_start(ctx: Context) -> Outcome:
@@ -218,7 +233,7 @@ def add_launch(
     if out.phase is not phase:
         # Launching and moving elsewhere in one decision would leave a Job nobody waits for.
         raise AssertionError(f"launch for {phase} in a decision that moves to {out.phase}")
-    name = job_name(ctx.config.run_name, iteration, phase, attempt)
+    name = job_name(ctx.config.run_name, ctx.config.run_key, iteration, phase, attempt)
     kind = "train" if job_kind(phase) == "train" else "eval"
     out.actions.append(
         LaunchJob(

@@ -32,6 +32,9 @@ class JobState(StrEnum):
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    FOREIGN = "Foreign"
+    """A Job holds the name, but its labels or owner say it is not this run's: never adopted,
+    observed or deleted (JobObservation.reason says why)."""
 
 
 class JobSummary(LoopModel):
@@ -62,7 +65,8 @@ class JobObservation(LoopModel):
     activeDeadlineSeconds, image pull)."""
     reason: str | None = None
     """The Job's Failed condition reason or the container's terminated reason (CamelCase,
-    e.g. BackoffLimitExceeded, DeadlineExceeded, OOMKilled)."""
+    e.g. BackoffLimitExceeded, DeadlineExceeded, OOMKilled); for a Foreign Job, in words, what
+    says it is not this run's."""
     waiting_reason: str | None = None
     """While the Job's newest pod has not started: the reason one of its containers waits with
     (CamelCase, e.g. ErrImagePull, CreateContainerConfigError, ContainerCreating)."""
@@ -109,3 +113,6 @@ class Observation(LoopModel):
     gate: GateObservation | None = None
     retry_request: str | None = None
     """The RETRY_ANNOTATION value, if set."""
+    launch_refused: str | None = None
+    """Why the operator may not create the run's Jobs where they run (its RBAC there), in
+    words; looked up when a decision would launch, and while the run is blocked on it."""

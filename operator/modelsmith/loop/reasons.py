@@ -45,6 +45,9 @@ class Reason(StrEnum):
     MODEL_CORRUPT = "ModelCorrupt"
     EMPTY_SPLIT = "EmptySplit"
     MALFORMED_CRITERION = "MalformedCriterion"
+    # Governance: whose Job it is, and where the operator may act.
+    JOB_NAME_TAKEN = "JobNameTaken"
+    OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
     # The operator on duty.
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

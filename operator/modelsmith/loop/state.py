@@ -49,6 +49,8 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.CONTAMINATION: BlockKind.QUALITY,
     Reason.GATE_REJECTED: BlockKind.GOVERNANCE,
     Reason.GATE_BLOCKED: BlockKind.GOVERNANCE,
+    Reason.JOB_NAME_TAKEN: BlockKind.GOVERNANCE,
+    Reason.OPERATOR_NOT_PERMITTED: BlockKind.GOVERNANCE,
 }
 """Every reason the run can be Blocked for, and its kind: the kind is never chosen ad hoc."""
 
