@@ -352,6 +352,11 @@ def render_all() -> dict[str, str]:
     out["charts/modelsmith/templates/admission-policy.yaml"] = expected_admission_template()
     out["crds/request-policies.yaml"] = request_policies_yaml()
     out[REQUEST_POLICIES_TEMPLATE] = expected_request_policies_template()
+    from modelsmith.chart import GATE_CREATION_TEMPLATE, expected_gate_creation_template
+    from modelsmith.evidence.gate_creation import FILE_NAME, gate_creation_policy_yaml
+
+    out[f"crds/{FILE_NAME}"] = gate_creation_policy_yaml()
+    out[GATE_CREATION_TEMPLATE] = expected_gate_creation_template()
     return out
 
 

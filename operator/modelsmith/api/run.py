@@ -13,6 +13,7 @@ from modelsmith.api.common import (
     Blocker,
     Candidate,
     Condition,
+    Digest,
     Dimension,
     KubernetesObject,
     LocalObjectReference,
@@ -358,6 +359,19 @@ class RunMemory(ApiModel):
     )
 
 
+class StagedGate(ApiModel):
+    """The PromotionGate this run staged, as the operator created it. The gate controller acts
+    only on a gate that matches this record (and whose controller is this run): a gate made by
+    anyone else is flagged and never promoted."""
+
+    name: ObjectName = Field(description="The gate's name.")
+    uid: str = Field(
+        max_length=64,
+        description="The gate's UID: a gate deleted and made again under the name is not it.",
+    )
+    evidence_digest: Digest = Field(description="The evidence bundle digest the gate carries.")
+
+
 class IterationRunStatus(ApiModel):
     """The operator's memory of the run; it resumes from here after a restart."""
 
@@ -410,6 +424,9 @@ class IterationRunStatus(ApiModel):
     )
     gate_name: ObjectName | None = Field(
         default=None, description="The PromotionGate created for the staged candidate."
+    )
+    gate: StagedGate | None = Field(
+        default=None, description="What the operator staged: the only gate it acts on."
     )
     started_at: datetime | None = Field(default=None, description="When the run started.")
     gpu_seconds_used: float = Field(

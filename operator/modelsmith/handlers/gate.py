@@ -1,6 +1,7 @@
 """PromotionGate reconciler: judge the approver chain, promote once, roll back on request.
 
-The run handler creates the gate; people sign it off with annotations (see api/gate.py). Each
+The run handler creates the gate; people sign it off with annotations (see api/gate.py). A gate
+that is not the one its run staged is flagged and left alone (handlers/gate_guard.py). Each
 reconcile judges the chain (modelsmith.approvals, pure) and writes status. Once every role has
 approved:
 
@@ -39,7 +40,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelsmith import kube, metrics, objectstore
+from modelsmith import kube, metrics, objectstore, watched
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     ROLLBACK_ANNOTATION,
@@ -53,6 +54,7 @@ from modelsmith.api.gate import (
 from modelsmith.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
+from modelsmith.handlers import gate_guard
 from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import ServingRefusal, serving_refusal
@@ -104,6 +106,11 @@ def reconcile(namespace: str, name: str) -> float | None:
     if body is None:
         return None
     gate = PromotionGate.model_validate(body)
+    run = watched.get(RUNS, namespace, gate.spec.run_ref.name)
+    if not (check := gate_guard.verify(body, run, gate_guard.now())).authentic:
+        # Not the gate its run staged: nothing here acts on it (no promotion, no record).
+        return gate_guard.refuse(PLURAL, body, check)
+    gate_guard.vouch(PLURAL, body)
     old: dict[str, Any] = body.get("status") or {}
     state = old.get("state")
     if state == GateState.ROLLED_BACK:

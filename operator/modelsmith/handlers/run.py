@@ -180,7 +180,7 @@ def reconcile(namespace: str, name: str) -> float | None:
         observation = observation.model_copy(update={"object_store_reachable": False})
     decision = _decide_where_permitted(state, observation, config, now, exec_ns)
     try:
-        _act(body, run, intake, decision, exec_ns, layout)
+        staged = _act(body, run, intake, decision, exec_ns, layout)
     except objectstore.ObjectStoreUnavailable:
         if not observation.object_store_reachable:
             raise
@@ -190,8 +190,8 @@ def reconcile(namespace: str, name: str) -> float | None:
         # by the replayed launch once the store answers (its name is the same).
         observation = observation.model_copy(update={"object_store_reachable": False})
         decision = loop.decide(state, observation, config, now)
-        _act(body, run, intake, decision, exec_ns, layout)
-    return _record(body, run, intake, decision, job_obs, progress, layout)
+        staged = _act(body, run, intake, decision, exec_ns, layout)
+    return _record(body, run, intake, decision, job_obs, progress, layout, staged)
 
 
 def _decide_where_permitted(
@@ -291,8 +291,11 @@ def _observe(
     except objectstore.ObjectStoreUnavailable as exc:
         reachable = False
         refused = str(exc) if isinstance(exc, objectstore.ObjectTooLarge) else None
+    record = (body.get("status") or {}).get("gate")
     gate = (
-        _observe_gate(body["metadata"]["namespace"], state.gate_name) if state.gate_name else None
+        _observe_gate(body["metadata"]["namespace"], state.gate_name, record)
+        if state.gate_name
+        else None
     )
     annotations = body["metadata"].get("annotations") or {}
     observation = loop.Observation(
@@ -515,9 +518,15 @@ def _candidates_not_ready(job: dict[str, Any]) -> int:
     return loop.nodes_not_ready(facts, sum(wanted.values()))
 
 
-def _observe_gate(namespace: str, gate_name: str) -> loop.GateObservation | None:
+def _observe_gate(
+    namespace: str, gate_name: str, record: dict[str, Any] | None
+) -> loop.GateObservation | None:
+    """The gate the run staged. Once status records it, a gate under the name that is another
+    object (deleted and made again by someone else) is not the run's to follow."""
     gate = kube.get_custom("promotiongates", namespace, gate_name)
     if gate is None:
+        return None
+    if record is not None and record.get("uid") != gate["metadata"].get("uid"):
         return None
     status = gate.get("status") or {}
     state = status.get("state") or "Pending"
@@ -549,10 +558,12 @@ def _act(
     decision: loop.Decision,
     exec_ns: str,
     layout: RunLayout,
-) -> None:
+) -> dict[str, str] | None:
     """The decision's ledger entries and its Jobs are written at once: status claims neither
     before both are there, and a replay of the decision finds each under its name. Staging and
-    deletions wait for the entries (staging reads the ledger)."""
+    deletions wait for the entries (staging reads the ledger). Returns the record of a gate it
+    staged (status.gate)."""
+    staged = None
     writing = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in decision.ledger_entries]
     try:
         try:
@@ -569,13 +580,14 @@ def _act(
         # A block on the store is recorded once the store answers: _deferred_ledger_written.
         for action in decision.actions:
             if isinstance(action, loop.StageGate):
-                staging.stage(body, run, intake, decision, action, layout)
+                staged = staging.stage(body, run, intake, decision, action, layout)
             elif isinstance(action, loop.DeleteJob):
                 delete_own_job(RunIdentity.of(body), action.name, exec_ns)
     except objectstore.ObjectStoreUnavailable as exc:
         if len(failures) < len(writing):
             raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
         raise
+    return staged
 
 
 def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
@@ -734,6 +746,7 @@ def _record(
     job_obs: loop.JobObservation | None,
     progress: dict[str, Any] | None,
     layout: RunLayout,
+    staged: dict[str, str] | None = None,
 ) -> float | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     old = body.get("status") or {}
@@ -784,12 +797,17 @@ def _record(
         generation,
     )
     status["conditions"] = conditions
+    if staged is not None:
+        status["gate"] = staged
     patch = merge_patch(old, status)
     if patch:
         # Decided on the body as read (perhaps from the watch): refused if it changed since.
         RECONCILER.write_status(
             PLURAL, namespace, name, patch, body["metadata"].get("resourceVersion")
         )
+        if staged is not None and "gate" in patch:
+            # The gate waits for this record before it acts (handlers/gate_guard.py).
+            RECONCILER.requeue((staging.GATES, namespace, staged["name"]), 0)
     if _newly_waiting_for_intake(decision, old):
         # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
         # nothing starts (a missing or unready intake); once per distinct message.

@@ -45,10 +45,12 @@ def stage(
     decision: loop.Decision,
     action: loop.StageGate,
     layout: RunLayout,
-) -> None:
+) -> dict[str, str] | None:
+    """Creates the gate; returns the record of it the run keeps in status.gate (the only gate
+    the gate controller will act on), or None when a gate under the name is not the one this
+    run staged (see staged_record)."""
     namespace = body["metadata"]["namespace"]
-    if kube.get_custom(GATES, namespace, action.name) is not None:
-        return
+    existing = kube.get_custom(GATES, namespace, action.name)
     scenarios = load_benchmark_scenarios(namespace, intake)
     # Our own resource names are labels, not opaque identifiers, even when generated.
     sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
@@ -57,13 +59,17 @@ def stage(
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
     bundle = _stored_bundle(body, run, intake, chain, decision, action, layout, sanitiser)
+    summary = gate_evidence(bundle)
+    if existing is not None:
+        # Created before a restart, before status recorded it: adopted only if it is exactly
+        # what this run stages (its controller, the stored bundle's digest).
+        return staged_record(existing, body["metadata"]["uid"], summary.digest)
     with contextlib.suppress(objectstore.AlreadyExists):
         objectstore.put_if_absent(
             layout.evidence("report.html"),
             render_report(bundle, sanitiser).encode(),
             content_type="text/html",
         )
-    summary = gate_evidence(bundle)
     serving = intake.spec.serving_target
     requested_by = (body["metadata"].get("annotations") or {}).get(REQUESTED_BY_ANNOTATION)
     gate = {
@@ -104,12 +110,27 @@ def stage(
         },
     }
     try:
-        kube.custom().create_namespaced_custom_object(
+        created = kube.custom().create_namespaced_custom_object(
             "modelsmith.io", "v1alpha1", namespace, GATES, gate
         )
     except Exception as exc:
         if not kube.is_conflict(exc):
             raise
+        created = kube.get_custom(GATES, namespace, action.name)
+        if created is None:
+            return None
+    return staged_record(created, body["metadata"]["uid"], summary.digest)
+
+
+def staged_record(gate: dict[str, Any], run_uid: str, digest: str) -> dict[str, str] | None:
+    """status.gate for `gate` when this run (`run_uid`) is its controller and it carries the
+    evidence `digest` the run staged; None otherwise (a gate someone else made)."""
+    meta = gate.get("metadata") or {}
+    owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
+    evidence = ((gate.get("spec") or {}).get("evidence") or {}).get("digest")
+    if not owners or owners[0].get("uid") != run_uid or evidence != digest:
+        return None
+    return {"name": meta["name"], "uid": meta["uid"], "evidenceDigest": digest}
 
 
 def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:
