@@ -139,6 +139,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     core = client.CoreV1Api(cluster.api_client())
     manifest: Json = {"metadata": {"name": name, "labels": {"modelsmith.io/test": "true"}}}
     core.create_namespace(manifest)
+    bind_operator_workloads(cluster, name)
     # Pod admission refuses pods until the service-account controller made `default`.
     wait_for(
         lambda: core.read_namespaced_service_account("default", name),
@@ -148,6 +149,35 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     yield name
     # Not awaited: the namespace controller and the node agent finish it in the background.
     core.delete_namespace(name, propagation_policy="Background")
+
+
+WORKLOADS_ROLE = "modelsmith-operator-workloads"
+
+
+def bind_operator_workloads(cluster: Cluster, namespace: str) -> None:
+    """What a platform admin does for an execution namespace (the chart does it for those in
+    operator.workloadNamespaces): lets the operator's ServiceAccount create and delete Jobs and
+    patch ConfigMaps there. The ClusterRole itself comes with the chart's RBAC
+    (operator_kubeconfig)."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client())
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": WORKLOADS_ROLE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": WORKLOADS_ROLE,
+            },
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": OPERATOR_ACCOUNT,
+                    "namespace": OPERATOR_NAMESPACE,
+                }
+            ],
+        },
+    )
 
 
 @pytest.fixture

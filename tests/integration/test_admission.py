@@ -240,7 +240,14 @@ def test_the_operator_creates_and_updates_gates(policy: Cluster, gate: str) -> N
                     "apiGroups": ["modelsmith.io"],
                     "resources": ["promotiongates"],
                     "verbs": ["create", "get", "list", "patch", "update"],
-                }
+                },
+                # As the chart grants it: whoever may write gate status may create gates
+                # (modelsmith-gate-creation).
+                {
+                    "apiGroups": ["modelsmith.io"],
+                    "resources": ["promotiongates/status"],
+                    "verbs": ["get", "patch"],
+                },
             ],
         },
         {

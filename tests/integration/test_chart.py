@@ -245,7 +245,8 @@ def test_optional_parts_switch_off(helm: Path) -> None:
     kinds = {d["kind"] for d in docs}
     assert not kinds & {"ConfigMap", "PodDisruptionBudget", "ValidatingAdmissionPolicy"}
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole"] == [
-        "modelsmith-operator"
+        "modelsmith-operator",
+        "modelsmith-operator-workloads",
     ]
 
 
@@ -290,9 +291,9 @@ OPERATOR_RULES = {
     ("modelsmith.io", "iterationruns/status"): {"get", "patch"},
     ("modelsmith.io", "promotiongates/status"): {"get", "patch"},
     ("modelsmith.io", "iterationruns/finalizers"): {"update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch"},
     ("", "pods"): {"get", "list", "watch"},
-    ("", "configmaps"): {"get", "patch"},
+    ("", "configmaps"): {"get"},
     ("", "namespaces"): {"get"},
     ("", "serviceaccounts"): {"get"},
     ("", "nodes"): {"get", "list"},
@@ -322,11 +323,55 @@ def test_operator_role_is_least_privilege(helm: Path) -> None:
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
     operator = only(docs, "ClusterRole", "modelsmith-operator")
     assert _grants(operator) == OPERATOR_RULES
+    # Launching and moving pointers only where bound, per namespace (operator.workloadNamespaces).
+    workloads = only(docs, "ClusterRole", "modelsmith-operator-workloads")
+    assert _grants(workloads) == WORKLOAD_RULES
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ml-gpu-pool", "ml-serving"]
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == "modelsmith-operator-workloads"
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": "modelsmith-operator",
+                "namespace": "modelsmith-system",
+            }
+        ]
+    assert not [
+        d for d in docs if d["kind"] == "ClusterRoleBinding" and "workloads" in json.dumps(d)
+    ]
     # People never get write access to status, nor create gates (the operator does).
-    for name in ("modelsmith-viewer", "modelsmith-editor", "modelsmith-approver"):
+    for name in PERSONAS:
         grants = _grants(only(docs, "ClusterRole", name))
         assert not any(resource.endswith("/status") for _, resource in grants), name
         assert "create" not in grants.get(("modelsmith.io", "promotiongates"), set()), name
+
+
+WORKLOAD_RULES = {("batch", "jobs"): {"create", "delete"}, ("", "configmaps"): {"patch"}}
+PERSONAS = (
+    "modelsmith-viewer",
+    "modelsmith-editor",
+    "modelsmith-approver",
+    "modelsmith-platform-admin",
+    "modelsmith-domain-owner",
+    "modelsmith-run-operator",
+    "modelsmith-reviewer",
+)
+
+
+def test_only_viewer_and_editor_aggregate_and_edit_never_writes_the_boundary(helm: Path) -> None:
+    docs = render(helm)
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterRole"}
+    assert set(PERSONAS) <= set(roles)
+    aggregated = {
+        name: sorted(k for k in role["metadata"]["labels"] if k.startswith("rbac.authorization"))
+        for name, role in roles.items()
+        if any(k.startswith("rbac.authorization") for k in role["metadata"]["labels"])
+    }
+    assert set(aggregated) == {"modelsmith-viewer", "modelsmith-editor"}
+    edit = _grants(roles["modelsmith-editor"])
+    for kind in ("executiontargets", "approverpolicies", "promotiongates"):
+        assert ("modelsmith.io", kind) not in edit, kind
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -383,11 +428,12 @@ def test_admission_template_renders_manifests_verbatim(helm: Path, tmp_path: Pat
     # Only the template under test: the other generated policies are rendered the same way.
     (copy / "templates" / "request-policies.yaml").unlink()
     docs = render(helm, chart_dir=copy)
-    policy = only(docs, "ValidatingAdmissionPolicy")
+    policy = only(docs, "ValidatingAdmissionPolicy", "example-approvals")
     assert policy["spec"] == manifests[0]["spec"]
     assert policy["metadata"]["labels"]["team"] == "governance"
     assert policy["metadata"]["labels"]["app.kubernetes.io/name"] == "modelsmith"
-    assert only(docs, "ValidatingAdmissionPolicyBinding")["spec"] == manifests[1]["spec"]
+    binding = only(docs, "ValidatingAdmissionPolicyBinding", "example-approvals")
+    assert binding["spec"] == manifests[1]["spec"]
     off = render(helm, "--set", "admissionPolicy.enabled=false", chart_dir=copy)
     assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]
 
@@ -529,20 +575,24 @@ def _check_operator_permissions(cluster: Cluster, namespace: str, release: str) 
 
     other = "some-execution-namespace"
     allowed = [
-        ("create", "jobs.batch", "-n", other),
-        ("delete", "jobs.batch", "-n", other),
+        ("watch", "jobs.batch", "-n", other),
+        ("get", "configmaps", "-n", other),
         ("watch", "pods", "-n", other),
         ("patch", "iterationruns.modelsmith.io", "--subresource=status", "-n", other),
         ("patch", "promotiongates.modelsmith.io", "--subresource=status", "-n", other),
         ("create", "promotiongates.modelsmith.io", "-n", other),
         ("list", "benchmarks.modelsmith.io", "--all-namespaces"),
-        ("patch", "configmaps", "-n", other),
         ("create", "events", "-n", other),
         ("get", "serviceaccounts", "-n", other),
         ("list", "nodes"),
         ("patch", "clusterkopfpeerings.kopf.dev"),
     ]
     denied = [
+        # Not bound there (operator.workloadNamespaces is empty by default).
+        ("create", "jobs.batch", "-n", other),
+        ("delete", "jobs.batch", "-n", other),
+        ("patch", "configmaps", "-n", other),
+        ("create", "configmaps", "-n", other),
         ("get", "secrets", "-n", namespace),
         ("list", "secrets", "--all-namespaces"),
         ("watch", "secrets", "-n", other),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
+from staged import stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
@@ -72,9 +73,9 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
             },
             "data": {"model": OLD_MODEL},
         },
-        samples.gate(GATE, namespace),
     ]
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all(rbac))
+    stage_gate(namespace, samples.gate(GATE, namespace))
 
     def patchable() -> bool:
         check = crds.kubectl(
