@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from modelsmith.loop import run_key
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -196,9 +197,13 @@ def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(
     names = _jobs(cluster, namespace)
     assert len(names) == len(set(names))
     iterations = status["iteration"]
-    expected = {f"{RUN}-i0-eval-a1"}
+    uid = json.loads(
+        cluster.kubectl("get", "iterationrun", RUN, "-n", namespace, "-o", "json").stdout
+    )["metadata"]["uid"]
+    job = f"{RUN}-{run_key(namespace, uid)}"
+    expected = {f"{job}-i0-eval-a1"}
     for i in range(1, iterations + 1):
-        expected |= {f"{RUN}-i{i}-train-a1", f"{RUN}-i{i}-eval-a1"}
+        expected |= {f"{job}-i{i}-train-a1", f"{job}-i{i}-eval-a1"}
     assert set(names) == expected
     entries = status["ledger"]["entries"]
     keys = object_store.client().list_objects_v2(

@@ -90,6 +90,19 @@ class RunWatch:
     def job_names(self) -> list[str]:
         return [j["metadata"]["name"] for j in self.jobs()]
 
+    def job_name(self, suffix: str) -> str:
+        """The run's Job name ending in `suffix` (e.g. "i1-train-a1"): Job names carry a key
+        from the run's namespace and UID (loop.run_key). "" while the run does not exist."""
+        from modelsmith.loop import run_key
+
+        try:
+            uid = self.run()["metadata"]["uid"]
+        except client.exceptions.ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return f"{RUN}-{run_key(self.namespace, uid)}-{suffix}"
+
     def has_job(self, name: str) -> bool:
         return name in self.job_names()
 

@@ -77,8 +77,13 @@ def _survived(*names: str) -> None:
 
 
 def _train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
-    pods = watch.pods(f"job-name={RUN}-i{iteration}-train-a1")
+    pods = watch.pods(f"job-name={watch.job_name(f'i{iteration}-train-a1')}")
     return any(p["status"].get("phase") == "Running" for p in pods)
+
+
+def _launched(watch: RunWatch, suffix: str) -> bool:
+    name = watch.job_name(suffix)
+    return bool(name) and watch.has_job(name)
 
 
 # ----- the operator killed at each phase boundary -------------------------------------------
@@ -90,21 +95,20 @@ class Boundary:
     ready: Callable[[RunWatch], bool]
     """When the run is just before the boundary."""
     launched: str | None = None
-    """The Job whose launch is the boundary: the operator is killed once it exists and before
-    status claims it (its status writes are refused meanwhile). None: killed once `ready`."""
+    """The Job whose launch is the boundary (its name's end, see RunWatch.job_name): the operator
+    is killed once it exists and before status claims it (its status writes are refused
+    meanwhile). None: killed once `ready`."""
 
 
 BOUNDARIES = [
-    Boundary("SIGKILL: EvaluatingBaseline just launched", lambda w: True, f"{RUN}-i0-eval-a1"),
+    Boundary("SIGKILL: EvaluatingBaseline just launched", lambda w: True, "i0-eval-a1"),
     Boundary(
         "SIGKILL: Training just launched",
         lambda w: w.phase() == "EvaluatingBaseline",
-        f"{RUN}-i1-train-a1",
+        "i1-train-a1",
     ),
     Boundary("SIGKILL: mid-Training", lambda w: w.phase() == "Training" and _train_pod_running(w)),
-    Boundary(
-        "SIGKILL: Assessing just launched", lambda w: w.phase() == "Training", f"{RUN}-i1-eval-a1"
-    ),
+    Boundary("SIGKILL: Assessing just launched", lambda w: w.phase() == "Training", "i1-eval-a1"),
     Boundary(
         "SIGKILL: PromotionStaging / just Staged",
         lambda w: w.phase() in ("PromotionStaging", "Staged"),
@@ -141,7 +145,7 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
                     apply_quickstart(cluster, object_store, namespace, base_model)
                     applied = True
                 wait_for(
-                    functools.partial(watch.has_job, boundary.launched),
+                    functools.partial(_launched, watch, boundary.launched),
                     timeout=TO_STAGED,
                     interval=0.2,
                     description=f"{boundary.launched} created",
@@ -278,7 +282,7 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
         base_model,
         intake={"executionTarget": {"backoffLimit": 1}},
     )
-    job = f"{RUN}-i1-train-a1"
+    job = watch.job_name("i1-train-a1")
     wait_for(
         lambda: _train_pod_running(watch),
         timeout=TO_STAGED,
@@ -300,7 +304,7 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     assert trained["status"].get("succeeded") == 1, trained["status"]
     audit = assert_nothing_lost(watch, object_store)
     # The Job's own retry absorbed it: the run spent none of its attempts.
-    assert f"{RUN}-i1-train-a2" not in audit.jobs
+    assert watch.job_name("i1-train-a2") not in audit.jobs
     _survived(fault)
 
 

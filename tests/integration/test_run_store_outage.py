@@ -24,7 +24,15 @@ from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
-RUN, JOB = "run", "run-i0-eval-a1"
+RUN = "run"
+
+
+def _job(namespace: str) -> str:
+    """The run's first Job: its name carries a key from the run's namespace and UID."""
+    run = kube.get_custom("iterationruns", namespace, RUN)
+    assert run is not None
+    key = loop.run_key(namespace, run["metadata"]["uid"])
+    return loop.job_name(RUN, key, 0, loop.Phase.EVALUATING_BASELINE, 1)
 
 
 # The session's operator process would act on these objects too: run before it starts.
@@ -124,7 +132,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
     assert (status.get("memory") or {}).get("job") is None
     # The Job went out with the ledger entries that failed.
-    job_uid = kube.batch().read_namespaced_job(JOB, namespace).metadata.uid
+    job_uid = kube.batch().read_namespaced_job(_job(namespace), namespace).metadata.uid
     assert _ledger(object_store, namespace) == []
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", live)
@@ -141,7 +149,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
         1,
     )
     jobs = kube.batch().list_namespaced_job(namespace).items
-    assert [(j.metadata.name, j.metadata.uid) for j in jobs] == [(JOB, job_uid)]
+    assert [(j.metadata.name, j.metadata.uid) for j in jobs] == [(_job(namespace), job_uid)]
 
     ledger = _ledger(object_store, namespace)
     assert [e["sequence"] for e in ledger] == list(range(len(ledger)))
@@ -185,4 +193,5 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     assert [(e["sequence"], e["kind"]) for e in ledger] == [(0, "transition"), (1, "job")]
     assert ledger[0]["to"] == "EvaluatingBaseline"
     assert status["ledger"]["entries"] == 2
-    assert [j.metadata.name for j in kube.batch().list_namespaced_job(namespace).items] == [JOB]
+    jobs = kube.batch().list_namespaced_job(namespace).items
+    assert [j.metadata.name for j in jobs] == [_job(namespace)]
