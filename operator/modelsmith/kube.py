@@ -131,5 +131,9 @@ def is_gone(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 410
 
 
+def is_forbidden(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 403
+
+
 def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 409

@@ -1,13 +1,21 @@
-"""A PromotionGate as the operator stages it, for tests that drive the gate controller in-process:
-its IterationRun exists and is the gate's controller, and the run's status.gate records it (the
-gate controller acts on nothing else: handlers/gate_guard.py). Needs `operator_env` (admin)."""
+"""Objects as tests need them, made as admin (with `operator_env`): a run ready to launch, and a
+PromotionGate as the operator stages it for tests that drive the gate controller in-process (its
+IterationRun exists and is its controller, and the run's status.gate records it: the gate
+controller acts on nothing else, handlers/gate_guard.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelsmith import kube
+from kubernetes import client
+
+from modelsmith import GROUP, VERSION, kube
 from modelsmith.api import samples
+from modelsmith.api.intake import ModelIntake
+from modelsmith.conditions import set_condition
+from modelsmith.handlers import scenarios
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
 
 
 def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
@@ -38,3 +46,34 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
     }
     kube.patch_status("iterationruns", namespace, run_name, {"gate": record})
     return created
+
+
+def launchable_run(
+    cluster: Cluster,
+    namespace: str,
+    store: ObjectStore,
+    jobs_in: str | None = None,
+    run_name: str = "run",
+) -> None:
+    """A ready intake (its Jobs in `jobs_in`, default its own namespace), its benchmark, and the
+    IterationRun `run` (not yet reconciled), created as admin."""
+    custom: Any = client.CustomObjectsApi(cluster.api_client())
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
+    )
+    body = samples.intake("intake", namespace)
+    body["spec"]["benchmarkRef"]["name"] = "bench"
+    body["spec"]["executionTarget"]["evaluatorImage"] = "modelsmith/noop:latest"
+    body["spec"]["executionTarget"]["namespace"] = jobs_in or namespace
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
+    ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
+    intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
+    run = samples.run(run_name, namespace)
+    run["spec"]["intakeRef"]["name"] = "intake"
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run)
+    scenarios.publish_scenarios(
+        store.bucket,
+        namespace,
+        "bench",
+        scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
+    )

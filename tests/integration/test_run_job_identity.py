@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from staged import launchable_run
 
-from modelsmith import GROUP, VERSION, events, kube, loop, watched
-from modelsmith.api import samples
-from modelsmith.api.intake import ModelIntake
-from modelsmith.conditions import set_condition
+from modelsmith import events, kube, loop, watched
 from modelsmith.handlers import run as run_handler
 from modelsmith.handlers import scenarios
 from modelsmith.jobs import LABEL_RUN_UID
@@ -34,32 +32,6 @@ def _empty() -> Iterator[None]:
     events.flush(30)
     watched.clear()
     scenarios._published.clear()
-
-
-def _launchable(
-    cluster: Cluster, namespace: str, store: ObjectStore, jobs_in: str | None = None
-) -> None:
-    """A ready intake (its Jobs in `jobs_in`, default its own namespace) and the run RUN."""
-    custom: Any = client.CustomObjectsApi(cluster.api_client())
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
-    )
-    body = samples.intake("intake", namespace)
-    body["spec"]["benchmarkRef"]["name"] = "bench"
-    body["spec"]["executionTarget"]["evaluatorImage"] = "modelsmith/noop:latest"
-    body["spec"]["executionTarget"]["namespace"] = jobs_in or namespace
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
-    ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
-    intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
-    run = samples.run(RUN, namespace)
-    run["spec"]["intakeRef"]["name"] = "intake"
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run)
-    scenarios.publish_scenarios(
-        store.bucket,
-        namespace,
-        "bench",
-        scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
-    )
 
 
 def _run(namespace: str) -> dict[str, Any]:
@@ -101,8 +73,8 @@ def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
     """Both runs are called `run` and run their Jobs in one execution namespace: each gets its
     own Job, labelled with its own UID."""
     shared = other_namespace
-    _launchable(crds, namespace, object_store, jobs_in=shared)
-    _launchable(crds, shared, object_store)
+    launchable_run(crds, namespace, object_store, jobs_in=shared)
+    launchable_run(crds, shared, object_store)
     for ns in (namespace, shared):
         run_handler.reconcile(ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline"
@@ -121,7 +93,7 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     """Someone who may create Jobs there takes the run's next Job name first, with labels that
     claim the run: the run never adopts it (nor deletes it), blocks saying why, and launches
     its own Job once the name is free."""
-    _launchable(crds, namespace, object_store)
+    launchable_run(crds, namespace, object_store)
     name = _first_job(namespace)
     planted = {
         "metadata": {

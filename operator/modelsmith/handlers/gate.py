@@ -77,6 +77,7 @@ SETTINGS = OperatorSettings()
 AWAITING_APPROVAL = "AwaitingApproval"
 OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
 RECORD_CONFLICT = "RecordConflict"
+OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
 ROLLBACK_FAILED = "RollbackFailed"
 ROLLED_BACK = "RolledBack"
 
@@ -402,6 +403,18 @@ def _promote(
     except Exception as exc:
         if kube.is_conflict(exc):
             return 1.0  # the ConfigMap changed under us: read it again
+        if kube.is_forbidden(exc):
+            return _promotion_blocked(
+                body,
+                old,
+                status,
+                BlockerKind.GOVERNANCE,
+                OPERATOR_NOT_PERMITTED,
+                f"the operator may not move the serving pointer in namespace {pointer.namespace} "
+                "(no RoleBinding there to its operator-workloads ClusterRole; a platform admin "
+                "lists the namespace in the chart's operator.workloadNamespaces); promotion "
+                "resumes once it may",
+            )
         if kube.is_not_found(exc):
             return _promotion_blocked(
                 body,

@@ -1,0 +1,103 @@
+"""The operator's own reach: it creates Jobs and moves serving pointers only in namespaces where a
+platform admin bound its workloads ClusterRole (the chart's operator.workloadNamespaces; the
+tests' `namespace` fixture binds it as an admin would). Elsewhere it cannot, and a run there says
+so instead of retrying out of sight. The run reconciler runs in the test process with the chart
+ServiceAccount's own token and RBAC."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from staged import launchable_run
+
+from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
+from modelsmith import events, kube, watched
+from modelsmith.handlers import run as run_handler
+from modelsmith.handlers import scenarios
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+from testbed.waiting import wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
+RUN = "run"
+OPERATOR_SA = f"system:serviceaccount:{OPERATOR_NAMESPACE}:modelsmith-operator"
+
+
+@pytest.fixture
+def as_operator(
+    crds: Cluster,
+    object_store: ObjectStore,
+    operator_kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[None]:
+    """Operator code in the test process talks to the API server as the chart's ServiceAccount."""
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
+    monkeypatch.setattr(
+        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(operator_kubeconfig)
+    )
+    for name, value in object_store.env().items():
+        monkeypatch.setenv(name, value)
+    kube.api_client.cache_clear()
+    watched.clear()
+    scenarios._published.clear()
+    yield
+    events.flush(30)
+    kube.api_client.cache_clear()
+    watched.clear()
+    scenarios._published.clear()
+
+
+def _can(cluster: Cluster, verb: str, resource: str, namespace: str) -> bool:
+    out = cluster.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={OPERATOR_SA}", check=False
+    )
+    return out.stdout.strip() == "yes"
+
+
+def _status(cluster: Cluster, namespace: str) -> dict[str, object]:
+    custom = client.CustomObjectsApi(cluster.api_client())
+    body = custom.get_namespaced_custom_object(
+        "modelsmith.io", "v1alpha1", namespace, "iterationruns", RUN
+    )
+    return dict(body.get("status") or {})
+
+
+def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
+    as_operator: None, crds: Cluster, namespace: str, object_store: ObjectStore
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(crds.api_client())
+    rbac.delete_namespaced_role_binding(WORKLOADS_ROLE, namespace)
+    wait_for(lambda: not _can(crds, "create", "jobs", namespace), 30, "the binding withdrawn")
+    # What the chart grants cluster-wide is to watch, never to launch or move a pointer.
+    assert _can(crds, "watch", "jobs", namespace)
+    assert _can(crds, "get", "configmaps", namespace)
+    for verb, resource in (("create", "jobs"), ("delete", "jobs"), ("patch", "configmaps")):
+        assert not _can(crds, verb, resource, namespace), (verb, resource)
+
+    launchable_run(crds, namespace, object_store, run_name=RUN)
+    run_handler.reconcile(namespace, RUN)
+    status = _status(crds, namespace)
+    assert status["phase"] == "Blocked", status
+    blocked = status["blockedBy"]
+    assert isinstance(blocked, dict)
+    assert (blocked["kind"], blocked["reason"]) == ("governance", "OperatorNotPermitted")
+    assert f"may not create Jobs in namespace {namespace}" in blocked["message"]
+    assert "operator.workloadNamespaces" in blocked["message"]
+    assert "operator-workloads" in str(status["nextAction"])
+    assert client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items == []
+    run_handler.reconcile(namespace, RUN)  # still refused: no flapping, no Job
+    assert _status(crds, namespace)["phase"] == "Blocked"
+
+    # The platform admin binds it: the run resumes and launches.
+    bind_operator_workloads(crds, namespace)
+    wait_for(lambda: _can(crds, "create", "jobs", namespace), 30, "the binding in force")
+    run_handler.reconcile(namespace, RUN)
+    assert _status(crds, namespace)["phase"] == "Pending"
+    run_handler.reconcile(namespace, RUN)
+    assert _status(crds, namespace)["phase"] == "EvaluatingBaseline"
+    jobs = client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items
+    assert len(jobs) == 1
