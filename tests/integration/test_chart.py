@@ -632,6 +632,9 @@ def test_full_values_render_is_accepted_by_the_api_server(
         cluster.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}"
         )
+    # The RoleBindings of operator.workloadNamespaces go into namespaces that must exist.
+    for bound in {d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"}:
+        cluster.kubectl("create", "namespace", bound, check=False)
     checked = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
     if not _served(cluster, "monitoring.coreos.com/v1"):
         checked = [d for d in checked if d["kind"] != "ServiceMonitor"]

@@ -161,11 +161,11 @@ def test_operator_account_cannot_read_secrets_on_the_api_server(
     who = installed_rbac
     # The binding is live: what the operator needs is allowed...
     wait_for(
-        lambda: _can(cluster, who, "create", "jobs.batch", namespace),
+        lambda: _can(cluster, who, "patch", "iterationruns.modelsmith.io/status", namespace),
         30,
         "the operator's ClusterRoleBinding to take effect",
     )
-    assert _can(cluster, who, "patch", "iterationruns.modelsmith.io/status", namespace)
+    assert _can(cluster, who, "watch", "jobs.batch", namespace)
     # ...and the rest is not, anywhere.
     for scope in (namespace, None):
         for verb in ("get", "list", "watch"):
@@ -173,6 +173,10 @@ def test_operator_account_cannot_read_secrets_on_the_api_server(
     for verb, resource in (
         ("create", "pods"),
         ("create", "pods/exec"),
+        # Only where a platform admin bound its workloads role (operator.workloadNamespaces).
+        ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),
+        ("patch", "configmaps"),
         ("update", "iterationruns.modelsmith.io"),
         ("patch", "promotiongates.modelsmith.io"),
         ("patch", "modelintakes.modelsmith.io"),
@@ -344,30 +348,31 @@ def test_jobs_a_run_launches_are_locked_down(
 
 
 def test_the_approval_policy_ships_as_a_hard_deny(cluster: Cluster) -> None:
-    shipped = {
-        "crds/": list(yaml.safe_load_all((REPO / "crds" / "admission-policy.yaml").read_text())),
-        "chart": _render(cluster, "modelsmith", "modelsmith-system"),
-    }
+    crds = [
+        d
+        for path in sorted((REPO / "crds").glob("*polic*.yaml"))
+        for d in yaml.safe_load_all(path.read_text())
+    ]
+    shipped = {"crds/": crds, "chart": _render(cluster, "modelsmith", "modelsmith-system")}
     for where, docs in shipped.items():
-        policies = [
-            d
+        policies = {
+            d["metadata"]["name"]: d for d in docs if d and d["kind"] == "ValidatingAdmissionPolicy"
+        }
+        bindings = {
+            d["spec"]["policyName"]: d
             for d in docs
-            if d and d["kind"] == "ValidatingAdmissionPolicy" and d["metadata"]["name"] == POLICY
-        ]
-        bindings = [
-            d
-            for d in docs
-            if d
-            and d["kind"] == "ValidatingAdmissionPolicyBinding"
-            and d["spec"]["policyName"] == POLICY
-        ]
-        assert len(policies) == 1 and len(bindings) == 1, where
-        policy, binding = policies[0], bindings[0]
-        assert policy["spec"]["failurePolicy"] == "Fail", where
-        rules = policy["spec"]["matchConstraints"]["resourceRules"]
-        assert any(
-            "promotiongates" in r["resources"] and {"CREATE", "UPDATE"} <= set(r["operations"])
-            for r in rules
-        ), where
-        assert binding["spec"]["policyName"] == policy["metadata"]["name"], where
-        assert binding["spec"]["validationActions"] == ["Deny"], where
+            if d and d["kind"] == "ValidatingAdmissionPolicyBinding"
+        }
+        assert set(bindings) == set(policies), where
+        for name, policy in policies.items():
+            assert policy["spec"]["failurePolicy"] == "Fail", (where, name)
+            assert bindings[name]["spec"]["validationActions"] == ["Deny"], (where, name)
+        for name, operations in (
+            ("modelsmith-promotiongate-approvals", {"CREATE", "UPDATE"}),
+            ("modelsmith-gate-creation", {"CREATE"}),
+        ):
+            rules = policies[name]["spec"]["matchConstraints"]["resourceRules"]
+            assert any(
+                "promotiongates" in r["resources"] and operations <= set(r["operations"])
+                for r in rules
+            ), (where, name)
