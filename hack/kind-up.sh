@@ -180,6 +180,7 @@ helm --kube-context "$context" upgrade --install modelsmith "$repo/charts/models
   --set objectStore.endpoint="$endpoint" \
   --set objectStore.existingSecret=modelsmith-object-store \
   --set "rbac.approvers.groups={domain-owners,engineering-owners}" \
+  --set "operator.workloadNamespaces={modelsmith-demo}" \
   --wait --timeout 5m
 
 kc -n "$namespace" get pods -l app.kubernetes.io/name=modelsmith
