@@ -27,8 +27,8 @@ CONDITION: Final = "Authentic"
 NOT_STAGED: Final = "NotStagedByOperator"
 STAGED: Final = "StagedByOperator"
 RECORD_GRACE_SECONDS: Final = 120.0
-"""The run records the gate in its status just after creating it: a gate this young whose run
-is still staging waits for the record instead of being flagged."""
+"""The run records the gate in its status just after creating it: a gate this young, controlled
+by its run, waits for the record instead of being flagged (it acts on nothing meanwhile)."""
 RECHECK_SECONDS: Final = 2.0
 
 
@@ -54,7 +54,9 @@ def verify(gate: dict[str, Any], run: dict[str, Any] | None, now: datetime) -> V
         return Verdict(False, f"its controller is not the IterationRun {run_name}")
     record = (run.get("status") or {}).get("gate")
     if record is None:
-        if _young(meta, now) and (run.get("status") or {}).get("phase") == "PromotionStaging":
+        if _young(meta, now):
+            # The run writes its record just after creating the gate (with the phase that
+            # staging moves it to), so the gate's own event can come first.
             return Verdict(False, wait=True)
         return Verdict(False, f"the IterationRun {run_name} recorded no gate it staged")
     if record.get("name") != meta.get("name") or record.get("uid") != meta.get("uid"):
