@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
-from staged import stage_gate
+from staged import forget_staged_runs, stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
@@ -21,6 +22,13 @@ from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
+
+@pytest.fixture(autouse=True)
+def _forget_staged_runs() -> Iterator[None]:
+    yield
+    forget_staged_runs()
+
 
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"

@@ -5,12 +5,13 @@ fully signed: no promotion record, no pointer moved. The gate controller runs in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
-from staged import stage_gate
+from staged import forget_staged_runs, stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
@@ -21,6 +22,13 @@ from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
+
+@pytest.fixture(autouse=True)
+def _forget_staged_runs() -> Iterator[None]:
+    yield
+    forget_staged_runs()
+
 
 ZERO = "sha256:" + "0" * 64
 SERVING = "support-triage-serving"

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import bind_operator_workloads
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -193,6 +194,7 @@ def _apply_case(cluster: Cluster, store: ObjectStore, case: Case) -> Applied:
     namespace = f"sem-{case.name[:40].strip('-')}-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl("label", "namespace", namespace, "modelsmith.io/test=true")
+    bind_operator_workloads(cluster, namespace)  # as a platform admin does for a team
     # What the quickstart asks a platform team to create first: the runner's service account
     # and the object-store Secret the intake names.
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
