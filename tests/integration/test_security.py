@@ -21,7 +21,6 @@ import yaml
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ExecutionTarget
-from modelsmith.evidence.admission import POLICY_NAME as POLICY
 from modelsmith.jobs import render_job
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
