@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from staged import forget_staged_runs, stage_gate
 
 from modelsmith import kube
 from modelsmith.api import samples
@@ -23,6 +24,13 @@ from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
+
+@pytest.fixture(autouse=True)
+def _forget_staged_runs() -> Iterator[None]:
+    yield
+    forget_staged_runs()
+
 
 SERVING = "support-triage-serving"
 GATE = "support-triage-run-1-iter-3"
@@ -232,7 +240,8 @@ def _gate(cluster: Cluster, namespace: str, serving_ns: str) -> None:
         ],
         "serving": {"configMapName": SERVING, "namespace": serving_ns},
     }
-    cluster.kubectl("create", "-f", "-", input=json.dumps(gate))
+    # As the operator stages it (the gate controller acts on nothing else).
+    stage_gate(namespace, gate)
 
 
 def _sign(cluster: Cluster, namespace: str, role: str, user: str, *impersonate: str) -> Any:
