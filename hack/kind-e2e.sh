@@ -40,11 +40,6 @@ kc get deployment -n "$namespace" -l app.kubernetes.io/name=modelsmith -o name |
 kc create namespace "$demo" --dry-run=client -o yaml | kc apply -f - >/dev/null
 kc -n "$demo" create serviceaccount modelsmith-runner --dry-run=client -o yaml \
   | kc apply -f - >/dev/null
-# The serving pointer the team owns (promotion patches it; the operator never creates one).
-kc -n "$demo" create configmap support-triage-serving --dry-run=client -o yaml \
-  | kc apply -f - >/dev/null
-kc -n "$demo" label configmap support-triage-serving modelsmith.io/serving-pointer=true \
-  --overwrite >/dev/null
 kc -n "$demo" get secret modelsmith-object-store >/dev/null \
   || die "Secret $demo/modelsmith-object-store is missing: run hack/kind-up.sh"
 

@@ -105,19 +105,7 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
             for user in ("alice", "bob", "carol", "mallory")
         ],
     }
-    # The serving pointer the team owns: promotion patches it (the operator may patch
-    # ConfigMaps only where its workloads role is bound, and never creates one).
-    serving = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": "support-triage-serving",
-            "namespace": namespace,
-            "labels": {"modelsmith.io/serving-pointer": "true"},
-        },
-        "data": {},
-    }
-    for doc in (approver, binding, serving):
+    for doc in (approver, binding):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
 
 
