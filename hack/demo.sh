@@ -109,12 +109,13 @@ testbed_dir=$MODELSMITH_TESTBED_DIR
 operator_log=$testbed_dir/logs/demo-operator.log
 kubectl get nodes
 
-step "CRDs and the admission policy that decides who may sign a PromotionGate"
+step "CRDs and the admission policies (who may sign a PromotionGate; which intakes may use a target)"
 # --force-conflicts: the checked-in CRDs are the truth, whoever applied them before.
 kubectl apply --server-side --force-conflicts -f crds/
 kubectl wait --for condition=Established --timeout=60s \
     crd/benchmarks.modelsmith.io crd/modelintakes.modelsmith.io \
-    crd/iterationruns.modelsmith.io crd/promotiongates.modelsmith.io
+    crd/iterationruns.modelsmith.io crd/promotiongates.modelsmith.io \
+    crd/executiontargets.modelsmith.io
 
 # --- a clean namespace -------------------------------------------------------------------------
 if kubectl get namespace "$NS" >/dev/null 2>&1; then
@@ -198,6 +199,9 @@ kubectl apply -f "$QUICKSTART/benchmark.yaml"
 wait_ready bench "$BENCHMARK"
 
 step "2. Select the model and boundary: ModelIntake $INTAKE (examples/quickstart/intake.yaml)"
+note "on the platform admin's ExecutionTarget (examples/quickstart/execution-target.yaml): it"
+note "admits $NS only, and the intake may only narrow it"
+kubectl apply -f "$QUICKSTART/execution-target.yaml"
 kubectl apply -f "$QUICKSTART/serving-pointer.yaml" -f "$QUICKSTART/intake.yaml"
 wait_ready intake "$INTAKE"
 

@@ -89,6 +89,8 @@ EOF
 
 # --- run the loop ----------------------------------------------------------------------------
 log "applying the quickstart"
+# The ExecutionTarget first: it is the platform admin's, and the intake names it.
+kc apply -f "$quickstart/execution-target.yaml"
 kc apply -f "$quickstart/benchmark.yaml" -f "$quickstart/serving-pointer.yaml" \
   -f "$quickstart/intake.yaml"
 # Admission wants the creating user's name in modelsmith.io/requested-by (they cannot sign).

@@ -23,14 +23,16 @@ Only `--skip-cluster` or MODELSMITH_SKIP_CLUSTER=1 skips them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -226,7 +228,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
-    """The generated CRDs, installed (idempotently) and served."""
+    """The generated CRDs (and the admission policies beside them), installed (idempotently)
+    and served, with the shared test ExecutionTarget (`samples.TARGET`: it admits every test
+    namespace, labelled modelsmith.io/test=true, and runs their Jobs there as
+    modelsmith-runner) that the sample intake and most test intakes name."""
+    from modelsmith.api import samples
     from modelsmith.api.kinds import ALL_KINDS
 
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
@@ -234,7 +240,48 @@ def crds(cluster: Cluster) -> Cluster:
         cluster.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}"
         )
+    apply_target(cluster, samples.execution_target())
+    # The execution-target policy resolves its paramKind (the CRD just installed) on its own
+    # schedule; until it does, failurePolicy Fail refuses every intake. An intake naming no
+    # target passes it once it works.
+    probe = samples.intake(namespace="default")
+    probe["spec"]["executionTargetRef"]["name"] = "probe-names-no-target"
+
+    def admits() -> bool:
+        out = cluster.kubectl(
+            "create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False
+        )
+        return out.returncode == 0
+
+    wait_for(admits, 60, "the execution-target admission policy to resolve its paramKind")
     return cluster
+
+
+def apply_target(cluster: Cluster, body: Json) -> str:
+    """Applies an ExecutionTarget as a platform admin would; returns its name."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(body)
+    )
+    return str(body["metadata"]["name"])
+
+
+@pytest.fixture
+def execution_target(crds: Cluster) -> Iterator[Callable[..., str]]:
+    """Makes ExecutionTargets for one test (`samples.execution_target` arguments; a fresh name
+    unless given) and deletes them afterwards: a test that needs Jobs to run elsewhere than the
+    shared target says, or a target it then edits."""
+    from modelsmith.api import samples
+
+    made: list[str] = []
+
+    def make(name: str | None = None, **kwargs: Any) -> str:
+        body = samples.execution_target(name or f"t-{secrets.token_hex(4)}", **kwargs)
+        made.append(apply_target(crds, body))
+        return made[-1]
+
+    yield make
+    for name in made:
+        crds.kubectl("delete", "executiontarget", name, "--wait=false", check=False)
 
 
 @pytest.fixture

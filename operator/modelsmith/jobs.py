@@ -1,4 +1,4 @@
-"""batch/v1 Jobs for training and evaluation, rendered from the intake's execution target.
+"""batch/v1 Jobs for training and evaluation, rendered from the intake's ExecutionTarget.
 
 Names are deterministic (run, iteration, phase, attempt), so a restarted operator finds the Job
 it created instead of creating a second one."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from modelsmith.api.intake import ExecutionTarget
+from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.settings import OperatorSettings
 
 LABEL_RUN: Final = "modelsmith.io/run"
@@ -38,10 +38,12 @@ def render_job(
     iteration: int,
     attempt: int,
     spec_json: str,
-    target: ExecutionTarget,
+    target: ExecutionTargetSpec,
+    gpu_count: int,
     settings: OperatorSettings,
 ) -> dict[str, Any]:
-    namespace = target.namespace or run_namespace
+    """`gpu_count`: GPUs per training Job, the intake's narrowing of the target's maxGpus."""
+    namespace = target.job_namespace or run_namespace
     labels = {
         **MANAGED_BY,
         LABEL_RUN: run_name,
@@ -54,7 +56,7 @@ def render_job(
     job_labels = dict(labels)
     if target.kueue_queue:
         job_labels[KUEUE_QUEUE_LABEL] = target.kueue_queue
-    gpus = target.gpu_count if kind == "train" else min(target.gpu_count, 1)
+    gpus = gpu_count if kind == "train" else min(gpu_count, 1)
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if target.cpu_request:
@@ -64,11 +66,8 @@ def render_job(
     if gpus:
         requests[target.gpu_resource_name] = str(gpus)
         limits[target.gpu_resource_name] = str(gpus)
-    image = (
-        (target.trainer_image or settings.trainer_image)
-        if kind == "train"
-        else (target.evaluator_image or settings.evaluator_image)
-    )
+    # The admin pins the images on the target; an intake chooses none.
+    image = target.trainer_image if kind == "train" else target.evaluator_image
     container: dict[str, Any] = {
         "name": kind,
         "image": image,
@@ -140,7 +139,9 @@ def _cpu_env(container: str, requests: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": "MODELSMITH_CPU_REQUEST", "valueFrom": {"resourceFieldRef": ref}}]
 
 
-def _env(target: ExecutionTarget, settings: OperatorSettings, gpus: int) -> list[dict[str, Any]]:
+def _env(
+    target: ExecutionTargetSpec, settings: OperatorSettings, gpus: int
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "MODELSMITH_GPU_COUNT", "value": str(gpus)},
         {"name": "HOME", "value": WORK_DIR},

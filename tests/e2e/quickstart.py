@@ -19,17 +19,38 @@ REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart"
 
 
+def target_name(namespace: str) -> str:
+    """The quickstart's ExecutionTarget as a test namespace gets it (targets are cluster-wide)."""
+    return f"quickstart-{namespace}"
+
+
 def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
+    """The quickstart's documents in order: the platform admin's ExecutionTarget (admitting
+    and running Jobs in `namespace` only) first, then the namespace's own objects."""
     docs: list[dict[str, Any]] = []
-    for name in ("benchmark.yaml", "serving-pointer.yaml", "intake.yaml", "run.yaml"):
+    for name in (
+        "execution-target.yaml",
+        "benchmark.yaml",
+        "serving-pointer.yaml",
+        "intake.yaml",
+        "run.yaml",
+    ):
         for doc in yaml.safe_load_all((QUICKSTART / name).read_text()):
             if not doc:
+                continue
+            if doc["kind"] == "ExecutionTarget":
+                doc["metadata"]["name"] = target_name(namespace)
+                doc["spec"]["namespaceSelector"] = {
+                    "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                }
+                doc["spec"]["jobNamespace"] = namespace
+                docs.append(doc)
                 continue
             doc["metadata"]["namespace"] = namespace
             if doc["kind"] == "ModelIntake":
                 spec = doc["spec"]
                 spec["baseModel"]["uri"] = model_uri
-                spec["executionTarget"]["namespace"] = namespace
+                spec["executionTargetRef"]["name"] = target_name(namespace)
                 spec["servingTarget"]["namespace"] = namespace
             if doc["kind"] == "IterationRun":  # applied as the test bed's admin
                 doc["metadata"].setdefault("annotations", {})[REQUESTED_BY_ANNOTATION] = "admin"

@@ -34,9 +34,12 @@ def _apply(
     model_uri: str,
     intake: dict[str, Any] | None = None,
     run: dict[str, Any] | None = None,
+    target: dict[str, Any] | None = None,
 ) -> None:
     prepare_namespace(cluster, store, namespace)
     for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ExecutionTarget":
+            _merge(doc["spec"], target or {})
         if doc["kind"] == "ModelIntake":
             _merge(doc["spec"], intake or {})
         if doc["kind"] == "IterationRun":
@@ -106,7 +109,7 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
         object_store,
         namespace,
         base_model,
-        intake={"executionTarget": {"gpuCount": 4}},
+        target={"maxGpus": 4},
         run=FAST,
     )
     status = wait_for(
@@ -146,7 +149,7 @@ def test_trainer_that_never_starts_is_retried_then_blocked_holding_nothing(
         object_store,
         namespace,
         base_model,
-        intake={"executionTarget": {"trainerImage": "modelsmith/broken-trainer:1"}},
+        target={"trainerImage": "modelsmith/broken-trainer:1"},
         run={**FAST, "retries": {"maxAttempts": 2}},
     )
     status = wait_for(

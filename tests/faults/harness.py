@@ -39,9 +39,12 @@ def apply_quickstart(
     model_uri: str,
     intake: Json | None = None,
     run: Json | None = None,
+    target: Json | None = None,
 ) -> None:
     prepare_namespace(cluster, store, namespace)
     for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ExecutionTarget":
+            merge(doc["spec"], target or {})
         if doc["kind"] == "ModelIntake":
             merge(doc["spec"], intake or {})
         if doc["kind"] == "IterationRun":

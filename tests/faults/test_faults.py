@@ -280,7 +280,7 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
         object_store,
         namespace,
         base_model,
-        intake={"executionTarget": {"backoffLimit": 1}},
+        target={"backoffLimit": 1},
     )
     job = watch.job_name("i1-train-a1")
     wait_for(

@@ -228,6 +228,12 @@ def test_full_values_render(helm: Path) -> None:
     ]
     assert only(docs, "ConfigMap")["metadata"]["labels"]["team"] == "ml-platform"
     assert only(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    # The platform team's target, its images defaulted from jobImages.
+    target = only(docs, "ExecutionTarget", "ml-platform-gpu")
+    assert target["metadata"]["labels"]["app.kubernetes.io/name"] == "modelsmith"
+    assert target["spec"]["trainerImage"].endswith("modelsmith-trainer:0.1.0-rc1")
+    assert target["spec"]["evaluatorImage"].endswith("modelsmith-evaluator:0.1.0-rc1")
+    assert (target["spec"]["maxGpus"], target["spec"]["jobNamespace"]) == (4, "training")
 
 
 def test_optional_parts_switch_off(helm: Path) -> None:
@@ -286,6 +292,7 @@ OPERATOR_RULES = {
     ("modelsmith.io", "iterationruns"): {"get", "list", "watch"},
     ("modelsmith.io", "promotiongates"): {"get", "list", "watch", "create"},
     ("modelsmith.io", "approverpolicies"): {"get", "list"},
+    ("modelsmith.io", "executiontargets"): {"get"},
     ("modelsmith.io", "benchmarks/status"): {"get", "patch"},
     ("modelsmith.io", "modelintakes/status"): {"get", "patch"},
     ("modelsmith.io", "iterationruns/status"): {"get", "patch"},

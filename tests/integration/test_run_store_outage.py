@@ -33,6 +33,7 @@ def _job(namespace: str) -> str:
     assert run is not None
     key = loop.run_key(namespace, run["metadata"]["uid"])
     return loop.job_name(RUN, key, 0, loop.Phase.EVALUATING_BASELINE, 1)
+NOOP_TARGET = "store-outage-noop"
 
 
 # The session's operator process would act on these objects too: run before it starts.
@@ -88,7 +89,9 @@ def _launchable(cluster: Cluster, namespace: str, object_store: ObjectStore) -> 
     intake_body = samples.intake("intake", namespace)
     intake_body["spec"]["benchmarkRef"]["name"] = "bench"
     # The node agent's image that exits at once: the Job's pod does nothing.
-    intake_body["spec"]["executionTarget"]["evaluatorImage"] = "modelsmith/noop:latest"
+    noop = samples.execution_target(NOOP_TARGET, evaluatorImage="modelsmith/noop:latest")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(noop))
+    intake_body["spec"]["executionTargetRef"]["name"] = NOOP_TARGET
     created = custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "modelintakes", intake_body
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from modelsmith.api import samples
-from modelsmith.api.intake import ExecutionTarget
+from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.jobs import render_job
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
@@ -222,16 +222,21 @@ def assert_locked_down(job: Doc, *, leaked: tuple[str, ...] = ()) -> None:
         assert value not in text, "a credential's value is in the Job"
 
 
+_IMAGES = {"trainerImage": "modelsmith/trainer:1", "evaluatorImage": "modelsmith/evaluator:1"}
 TARGETS = {
-    "cpu-default-secret": ExecutionTarget(service_account_name="runner", gpu_count=0),
-    "gpus-own-secret": ExecutionTarget.model_validate(
+    "cpu-default-secret": ExecutionTargetSpec.model_validate(
+        {"namespaceSelector": {}, "serviceAccountName": "runner", "maxGpus": 0, **_IMAGES}
+    ),
+    "gpus-own-secret": ExecutionTargetSpec.model_validate(
         {
+            **_IMAGES,
+            "namespaceSelector": {"matchLabels": {"team": "support"}},
             "serviceAccountName": "runner",
-            "gpuCount": 4,
+            "maxGpus": 4,
             "gpuResourceName": "amd.com/gpu",
             "objectStoreSecretRef": {"name": "team-store"},
             "kueueQueue": "gpu-queue",
-            "namespace": "training",
+            "jobNamespace": "training",
             "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
             "priorityClassName": "batch-low",
             "backoffLimit": 2,
@@ -260,6 +265,7 @@ def test_rendered_jobs_are_locked_down(
         attempt=1,
         spec_json='{"output": "s3://modelsmith/runs/support/support-run/iter-1/candidate/"}',
         target=TARGETS[target],
+        gpu_count=TARGETS[target].max_gpus,
         settings=OperatorSettings(),
     )
     assert_locked_down(job, leaked=(SENTINEL_SECRET, "sentinel-access-key"))
@@ -287,6 +293,7 @@ def test_jobs_a_run_launches_are_locked_down(
     object_store: ObjectStore,
     namespace: str,
     placeholder_model: str,
+    execution_target: Callable[..., str],
 ) -> None:
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
     store_secret = {
@@ -303,11 +310,11 @@ def test_jobs_a_run_launches_are_locked_down(
     cluster.kubectl("apply", "-f", "-", input=json.dumps(store_secret))
     intake = samples.intake(namespace=namespace)
     intake["spec"]["baseModel"]["uri"] = placeholder_model
-    intake["spec"]["executionTarget"] |= {
-        "objectStoreSecretRef": {"name": "modelsmith-object-store"},
+    intake["spec"]["executionTargetRef"]["name"] = execution_target(
+        objectStoreSecretRef={"name": "modelsmith-object-store"},
         # Only the Job's shape matters here, not what it computes.
-        "evaluatorImage": "modelsmith/noop:1",
-    }
+        evaluatorImage="modelsmith/noop:1",
+    )
     for doc in (samples.benchmark(namespace=namespace), intake, samples.run(namespace=namespace)):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
 

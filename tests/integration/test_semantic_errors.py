@@ -48,6 +48,7 @@ PLURALS = {
     "ModelIntake": "modelintakes",
     "IterationRun": "iterationruns",
     "ConfigMap": "configmaps",
+    "ExecutionTarget": "executiontargets",
 }
 # A reconcile that raises is retried every 10 s; a few failures while a case settles are fine,
 # a loop that keeps failing is not.

@@ -38,12 +38,13 @@ def test_names_and_categories() -> None:
         "IterationRun": "irun",
         "PromotionGate": "gate",
         "ApproverPolicy": "approverpolicy",
+        "ExecutionTarget": "xtarget",
     }
     for kind in ALL_KINDS:
         doc = crdgen.crd(kind)
         assert doc["metadata"]["name"] == f"{kind.plural}.modelsmith.io"
         # Admin-owned kinds are cluster-scoped: no namespace editor can write them.
-        admin_owned = kind.kind == "ApproverPolicy"
+        admin_owned = kind.kind in ("ApproverPolicy", "ExecutionTarget")
         assert doc["spec"]["scope"] == ("Cluster" if admin_owned else "Namespaced")
         assert doc["spec"]["names"]["categories"] == ["modelsmith"]
         version = doc["spec"]["versions"][0]
@@ -60,6 +61,7 @@ def test_printer_columns() -> None:
         "IterationRun": ["PHASE", "ITERATION", "SCORE", "HELDOUT", "TARGET", "BLOCKED", "AGE"],
         "PromotionGate": ["STATUS", "APPROVALS", "DECISION", "CANDIDATE", "AGE"],
         "ApproverPolicy": ["ROLES", "TTL", "AGE"],
+        "ExecutionTarget": ["JOB-NAMESPACE", "SERVICE-ACCOUNT", "MAX-GPUS", "AGE"],
     }
     run_wide = [c.name for c in ALL_KINDS[2].columns if c.priority == 1]
     assert "Next" in run_wide

@@ -21,8 +21,9 @@ from modelsmith.api.gate import (
     evidence_prefix,
     parse_approval_annotation,
 )
-from modelsmith.api.intake import ModelIntake, ModelIntakeSpec, Toleration
+from modelsmith.api.intake import ModelIntake, ModelIntakeSpec
 from modelsmith.api.run import IterationRun, IterationRunSpec, IterationRunStatus, Phase
+from modelsmith.api.target import ExecutionTarget, Toleration
 
 REPO = Path(__file__).resolve().parents[2]
 INVALID = sorted((REPO / "tests" / "invalid").glob("*.yaml"))
@@ -32,6 +33,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "ModelIntake": ModelIntake,
     "IterationRun": IterationRun,
     "PromotionGate": PromotionGate,
+    "ExecutionTarget": ExecutionTarget,
 }
 
 
@@ -63,7 +65,7 @@ def _subset(small: Any, big: Any) -> bool:
     return bool(small == big)
 
 
-@pytest.mark.parametrize("name", ["intake.yaml", "run.yaml"])
+@pytest.mark.parametrize("name", ["execution-target.yaml", "intake.yaml", "run.yaml"])
 def test_quickstart_examples_parse(name: str) -> None:
     manifest = yaml.safe_load((EXAMPLES / name).read_text())
     MODELS[manifest["kind"]].model_validate(manifest)
@@ -104,10 +106,33 @@ def test_run_defaults() -> None:
     assert spec.budget.gpu_hours is None
 
 
+def test_execution_target_defaults() -> None:
+    target = ExecutionTarget.model_validate(
+        {
+            "metadata": {"name": "t"},
+            "spec": {
+                "namespaceSelector": {},
+                "serviceAccountName": "runner",
+                "trainerImage": "t:1",
+                "evaluatorImage": "e:1",
+            },
+        }
+    ).spec
+    assert target.gpu_resource_name == "nvidia.com/gpu"
+    assert (target.max_gpus, target.backoff_limit, target.job_namespace) == (1, 0, None)
+    assert target.namespace_selector.match_labels == {}
+
+
+def test_intake_refuses_the_old_inline_execution_target() -> None:
+    body = samples.intake()
+    body["spec"]["executionTarget"] = {"serviceAccountName": "runner"}
+    with pytest.raises(ValidationError):
+        ModelIntake.model_validate(body)
+
+
 def test_intake_defaults() -> None:
     spec = ModelIntake.model_validate(samples.intake()).spec
-    assert spec.execution_target.gpu_resource_name == "nvidia.com/gpu"
-    assert spec.execution_target.backoff_limit == 0
+    assert spec.execution_target_ref.name == samples.TARGET
     assert spec.promotion.min_improvement == 0.01
     assert spec.promotion.max_regressions == 0
     assert spec.rollback.retain_previous is True
@@ -232,7 +257,7 @@ def test_invalid_corpus_is_well_formed() -> None:
         assert len(expects) == 1, path.name
         manifest = yaml.safe_load(path.read_text())
         assert manifest["kind"] in MODELS, path.name
-        assert path.stem.split("-")[0] in {"benchmark", "intake", "run", "gate"}
+        assert path.stem.split("-")[0] in {"benchmark", "intake", "run", "gate", "target"}
 
 
 # --- status ------------------------------------------------------------------------------------

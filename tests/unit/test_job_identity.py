@@ -59,7 +59,7 @@ def test_what_makes_a_job_foreign() -> None:
 
 
 def test_rendered_jobs_are_the_runs_own() -> None:
-    from modelsmith.api.intake import ExecutionTarget
+    from modelsmith.api.target import ExecutionTargetSpec
     from modelsmith.settings import OperatorSettings
 
     manifest = render_job(
@@ -71,7 +71,15 @@ def test_rendered_jobs_are_the_runs_own() -> None:
         iteration=1,
         attempt=1,
         spec_json="{}",
-        target=ExecutionTarget.model_validate({"serviceAccountName": "trainer"}),
+        target=ExecutionTargetSpec.model_validate(
+            {
+                "namespaceSelector": {},
+                "serviceAccountName": "trainer",
+                "trainerImage": "t:1",
+                "evaluatorImage": "e:1",
+            }
+        ),
+        gpu_count=1,
         settings=OperatorSettings(),
     )
     assert manifest["metadata"]["labels"][LABEL_RUN_UID] == UID

@@ -246,7 +246,7 @@ def test_unschedulable_blocks_then_resumes_when_scheduled() -> None:
     assert "no schedulable node has 4 free nvidia.com/gpu" in d.message
     assert "nodes are available" not in d.message
     assert d.next_action == (
-        "Free 4 nvidia.com/gpu on a schedulable node or lower executionTarget.gpuCount"
+        "Free 4 nvidia.com/gpu on a schedulable node or lower executionTargetRef.gpuCount"
     )
     assert d.state.resume_phase is Phase.TRAINING
 

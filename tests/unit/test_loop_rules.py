@@ -210,7 +210,7 @@ def test_operational_advice() -> None:
     )
     assert _advice(
         Reason.UNSCHEDULABLE, gpu_count=4, scheduler_message="3 Insufficient nvidia.com/gpu."
-    ) == ("Free 4 nvidia.com/gpu on a schedulable node or lower executionTarget.gpuCount")
+    ) == ("Free 4 nvidia.com/gpu on a schedulable node or lower executionTargetRef.gpuCount")
     assert "training of iteration 2 failed 2 times" in _advice(
         Reason.RETRY_BUDGET_EXHAUSTED, iteration=2, attempt=2
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from modelsmith import loop
-from modelsmith.api.intake import ExecutionTarget, Toleration
+from modelsmith.api.target import ExecutionTargetSpec, Toleration
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.jobs import KUEUE_QUEUE_LABEL, render_job
 from modelsmith.layout import RunLayout
@@ -29,10 +29,16 @@ def test_merge_patch_carries_changes_and_clears_with_null() -> None:
     }
 
 
-def _target(**overrides: object) -> ExecutionTarget:
-    base: dict[str, object] = {"service_account_name": "runner", "gpu_count": 2}
+def _target(**overrides: object) -> ExecutionTargetSpec:
+    base: dict[str, object] = {
+        "namespace_selector": {},
+        "service_account_name": "runner",
+        "trainer_image": "registry.example/trainer:1",
+        "evaluator_image": "registry.example/evaluator:1",
+        "max_gpus": 4,
+    }
     base.update(overrides)
-    return ExecutionTarget.model_validate(base)
+    return ExecutionTargetSpec.model_validate(base)
 
 
 def test_job_carries_target_placement_and_secret_references_only() -> None:
@@ -52,10 +58,14 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
         attempt=1,
         spec_json='{"iteration": 1}',
         target=target,
+        gpu_count=2,
         settings=OperatorSettings(),
     )
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
+    # The admin's pinned image, never one an intake names.
+    assert container["image"] == "registry.example/trainer:1"
+    assert pod["serviceAccountName"] == "runner"
     assert container["args"] == ["--spec-json", '{"iteration": 1}']
     assert job["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "team-a"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
@@ -86,6 +96,7 @@ def test_job_tells_the_images_its_cpu_request_in_whole_cores() -> None:
         attempt=1,
         spec_json="{}",
         target=_target(cpu_request="1500m"),
+        gpu_count=2,
         settings=OperatorSettings(),
     )
     pod = job["spec"]["template"] | {"metadata": {"name": "p", "namespace": "ns"}}
@@ -106,10 +117,14 @@ def test_job_in_another_namespace_has_no_owner_reference() -> None:
         iteration=0,
         attempt=1,
         spec_json="{}",
-        target=_target(namespace="gpu-pool"),
+        target=_target(job_namespace="gpu-pool"),
+        gpu_count=2,
         settings=OperatorSettings(),
     )
     assert job["metadata"]["namespace"] == "gpu-pool"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "registry.example/evaluator:1"
+    )
     assert "ownerReferences" not in job["metadata"]
     # No CPU request, no thread hint: the images fall back to their cgroup and affinity.
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]

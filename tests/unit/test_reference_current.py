@@ -20,7 +20,7 @@ def test_reference_is_current() -> None:
 
 def test_reference_documents_every_spec_field() -> None:
     text = REFERENCE.read_text()
-    for path in ("spec.executionTarget.gpuResourceName", "status.promotionRecord.digest",
+    for path in ("spec.executionTargetRef.gpuCount", "status.promotionRecord.digest",
                  "spec.scenarios[].pass[].kind", "status.blockedBy.kind"):
         assert f"`{path}`" in text
 

@@ -202,7 +202,9 @@ def test_an_intake_or_benchmark_wakes_dependents_only_with_news_for_them() -> No
 
 
 def test_a_job_being_launched_shows_pending_capacity() -> None:
-    intake = ModelIntake.model_validate(samples.intake(name="i", namespace="n"))
+    intake = run.Placement.of(
+        ModelIntake.model_validate(samples.intake(name="i", namespace="n")), None
+    )
     finished = JobObservation(name="run-i0-eval-a1", state=JobState.SUCCEEDED)
     scheduled = {"state": "Scheduled", "reason": ""}
     # The previous Job's verdict is not the new Job's: it waits for its pod.

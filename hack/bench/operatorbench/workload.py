@@ -21,6 +21,8 @@ NOOP_IMAGE = "modelsmith/noop:latest"
 BASE_MODEL_PREFIX = "models/bench-base/"
 SCENARIOS = 20
 BENCH_LABEL = "modelsmith.io/bench"
+BENCH_TARGET = "operatorbench-noop"
+"""The ExecutionTarget every bench intake names: noop images, Jobs in the intake's namespace."""
 
 
 def upload_base_model(store: ObjectStore) -> str:
@@ -38,6 +40,7 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
     # An earlier run's namespace of the same name may still be terminating.
     delete_namespaces(cluster, [namespace])
     core.create_namespace({"metadata": {"name": namespace, "labels": {BENCH_LABEL: "true"}}})
+    ensure_target(cluster)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "modelsmith-runner"}})
     core.create_namespaced_secret(
         namespace,
@@ -59,6 +62,23 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
     )
 
 
+def ensure_target(cluster: Cluster) -> None:
+    """The bench's ExecutionTarget (cluster-scoped, as a platform admin would apply it)."""
+    body = samples.execution_target(
+        BENCH_TARGET,
+        match_labels={BENCH_LABEL: "true"},
+        trainerImage=NOOP_IMAGE,
+        evaluatorImage=NOOP_IMAGE,
+        maxGpus=0,
+    )
+    custom: Any = client.CustomObjectsApi(cluster.api_client())
+    try:
+        custom.create_cluster_custom_object("modelsmith.io", "v1alpha1", "executiontargets", body)
+    except client.ApiException as exc:
+        if exc.status != 409:  # already there: the same body every time
+            raise
+
+
 def benchmark(namespace: str, name: str) -> dict[str, Any]:
     return samples.benchmark(name=name, namespace=namespace, count=SCENARIOS)
 
@@ -68,9 +88,7 @@ def intake(namespace: str, name: str, benchmark_name: str, model_uri: str) -> di
     spec = body["spec"]
     spec["benchmarkRef"]["name"] = benchmark_name
     spec["baseModel"]["uri"] = model_uri
-    spec["executionTarget"].update(
-        namespace=namespace, trainerImage=NOOP_IMAGE, evaluatorImage=NOOP_IMAGE
-    )
+    spec["executionTargetRef"] = {"name": BENCH_TARGET}
     spec["servingTarget"]["namespace"] = namespace
     return body
 

@@ -342,6 +342,7 @@ def render_all() -> dict[str, str]:
     )
     from modelsmith.evidence.admission import approval_policy_yaml
     from modelsmith.request_admission import request_policies_yaml
+    from modelsmith.targets.admission import rendered as execution_target_policy
 
     out: dict[str, str] = {}
     for kind in ALL_KINDS:
@@ -357,6 +358,7 @@ def render_all() -> dict[str, str]:
 
     out[f"crds/{FILE_NAME}"] = gate_creation_policy_yaml()
     out[GATE_CREATION_TEMPLATE] = expected_gate_creation_template()
+    out.update(execution_target_policy())
     return out
 
 

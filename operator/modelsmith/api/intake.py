@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
@@ -15,13 +15,11 @@ from modelsmith.api.common import (
     DnsLabel,
     KubernetesObject,
     Label,
-    LocalObjectReference,
     Message,
     ObjectName,
     RollbackContract,
     ServingTarget,
     approvers_field,
-    cel,
     conditions_field,
     immutable,
     observed_generation_field,
@@ -29,23 +27,6 @@ from modelsmith.api.common import (
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column
-
-# An extended resource name as the device plugin advertises it: a domain prefix and a name.
-EXTENDED_RESOURCE_NAME = (
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-    r"/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-# resource.Quantity's grammar (the same expression the Kubernetes OpenAPI uses).
-QUANTITY = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-LABEL_KEY = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-IMAGE = r"^[^\s]+$"
-TOLERATION_NEEDS_KEY = "key is required unless operator is Exists"
 
 
 class BenchmarkReference(ApiModel):
@@ -93,157 +74,17 @@ class BaseModelSource(ApiModel):
     )
 
 
-class TolerationOperator(StrEnum):
-    EXISTS = "Exists"
-    EQUAL = "Equal"
+class ExecutionTargetReference(ApiModel):
+    """The ExecutionTarget (cluster-scoped, written by a platform admin) the Jobs run on. The
+    intake may narrow it (fewer GPUs), never widen it."""
 
-
-class TaintEffect(StrEnum):
-    NO_SCHEDULE = "NoSchedule"
-    PREFER_NO_SCHEDULE = "PreferNoSchedule"
-    NO_EXECUTE = "NoExecute"
-
-
-class Toleration(ApiModel):
-    """A toleration copied into training and evaluation pods (the core/v1 Toleration fields)."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "!has(self.operator) || self.operator != 'Exists' || !has(self.value) "
-                "|| self.value == ''",
-                "value must be empty when operator is Exists",
-                field_path=".value",
-            ),
-            cel(
-                "(has(self.operator) && self.operator == 'Exists') || has(self.key)",
-                TOLERATION_NEEDS_KEY,
-                reason="FieldValueRequired",
-                field_path=".key",
-            ),
-        )
-    )
-
-    key: str | None = Field(
+    name: ObjectName = Field(description="The ExecutionTarget's name.")
+    gpu_count: int | None = Field(
         default=None,
-        max_length=316,
-        pattern=LABEL_KEY,
-        description="The taint key; empty with operator Exists tolerates every taint.",
-    )
-    operator: TolerationOperator = Field(
-        default=TolerationOperator.EQUAL, description="Equal (key and value) or Exists (key)."
-    )
-    value: str | None = Field(
-        default=None, max_length=63, description="The taint value (operator Equal)."
-    )
-    effect: TaintEffect | None = Field(
-        default=None,
-        description="NoSchedule, PreferNoSchedule or NoExecute; absent matches all effects.",
-    )
-    toleration_seconds: int | None = Field(
-        default=None,
-        ge=0,
-        description="How long a NoExecute taint is tolerated once it appears.",
-    )
-
-    @model_validator(mode="after")
-    def _exists_has_no_value(self) -> Toleration:
-        if self.operator == TolerationOperator.EXISTS and self.value:
-            raise ValueError("value must be empty when operator is Exists")
-        if self.operator != TolerationOperator.EXISTS and not self.key:
-            raise ValueError(TOLERATION_NEEDS_KEY)
-        return self
-
-
-class ExecutionTarget(ApiModel):
-    """Settings applied to every training and evaluation Job the operator creates."""
-
-    namespace: DnsLabel | None = Field(
-        default=None,
-        description="Namespace for the Jobs; absent means the intake's own namespace.",
-    )
-    service_account_name: DnsLabel = Field(
-        description="The service account the Jobs run as (it needs no API permissions)."
-    )
-    gpu_count: int = Field(
-        default=1,
         ge=0,
         le=64,
-        description="GPUs per training Job (0 runs on the CPU, as the quickstart does). More "
-        "than one runs one process per GPU (accelerate).",
-    )
-    gpu_resource_name: str = Field(
-        default="nvidia.com/gpu",
-        max_length=253,
-        pattern=EXTENDED_RESOURCE_NAME,
-        description="The extended resource the device plugin advertises (e.g. nvidia.com/gpu, "
-        "amd.com/gpu).",
-    )
-    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict,
-        max_length=32,
-        description="Node labels the Job pods must match.",
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Tolerations for the Job pods."
-    )
-    priority_class_name: DnsLabel | None = Field(
-        default=None, description="PriorityClass for the Job pods."
-    )
-    kueue_queue: DnsLabel | None = Field(
-        default=None,
-        description="A Kueue LocalQueue; set, the Jobs carry kueue.x-k8s.io/queue-name and "
-        "wait for admission instead of competing for capacity.",
-    )
-    cpu_request: str | None = Field(
-        default=None,
-        max_length=64,
-        pattern=QUANTITY,
-        description="CPU request per Job pod (a quantity, e.g. 2 or 500m); absent: the "
-        "operator's default.",
-    )
-    memory_request: str | None = Field(
-        default=None,
-        max_length=64,
-        pattern=QUANTITY,
-        description="Memory request per Job pod (a quantity, e.g. 16Gi); absent: the "
-        "operator's default.",
-    )
-    trainer_image: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=IMAGE,
-        description="Trainer image; absent: the image the operator was installed with.",
-    )
-    evaluator_image: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=IMAGE,
-        description="Evaluator image; absent: the image the operator was installed with.",
-    )
-    object_store_secret_ref: LocalObjectReference | None = Field(
-        default=None,
-        description="A Secret in the execution namespace holding AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY (optionally AWS_ENDPOINT_URL_S3 and AWS_DEFAULT_REGION), "
-        "given to the Jobs as environment. Absent: the pods' own identity reaches the store.",
-    )
-    gpu_hourly_price: float = Field(
-        default=0.0,
-        ge=0,
-        description="Price of one GPU-hour (any currency), used for cost per decision.",
-    )
-    active_deadline_seconds: int | None = Field(
-        default=None,
-        ge=1,
-        le=7 * 24 * 3600,
-        description="Deadline for each Job, in seconds; a Job past it counts as a failed attempt.",
-    )
-    backoff_limit: int = Field(
-        default=0,
-        ge=0,
-        le=10,
-        description="Pod retries inside one Job. The operator's own retry budget "
-        "(IterationRun spec.retries) creates new Jobs, so 0 is usual.",
+        description="GPUs per training Job, at most the target's maxGpus (0 runs on the CPU); "
+        "absent: the target's maxGpus.",
     )
 
 
@@ -303,7 +144,10 @@ class ModelIntakeSpec(ApiModel):
             immutable("baseModel is immutable; create a new ModelIntake to change the base model")
         ),
     )
-    execution_target: ExecutionTarget = Field(description="Where training and evaluation Jobs run.")
+    execution_target_ref: ExecutionTargetReference = Field(
+        description="The admin-owned ExecutionTarget the training and evaluation Jobs run on "
+        "(its namespace selector must select this intake's namespace)."
+    )
     serving_target: ServingTarget = Field(
         description="The serving pointer ConfigMap that promotion updates."
     )
@@ -348,6 +192,9 @@ class ModelIntakeStatus(ApiModel):
     )
     execution_namespace: DnsLabel | None = Field(
         default=None, description="The namespace the Jobs run in."
+    )
+    execution_target: ObjectName | None = Field(
+        default=None, description="The ExecutionTarget the intake was validated against."
     )
     serving_target: str | None = Field(
         default=None,
@@ -399,7 +246,7 @@ MODEL_INTAKE = ResourceKind(
             "Bench-Version", "string", ".spec.benchmarkRef.version", "Benchmark version.", 1
         ),
         PrinterColumn(
-            "GPUs", "integer", ".spec.executionTarget.gpuCount", "GPUs per training Job.", 1
+            "Target", "string", ".spec.executionTargetRef.name", "ExecutionTarget name.", 1
         ),
     ),
     selectable_fields=(".spec.benchmarkRef.name",),

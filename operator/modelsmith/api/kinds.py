@@ -9,6 +9,7 @@ from modelsmith.api.intake import MODEL_INTAKE
 from modelsmith.api.policy import APPROVER_POLICY
 from modelsmith.api.resource import ResourceKind
 from modelsmith.api.run import ITERATION_RUN
+from modelsmith.api.target import EXECUTION_TARGET
 
 ALL_KINDS: tuple[ResourceKind, ...] = (
     BENCHMARK,
@@ -16,4 +17,5 @@ ALL_KINDS: tuple[ResourceKind, ...] = (
     ITERATION_RUN,
     PROMOTION_GATE,
     APPROVER_POLICY,
+    EXECUTION_TARGET,
 )

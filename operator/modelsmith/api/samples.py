@@ -13,6 +13,7 @@ from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.gate import PromotionGate
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
+from modelsmith.api.target import ExecutionTarget
 
 SAMPLE_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -81,6 +82,37 @@ def benchmark(
     }
 
 
+TARGET = "modelsmith-cpu"
+"""The sample ExecutionTarget the sample intake names (the tests' shared target too)."""
+TEST_NAMESPACES = {"modelsmith.io/test": "true"}
+"""The label every test namespace carries (the sample target selects those namespaces)."""
+
+
+def execution_target(
+    name: str = TARGET,
+    match_labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A valid ExecutionTarget: CPU-only Jobs (up to 8 GPUs on request) in the intake's own
+    namespace as modelsmith-runner, with the images the operator ships; `spec` overrides
+    (camelCase) any field."""
+    return {
+        "apiVersion": "modelsmith.io/v1alpha1",
+        "kind": "ExecutionTarget",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaceSelector": {
+                "matchLabels": dict(TEST_NAMESPACES if match_labels is None else match_labels)
+            },
+            "serviceAccountName": "modelsmith-runner",
+            "trainerImage": "modelsmith/trainer:0.1.0",
+            "evaluatorImage": "modelsmith/evaluator:0.1.0",
+            "maxGpus": 8,
+            **spec,
+        },
+    }
+
+
 def intake(name: str = "support-triage", namespace: str = "modelsmith-demo") -> dict[str, Any]:
     return {
         "apiVersion": "modelsmith.io/v1alpha1",
@@ -93,7 +125,7 @@ def intake(name: str = "support-triage", namespace: str = "modelsmith-demo") -> 
                 "uri": "s3://modelsmith/models/tiny-support-base/",
                 "label": "tiny-support-base",
             },
-            "executionTarget": {"serviceAccountName": "modelsmith-runner", "gpuCount": 0},
+            "executionTargetRef": {"name": TARGET, "gpuCount": 0},
             "servingTarget": {"configMapName": "support-triage-serving"},
             "promotion": {
                 "threshold": 0.6,
@@ -173,6 +205,7 @@ def promotion_record() -> dict[str, Any]:
 
 def parsed() -> tuple[Benchmark, ModelIntake, IterationRun, PromotionGate]:
     """The samples as models (raises if any stopped being valid)."""
+    ExecutionTarget.model_validate(execution_target())
     return (
         Benchmark.model_validate(benchmark()),
         ModelIntake.model_validate(intake()),

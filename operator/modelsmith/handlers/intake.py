@@ -18,6 +18,7 @@ from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
+from modelsmith.targets.resolve import resolve
 
 PLURAL = "modelintakes"
 SETTINGS = OperatorSettings()
@@ -84,19 +85,8 @@ def reconcile(namespace: str, name: str) -> float | None:
         checks.append(Check("BenchmarkResolved", True, "Ready, digest recorded"))
 
     checks.append(_base_model(spec.base_model.uri, spec.base_model.label))
-    exec_ns = spec.execution_target.namespace or namespace
-    ns_ok = _exists(lambda: kube.core().read_namespace(exec_ns))
-    checks.append(
-        Check("ExecutionNamespace", ns_ok, "exists" if ns_ok else f"namespace {exec_ns} not found")
-    )
-    sa = spec.execution_target.service_account_name
-    sa_ok = ns_ok and _exists(lambda: kube.core().read_namespaced_service_account(sa, exec_ns))
-    checks.append(
-        Check("ServiceAccount", sa_ok, "exists" if sa_ok else f"service account {sa} not found")
-    )
-    checks.append(
-        _gpu_resource(spec.execution_target.gpu_count, spec.execution_target.gpu_resource_name)
-    )
+    execution, exec_ns = _execution_checks(intake, namespace)
+    checks.extend(execution)
     checks.append(_approver_chain(namespace, intake))
     serving_ns = spec.serving_target.namespace or namespace
     checks.append(_serving_target(namespace, serving_ns, spec.serving_target.config_map_name))
@@ -109,6 +99,7 @@ def reconcile(namespace: str, name: str) -> float | None:
         "benchmark": resolved,
         "baseModelLabel": spec.base_model.label,
         "executionNamespace": exec_ns,
+        "executionTarget": spec.execution_target_ref.name,
         "servingTarget": (
             f"{serving_ns}/{spec.serving_target.config_map_name}:{spec.serving_target.key}"
         ),
@@ -175,6 +166,34 @@ def _exists(read: Any) -> bool:
             return False
         raise
     return True
+
+
+def _execution_checks(intake: ModelIntake, namespace: str) -> tuple[list[Check], str]:
+    """The target may be used from this namespace (the rule admission also checks), and what
+    it names exists: the Job namespace and its ServiceAccount. Returns the Job namespace."""
+    target = resolve(intake, namespace)
+    if target.refusal is not None:
+        return [Check("ExecutionTarget", False, target.refusal.message)], namespace
+    assert target.spec is not None
+    checks = [Check("ExecutionTarget", True, f"{target.name} admits namespace {namespace}")]
+    exec_ns = target.spec.job_namespace or namespace
+    ns_ok = _exists(lambda: kube.core().read_namespace(exec_ns))
+    checks.append(
+        Check("ExecutionNamespace", ns_ok, "exists" if ns_ok else f"namespace {exec_ns} not found")
+    )
+    sa = target.spec.service_account_name
+    sa_ok = ns_ok and _exists(lambda: kube.core().read_namespaced_service_account(sa, exec_ns))
+    checks.append(
+        Check(
+            "ServiceAccount",
+            sa_ok,
+            "exists"
+            if sa_ok
+            else f"service account {sa} not found (ExecutionTarget {target.name})",
+        )
+    )
+    checks.append(_gpu_resource(target.gpu_count, target.spec.gpu_resource_name))
+    return checks, exec_ns
 
 
 def _base_model(uri: str, label: str) -> Check:

@@ -20,12 +20,14 @@ from modelsmith import kube, loop, metrics, objectstore, watched
 from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
+from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import staging
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, launch_refusal
 from modelsmith.handlers.run_state import state_from_status, status_from_state
+from modelsmith.handlers.run_target import Placement, decide_checked
 from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
 from modelsmith.handlers.staging import candidate_label
 from modelsmith.jobs import render_job
@@ -34,6 +36,7 @@ from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
+from modelsmith.targets.resolve import read_target
 
 log = logging.getLogger("modelsmith.run")
 PLURAL = "iterationruns"
@@ -171,16 +174,19 @@ def reconcile(namespace: str, name: str) -> float | None:
     readiness = _intake_readiness(intake_body)
     if intake is None:
         decision = loop.decide(state, loop.Observation(intake=readiness), _config(run, None), now)
-        return _record(body, run, None, decision, None, None, layout)
+        return _record(body, run, None, None, decision, None, None, layout)
 
-    config = _config(run, intake)
-    exec_ns = intake.spec.execution_target.namespace or namespace
+    target = read_target(intake.spec.execution_target_ref.name)
+    placement = Placement.of(intake, target)
+    config = _config(run, intake, placement)
+    exec_ns = (target.job_namespace if target else None) or namespace
     observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
     if not _deferred_ledger_written(state, layout):
         observation = observation.model_copy(update={"object_store_reachable": False})
+    observation, _ = decide_checked(state, observation, config, now, intake, target)
     decision = _decide_where_permitted(state, observation, config, now, exec_ns)
     try:
-        staged = _act(body, run, intake, decision, exec_ns, layout)
+        staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
     except objectstore.ObjectStoreUnavailable:
         if not observation.object_store_reachable:
             raise
@@ -190,8 +196,8 @@ def reconcile(namespace: str, name: str) -> float | None:
         # by the replayed launch once the store answers (its name is the same).
         observation = observation.model_copy(update={"object_store_reachable": False})
         decision = loop.decide(state, observation, config, now)
-        staged = _act(body, run, intake, decision, exec_ns, layout)
-    return _record(body, run, intake, decision, job_obs, progress, layout, staged)
+        staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
+    return _record(body, run, intake, placement, decision, job_obs, progress, layout, staged)
 
 
 def _decide_where_permitted(
@@ -228,7 +234,9 @@ def _intake_readiness(intake_body: dict[str, Any] | None) -> loop.IntakeReadines
     return loop.IntakeReadiness(ready=False, reason="NotValidatedYet")
 
 
-def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
+def _config(
+    run: IterationRun, intake: ModelIntake | None, placement: Placement | None = None
+) -> loop.RunConfig:
     spec = run.spec
     recipe = spec.recipe.model_dump()
     kwargs: dict[str, Any] = {
@@ -250,8 +258,8 @@ def _config(run: IterationRun, intake: ModelIntake | None) -> loop.RunConfig:
         kwargs |= {
             "min_improvement": intake.spec.promotion.min_improvement,
             "max_regressions": intake.spec.promotion.max_regressions,
-            "gpu_count": intake.spec.execution_target.gpu_count,
-            "gpu_resource": intake.spec.execution_target.gpu_resource_name,
+            "gpu_count": placement.gpus if placement else 0,
+            "gpu_resource": placement.resource if placement else "nvidia.com/gpu",
             "container_start_grace_seconds": SETTINGS.container_start_grace_seconds,
         }
     return loop.RunConfig(**kwargs)
@@ -558,6 +566,8 @@ def _act(
     decision: loop.Decision,
     exec_ns: str,
     layout: RunLayout,
+    target: ExecutionTargetSpec | None,
+    placement: Placement,
 ) -> dict[str, str] | None:
     """The decision's ledger entries and its Jobs are written at once: status claims neither
     before both are there, and a replay of the decision finds each under its name. Staging and
@@ -569,7 +579,9 @@ def _act(
         try:
             for action in decision.actions:
                 if isinstance(action, loop.LaunchJob):
-                    _launch(body, run, intake, action, exec_ns, layout)
+                    # decide blocks every launch the target refuses, a missing one included.
+                    assert target is not None
+                    _launch(body, run, intake, action, exec_ns, layout, target, placement)
         finally:
             failures = [error for f in writing if (error := f.exception()) is not None]
         if failures and not (
@@ -647,6 +659,8 @@ def _launch(
     action: loop.LaunchJob,
     exec_ns: str,
     layout: RunLayout,
+    target: ExecutionTargetSpec,
+    placement: Placement,
 ) -> None:
     base = ModelRef(uri=intake.spec.base_model.uri, label=intake.spec.base_model.label)
     namespace = body["metadata"]["namespace"]
@@ -681,7 +695,7 @@ def _launch(
             batch_size=run.spec.evaluation.batch_size,
             max_new_tokens=run.spec.evaluation.max_new_tokens,
             prompt_format=intake.spec.base_model.prompt_format,
-            gpu_hourly_price=intake.spec.execution_target.gpu_hourly_price,
+            gpu_hourly_price=target.gpu_hourly_price,
             cluster_dimensions=list(run.spec.cluster_dimensions),
         )
     # The spec travels in the Job's arguments: no object to write before the Job, or to read
@@ -695,7 +709,8 @@ def _launch(
         iteration=action.iteration,
         attempt=action.attempt,
         spec_json=spec.model_dump_json(),
-        target=intake.spec.execution_target,
+        target=target,
+        gpu_count=placement.gpus,
         settings=SETTINGS,
     )
     try:
@@ -742,6 +757,7 @@ def _record(
     body: dict[str, Any],
     run: IterationRun,
     intake: ModelIntake | None,
+    placement: Placement | None,
     decision: loop.Decision,
     job_obs: loop.JobObservation | None,
     progress: dict[str, Any] | None,
@@ -769,7 +785,7 @@ def _record(
             "iteration": state.accepted_iteration,
         }
     status["capacity"] = capacity_status(
-        intake, job_obs, old.get("capacity"), launching=bool(decision.launches)
+        placement, job_obs, old.get("capacity"), launching=bool(decision.launches)
     )
     status["training"] = _training(state, progress, old.get("training"))
     generation = body["metadata"].get("generation")
@@ -853,7 +869,7 @@ def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> b
 
 
 def capacity_status(
-    intake: ModelIntake | None,
+    placement: Placement | None,
     job_obs: loop.JobObservation | None,
     old: Any,
     launching: bool = False,
@@ -861,15 +877,14 @@ def capacity_status(
     """What the scheduler made of the run's current Job. A Job this decision launches waits for
     its pod by definition: Pending, not the previous Job's verdict, nor Unknown (which its first
     pod news would then overwrite with Pending: a status write that tells nothing new)."""
-    if intake is None:
+    if placement is None:
         return old if isinstance(old, dict) else None
-    target = intake.spec.execution_target
     state, reason = "Unknown", ""
     if launching:
         state = "Pending"
     elif job_obs is not None:
         if job_obs.state is loop.JobState.UNSCHEDULABLE:
-            state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, target)
+            state, reason = "Unschedulable", _capacity_reason(job_obs.scheduler_message, placement)
             # The scheduler reports a NotReady node only as an untolerated taint.
             if job_obs.nodes_not_ready:
                 reason = f"{reason}; {job_obs.nodes_not_ready} node(s) that could run it NotReady"
@@ -880,23 +895,21 @@ def capacity_status(
     elif isinstance(old, dict):
         return old
     return {
-        "gpusRequested": target.gpu_count,
-        "resourceName": target.gpu_resource_name,
+        "gpusRequested": placement.gpus,
+        "resourceName": placement.resource,
         "state": state,
         "reason": reason,
     }
 
 
-def _capacity_reason(message: str | None, target: Any) -> str:
+def _capacity_reason(message: str | None, placement: Placement) -> str:
     """The scheduler's verdict in operational words: it names node counts and resources, never
     nodes (hostnames stay off shared surfaces)."""
     text = message or ""
     # Sentences end in ". "; a bare "." also sits inside names (node.kubernetes.io/...).
     short = text.split(". ")[0].rstrip(".") if text else "no node fits the Job"
-    if target.gpu_resource_name in text:
-        return (
-            f"{short}: no schedulable node has {target.gpu_count} free {target.gpu_resource_name}"
-        )
+    if placement.resource in text:
+        return f"{short}: no schedulable node has {placement.gpus} free {placement.resource}"
     return short
 
 

@@ -30,6 +30,9 @@ Choices the design left open:
 - Suspend stops new Jobs at once; a running Job finishes and its result is read on resume.
 - A Job the state names but the cluster does not show for `jobLostAfterSeconds` counts as a
   failed attempt; its name is deleted before the successor launches.
+- Every launch is checked against the ExecutionTarget as it is now (Observation.launch_refusal):
+  refused, the run blocks (governance, ExecutionTargetNotAllowed/Missing) with the launch's
+  phase to return to, and resumes, launching that Job, once the target admits it again.
 """
 
 from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, StageGate, WriteLedger
@@ -57,6 +60,7 @@ from modelsmith.loop.observation import (
     JobObservation,
     JobState,
     JobSummary,
+    LaunchRefusal,
     Observation,
 )
 from modelsmith.loop.phases import TERMINAL, TRANSITIONS, Phase, can_transition, is_terminal
@@ -100,6 +104,7 @@ __all__ = [
     "JobState",
     "JobSummary",
     "LaunchJob",
+    "LaunchRefusal",
     "LedgerEntry",
     "LedgerKind",
     "Measurement",

@@ -83,14 +83,14 @@ def capacity_message(problem: CapacityProblem, gpu_count: int, gpu_resource: str
 def capacity_action(problem: CapacityProblem, gpu_count: int, gpu_resource: str) -> str:
     return {
         CapacityProblem.ACCELERATORS: f"Free {gpu_count} {gpu_resource} on a schedulable node "
-        "or lower executionTarget.gpuCount",
+        "or lower executionTargetRef.gpuCount",
         CapacityProblem.CPU_OR_MEMORY: "Free CPU or memory on a schedulable node",
         CapacityProblem.NODES_NOT_READY: "Bring the NotReady nodes back (check their kubelet, "
         "network and conditions with kubectl describe node) or add Ready capacity with "
         f"{gpu_count} free {gpu_resource}; the run resumes on its own once the Job can be "
         "placed. Do not tolerate the not-ready or unreachable taints",
-        CapacityProblem.TAINTS: "Add the GPU nodes' taints to executionTarget.tolerations",
-        CapacityProblem.NODE_SELECTOR: "Make executionTarget.nodeSelector match a node with "
+        CapacityProblem.TAINTS: "Add the GPU nodes' taints to the ExecutionTarget's tolerations",
+        CapacityProblem.NODE_SELECTOR: "Make the ExecutionTarget's nodeSelector match a node with "
         f"{gpu_resource}",
         CapacityProblem.QUOTA: "Raise the quota of the execution target's namespace or queue",
         CapacityProblem.UNKNOWN: f"Free {gpu_count} {gpu_resource} on a schedulable node or "
@@ -200,6 +200,17 @@ def next_action(ctx: AdviceContext) -> str:
             blocker = ctx.gate.blocker_reason if ctx.gate else None
             why = f" ({blocker})" if blocker else ""
             return f"Resolve the blocker on the PromotionGate {gate}{why}"
+        case Reason.EXECUTION_TARGET_NOT_ALLOWED:
+            return (
+                "Ask a platform admin to let this namespace use the ExecutionTarget (its "
+                "namespaceSelector and maxGpus), or name another target in the intake's "
+                "spec.executionTargetRef; the run resumes on its own"
+            )
+        case Reason.EXECUTION_TARGET_MISSING:
+            return (
+                "Ask a platform admin to restore the ExecutionTarget, or name another target "
+                "in the intake's spec.executionTargetRef; the run resumes on its own"
+            )
         case Reason.PLATEAU:
             return plateau_action(ctx.cluster, ctx.recipe)
         case Reason.MAX_ITERATIONS_REACHED:

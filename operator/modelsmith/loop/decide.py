@@ -53,6 +53,7 @@ from modelsmith.loop.step import (
     stay,
     stop_run,
 )
+from modelsmith.loop.targets import refuse_launch, target_block
 
 REQUEUE_AFTER_TRANSITION = 0.0
 """A transition's next step is looked at straight away: the status write that records it starts
@@ -102,6 +103,10 @@ def decide(state: RunState, observation: Observation, config: RunConfig, now: da
     ctx, outcome = _route(ctx)
     if observation.launch_refused and any(isinstance(a, LaunchJob) for a in outcome.actions):
         outcome = _launch_refused(ctx, observation.launch_refused)
+    if observation.launch_refusal is not None and any(
+        isinstance(a, LaunchJob) for a in outcome.actions
+    ):
+        outcome = refuse_launch(ctx, outcome)
     return _finish(ctx, outcome)
 
 
@@ -314,6 +319,8 @@ def _blocked(ctx: Context) -> Outcome:
             return relaunch(ctx, out, ctx.work_phase, max(1, s.attempt))
         case Reason.OPERATOR_NOT_PERMITTED if not obs.launch_refused:
             return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
+        case Reason.EXECUTION_TARGET_NOT_ALLOWED | Reason.EXECUTION_TARGET_MISSING:
+            return target_block(ctx)
         case Reason.GATE_REJECTED | Reason.GATE_BLOCKED if obs.gate is not None and (
             obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
         ):
@@ -324,7 +331,11 @@ def _blocked(ctx: Context) -> Outcome:
 def _blocked_recheck(ctx: Context, b: BlockedBy) -> float:
     """When a blocked run looks again on its own. Only the object store's return goes unseen by
     any watch, so that block is polled; the others wait for their event, or the deadline."""
-    if b.reason in _POLLED:
+    if b.reason in _POLLED or b.reason in (
+        Reason.EXECUTION_TARGET_NOT_ALLOWED,
+        Reason.EXECUTION_TARGET_MISSING,
+    ):
+        # Nor is an ExecutionTarget (cluster-scoped, unwatched) being restored.
         return REQUEUE_WHILE_WAITING
     deadline = ctx.config.deadline
     if b.kind is BlockKind.INFRASTRUCTURE and ctx.work_phase in LIMITED and deadline is not None:

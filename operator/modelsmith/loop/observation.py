@@ -9,6 +9,7 @@ from typing import Final
 from pydantic import Field
 
 from modelsmith.loop.model import LoopModel
+from modelsmith.loop.reasons import Reason
 from modelsmith.loop.scorecard import Scorecard
 
 RETRY_ANNOTATION: Final = "modelsmith.io/retry"
@@ -97,6 +98,16 @@ class GateObservation(LoopModel):
     """When the gate is Blocked: its blocker's CamelCase reason (e.g. ApprovalExpired)."""
 
 
+class LaunchRefusal(LoopModel):
+    """The intake may not use its ExecutionTarget now (the target is gone, no longer selects the
+    run's namespace, or allows fewer GPUs than the intake asks for)."""
+
+    reason: Reason
+    """EXECUTION_TARGET_NOT_ALLOWED or EXECUTION_TARGET_MISSING."""
+    message: str
+    """Names the target and the rule."""
+
+
 class Observation(LoopModel):
     intake: IntakeReadiness
     job: JobObservation | None = None
@@ -116,3 +127,7 @@ class Observation(LoopModel):
     launch_refused: str | None = None
     """Why the operator may not create the run's Jobs where they run (its RBAC there), in
     words; looked up when a decision would launch, and while the run is blocked on it."""
+    launch_refusal: LaunchRefusal | None = None
+    """Set when the target, read afresh, refuses the intake: a decision that would launch a Job
+    blocks instead (governance), and a run so blocked resumes once this is None again. The
+    handler reads the target before every launch and while a run is so blocked."""

@@ -51,6 +51,8 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.GATE_BLOCKED: BlockKind.GOVERNANCE,
     Reason.JOB_NAME_TAKEN: BlockKind.GOVERNANCE,
     Reason.OPERATOR_NOT_PERMITTED: BlockKind.GOVERNANCE,
+    Reason.EXECUTION_TARGET_NOT_ALLOWED: BlockKind.GOVERNANCE,
+    Reason.EXECUTION_TARGET_MISSING: BlockKind.GOVERNANCE,
 }
 """Every reason the run can be Blocked for, and its kind: the kind is never chosen ad hoc."""
 

@@ -1,0 +1,70 @@
+"""The ExecutionTarget's part in a run's reconcile: the GPUs its Jobs get, and the rule applied
+to every decision that would launch a Job (see `modelsmith.targets.rules`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelsmith import loop
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.targets.resolve import namespace_labels
+from modelsmith.targets.rules import effective_gpus, refusal
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The GPUs each training Job asks for (the intake's narrowing of its target's maximum)
+    and the resource they are counted in."""
+
+    gpus: int
+    resource: str
+
+    @staticmethod
+    def of(intake: ModelIntake, target: ExecutionTargetSpec | None) -> Placement:
+        ref = intake.spec.execution_target_ref
+        if target is None:
+            return Placement(ref.gpu_count or 0, "nvidia.com/gpu")
+        return Placement(effective_gpus(target, ref), target.gpu_resource_name)
+
+
+TARGET_BLOCKS = frozenset(
+    {loop.Reason.EXECUTION_TARGET_NOT_ALLOWED, loop.Reason.EXECUTION_TARGET_MISSING}
+)
+
+
+def decide_checked(
+    state: loop.RunState,
+    observation: loop.Observation,
+    config: loop.RunConfig,
+    now: datetime,
+    intake: ModelIntake,
+    target: ExecutionTargetSpec | None,
+) -> tuple[loop.Observation, loop.Decision]:
+    """The decision, with the ExecutionTarget's rule applied to it: checked whenever the
+    decision would launch a Job (the target may have changed since the intake was admitted) and
+    while the run is blocked by it (to see it restored). The target was read this reconcile."""
+    blocked = state.blocked_by
+    checked = blocked is not None and blocked.reason in TARGET_BLOCKS
+    if checked:
+        observation = observation.model_copy(
+            update={"launch_refusal": launch_refusal(intake, target)}
+        )
+    decision = loop.decide(state, observation, config, now)
+    if decision.launches and not checked:
+        refusal = launch_refusal(intake, target)
+        if refusal is not None:
+            observation = observation.model_copy(update={"launch_refusal": refusal})
+            decision = loop.decide(state, observation, config, now)
+    return observation, decision
+
+
+def launch_refusal(
+    intake: ModelIntake, target: ExecutionTargetSpec | None
+) -> loop.LaunchRefusal | None:
+    ref, namespace = intake.spec.execution_target_ref, intake.namespace
+    verdict = refusal(ref.name, target, namespace, namespace_labels(namespace), ref.gpu_count)
+    if verdict is None:
+        return None
+    return loop.LaunchRefusal(reason=loop.Reason(verdict.reason), message=verdict.message)

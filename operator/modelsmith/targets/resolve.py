@@ -1,0 +1,55 @@
+"""Reading an intake's ExecutionTarget and its namespace's labels from the API server, and
+applying `rules.refusal` to them: the one place both reconcilers get the verdict from. Always a
+fresh read (never a cache): the check before a Job launch must see the target as it is now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelsmith import kube
+from modelsmith.api.common import GROUP, VERSION
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.target import ExecutionTarget, ExecutionTargetSpec
+from modelsmith.targets.rules import Refusal, effective_gpus, refusal
+
+PLURAL = "executiontargets"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The intake's target (None when missing), the GPUs its Jobs get, and the verdict."""
+
+    name: str
+    spec: ExecutionTargetSpec | None
+    gpu_count: int
+    refusal: Refusal | None
+
+
+def read_target(name: str) -> ExecutionTargetSpec | None:
+    try:
+        body: dict[str, Any] = kube.rest("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}")
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return None
+        raise
+    return ExecutionTarget.model_validate(body).spec
+
+
+def namespace_labels(namespace: str) -> dict[str, str]:
+    """The namespace's labels ({} when it is gone: then no selector but `{}` matches)."""
+    try:
+        body: dict[str, Any] = kube.rest("GET", f"/api/v1/namespaces/{namespace}")
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return {}
+        raise
+    return dict((body.get("metadata") or {}).get("labels") or {})
+
+
+def resolve(intake: ModelIntake, namespace: str) -> Resolved:
+    ref = intake.spec.execution_target_ref
+    spec = read_target(ref.name)
+    gpus = 0 if spec is None else effective_gpus(spec, ref)
+    verdict = refusal(ref.name, spec, namespace, namespace_labels(namespace), ref.gpu_count)
+    return Resolved(ref.name, spec, gpus, verdict)
