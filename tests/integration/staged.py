@@ -5,6 +5,7 @@ controller acts on nothing else, handlers/gate_guard.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubernetes import client
@@ -75,8 +76,17 @@ def launchable_run(
     )
     body = samples.intake("intake", namespace)
     body["spec"]["benchmarkRef"]["name"] = "bench"
-    body["spec"]["executionTarget"]["evaluatorImage"] = "modelsmith/noop:latest"
-    body["spec"]["executionTarget"]["namespace"] = jobs_in or namespace
+    # The admin's target for it: a noop evaluator, Jobs in `jobs_in`, admitting this namespace.
+    target = samples.execution_target(
+        f"staged-{namespace}",
+        match_labels={"kubernetes.io/metadata.name": namespace},
+        evaluatorImage="modelsmith/noop:latest",
+        jobNamespace=jobs_in or namespace,
+    )
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(target)
+    )
+    body["spec"]["executionTargetRef"]["name"] = target["metadata"]["name"]
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
     ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
     intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
