@@ -24,7 +24,7 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
-from modelsmith.handlers import staging
+from modelsmith.handlers import gate_guard, staging
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, launch_refusal
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
@@ -534,7 +534,7 @@ def _observe_gate(
     gate = kube.get_custom("promotiongates", namespace, gate_name)
     if gate is None:
         return None
-    if record is not None and record.get("uid") != gate["metadata"].get("uid"):
+    if record is not None and not gate_guard.records(record, gate["metadata"]):
         return None
     status = gate.get("status") or {}
     state = status.get("state") or "Pending"
