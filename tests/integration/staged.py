@@ -15,6 +15,7 @@ from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
 from modelsmith.handlers import scenarios
+from modelsmith.handlers.gate_guard import uid_digest
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -54,7 +55,7 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
     created: dict[str, Any] = kube.rest("POST", kube.custom_path("promotiongates", namespace), gate)
     record = {
         "name": created["metadata"]["name"],
-        "uid": created["metadata"]["uid"],
+        "uidDigest": uid_digest(created["metadata"]["uid"]),
         "evidenceDigest": created["spec"]["evidence"]["digest"],
     }
     kube.patch_status("iterationruns", namespace, run_name, {"gate": record})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelsmith.api.run import StagedGate
 from modelsmith.evidence.gate_creation import POLICY_NAME, gate_creation_policy_manifests
+from modelsmith.handlers import gate_guard
 from modelsmith.handlers.gate_guard import verify
 from modelsmith.handlers.staging import staged_record
 
@@ -29,12 +33,23 @@ def _run(record: dict[str, str] | None = None, phase: str = "Staged") -> Any:
     return {"metadata": {"name": "run", "uid": RUN_UID}, "status": status}
 
 
-RECORD = {"name": "run", "uid": GATE_UID, "evidenceDigest": DIGEST}
+RECORD = {"name": "run", "uidDigest": gate_guard.uid_digest(GATE_UID), "evidenceDigest": DIGEST}
+EARLIER = gate_guard.uid_digest("an-earlier-gate")
 
 
 def test_the_gate_its_run_staged_is_authentic() -> None:
     assert verify(_gate(), _run(RECORD), NOW).authentic
     assert staged_record(_gate(), RUN_UID, DIGEST) == RECORD
+
+
+def test_the_record_names_the_gate_by_a_digest_of_its_uid() -> None:
+    # Status carries no opaque identifiers: the UID only as a full sha256 digest, which the
+    # status model accepts and which still tells a recreated gate (another UID) from it.
+    record = staged_record(_gate(), RUN_UID, DIGEST)
+    assert record is not None and GATE_UID not in json.dumps(record)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", record["uidDigest"])
+    assert StagedGate.model_validate(record).uid_digest == record["uidDigest"]
+    assert gate_guard.uid_digest("gate-uid-2") != record["uidDigest"]
 
 
 def test_hand_made_gates_are_not() -> None:
@@ -43,7 +58,7 @@ def test_hand_made_gates_are_not() -> None:
         (_gate(owner=None), _run(RECORD), "controller is not"),
         (_gate(owner="someone-else"), _run(RECORD), "controller is not"),
         (_gate(), _run(None), "recorded no gate"),
-        (_gate(), _run({**RECORD, "uid": "an-earlier-gate"}), "staged another gate"),
+        (_gate(), _run({**RECORD, "uidDigest": EARLIER}), "staged another gate"),
         (_gate(digest="sha256:" + "0" * 64), _run(RECORD), "evidence digest"),
     ]
     for gate, run, words in cases:

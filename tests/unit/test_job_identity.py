@@ -120,13 +120,13 @@ REFUSED = "the operator may not create Jobs in namespace team-a (no RoleBinding 
 
 def test_a_first_launch_the_operator_may_not_make_blocks_the_run() -> None:
     sim = Sim()
-    d = sim.step(observe(launch_refused=REFUSED))
+    d = sim.step(observe(rbac_refusal=REFUSED))
     assert (d.phase, d.reason, d.launches) == (Phase.BLOCKED, Reason.OPERATOR_NOT_PERMITTED, ())
     assert d.blocked_by is not None and d.blocked_by.kind is BlockKind.GOVERNANCE
     assert REFUSED in d.message
     assert "operator-workloads" in d.next_action
     assert d.requeue_after_seconds == REQUEUE_WHILE_WAITING
-    d = sim.step(observe(launch_refused=REFUSED))
+    d = sim.step(observe(rbac_refusal=REFUSED))
     assert (d.phase, d.transitioned) == (Phase.BLOCKED, False)
     d = sim.step(observe())
     assert (d.phase, d.reason) == (Phase.PENDING, Reason.RESUMED)
@@ -137,7 +137,7 @@ def test_a_first_launch_the_operator_may_not_make_blocks_the_run() -> None:
 def test_a_later_launch_the_operator_may_not_make_blocks_where_the_run_was() -> None:
     sim = _training()
     trained = job(sim.job_name, JobState.SUCCEEDED)
-    d = sim.step(sim.observe(job=trained, launch_refused=REFUSED))
+    d = sim.step(sim.observe(job=trained, rbac_refusal=REFUSED))
     assert (d.phase, d.reason, d.launches) == (Phase.BLOCKED, Reason.OPERATOR_NOT_PERMITTED, ())
     assert d.state.resume_phase is Phase.TRAINING
     d = sim.step(sim.observe(job=trained))

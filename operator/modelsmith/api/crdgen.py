@@ -333,32 +333,17 @@ def render(kind: ResourceKind) -> str:
 
 def render_all() -> dict[str, str]:
     """Relative path -> file content, for every output file."""
-    # The approver admission policy ships with the CRDs (for kubectl users) and as a chart
-    # template; it is generated from the same code, so the two cannot drift.
-    from modelsmith.chart import (
-        REQUEST_POLICIES_TEMPLATE,
-        expected_admission_template,
-        expected_request_policies_template,
-    )
-    from modelsmith.evidence.admission import approval_policy_yaml
-    from modelsmith.request_admission import request_policies_yaml
-    from modelsmith.targets.admission import rendered as execution_target_policy
+    # Each admission policy set ships with the CRDs (for kubectl users) and as a chart
+    # template; both are generated from the same manifests, so the two cannot drift.
+    from modelsmith.policyfiles import all_policy_files
 
     out: dict[str, str] = {}
     for kind in ALL_KINDS:
         text = render(kind)
         for folder in OUTPUT_DIRS:
             out[f"{folder}/{kind.plural}.yaml"] = text
-    out["crds/admission-policy.yaml"] = approval_policy_yaml()
-    out["charts/modelsmith/templates/admission-policy.yaml"] = expected_admission_template()
-    out["crds/request-policies.yaml"] = request_policies_yaml()
-    out[REQUEST_POLICIES_TEMPLATE] = expected_request_policies_template()
-    from modelsmith.chart import GATE_CREATION_TEMPLATE, expected_gate_creation_template
-    from modelsmith.evidence.gate_creation import FILE_NAME, gate_creation_policy_yaml
-
-    out[f"crds/{FILE_NAME}"] = gate_creation_policy_yaml()
-    out[GATE_CREATION_TEMPLATE] = expected_gate_creation_template()
-    out.update(execution_target_policy())
+    for files in all_policy_files():
+        out.update(files.rendered())
     return out
 
 

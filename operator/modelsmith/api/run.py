@@ -365,9 +365,11 @@ class StagedGate(ApiModel):
     anyone else is flagged and never promoted."""
 
     name: ObjectName = Field(description="The gate's name.")
-    uid: str = Field(
-        max_length=64,
-        description="The gate's UID: a gate deleted and made again under the name is not it.",
+    uid_digest: Digest = Field(
+        description=(
+            "sha256 of the gate's UID (status carries no UIDs): a gate deleted and made again "
+            "under the name is not it."
+        ),
     )
     evidence_digest: Digest = Field(description="The evidence bundle digest the gate carries.")
 

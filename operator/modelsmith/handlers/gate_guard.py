@@ -5,8 +5,9 @@ Admission (evidence/gate_creation.py) already lets no one but the operator and c
 create a gate. This is the operator's own check, for whatever got through anyway (a cluster
 admin's hand-made gate, a gate made while the policy was off): the gate's controller
 ownerReference must be its run, and the run's status.gate (written by the operator when it
-staged the gate) must name this very object (UID) and its evidence digest. The gate's spec is
-immutable, so the UID also vouches for its chain, intake and serving target as staged.
+staged the gate) must name this very object (by the sha256 of its UID) and its evidence digest.
+The gate's spec is immutable, so the UID also vouches for its chain, intake and serving target
+as staged.
 
 Anything else is flagged: condition Authentic=False, reason NotStagedByOperator, one Warning
 Event; it is never promoted, rolled back, or given a promotion record.
@@ -14,6 +15,7 @@ Event; it is never promoted, rolled back, or given a promotion record.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,6 +32,22 @@ RECORD_GRACE_SECONDS: Final = 120.0
 """The run records the gate in its status just after creating it: a gate this young, controlled
 by its run, waits for the record instead of being flagged (it acts on nothing meanwhile)."""
 RECHECK_SECONDS: Final = 2.0
+
+
+def uid_digest(uid: str) -> str:
+    """How status.gate names the gate's UID: its sha256 (status carries no opaque identifiers;
+    a gate deleted and made again under the name gets another UID, so another digest)."""
+    return "sha256:" + hashlib.sha256(uid.encode()).hexdigest()
+
+
+def records(record: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """Whether the run's status.gate `record` names the gate with metadata `meta` (name and UID)."""
+    uid = meta.get("uid")
+    return (
+        record.get("name") == meta.get("name")
+        and bool(uid)
+        and record.get("uidDigest") == uid_digest(str(uid))
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +77,7 @@ def verify(gate: dict[str, Any], run: dict[str, Any] | None, now: datetime) -> V
             # staging moves it to), so the gate's own event can come first.
             return Verdict(False, wait=True)
         return Verdict(False, f"the IterationRun {run_name} recorded no gate it staged")
-    if record.get("name") != meta.get("name") or record.get("uid") != meta.get("uid"):
+    if not records(record, meta):
         return Verdict(False, f"the IterationRun {run_name} staged another gate")
     digest = (spec.get("evidence") or {}).get("digest")
     if record.get("evidenceDigest") != digest:

@@ -41,7 +41,7 @@ class RunIdentity:
         return foreign_job(job, run_name=self.name, run_namespace=self.namespace, run_uid=self.uid)
 
 
-def launch_refusal(namespace: str) -> str | None:
+def rbac_refusal(namespace: str) -> str | None:
     """None when the operator may create Jobs in `namespace`; else why not, in words."""
     review = {
         "apiVersion": "authorization.k8s.io/v1",

@@ -24,8 +24,8 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
-from modelsmith.handlers import staging
-from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, launch_refusal
+from modelsmith.handlers import gate_guard, staging
+from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
 from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
@@ -211,14 +211,14 @@ def _decide_where_permitted(
     run is blocked on it, and when the decision would launch one (rarely: once per Job)."""
     blocked = state.blocked_by
     if blocked is not None and blocked.reason is loop.Reason.OPERATOR_NOT_PERMITTED:
-        observation = observation.model_copy(update={"launch_refused": launch_refusal(exec_ns)})
+        observation = observation.model_copy(update={"rbac_refusal": rbac_refusal(exec_ns)})
     decision = loop.decide(state, observation, config, now)
     if (
         decision.launches
-        and observation.launch_refused is None
-        and (refused := launch_refusal(exec_ns)) is not None
+        and observation.rbac_refusal is None
+        and (refused := rbac_refusal(exec_ns)) is not None
     ):
-        observation = observation.model_copy(update={"launch_refused": refused})
+        observation = observation.model_copy(update={"rbac_refusal": refused})
         decision = loop.decide(state, observation, config, now)
     return decision
 
@@ -534,7 +534,7 @@ def _observe_gate(
     gate = kube.get_custom("promotiongates", namespace, gate_name)
     if gate is None:
         return None
-    if record is not None and record.get("uid") != gate["metadata"].get("uid"):
+    if record is not None and not gate_guard.records(record, gate["metadata"]):
         return None
     status = gate.get("status") or {}
     state = status.get("state") or "Pending"

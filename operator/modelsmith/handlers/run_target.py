@@ -49,18 +49,18 @@ def decide_checked(
     checked = blocked is not None and blocked.reason in TARGET_BLOCKS
     if checked:
         observation = observation.model_copy(
-            update={"launch_refusal": launch_refusal(intake, target)}
+            update={"launch_refusal": target_refusal(intake, target)}
         )
     decision = loop.decide(state, observation, config, now)
     if decision.launches and not checked:
-        refusal = launch_refusal(intake, target)
+        refusal = target_refusal(intake, target)
         if refusal is not None:
             observation = observation.model_copy(update={"launch_refusal": refusal})
             decision = loop.decide(state, observation, config, now)
     return observation, decision
 
 
-def launch_refusal(
+def target_refusal(
     intake: ModelIntake, target: ExecutionTargetSpec | None
 ) -> loop.LaunchRefusal | None:
     ref, namespace = intake.spec.execution_target_ref, intake.namespace

@@ -27,6 +27,7 @@ from modelsmith.evidence.bundle import (
 from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
+from modelsmith.handlers.gate_guard import uid_digest
 from modelsmith.handlers.scenarios import load_benchmark_scenarios
 from modelsmith.layout import RunLayout
 
@@ -130,7 +131,7 @@ def staged_record(gate: dict[str, Any], run_uid: str, digest: str) -> dict[str, 
     evidence = ((gate.get("spec") or {}).get("evidence") or {}).get("digest")
     if not owners or owners[0].get("uid") != run_uid or evidence != digest:
         return None
-    return {"name": meta["name"], "uid": meta["uid"], "evidenceDigest": digest}
+    return {"name": meta["name"], "uidDigest": uid_digest(meta["uid"]), "evidenceDigest": digest}
 
 
 def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:

@@ -101,8 +101,8 @@ def decide(state: RunState, observation: Observation, config: RunConfig, now: da
         raise ValueError("now must carry a time zone")
     ctx = Context(state, observation, config, now)
     ctx, outcome = _route(ctx)
-    if observation.launch_refused and any(isinstance(a, LaunchJob) for a in outcome.actions):
-        outcome = _launch_refused(ctx, observation.launch_refused)
+    if observation.rbac_refusal and any(isinstance(a, LaunchJob) for a in outcome.actions):
+        outcome = _rbac_refused(ctx, observation.rbac_refusal)
     if observation.launch_refusal is not None and any(
         isinstance(a, LaunchJob) for a in outcome.actions
     ):
@@ -110,7 +110,7 @@ def decide(state: RunState, observation: Observation, config: RunConfig, now: da
     return _finish(ctx, outcome)
 
 
-def _launch_refused(ctx: Context, why: str) -> Outcome:
+def _rbac_refused(ctx: Context, why: str) -> Outcome:
     """The operator may not create the Job where it would run: the run blocks from where it
     was, saying so, instead of failing out of sight on every look. Resuming replays the step
     that would have launched it."""
@@ -317,7 +317,7 @@ def _blocked(ctx: Context) -> Outcome:
                 f"The Job name is free again; starting {ctx.doing} (attempt {s.attempt}).",
             )
             return relaunch(ctx, out, ctx.work_phase, max(1, s.attempt))
-        case Reason.OPERATOR_NOT_PERMITTED if not obs.launch_refused:
+        case Reason.OPERATOR_NOT_PERMITTED if not obs.rbac_refusal:
             return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
         case Reason.EXECUTION_TARGET_NOT_ALLOWED | Reason.EXECUTION_TARGET_MISSING:
             return target_block(ctx)

@@ -124,9 +124,11 @@ class Observation(LoopModel):
     gate: GateObservation | None = None
     retry_request: str | None = None
     """The RETRY_ANNOTATION value, if set."""
-    launch_refused: str | None = None
+    rbac_refusal: str | None = None
     """Why the operator may not create the run's Jobs where they run (its RBAC there), in
-    words; looked up when a decision would launch, and while the run is blocked on it."""
+    words; looked up when a decision would launch, and while the run is blocked on it. Unlike
+    launch_refusal, the run blocks from where it was (nothing that step decided stands) and
+    resumes by replaying the step (OperatorNotPermitted, polled: no watch sees RBAC change)."""
     launch_refusal: LaunchRefusal | None = None
     """Set when the target, read afresh, refuses the intake: a decision that would launch a Job
     blocks instead (governance), and a run so blocked resumes once this is None again. The

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import yaml
-
+from modelsmith import policyfiles
 from modelsmith.api.common import GROUP, VERSION
-from modelsmith.chart import render_admission_template
+from modelsmith.policyfiles import PolicyFiles
 
 POLICY_NAME: Final = "modelsmith-intake-execution-target"
 CRDS_FILE: Final = "crds/admission-execution-target.yaml"
@@ -135,19 +134,14 @@ CHART_HEADER: Final = (
 )
 
 
+FILES: Final = PolicyFiles(manifests, CRDS_FILE, HEADER, CHART_TEMPLATE, CHART_HEADER)
+
+
 def policy_yaml(name: str = POLICY_NAME) -> str:
     """The policy and binding as one multi-document YAML text (for crds/)."""
-    documents = yaml.safe_dump_all(
-        manifests(name), sort_keys=False, width=100, default_flow_style=False
-    )
-    return HEADER + "---\n" + documents
+    return policyfiles.policy_yaml(manifests(name), HEADER)
 
 
 def chart_template() -> str:
     """The chart's template (inside `admissionPolicy.enabled`, chart-labelled)."""
-    return render_admission_template(manifests(), header=CHART_HEADER)
-
-
-def rendered() -> dict[str, str]:
-    """Relative path -> content, for `modelsmith crds`."""
-    return {CRDS_FILE: policy_yaml(), CHART_TEMPLATE: chart_template()}
+    return FILES.chart_template()
