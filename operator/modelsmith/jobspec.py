@@ -25,6 +25,8 @@ TERMINATION_LOG_LIMIT: Final = 4096
 
 S3_URI = r"^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/.*$"
 S3_PREFIX = r"^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/(.+/)?$"
+HF_MODEL_URI = r"^hf://[A-Za-z0-9][-A-Za-z0-9_.]*/[A-Za-z0-9][-A-Za-z0-9_.]*$"
+"""What an intake may name on a hub: exactly <org>/<name> (its revision is a field of its own)."""
 MODEL_URI = (
     r"^(s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/.*"
     r"|hf://[A-Za-z0-9][-A-Za-z0-9_.]*(/[-A-Za-z0-9_.]+)?(@[-A-Za-z0-9_./]+)?)$"

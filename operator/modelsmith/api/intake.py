@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
@@ -20,6 +21,7 @@ from modelsmith.api.common import (
     RollbackContract,
     ServingTarget,
     approvers_field,
+    cel,
     conditions_field,
     immutable,
     observed_generation_field,
@@ -27,6 +29,7 @@ from modelsmith.api.common import (
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column
+from modelsmith.jobspec import HF_MODEL_URI, S3_URI
 
 
 class BenchmarkReference(ApiModel):
@@ -47,15 +50,34 @@ class PromptFormat(StrEnum):
     CHAT = "chat"
 
 
+S3_URI_MESSAGE = (
+    "an s3:// base model URI reads s3://<bucket>/<prefix>/: a bucket name of 3 to 63 lower-case "
+    "letters, digits, '.' or '-', then the prefix holding the model's files"
+)
+HF_URI_MESSAGE = (
+    "an hf:// base model URI reads hf://<org>/<name>: two non-empty parts of letters, digits, "
+    "'-', '_' or '.', each starting with a letter or digit (pin a revision in baseModel.revision)"
+)
+NO_DOTDOT = "a base model URI may not contain '..'"
+URI_RULES: Final = (("s3://", S3_URI, S3_URI_MESSAGE), ("hf://", HF_MODEL_URI, HF_URI_MESSAGE))
+
+
 class BaseModelSource(ApiModel):
     """The model being specialised."""
 
     uri: str = Field(
-        min_length=6,
+        min_length=1,
         max_length=1024,
         pattern=r"^(s3|hf)://",
         description="Where the weights are: s3://<bucket>/<prefix>/ or hf://<org>/<name> (only "
         "where the cluster may reach the hub). Never shown on shared surfaces; `label` is.",
+        json_schema_extra=validations(
+            *(
+                cel(f"!self.startsWith('{scheme}') || self.matches('{pattern}')", message)
+                for scheme, pattern, message in URI_RULES
+            ),
+            cel("!self.contains('..')", NO_DOTDOT),
+        ),
     )
     label: Label = Field(
         description="A readable name for the base model, used in status, lineage and evidence."
@@ -72,6 +94,17 @@ class BaseModelSource(ApiModel):
         "the assistant's turn. `auto` is chat when the model has a chat template (an "
         "instruction-tuned model answers best in the format it was tuned in), plain otherwise.",
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_names_a_model(cls, uri: str) -> str:
+        # The CRD's rules (URI_RULES, NO_DOTDOT), so the models refuse what the API server does.
+        for scheme, pattern, message in URI_RULES:
+            if uri.startswith(scheme) and not re.match(pattern, uri):
+                raise ValueError(message)
+        if ".." in uri:
+            raise ValueError(NO_DOTDOT)
+        return uri
 
 
 class ExecutionTargetReference(ApiModel):
