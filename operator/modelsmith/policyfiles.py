@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from modelsmith.api.common import GROUP, VERSION
+
 Manifests = Sequence[Mapping[str, Any]]
 
 _LABELS_PLACEHOLDER: Final = "__MODELSMITH_CHART_LABELS__"
@@ -30,6 +32,59 @@ _CHART_LABEL_KEYS: Final = frozenset(
         "helm.sh/chart",
     }
 )
+
+
+def deny_policy(
+    name: str,
+    resource: str,
+    validations: Sequence[Mapping[str, str]],
+    *,
+    variables: Sequence[tuple[str, str]] = (),
+    operations: Sequence[str] = ("CREATE", "UPDATE"),
+    param_kind: str | None = None,
+    param_ref: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy on one of our resources and its binding (Deny).
+
+    The policy names the served version rather than `*`: the API server type-checks the CEL
+    against a CRD's schema only for the versions a policy names (with `*` a typo in a field
+    name would surface only as a runtime error), and the default matchPolicy (Equivalent)
+    still sends requests made through any other version to it."""
+    labels = {"app.kubernetes.io/part-of": "modelsmith"}
+    spec: dict[str, Any] = {"failurePolicy": "Fail"}
+    if param_kind is not None:
+        spec["paramKind"] = {"apiVersion": f"{GROUP}/{VERSION}", "kind": param_kind}
+    spec["matchConstraints"] = {
+        "resourceRules": [
+            {
+                "apiGroups": [GROUP],
+                "apiVersions": [VERSION],
+                "operations": list(operations),
+                "resources": [resource],
+            }
+        ]
+    }
+    if variables:
+        spec["variables"] = [{"name": n, "expression": e} for n, e in variables]
+    spec["validations"] = [dict(v) for v in validations]
+    binding: dict[str, Any] = {"policyName": name}
+    if param_ref is not None:
+        binding["paramRef"] = dict(param_ref)
+    binding["validationActions"] = ["Deny"]
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "spec": spec,
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "spec": binding,
+        },
+    ]
 
 
 def policy_yaml(manifests: Manifests, header: str) -> str:

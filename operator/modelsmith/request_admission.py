@@ -20,16 +20,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from modelsmith.api.common import GROUP, VERSION
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION
-from modelsmith.policyfiles import PolicyFiles
+from modelsmith.policyfiles import PolicyFiles, deny_policy
 from modelsmith.serving import SYSTEM_NAMESPACES
 
 RUN_REQUESTER: Final = "modelsmith-run-requester"
 SERVING_TARGET: Final = "modelsmith-intake-serving-target"
 INTAKE_APPROVERS: Final = "modelsmith-intake-approvers"
 _A: Final = REQUESTED_BY_ANNOTATION
-_LABELS: Final = {"app.kubernetes.io/part-of": "modelsmith"}
 
 
 def _annotation(obj: str) -> str:
@@ -37,42 +35,6 @@ def _annotation(obj: str) -> str:
         f"('{_A}' in {obj}.metadata.?annotations.orValue({{}}) ? "
         f"{obj}.metadata.annotations['{_A}'] : '')"
     )
-
-
-def _policy(
-    name: str,
-    resource: str,
-    variables: list[tuple[str, str]],
-    validations: list[dict[str, str]],
-) -> list[dict[str, Any]]:
-    """A policy on one of our resources (CREATE and UPDATE) and its Deny binding."""
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": [resource],
-                    }
-                ]
-            },
-            "variables": [{"name": n, "expression": e} for n, e in variables],
-            "validations": validations,
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    return [policy, binding]
 
 
 def run_requester_manifests() -> list[dict[str, Any]]:
@@ -105,7 +67,7 @@ def run_requester_manifests() -> list[dict[str, Any]]:
             "reason": "Forbidden",
         },
     ]
-    return _policy(RUN_REQUESTER, "iterationruns", variables, validations)
+    return deny_policy(RUN_REQUESTER, "iterationruns", validations, variables=variables)
 
 
 def serving_target_manifests() -> list[dict[str, Any]]:
@@ -146,7 +108,7 @@ def serving_target_manifests() -> list[dict[str, Any]]:
             "reason": "Forbidden",
         },
     ]
-    return _policy(SERVING_TARGET, "modelintakes", variables, validations)
+    return deny_policy(SERVING_TARGET, "modelintakes", validations, variables=variables)
 
 
 def intake_approvers_manifests() -> list[dict[str, Any]]:
@@ -178,7 +140,7 @@ def intake_approvers_manifests() -> list[dict[str, Any]]:
             "reason": "Forbidden",
         },
     ]
-    return _policy(INTAKE_APPROVERS, "modelintakes", variables, validations)
+    return deny_policy(INTAKE_APPROVERS, "modelintakes", validations, variables=variables)
 
 
 def request_policy_manifests() -> list[dict[str, Any]]:

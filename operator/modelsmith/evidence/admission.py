@@ -31,9 +31,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from modelsmith.api.common import GROUP, VERSION
 from modelsmith.api.gate import APPROVAL_ANNOTATION_PREFIX, ROLLBACK_ANNOTATION
-from modelsmith.policyfiles import PolicyFiles, policy_yaml, write_if_changed
+from modelsmith.policyfiles import PolicyFiles, deny_policy, policy_yaml, write_if_changed
 
 POLICY_NAME: Final = "modelsmith-promotiongate-approvals"
 APPROVAL_VALUE_PATTERN: Final = "^(approved|rejected):[^:]+:[a-f0-9]{12}$"
@@ -195,39 +194,8 @@ _VALIDATIONS: Final = [
 
 
 def approval_policy_manifests(name: str = POLICY_NAME) -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicy and its binding (validationActions [Deny]).
-
-    The policy names the served version rather than `*`: the API server type-checks the CEL
-    against a CRD's schema only for the versions a policy names (with `*` a typo in a field
-    name would surface only as a runtime error), and the default matchPolicy (Equivalent)
-    still sends requests made through any other version to it."""
-    policy: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelsmith"}},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["promotiongates"],
-                    }
-                ]
-            },
-            "variables": [{"name": n, "expression": e} for n, e in _VARIABLES],
-            "validations": [dict(v) for v in _VALIDATIONS],
-        },
-    }
-    binding: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelsmith"}},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    return [policy, binding]
+    """The ValidatingAdmissionPolicy and its binding (validationActions [Deny])."""
+    return deny_policy(name, "promotiongates", _VALIDATIONS, variables=_VARIABLES)
 
 
 HEADER: Final = (

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from modelsmith.api.common import GROUP, VERSION
-from modelsmith.policyfiles import PolicyFiles, policy_yaml
+from modelsmith.api.common import GROUP
+from modelsmith.policyfiles import PolicyFiles, deny_policy, policy_yaml
 
 POLICY_NAME: Final = "modelsmith-gate-creation"
 FILE_NAME: Final = "gate-creation-policy.yaml"
@@ -32,46 +32,22 @@ _MAY_WRITE_STATUS: Final = (
 
 def gate_creation_policy_manifests(name: str = POLICY_NAME) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and its binding (validationActions [Deny])."""
-    policy: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelsmith"}},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["CREATE"],
-                        "resources": ["promotiongates"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": _MAY_WRITE_STATUS,
-                    "message": "PromotionGates are created by the Modelsmith operator only "
-                    f"(policy {name})",
-                    "messageExpression": (
-                        f"'{name}: PromotionGates are created by the Modelsmith operator only; "
-                        "user ' + request.userInfo.username + ' may not write "
-                        "promotiongates/status in namespace ' + request.namespace + ', so may "
-                        "not create a gate (the operator stages one when a run clears its "
-                        "threshold)'"
-                    ),
-                    "reason": "Forbidden",
-                }
-            ],
-        },
-    }
-    binding: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelsmith"}},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    return [policy, binding]
+    validations = [
+        {
+            "expression": _MAY_WRITE_STATUS,
+            "message": "PromotionGates are created by the Modelsmith operator only "
+            f"(policy {name})",
+            "messageExpression": (
+                f"'{name}: PromotionGates are created by the Modelsmith operator only; "
+                "user ' + request.userInfo.username + ' may not write "
+                "promotiongates/status in namespace ' + request.namespace + ', so may "
+                "not create a gate (the operator stages one when a run clears its "
+                "threshold)'"
+            ),
+            "reason": "Forbidden",
+        }
+    ]
+    return deny_policy(name, "promotiongates", validations, operations=("CREATE",))
 
 
 HEADER: Final = (

@@ -24,8 +24,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from modelsmith import policyfiles
-from modelsmith.api.common import GROUP, VERSION
-from modelsmith.policyfiles import PolicyFiles
+from modelsmith.policyfiles import PolicyFiles, deny_policy
 
 POLICY_NAME: Final = "modelsmith-intake-execution-target"
 CRDS_FILE: Final = "crds/admission-execution-target.yaml"
@@ -82,45 +81,19 @@ _VALIDATIONS: Final = [
     },
 ]
 
-_LABELS: Final = {"app.kubernetes.io/part-of": "modelsmith"}
-
 
 def manifests(name: str = POLICY_NAME) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and its binding (validationActions [Deny]). Like the
     approval policy, it names the served version so the API server type-checks the CEL against
     both CRDs' schemas."""
-    policy: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ExecutionTarget"},
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["modelintakes"],
-                    }
-                ]
-            },
-            "variables": [{"name": n, "expression": e} for n, e in _VARIABLES],
-            "validations": [dict(v) for v in _VALIDATIONS],
-        },
-    }
-    binding: dict[str, Any] = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
-        "spec": {
-            "policyName": name,
-            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
-            "validationActions": ["Deny"],
-        },
-    }
-    return [policy, binding]
+    return deny_policy(
+        name,
+        "modelintakes",
+        _VALIDATIONS,
+        variables=_VARIABLES,
+        param_kind="ExecutionTarget",
+        param_ref={"selector": {}, "parameterNotFoundAction": "Allow"},
+    )
 
 
 HEADER: Final = (
