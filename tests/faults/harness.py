@@ -28,7 +28,6 @@ from testbed.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = "support-triage-run-1"
-JOB_NAME = re.compile(rf"^{RUN}-i(\d+)-(train|eval)-a(\d+)$")
 Json = dict[str, Any]
 
 
@@ -155,9 +154,11 @@ def assert_nothing_lost(watch: RunWatch, store: ObjectStore) -> Audit:
     status = watch.status()
     names = watch.job_names()
     assert len(names) == len(set(names)), f"duplicate Job names: {sorted(names)}"
+    # The run's own names only: its name and the key from its namespace and UID, then the step.
+    job_name = re.compile(re.escape(watch.job_name("")) + r"i(\d+)-(train|eval)-a(\d+)$")
     attempts: dict[tuple[int, str], set[int]] = defaultdict(set)
     for name in names:
-        match = JOB_NAME.match(name)
+        match = job_name.match(name)
         assert match, f"a Job the run did not name: {name}"
         attempts[(int(match.group(1)), match.group(2))].add(int(match.group(3)))
     for key, tried in attempts.items():
@@ -181,7 +182,7 @@ def assert_nothing_lost(watch: RunWatch, store: ObjectStore) -> Audit:
         assert transitions[-1]["to"] == status["phase"]
     launches = sorted((e["iteration"], e["attempt"]) for e in ordered if e["kind"] == "job")
     jobs = sorted(
-        (int(m.group(1)), int(m.group(3))) for m in (JOB_NAME.match(n) for n in names) if m
+        (int(m.group(1)), int(m.group(3))) for m in (job_name.match(n) for n in names) if m
     )
     assert launches == jobs, f"ledger Job entries {launches} against Jobs {jobs}"
     return Audit(names, ordered, status)
