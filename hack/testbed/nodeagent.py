@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import urllib3
 from kubernetes import client
 
 from testbed import podrunner
@@ -56,6 +57,12 @@ class NodeAgent:
         self.api = new_api_client(args.kubeconfig)
         # Names the agent in the API server's audit log, as a kubelet's user agent does.
         self.api.user_agent = f"modelsmith-testbed-nodeagent/{KUBE_VERSION}"
+        # Every request times out (the pod watch sets its own, longer read timeout): a
+        # connection opened while the API server restarts can stay open unanswered, and a pod
+        # worker blocked on it holds its lock, so the agent would never report a pod again.
+        self.api.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(
+            connect=10, read=60
+        )
         self.core = client.CoreV1Api(self.api)
         self.leases = client.CoordinationV1Api(self.api)
         self.run_dir: Path = Path(args.run_dir)
@@ -262,7 +269,8 @@ class NodeAgent:
                 events = watch_json(
                     self.core.list_pod_for_all_namespaces, field_selector=selector,
                     resource_version=listing["metadata"]["resourceVersion"],
-                    allow_watch_bookmarks=True, timeout_seconds=120)
+                    allow_watch_bookmarks=True, timeout_seconds=120,
+                    _request_timeout=(10, 150))
                 for kind, obj in events:
                     if kind == "DELETED":
                         self.forget(obj)
