@@ -705,5 +705,9 @@ def publish_dir(directory: Path, prefix: str) -> list[str]:
             copy(uri, target)
             written.append(target)
     finally:
-        delete_prefix(str(staging))
+        # One DELETE per staged object rather than a multi-object delete: a Jobs' credential
+        # may delete only keys its policy names, which every store checks per single DELETE
+        # (some, moto among them, check a multi-object delete against the bucket alone).
+        for uri in staged:
+            delete(uri)
     return written
