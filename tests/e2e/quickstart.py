@@ -85,17 +85,8 @@ def _env() -> dict[str, str]:
 
 def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "modelsmith-object-store", "namespace": namespace},
-        "stringData": {
-            "AWS_ACCESS_KEY_ID": store.access_key,
-            "AWS_SECRET_ACCESS_KEY": store.secret_key,
-            "AWS_ENDPOINT_URL_S3": store.endpoint,
-            "AWS_DEFAULT_REGION": store.region,
-        },
-    }
+    # The Jobs' credential, which the store refuses for a run's ledger/ and evidence/.
+    secret = store.job_secret(namespace)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
     # What the chart's approver role grants: reading gates and annotating them. Who may set
     # which approval is the admission policy's business, not RBAC's.

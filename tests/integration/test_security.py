@@ -296,17 +296,7 @@ def test_jobs_a_run_launches_are_locked_down(
     execution_target: Callable[..., str],
 ) -> None:
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
-    store_secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "modelsmith-object-store", "namespace": namespace},
-        "stringData": {
-            **dict(
-                zip(CREDENTIALS, (object_store.access_key, object_store.secret_key), strict=True)
-            ),
-            "AWS_ENDPOINT_URL_S3": object_store.endpoint,
-        },
-    }
+    store_secret = object_store.job_secret(namespace)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(store_secret))
     intake = samples.intake(namespace=namespace)
     intake["spec"]["baseModel"]["uri"] = placeholder_model
@@ -325,7 +315,7 @@ def test_jobs_a_run_launches_are_locked_down(
 
     job = wait_for(first_job, timeout=90, interval=1, description="the run's first Job")
     job = {**job, "kind": "Job"}
-    assert_locked_down(job, leaked=(object_store.secret_key, object_store.access_key))
+    assert_locked_down(job, leaked=(object_store.job_secret_key, object_store.job_access_key))
 
     def its_pod() -> Doc | None:
         out = cluster.kubectl(
@@ -343,7 +333,7 @@ def test_jobs_a_run_launches_are_locked_down(
 
     # The pod as admission left it: no service-account token was mounted after all.
     pod = {**wait_for(its_pod, timeout=60, interval=1, description="the Job's pod"), "kind": "Pod"}
-    assert_locked_down(pod, leaked=(object_store.secret_key, object_store.access_key))
+    assert_locked_down(pod, leaked=(object_store.job_secret_key, object_store.job_access_key))
     mounts = [
         m["mountPath"] for c in pod["spec"]["containers"] for m in c.get("volumeMounts") or []
     ]

@@ -199,17 +199,7 @@ def _apply_case(cluster: Cluster, store: ObjectStore, case: Case) -> Applied:
     # What the quickstart asks a platform team to create first: the runner's service account
     # and the object-store Secret the intake names.
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "modelsmith-object-store", "namespace": namespace},
-        "stringData": {
-            "AWS_ACCESS_KEY_ID": store.access_key,
-            "AWS_SECRET_ACCESS_KEY": store.secret_key,
-            "AWS_ENDPOINT_URL_S3": store.endpoint,
-            "AWS_DEFAULT_REGION": store.region,
-        },
-    }
+    secret = store.job_secret(namespace)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
     for what, uri in case.setups:
         _upload(store, what, uri)

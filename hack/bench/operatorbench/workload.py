@@ -44,15 +44,7 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "modelsmith-runner"}})
     core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "modelsmith-object-store"},
-            "stringData": {
-                "AWS_ACCESS_KEY_ID": store.access_key,
-                "AWS_SECRET_ACCESS_KEY": store.secret_key,
-                "AWS_ENDPOINT_URL_S3": store.endpoint,
-                "AWS_DEFAULT_REGION": store.region,
-            },
-        },
+        store.job_secret(namespace),
     )
     # Pod admission refuses pods until the service-account controller made `default`.
     wait_for(
