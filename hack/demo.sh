@@ -156,9 +156,10 @@ rm -rf "$model_dir"
 step "Namespace $NS: ServiceAccount modelsmith-runner, Secret modelsmith-object-store, approver RBAC"
 kubectl create namespace "$NS"
 kubectl -n "$NS" create serviceaccount modelsmith-runner
+# The Jobs' credential, not the operator's: the store lets it write iteration outputs only.
 kubectl -n "$NS" create secret generic modelsmith-object-store \
-    --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
-    --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    --from-literal=AWS_ACCESS_KEY_ID="$MODELSMITH_TESTBED_JOB_ACCESS_KEY_ID" \
+    --from-literal=AWS_SECRET_ACCESS_KEY="$MODELSMITH_TESTBED_JOB_SECRET_ACCESS_KEY" \
     --from-literal=AWS_ENDPOINT_URL_S3="$AWS_ENDPOINT_URL_S3" \
     --from-literal=AWS_DEFAULT_REGION="$AWS_DEFAULT_REGION"
 # RBAC lets the approvers read runs and sign gates; the admission policy (crds/) still decides

@@ -59,7 +59,8 @@ if [[ -z $model_dir ]]; then
 fi
 [[ -d $model_dir ]] || die "base model folder $model_dir does not exist"
 
-secret() { kc -n "$namespace" get secret modelsmith-object-store -o jsonpath="{.data.$1}" | base64 -d; }
+# The base model goes in with the operator's credential: the Jobs' may write iteration outputs only.
+secret() { kc -n "$namespace" get secret modelsmith-operator-object-store -o jsonpath="{.data.$1}" | base64 -d; }
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 kc -n "$namespace" port-forward svc/minio "$port:9000" >/dev/null 2>&1 &
 forward=$!

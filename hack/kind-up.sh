@@ -17,7 +17,8 @@
 #        modelsmith/evaluator:0.1.0  from evaluator-image/Dockerfile
 #      and loads them into the cluster's nodes (no registry involved);
 #   3. runs MinIO (one pod, emptyDir storage: a demo store, not a production one) as the S3
-#      server, with credentials generated here and kept only in Secrets, and creates the bucket;
+#      server, with credentials generated here and kept only in Secrets, creates the versioned
+#      bucket and two MinIO users: the operator's and the Jobs' (iteration outputs only);
 #   4. helm-installs charts/modelsmith with the object-store endpoint and the approver groups the
 #      quickstart uses (domain-owners, engineering-owners).
 set -euo pipefail
@@ -127,16 +128,28 @@ spec:
 EOF
 kc -n "$namespace" rollout status deployment/minio --timeout=180s
 
-# The operator reads its credentials in its own namespace; Jobs read theirs in the execution
-# namespace (the quickstart's), with the endpoint they reach the store at.
-for ns in "$namespace" "$demo_namespace"; do
-  kc -n "$ns" create secret generic modelsmith-object-store \
-    --from-literal=AWS_ACCESS_KEY_ID="$access_key" \
-    --from-literal=AWS_SECRET_ACCESS_KEY="$secret_key" \
+# Two credentials (docs/security.md): the operator's, which may write every run's ledger/ and
+# evidence/, and the Jobs', which MinIO lets write iteration outputs only. Each is a MinIO user
+# with the policy `modelsmith store-policy` prints; the root credentials stay in minio-root.
+# mc runs inside the MinIO pod (its image ships it), reaching the server on loopback.
+mc() { kc -n "$namespace" exec -i deploy/minio -- env MC_CONFIG_DIR=/tmp/mc \
+  MC_HOST_local="http://$access_key:$secret_key@127.0.0.1:9000" mc "$@"; }
+store_user() { # <user> <policy: operator|jobs> <secret name> <secret namespace>
+  local user=$1 policy=$2 name=$3 ns=$4 password
+  password=$(kc -n "$ns" get secret "$name" -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' 2>/dev/null \
+    | base64 -d || true)
+  [[ -n $password ]] || password=$(openssl rand -hex 24)
+  PYTHONPATH="$repo/operator" "$python" -m modelsmith.cli store-policy "$policy" --bucket "$bucket" \
+    | mc admin policy create local "modelsmith-$policy" /dev/stdin >/dev/null
+  mc admin user add local "$user" "$password" >/dev/null
+  mc admin policy attach local "modelsmith-$policy" --user "$user" >/dev/null 2>&1 || true
+  kc -n "$ns" create secret generic "$name" \
+    --from-literal=AWS_ACCESS_KEY_ID="$user" \
+    --from-literal=AWS_SECRET_ACCESS_KEY="$password" \
     --from-literal=AWS_ENDPOINT_URL_S3="$endpoint" \
     --from-literal=AWS_DEFAULT_REGION=us-east-1 \
     --dry-run=client -o yaml | kc apply -f - >/dev/null
-done
+}
 
 log "creating bucket $bucket (through a port-forward)"
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -168,6 +181,10 @@ while True:
         time.sleep(1)
 print(f"bucket {bucket} ready", file=sys.stderr)
 EOF
+log "versioning on for $bucket; the operator's and the Jobs' MinIO users and policies"
+mc version enable "local/$bucket" >/dev/null
+store_user modelsmith-operator operator modelsmith-operator-object-store "$namespace"
+store_user modelsmith-jobs jobs modelsmith-object-store "$demo_namespace"
 
 # --- 4. the chart ----------------------------------------------------------------------------
 log "installing the chart into $namespace"
@@ -178,7 +195,7 @@ helm --kube-context "$context" upgrade --install modelsmith "$repo/charts/models
   --set jobImages.evaluator="modelsmith/evaluator:$tag" \
   --set objectStore.bucket="$bucket" \
   --set objectStore.endpoint="$endpoint" \
-  --set objectStore.existingSecret=modelsmith-object-store \
+  --set objectStore.existingSecret=modelsmith-operator-object-store \
   --set "rbac.approvers.groups={domain-owners,engineering-owners}" \
   --set "operator.workloadNamespaces={modelsmith-demo}" \
   --wait --timeout 5m

@@ -82,7 +82,15 @@ def env(args: argparse.Namespace) -> int:
     if not _running(directory):
         print(f"no test bed running in {directory}: run `hack/cluster start`", file=sys.stderr)
         return 1
-    variables = {**Cluster.attach(directory).env(), **ObjectStore.attach(directory).env()}
+    store = ObjectStore.attach(directory)
+    # The operator's credential as the standard variables; the Jobs' (restricted) for their
+    # Secret under names no S3 client reads.
+    variables = {
+        **Cluster.attach(directory).env(),
+        **store.env(),
+        "MODELSMITH_TESTBED_JOB_ACCESS_KEY_ID": store.job_access_key,
+        "MODELSMITH_TESTBED_JOB_SECRET_ACCESS_KEY": store.job_secret_key,
+    }
     for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")
     return 0

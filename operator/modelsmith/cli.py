@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "crds": "modelsmith.api.crdgen",
     "operator": "modelsmith.operator",
     "reference": "modelsmith.api.reference",
+    "store-policy": "modelsmith.storepolicy",
 }
 
 

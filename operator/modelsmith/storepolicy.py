@@ -15,6 +15,8 @@ iteration's outputs. That needs a credential per Job (see docs/security.md)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from typing import Any, Final
 
 VERSION: Final = "2012-10-17"
@@ -93,3 +95,24 @@ def operator_policy(bucket: str) -> dict[str, Any]:
                        [_arn(bucket, "*")]),
         ],
     }
+
+
+HELP = "print the object-store IAM policy for the operator's or the Jobs' credential"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("principal", choices=("operator", "jobs"))
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument(
+        "--prefix", default="", help="the ExecutionTarget's store prefix (Jobs only): teams/ml/"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = (
+        operator_policy(args.bucket)
+        if args.principal == "operator"
+        else jobs_policy(args.bucket, args.prefix)
+    )
+    print(json.dumps(policy, indent=2))
+    return 0

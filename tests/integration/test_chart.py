@@ -166,8 +166,10 @@ def test_default_render(helm: Path) -> None:
     env = env_of(docs)
     assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["AWS_ACCESS_KEY_ID"] == {
-        "secretKeyRef": {"name": "modelsmith-object-store", "key": "AWS_ACCESS_KEY_ID"}
+        "secretKeyRef": {"name": "modelsmith-operator-object-store", "key": "AWS_ACCESS_KEY_ID"}
     }
+    # The Jobs' credential is another Secret: the operator's never reaches a Job.
+    assert env["MODELSMITH_OBJECT_STORE_SECRET"] == "modelsmith-object-store"
     assert "AWS_ENDPOINT_URL_S3" not in env
 
     crd = only(docs, "CustomResourceDefinition", PEERING_CRD)

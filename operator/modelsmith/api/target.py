@@ -181,7 +181,9 @@ class ExecutionTargetSpec(ApiModel):
         default=None,
         description="A Secret in the Job namespace holding AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY (optionally AWS_ENDPOINT_URL_S3 and AWS_DEFAULT_REGION), "
-        "given to the Jobs as environment. Absent: the pods' own identity reaches the store.",
+        "given to the Jobs as environment: the Jobs' own credential, which the store lets write "
+        "iteration outputs only, never the operator's. Absent: the Secret the operator's "
+        "chart names (objectStore.jobSecretName).",
     )
     gpu_hourly_price: float = Field(
         default=0.0,
