@@ -6,7 +6,8 @@ server, started once per session or found running.
   .api_client(user="admin", impersonate=None, impersonate_group=None), .env(),
   .set_gpus(n), .set_heartbeats(on), .pod_log(namespace, pod, container=None).
 - `object_store` (session): `testbed.objectstore.ObjectStore` — .endpoint, .access_key,
-  .secret_key, .bucket ("modelsmith"), .region, .env(), .client().
+  .secret_key, .bucket ("modelsmith"), .region, .env() (the operator's credentials),
+  .job_env() / .job_secret(namespace) (the Jobs' restricted ones), .client(principal="admin").
 - `namespace` (function): a fresh namespace whose `default` ServiceAccount exists; deleted after.
 - `node_control` (function): the cluster, with the node's GPU count and heartbeats restored
   after the test (use it in tests that change them).
