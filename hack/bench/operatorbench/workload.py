@@ -42,10 +42,7 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
     core.create_namespace({"metadata": {"name": namespace, "labels": {BENCH_LABEL: "true"}}})
     ensure_target(cluster)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "modelsmith-runner"}})
-    core.create_namespaced_secret(
-        namespace,
-        store.job_secret(namespace),
-    )
+    core.create_namespaced_secret(namespace, store.job_secret(namespace))
     # Pod admission refuses pods until the service-account controller made `default`.
     wait_for(
         lambda: core.read_namespaced_service_account("default", namespace),
