@@ -7,19 +7,26 @@ under an ExecutionTarget's store prefix: the policies are written by key suffix.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import boto3
 import botocore.exceptions
 import pytest
 
 from modelsmith import objectstore
+from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.waiting import wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+EDITOR = "mallory"  # no groups: only what the RoleBinding below gives
 
 RUN_PREFIXES = (
     "runs/{ns}/support-run/",
@@ -166,3 +173,46 @@ def test_the_bucket_keeps_every_version_of_a_record(
         for v in versions
     }
     assert bodies == {b"original", b"overwritten"}
+
+
+def test_a_namespace_editor_who_reads_the_jobs_secret_cannot_rewrite_records(
+    cluster: Cluster, namespace: str, object_store: ObjectStore, run_prefix: str
+) -> None:
+    """The threat as it reads: anyone who may read the Job namespace's Secrets (a namespace
+    editor, impersonated) holds the Jobs' credential. The store refuses it the records and still
+    takes the iteration outputs."""
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(object_store.job_secret(namespace)))
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "editors", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EDITOR}],
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(binding))
+
+    def read_secret() -> dict[str, str] | None:
+        out = cluster.kubectl(
+            "get", "secret", "modelsmith-object-store", "-n", namespace, "-o", "json",
+            as_user=EDITOR, check=False,
+        )  # fmt: skip
+        if out.returncode:
+            return None
+        data: dict[str, str] = json.loads(out.stdout)["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    stolen = wait_for(read_secret, 60, "the editor reading the Jobs' Secret")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stolen["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id=stolen["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stolen["AWS_SECRET_ACCESS_KEY"],
+        region_name=stolen["AWS_DEFAULT_REGION"],
+    )
+    bucket = object_store.bucket
+    for record in RECORDS:
+        key = run_prefix + record
+        assert refused(lambda k=key: s3.put_object(Bucket=bucket, Key=k, Body=b"forged")) == (
+            "AccessDenied"
+        ), record
+    s3.put_object(Bucket=bucket, Key=run_prefix + "iter-1/eval/scorecard.json", Body=b"{}")
