@@ -43,6 +43,7 @@ ADMIN_ACCESS_KEY = "modelsmith-testbed-admin"
 ADMIN_SECRET_KEY = "modelsmith-testbed-admin-secret"
 NAME = "object-store"
 SERVER = Path(__file__).with_name("s3server.py")
+PRINCIPALS = "object-store-principals.json"
 
 
 def principals(bucket: str) -> dict[str, dict[str, object]]:
@@ -75,7 +76,7 @@ class ObjectStore:
         register_log_dir(self.log_dir)
 
     def _spawn(self) -> None:
-        config = self.run_dir / "object-store-principals.json"
+        config = self.run_dir / PRINCIPALS
         config.write_text(json.dumps({"bucket": self.bucket, "region": self.region,
                                       "versioning": True,
                                       "principals": principals(self.bucket)}) + "\n")
@@ -109,6 +110,9 @@ class ObjectStore:
         if not procs.alive(run_dir, NAME):
             raise RuntimeError(f"object store in {run_dir} is not running\n"
                                + log_tails([store.log_dir]))
+        if not (run_dir / PRINCIPALS).exists():
+            raise RuntimeError(f"the object store in {run_dir} was started before it enforced "
+                               "who may write what: run `hack/cluster stop`, then start")
         return store
 
     def _await(self, timeout: float) -> None:
