@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelsmith import kube, metrics, statusguard, watched
+from modelsmith.reconcile_failures import FAILURES
 from modelsmith.settings import OperatorSettings
 
 log = logging.getLogger("modelsmith.reconciler")
@@ -180,8 +181,11 @@ class Reconciler:
                 self.requeue(key, 0)
                 return
             metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
-            log.exception("reconcile of %s %s/%s failed; retrying", plural, namespace, name)
-            again = 10.0
+            # One rule for every kind: the object shows why (condition, one Event per cause),
+            # and each try in a row waits longer (reconcile_failures).
+            again = FAILURES.failed(key, exc, self.write_status)
+        else:
+            FAILURES.succeeded(key, self.write_status)
         finally:
             statusguard.OBJECT.reset(token)
         if again is not None:

@@ -34,6 +34,7 @@ from modelsmith.loop.promotion import await_gate, follow_gate
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.results import assessment_done, baseline_done, training_done
 from modelsmith.loop.state import (
+    RECONCILE_ERRORS,
     BlockedBy,
     BlockKind,
     HistoryEntry,
@@ -321,6 +322,8 @@ def _blocked(ctx: Context) -> Outcome:
             return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
         case Reason.EXECUTION_TARGET_NOT_ALLOWED | Reason.EXECUTION_TARGET_MISSING:
             return target_block(ctx)
+        case reason if reason in RECONCILE_ERRORS:
+            return resume(ctx, f"Trying {ctx.doing} again after the error ({reason.value}).")
         case Reason.GATE_REJECTED | Reason.GATE_BLOCKED if obs.gate is not None and (
             obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
         ):

@@ -51,6 +51,14 @@ class Reason(StrEnum):
     # Governance of where Jobs run (checked before every launch).
     EXECUTION_TARGET_NOT_ALLOWED = "ExecutionTargetNotAllowed"
     EXECUTION_TARGET_MISSING = "ExecutionTargetMissing"
+    # A reconcile that raised (modelsmith.reconcile_errors): the run retries it on its next look.
+    STORED_OBJECT_INVALID = "StoredObjectInvalid"
+    EVIDENCE_REFUSED = "EvidenceRefused"
+    EVIDENCE_INCOMPLETE = "EvidenceIncomplete"
+    OBJECT_STORE_ERROR = "ObjectStoreError"
+    API_REFUSED = "ApiRefused"
+    API_UNAVAILABLE = "ApiUnavailable"
+    INTERNAL_ERROR = "InternalError"
     # The operator on duty.
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

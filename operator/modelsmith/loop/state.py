@@ -53,8 +53,31 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.OPERATOR_NOT_PERMITTED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_NOT_ALLOWED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_MISSING: BlockKind.GOVERNANCE,
+    # A reconcile that raised: who has to act (modelsmith.reconcile_errors).
+    Reason.STORED_OBJECT_INVALID: BlockKind.QUALITY,
+    Reason.EVIDENCE_REFUSED: BlockKind.QUALITY,
+    Reason.EVIDENCE_INCOMPLETE: BlockKind.INFRASTRUCTURE,
+    Reason.OBJECT_STORE_ERROR: BlockKind.INFRASTRUCTURE,
+    Reason.API_REFUSED: BlockKind.GOVERNANCE,
+    Reason.API_UNAVAILABLE: BlockKind.INFRASTRUCTURE,
+    Reason.INTERNAL_ERROR: BlockKind.INFRASTRUCTURE,
 }
 """Every reason the run can be Blocked for, and its kind: the kind is never chosen ad hoc."""
+
+RECONCILE_ERRORS: Final = frozenset(
+    {
+        Reason.STORED_OBJECT_INVALID,
+        Reason.EVIDENCE_REFUSED,
+        Reason.EVIDENCE_INCOMPLETE,
+        Reason.OBJECT_STORE_ERROR,
+        Reason.API_REFUSED,
+        Reason.API_UNAVAILABLE,
+        Reason.INTERNAL_ERROR,
+    }
+)
+"""Blocks the operator records when a reconcile raised (modelsmith.reconcile_errors), rather
+than a decision: the run resumes on its next look, which tries the failed step again and, if it
+raises again, is blocked again (a backoff that grows spaces the tries)."""
 
 
 def blocked_by(reason: Reason, message: str) -> BlockedBy:

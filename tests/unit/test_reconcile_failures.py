@@ -1,0 +1,132 @@
+"""What a failed reconcile leaves on its object (modelsmith.reconcile_failures), from a stored
+body to the status patch and the Event, and the run loop resuming from such a block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from loop_sim import Sim, observe, succeeded
+
+from modelsmith import reconcile_failures
+from modelsmith.handlers.run_state import state_from_status
+from modelsmith.loop import Phase, Reason
+from modelsmith.reconcile_errors import classify
+
+EVENTS: list[tuple[str, str, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _events(monkeypatch: pytest.MonkeyPatch) -> None:
+    EVENTS.clear()
+    monkeypatch.setattr(
+        reconcile_failures,
+        "emit",
+        lambda body, type_, reason, msg: EVENTS.append((type_, reason, msg)),
+    )
+
+
+def _body(kind: str, status: dict[str, Any] | None) -> dict[str, Any]:
+    meta = {"name": "triage", "namespace": "team", "generation": 1, "resourceVersion": "7"}
+    return {"kind": kind, "metadata": meta, "status": status or {}}
+
+
+def _surface(plural: str, body: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    written: list[dict[str, Any]] = []
+    failure = classify(exc, "the object")
+    reconcile_failures._surface(plural, body, failure, lambda *a: written.append(a[3]))
+    patch = written[-1] if written else {}
+    body["status"] = _merged(body["status"], patch)
+    return patch
+
+
+def _merged(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(old)
+    for k, v in patch.items():
+        out[k] = _merged(old.get(k) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def test_an_intake_shows_ready_false_with_the_reason_and_one_event_per_cause() -> None:
+    body = _body("ModelIntake", {"conditions": []})
+    patch = _surface("modelintakes", body, KeyError("x"))
+    (ready,) = patch["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "InternalError")
+    assert "Next: " in ready["message"]
+    assert _surface("modelintakes", body, KeyError("x")) == {}  # the same cause again
+    assert [e[:2] for e in EVENTS] == [("Warning", "InternalError")]
+    _surface("modelintakes", body, ConnectionError())
+    assert [e[1] for e in EVENTS] == ["InternalError", "ApiUnavailable"]
+
+
+def test_a_running_run_is_blocked_where_it_was_and_resumes_from_there() -> None:
+    sim = Sim()
+    sim.start()
+    sim.finish_job(["t1"])  # baseline done: Training
+    status = {"phase": "Training", "memory": {}, "conditions": []}
+    body = _body("IterationRun", status)
+    _surface("iterationruns", body, KeyError("x"))
+    stored = body["status"]
+    assert stored["phase"] == "Blocked"
+    assert stored["blockedBy"]["reason"] == "InternalError"
+    assert stored["blockedBy"]["kind"] == "infrastructure"
+    assert stored["memory"]["resumePhase"] == "Training"
+    assert stored["lastTransition"]["from"] == "Training"
+    assert {c["type"]: c["status"] for c in stored["conditions"]} == {
+        "Blocked": "True",
+        "Progressing": "False",
+    }
+    assert stored["nextAction"].startswith("report it")
+    state = state_from_status("triage", "k" * 12, stored | {"iteration": 1})
+    sim.state = sim.state.model_copy(
+        update={
+            "phase": state.phase,
+            "blocked_by": state.blocked_by,
+            "resume_phase": Phase.TRAINING,
+        }
+    )
+    decision = sim.step(observe(job=succeeded(sim.job_name)))
+    assert decision.state.phase is not Phase.BLOCKED
+    assert decision.state.blocked_by is None
+
+
+def test_a_blocked_run_keeps_the_phase_it_resumes_to_and_the_transition() -> None:
+    body = _body("IterationRun", {"phase": "Assessing", "conditions": []})
+    _surface("iterationruns", body, KeyError("x"))
+    first = body["status"]["lastTransition"]
+    _surface("iterationruns", body, ConnectionError())
+    assert body["status"]["memory"]["resumePhase"] == "Assessing"
+    assert body["status"]["lastTransition"]["from"] == "Blocked"
+    assert body["status"]["lastTransition"] != first
+    assert body["status"]["blockedBy"]["reason"] == Reason.API_UNAVAILABLE.value
+
+
+@pytest.mark.parametrize("phase", ["Plateaued", "Failed", "Suspended"])
+def test_a_run_at_rest_keeps_its_phase_and_shows_the_error_as_a_condition(phase: str) -> None:
+    body = _body("IterationRun", {"phase": phase, "conditions": []})
+    patch = _surface("iterationruns", body, KeyError("x"))
+    assert "phase" not in patch and "blockedBy" not in patch
+    assert patch["conditions"][0]["type"] == "Blocked"
+
+
+def test_a_gate_shows_blocked() -> None:
+    body = _body("PromotionGate", {"conditions": []})
+    patch = _surface("promotiongates", body, ConnectionError())
+    assert patch["conditions"][0]["type"] == "Blocked"
+    assert patch["conditions"][0]["status"] == "True"
+
+
+def test_failures_in_a_row_count_attempts_and_reset_on_success(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reconcile_failures.kube, "get_custom", lambda *a: None)
+    failures = reconcile_failures.Failures()
+    key = ("benchmarks", "team", "triage")
+    delays = [failures.failed(key, KeyError("x"), lambda *a: None) for _ in range(3)]
+    # The object is gone: no retry asked for, but the attempts are counted.
+    assert delays == [None, None, None]
+    assert failures.attempts(key) == 3
+    failures.failed(key, ConnectionError(), lambda *a: None)
+    assert failures.attempts(key) == 1  # a new cause starts again
+    failures.succeeded(key, lambda *a: None)
+    assert failures.attempts(key) == 0
