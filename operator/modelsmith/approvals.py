@@ -15,6 +15,8 @@ group membership). What only the operator can judge is decided here:
   group listed for two roles (`chain_overlaps`); a user listed for one role who is a member of
   a group listed for another is invisible to the operator (only the API server knows group
   membership), so the gate also refuses one user name signing two roles (SameApprover).
+  Names are compared as `normal_name` spells them (case and surrounding whitespace aside):
+  `Alice` and `alice ` are one person, in the chain and in the sign-offs.
 
 A rejection on the current evidence ends the chain as Rejected wherever it sits: order and
 expiry guard against promoting too early, and a "no" needs neither guard. A rejection that names
@@ -30,7 +32,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelsmith.api.common import SYSTEM_PREFIX, Approver, Blocker, BlockerKind
+from modelsmith.api.common import (
+    SYSTEM_PREFIX,
+    Approver,
+    Blocker,
+    BlockerKind,
+    normal_name,
+    shown_name,
+)
 from modelsmith.api.gate import (
     APPROVAL_ANNOTATION_PREFIX,
     Approval,
@@ -89,23 +98,31 @@ def chain_overlaps(approvers: list[Approver]) -> list[str]:
     one person could carry the whole chain. Listing a principal twice within one role is
     harmless and not reported."""
     roles_of: dict[tuple[str, str], list[str]] = {}
+    spellings: dict[tuple[str, str], list[str]] = {}
     for approver in approvers:
         for kind, names in (("user", approver.users), ("group", approver.groups)):
             for name in names or []:
-                roles = roles_of.setdefault((kind, name), [])
+                key = (kind, normal_name(name))
+                roles = roles_of.setdefault(key, [])
                 if approver.role not in roles:
                     roles.append(approver.role)
+                if name not in (seen := spellings.setdefault(key, [])):
+                    seen.append(name)
     messages = []
-    for (kind, name), roles in roles_of.items():
+    for key, roles in roles_of.items():
         if len(roles) < 2:
             continue
+        kind = key[0]
+        name = " and ".join(shown_name(_shown(n)) for n in spellings[key])
+        if len(spellings[key]) > 1:
+            name += " (one name: case and surrounding whitespace do not tell people apart)"
         listed = ("both " if len(roles) == 2 else "") + ", ".join(roles[:-1]) + " and " + roles[-1]
         consequence = (
             "each role must be signed by a different person"
             if kind == "user"
             else "one of its members could sign more than one role; give each role its own group"
         )
-        messages.append(f"{kind} {_shown(name)} is listed for {listed}; {consequence}")
+        messages.append(f"{kind} {name} is listed for {listed}; {consequence}")
     return messages
 
 
@@ -167,7 +184,7 @@ def evaluate_chain(
             if parsed.decision == "rejected":
                 rejected_by.append(approval)
             else:
-                signers.setdefault(parsed.user, role)
+                signers.setdefault(normal_name(parsed.user), role)
         else:
             reason, message = problem
             approval.reason = message
@@ -215,7 +232,7 @@ def _ineligible(parsed: ApprovalAnnotation, requested_by: str | None) -> tuple[s
             f"{user} signed {parsed.role}, but system: identities (ServiceAccounts, system "
             "groups) can never approve",
         )
-    if requested_by is not None and parsed.user == requested_by:
+    if requested_by is not None and normal_name(parsed.user) == normal_name(requested_by):
         return (
             REQUESTER_CANNOT_APPROVE,
             f"{user} requested the run and cannot sign its gate ({parsed.role}); another holder "
@@ -256,10 +273,11 @@ def _problem(
             f"{user} signed {role} before {wait_for or 'an earlier role'} had signed; once the "
             f"earlier roles have signed, remove the {role} annotation and sign again",
         )
-    if user in signers:
+    if (same := normal_name(parsed.user)) in signers:
         return (
             SAME_APPROVER,
-            f"{user} already signed {signers[user]}; {role} needs a different person",
+            f"{shown_name(user)} already signed {signers[same]} (names are compared without "
+            f"case and surrounding whitespace); {role} needs a different person",
         )
     return None
 

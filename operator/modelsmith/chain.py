@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from modelsmith.api.common import SYSTEM_PREFIX, Approver
+from modelsmith.api.common import SYSTEM_PREFIX, Approver, normal_name
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import selector_matches
 
@@ -44,8 +44,11 @@ def is_system(principal: str) -> bool:
 
 def _narrowed(base: Approver, other: Approver) -> Approver:
     """`base`'s role held only by principals both list; `base` itself when they share none."""
-    users = [u for u in base.users if u in other.users]
-    groups = [g for g in base.groups if g in other.groups]
+    # Compared as normal_name spells them: the intake's `Alice` narrows the policy's `alice`.
+    their_users = {normal_name(u) for u in other.users}
+    their_groups = {normal_name(g) for g in other.groups}
+    users = [u for u in base.users if normal_name(u) in their_users]
+    groups = [g for g in base.groups if normal_name(g) in their_groups]
     if not users and not groups:
         return base
     return Approver(role=base.role, users=users, groups=groups)

@@ -7,6 +7,7 @@ rule touches (directly or through `self == oldSelf`) would make the whole CRD un
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -89,6 +90,73 @@ SYSTEM_APPROVER_MESSAGE = (
     "approvers must be people: users and groups starting with system: (ServiceAccounts, "
     "system:authenticated and other system groups) can never approve"
 )
+
+
+# Principals are compared as `normal_name` spells them; one written so that it compares as
+# something else (surrounding whitespace, invisible characters) is refused at apply, with the
+# invisible characters shown. Case is not refused (identity providers spell names as they
+# like) but never separates two people.
+_INVISIBLE_CLASS = r"[\\p{Cc}\\p{Cf}]"
+"""Control and format characters (tabs, newlines, zero-width spaces, BOMs) as a CEL regex."""
+_SHOWN_INVISIBLE = (
+    ("\t", "\\t"),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ("\u200b", "<U+200B>"),
+    ("\ufeff", "<U+FEFF>"),
+    ("\u00a0", "<U+00A0>"),
+    (" ", "\u2420"),
+)
+"""How a message spells the invisible characters it can name (a space as the symbol for one)."""
+
+
+def normal_name(name: str) -> str:
+    """A user or group name as identity comparisons see it: Unicode compatibility form, without
+    surrounding whitespace, case folded. `Alice` and `alice ` are one person to separation of
+    duties, the requester rule and chain narrowing."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def miswritten(name: str) -> bool:
+    """Whether `name` hides something a reader cannot see: surrounding whitespace, or a control
+    or format character anywhere (the CEL rule `names_as_written` refuses the same)."""
+    return name != name.strip() or any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
+
+
+def shown_name(name: str) -> str:
+    """`name` as a message shows it: as written when every character is visible, else quoted
+    with its whitespace and invisible characters spelled out."""
+    if not any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        return name
+    for char, shown in _SHOWN_INVISIBLE:
+        name = name.replace(char, shown)
+    out = "".join(
+        c if unicodedata.category(c) not in ("Cc", "Cf") else f"<U+{ord(c):04X}>" for c in name
+    )
+    return f'"{out}"'
+
+
+def names_as_written(field: str, noun: str) -> dict[str, Any]:
+    """The CEL rule refusing `field` entries that `miswritten` refuses; the message quotes each
+    offending name with its invisible characters shown."""
+    bad = f"n != n.trim() || n.matches('{_INVISIBLE_CLASS}')"
+    shown = "'\"' + n"
+    for char, visible in _SHOWN_INVISIBLE:
+        shown += f".replace('{_cel_escape(char)}', '{_cel_escape(visible)}')"
+    shown += " + '\"'"
+    return {
+        "rule": f"!has(self.{field}) || self.{field}.all(n, !({bad}))",
+        "messageExpression": (
+            f"'{noun} names must be written as they compare: no leading or trailing whitespace "
+            "and no invisible characters; refused: ' + "
+            f"self.{field}.filter(n, {bad}).map(n, {shown}).join(', ')"
+        ),
+        "fieldPath": f".{field}",
+    }
+
+
+def _cel_escape(text: str) -> str:
+    return text.encode("unicode_escape").decode().replace("'", "\\'")
 
 
 def require_unique_roles(approvers: list[Approver]) -> None:
@@ -220,6 +288,8 @@ class Approver(ApiModel):
                 SYSTEM_APPROVER_MESSAGE,
                 field_path=".groups",
             ),
+            names_as_written("users", "user"),
+            names_as_written("groups", "group"),
         )
     )
 
@@ -247,6 +317,12 @@ class Approver(ApiModel):
             raise ValueError(APPROVER_NEEDS_PRINCIPAL)
         if any(p.startswith(SYSTEM_PREFIX) for p in [*self.users, *self.groups]):
             raise ValueError(SYSTEM_APPROVER_MESSAGE)
+        for noun, names in (("user", self.users), ("group", self.groups)):
+            if bad := [shown_name(n) for n in names if miswritten(n)]:
+                raise ValueError(
+                    f"{noun} names must be written as they compare: no leading or trailing "
+                    f"whitespace and no invisible characters; refused: {', '.join(bad)}"
+                )
         return self
 
 
