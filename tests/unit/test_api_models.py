@@ -22,6 +22,7 @@ from modelsmith.api.gate import (
     parse_approval_annotation,
 )
 from modelsmith.api.intake import ModelIntake, ModelIntakeSpec
+from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import IterationRun, IterationRunSpec, IterationRunStatus, Phase
 from modelsmith.api.target import ExecutionTarget, Toleration
 
@@ -34,6 +35,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "IterationRun": IterationRun,
     "PromotionGate": PromotionGate,
     "ExecutionTarget": ExecutionTarget,
+    "ApproverPolicy": ApproverPolicy,
 }
 
 
@@ -257,7 +259,7 @@ def test_invalid_corpus_is_well_formed() -> None:
         assert len(expects) == 1, path.name
         manifest = yaml.safe_load(path.read_text())
         assert manifest["kind"] in MODELS, path.name
-        assert path.stem.split("-")[0] in {"benchmark", "intake", "run", "gate", "target"}
+        assert path.stem.split("-")[0] in {"benchmark", "intake", "run", "gate", "target", "policy"}
 
 
 # --- status ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from modelsmith.api.base import ApiModel
 
@@ -32,8 +32,6 @@ READABLE_LABEL = r"^[A-Za-z0-9]([-A-Za-z0-9_.@+]*[A-Za-z0-9])?$"
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 Label = Annotated[str, Field(min_length=1, max_length=128, pattern=READABLE_LABEL)]
-Username = Annotated[str, Field(min_length=1, max_length=253)]
-GroupName = Annotated[str, Field(min_length=1, max_length=253)]
 ScenarioId = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Reason = Annotated[str, Field(max_length=128)]
 Message = Annotated[str, Field(max_length=1024)]
@@ -136,27 +134,52 @@ def shown_name(name: str) -> str:
     return f'"{out}"'
 
 
-def names_as_written(field: str, noun: str) -> dict[str, Any]:
-    """The CEL rule refusing `field` entries that `miswritten` refuses; the message quotes each
-    offending name with its invisible characters shown."""
-    bad = f"n != n.trim() || n.matches('{_INVISIBLE_CLASS}')"
-    shown = "'\"' + n"
+def _cel_escape(text: str) -> str:
+    return text.encode("unicode_escape").decode().replace("'", "\\'")
+
+
+def names_as_written(noun: str) -> dict[str, Any]:
+    """The CEL rule on one user or group name refusing what `miswritten` refuses; the message
+    quotes the name with its invisible characters shown. On each name rather than on the list:
+    a rule over every name of every role costs the API server more than a CRD may."""
+    shown = "'\"' + self"
     for char, visible in _SHOWN_INVISIBLE:
         shown += f".replace('{_cel_escape(char)}', '{_cel_escape(visible)}')"
-    shown += " + '\"'"
     return {
-        "rule": f"!has(self.{field}) || self.{field}.all(n, !({bad}))",
-        "messageExpression": (
-            f"'{noun} names must be written as they compare: no leading or trailing whitespace "
-            "and no invisible characters; refused: ' + "
-            f"self.{field}.filter(n, {bad}).map(n, {shown}).join(', ')"
-        ),
-        "fieldPath": f".{field}",
+        "rule": f"self == self.trim() && !self.matches('{_INVISIBLE_CLASS}')",
+        "messageExpression": f"'{_as_written_message(noun)}' + {shown} + '\"'",
     }
 
 
-def _cel_escape(text: str) -> str:
-    return text.encode("unicode_escape").decode().replace("'", "\\'")
+def _as_written_message(noun: str) -> str:
+    return (
+        f"{noun} names must be written as they compare: no leading or trailing whitespace and "
+        "no invisible characters; refused: "
+    )
+
+
+def _as_written(noun: str) -> Any:
+    def check(name: str) -> str:
+        if miswritten(name):
+            raise ValueError(_as_written_message(noun) + shown_name(name))
+        return name
+
+    return check
+
+
+Username = Annotated[str, Field(min_length=1, max_length=253)]
+"""A user name as recorded (who signed, who asked): kept as the API server or annotation gave it."""
+ApproverUser = Annotated[
+    str,
+    Field(min_length=1, max_length=253, json_schema_extra=validations(names_as_written("user"))),
+    AfterValidator(_as_written("user")),
+]
+"""A user name in an approver chain: written as it compares (`names_as_written`)."""
+ApproverGroup = Annotated[
+    str,
+    Field(min_length=1, max_length=253, json_schema_extra=validations(names_as_written("group"))),
+    AfterValidator(_as_written("group")),
+]
 
 
 def require_unique_roles(approvers: list[Approver]) -> None:
@@ -288,8 +311,6 @@ class Approver(ApiModel):
                 SYSTEM_APPROVER_MESSAGE,
                 field_path=".groups",
             ),
-            names_as_written("users", "user"),
-            names_as_written("groups", "group"),
         )
     )
 
@@ -300,12 +321,12 @@ class Approver(ApiModel):
         description="The role's name (lowercase, digits, dashes; at most 40 characters), e.g. "
         "domain-owner. It names the approval annotation: approval.modelsmith.io/<role>.",
     )
-    users: list[Username] = Field(
+    users: list[ApproverUser] = Field(
         default_factory=list,
         max_length=32,
         description="User names (as the API server authenticates them) allowed to sign off.",
     )
-    groups: list[GroupName] = Field(
+    groups: list[ApproverGroup] = Field(
         default_factory=list,
         max_length=32,
         description="Groups whose members are allowed to sign off.",
@@ -317,12 +338,6 @@ class Approver(ApiModel):
             raise ValueError(APPROVER_NEEDS_PRINCIPAL)
         if any(p.startswith(SYSTEM_PREFIX) for p in [*self.users, *self.groups]):
             raise ValueError(SYSTEM_APPROVER_MESSAGE)
-        for noun, names in (("user", self.users), ("group", self.groups)):
-            if bad := [shown_name(n) for n in names if miswritten(n)]:
-                raise ValueError(
-                    f"{noun} names must be written as they compare: no leading or trailing "
-                    f"whitespace and no invisible characters; refused: {', '.join(bad)}"
-                )
         return self
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import cel, validations
@@ -25,6 +25,9 @@ class SelectorOperator(StrEnum):
     DOES_NOT_EXIST = "DoesNotExist"
 
 
+VALUES_RULE = "In and NotIn need values; Exists and DoesNotExist take none"
+
+
 class LabelSelectorRequirement(ApiModel):
     """One requirement: a key, an operator and (for In/NotIn) the values."""
 
@@ -34,7 +37,7 @@ class LabelSelectorRequirement(ApiModel):
                 "self.operator in ['In', 'NotIn'] ? "
                 "(has(self.values) && size(self.values) > 0) : "
                 "(!has(self.values) || size(self.values) == 0)",
-                "In and NotIn need values; Exists and DoesNotExist take none",
+                VALUES_RULE,
             )
         )
     )
@@ -46,6 +49,13 @@ class LabelSelectorRequirement(ApiModel):
         max_length=64,
         description="The values for In and NotIn (empty for Exists and DoesNotExist).",
     )
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelSelectorRequirement:
+        # The CEL rule's twin: the models refuse what the API server refuses.
+        if (self.operator in (SelectorOperator.IN, SelectorOperator.NOT_IN)) != bool(self.values):
+            raise ValueError(VALUES_RULE)
+        return self
 
 
 class LabelSelector(ApiModel):
