@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,18 +188,20 @@ def test_a_run_refused_by_the_sanitiser_is_blocked_where_it_was(
             "conditions": [],
         },
     )
-    tries: list[int] = []
-    third = threading.Event()
 
     def reconcile(ns: str, name: str) -> float | None:
-        tries.append(1)
-        if len(tries) >= 3:
-            third.set()
         Sanitiser().assert_clean(
             {"rollback": {"expectation": f"see https://wiki.corp.example/rb {TOKEN}"}},
             "evidence bundle",
         )
         return None
+
+    def delays() -> list[float]:
+        found = (
+            re.search(r"leaky failed \(EvidenceRefused, attempt \d+\); next try in ([0-9.]+)s", m)
+            for m in (r.getMessage() for r in caplog.records)
+        )
+        return [float(m.group(1)) for m in found if m]
 
     reconciler = Reconciler(workers=1)
     reconciler.register("iterationruns", reconcile)
@@ -208,24 +209,15 @@ def test_a_run_refused_by_the_sanitiser_is_blocked_where_it_was(
     caplog.set_level(logging.ERROR, logger="modelsmith.reconciler")
     try:
         reconciler.reconcile(*key)
-        assert third.wait(40), "the reconcile was not tried three times"
+        # Tried again after 5 s, then 10 s: the third failure asks for 20 s.
+        wait_for(lambda: len(delays()) >= 3, timeout=40, interval=0.5, description="3 tries")
         assert FAILURES.attempts(key) >= 3
     finally:
         reconciler.stop()
         reconciler.forget(key)
         events.flush(30)
         watched.clear()
-    delays = [
-        float(m.group(1))
-        for r in caplog.records
-        if (
-            m := re.search(
-                r"leaky failed \(EvidenceRefused, attempt \d+\); next try in ([0-9.]+)s",
-                r.getMessage(),
-            )
-        )
-    ]
-    assert delays[:3] == [5.0, 10.0, 20.0], delays
+    assert delays()[:3] == [5.0, 10.0, 20.0], delays()
 
     body = _get(crds, "iterationruns", namespace, "leaky")
     assert body["metadata"]["uid"] == created["metadata"]["uid"]
