@@ -6,9 +6,10 @@ the memory, so a restart sends none again), and the delay before the next try, w
 each failure in a row. The reconciler calls `failed` from its one failure path, so every kind it
 drives gets the rule without a line in its handler.
 
-A run blocked this way resumes on its next look (loop.decide): the step that raised is tried
-again, and either succeeds (the run moves on, the block is gone) or raises again (the same block
-stays, the Event is not repeated, the next try waits longer)."""
+A run blocked this way decides again from where it was on its next look (loop.decide): the
+step that raised is tried again, and either succeeds (the run moves on, the block is gone) or
+raises again (the same block stays, the Event is not repeated, the next try waits longer). The
+block is not a transition of the loop: it has no ledger entry and leaves lastTransition alone."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from modelsmith import kube, loop
-from modelsmith.conditions import condition, now_iso, set_condition
+from modelsmith.conditions import condition, set_condition
 from modelsmith.events import emit
 from modelsmith.reconcile_errors import Failure, classify, retry_delay
 from modelsmith.statusdiff import merge_patch
@@ -136,14 +137,8 @@ def _run_status(
         "memory": {"resumePhase": resume or loop.Phase.PENDING.value},
         "conditions": conditions,
     }
-    if (old.get("blockedBy") or {}).get("reason") != reason:
-        status["lastTransition"] = {
-            "from": phase,
-            "to": loop.Phase.BLOCKED.value,
-            "reason": reason,
-            "message": text,
-            "time": now_iso(),
-        }
+    # No lastTransition: the loop's transitions are its ledger's, and this block is none of
+    # them (the next look decides again from `resume`, loop.decide's `_unwrapped`).
     return status
 
 

@@ -147,6 +147,8 @@ def names_as_written(noun: str) -> dict[str, Any]:
         shown += f".replace('{_cel_escape(char)}', '{_cel_escape(visible)}')"
     return {
         "rule": f"self == self.trim() && !self.matches('{_INVISIBLE_CLASS}')",
+        # The fallback should the expression fail: the rule without the name.
+        "message": _as_written_message(noun).removesuffix("; refused: "),
         "messageExpression": f"'{_as_written_message(noun)}' + {shown} + '\"'",
     }
 

@@ -100,7 +100,7 @@ class Decision(LoopModel):
 def decide(state: RunState, observation: Observation, config: RunConfig, now: datetime) -> Decision:
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
-    ctx = Context(state, observation, config, now)
+    ctx = Context(_unwrapped(state), observation, config, now)
     ctx, outcome = _route(ctx)
     if observation.rbac_refusal and any(isinstance(a, LaunchJob) for a in outcome.actions):
         outcome = _rbac_refused(ctx, observation.rbac_refusal)
@@ -109,6 +109,22 @@ def decide(state: RunState, observation: Observation, config: RunConfig, now: da
     ):
         outcome = refuse_launch(ctx, outcome)
     return _finish(ctx, outcome)
+
+
+def _unwrapped(state: RunState) -> RunState:
+    """A run the operator blocked because a reconcile raised (RECONCILE_ERRORS) decides again
+    from where it was: that block is no decision of the loop, so it has no transition and no
+    ledger entry, and the failed step is simply tried again. If it raises again, the operator
+    blocks the run again; if it succeeds, the run goes on from there."""
+    blocked = state.blocked_by
+    if (
+        state.phase is not Phase.BLOCKED
+        or blocked is None
+        or blocked.reason not in RECONCILE_ERRORS
+    ):
+        return state
+    phase = state.resume_phase or (state.job.phase if state.job is not None else Phase.PENDING)
+    return state.model_copy(update={"phase": phase, "blocked_by": None, "resume_phase": None})
 
 
 def _rbac_refused(ctx: Context, why: str) -> Outcome:
@@ -322,8 +338,6 @@ def _blocked(ctx: Context) -> Outcome:
             return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
         case Reason.EXECUTION_TARGET_NOT_ALLOWED | Reason.EXECUTION_TARGET_MISSING:
             return target_block(ctx)
-        case reason if reason in RECONCILE_ERRORS:
-            return resume(ctx, f"Trying {ctx.doing} again after the error ({reason.value}).")
         case Reason.GATE_REJECTED | Reason.GATE_BLOCKED if obs.gate is not None and (
             obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
         ):

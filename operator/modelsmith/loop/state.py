@@ -75,9 +75,10 @@ RECONCILE_ERRORS: Final = frozenset(
         Reason.INTERNAL_ERROR,
     }
 )
-"""Blocks the operator records when a reconcile raised (modelsmith.reconcile_errors), rather
-than a decision: the run resumes on its next look, which tries the failed step again and, if it
-raises again, is blocked again (a backoff that grows spaces the tries)."""
+"""Blocks the operator records when a reconcile raised (modelsmith.reconcile_errors), not
+decisions of the loop (no transition, no ledger entry): the next look decides again from the
+phase the run was in (decide's `_unwrapped`), and a failing step blocks it again (a backoff that
+grows spaces the tries)."""
 
 
 def blocked_by(reason: Reason, message: str) -> BlockedBy:
