@@ -120,8 +120,10 @@ def _leak_summary(exc: LeakError) -> str:
 
 def _object_store(exc: BaseException) -> Failure:
     if isinstance(exc, ObjectStoreUnavailable | botocore.exceptions.EndpointConnectionError):
+        # ObjectStoreError, not the loop's own ObjectStoreUnavailable: a block recorded for a
+        # raised error is unwrapped on the next look (loop.decide), the loop's is not.
         return Failure(
-            Reason.OBJECT_STORE_UNAVAILABLE,
+            Reason.OBJECT_STORE_ERROR,
             f"the object store cannot be used now: {_first_line(exc)}",
             "check the object store, its endpoint and the credentials in the intake's Secret; "
             + RETRIES,

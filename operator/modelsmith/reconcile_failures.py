@@ -21,6 +21,7 @@ from typing import Any, Final
 from modelsmith import kube, loop
 from modelsmith.conditions import condition, set_condition
 from modelsmith.events import emit
+from modelsmith.loop.state import RECONCILE_ERRORS
 from modelsmith.reconcile_errors import Failure, classify, retry_delay
 from modelsmith.statusdiff import merge_patch
 
@@ -125,7 +126,10 @@ def _run_status(
     conditions = set_condition(old.get("conditions"), "Blocked", True, reason, text, generation)
     status: dict[str, Any] = {"nextAction": failure.next_action[:MESSAGE_LIMIT]}
     phase = old.get("phase") or loop.Phase.PENDING.value
-    if phase in RUN_AT_REST:
+    blocker = (old.get("blockedBy") or {}).get("reason")
+    if phase in RUN_AT_REST or (phase == loop.Phase.BLOCKED.value and not _ours(blocker)):
+        # A block the loop decided stays its own (it has its ledger entry and resumes by its
+        # own rule); the error shows beside it.
         return status | {"conditions": conditions}
     conditions = set_condition(conditions, "Progressing", False, reason, text, generation)
     memory = old.get("memory") or {}
@@ -140,6 +144,10 @@ def _run_status(
     # No lastTransition: the loop's transitions are its ledger's, and this block is none of
     # them (the next look decides again from `resume`, loop.decide's `_unwrapped`).
     return status
+
+
+def _ours(reason: str | None) -> bool:
+    return reason in {r.value for r in RECONCILE_ERRORS}
 
 
 def _clear_gate(key: Key, write: Write) -> None:

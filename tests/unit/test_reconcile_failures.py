@@ -130,3 +130,14 @@ def test_failures_in_a_row_count_attempts_and_reset_on_success(
     assert failures.attempts(key) == 1  # a new cause starts again
     failures.succeeded(key, lambda *a: None)
     assert failures.attempts(key) == 0
+
+
+def test_a_block_the_loop_decided_stays_its_own() -> None:
+    """Its ledger has the transition into it, and the loop resumes from it by its own rule:
+    the error shows beside it, as a condition, and changes neither phase nor blocker."""
+    blocked = {"kind": "infrastructure", "reason": "ObjectStoreUnavailable", "message": "down"}
+    status = {"phase": "Blocked", "blockedBy": blocked, "memory": {"resumePhase": "Training"}}
+    body = _body("IterationRun", status | {"conditions": []})
+    patch = _surface("iterationruns", body, KeyError("x"))
+    assert "phase" not in patch and "blockedBy" not in patch and "memory" not in patch
+    assert patch["conditions"][0]["reason"] == "InternalError"
