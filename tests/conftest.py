@@ -11,6 +11,9 @@ server, started once per session or found running.
 - `namespace` (function): a fresh namespace whose `default` ServiceAccount exists; deleted after.
 - `node_control` (function): the cluster, with the node's GPU count and heartbeats restored
   after the test (use it in tests that change them).
+- `kueue` (session): `testbed.kueue.Kueue` running against the cluster, started by the first
+  test that asks; `gpu_queue` (function) makes a ClusterQueue with GPU quota and a LocalQueue in
+  the test's namespace.
 - `real_model_dir` (session): the converted SmolLM2-135M-Instruct folder (hack/real_model.py),
   from the cache outside the checkout; the first session on a machine fetches and converts it.
 
@@ -38,14 +41,16 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from testbed import kueue as kueue_testbed
 from testbed import procs, watchdog
 from testbed.cluster import Cluster
 from testbed.kube import Json
+from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
 
-CLUSTER_FIXTURES = ("cluster", "namespace", "node_control")
+CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue")
 _startup = pytest.StashKey[dict[str, float]]()
 _operator_started = pytest.StashKey[bool]()
 
@@ -181,6 +186,38 @@ def bind_operator_workloads(cluster: Cluster, namespace: str) -> None:
             ],
         },
     )
+
+
+@pytest.fixture(scope="session")
+def kueue(cluster: Cluster, pytestconfig: pytest.Config) -> Kueue:
+    """Kueue's manager, its CRDs, webhooks and visibility API, started on the first test that
+    asks (other sessions never pay for it) and left to the cluster's own stop."""
+    found = Kueue.attach(cluster)
+    if found is not None:
+        return found
+    began = time.monotonic()
+    started = Kueue.start(cluster)
+    pytestconfig.stash[_startup]["kueue"] = time.monotonic() - began
+    return started
+
+
+@pytest.fixture
+def gpu_queue(kueue: Kueue, namespace: str) -> Iterator[Callable[..., str]]:
+    """Makes a ClusterQueue with `gpus` nvidia.com/gpu of quota (GPU ResourceFlavor
+    `testbed.kueue.RESOURCE_FLAVOR`) and a LocalQueue `name` in the test's namespace pointing at
+    it; returns the ClusterQueue's name. The ClusterQueues are deleted after the test; the
+    LocalQueues go with the namespace."""
+    made: list[str] = []
+
+    def make(gpus: int = 1, name: str = "gpu") -> str:
+        cluster_queue = f"{namespace}-{name}"[:63]
+        kueue_testbed.gpu_queue(kueue.cluster, namespace, cluster_queue, name, gpus)
+        made.append(cluster_queue)
+        return cluster_queue
+
+    yield make
+    for name in made:
+        kueue.cluster.kubectl("delete", "clusterqueue", name, "--wait=false", check=False)
 
 
 @pytest.fixture

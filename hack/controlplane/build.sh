@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, helm) from their Go modules into a cache outside the checkout,
-# keyed by version, and prints the bin folder. A second run, or CI in another clone on the same
-# machine, finds them there and builds nothing.
+# kube-scheduler, kubectl, etcd, helm, and Kueue's manager with its CRDs) from their Go modules
+# into a cache outside the checkout, keyed by version, and prints the bin folder. A second run, or
+# CI in another clone on the same machine, finds them there and builds nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -38,6 +38,19 @@ build_kube() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
 }
 build_etcd() { (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$1/etcd" .); }
+# Kueue's CRDs and webhook registrations come from the same module version as its manager, so the
+# three always agree (hack/testbed/kueue.py reads them from the bin folder's kueue-config/).
+build_kueue() {
+  GOBIN=$1 go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION" \
+    "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION"
+  local src config=$1/../config
+  src=$(go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  mkdir -p "$config/crds"
+  cp "$src"/config/components/crd/bases/*.yaml "$config/crds/"
+  cp "$src/config/components/webhook/manifests.yaml" "$config/webhooks.yaml"
+  echo "$KUEUE_VERSION" >"$config/VERSION"
+}
 build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 
 mkdir -p "$cache"
@@ -48,11 +61,13 @@ flock 9
 build_into "$cache/etcd-$ETCD_VERSION" "etcd $ETCD_VERSION" build_etcd
 build_into "$cache/helm-$HELM_VERSION" "helm $HELM_VERSION" build_helm
 build_into "$cache/kube-$KUBE_VERSION-r$KUBE_RECIPE" "kubernetes $KUBE_VERSION" build_kube
+build_into "$cache/kueue-$KUEUE_VERSION" "kueue $KUEUE_VERSION" build_kueue
 
 # One folder per combination, never repointed, so a running test bed keeps its binaries.
-bin="$cache/bin-$KUBE_VERSION-r$KUBE_RECIPE-$ETCD_VERSION-$HELM_VERSION"
+bin="$cache/bin-$KUBE_VERSION-r$KUBE_RECIPE-$ETCD_VERSION-$HELM_VERSION-kueue-$KUEUE_VERSION"
 mkdir -p "$bin"
-for d in "kube-$KUBE_VERSION-r$KUBE_RECIPE" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION"; do
+for d in "kube-$KUBE_VERSION-r$KUBE_RECIPE" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION" "kueue-$KUEUE_VERSION"; do
   for f in "$cache/$d/bin/"*; do ln -sf "$f" "$bin/$(basename "$f")"; done
 done
+ln -sfn "$cache/kueue-$KUEUE_VERSION/config" "$bin/kueue-config"
 echo "$bin"

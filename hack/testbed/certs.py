@@ -56,6 +56,9 @@ def component_identities(node_name: str) -> tuple[Identity, ...]:
                  ("system:masters",)),
         # The API server presents this one to aggregated API servers (request-header auth).
         Identity("front-proxy-client", "front-proxy-client"),
+        # Kueue's manager (testbed/kueue.py), when a test starts it. Kueue's own RBAC is Kueue's
+        # business, not what the test bed proves.
+        Identity("kueue", "system:kueue", ("system:masters",)),
     )
 
 

@@ -42,6 +42,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # The order `stop` ends them in: consumers of the API first, etcd last.
 COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+# Started only by the tests that need them (testbed/kueue.py); stopped first.
+ADDONS = ("kueue",)
 # How long the node-lifecycle controller waits for a missed heartbeat before marking the node
 # NotReady: short so fault tests finish quickly, yet eight lease renewals long so a busy machine
 # does not flap the node.
@@ -196,8 +198,9 @@ class Cluster:
         self.start_seconds = time.monotonic() - started
 
     def stop(self) -> None:
-        """Ends every process of this test bed: components, then any pod left running."""
-        for component in COMPONENTS:
+        """Ends every process of this test bed: add-ons, components, then any pod left
+        running."""
+        for component in (*ADDONS, *COMPONENTS):
             procs.stop(self.run_dir, component)
         pods_pids = self.run_dir / "pids" / "pods"
         for pid_file in sorted(pods_pids.glob("*.pid")) if pods_pids.exists() else []:
