@@ -117,16 +117,16 @@ def render_job(
                 "blockOwnerDeletion": True,
             }
         ]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata,
-        "spec": {
-            "backoffLimit": target.backoff_limit,
-            "activeDeadlineSeconds": target.active_deadline_seconds or DEFAULT_DEADLINE_SECONDS,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-        },
+    spec: dict[str, Any] = {
+        "backoffLimit": target.backoff_limit,
+        "activeDeadlineSeconds": target.active_deadline_seconds or DEFAULT_DEADLINE_SECONDS,
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
+    if target.kueue_queue:
+        # Created suspended, as Kueue expects: Kueue unsuspends it on admission. Its webhook
+        # would suspend it too, but a Job that slipped past it would start outside the quota.
+        spec["suspend"] = True
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 
 def _cpu_env(container: str, requests: dict[str, str]) -> list[dict[str, Any]]:

@@ -306,6 +306,11 @@ OPERATOR_RULES = {
     ("", "namespaces"): {"get"},
     ("", "serviceaccounts"): {"get"},
     ("", "nodes"): {"get", "list"},
+    # Kueue: read only, to report a queued Job's standing and check an intake's LocalQueue.
+    ("kueue.x-k8s.io", "workloads"): {"list"},
+    ("kueue.x-k8s.io", "localqueues"): {"get"},
+    ("kueue.x-k8s.io", "clusterqueues"): {"get"},
+    ("visibility.kueue.x-k8s.io", "localqueues/pendingworkloads"): {"get"},
     ("", "events"): {"create"},
     ("events.k8s.io", "events"): {"create"},
     ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},

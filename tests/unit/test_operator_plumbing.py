@@ -68,6 +68,8 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
     assert pod["serviceAccountName"] == "runner"
     assert container["args"] == ["--spec-json", '{"iteration": 1}']
     assert job["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "team-a"
+    # Created suspended, as Kueue expects; Kueue unsuspends it on admission.
+    assert job["spec"]["suspend"] is True
     assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "2"}
     assert pod["nodeSelector"] == {"pool": "gpu"}

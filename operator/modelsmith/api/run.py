@@ -254,6 +254,9 @@ class CapacityState(StrEnum):
     SCHEDULED = "Scheduled"
     PENDING = "Pending"
     UNSCHEDULABLE = "Unschedulable"
+    QUEUED = "Queued"
+    INADMISSIBLE = "Inadmissible"
+    PREEMPTED = "Preempted"
     UNKNOWN = "Unknown"
 
 
@@ -266,10 +269,29 @@ class Capacity(ApiModel):
     )
     state: CapacityState = Field(
         default=CapacityState.UNKNOWN,
-        description="Scheduled, Pending (waiting, e.g. queued in Kueue), Unschedulable (no node "
-        "can take it) or Unknown.",
+        description="Scheduled, Pending (waiting for its pod), Unschedulable (no node can take "
+        "it), Queued (waiting for Kueue to admit it), Inadmissible (its Kueue queue cannot admit "
+        "it: missing or stopped), Preempted (Kueue took its quota back; it waits to be admitted "
+        "again) or Unknown.",
     )
     reason: Message = Field(default="", description="The scheduler's or queue's explanation.")
+    queue: str | None = Field(
+        default=None,
+        max_length=317,
+        description="The Kueue LocalQueue (`namespace/name`) the Job waits in, when it goes "
+        "through one and is not running yet.",
+    )
+    queue_ahead: int | None = Field(
+        default=None,
+        ge=0,
+        description="Workloads Kueue admits before it in its ClusterQueue (Kueue's visibility "
+        "API); absent when that API does not answer.",
+    )
+    queue_quota: str | None = Field(
+        default=None,
+        max_length=317,
+        description="The ClusterQueue's nominal quota of the GPU resource (`4 nvidia.com/gpu`).",
+    )
 
 
 class TrainingProgress(ApiModel):

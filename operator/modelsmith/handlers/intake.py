@@ -13,6 +13,7 @@ from modelsmith.approvals import chain_overlaps
 from modelsmith.chain import MAX_ROLES
 from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.events import emit
+from modelsmith.handlers.run_queue import KUEUE
 from modelsmith.handlers.staging import staged_chain
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
@@ -193,7 +194,28 @@ def _execution_checks(intake: ModelIntake, namespace: str) -> tuple[list[Check],
         )
     )
     checks.append(_gpu_resource(target.gpu_count, target.spec.gpu_resource_name))
+    if target.spec.kueue_queue:
+        checks.append(_kueue_queue(target.spec.kueue_queue, exec_ns, target.name))
     return checks, exec_ns
+
+
+def _kueue_queue(queue: str, exec_ns: str, target: str) -> Check:
+    """The LocalQueue the target's Jobs are labelled for: without it Kueue never admits them
+    and runs would wait with no reason of their own."""
+    try:
+        local = kube.rest("GET", f"{KUEUE}/namespaces/{exec_ns}/localqueues/{queue}")
+    except Exception as exc:
+        if not kube.is_not_found(exc):
+            raise
+        return Check(
+            "KueueQueue",
+            False,
+            f"Kueue LocalQueue {queue} does not exist in namespace {exec_ns} (ExecutionTarget "
+            f"{target} spec.kueueQueue); its Jobs would never be admitted",
+        )
+    cluster_queue = (local.get("spec") or {}).get("clusterQueue")
+    return Check("KueueQueue", True, f"LocalQueue {exec_ns}/{queue} feeds ClusterQueue "
+                 f"{cluster_queue}")
 
 
 def _base_model(uri: str, label: str) -> Check:

@@ -26,6 +26,7 @@ from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import gate_guard, staging
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal
+from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
 from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
@@ -33,6 +34,7 @@ from modelsmith.handlers.staging import candidate_label
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.layout import RunLayout
+from modelsmith.loop.queue import QueueObservation, QueueState
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
@@ -395,6 +397,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str, owner: RunIdentity) -> loop.Job
         waiting_reason=reason,
         waiting_since=since,
         summary=summary if reason in loop.CONTAINER_NEVER_RAN else None,
+        queue=None if pods else observe_queue(job, _gpu_resource(job)),
     )
 
 
@@ -498,6 +501,10 @@ def _contaminated(terminated: dict[str, Any] | None) -> bool:
 
 def _requested_gpus(job: dict[str, Any]) -> int:
     return sum(_gpu_limits(job).values())
+
+
+def _gpu_resource(job: dict[str, Any]) -> str:
+    return next(iter(_gpu_limits(job)), "nvidia.com/gpu")
 
 
 def _gpu_limits(job: dict[str, Any]) -> dict[str, int]:
@@ -880,7 +887,10 @@ def capacity_status(
     if placement is None:
         return old if isinstance(old, dict) else None
     state, reason = "Unknown", ""
-    if launching:
+    queue = job_obs.queue if job_obs is not None and not launching else None
+    if queue is not None and queue.state is not QueueState.ADMITTED:
+        state, reason = queue.state.value, queue.summary()
+    elif launching:
         state = "Pending"
     elif job_obs is not None:
         if job_obs.state is loop.JobState.UNSCHEDULABLE:
@@ -899,7 +909,14 @@ def capacity_status(
         "resourceName": placement.resource,
         "state": state,
         "reason": reason,
+        **_queue_fields(queue),
     }
+
+
+def _queue_fields(queue: QueueObservation | None) -> dict[str, Any]:
+    if queue is None:
+        return {}
+    return {"queue": queue.queue, "queueAhead": queue.ahead, "queueQuota": queue.quota}
 
 
 def _capacity_reason(message: str | None, placement: Placement) -> str:

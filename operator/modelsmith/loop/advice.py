@@ -11,6 +11,7 @@ from typing import Final
 from modelsmith.loop.clusters import Cluster
 from modelsmith.loop.observation import RETRY_ANNOTATION, GateObservation
 from modelsmith.loop.phases import Phase
+from modelsmith.loop.queue import QueueObservation
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe, raised_rank
 
@@ -142,6 +143,7 @@ class AdviceContext:
     gpu_hour_budget: float | None = None
     store_refusal: bool = False
     """The store answers, but an object in it was refused (over its read limit)."""
+    queue: QueueObservation | None = None
 
 
 def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
@@ -227,6 +229,13 @@ def next_action(ctx: AdviceContext) -> str:
             return (
                 f"Find why {doing} failed {ctx.attempt} times and fix it, then set the "
                 f"{RETRY_ANNOTATION} annotation on the run to a new value to retry"
+            )
+        case Reason.QUEUED | Reason.PREEMPTED if ctx.queue is not None:
+            return f"None: Kueue admits {doing} when quota frees ({ctx.queue.summary()})"
+        case Reason.QUEUE_INADMISSIBLE if ctx.queue is not None:
+            return (
+                f"Ask a platform admin to fix the Kueue queue ({ctx.queue.summary()}); the run "
+                "resumes on its own"
             )
         case Reason.UNSCHEDULABLE:
             problem = capacity_problem(ctx.scheduler_message, ctx.gpu_resource, ctx.nodes_not_ready)

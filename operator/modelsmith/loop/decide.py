@@ -17,7 +17,7 @@ from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, WriteLedger
 from modelsmith.loop.advice import AdviceContext, next_action, sentence, work
 from modelsmith.loop.assessment import AcceptanceVerdict
 from modelsmith.loop.config import RunConfig
-from modelsmith.loop.jobs import add_launch, relaunch, watch_job
+from modelsmith.loop.jobs import add_launch, inadmissible, relaunch, watch_job
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import deadline_passed
 from modelsmith.loop.model import LoopModel
@@ -218,6 +218,7 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         gpu_resource=ctx.config.gpu_resource,
         scheduler_message=job.scheduler_message if job else None,
         nodes_not_ready=job.nodes_not_ready if job else 0,
+        queue=job.queue if job else None,
         intake_reason=ctx.obs.intake.reason,
         gate=ctx.obs.gate,
         gate_name=new_state.gate_name,
@@ -325,6 +326,8 @@ def _blocked(ctx: Context) -> Outcome:
             return resume(ctx, f"The object store is reachable again; {ctx.doing} continues.")
         case Reason.UNSCHEDULABLE if job is None or job.state is not JobState.UNSCHEDULABLE:
             return resume(ctx, f"{sentence(ctx.doing)} was scheduled.")
+        case Reason.QUEUE_INADMISSIBLE if not inadmissible(job):
+            return resume(ctx, f"Kueue can admit {ctx.doing} again.")
         case Reason.RETRY_BUDGET_EXHAUSTED if obs.retry_request not in (None, s.retry_token):
             return _retry_on_request(ctx)
         case Reason.JOB_NAME_TAKEN if job is None or job.state is not JobState.FOREIGN:

@@ -20,6 +20,7 @@ from modelsmith.loop.limits import plateau_near
 from modelsmith.loop.naming import job_kind, job_name
 from modelsmith.loop.observation import JobObservation, JobState
 from modelsmith.loop.phases import Phase
+from modelsmith.loop.queue import QueueObservation, QueueState
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe, next_recipe
 from modelsmith.loop.scorecard import Scorecard
@@ -38,6 +39,9 @@ from modelsmith.loop.step import (
 )
 
 REQUEUE_JOB_APPEARING = 10.0
+REQUEUE_WHILE_QUEUED = 15.0
+"""Kueue's admission unsuspends the Job, whose event wakes the run; a position in the queue
+changes without one, so a queued run looks again this often."""
 
 
 def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
@@ -78,6 +82,9 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
         out = retry_job(ctx, start_failure_words(job, grace))
         out.actions.insert(0, DeleteJob(name=job.name))
         return ctx, out
+    queue = job.queue if job is not None and state is JobState.PENDING else None
+    if queue is not None and (queued := waiting_in_queue(ctx, queue)) is not None:
+        return ctx, queued
     if state is JobState.PENDING:
         if left is not None and job is not None:
             return ctx, stay(
@@ -108,6 +115,34 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
     if state is JobState.FAILED:
         return ctx, job_failed(ctx, job)
     return ctx, None
+
+
+def waiting_in_queue(ctx: Context, queue: QueueObservation) -> Outcome | None:
+    """A Job Kueue has not admitted (or took back) waits in its queue: no failed attempt, no
+    deadline of ours; a queue that cannot admit it at all blocks the run until it is fixed.
+    None once admitted: the Job then waits for its pod like any other."""
+    doing = sentence(ctx.doing)
+    match queue.state:
+        case QueueState.ADMITTED:
+            return None
+        case QueueState.INADMISSIBLE:
+            return block_run(
+                ctx, Reason.QUEUE_INADMISSIBLE,
+                f"{doing} cannot be admitted by Kueue: {queue.summary()}.",
+            )
+        case QueueState.PREEMPTED:
+            return stay(
+                ctx, Reason.PREEMPTED,
+                f"{doing} was preempted by Kueue ({queue.summary()}); it waits for re-admission "
+                "and the attempt does not count as failed.",
+                REQUEUE_WHILE_QUEUED,
+            )
+    return stay(ctx, Reason.QUEUED, f"{doing} waits in Kueue: {queue.summary()}.",
+                REQUEUE_WHILE_QUEUED)
+
+
+def inadmissible(job: JobObservation | None) -> bool:
+    return bool(job and job.queue and job.queue.state is QueueState.INADMISSIBLE)
 
 
 def job_name_taken(ctx: Context, job: JobObservation) -> Outcome:

@@ -9,6 +9,7 @@ from typing import Final
 from pydantic import Field
 
 from modelsmith.loop.model import LoopModel
+from modelsmith.loop.queue import QueueObservation
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.scorecard import Scorecard
 
@@ -76,6 +77,8 @@ class JobObservation(LoopModel):
     attempts_exhausted: bool = True
     """False while the Job's own pod retries (backoffLimit) continue: the run keeps waiting."""
     summary: JobSummary | None = None
+    queue: QueueObservation | None = None
+    """While a Job that goes through a Kueue queue is not running: what Kueue made of it."""
 
 
 class GateOutcome(StrEnum):

@@ -38,6 +38,10 @@ class Reason(StrEnum):
     JOB_FAILED_RETRYING = "JobFailedRetrying"
     RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
     UNSCHEDULABLE = "Unschedulable"
+    # Kueue: waiting in a queue is no failure; a queue that cannot admit is a block.
+    QUEUED = "Queued"
+    PREEMPTED = "Preempted"
+    QUEUE_INADMISSIBLE = "QueueInadmissible"
     OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
     CONTAMINATION = "Contamination"
     BAD_SPEC = "BadSpec"

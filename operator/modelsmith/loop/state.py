@@ -44,6 +44,7 @@ class BlockedBy(LoopModel):
 
 BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.UNSCHEDULABLE: BlockKind.INFRASTRUCTURE,
+    Reason.QUEUE_INADMISSIBLE: BlockKind.INFRASTRUCTURE,
     Reason.RETRY_BUDGET_EXHAUSTED: BlockKind.INFRASTRUCTURE,
     Reason.OBJECT_STORE_UNAVAILABLE: BlockKind.INFRASTRUCTURE,
     Reason.CONTAMINATION: BlockKind.QUALITY,
