@@ -140,3 +140,15 @@ def test_capacity_status_carries_the_queue(name: str, state: str) -> None:
     assert status["reason"] == queue.summary()
     assert (status["queue"], status["queueQuota"]) == (queue.queue, "1 nvidia.com/gpu")
     assert status["queue"].startswith("team-a/")
+
+
+def test_a_job_waiting_for_a_node_then_preempted_goes_back_to_the_queue() -> None:
+    sim = queued_sim()
+    full = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    unschedulable = job(sim.job_name, JobState.UNSCHEDULABLE, scheduler_message=full)
+    assert sim.step(sim.observe(job=unschedulable)).reason is Reason.UNSCHEDULABLE
+    d = sim.step(pending(sim, "workload-preempted"))
+    assert d.reason is Reason.RESUMED
+    assert d.message == "The baseline evaluation is back in its Kueue queue."
+    d = sim.step(pending(sim, "workload-preempted"))
+    assert d.reason is Reason.PREEMPTED and sim.state.attempt == 1

@@ -325,7 +325,11 @@ def _blocked(ctx: Context) -> Outcome:
         case Reason.OBJECT_STORE_UNAVAILABLE if obs.object_store_reachable:
             return resume(ctx, f"The object store is reachable again; {ctx.doing} continues.")
         case Reason.UNSCHEDULABLE if job is None or job.state is not JobState.UNSCHEDULABLE:
-            return resume(ctx, f"{sentence(ctx.doing)} was scheduled.")
+            # Kueue may take the quota back from a Job whose pod waited for a node: its pod is
+            # gone because it is queued again, not because it was placed.
+            back = job is not None and job.queue is not None
+            return resume(ctx, f"{sentence(ctx.doing)} "
+                          f"{'is back in its Kueue queue' if back else 'was scheduled'}.")
         case Reason.QUEUE_INADMISSIBLE if not inadmissible(job):
             return resume(ctx, f"Kueue can admit {ctx.doing} again.")
         case Reason.RETRY_BUDGET_EXHAUSTED if obs.retry_request not in (None, s.retry_token):
