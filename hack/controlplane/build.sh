@@ -49,7 +49,6 @@ build_kueue() {
   mkdir -p "$config/crds"
   cp "$src"/config/components/crd/bases/*.yaml "$config/crds/"
   cp "$src/config/components/webhook/manifests.yaml" "$config/webhooks.yaml"
-  echo "$KUEUE_VERSION" >"$config/VERSION"
 }
 build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 

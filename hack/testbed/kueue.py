@@ -68,7 +68,6 @@ class Kueue:
         self.ports = ports
         self.dir = cluster.run_dir / NAME
         self.config_dir = cluster.bin_dir / "kueue-config"
-        self.version = (self.config_dir / "VERSION").read_text().strip()
 
     @classmethod
     def start(cls, cluster: Cluster, timeout: float = 180.0) -> Kueue:

@@ -52,7 +52,8 @@ def observe_queue(job: Mapping[str, Any], gpu_resource: str) -> QueueObservation
 def _cluster_queue(
     namespace: str, queue: str, workload: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
-    name = ((workload or {}).get("status") or {}).get("admission", {}).get("clusterQueue")
+    admission = ((workload or {}).get("status") or {}).get("admission") or {}
+    name = admission.get("clusterQueue")
     try:
         if not name:
             local = kube.rest("GET", f"{KUEUE}/namespaces/{namespace}/localqueues/{queue}")
