@@ -32,10 +32,8 @@ Doc = dict[str, Any]
 def _setup(cluster: Cluster, store: ObjectStore, namespace: str, target: str) -> None:
     """What a team applies: its benchmark and an intake on `target` asking for one GPU."""
     cluster.kubectl("create", "serviceaccount", "modelsmith-runner", "-n", namespace)
-    # The credentials the Jobs' environment names (the operator never reads them).
-    cluster.kubectl("create", "secret", "generic", "modelsmith-object-store", "-n", namespace,
-                    f"--from-literal=AWS_ACCESS_KEY_ID={store.access_key}",
-                    f"--from-literal=AWS_SECRET_ACCESS_KEY={store.secret_key}")
+    # The Jobs' restricted credentials, which their environment names.
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(store.job_secret(namespace)))
     prefix = f"targets/{namespace}/base/"
     store.client().put_object(Bucket=store.bucket, Key=prefix + "config.json", Body=b"{}")
     intake = samples.intake(namespace=namespace)
@@ -127,9 +125,10 @@ def test_a_second_run_waits_in_the_queue_with_kueues_reason_then_proceeds(
 def _ledger(store: ObjectStore, namespace: str) -> list[str]:
     """The victim run's ledger messages, in order."""
     s3 = store.client()
-    prefix = f"runs/{namespace}/victim/ledger/"
+    # The run's folder is named by the run (and, in later layouts, its key).
+    prefix = f"runs/{namespace}/victim"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix)
-            .get("Contents", [])]
+            .get("Contents", []) if "/ledger/" in o["Key"]]
     entries = [json.loads(s3.get_object(Bucket=store.bucket, Key=k)["Body"].read())
                for k in sorted(keys)]
     return [str(e.get("message")) for e in entries]
