@@ -96,9 +96,11 @@ def test_a_second_run_waits_in_the_queue_with_kueues_reason_then_proceeds(
              "Kueue to admit the first run's Job (created suspended)")
 
     _run(cluster, namespace, "second")
+    # Its position comes once Kueue's queue manager lists it (the visibility API).
     held = wait_for(
-        lambda: (c := _capacity(cluster, namespace, "second")).get("state") == "Queued" and c,
-        90, "the second run queued by Kueue",
+        lambda: (c := _capacity(cluster, namespace, "second")).get("state") == "Queued"
+        and c.get("queueAhead") is not None and c,
+        90, "the second run queued by Kueue, with its position",
     )
     where = f"{namespace}/gpu"
     assert held["queue"] == where and held["queueQuota"] == "1 nvidia.com/gpu"
