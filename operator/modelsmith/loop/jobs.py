@@ -133,8 +133,8 @@ def waiting_in_queue(ctx: Context, queue: QueueObservation) -> Outcome | None:
         case QueueState.PREEMPTED:
             return stay(
                 ctx, Reason.PREEMPTED,
-                f"{doing} was preempted by Kueue ({queue.summary()}); it waits for re-admission "
-                "and the attempt does not count as failed.",
+                f"{doing} waits for Kueue to admit it again ({queue.summary()}); the attempt "
+                "does not count as failed.",
                 REQUEUE_WHILE_QUEUED,
             )
     return stay(ctx, Reason.QUEUED, f"{doing} waits in Kueue: {queue.summary()}.",
