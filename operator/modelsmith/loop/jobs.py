@@ -118,8 +118,9 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
 
 
 def waiting_in_queue(ctx: Context, queue: QueueObservation) -> Outcome | None:
-    """A Job Kueue has not admitted (or took back) waits in its queue: no failed attempt, no
-    deadline of ours; a queue that cannot admit it at all blocks the run until it is fixed.
+    """A Job Kueue has not admitted (or took back) waits in its queue: no failed attempt, and
+    no container-start grace (it has no pod); a queue that cannot admit it at all blocks the run
+    until it is fixed.
     None once admitted: the Job then waits for its pod like any other."""
     doing = sentence(ctx.doing)
     match queue.state:
