@@ -10,12 +10,15 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, kube
+from modelsmith import GROUP, VERSION, kube, loop
 from modelsmith.api import samples
+from modelsmith.api.gate import PromotionGate
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
 from modelsmith.handlers import scenarios
 from modelsmith.handlers.gate_guard import uid_digest
+from modelsmith.layout import RunLayout, StoreLocation, for_gate, for_run
+from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -41,7 +44,10 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
         run = kube.rest(
             "POST", kube.custom_path("iterationruns", namespace), samples.run(run_name, namespace)
         )
-    gate = {**gate, "metadata": dict(gate["metadata"])}
+    gate = {**gate, "metadata": dict(gate["metadata"]), "spec": dict(gate["spec"])}
+    # Where the operator would find the evidence: the run's keyed prefix in its own bucket.
+    key = loop.run_key(namespace, run["metadata"]["uid"])
+    gate["spec"].setdefault("store", {"bucket": OperatorSettings().bucket, "runKey": key})
     gate["metadata"]["ownerReferences"] = [
         {
             "apiVersion": "modelsmith.io/v1alpha1",
@@ -60,6 +66,21 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
     }
     kube.patch_status("iterationruns", namespace, run_name, {"gate": record})
     return created
+
+
+def gate_layout(namespace: str, name: str) -> RunLayout:
+    """Where the gate `namespace/name` finds its evidence (its spec.store)."""
+    gate = kube.get_custom("promotiongates", namespace, name)
+    assert gate is not None
+    return for_gate(PromotionGate.model_validate(gate), OperatorSettings().bucket)
+
+
+def run_layout(namespace: str, name: str, bucket: str) -> RunLayout:
+    """Where the run `namespace/name` keeps its artefacts: its pinned store (else `bucket`)."""
+    run = kube.get_custom("iterationruns", namespace, name)
+    assert run is not None
+    store = StoreLocation.pinned(run.get("status")) or StoreLocation(bucket)
+    return for_run(store, namespace, name, run["metadata"]["uid"])
 
 
 def launchable_run(
