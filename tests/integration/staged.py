@@ -6,6 +6,7 @@ controller acts on nothing else, handlers/gate_guard.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client
@@ -89,8 +90,11 @@ def launchable_run(
     store: ObjectStore,
     jobs_in: str | None = None,
     run_name: str = "run",
+    object_store: dict[str, str] | None = None,
+    base_model: str | None = None,
 ) -> None:
-    """A ready intake (its Jobs in `jobs_in`, default its own namespace), its benchmark, and the
+    """A ready intake (its Jobs in `jobs_in`, default its own namespace; its target's
+    spec.objectStore `object_store`; its base model URI `base_model`), its benchmark, and the
     IterationRun `run` (not yet reconciled), created as admin."""
     custom: Any = client.CustomObjectsApi(cluster.api_client())
     custom.create_namespaced_custom_object(
@@ -104,11 +108,14 @@ def launchable_run(
         match_labels={"kubernetes.io/metadata.name": namespace},
         evaluatorImage="modelsmith/noop:latest",
         jobNamespace=jobs_in or namespace,
+        **({"objectStore": object_store} if object_store else {}),
     )
     cluster.kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(target)
     )
     body["spec"]["executionTargetRef"]["name"] = target["metadata"]["name"]
+    if base_model is not None:
+        body["spec"]["baseModel"]["uri"] = base_model
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
     ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
     intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
@@ -121,3 +128,17 @@ def launchable_run(
         "bench",
         scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
     )
+
+
+def second_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """Another test namespace (where the operator may create Jobs), deleted after."""
+    from conftest import bind_operator_workloads
+
+    other = f"{namespace[:50]}-b"
+    core = client.CoreV1Api(cluster.api_client())
+    core.create_namespace({"metadata": {"name": other, "labels": {"modelsmith.io/test": "true"}}})
+    bind_operator_workloads(cluster, other)
+    try:
+        yield other
+    finally:
+        core.delete_namespace(other, propagation_policy="Background")
