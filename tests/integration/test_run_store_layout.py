@@ -174,6 +174,17 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     assert f"ExecutionTarget {_target(namespace)}" in blocked["message"]
     assert f"bucket {object_store.bucket}" in blocked["message"]
     assert kube.batch().list_namespaced_job(namespace).items == []
+    # The intake says so too, before any run: its ObjectStoreBucket check fails.
+    from modelsmith.handlers import intake  # noqa: F401  (registers its reconcile)
+    from modelsmith.reconciler import RECONCILER
+
+    RECONCILER._run_once(("modelintakes", namespace, "intake"))
+    RECONCILER.forget(("modelintakes", namespace, "intake"))  # no retries after the test
+    body = kube.get_custom("modelintakes", namespace, "intake")
+    assert body is not None
+    checks = {c["check"]: c for c in body["status"]["validation"]}
+    assert checks["ObjectStoreBucket"]["ok"] is False
+    assert checks["ObjectStoreBucket"]["message"] == blocked["message"]
 
 
 def test_a_run_keeps_the_store_it_pinned_when_its_target_is_edited(

@@ -84,8 +84,8 @@ def bucket_refusal(name: str, bucket: str, sources: Mapping[str, str]) -> Refusa
         if named != bucket:
             return Refusal(
                 NOT_ALLOWED,
-                f"{what} is in the bucket {named}, but the run's ExecutionTarget {name} keeps "
-                f"its runs in the bucket {bucket}, the only one they may read: copy it there, "
-                "or a platform admin names that bucket in the target's spec.objectStore",
+                f"{what} is in the bucket {named}, but ExecutionTarget {name} keeps its runs "
+                f"in the bucket {bucket}, the only one they may read: copy it there, or a "
+                "platform admin names that bucket in the target's spec.objectStore",
             )
     return None
