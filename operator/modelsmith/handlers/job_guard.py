@@ -56,10 +56,15 @@ def remember(namespace: str, name: str, uid: str) -> None:
             _created.popitem(last=False)
 
 
-def remembered(namespace: str, name: str) -> str | None:
-    """The UID `remember` was told for the Job, None when none."""
+def _remembered(name: str) -> tuple[str, str] | None:
+    """(namespace, UID) `remember` was told for the Job `name` (names carry the run key)."""
     with _created_lock:
-        found = _created.get(name)
+        return _created.get(name)
+
+
+def remembered(namespace: str, name: str) -> str | None:
+    """The UID `remember` was told for the Job `namespace/name`, None when none."""
+    found = _remembered(name)
     return found[1] if found is not None and found[0] == namespace else None
 
 
@@ -122,8 +127,7 @@ class RunIdentity:
         recorded = self.job.digest_for(job.name)
         if recorded is not None:
             return recorded
-        with _created_lock:
-            found = _created.get(job.name)
+        found = _remembered(job.name)
         return None if found is None else uid_digest(found[1])
 
 
