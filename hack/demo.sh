@@ -122,8 +122,8 @@ if kubectl get namespace "$NS" >/dev/null 2>&1; then
     step "Removing the previous demo's namespace $NS"
     kubectl delete namespace "$NS" --wait=true --timeout=300s
 fi
-# The run's ledger and promotion record are write-once; a new demo starts from an empty folder.
-"${WATCH[@]}" clear-store "s3://$BUCKET/runs/$NS/$RUN/"
+# No store clean-up: a run's artefacts are keyed by its UID (runs/<ns>/<run>-<key>/), so the
+# demo's new run starts on an empty prefix whatever earlier demos left in the bucket.
 
 # --- the operator ------------------------------------------------------------------------------
 step "Operator (log: ${operator_log#"$repo"/})"

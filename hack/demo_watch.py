@@ -2,7 +2,6 @@
 
     python hack/demo_watch.py run RUN -n NS [--benchmark B] [--intake I] [--operator-pid PID]
     python hack/demo_watch.py gate GATE -n NS (--approvals N | --state STATE)
-    python hack/demo_watch.py clear-store s3://BUCKET/PREFIX/
     python hack/demo_watch.py summary RUN -n NS --bucket B --elapsed SECONDS
 
 `run` polls once a second and prints a line only when something changed: the benchmark's and the
@@ -24,13 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+from modelsmith.layout import StoreLocation, for_run
 
 GROUP = "modelsmith.io"
 VERSION = "v1alpha1"
@@ -394,34 +392,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
         time.sleep(POLL_SECONDS)
 
 
-# --- `clear-store` ------------------------------------------------------------------------------
-
-
-def parse_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise WatchError(f"not an s3:// URI: {uri}")
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return bucket, prefix
-
-
-def cmd_clear_store(args: argparse.Namespace) -> int:
-    """A run's ledger and records are write-once; a repeated demo starts from an empty prefix."""
-    import boto3
-
-    bucket, prefix = parse_s3(args.uri)
-    if not prefix.endswith("/") or prefix.count("/") < 2:
-        raise WatchError(f"refusing to clear {args.uri}: expected a run folder ending in /")
-    s3 = boto3.client("s3")
-    deleted = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys: list[ObjectIdentifierTypeDef] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            deleted += len(keys)
-    say(f"cleared {deleted} objects under {args.uri}")
-    return 0
-
-
 # --- `summary` ----------------------------------------------------------------------------------
 
 
@@ -445,6 +415,8 @@ def _block(title: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
 def cmd_summary(args: argparse.Namespace) -> int:
     api = Api.connect()
     run = api.get("iterationruns", args.namespace, args.run)
+    if run is None:
+        raise WatchError(f"IterationRun {args.namespace}/{args.run} not found")
     status = status_of(run)
     gate_name = status.get("gateName") or args.run
     gate = api.get("promotiongates", args.namespace, gate_name)
@@ -495,20 +467,28 @@ def cmd_summary(args: argparse.Namespace) -> int:
             ("read it", f"kubectl -n {cm_ns} get cm {cm_name} -o jsonpath='{{.data.{key}}}'"),
         ],
     )
-    report_key = f"runs/{args.namespace}/{args.run}/evidence/report.html"
-    uri = f"s3://{args.bucket}/{report_key}"
+    # The run's own prefix (its store pinned in status, its key from its UID): a demo run
+    # created again under its name starts on an empty one.
+    layout = for_run(
+        StoreLocation.pinned(status) or StoreLocation(args.bucket),
+        args.namespace,
+        args.run,
+        run["metadata"]["uid"],
+    )
+    uri = layout.evidence("report.html")
+    report_key = uri.removeprefix(f"s3://{layout.bucket}/")
     python_get = (
         f".venv/bin/python -c \"import boto3; boto3.client('s3').download_file("
-        f"'{args.bucket}', '{report_key}', 'report.html')\""
+        f"'{layout.bucket}', '{report_key}', 'report.html')\""
     )
     pairs = [
-        ("report", uri + ("" if _object_exists(args.bucket, report_key) else "  (NOT FOUND)")),
+        ("report", uri + ("" if _object_exists(layout.bucket, report_key) else "  (NOT FOUND)")),
         ("environment", 'eval "$(hack/cluster env)"   # object store endpoint and keys'),
         ("download", python_get),
     ]
     if args.have_aws:
         pairs.append(("or", f'aws --endpoint-url "$AWS_ENDPOINT_URL_S3" s3 cp {uri} report.html'))
-    pairs.append(("everything", f"s3://{args.bucket}/runs/{args.namespace}/{args.run}/"))
+    pairs.append(("everything", layout.uri(layout.prefix)))
     out += _block("Evidence", pairs)
     say("\n".join(out))
     return 0
@@ -540,10 +520,6 @@ def build_parser() -> argparse.ArgumentParser:
     until.add_argument("--state", default="")
     p.add_argument("--timeout", type=float, default=120.0)
     p.set_defaults(func=cmd_gate)
-
-    p = commands.add_parser("clear-store", help="delete every object under a run's s3:// folder")
-    p.add_argument("uri")
-    p.set_defaults(func=cmd_clear_store)
 
     p = commands.add_parser("summary", help="the promotion, scores, serving pointer and report")
     p.add_argument("run")

@@ -1,10 +1,51 @@
-"""Where a run's artefacts live in the object store. Keys derive from names, so a restarted
-operator, the kubectl plugin and a reviewer with bucket access all find the same objects.
-Keys stay inside the customer boundary: they never appear on a shared surface."""
+"""Where a run's artefacts live in the object store:
+`s3://<bucket>/<targetPrefix>runs/<namespace>/<run>-<runKey>/`, the bucket and prefix its
+ExecutionTarget names (pinned in the run's status.store when it starts, copied into its gate's
+spec.store), the run key the sha256 of its namespace/UID (`loop.run_key`, the key its Job names
+carry). So a run deleted and created again under its name starts on an empty prefix and never
+sees the earlier run's ledger, scorecards or bundle, and a restarted operator, the kubectl plugin
+and a reviewer with bucket access all find the same objects. Construct a layout only with
+`for_run` or `for_gate`. Keys stay inside the customer boundary: they never appear on a shared
+surface."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelsmith.loop.naming import run_key
+
+if TYPE_CHECKING:
+    from modelsmith.api.gate import PromotionGate
+    from modelsmith.api.target import ExecutionTargetSpec
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A bucket and a key prefix ('' or ending in '/') inside it: an ExecutionTarget's store."""
+
+    bucket: str
+    prefix: str = ""
+
+    @staticmethod
+    def of_target(target: ExecutionTargetSpec | None, default_bucket: str) -> StoreLocation:
+        """The location `target` names (its bucket defaulting to the operator's); the
+        operator's bucket when there is no target."""
+        where = None if target is None else target.object_store
+        if where is None:
+            return StoreLocation(default_bucket)
+        return StoreLocation(where.bucket or default_bucket, where.prefix)
+
+    @staticmethod
+    def pinned(status: dict[str, Any] | None) -> StoreLocation | None:
+        """The location a run's status.store pinned, None before the run pinned one."""
+        store = (status or {}).get("store")
+        if not isinstance(store, dict) or not store.get("bucket"):
+            return None
+        return StoreLocation(str(store["bucket"]), str(store.get("prefix") or ""))
+
+    def wire(self) -> dict[str, str]:
+        return {"bucket": self.bucket, "prefix": self.prefix}
 
 
 @dataclass(frozen=True)
@@ -12,10 +53,15 @@ class RunLayout:
     bucket: str
     namespace: str
     run: str
+    key: str
+    """The run key (8 hex digits); '' only for a gate staged before runs were keyed."""
+    root: str = ""
+    """The target's prefix."""
 
     @property
     def prefix(self) -> str:
-        return f"runs/{self.namespace}/{self.run}/"
+        keyed = f"{self.run}-{self.key}" if self.key else self.run
+        return f"{self.root}runs/{self.namespace}/{keyed}/"
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -57,7 +103,26 @@ class RunLayout:
         return self.uri(f"{self.prefix}evidence/{name}")
 
 
-def benchmark_scenarios(bucket: str, namespace: str, benchmark: str, digest: str) -> str:
+def for_run(store: StoreLocation, namespace: str, run: str, uid: str) -> RunLayout:
+    """The layout of the run `namespace/run` with UID `uid`, in its pinned `store`."""
+    return RunLayout(store.bucket, namespace, run, run_key(namespace, uid), store.prefix)
+
+
+def for_gate(gate: PromotionGate, default_bucket: str) -> RunLayout:
+    """The layout of the run a gate was staged from, from the gate's own immutable spec (its
+    run may be gone). A gate staged before spec.store existed has its evidence where runs were
+    then kept: keyed by the run's name, in the operator's bucket."""
+    store = gate.spec.store
+    run = gate.spec.run_ref.name
+    if store is None:
+        return RunLayout(default_bucket, gate.namespace, run, "")
+    return RunLayout(store.bucket, gate.namespace, run, store.run_key, store.prefix)
+
+
+def benchmark_scenarios(
+    bucket: str, namespace: str, benchmark: str, digest: str, root: str = ""
+) -> str:
     """Every scenario of a Benchmark, criteria included, for evaluation Jobs: named by the
-    digest of its content, so one object serves every run on that content and never changes."""
-    return f"s3://{bucket}/benchmarks/{namespace}/{benchmark}/scenarios-{digest}.jsonl"
+    digest of its content, so one object serves every run on that content and never changes.
+    `root`: the target's prefix (the Jobs read only under their run's store location)."""
+    return f"s3://{bucket}/{root}benchmarks/{namespace}/{benchmark}/scenarios-{digest}.jsonl"

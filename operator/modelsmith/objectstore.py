@@ -16,8 +16,9 @@ Reads are bounded. Every object is read with a ranged GET (`Range: bytes=0-<limi
 answer says the object's full size before any of its body is read; an object over the limit of
 its kind (`READ_LIMITS`, by `ObjectKind`) is refused with `ObjectTooLarge`, naming the kind and
 the limit, having read none of it. `BodyCounter` counts what was requested and read. A process
-that calls `confine_reads` (the operator, with its configured bucket) reads and lists no other
-bucket: a URI naming another is refused with `ForeignBucket` before any request.
+that calls `confine_reads` (the operator: its configured bucket and those its ExecutionTargets
+name) reads and lists no other bucket: a URI naming another is refused with `ForeignBucket`
+before any request.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -154,7 +155,7 @@ class ForeignBucket(ObjectStoreUnavailable):
         self.bucket, self.allowed = bucket, allowed
         super().__init__(
             f"the URI names the bucket {bucket}, but the operator reads only its configured "
-            f"bucket {allowed}"
+            f"bucket {allowed} and those its ExecutionTargets name"
         )
 
 
@@ -404,19 +405,24 @@ class _Call:
 # --- reading ------------------------------------------------------------------------------
 
 _confined: str | None = None
+_also_allowed: Callable[[], Collection[str]] | None = None
 
 
-def confine_reads(bucket: str | None) -> None:
-    """From now on this process reads and lists only `bucket` (None: any). The operator calls
-    it at start with its configured bucket: a URI from a spec (a Benchmark's scenarios, an
-    intake's base model) must not make it read another bucket with its own credentials."""
-    global _confined
-    _confined = bucket
+def confine_reads(bucket: str | None, others: Callable[[], Collection[str]] | None = None) -> None:
+    """From now on this process reads and lists only `bucket` (None: any) and the buckets
+    `others()` gives when asked (asked only for a URI outside `bucket`). The operator calls it
+    at start with its configured bucket and its ExecutionTargets' buckets: a URI from a spec (a
+    Benchmark's scenarios, an intake's base model) must not make it read any other bucket with
+    its own credentials."""
+    global _confined, _also_allowed
+    _confined, _also_allowed = bucket, others
 
 
 def _readable(uri: str) -> S3Uri:
     where = parse_uri(uri)
-    if _confined is not None and where.bucket != _confined:
+    if _confined is None or where.bucket == _confined:
+        return where
+    if _also_allowed is None or where.bucket not in _also_allowed():
         raise ForeignBucket(where.bucket, _confined)
     return where
 

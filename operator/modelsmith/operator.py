@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from modelsmith.peering import PeeringWatch, own_identity
     from modelsmith.reconciler import RECONCILER
     from modelsmith.settings import OperatorSettings
+    from modelsmith.targets.resolve import target_buckets
 
     settings = OperatorSettings()
     if args.peering and not args.priority:
@@ -63,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         # carry framework messages to a shared surface.
         settings.posting.enabled = False
         settings.execution.max_workers = OperatorSettings().workers
-        # URIs in specs are read with the operator's credentials: only in its own bucket.
-        objectstore.confine_reads(OperatorSettings().bucket)
+        # URIs in specs are read with the operator's credentials: only in its own bucket and
+        # those the (admin-owned) ExecutionTargets name.
+        objectstore.confine_reads(OperatorSettings().bucket, target_buckets)
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60

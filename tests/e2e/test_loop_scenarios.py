@@ -210,6 +210,6 @@ def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(
     assert set(names) == expected
     entries = status["ledger"]["entries"]
     keys = object_store.client().list_objects_v2(
-        Bucket=object_store.bucket, Prefix=f"runs/{namespace}/{RUN}/ledger/"
+        Bucket=object_store.bucket, Prefix=f"runs/{namespace}/{job}/ledger/"
     )["KeyCount"]
     assert keys == entries

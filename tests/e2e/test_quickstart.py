@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from modelsmith.api.benchmark import Scenario
-from modelsmith.api.gate import evidence_prefix
+from modelsmith.api.gate import PromotionGate, evidence_prefix
 from modelsmith.evidence.sanitiser import Sanitiser
+from modelsmith.layout import for_gate
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -28,10 +29,10 @@ FORWARD = ["EvaluatingBaseline", "Training", "Assessing"]
 
 def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
     s3 = store.client()
-    prefix = f"runs/{namespace}/{RUN}/ledger/"
-    keys = sorted(
-        o["Key"] for o in s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", [])
-    )
+    # Keyed by the run's UID (runs/<ns>/<run>-<key>/): the one run of the name here.
+    prefix = f"runs/{namespace}/{RUN}-"
+    listed = s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", [])
+    keys = sorted(o["Key"] for o in listed if "/ledger/" in o["Key"])
     return [json.loads(s3.get_object(Bucket=store.bucket, Key=k)["Body"].read()) for k in keys]
 
 
@@ -177,7 +178,7 @@ def _staged_and_promoted(
     assert not refusals, refusals[:3]
 
     # The bundle and report of this run carry none of the benchmark's own text.
-    _assert_evidence_clean(object_store, namespace)
+    _assert_evidence_clean(cluster, object_store, namespace)
 
     metrics = operator.metrics()
     assert "modelsmith_phase_transitions_total{" in metrics
@@ -187,11 +188,14 @@ def _staged_and_promoted(
     assert "[redacted" not in metrics  # labels are readable names, and nothing needed redacting
 
 
-def _assert_evidence_clean(store: ObjectStore, namespace: str) -> None:
+def _assert_evidence_clean(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
     s3 = store.client()
-    prefix = f"runs/{namespace}/{RUN}/evidence/"
+    # The gate finds its evidence by its own spec (store location and run key).
+    gate = get(cluster, "promotiongate", namespace, RUN)
+    layout = for_gate(PromotionGate.model_validate(gate), store.bucket)
+    prefix = f"{layout.prefix}evidence/"
     texts = {
-        name: s3.get_object(Bucket=store.bucket, Key=prefix + name)["Body"].read().decode()
+        name: s3.get_object(Bucket=layout.bucket, Key=prefix + name)["Body"].read().decode()
         for name in ("bundle.json", "report.html")
     }
     benchmark = yaml.safe_load((QUICKSTART / "benchmark.yaml").read_text())

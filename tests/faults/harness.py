@@ -137,12 +137,15 @@ class Audit:
 
 def ledger_entries(store: ObjectStore, namespace: str) -> dict[int, Json]:
     s3 = store.client()
-    prefix = f"runs/{namespace}/{RUN}/ledger/"
+    # The run's prefix is keyed by its UID (runs/<ns>/<run>-<key>/); one run of the name here.
+    prefix = f"runs/{namespace}/{RUN}-"
     found: dict[int, Json] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            sequence = int(key.removeprefix(prefix).removesuffix(".json"))
+            if "/ledger/" not in key:
+                continue
+            sequence = int(key.rsplit("/", 1)[1].removesuffix(".json"))
             found[sequence] = json.loads(s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
     return found
 

@@ -168,13 +168,9 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
     gate = json.loads(
         cluster.kubectl("get", "promotiongate", RUN, "-n", namespace, "-o", "json").stdout
     )
-    bundle = (
-        object_store.client()
-        .get_object(Bucket=object_store.bucket, Key=f"runs/{namespace}/{RUN}/evidence/bundle.json")[
-            "Body"
-        ]
-        .read()
-    )
+    store = gate["spec"]["store"]  # the gate finds its evidence by its own spec
+    key = f"{store.get('prefix', '')}runs/{namespace}/{RUN}-{store['runKey']}/evidence/bundle.json"
+    bundle = object_store.client().get_object(Bucket=store["bucket"], Key=key)["Body"].read()
     assert gate["spec"]["evidence"]["digest"] == "sha256:" + hashlib.sha256(bundle).hexdigest()
     _survived(*(b.name for b in BOUNDARIES))
 

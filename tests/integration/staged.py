@@ -6,16 +6,20 @@ controller acts on nothing else, handlers/gate_guard.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, kube
+from modelsmith import GROUP, VERSION, kube, loop
 from modelsmith.api import samples
+from modelsmith.api.gate import PromotionGate
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
 from modelsmith.handlers import scenarios
 from modelsmith.handlers.gate_guard import uid_digest
+from modelsmith.layout import RunLayout, StoreLocation, for_gate, for_run
+from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -41,7 +45,10 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
         run = kube.rest(
             "POST", kube.custom_path("iterationruns", namespace), samples.run(run_name, namespace)
         )
-    gate = {**gate, "metadata": dict(gate["metadata"])}
+    gate = {**gate, "metadata": dict(gate["metadata"]), "spec": dict(gate["spec"])}
+    # Where the operator would find the evidence: the run's keyed prefix in its own bucket.
+    key = loop.run_key(namespace, run["metadata"]["uid"])
+    gate["spec"].setdefault("store", {"bucket": OperatorSettings().bucket, "runKey": key})
     gate["metadata"]["ownerReferences"] = [
         {
             "apiVersion": "modelsmith.io/v1alpha1",
@@ -62,14 +69,32 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
+def gate_layout(namespace: str, name: str) -> RunLayout:
+    """Where the gate `namespace/name` finds its evidence (its spec.store)."""
+    gate = kube.get_custom("promotiongates", namespace, name)
+    assert gate is not None
+    return for_gate(PromotionGate.model_validate(gate), OperatorSettings().bucket)
+
+
+def run_layout(namespace: str, name: str, bucket: str) -> RunLayout:
+    """Where the run `namespace/name` keeps its artefacts: its pinned store (else `bucket`)."""
+    run = kube.get_custom("iterationruns", namespace, name)
+    assert run is not None
+    store = StoreLocation.pinned(run.get("status")) or StoreLocation(bucket)
+    return for_run(store, namespace, name, run["metadata"]["uid"])
+
+
 def launchable_run(
     cluster: Cluster,
     namespace: str,
     store: ObjectStore,
     jobs_in: str | None = None,
     run_name: str = "run",
+    object_store: dict[str, str] | None = None,
+    base_model: str | None = None,
 ) -> None:
-    """A ready intake (its Jobs in `jobs_in`, default its own namespace), its benchmark, and the
+    """A ready intake (its Jobs in `jobs_in`, default its own namespace; its target's
+    spec.objectStore `object_store`; its base model URI `base_model`), its benchmark, and the
     IterationRun `run` (not yet reconciled), created as admin."""
     custom: Any = client.CustomObjectsApi(cluster.api_client())
     custom.create_namespaced_custom_object(
@@ -83,11 +108,14 @@ def launchable_run(
         match_labels={"kubernetes.io/metadata.name": namespace},
         evaluatorImage="modelsmith/noop:latest",
         jobNamespace=jobs_in or namespace,
+        **({"objectStore": object_store} if object_store else {}),
     )
     cluster.kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(target)
     )
     body["spec"]["executionTargetRef"]["name"] = target["metadata"]["name"]
+    if base_model is not None:
+        body["spec"]["baseModel"]["uri"] = base_model
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
     ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
     intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
@@ -100,3 +128,17 @@ def launchable_run(
         "bench",
         scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
     )
+
+
+def second_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """Another test namespace (where the operator may create Jobs), deleted after."""
+    from conftest import bind_operator_workloads
+
+    other = f"{namespace[:50]}-b"
+    core = client.CoreV1Api(cluster.api_client())
+    core.create_namespace({"metadata": {"name": other, "labels": {"modelsmith.io/test": "true"}}})
+    bind_operator_workloads(cluster, other)
+    try:
+        yield other
+    finally:
+        core.delete_namespace(other, propagation_policy="Background")

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from staged import forget_staged_runs, stage_gate
+from staged import forget_staged_runs, gate_layout, stage_gate
 
 from modelsmith import kube
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
-from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -292,7 +291,7 @@ def test_a_pointer_moves_only_with_its_namespace_consent(
     assert "modelsmith.io/serving-allowed-namespaces" in blocker["message"]
     core = client.CoreV1Api(crds.api_client())
     assert core.read_namespaced_config_map(SERVING, other_namespace).data == {"model": OLD_MODEL}
-    layout = RunLayout(object_store.bucket, team, RUN)
+    layout = gate_layout(team, GATE)
     record_key = layout.evidence("promotion-record.json").removeprefix(
         f"s3://{object_store.bucket}/"
     )

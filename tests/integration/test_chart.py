@@ -294,7 +294,7 @@ OPERATOR_RULES = {
     ("modelsmith.io", "iterationruns"): {"get", "list", "watch"},
     ("modelsmith.io", "promotiongates"): {"get", "list", "watch", "create"},
     ("modelsmith.io", "approverpolicies"): {"get", "list"},
-    ("modelsmith.io", "executiontargets"): {"get"},
+    ("modelsmith.io", "executiontargets"): {"get", "list"},
     ("modelsmith.io", "benchmarks/status"): {"get", "patch"},
     ("modelsmith.io", "modelintakes/status"): {"get", "patch"},
     ("modelsmith.io", "iterationruns/status"): {"get", "patch"},

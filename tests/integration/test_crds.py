@@ -193,6 +193,13 @@ IMMUTABLE_EDITS = [
         "approvers are immutable",
         id="gate-approvers",
     ),
+    pytest.param(
+        "promotiongate/support-triage-run-1-iter-3",
+        "merge",
+        {"spec": {"store": {"bucket": "elsewhere", "runKey": "0a1b2c3d"}}},
+        "and store cannot be added or removed",
+        id="gate-store-added",
+    ),
 ]
 
 

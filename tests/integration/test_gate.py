@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
-from staged import forget_staged_runs, stage_gate
+from staged import forget_staged_runs, gate_layout, stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
-from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -188,7 +187,7 @@ def test_approvals_in_order_promote_then_rollback_restores(
     crds: Cluster, object_store: ObjectStore, gate_ns: str
 ) -> None:
     ns = gate_ns
-    layout = RunLayout(object_store.bucket, ns, RUN)
+    layout = gate_layout(ns, GATE)
     candidate = layout.adapter(3)
 
     gate = _reconcile(ns)
@@ -349,7 +348,7 @@ def test_rejection_rejects_with_a_governance_blocker(
     assert _condition(gate, "Approved")["status"] == "False"
     assert _condition(gate, "Promoted")["reason"] == "Rejected"
     assert any(e.reason == "Rejected" for e in _events(ns))
-    layout = RunLayout(object_store.bucket, ns, RUN)
+    layout = gate_layout(ns, GATE)
     assert _stored(object_store, layout.evidence("promotion-record.json")) is None
     assert _configmap(ns).data == {"model": OLD_MODEL}
 
@@ -378,7 +377,7 @@ def test_a_record_written_before_a_restart_is_reused(
 ) -> None:
     """A promotion interrupted after the record was written finishes with that record."""
     ns = gate_ns
-    layout = RunLayout(object_store.bucket, ns, RUN)
+    layout = gate_layout(ns, GATE)
     earlier = {
         "schema": "modelsmith.io/promotion-record/v1",
         "gate": {"namespace": ns, "name": GATE},

@@ -157,7 +157,7 @@ def test_a_bucket_outside_the_configured_one_is_refused(
         objectstore.get_bytes(f"s3://{other}/benchmarks/support.yaml")
     assert str(refused.value) == (
         f"the URI names the bucket {other}, but the operator reads only its configured bucket "
-        f"{object_store.bucket}"
+        f"{object_store.bucket} and those its ExecutionTargets name"
     )
     with pytest.raises(objectstore.ForeignBucket):
         objectstore.prefix_has_objects(f"s3://{other}/models/base/")

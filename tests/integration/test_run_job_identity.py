@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from staged import launchable_run
+from staged import launchable_run, second_namespace
 
 from modelsmith import events, kube, loop, watched
 from modelsmith.handlers import run as run_handler
@@ -45,22 +45,9 @@ def _first_job(namespace: str) -> str:
     return loop.job_name(RUN, key, 0, loop.Phase.EVALUATING_BASELINE, 1)
 
 
-def _second_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:
-    from conftest import bind_operator_workloads
-
-    other = f"{namespace[:50]}-b"
-    core = client.CoreV1Api(cluster.api_client())
-    core.create_namespace({"metadata": {"name": other, "labels": {"modelsmith.io/test": "true"}}})
-    bind_operator_workloads(cluster, other)
-    try:
-        yield other
-    finally:
-        core.delete_namespace(other, propagation_policy="Background")
-
-
 @pytest.fixture
 def other_namespace(crds: Cluster, namespace: str) -> Iterator[str]:
-    yield from _second_namespace(crds, namespace)
+    yield from second_namespace(crds, namespace)
 
 
 def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
@@ -149,3 +136,115 @@ def _gone(namespace: str, name: str) -> None:
         return False
 
     wait_for(gone, 60, f"Job {name} deleted")
+
+
+def _edit_for_mallory(cluster: Cluster, namespace: str) -> client.BatchV1Api:
+    """An ordinary user who may edit (create and delete Jobs) in `namespace`, and nothing else."""
+    binding = {
+        "metadata": {"name": "mallory-edit", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    client.RbacAuthorizationV1Api(cluster.api_client()).create_namespaced_role_binding(
+        namespace, binding
+    )
+    return client.BatchV1Api(cluster.api_client("mallory"))
+
+
+def _copied(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A Job under `name` carrying `labels` (the run's, copied): suspended, it runs nothing."""
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "suspend": True,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "modelsmith/noop:latest"}],
+                }
+            },
+        },
+    }
+
+
+def _run_labels(namespace: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "modelsmith",
+        "modelsmith.io/run": RUN,
+        LABEL_RUN_UID: _run(namespace)["metadata"]["uid"],
+        "modelsmith.io/run-namespace": namespace,
+    }
+
+
+def _job_name_taken(namespace: str, why: str) -> None:
+    status = _run(namespace)["status"]
+    assert status["phase"] == "Blocked", status
+    blocked = status["blockedBy"]
+    assert (blocked["kind"], blocked["reason"]) == ("governance", "JobNameTaken")
+    assert why in blocked["message"], blocked["message"]
+
+
+def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    other_namespace: str,
+    object_store: ObjectStore,
+) -> None:
+    """The run's Jobs run in another namespace, where mallory may edit. She deletes the run's
+    Job and plants her own under its name with every label copied (no ownerReference can say
+    otherwise there): the run recorded its Job's UID digest, so hers is never observed as the
+    run's; the run blocks saying why and leaves it alone."""
+    from modelsmith.handlers.gate_guard import uid_digest
+    from modelsmith.handlers.job_guard import NOT_RECORDED
+
+    launchable_run(crds, namespace, object_store, jobs_in=other_namespace)
+    run_handler.reconcile(namespace, RUN)
+    name = _first_job(namespace)
+    own = kube.batch().read_namespaced_job(name, other_namespace)
+    memory = _run(namespace)["status"]["memory"]["job"]
+    assert memory["uidDigest"] == uid_digest(own.metadata.uid)
+
+    mallory = _edit_for_mallory(crds, other_namespace)
+    mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
+    _gone(other_namespace, name)
+    planted = mallory.create_namespaced_job(other_namespace, _copied(name, own.metadata.labels))
+    run_handler.reconcile(namespace, RUN)
+    _job_name_taken(namespace, NOT_RECORDED)
+    assert name not in _run(namespace)["status"]["blockedBy"]["message"]
+    run_handler.reconcile(namespace, RUN)
+    assert kube.batch().read_namespaced_job(name, other_namespace).metadata.uid == (
+        planted.metadata.uid
+    )
+
+
+def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    other_namespace: str,
+    object_store: ObjectStore,
+) -> None:
+    """mallory takes the run's first Job name in the execution namespace before the operator,
+    copying the run's labels (run, UID, namespace): with no record of creating it and no
+    ownerReference possible there, the run does not adopt it; once it is gone the run creates
+    and records its own."""
+    from modelsmith.handlers.gate_guard import uid_digest
+    from modelsmith.handlers.job_guard import NO_RECORD_ELSEWHERE
+
+    launchable_run(crds, namespace, object_store, jobs_in=other_namespace)
+    name = _first_job(namespace)
+    mallory = _edit_for_mallory(crds, other_namespace)
+    mallory.create_namespaced_job(other_namespace, _copied(name, _run_labels(namespace)))
+
+    run_handler.reconcile(namespace, RUN)  # launches: the name is taken (409)
+    run_handler.reconcile(namespace, RUN)  # looks at the Job under its name
+    _job_name_taken(namespace, NO_RECORD_ELSEWHERE.split(" (")[0])
+
+    mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
+    _gone(other_namespace, name)
+    run_handler.reconcile(namespace, RUN)
+    status = _run(namespace)["status"]
+    assert status["phase"] == "EvaluatingBaseline", status
+    own = kube.batch().read_namespaced_job(name, other_namespace)
+    assert status["memory"]["job"]["uidDigest"] == uid_digest(own.metadata.uid)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from staged import run_layout
 
 from modelsmith import GROUP, VERSION, events, kube, loop, objectstore, watched
 from modelsmith.api import samples
@@ -70,7 +71,7 @@ def _status(custom: Any, namespace: str) -> dict[str, Any]:
 
 def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
     s3 = store.client()
-    prefix = f"{RunLayout(store.bucket, namespace, RUN).prefix}ledger/"
+    prefix = f"{run_layout(namespace, RUN, store.bucket).prefix}ledger/"
     listed = s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", [])
     return [
         json.loads(s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read())

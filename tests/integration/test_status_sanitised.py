@@ -111,5 +111,5 @@ def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
     assert checks["BaseModelFound"]["ok"] is False
     assert checks["BaseModelFound"]["message"] == (
         "the URI names the bucket customer-models, but the operator reads only its configured "
-        "bucket modelsmith"
+        "bucket modelsmith and those its ExecutionTargets name"
     )

@@ -8,7 +8,8 @@ from modelsmith import loop
 from modelsmith.api.target import ExecutionTargetSpec, Toleration
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.jobs import KUEUE_QUEUE_LABEL, render_job
-from modelsmith.layout import RunLayout
+from modelsmith.layout import StoreLocation, for_run
+from modelsmith.loop.naming import run_key
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 
@@ -162,7 +163,13 @@ def test_status_round_trips_the_loop_state() -> None:
     assert state_from_status("r", "0a1b2c3d", raw) == state
 
 
-def test_layout_keys_derive_from_names() -> None:
-    layout = RunLayout("bucket", "ns", "run")
-    assert layout.scorecard(3) == "s3://bucket/runs/ns/run/iter-3/eval/scorecard.json"
-    assert layout.ledger(12) == "s3://bucket/runs/ns/run/ledger/000012.json"
+def test_layout_keys_derive_from_the_store_and_the_run_identity() -> None:
+    key = run_key("ns", "uid-1")
+    layout = for_run(StoreLocation("bucket", "teams/a/"), "ns", "run", "uid-1")
+    assert (
+        layout.scorecard(3) == f"s3://bucket/teams/a/runs/ns/run-{key}/iter-3/eval/scorecard.json"
+    )
+    assert layout.ledger(12) == f"s3://bucket/teams/a/runs/ns/run-{key}/ledger/000012.json"
+    # The same name with another UID (deleted and created again) gets another prefix.
+    again = for_run(StoreLocation("bucket", "teams/a/"), "ns", "run", "uid-2")
+    assert again.prefix != layout.prefix and again.prefix.startswith("teams/a/runs/ns/run-")

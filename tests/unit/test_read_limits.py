@@ -7,11 +7,11 @@ import pytest
 from loop_sim import Sim, config, job
 
 from modelsmith import objectstore
-from modelsmith.layout import RunLayout, benchmark_scenarios
+from modelsmith.layout import StoreLocation, benchmark_scenarios, for_run
 from modelsmith.loop import BlockKind, JobState, Phase, Reason
 from modelsmith.objectstore import READ_LIMITS, ObjectKind, ObjectTooLarge, kind_of
 
-LAYOUT = RunLayout("modelsmith", "team-a", "support-run")
+LAYOUT = for_run(StoreLocation("modelsmith"), "team-a", "support-run", "a-uid")
 
 
 def test_every_kind_has_one_limit_and_the_operators_reads_are_small() -> None:

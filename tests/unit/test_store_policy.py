@@ -18,7 +18,9 @@ def _matches(key: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatchcase(key, pattern) for pattern in patterns)
 
 
-RUN = layout.RunLayout("modelsmith", "support", "support-run")
+RUN = layout.for_run(
+    layout.StoreLocation("modelsmith", "teams/ml/"), "support", "support-run", "u1"
+)
 
 
 def test_job_outputs_are_the_layouts_iteration_outputs() -> None:

@@ -54,6 +54,7 @@ from modelsmith.api.common import (
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
+from modelsmith.api.store import GateStore
 
 APPROVAL_ANNOTATION_PREFIX = "approval.modelsmith.io/"
 ROLLBACK_ANNOTATION = "modelsmith.io/rollback"
@@ -162,8 +163,10 @@ class PromotionGateSpec(ApiModel):
         json_schema_extra=validations(
             cel(
                 "has(self.requestedBy) == has(oldSelf.requestedBy) && "
-                "has(self.approvalTtlHours) == has(oldSelf.approvalTtlHours)",
-                f"requestedBy and approvalTtlHours cannot be added or removed; {NEW_GATE_HINT}",
+                "has(self.approvalTtlHours) == has(oldSelf.approvalTtlHours) && "
+                "has(self.store) == has(oldSelf.store)",
+                f"requestedBy, approvalTtlHours and store cannot be added or removed; "
+                f"{NEW_GATE_HINT}",
             )
         )
     )
@@ -199,9 +202,7 @@ class PromotionGateSpec(ApiModel):
         le=8760,
         description="Approvals older than this expire: the smallest of the approver policies' "
         "and the intake's TTLs when the gate was staged; absent: never. Immutable.",
-        json_schema_extra=validations(
-            immutable(f"approvalTtlHours is immutable; {NEW_GATE_HINT}")
-        ),
+        json_schema_extra=validations(immutable(f"approvalTtlHours is immutable; {NEW_GATE_HINT}")),
     )
     rollback: RollbackContract = Field(
         description="The rollback contract copied from the intake.",
@@ -210,6 +211,14 @@ class PromotionGateSpec(ApiModel):
     serving: ServingTarget = Field(
         description="The serving pointer promotion updates.",
         json_schema_extra=validations(immutable(f"serving is immutable; {NEW_GATE_HINT}")),
+    )
+    store: GateStore | None = Field(
+        default=None,
+        description="Where the evidence is: the object-store location the run was pinned to and "
+        "the run key (its artefacts' prefix), recorded at staging, so the gate finds its "
+        "evidence without its run. Absent on gates staged before store locations existed "
+        "(their evidence is under runs/<namespace>/<run>/ in the operator's bucket). Immutable.",
+        json_schema_extra=validations(immutable(f"store is immutable; {NEW_GATE_HINT}")),
     )
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from modelsmith.api.common import (
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
+from modelsmith.api.store import PinnedStore
 
 TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
 # Who created the run: admission (modelsmith-run-requester) makes it equal to the creating user
@@ -354,6 +355,11 @@ class JobMemory(ApiModel):
     accounted: bool = Field(
         default=False, description="Whether its GPU time is already in gpuSecondsUsed."
     )
+    uid_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the UID of the Job the operator created (or adopted) for it: "
+        "only that very object is observed or deleted as the run's.",
+    )
 
 
 class RunMemory(ApiModel):
@@ -453,6 +459,11 @@ class IterationRunStatus(ApiModel):
         default=None, description="What the operator staged: the only gate it acts on."
     )
     started_at: datetime | None = Field(default=None, description="When the run started.")
+    store: PinnedStore | None = Field(
+        default=None,
+        description="The object-store location (bucket and the target's prefix) the run "
+        "resolved from its ExecutionTarget when it started; kept whatever the target says later.",
+    )
     gpu_seconds_used: float = Field(
         default=0, ge=0, description="GPU-seconds used by all the run's Jobs."
     )

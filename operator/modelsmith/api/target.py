@@ -27,6 +27,7 @@ from modelsmith.api.common import (
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 from modelsmith.api.selector import LabelSelector
+from modelsmith.api.store import ObjectStoreLocation
 
 # An extended resource name as the device plugin advertises it: a domain prefix and a name.
 EXTENDED_RESOURCE_NAME = (
@@ -185,6 +186,12 @@ class ExecutionTargetSpec(ApiModel):
         "iteration outputs only, never the operator's. Absent: the Secret the operator's "
         "chart names (objectStore.jobSecretName).",
     )
+    object_store: ObjectStoreLocation = Field(
+        default_factory=ObjectStoreLocation,
+        description="Where the runs of intakes using this target keep their artefacts: "
+        "s3://<bucket>/<prefix>runs/<namespace>/<run>-<runKey>/. A run pins the location when "
+        "it starts; editing it later moves no running run.",
+    )
     gpu_hourly_price: float = Field(
         default=0.0,
         ge=0,
@@ -231,8 +238,8 @@ EXECUTION_TARGET = ResourceKind(
         "An ExecutionTarget (cluster-scoped, written by platform admins) is where training "
         "and evaluation Jobs may run: which namespaces' ModelIntakes may use it, the Job "
         "namespace, ServiceAccount, pinned images, GPU resource and maximum, scheduling "
-        "constraints, Kueue queue, object-store Secret, GPU-hour price and deadlines. An "
-        "intake names one in spec.executionTargetRef and may only narrow it."
+        "constraints, Kueue queue, object-store Secret, bucket and prefix, GPU-hour price and "
+        "deadlines. An intake names one in spec.executionTargetRef and may only narrow it."
     ),
     columns=(
         PrinterColumn(
@@ -247,6 +254,7 @@ EXECUTION_TARGET = ResourceKind(
         PrinterColumn("GPU-Resource", "string", ".spec.gpuResourceName", "GPU resource.", 1),
         PrinterColumn("Queue", "string", ".spec.kueueQueue", "Kueue LocalQueue.", 1),
         PrinterColumn("Trainer", "string", ".spec.trainerImage", "Trainer image.", 1),
+        PrinterColumn("Bucket", "string", ".spec.objectStore.bucket", "Object-store bucket.", 1),
     ),
     namespaced=False,
 )

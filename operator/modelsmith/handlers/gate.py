@@ -55,7 +55,7 @@ from modelsmith.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.handlers import gate_guard
-from modelsmith.layout import RunLayout
+from modelsmith.layout import RunLayout, for_gate
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import ServingRefusal, serving_refusal
 from modelsmith.settings import OperatorSettings
@@ -298,7 +298,7 @@ def _pointer(gate: PromotionGate) -> ServingPointer:
 
 
 def _layout(gate: PromotionGate) -> RunLayout:
-    return RunLayout(SETTINGS.bucket, gate.namespace, gate.spec.run_ref.name)
+    return for_gate(gate, SETTINGS.bucket)
 
 
 def _promote(

@@ -9,17 +9,20 @@ import kopf
 
 from modelsmith import kube, objectstore, watched
 from modelsmith.api.intake import ModelIntake
+from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.approvals import chain_overlaps
 from modelsmith.chain import MAX_ROLES
 from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.events import emit
 from modelsmith.handlers.run_queue import KUEUE
 from modelsmith.handlers.staging import staged_chain
+from modelsmith.layout import StoreLocation
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 from modelsmith.targets.resolve import resolve
+from modelsmith.targets.rules import bucket_refusal
 
 PLURAL = "modelintakes"
 SETTINGS = OperatorSettings()
@@ -196,6 +199,7 @@ def _execution_checks(intake: ModelIntake, namespace: str) -> tuple[list[Check],
     checks.append(_gpu_resource(target.gpu_count, target.spec.gpu_resource_name))
     if target.spec.kueue_queue:
         checks.append(_kueue_queue(target.spec.kueue_queue, exec_ns, target.name))
+    checks.append(_object_store(intake, target.name, target.spec))
     return checks, exec_ns
 
 
@@ -216,6 +220,17 @@ def _kueue_queue(queue: str, exec_ns: str, target: str) -> Check:
     cluster_queue = (local.get("spec") or {}).get("clusterQueue")
     return Check("KueueQueue", True, f"LocalQueue {exec_ns}/{queue} feeds ClusterQueue "
                  f"{cluster_queue}")
+
+
+def _object_store(intake: ModelIntake, name: str, target: ExecutionTargetSpec) -> Check:
+    """The runs' store is the target's bucket: a base model elsewhere is refused now, not at
+    the first launch (which checks again: the target may change meanwhile)."""
+    bucket = StoreLocation.of_target(target, SETTINGS.bucket).bucket
+    base = {"the intake's base model": intake.spec.base_model.uri}
+    refused = bucket_refusal(name, bucket, base)
+    if refused is not None:
+        return Check("ObjectStoreBucket", False, refused.message)
+    return Check("ObjectStoreBucket", True, f"runs keep their artefacts in the bucket {bucket}")
 
 
 def _base_model(uri: str, label: str) -> Check:

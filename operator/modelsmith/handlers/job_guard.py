@@ -2,9 +2,15 @@
 the operator may create Jobs where they run at all.
 
 A Job is found by its deterministic name, but a name proves nothing: whoever may create Jobs in
-the execution namespace may take it first. So a Job is adopted, observed and deleted only when
-`jobs.foreign_job` finds it is this run's; a foreign one blocks the run (JobNameTaken) and is
-left alone.
+the execution namespace may take it first, or delete the run's Job and plant another under its
+name, labels copied. So the run records the sha256 of the UID of the Job the operator created
+(status.memory.job.uidDigest, written with the status that claims the Job) and observes or
+deletes only that very object. A Job under the name before any record is adopted only when this
+process created it (the status write after the create was refused) or, after an operator restart
+between the create and the status write, when `jobs.foreign_job` finds its labels and its
+controller ownerReference name the run: only a Job in the run's own namespace can carry one, so
+there an unrecorded Job with copied labels is never adopted (the run blocks instead: no
+duplicate Job either way). A foreign Job blocks the run (JobNameTaken) and is left alone.
 
 The operator creates Jobs only where a platform admin bound its workloads ClusterRole (the
 chart's `operator.workloadNamespaces`). Where it is not bound, a launch would be refused on
@@ -15,14 +21,73 @@ which every authenticated identity may make) and the run blocks saying so
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-from modelsmith import kube
+from modelsmith import kube, loop
+from modelsmith.handlers.gate_guard import uid_digest
 from modelsmith.jobs import foreign_job
 
 log = logging.getLogger("modelsmith.run")
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+NOT_RECORDED: Final = "its UID is not the one the run recorded when the operator created it"
+NO_RECORD_ELSEWHERE: Final = (
+    "the run holds no record of creating it, and in another namespace no ownerReference can say "
+    "whose it is (if the operator restarted just after creating it, delete that Job: the run "
+    "creates it again)"
+)
+CREATED_KEPT: Final = 4096
+"""Jobs this process created or adopted, the most recent, until status records their UIDs."""
+
+_created_lock = threading.Lock()
+_created: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+
+def remember(namespace: str, name: str, uid: str) -> None:
+    """The Job `namespace/name` with `uid` is the run's (created or adopted by this process)."""
+    with _created_lock:
+        _created[name] = (namespace, uid)
+        _created.move_to_end(name)
+        while len(_created) > CREATED_KEPT:
+            _created.popitem(last=False)
+
+
+def _remembered(name: str) -> tuple[str, str] | None:
+    """(namespace, UID) `remember` was told for the Job `name` (names carry the run key)."""
+    with _created_lock:
+        return _created.get(name)
+
+
+def remembered(namespace: str, name: str) -> str | None:
+    """The UID `remember` was told for the Job `namespace/name`, None when none."""
+    found = _remembered(name)
+    return found[1] if found is not None and found[0] == namespace else None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The Job a run's status.memory.job names (None: none) and its recorded UID digest."""
+
+    name: str | None = None
+    uid_digest: str | None = None
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> JobRecord:
+        meta = body["metadata"]
+        job = ((body.get("status") or {}).get("memory") or {}).get("job") or {}
+        if not job:
+            return cls()
+        key = loop.run_key(meta["namespace"], meta["uid"])
+        phase = loop.Phase(job["phase"])
+        name = loop.job_name(meta["name"], key, job["iteration"], phase, job["attempt"])
+        return cls(name, job.get("uidDigest"))
+
+    def digest_for(self, name: str | None) -> str | None:
+        return self.uid_digest if name is not None and name == self.name else None
 
 
 @dataclass(frozen=True)
@@ -30,15 +95,40 @@ class RunIdentity:
     name: str
     namespace: str
     uid: str
+    job: JobRecord = field(default_factory=JobRecord)
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> RunIdentity:
         meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"])
+        return cls(meta["name"], meta["namespace"], meta["uid"], JobRecord.of(body))
 
     def foreign(self, job: dict[str, Any]) -> str | None:
-        """None when `job` is this run's; else why not (see jobs.foreign_job)."""
-        return foreign_job(job, run_name=self.name, run_namespace=self.namespace, run_uid=self.uid)
+        """None when `job` is this run's; else why not. A Job adopted without a record is
+        remembered, so the status written next records its UID."""
+        meta = job.get("metadata") or {}
+        name, namespace, uid = (str(meta.get(k)) for k in ("name", "namespace", "uid"))
+        recorded = self.job.digest_for(name)
+        if recorded is not None:
+            return None if uid_digest(uid) == recorded else NOT_RECORDED
+        if remembered(namespace, name) == uid:
+            return None
+        why = foreign_job(job, run_name=self.name, run_namespace=self.namespace, run_uid=self.uid)
+        if why is None and namespace != self.namespace:
+            why = NO_RECORD_ELSEWHERE
+        if why is None:
+            remember(namespace, name, uid)
+        return why
+
+    def job_digest(self, job: loop.JobRef | None) -> str | None:
+        """What status.memory.job.uidDigest records for `job`: the recorded digest, else that of
+        the Job this process created or adopted under its name (None: not known yet)."""
+        if job is None:
+            return None
+        recorded = self.job.digest_for(job.name)
+        if recorded is not None:
+            return recorded
+        found = _remembered(job.name)
+        return None if found is None else uid_digest(found[1])
 
 
 def rbac_refusal(namespace: str) -> str | None:

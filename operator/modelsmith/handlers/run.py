@@ -25,7 +25,7 @@ from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
 from modelsmith.handlers import gate_guard, staging
-from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal
+from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal, remember
 from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
@@ -33,7 +33,7 @@ from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scen
 from modelsmith.handlers.staging import candidate_label
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
-from modelsmith.layout import RunLayout
+from modelsmith.layout import RunLayout, StoreLocation, for_run
 from modelsmith.loop.queue import QueueObservation, QueueState
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
@@ -170,22 +170,26 @@ def reconcile(namespace: str, name: str) -> float | None:
     state = state_from_status(name, loop.run_key(namespace, owner.uid), raw_status)
     intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
     intake = ModelIntake.model_validate(intake_body) if intake_body else None
-    layout = RunLayout(SETTINGS.bucket, namespace, name)
+    pinned = StoreLocation.pinned(raw_status)
     now = datetime.now(UTC)
 
     readiness = _intake_readiness(intake_body)
     if intake is None:
+        layout = for_run(pinned or StoreLocation(SETTINGS.bucket), namespace, name, owner.uid)
         decision = loop.decide(state, loop.Observation(intake=readiness), _config(run, None), now)
         return _record(body, run, None, None, decision, None, None, layout)
 
     target = read_target(intake.spec.execution_target_ref.name)
+    # Pinned at the first look that finds the target: a target edited later moves no run.
+    store = pinned or (StoreLocation.of_target(target, SETTINGS.bucket) if target else None)
+    layout = for_run(store or StoreLocation(SETTINGS.bucket), namespace, name, owner.uid)
     placement = Placement.of(intake, target)
     config = _config(run, intake, placement)
     exec_ns = (target.job_namespace if target else None) or namespace
     observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
     if not _deferred_ledger_written(state, layout):
         observation = observation.model_copy(update={"object_store_reachable": False})
-    observation, _ = decide_checked(state, observation, config, now, intake, target)
+    observation, _ = decide_checked(state, observation, config, now, intake, target, layout.bucket)
     decision = _decide_where_permitted(state, observation, config, now, exec_ns)
     try:
         staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
@@ -199,7 +203,7 @@ def reconcile(namespace: str, name: str) -> float | None:
         observation = observation.model_copy(update={"object_store_reachable": False})
         decision = loop.decide(state, observation, config, now)
         staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
-    return _record(body, run, intake, placement, decision, job_obs, progress, layout, staged)
+    return _record(body, run, intake, placement, decision, job_obs, progress, layout, staged, store)
 
 
 def _decide_where_permitted(
@@ -696,7 +700,7 @@ def _launch(
             base_model=base,
             adapter=None if not action.model_iteration else layout.adapter(action.model_iteration),
             scenarios=publish_scenarios(
-                layout.bucket, namespace, intake.spec.benchmark_ref.name, scenarios
+                layout.bucket, namespace, intake.spec.benchmark_ref.name, scenarios, layout.root
             ),
             output=layout.evaluation(action.iteration),
             batch_size=run.spec.evaluation.batch_size,
@@ -721,13 +725,15 @@ def _launch(
         settings=SETTINGS,
     )
     try:
-        kube.rest("POST", f"/apis/batch/v1/namespaces/{exec_ns}/jobs", manifest)
+        created = kube.rest("POST", f"/apis/batch/v1/namespaces/{exec_ns}/jobs", manifest)
     except Exception as exc:
         if kube.is_conflict(exc):
             # Created before a restart (the deterministic name makes this a no-op), or someone
             # else's Job holds the name: the next look checks whose it is (_observe_job).
             return
         raise
+    # Until status records its UID (the write after this act), the run knows it from here.
+    remember(exec_ns, action.name, created["metadata"]["uid"])
     metrics.JOBS_LAUNCHED.labels(*metrics.labels(exec_ns, action.phase.value)).inc()
 
 
@@ -770,16 +776,21 @@ def _record(
     progress: dict[str, Any] | None,
     layout: RunLayout,
     staged: dict[str, str] | None = None,
+    store: StoreLocation | None = None,
 ) -> float | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     old = body.get("status") or {}
     state = decision.state
     status = status_from_state(state)
+    if state.job is not None:
+        status["memory"]["job"]["uidDigest"] = RunIdentity.of(body).job_digest(state.job)
     if state.started_at is None and state.phase is not loop.Phase.PENDING:
         status["startedAt"] = old.get("startedAt")
     status["scores"]["target"] = intake.spec.promotion.threshold if intake else None
     status["nextAction"] = decision.next_action
     status["observedGeneration"] = body["metadata"].get("generation")
+    if store is not None:
+        status["store"] = store.wire()
     status["ledger"] = {
         "entries": state.ledger_sequence,
         "lastSequence": state.ledger_sequence - 1 if state.ledger_sequence else None,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelsmith import loop
+from modelsmith import loop, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.targets.resolve import namespace_labels
-from modelsmith.targets.rules import effective_gpus, refusal
+from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,21 @@ def decide_checked(
     now: datetime,
     intake: ModelIntake,
     target: ExecutionTargetSpec | None,
+    bucket: str,
 ) -> tuple[loop.Observation, loop.Decision]:
     """The decision, with the ExecutionTarget's rule applied to it: checked whenever the
     decision would launch a Job (the target may have changed since the intake was admitted) and
-    while the run is blocked by it (to see it restored). The target was read this reconcile."""
+    while the run is blocked by it (to see it restored). The target was read this reconcile;
+    `bucket` is the one the run pinned (see `bucket_refusal`)."""
     blocked = state.blocked_by
     checked = blocked is not None and blocked.reason in TARGET_BLOCKS
     if checked:
         observation = observation.model_copy(
-            update={"launch_refusal": target_refusal(intake, target)}
+            update={"launch_refusal": target_refusal(intake, target, bucket)}
         )
     decision = loop.decide(state, observation, config, now)
     if decision.launches and not checked:
-        refusal = target_refusal(intake, target)
+        refusal = target_refusal(intake, target, bucket)
         if refusal is not None:
             observation = observation.model_copy(update={"launch_refusal": refusal})
             decision = loop.decide(state, observation, config, now)
@@ -61,10 +63,24 @@ def decide_checked(
 
 
 def target_refusal(
-    intake: ModelIntake, target: ExecutionTargetSpec | None
+    intake: ModelIntake, target: ExecutionTargetSpec | None, bucket: str
 ) -> loop.LaunchRefusal | None:
+    """The target's verdict, then whether the URIs the Jobs would read are in `bucket`, the
+    bucket the run pinned."""
     ref, namespace = intake.spec.execution_target_ref, intake.namespace
     verdict = refusal(ref.name, target, namespace, namespace_labels(namespace), ref.gpu_count)
     if verdict is None:
+        verdict = bucket_refusal(ref.name, bucket, _read_sources(intake))
+    if verdict is None:
         return None
     return loop.LaunchRefusal(reason=loop.Reason(verdict.reason), message=verdict.message)
+
+
+def _read_sources(intake: ModelIntake) -> dict[str, str]:
+    """The spec URIs a run's Jobs read from: the base model and the Benchmark's scenarios."""
+    sources = {"the intake's base model": intake.spec.base_model.uri}
+    bench = watched.get("benchmarks", intake.namespace, intake.spec.benchmark_ref.name)
+    source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
+    if uri := (source.get("s3") or {}).get("uri"):
+        sources["the Benchmark's scenarios object"] = uri
+    return sources

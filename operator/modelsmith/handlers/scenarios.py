@@ -119,13 +119,14 @@ _published: OrderedDict[str, None] = OrderedDict()
 
 
 def publish_scenarios(
-    bucket: str, namespace: str, benchmark: str, scenarios: list[Scenario]
+    bucket: str, namespace: str, benchmark: str, scenarios: list[Scenario], root: str = ""
 ) -> str:
     """The URI of the object an evaluation Job reads `scenarios` from. Its name is the digest of
     its content, so it is written once, by whichever launch comes first (a conditional PUT), and
     later launches on the same content, in any run, find it known here and write nothing."""
     data = "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
-    uri = benchmark_scenarios(bucket, namespace, benchmark, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    uri = benchmark_scenarios(bucket, namespace, benchmark, digest, root)
     with _published_lock:
         if uri in _published:
             _published.move_to_end(uri)

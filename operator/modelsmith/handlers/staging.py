@@ -108,6 +108,8 @@ def stage(
                 "namespace": serving.namespace or namespace,
                 "key": serving.key,
             },
+            # The gate finds its evidence from its own spec (layout.for_gate), run or no run.
+            "store": {"bucket": layout.bucket, "prefix": layout.root, "runKey": layout.key},
         },
     }
     try:

@@ -1,11 +1,15 @@
 """Reading an intake's ExecutionTarget and its namespace's labels from the API server, and
 applying `rules.refusal` to them: the one place both reconcilers get the verdict from. Always a
-fresh read (never a cache): the check before a Job launch must see the target as it is now."""
+fresh read (never a cache): the check before a Job launch must see the target as it is now.
+`target_buckets` (which buckets the operator may read at all) is the exception: a listing at
+most every few seconds, asked only when a URI names a bucket other than the operator's."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from modelsmith import kube
 from modelsmith.api.common import GROUP, VERSION
@@ -14,6 +18,7 @@ from modelsmith.api.target import ExecutionTarget, ExecutionTargetSpec
 from modelsmith.targets.rules import Refusal, effective_gpus, refusal
 
 PLURAL = "executiontargets"
+BUCKETS_FOR_SECONDS: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,22 @@ def resolve(intake: ModelIntake, namespace: str) -> Resolved:
     gpus = 0 if spec is None else effective_gpus(spec, ref)
     verdict = refusal(ref.name, spec, namespace, namespace_labels(namespace), ref.gpu_count)
     return Resolved(ref.name, spec, gpus, verdict)
+
+
+_buckets_lock = threading.Lock()
+_buckets: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+
+
+def target_buckets() -> frozenset[str]:
+    """The buckets ExecutionTargets name (spec.objectStore.bucket), listed again when the last
+    listing is older than BUCKETS_FOR_SECONDS. A target without a bucket uses the operator's."""
+    global _buckets
+    with _buckets_lock:
+        listed_at, buckets = _buckets
+        if time.monotonic() - listed_at < BUCKETS_FOR_SECONDS:
+            return buckets
+        body: dict[str, Any] = kube.rest("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}")
+        targets = [ExecutionTarget.model_validate(item) for item in body.get("items") or []]
+        buckets = frozenset(b for t in targets if (b := t.spec.object_store.bucket))
+        _buckets = (time.monotonic(), buckets)
+        return buckets

@@ -71,3 +71,21 @@ def refusal(
             f"spec.maxGpus {target.max_gpus}: an intake may narrow a target, never widen it",
         )
     return None
+
+
+def bucket_refusal(name: str, bucket: str, sources: Mapping[str, str]) -> Refusal | None:
+    """None when every s3:// URI in `sources` (what it is -> URI) is in `bucket`, the store
+    the run pinned from ExecutionTarget `name`; else why not. A run's Jobs hold that store's
+    credentials: a base model or scenarios object in another bucket would be read with them."""
+    for what, uri in sources.items():
+        if not uri.startswith("s3://"):
+            continue
+        named = uri.removeprefix("s3://").split("/", 1)[0]
+        if named != bucket:
+            return Refusal(
+                NOT_ALLOWED,
+                f"{what} is in the bucket {named}, but ExecutionTarget {name} keeps its runs "
+                f"in the bucket {bucket}, the only one they may read: copy it there, or a "
+                "platform admin names that bucket in the target's spec.objectStore",
+            )
+    return None
