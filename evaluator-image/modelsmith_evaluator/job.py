@@ -170,7 +170,7 @@ def evaluate(
         ("\n".join(lines) + "\n").encode("utf-8"),
         "application/x-ndjson",
     )
-    objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
+    reported = objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
     heldout = scorecard["splits"].get("heldout", {})
     log.info(
         "%s (%s prompts): %d/%d passed (held-out %s/%s), p50 %.1f ms",
@@ -194,4 +194,5 @@ def evaluate(
         "device": run.device,
         "per_decision": scorecard["cost"]["per_decision"],
         "prompt_format": prompt_format,
+        "digests": {"scorecard": reported},
     }

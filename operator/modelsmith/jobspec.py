@@ -218,6 +218,9 @@ class Termination(_Report):
     message: str = ""
     contaminated: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
+    digests: dict[str, str] = Field(default_factory=dict)
+    """sha256 of each result object the Job wrote (scorecard, result, lineage): the trusted
+    channel (modelsmith.integrity). Kept when details are dropped to fit 4 KB."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Termination:

@@ -48,6 +48,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.httpsession import URLLib3Session
 
+from modelsmith import integrity
 from modelsmith.settings import OperatorSettings
 
 if TYPE_CHECKING:
@@ -679,8 +680,12 @@ def put_atomic(uri: str, data: bytes, content_type: str = "application/octet-str
         delete(str(staged))
 
 
-def put_json_atomic(uri: str, value: Any) -> None:
-    put_atomic(uri, _json_bytes(value), JSON_TYPE)
+def put_json_atomic(uri: str, value: Any) -> str:
+    """put_atomic for a document; returns the sha256 digest of the bytes written, which a Job
+    reports in its termination message (modelsmith.integrity)."""
+    data = _json_bytes(value)
+    put_atomic(uri, data, JSON_TYPE)
+    return integrity.sha256(data)
 
 
 def upload_dir(directory: Path, prefix: str) -> list[str]:

@@ -161,6 +161,7 @@ def all_policy_files() -> list[PolicyFiles]:
     from modelsmith.evidence.admission import FILES as APPROVALS
     from modelsmith.evidence.gate_creation import FILES as GATE_CREATION
     from modelsmith.request_admission import FILES as REQUESTS
+    from modelsmith.run_deletion import FILES as RUN_DELETION
     from modelsmith.targets.admission import FILES as EXECUTION_TARGET
 
-    return [APPROVALS, REQUESTS, GATE_CREATION, EXECUTION_TARGET]
+    return [APPROVALS, REQUESTS, GATE_CREATION, EXECUTION_TARGET, RUN_DELETION]

@@ -184,7 +184,7 @@ def _train(
         base_bytes=base.weight_bytes,
         heldout_checked=len(fingerprint.scenarios),
     )
-    publish(spec.output, artefact, lineage, result)
+    digests = publish(spec.output, artefact, lineage, result)
     return {
         "iteration": spec.iteration,
         "label": label,
@@ -198,6 +198,7 @@ def _train(
         "device": outcome.device,
         "contaminated": False,
         "heldout_checked": len(fingerprint.scenarios),
+        "digests": digests,
     }
 
 
@@ -225,14 +226,18 @@ def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) 
         tokenizer.save_pretrained(directory)
 
 
-def publish(output: str, artefact: Path, lineage: Lineage, result: TrainResult) -> None:
+def publish(output: str, artefact: Path, lineage: Lineage, result: TrainResult) -> dict[str, str]:
+    """Writes the candidate; returns the digests of its lineage and result documents (for the
+    termination message)."""
     objectstore.publish_dir(artefact, objectstore.join(output, ADAPTER_DIR))
-    objectstore.put_json_atomic(
-        objectstore.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
-    )
-    objectstore.put_json_atomic(
-        objectstore.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
-    )
+    return {
+        "lineage": objectstore.put_json_atomic(
+            objectstore.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
+        ),
+        "result": objectstore.put_json_atomic(
+            objectstore.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
+        ),
+    }
 
 
 def _init_label(spec: TrainSpec) -> str:

@@ -164,9 +164,17 @@ def run_job(name: str, body: Callable[[], dict[str, Any]], *, report_success: bo
         _finish(ExitCode.UNEXPECTED, f"unexpected {type(err).__name__}")
         return int(ExitCode.UNEXPECTED)
     summary.setdefault("seconds", round(time.monotonic() - began, 3))
+    # What the body wrote, by digest: the operator verifies what it reads back against these.
+    digests = summary.pop("digests", None) or {}
     if report_success:
         write_termination(
-            Termination(status="succeeded", exit_code=0, reason=ExitCode.OK.reason, details=summary)
+            Termination(
+                status="succeeded",
+                exit_code=0,
+                reason=ExitCode.OK.reason,
+                details=summary,
+                digests=digests,
+            )
         )
     log.info("%s succeeded in %.1fs", name, time.monotonic() - began)
     return 0

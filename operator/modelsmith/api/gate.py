@@ -368,6 +368,11 @@ class PromotionGateStatus(ApiModel):
         default=None,
         description="Set once when the candidate is promoted; never changes afterwards.",
     )
+    record_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the promotion record, recorded before the record is written: "
+        "a record found in the store is accepted only if it matches.",
+    )
     rollback: RollbackStatus | None = Field(
         default=None,
         description="The rollback posture: whether a rollback is possible, and whether one "

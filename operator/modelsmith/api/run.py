@@ -329,6 +329,14 @@ class IterationRecord(ApiModel):
     finished_at: datetime | None = Field(default=None, description="When it finished.")
 
 
+class LedgerHead(ApiModel):
+    """The newest ledger entry the run vouches for: the ledger is a hash chain (each entry
+    carries its predecessor's digest), and this anchors its end in the cluster."""
+
+    sequence: int = Field(ge=0, description="Its sequence number.")
+    digest: Digest = Field(description="sha256 of the entry as stored.")
+
+
 class LedgerPointer(ApiModel):
     """Where the full, append-only record of the run lives (inside the customer's bucket)."""
 
@@ -341,6 +349,9 @@ class LedgerPointer(ApiModel):
         max_length=512,
         description="A readable description of where the ledger lives (e.g. 'run ledger in the "
         "intake's object store'); never an object key.",
+    )
+    head: LedgerHead | None = Field(
+        default=None, description="The chain's head: a rewritten entry no longer matches it."
     )
 
 
@@ -402,6 +413,32 @@ class StagedGate(ApiModel):
     evidence_digest: Digest = Field(description="The evidence bundle digest the gate carries.")
 
 
+IterationDigests = Annotated[dict[str, Digest], Field(max_length=64)]
+"""Iteration number (as a string: a map key) -> digest."""
+
+
+class RunIntegrity(ApiModel):
+    """The digests the cluster holds for what the run's Jobs and the operator wrote to the
+    object store: each Job reports the sha256 of its results in its container termination
+    message, and the operator records it here (by iteration) and checks every object it reads
+    back against it (modelsmith.integrity)."""
+
+    scorecards: IterationDigests = Field(
+        default_factory=dict, description="Each evaluation's scorecard, by iteration."
+    )
+    results: IterationDigests = Field(
+        default_factory=dict, description="Each training Job's result document, by iteration."
+    )
+    lineages: IterationDigests = Field(
+        default_factory=dict, description="Each candidate's lineage document, by iteration."
+    )
+    bundle_digest: Digest | None = Field(
+        default=None,
+        description="The evidence bundle, recorded before it is written: a bundle found in "
+        "the store after a restart is reused only if it matches.",
+    )
+
+
 class IterationRunStatus(ApiModel):
     """The operator's memory of the run; it resumes from here after a restart."""
 
@@ -449,6 +486,9 @@ class IterationRunStatus(ApiModel):
         json_schema_extra=list_map("iteration"),
     )
     ledger: LedgerPointer | None = Field(default=None, description="Where the full record lives.")
+    integrity: RunIntegrity | None = Field(
+        default=None, description="Digests of what the run wrote to the object store."
+    )
     candidate: Candidate | None = Field(
         default=None, description="The best accepted candidate so far."
     )

@@ -40,7 +40,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelsmith import kube, metrics, objectstore, watched
+from modelsmith import integrity, kube, metrics, objectstore, watched
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     ROLLBACK_ANNOTATION,
@@ -54,7 +54,8 @@ from modelsmith.api.gate import (
 from modelsmith.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
-from modelsmith.handlers import gate_guard
+from modelsmith.handlers import gate_guard, trust
+from modelsmith.handlers.trust import TamperError
 from modelsmith.layout import RunLayout, for_gate
 from modelsmith.reconciler import RECONCILER
 from modelsmith.serving import ServingRefusal, serving_refusal
@@ -68,6 +69,7 @@ PREVIOUS_CANDIDATE_ANNOTATION = "modelsmith.io/previous-candidate"
 PREVIOUS_SUFFIX = ".previous"
 PROMOTION_RECORD = "promotion-record.json"
 ROLLBACK_RECORD = "rollback-record.json"
+BUNDLE = "bundle.json"
 PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
 ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
 MERGE_PATCH = "application/merge-patch+json"
@@ -80,6 +82,7 @@ RECORD_CONFLICT = "RecordConflict"
 OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
 ROLLBACK_FAILED = "RollbackFailed"
 ROLLED_BACK = "RolledBack"
+EVIDENCE_TAMPERED = integrity.EVIDENCE_TAMPERED
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
@@ -359,18 +362,13 @@ def _promote(
                 "after": {"value": location, "candidate": label},
             },
         }
-        record, digest = _write_once(_layout(gate).evidence(PROMOTION_RECORD), document)
+        record, digest = _recorded_promotion(body, gate, old, document)
         if (record.get("gate") or {}).get("name") != name or record.get(
             "evidenceDigest"
         ) != gate.spec.evidence.digest:
             raise RecordConflictError
-        serving = record["serving"]
-        _move_pointer(
-            pointer,
-            value=serving["after"]["value"],
-            candidate=label,
-            keep_previous=bool(serving.get("retainPrevious", retain)),
-        )
+        # What moves is computed from the gate's spec, never read back from the stored record.
+        _move_pointer(pointer, value=location, candidate=label, keep_previous=retain)
     except objectstore.ObjectStoreUnavailable:
         return _promotion_blocked(
             body,
@@ -389,6 +387,10 @@ def _promote(
             BlockerKind.GOVERNANCE,
             refused.refusal.reason,
             refused.refusal.message,
+        )
+    except TamperError as tampered:
+        return _promotion_blocked(
+            body, old, status, BlockerKind.GOVERNANCE, EVIDENCE_TAMPERED, tampered.tamper.message
         )
     except RecordConflictError:
         return _promotion_blocked(
@@ -440,11 +442,7 @@ def _promote(
             ],
         },
         rollback={
-            "state": (
-                RollbackState.AVAILABLE.value
-                if record["serving"].get("retainPrevious", retain)
-                else RollbackState.UNAVAILABLE.value
-            )
+            "state": (RollbackState.AVAILABLE.value if retain else RollbackState.UNAVAILABLE.value)
         },
     )
     signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
@@ -470,10 +468,47 @@ def _promotion_blocked(
     return SETTINGS.requeue_seconds * 2
 
 
+def _recorded_promotion(
+    body: dict[str, Any], gate: PromotionGate, old: dict[str, Any], document: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The promotion record, once the evidence it promotes is checked: the stored bundle must be
+    the one the gate's spec carries the digest of (approvers signed that digest). The record's
+    digest goes into status before the record is written, so a record found in the store is
+    accepted only if it is that one; anything else (a forgery written first, or over ours) is
+    a tamper: kept aside, nothing promoted."""
+    layout = _layout(gate)
+    bundle = layout.evidence(BUNDLE)
+    if (
+        trust.read_verified(layout, bundle, "the evidence bundle", gate.spec.evidence.digest)
+        is None
+    ):
+        raise TamperError(integrity.Tamper("the evidence bundle", "it is missing"))
+    uri = layout.evidence(PROMOTION_RECORD)
+    stored = objectstore.get_bytes_or_none(uri)
+    if stored is None:
+        data = _record_bytes(document)
+        digest = integrity.sha256(data)
+        if old.get("recordDigest") != digest:
+            _write(body, old, {"recordDigest": digest}, None)
+            old["recordDigest"] = digest
+        try:
+            objectstore.put_if_absent(uri, data)
+            stored = data
+        except objectstore.AlreadyExists:
+            stored = objectstore.get_bytes(uri)
+    trust.read_verified(layout, uri, "the promotion record", old.get("recordDigest"))
+    parsed: dict[str, Any] = json.loads(stored)
+    return parsed, integrity.sha256(stored)
+
+
+def _record_bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+
+
 def _write_once(uri: str, document: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Writes `document` at `uri` unless something is there; returns what is stored there and
     the sha256 digest of its bytes."""
-    data = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+    data = _record_bytes(document)
     try:
         objectstore.put_if_absent(uri, data)
     except objectstore.AlreadyExists:

@@ -6,17 +6,17 @@ entry and the Job already exist under their deterministic names, so nothing is w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from modelsmith import kube, loop, metrics, objectstore, watched
+from modelsmith import integrity, kube, loop, metrics, objectstore, watched
 from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
@@ -24,13 +24,14 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
-from modelsmith.handlers import gate_guard, staging
+from modelsmith.handlers import gate_guard, staging, trust
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal, remember
 from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
 from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
 from modelsmith.handlers.staging import candidate_label
+from modelsmith.handlers.trust import Anchors, PartlyRecordedError, TamperError
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.layout import RunLayout, StoreLocation, for_run
@@ -171,13 +172,13 @@ def reconcile(namespace: str, name: str) -> float | None:
     intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
     intake = ModelIntake.model_validate(intake_body) if intake_body else None
     pinned = StoreLocation.pinned(raw_status)
+    anchors = Anchors.of(raw_status)
     now = datetime.now(UTC)
 
     readiness = _intake_readiness(intake_body)
     if intake is None:
-        layout = for_run(pinned or StoreLocation(SETTINGS.bucket), namespace, name, owner.uid)
         decision = loop.decide(state, loop.Observation(intake=readiness), _config(run, None), now)
-        return _record(body, run, None, None, decision, None, None, layout)
+        return _record(body, run, None, None, decision, None, None, anchors)
 
     target = read_target(intake.spec.execution_target_ref.name)
     # Pinned at the first look that finds the target: a target edited later moves no run.
@@ -186,13 +187,14 @@ def reconcile(namespace: str, name: str) -> float | None:
     placement = Placement.of(intake, target)
     config = _config(run, intake, placement)
     exec_ns = (target.job_namespace if target else None) or namespace
-    observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness)
-    if not _deferred_ledger_written(state, layout):
+    observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness, anchors)
+    if not _deferred_ledger_written(state, layout, anchors):
         observation = observation.model_copy(update={"object_store_reachable": False})
     observation, _ = decide_checked(state, observation, config, now, intake, target, layout.bucket)
     decision = _decide_where_permitted(state, observation, config, now, exec_ns)
+    act = Acting(body, run, intake, exec_ns, layout, anchors, target, placement)
     try:
-        staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
+        staged = act(decision)
     except objectstore.ObjectStoreUnavailable:
         if not observation.object_store_reachable:
             raise
@@ -202,8 +204,16 @@ def reconcile(namespace: str, name: str) -> float | None:
         # by the replayed launch once the store answers (its name is the same).
         observation = observation.model_copy(update={"object_store_reachable": False})
         decision = loop.decide(state, observation, config, now)
-        staged = _act(body, run, intake, decision, exec_ns, layout, target, placement)
-    return _record(body, run, intake, placement, decision, job_obs, progress, layout, staged, store)
+        staged = act(decision)
+    except TamperError as tampered:
+        # Staging found a record that is not what the cluster holds for it, after the decision
+        # to stage was recorded: the run blocks from there (its ledger shows both steps).
+        observation = observation.model_copy(update={"tampered": tampered.tamper.message})
+        decision = loop.decide(decision.state, observation, config, now)
+        staged = act(decision)
+    return _record(
+        body, run, intake, placement, decision, job_obs, progress, anchors, staged, store
+    )
 
 
 def _decide_where_permitted(
@@ -278,8 +288,9 @@ def _observe(
     exec_ns: str,
     layout: RunLayout,
     readiness: loop.IntakeReadiness,
+    anchors: Anchors,
 ) -> tuple[loop.Observation, loop.JobObservation | None, dict[str, Any] | None]:
-    reachable, refused = True, None
+    reachable, refused, tampered = True, None, None
     job_obs = None
     scorecard = accepted = None
     progress = None
@@ -288,6 +299,9 @@ def _observe(
     job = state.job
     finished = job_obs is not None and job_obs.state is loop.JobState.SUCCEEDED
     running = job_obs is not None and job_obs.state is loop.JobState.RUNNING
+    if job is not None and finished and job_obs is not None and job_obs.summary is not None:
+        # The Job's own word on what it wrote, as the API server holds it: the anchor.
+        anchors.reported(job.phase, job.iteration, job_obs.summary.reported)
     try:
         # Read where a decision takes it: by the evaluating phase whose Job just finished. A run
         # blocked or settled after it decides without (each reconcile used to read it again).
@@ -297,14 +311,18 @@ def _observe(
             and job.phase is not loop.Phase.TRAINING
             and state.phase is job.phase
         ):
-            scorecard = _scorecard(layout, job.iteration)
+            scorecard = trust.scorecard(
+                layout, job.iteration, anchors.scorecards.get(str(job.iteration))
+            )
         if (wanted := loop.accepted_scorecard_wanted(state)) is not None:
-            accepted = _scorecard(layout, wanted)
+            accepted = trust.scorecard(layout, wanted, anchors.scorecards.get(str(wanted)))
         if job is not None and running and job.phase is loop.Phase.TRAINING:
             progress = objectstore.get_json_or_none(layout.progress(job.iteration))
     except objectstore.ObjectStoreUnavailable as exc:
         reachable = False
         refused = str(exc) if isinstance(exc, objectstore.ObjectTooLarge) else None
+    except TamperError as exc:
+        tampered = exc.tamper.message
     record = (body.get("status") or {}).get("gate")
     gate = (
         _observe_gate(body["metadata"]["namespace"], state.gate_name, record)
@@ -322,13 +340,9 @@ def _observe(
         suspended=run.spec.suspend,
         gate=gate,
         retry_request=annotations.get(loop.RETRY_ANNOTATION),
+        tampered=tampered,
     )
     return observation, job_obs, progress
-
-
-def _scorecard(layout: RunLayout, iteration: int) -> loop.Scorecard | None:
-    data = objectstore.get_json_or_none(layout.scorecard(iteration))
-    return None if data is None else loop.Scorecard.model_validate(data)
 
 
 def _observe_job(ref: loop.JobRef, exec_ns: str, owner: RunIdentity) -> loop.JobObservation:
@@ -360,6 +374,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str, owner: RunIdentity) -> loop.Job
         gpu_seconds=wall * gpus,
         contaminated=_contaminated(terminated),
         overlapping=loop.contamination_ids(terminated),
+        reported=integrity.reported_digests((terminated or {}).get("message")),
     )
     if outcome == "succeeded":
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
@@ -564,61 +579,66 @@ def _observe_gate(
     )
 
 
-class PartlyRecordedError(Exception):
-    """The object store stopped answering while a decision was being acted on, after some of its
-    ledger entries were written: only that same decision may follow them in the ledger, so the
-    reconcile fails and replays it once the store answers, instead of deciding anew."""
+@dataclass(frozen=True)
+class Acting:
+    """What acting on a decision needs of this reconcile (one decision, or its replacement)."""
 
+    body: dict[str, Any]
+    run: IterationRun
+    intake: ModelIntake
+    exec_ns: str
+    layout: RunLayout
+    anchors: Anchors
+    target: ExecutionTargetSpec | None
+    placement: Placement
 
-def _act(
-    body: dict[str, Any],
-    run: IterationRun,
-    intake: ModelIntake,
-    decision: loop.Decision,
-    exec_ns: str,
-    layout: RunLayout,
-    target: ExecutionTargetSpec | None,
-    placement: Placement,
-) -> dict[str, str] | None:
-    """The decision's ledger entries and its Jobs are written at once: status claims neither
-    before both are there, and a replay of the decision finds each under its name. Staging and
-    deletions wait for the entries (staging reads the ledger). Returns the record of a gate it
-    staged (status.gate)."""
-    staged = None
-    writing = [_LEDGER_WRITES.submit(_write_ledger, e, layout) for e in decision.ledger_entries]
-    try:
+    def __call__(self, decision: loop.Decision) -> dict[str, str] | None:
+        """The decision's ledger entries and its Jobs are written at once: status claims neither
+        before both are there, and a replay of the decision finds each under its name. Staging
+        and deletions wait for the entries (staging reads the ledger). Returns the record of a
+        gate it staged (status.gate)."""
+        staged = None
+        entries = decision.ledger_entries
+        # One writer for the decision's entries: each links to the one before (a hash chain).
+        writing = _LEDGER_WRITES.submit(trust.write_chain, entries, self.anchors.head, self.layout)
         try:
             for action in decision.actions:
                 if isinstance(action, loop.LaunchJob):
                     # decide blocks every launch the target refuses, a missing one included.
-                    assert target is not None
-                    _launch(body, run, intake, action, exec_ns, layout, target, placement)
-        finally:
-            failures = [error for f in writing if (error := f.exception()) is not None]
-        if failures and not (
-            isinstance(failures[0], objectstore.ObjectStoreUnavailable)
+                    assert self.target is not None
+                    _launch(self, action)
+        except objectstore.ObjectStoreUnavailable as exc:
+            written = writing.exception()
+            if isinstance(written, PartlyRecordedError):
+                raise written from exc
+            if written is None and entries:
+                raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
+            raise
+        failure = writing.exception()
+        if failure is not None and not (
+            isinstance(failure, objectstore.ObjectStoreUnavailable)
             and _blocks_on_the_store(decision)
         ):
-            raise failures[0]
+            raise failure
+        if failure is None:
+            self.anchors.head = writing.result()
         # A block on the store is recorded once the store answers: _deferred_ledger_written.
         for action in decision.actions:
             if isinstance(action, loop.StageGate):
-                staged = staging.stage(body, run, intake, decision, action, layout)
+                staged = self._stage(decision, action)
             elif isinstance(action, loop.DeleteJob):
-                delete_own_job(RunIdentity.of(body), action.name, exec_ns)
-    except objectstore.ObjectStoreUnavailable as exc:
-        if len(failures) < len(writing):
-            raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
-        raise
-    return staged
+                delete_own_job(RunIdentity.of(self.body), action.name, self.exec_ns)
+        return staged
 
-
-def _write_ledger(entry: loop.LedgerEntry, layout: RunLayout) -> None:
-    # Write-once: a replayed decision finds its entry already there.
-    with contextlib.suppress(objectstore.AlreadyExists):
-        objectstore.put_if_absent(
-            layout.ledger(entry.sequence), json.dumps(entry.wire(), sort_keys=True).encode()
-        )
+    def _stage(self, decision: loop.Decision, action: loop.StageGate) -> dict[str, str] | None:
+        try:
+            return staging.stage(
+                self.body, self.run, self.intake, decision, action, self.layout, self.anchors
+            )
+        except objectstore.ObjectStoreUnavailable as exc:
+            if decision.ledger_entries:
+                raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
+            raise
 
 
 def _blocks_on_the_store(decision: loop.Decision) -> bool:
@@ -629,7 +649,7 @@ def _blocks_on_the_store(decision: loop.Decision) -> bool:
     )
 
 
-def _deferred_ledger_written(state: loop.RunState, layout: RunLayout) -> bool:
+def _deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: Anchors) -> bool:
     """The ledger lives in the object store, so the decision that blocks a run on an unreachable
     store cannot write its entry first: status records the block, and its entry (the transition,
     the decision's only one) is written here, from status, once the store answers and before
@@ -657,22 +677,16 @@ def _deferred_ledger_written(state: loop.RunState, layout: RunLayout) -> bool:
         attempt=state.attempt,
     )
     try:
-        _write_ledger(entry, layout)
+        anchors.head = trust.write_chain([entry], anchors.head, layout)
     except objectstore.ObjectStoreUnavailable:
         return False
     return True
 
 
-def _launch(
-    body: dict[str, Any],
-    run: IterationRun,
-    intake: ModelIntake,
-    action: loop.LaunchJob,
-    exec_ns: str,
-    layout: RunLayout,
-    target: ExecutionTargetSpec,
-    placement: Placement,
-) -> None:
+def _launch(act: Acting, action: loop.LaunchJob) -> None:
+    body, run, intake, layout = act.body, act.run, act.intake, act.layout
+    exec_ns, target, placement = act.exec_ns, act.target, act.placement
+    assert target is not None
     base = ModelRef(uri=intake.spec.base_model.uri, label=intake.spec.base_model.label)
     namespace = body["metadata"]["namespace"]
     scenarios = load_benchmark_scenarios(namespace, intake)
@@ -774,7 +788,7 @@ def _record(
     decision: loop.Decision,
     job_obs: loop.JobObservation | None,
     progress: dict[str, Any] | None,
-    layout: RunLayout,
+    anchors: Anchors,
     staged: dict[str, str] | None = None,
     store: StoreLocation | None = None,
 ) -> float | None:
@@ -796,7 +810,9 @@ def _record(
         "lastSequence": state.ledger_sequence - 1 if state.ledger_sequence else None,
         "location": "append-only run ledger in the intake's object store "
         "(kubectl modelsmith status shows it)",
+        "head": anchors.head.wire() if anchors.head else None,
     }
+    status["integrity"] = anchors.wire()
     if state.accepted_iteration:
         status["candidate"] = {
             "label": candidate_label(name, state.accepted_iteration),

@@ -7,10 +7,12 @@ an approver signs never changes under them."""
 from __future__ import annotations
 
 import contextlib
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import kube, loop, objectstore
+from modelsmith import integrity, kube, loop, objectstore
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
@@ -27,12 +29,19 @@ from modelsmith.evidence.bundle import (
 from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
+from modelsmith.handlers import trust
 from modelsmith.handlers.gate_guard import uid_digest
 from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.handlers.trust import Anchors
 from modelsmith.layout import RunLayout
+from modelsmith.reconciler import RECONCILER
+from modelsmith.statusdiff import merge_patch
 
 GATES = "promotiongates"
 POLICIES = "approverpolicies"
+RUNS = "iterationruns"
+BUNDLE = "bundle.json"
+RECORD = "the evidence bundle"
 
 
 def candidate_label(run_name: str, iteration: int) -> str:
@@ -46,6 +55,7 @@ def stage(
     decision: loop.Decision,
     action: loop.StageGate,
     layout: RunLayout,
+    anchors: Anchors,
 ) -> dict[str, str] | None:
     """Creates the gate; returns the record of it the run keeps in status.gate (the only gate
     the gate controller will act on), or None when a gate under the name is not the one this
@@ -59,7 +69,9 @@ def stage(
     )
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
-    bundle = _stored_bundle(body, run, intake, chain, decision, action, layout, sanitiser)
+    bundle = _stored_bundle(
+        Staging(body, run, intake, chain, decision, action, layout, anchors), sanitiser
+    )
     summary = gate_evidence(bundle)
     if existing is not None:
         # Created before a restart, before status recorded it: adopted only if it is exactly
@@ -159,20 +171,64 @@ def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
     return effective_chain(policies, labels, promotion.approvers, promotion.approval_ttl_hours)
 
 
-def _stored_bundle(
-    body: dict[str, Any],
-    run: IterationRun,
-    intake: ModelIntake,
-    chain: EffectiveChain,
-    decision: loop.Decision,
-    action: loop.StageGate,
-    layout: RunLayout,
-    sanitiser: Sanitiser,
-) -> EvidenceBundle:
-    uri = layout.evidence("bundle.json")
-    existing = objectstore.get_bytes_or_none(uri)
-    if existing is not None:
-        return parse_bundle(existing)
+@dataclass(frozen=True)
+class Staging:
+    """What building the bundle needs of the run being staged."""
+
+    body: dict[str, Any]
+    run: IterationRun
+    intake: ModelIntake
+    chain: EffectiveChain
+    decision: loop.Decision
+    action: loop.StageGate
+    layout: RunLayout
+    anchors: Anchors
+
+
+def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
+    """The run's bundle, write-once. Its digest is recorded in the run's status before it is
+    written, so a bundle found in the store (a restart half-way) is reused only when it is
+    the one recorded; any other is a tamper."""
+    layout, anchors = staged.layout, staged.anchors
+    uri = layout.evidence(BUNDLE)
+    if anchors.bundle is not None:
+        existing = trust.read_verified(layout, uri, RECORD, anchors.bundle)
+        if existing is not None:
+            return parse_bundle(existing)
+    elif (existing := objectstore.get_bytes_or_none(uri)) is not None:
+        trust.quarantine(layout, uri, existing)
+        raise trust.TamperError(integrity.Tamper(RECORD, "no digest was recorded for it"))
+    bundle = _build_bundle(staged, sanitiser)
+    data = canonical_json(bundle)
+    anchors.bundle = integrity.sha256(data)
+    _record_bundle_digest(staged.body, anchors)
+    try:
+        objectstore.put_if_absent(uri, data)
+    except objectstore.AlreadyExists:
+        # Written by someone else between the look and the write: never the one recorded.
+        trust.read_verified(layout, uri, RECORD, anchors.bundle)
+    return bundle
+
+
+def _record_bundle_digest(body: dict[str, Any], anchors: Anchors) -> None:
+    """Writes status.integrity now, before the bundle: the anchor must exist before the object
+    it vouches for, or a restart in between could not tell our bundle from a forged one."""
+    meta = body["metadata"]
+    status = body.get("status") or {}
+    patch = merge_patch(status, {"integrity": anchors.wire()})
+    if not patch:
+        return
+    stored = RECONCILER.write_status(
+        RUNS, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+    )
+    # The reconcile's own status write follows from this version and this status.
+    meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+    body["status"] = {**status, "integrity": anchors.wire()}
+
+
+def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
+    body, run, intake, chain = staged.body, staged.run, staged.intake, staged.chain
+    decision, action, layout = staged.decision, staged.action, staged.layout
     namespace = body["metadata"]["namespace"]
     bench = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name) or {}
     status = bench.get("status") or {}
@@ -187,9 +243,11 @@ def _stored_bundle(
     policy = intake.spec.promotion
     cards = {}
     for iteration in range(action.iteration + 1):
-        card = objectstore.get_json_or_none(layout.scorecard(iteration))
-        if card is not None:
-            cards[iteration] = card
+        expected = staged.anchors.scorecards.get(str(iteration))
+        record = f"the scorecard of iteration {iteration}"
+        data = trust.read_verified(layout, layout.scorecard(iteration), record, expected)
+        if data is not None:
+            cards[iteration] = json.loads(data)
     bundle = build_bundle(
         run=run.name,
         candidate_label=candidate_label(run.name, action.iteration),
@@ -204,26 +262,10 @@ def _stored_bundle(
             max_regressions=policy.max_regressions,
         ),
         scorecards=cards,
-        history=history_from_ledger(_ledger(layout)),
+        history=history_from_ledger(trust.read_ledger(layout, staged.anchors.head)),
         generated_at=datetime.now(UTC),
         sanitiser=sanitiser,
         notes=[decision.message],
         candidate_iteration=action.iteration,
     )
-    try:
-        objectstore.put_if_absent(uri, canonical_json(bundle))
-    except objectstore.AlreadyExists:
-        return parse_bundle(objectstore.get_bytes(uri))
     return bundle
-
-
-def _ledger(layout: RunLayout) -> list[loop.LedgerEntry]:
-    """Every entry of the run's ledger. There is no falling back on the status history: it
-    keeps only the latest iterations, and evidence missing the rest must not reach approvers. A
-    store that does not answer raises ObjectStoreUnavailable instead, so nothing is staged, the
-    reconcile is retried, and the next one finds the store unreachable and blocks the run on
-    it (infrastructure) until it answers."""
-    return [
-        loop.LedgerEntry.model_validate_json(objectstore.get_bytes(info.uri))
-        for info in objectstore.iter_objects(layout.ledger_prefix())
-    ]

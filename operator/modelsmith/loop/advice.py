@@ -272,6 +272,12 @@ def next_action(ctx: AdviceContext) -> str:
                 "Find who created the Job that holds this run's Job name in the execution "
                 "namespace and have it removed; the run then starts its own"
             )
+        case Reason.EVIDENCE_TAMPERED:
+            return (
+                "Treat it as a security incident: find who holds write access to the run's "
+                "store prefix (the tampered copy is kept under its quarantine/), revoke it, "
+                f"{start_new}"
+            )
         case Reason.OPERATOR_NOT_PERMITTED:
             return (
                 "Ask a platform admin to bind the chart's operator-workloads ClusterRole in the "

@@ -253,6 +253,8 @@ def _route(ctx: Context) -> tuple[Context, Outcome]:
         return ctx, _suspend(ctx)
     if s.phase is Phase.BLOCKED:
         return ctx, _blocked(ctx)
+    if obs.tampered is not None:
+        return ctx, block_run(ctx, Reason.EVIDENCE_TAMPERED, sentence(obs.tampered) + ".")
     if s.phase is Phase.PENDING:
         return ctx, _pending(ctx)
     if not obs.object_store_reachable and s.phase in NEEDS_OBJECT_STORE:

@@ -38,6 +38,9 @@ class LedgerEntry(LoopModel):
     """Per train scenario id (recipe entries): the ledger is inside the customer boundary."""
     scores: Scores | None = None
     verdict: AcceptanceVerdict | None = None
+    previous: str = ""
+    """sha256 of the entry before it as stored ("" for the first): the ledger is a hash chain
+    whose head the run's status holds (modelsmith.integrity). The handler sets it on write."""
 
     def key(self) -> str:
         """The object name under the run's ledger prefix."""

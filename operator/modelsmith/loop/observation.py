@@ -49,6 +49,8 @@ class JobSummary(LoopModel):
     overlapping: tuple[str, ...] = ()
     """The held-out scenario ids that check named (`contamination_ids`), for the block message:
     ids are labels, never scenario text."""
+    reported: dict[str, str] = Field(default_factory=dict)
+    """The digests the Job reported of what it wrote (modelsmith.integrity.reported_digests)."""
 
 
 class JobObservation(LoopModel):
@@ -132,6 +134,10 @@ class Observation(LoopModel):
     words; looked up when a decision would launch, and while the run is blocked on it. Unlike
     launch_refusal, the run blocks from where it was (nothing that step decided stands) and
     resumes by replaying the step (OperatorNotPermitted, polled: no watch sees RBAC change)."""
+    tampered: str | None = None
+    """An object the run reads back does not match the digest the cluster holds for it
+    (modelsmith.integrity): what, in words. The run blocks (governance, EvidenceTampered) and
+    stays blocked: nothing it decides from the store can be trusted any more."""
     launch_refusal: LaunchRefusal | None = None
     """Set when the target, read afresh, refuses the intake: a decision that would launch a Job
     blocks instead (governance), and a run so blocked resumes once this is None again. The

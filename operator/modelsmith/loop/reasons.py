@@ -52,6 +52,8 @@ class Reason(StrEnum):
     # Governance: whose Job it is, and where the operator may act.
     JOB_NAME_TAKEN = "JobNameTaken"
     OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
+    # Governance of what the store holds (modelsmith.integrity).
+    EVIDENCE_TAMPERED = "EvidenceTampered"
     # Governance of where Jobs run (checked before every launch).
     EXECUTION_TARGET_NOT_ALLOWED = "ExecutionTargetNotAllowed"
     EXECUTION_TARGET_MISSING = "ExecutionTargetMissing"

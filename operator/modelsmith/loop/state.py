@@ -52,6 +52,7 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.GATE_BLOCKED: BlockKind.GOVERNANCE,
     Reason.JOB_NAME_TAKEN: BlockKind.GOVERNANCE,
     Reason.OPERATOR_NOT_PERMITTED: BlockKind.GOVERNANCE,
+    Reason.EVIDENCE_TAMPERED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_NOT_ALLOWED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_MISSING: BlockKind.GOVERNANCE,
     # A reconcile that raised: who has to act (modelsmith.reconcile_errors).

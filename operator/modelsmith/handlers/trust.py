@@ -1,0 +1,164 @@
+"""Reading back from the object store only what the cluster vouches for (modelsmith.integrity
+holds the decisions; this is where they meet the store and the run's status).
+
+`Anchors` is the run's status.integrity and ledger head, carried through one reconcile: the
+observation adds what Jobs reported, the ledger writes move the head, staging records the
+bundle's digest, and `_record` writes them back. A tampered object is copied aside under the
+run's quarantine/ (the evidence of the tamper outlives a writer that deletes it again) and a
+`TamperError` names the record, never its key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelsmith import integrity, loop, objectstore
+from modelsmith.integrity import ChainHead, Tamper
+from modelsmith.layout import RunLayout
+
+
+class TamperError(Exception):
+    """An object read back does not match the digest the cluster holds for it."""
+
+    def __init__(self, tamper: Tamper) -> None:
+        super().__init__(tamper.message)
+        self.tamper = tamper
+
+
+@dataclass
+class Anchors:
+    """The digests status holds for the run (status.integrity, status.ledger.head)."""
+
+    scorecards: dict[str, str] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
+    lineages: dict[str, str] = field(default_factory=dict)
+    bundle: str | None = None
+    head: ChainHead | None = None
+
+    @classmethod
+    def of(cls, status: dict[str, Any]) -> Anchors:
+        held = status.get("integrity") or {}
+        return cls(
+            scorecards=dict(held.get("scorecards") or {}),
+            results=dict(held.get("results") or {}),
+            lineages=dict(held.get("lineages") or {}),
+            bundle=held.get("bundleDigest"),
+            head=ChainHead.of((status.get("ledger") or {}).get("head")),
+        )
+
+    def wire(self) -> dict[str, Any]:
+        """status.integrity."""
+        return {
+            "scorecards": dict(self.scorecards),
+            "results": dict(self.results),
+            "lineages": dict(self.lineages),
+            "bundleDigest": self.bundle,
+        }
+
+    def reported(self, phase: loop.Phase, iteration: int, digests: dict[str, str]) -> None:
+        """Records what the iteration's finished Job reported (a later attempt's report replaces
+        an earlier one's: it rewrote the objects)."""
+        n = str(iteration)
+        if phase is loop.Phase.TRAINING:
+            for name, held in (
+                (integrity.RESULT, self.results),
+                (integrity.LINEAGE, self.lineages),
+            ):
+                if name in digests:
+                    held[n] = digests[name]
+        elif integrity.SCORECARD in digests:
+            self.scorecards[n] = digests[integrity.SCORECARD]
+
+
+def quarantine(layout: RunLayout, uri: str, data: bytes) -> None:
+    """Keeps a copy of a tampered object under the run's quarantine/ (write-once: a second
+    forgery of the same bytes is the same evidence)."""
+    name = uri.removeprefix(layout.uri(layout.prefix))
+    target = layout.uri(layout.prefix + integrity.quarantine_name(name, data))
+    with contextlib.suppress(objectstore.AlreadyExists):
+        objectstore.put_if_absent(target, data, content_type="application/octet-stream")
+
+
+def read_verified(layout: RunLayout, uri: str, record: str, expected: str | None) -> bytes | None:
+    """The object at `uri` if it matches `expected`; None when there is none; TamperError
+    (after keeping a copy) when it does not match."""
+    data = objectstore.get_bytes_or_none(uri)
+    if data is None:
+        return None
+    if (tamper := integrity.check(record, expected, data)) is not None:
+        quarantine(layout, uri, data)
+        raise TamperError(tamper)
+    return data
+
+
+def scorecard(layout: RunLayout, iteration: int, expected: str | None) -> loop.Scorecard | None:
+    record = f"the scorecard of iteration {iteration}"
+    data = read_verified(layout, layout.scorecard(iteration), record, expected)
+    return None if data is None else loop.Scorecard.model_validate_json(data)
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+def entry_bytes(entry: loop.LedgerEntry) -> bytes:
+    return json.dumps(entry.wire(), sort_keys=True).encode()
+
+
+def write_chain(
+    entries: Sequence[loop.LedgerEntry], head: ChainHead | None, layout: RunLayout
+) -> ChainHead | None:
+    """Writes `entries` in order, write-once, each linked to the one before; returns the new
+    head. A replayed decision finds its entries there and adopts them if they link (what is
+    stored is what the chain covers); an entry there that does not link is a tamper."""
+    written = 0
+    try:
+        for entry in entries:
+            if head is not None and entry.sequence <= head.sequence:
+                continue  # recorded already (a block's entry written once the store answered)
+            linked = entry.model_copy(update={"previous": integrity.link(head)})
+            data = entry_bytes(linked)
+            try:
+                objectstore.put_if_absent(layout.ledger(entry.sequence), data)
+                head = ChainHead(entry.sequence, integrity.sha256(data))
+            except objectstore.AlreadyExists:
+                head = _adopt(layout, head, entry.sequence)
+            written += 1
+    except objectstore.ObjectStoreUnavailable as exc:
+        if written:
+            raise PartlyRecordedError(str(exc)) from exc
+        raise
+    return head
+
+
+def _adopt(layout: RunLayout, head: ChainHead | None, sequence: int) -> ChainHead:
+    uri = layout.ledger(sequence)
+    stored = objectstore.get_bytes(uri)
+    adopted = integrity.adopt(head, sequence, stored)
+    if adopted is None:
+        quarantine(layout, uri, stored)
+        why = "it does not carry the digest of the entry before it"
+        raise TamperError(Tamper(f"ledger entry {sequence}", why, sequence))
+    return adopted
+
+
+def read_ledger(layout: RunLayout, head: ChainHead | None) -> list[loop.LedgerEntry]:
+    """Every entry of the run's ledger, checked against the chain and its head."""
+    stored = [
+        (info.uri, objectstore.get_bytes(info.uri))
+        for info in objectstore.iter_objects(layout.ledger_prefix())
+    ]
+    if (tamper := integrity.verify_chain([data for _, data in stored], head)) is not None:
+        if tamper.position is not None and tamper.position < len(stored):
+            quarantine(layout, *stored[tamper.position])
+        raise TamperError(tamper)
+    return [loop.LedgerEntry.model_validate_json(data) for _, data in stored]
+
+
+class PartlyRecordedError(Exception):
+    """The object store stopped answering while a decision was being acted on, after some of its
+    ledger entries were written: only that same decision may follow them in the ledger, so the
+    reconcile fails and replays it once the store answers, instead of deciding anew."""
