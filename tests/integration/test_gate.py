@@ -375,7 +375,9 @@ def test_approval_on_stale_evidence_blocks(crds: Cluster, gate_ns: str) -> None:
 def test_a_record_written_before_a_restart_is_reused(
     crds: Cluster, object_store: ObjectStore, gate_ns: str
 ) -> None:
-    """A promotion interrupted after the record was written finishes with that record."""
+    """A promotion interrupted after the record was written finishes with that record: the
+    gate's status recorded the record's digest before it was written (a record the status does
+    not vouch for is a forgery: tests/integration/test_tamper.py)."""
     ns = gate_ns
     layout = gate_layout(ns, GATE)
     earlier = {
@@ -398,6 +400,8 @@ def test_a_record_written_before_a_restart_is_reused(
     data = json.dumps(earlier).encode()
     key = layout.evidence("promotion-record.json").removeprefix(f"s3://{object_store.bucket}/")
     object_store.client().put_object(Bucket=object_store.bucket, Key=key, Body=data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    kube.patch_status("promotiongates", ns, GATE, {"recordDigest": digest})
 
     _sign(crds, ns, "alice", "domain-owner")
     _sign(crds, ns, "bob", "engineering-owner")

@@ -471,18 +471,12 @@ def _promotion_blocked(
 def _recorded_promotion(
     body: dict[str, Any], gate: PromotionGate, old: dict[str, Any], document: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """The promotion record, once the evidence it promotes is checked: the stored bundle must be
-    the one the gate's spec carries the digest of (approvers signed that digest). The record's
-    digest goes into status before the record is written, so a record found in the store is
-    accepted only if it is that one; anything else (a forgery written first, or over ours) is
-    a tamper: kept aside, nothing promoted."""
+    """The promotion record, once the evidence it promotes is checked. The record's digest goes
+    into status before the record is written, so a record found in the store is accepted only
+    if it is that one; anything else (a forgery written first, or over ours) is a tamper: kept
+    aside, nothing promoted."""
     layout = _layout(gate)
-    bundle = layout.evidence(BUNDLE)
-    if (
-        trust.read_verified(layout, bundle, "the evidence bundle", gate.spec.evidence.digest)
-        is None
-    ):
-        raise TamperError(integrity.Tamper("the evidence bundle", "it is missing"))
+    _check_bundle(gate, layout)
     uri = layout.evidence(PROMOTION_RECORD)
     stored = objectstore.get_bytes_or_none(uri)
     if stored is None:
@@ -499,6 +493,22 @@ def _recorded_promotion(
     trust.read_verified(layout, uri, "the promotion record", old.get("recordDigest"))
     parsed: dict[str, Any] = json.loads(stored)
     return parsed, integrity.sha256(stored)
+
+
+def _check_bundle(gate: PromotionGate, layout: RunLayout) -> None:
+    """The stored bundle must be the one whose digest approvers signed (the gate's spec). The
+    run's status.integrity.bundleDigest says the operator wrote it (the same digest); a gate
+    staged before runs recorded it has no bundle the operator vouched for, and is left as it
+    was (its approvers signed a digest, and the pointer never comes from the bundle)."""
+    run = watched.get(RUNS, gate.namespace, gate.spec.run_ref.name) or {}
+    recorded = ((run.get("status") or {}).get("integrity") or {}).get("bundleDigest")
+    if recorded is None:
+        return
+    record = "the evidence bundle"
+    if recorded != gate.spec.evidence.digest:
+        raise TamperError(integrity.Tamper(record, "the gate carries another digest than its run"))
+    if trust.read_verified(layout, layout.evidence(BUNDLE), record, recorded) is None:
+        raise TamperError(integrity.Tamper(record, "it is missing"))
 
 
 def _record_bytes(document: dict[str, Any]) -> bytes:

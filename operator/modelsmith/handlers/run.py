@@ -161,10 +161,13 @@ def _wake_run(child: dict[str, Any], after: float = 0.0) -> None:
 
 
 def reconcile(namespace: str, name: str) -> float | None:
-    body = watched.get(PLURAL, namespace, name)
-    if body is None:
+    cached = watched.get(PLURAL, namespace, name)
+    if cached is None:
         RECONCILER.forget((PLURAL, namespace, name))
         return None
+    # Our own copy of what the cache holds: staging records the bundle's digest mid-reconcile
+    # and moves this body's status and resourceVersion on with it.
+    body = {**cached, "metadata": dict(cached["metadata"])}
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
     owner = RunIdentity.of(body)
