@@ -20,7 +20,7 @@ from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
 from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import scenarios
+from modelsmith.handlers import scenarios, trust
 from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -176,20 +176,20 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     ledger, so the run must not record a block under the same sequence number; the reconcile
     fails, and the next one replays the launch."""
     custom = _launchable(crds, namespace, object_store)
-    write = run_handler._write_ledger
+    write = trust.put_entry
 
-    def job_entry_lost(entry: loop.LedgerEntry, layout: RunLayout) -> None:
+    def job_entry_lost(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
         if entry.kind is loop.LedgerKind.JOB:
             raise objectstore.ObjectStoreUnavailable("put-if-absent: the store went away")
-        write(entry, layout)
+        write(layout, entry, data)
 
-    monkeypatch.setattr(run_handler, "_write_ledger", job_entry_lost)
+    monkeypatch.setattr(trust, "put_entry", job_entry_lost)
     with pytest.raises(run_handler.PartlyRecordedError):
         run_handler.reconcile(namespace, RUN)
     assert _status(custom, namespace).get("phase") in (None, "Pending")
     assert [e["kind"] for e in _ledger(object_store, namespace)] == ["transition"]
 
-    monkeypatch.setattr(run_handler, "_write_ledger", write)
+    monkeypatch.setattr(trust, "put_entry", write)
     run_handler.reconcile(namespace, RUN)
     status = _status(custom, namespace)
     assert status["phase"] == "EvaluatingBaseline", status

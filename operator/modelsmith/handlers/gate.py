@@ -6,9 +6,12 @@ reconcile judges the chain (modelsmith.approvals, pure) and writes status. Once 
 approved:
 
 1. the promotion record is written once to the object store, beside the evidence bundle
-   (evidence/promotion-record.json); when it already exists (a restart half-way) the stored one
-   is used, so the record, its digest and the status mirroring it never change;
-2. the serving pointer is updated;
+   (evidence/promotion-record.json), its digest recorded in status.recordDigest first; when it
+   already exists (a restart half-way) the stored one is used only if it has that digest (else
+   EvidenceTampered, modelsmith.integrity), so the record, its digest and the status mirroring
+   it never change;
+2. the serving pointer is updated, to a value computed from the gate's spec (never read back
+   from the record);
 3. status becomes Promoted with the record's digest (a CEL rule keeps it from ever changing).
 
 The serving pointer is a ConfigMap inside the customer's cluster (spec.serving; its namespace
@@ -30,7 +33,7 @@ gate. Every state change requeues the owning IterationRun, which follows the gat
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -515,23 +518,6 @@ def _record_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
 
 
-def _write_once(uri: str, document: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Writes `document` at `uri` unless something is there; returns what is stored there and
-    the sha256 digest of its bytes."""
-    data = _record_bytes(document)
-    try:
-        objectstore.put_if_absent(uri, data)
-    except objectstore.AlreadyExists:
-        stored = objectstore.get_bytes_or_none(uri)
-        if stored is None:  # deleted between the two calls: try again on the next reconcile
-            raise objectstore.ObjectStoreUnavailable(
-                "a write-once record vanished while being read"
-            ) from None
-        data = stored
-    parsed: dict[str, Any] = json.loads(data)
-    return parsed, "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _read_pointer(pointer: ServingPointer) -> PointerState:
     try:
         cm = kube.core().read_namespaced_config_map(pointer.name, pointer.namespace)
@@ -636,8 +622,10 @@ def _follow_promoted(
             ]
             return failed(f"candidate {label} cannot be rolled back: {refusal.message}")
         uri = layout.evidence(ROLLBACK_RECORD)
-        stored = objectstore.get_bytes_or_none(uri)
-        if stored is None:
+        # The record's digest goes into status before the record: a stored record is trusted
+        # (and its pointer values used) only if it is the one recorded.
+        anchor = status["rollback"].get("recordDigest")
+        if objectstore.get_bytes_or_none(uri) is None:
             if not current.exists:
                 return failed(
                     f"candidate {label} cannot be rolled back: the serving pointer ConfigMap "
@@ -669,10 +657,20 @@ def _follow_promoted(
                     },
                 },
             }
-            record, digest = _write_once(uri, document)
-        else:
-            record = json.loads(stored)
-            digest = "sha256:" + hashlib.sha256(stored).hexdigest()
+            data = _record_bytes(document)
+            written = integrity.sha256(data)
+            if anchor != written:
+                status["rollback"].update(
+                    state=RollbackState.IN_PROGRESS.value, by=by, recordDigest=written
+                )
+                _write(body, old, status, None)
+            anchor = written
+            with contextlib.suppress(objectstore.AlreadyExists):
+                objectstore.put_if_absent(uri, data)
+        stored = trust.read_verified(layout, uri, "the rollback record", anchor)
+        if stored is None:  # deleted between the two calls: look again on the next reconcile
+            raise objectstore.ObjectStoreUnavailable("the rollback record vanished while read")
+        record, digest = json.loads(stored), integrity.sha256(stored)
         if (record.get("gate") or {}).get("name") != gate.name:
             return failed(
                 f"candidate {label} cannot be rolled back: a rollback record for this run "
@@ -703,6 +701,14 @@ def _follow_promoted(
         )
         _write(body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
         return SETTINGS.requeue_seconds * 2
+    except TamperError as tampered:
+        blocker = Blocker(
+            kind=BlockerKind.GOVERNANCE, reason=EVIDENCE_TAMPERED, message=tampered.tamper.message
+        )
+        status["blockers"] = [blocker.wire()]
+        status["rollback"].update(state=RollbackState.FAILED.value, by=by)
+        _write(body, old, status, ("Warning", EVIDENCE_TAMPERED, tampered.tamper.message))
+        return SETTINGS.requeue_seconds * 6
     except Exception as exc:
         if kube.is_conflict(exc):
             return 1.0

@@ -122,7 +122,7 @@ def write_chain(
             linked = entry.model_copy(update={"previous": integrity.link(head)})
             data = entry_bytes(linked)
             try:
-                objectstore.put_if_absent(layout.ledger(entry.sequence), data)
+                put_entry(layout, linked, data)
                 head = ChainHead(entry.sequence, integrity.sha256(data))
             except objectstore.AlreadyExists:
                 head = _adopt(layout, head, entry.sequence)
@@ -132,6 +132,11 @@ def write_chain(
             raise PartlyRecordedError(str(exc)) from exc
         raise
     return head
+
+
+def put_entry(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
+    """One entry, write-once, under its sequence number."""
+    objectstore.put_if_absent(layout.ledger(entry.sequence), data)
 
 
 def _adopt(layout: RunLayout, head: ChainHead | None, sequence: int) -> ChainHead:
