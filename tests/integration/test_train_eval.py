@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import tiny_model
-from modelsmith import objectstore
+from modelsmith import integrity, objectstore
 from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.benchmark.heldout import fingerprint
 from modelsmith.benchmark.prompting import render_prompt
@@ -266,6 +266,9 @@ def test_baseline_scores_low_and_scorecard_is_sanitised(
     assert len(results) == 24 and all("completion" in r for r in results)
     assert job.termination["status"] == "succeeded"
     assert job.termination["details"]["total"] == 24
+    # The trusted channel: the digest of the scorecard as written (modelsmith.integrity).
+    stored = objectstore.get_bytes(quickstart.uri("iter-0/eval/") + "scorecard.json")
+    assert job.termination["digests"] == {"scorecard": integrity.sha256(stored)}
 
 
 def test_training_writes_a_small_adapter_with_lineage_and_progress(
@@ -302,6 +305,10 @@ def test_training_writes_a_small_adapter_with_lineage_and_progress(
 
     assert job.termination["status"] == "succeeded"
     assert job.termination["details"]["contaminated"] is False
+    assert job.termination["digests"] == {
+        "lineage": integrity.sha256(objectstore.get_bytes(output + "lineage.json")),
+        "result": integrity.sha256(objectstore.get_bytes(output + "result.json")),
+    }
     # Staged uploads are cleaned up.
     assert keys_under(f"s3://{quickstart.store.bucket}/{objectstore.STAGING_PREFIX}") == []
 
