@@ -44,7 +44,9 @@ class Tamper:
     """What it is, in words: names no key."""
     why: str
     position: int | None = None
-    """For a ledger entry: its sequence number (the copy kept aside is that one)."""
+    """For the ledger: the first entry concerned (the copies kept aside start there)."""
+    span: int = 1
+    """How many entries from `position` are concerned: a broken link implicates two."""
 
     @property
     def message(self) -> str:
@@ -135,6 +137,11 @@ def verify_chain(entries: Sequence[bytes], head: ChainHead | None) -> Tamper | N
     previous = ""
     for index, data in enumerate(entries):
         if (why := _unlinked(data, index, previous)) is not None:
+            if why == UNLINKED and index > 0:
+                # Either this entry's link or the entry before it was rewritten: a chain cannot
+                # say which, so both are named and kept.
+                pair = "they no longer link: one of them was rewritten"
+                return Tamper(f"ledger entry {index - 1} or {index}", pair, index - 1, 2)
             return Tamper(f"ledger entry {index}", why, index)
         previous = sha256(data)
         if head is not None and index == head.sequence and previous != head.digest:
@@ -154,8 +161,11 @@ def _unlinked(data: bytes, sequence: int, previous: str) -> str | None:
     if not isinstance(entry, dict) or entry.get("sequence") != sequence:
         return "its sequence is not its place in the ledger"
     if entry.get("previous", "") != previous:
-        return "it does not carry the digest of the entry before it"
+        return UNLINKED
     return None
+
+
+UNLINKED: Final = "it does not carry the digest of the entry before it"
 
 
 def quarantine_name(name: str, data: bytes) -> str:

@@ -69,9 +69,29 @@ def test_an_intact_chain_verifies_against_its_head() -> None:
 def test_a_rewritten_entry_breaks_the_chain_where_it_was_rewritten() -> None:
     entries = _entries(3)
     head = ChainHead(2, integrity.sha256(entries[2]))
-    entries[1] = json.dumps({"sequence": 1, "previous": "", "message": "forged"}).encode()
+    forged = json.loads(entries[1])
+    forged["message"] = "forged"
+    entries[1] = json.dumps(forged).encode()
     tamper = integrity.verify_chain(entries, head)
-    assert tamper is not None and tamper.position == 1 and tamper.record == "ledger entry 1"
+    # Entry 1 still links to entry 0, but entry 2 no longer links to it.
+    assert tamper is not None and tamper.record == "ledger entry 1 or 2"
+    assert (tamper.position, tamper.span) == (1, 2)
+
+
+def test_an_entry_out_of_place_is_named() -> None:
+    entries = _entries(2)
+    entries[1] = entries[0]
+    tamper = integrity.verify_chain(entries, None)
+    assert tamper is not None and tamper.record == "ledger entry 1" and tamper.span == 1
+
+
+def test_a_rewritten_entry_that_keeps_its_link_breaks_the_next_one() -> None:
+    entries = _entries(3)
+    head = ChainHead(2, integrity.sha256(entries[2]))
+    entries[0] = json.dumps({"sequence": 0, "previous": "", "message": "forged"}).encode()
+    tamper = integrity.verify_chain(entries, head)
+    assert tamper is not None and tamper.record == "ledger entry 0 or 1"
+    assert (tamper.position, tamper.span) == (0, 2)
 
 
 def test_a_rewritten_last_entry_is_caught_by_the_head() -> None:

@@ -157,8 +157,9 @@ def read_ledger(layout: RunLayout, head: ChainHead | None) -> list[loop.LedgerEn
         for info in objectstore.iter_objects(layout.ledger_prefix())
     ]
     if (tamper := integrity.verify_chain([data for _, data in stored], head)) is not None:
-        if tamper.position is not None and tamper.position < len(stored):
-            quarantine(layout, *stored[tamper.position])
+        if tamper.position is not None:
+            for uri, data in stored[tamper.position : tamper.position + tamper.span]:
+                quarantine(layout, uri, data)
         raise TamperError(tamper)
     return [loop.LedgerEntry.model_validate_json(data) for _, data in stored]
 
