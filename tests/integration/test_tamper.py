@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from staged import forget_staged_runs, stage_gate
+from staged import forget_staged_runs, gate_layout, stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
-from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -149,7 +148,7 @@ def _assert_tamper_caught(
         if e.involved_object.name == GATE and e.reason == "EvidenceTampered"
     ]
     assert warnings and warnings[0].type == "Warning"
-    assert _keys(store, f"runs/{namespace}/{RUN}/quarantine/")
+    assert _keys(store, gate_layout(namespace, GATE).prefix + "quarantine/")
 
 
 def test_a_forged_promotion_record_ships_nothing(
@@ -157,7 +156,7 @@ def test_a_forged_promotion_record_ships_nothing(
 ) -> None:
     """A record written into the gate's key before the operator writes its own (its pointer
     value elsewhere, approvals invented) is not the one the gate's status recorded."""
-    layout = RunLayout(object_store.bucket, team, RUN)
+    layout = gate_layout(team, GATE)
     forged = {
         "schema": "modelsmith.io/promotion-record/v1",
         "gate": {"namespace": team, "name": GATE},
@@ -185,13 +184,13 @@ def test_an_overwritten_bundle_ships_nothing(
     kube.patch_status(
         "iterationruns", team, RUN, {"integrity": {"bundleDigest": samples.SAMPLE_DIGEST}}
     )
-    layout = RunLayout(object_store.bucket, team, RUN)
+    layout = gate_layout(team, GATE)
     _put(object_store, layout.evidence("bundle.json"), b'{"candidate": {"score": 1.0}}')
     _sign(crds, team, "alice", "domain-owner", "approved")
     _sign(crds, team, "bob", "engineering-owner", "approved")
     gate = _reconcile(team)
     _assert_tamper_caught(team, object_store, gate, "the evidence bundle")
-    assert not _keys(object_store, f"runs/{team}/{RUN}/evidence/promotion-record.json")
+    assert not _keys(object_store, layout.prefix + "evidence/promotion-record.json")
 
 
 def _refused_delete(cluster: Cluster, namespace: str, name: str) -> str:
