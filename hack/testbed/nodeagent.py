@@ -22,7 +22,6 @@ stopping the test bed leaves nothing running).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import logging
 import signal
@@ -32,12 +31,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import urllib3
 from kubernetes import client
 
-from testbed import podrunner
 from testbed.kube import Json, new_api_client, read_json, watch_json
 from testbed.podrunner import NodeContext, PodWorker
+from testbed.podstatus import now, transient
 
 log = logging.getLogger("testbed.nodeagent")
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -57,12 +55,6 @@ class NodeAgent:
         self.api = new_api_client(args.kubeconfig)
         # Names the agent in the API server's audit log, as a kubelet's user agent does.
         self.api.user_agent = f"modelsmith-testbed-nodeagent/{KUBE_VERSION}"
-        # Every request times out (the pod watch sets its own, longer read timeout): a
-        # connection opened while the API server restarts can stay open unanswered, and a pod
-        # worker blocked on it holds its lock, so the agent would never report a pod again.
-        self.api.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(
-            connect=10, read=60
-        )
         self.core = client.CoreV1Api(self.api)
         self.leases = client.CoordinationV1Api(self.api)
         self.run_dir: Path = Path(args.run_dir)
@@ -80,7 +72,7 @@ class NodeAgent:
         self.started: set[str] = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.ready_since = podrunner.now()
+        self.ready_since = now()
 
     # ----- node and heartbeats -------------------------------------------------------------
 
@@ -118,7 +110,7 @@ class NodeAgent:
         gpus = self.gpus()
         resources = {"cpu": self.args.cpu, "memory": self.args.memory, "pods": str(self.args.pods),
                      "ephemeral-storage": "100Gi", GPU_RESOURCE: str(gpus)}
-        stamp = podrunner.now()
+        stamp = now()
 
         def condition(kind: str, status: str, reason: str, message: str) -> Json:
             since = self.ready_since
@@ -188,7 +180,7 @@ class NodeAgent:
                 ):
                     if was_paused:
                         log.info("heartbeats resumed")
-                        self.ready_since = podrunner.now()
+                        self.ready_since = now()
                     if gpus != last_gpus:
                         log.info("GPU capacity %d -> %d", last_gpus, gpus)
                     self.beat()
@@ -217,9 +209,8 @@ class NodeAgent:
                 terminal or ran_here or not status.get("startTime")
             ):
                 # Nothing runs for it here: finalise at once, as the kubelet does.
-                if uid not in self.finalised:
+                if uid not in self.finalised and self._delete(pod):
                     self.finalised.add(uid)
-                    self._delete(pod)
                 return
             # A watch event may be older than the worker's last status post: a pod this agent
             # already ran never runs again, whatever phase a stale event shows.
@@ -243,14 +234,19 @@ class NodeAgent:
         with self.lock:
             self.workers.pop(uid, None)
 
-    def _delete(self, pod: Json) -> None:
+    def _delete(self, pod: Json) -> bool:
+        """Finalises a pod; False when the API server could not answer (the relist after the
+        outage offers the pod again)."""
         meta = pod["metadata"]
-        with contextlib.suppress(client.ApiException):
+        try:
             self.core.delete_namespaced_pod(
                 meta["name"], meta["namespace"],
                 body=client.V1DeleteOptions(grace_period_seconds=0,
                                             preconditions=client.V1Preconditions(uid=meta["uid"])),
             )
+        except Exception as e:  # refused (gone already, another pod by that name): done
+            return not transient(e)
+        return True
 
     def watch_pods(self) -> None:
         selector = f"spec.nodeName={self.name}"
@@ -266,6 +262,8 @@ class NodeAgent:
                     vanished = [w for uid, w in self.workers.items() if uid not in present]
                 for worker in vanished:
                     worker.vanish()
+                # The read timeout, above the watch's own, ends a watch whose server vanished
+                # without closing the connection.
                 events = watch_json(
                     self.core.list_pod_for_all_namespaces, field_selector=selector,
                     resource_version=listing["metadata"]["resourceVersion"],

@@ -1,7 +1,8 @@
 """One pod's life on the test bed's node, as the kubelet would live it: init containers one after
 another, then the containers, each a local process group; restarts per restartPolicy with a
-back-off; activeDeadlineSeconds; termination messages; status posted to the API server; on
-deletion the processes are killed and the pod is finalised (deleted with grace period 0).
+back-off; activeDeadlineSeconds; termination messages; status posted to the API server, through
+its outages (`testbed.podstatus`); on deletion the processes are killed and the pod is finalised
+(deleted with grace period 0).
 
 Image -> command mapping: `testbed.images`. Environment and volumes: `testbed.podenv`.
 """
@@ -26,6 +27,7 @@ from kubernetes import client
 
 from testbed import images, podenv, procs
 from testbed.kube import Json, read_json
+from testbed.podstatus import PodEndedError, PodStatusWriter, now, transient
 
 log = logging.getLogger("testbed.nodeagent")
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -37,10 +39,6 @@ BACKOFF_MAX = 30.0
 PULL_RETRY = 5.0  # the first pull retry; later ones wait BACKOFF_MAX
 DEFAULT_GRACE = 30.0
 POLL = 0.1
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: str) -> float:
@@ -106,10 +104,6 @@ class ContainerRun:
         }
 
 
-class PodEndedError(Exception):
-    """The worker is done with its pod (finished, failed, deleted or gone)."""
-
-
 class PodWorker:
     """Lives one pod on its own thread."""
 
@@ -129,8 +123,8 @@ class PodWorker:
         self.init_runs: list[ContainerRun] = []
         self.main_runs: list[ContainerRun] = []
         self.start_time = now()
-        self.transitions: dict[str, tuple[str, str]] = {}
-        self.posted: Json | None = None
+        self.status = PodStatusWriter(node.core, self.namespace, self.pod_name, self.uid,
+                                      self.gone)
         self.base_env: dict[str, str] = {}
         self.volumes: dict[str, Path] = {}
         self.lock = threading.Lock()
@@ -212,7 +206,8 @@ class PodWorker:
         self._drive(self.main_runs)
 
     def _prepare(self) -> None:
-        """Volumes and the service-account kubeconfig; retried while a reference is missing."""
+        """Volumes and the service-account kubeconfig; retried while a reference is missing
+        or the API server cannot answer."""
         while True:
             self._check_interruptions()
             try:
@@ -224,9 +219,14 @@ class PodWorker:
                 for run in self.init_runs + self.main_runs:
                     run.state = {"waiting": {"reason": "CreateContainerConfigError",
                                              "message": str(e)}}
-                self._post()
-                self.wake.wait(1.0)
-                self.wake.clear()
+            except Exception as e:
+                if not transient(e):
+                    raise
+                log.warning("pod %s/%s: preparing waits for the API server: %s",
+                            self.namespace, self.pod_name, e)
+            self._post()
+            self.wake.wait(1.0)
+            self.wake.clear()
 
     def _node_env(self) -> dict[str, str]:
         env = {
@@ -331,6 +331,11 @@ class PodWorker:
             return
         except images.UnknownImageError as e:
             self._image_unavailable(run, str(e))
+            return
+        except Exception as e:  # a Secret or ConfigMap read while the API server is away
+            if not transient(e):
+                raise
+            run.next_start = time.monotonic() + 1.0
             return
         except images.CommandNotFoundError as e:
             run.started_at = now()
@@ -453,32 +458,18 @@ class PodWorker:
                     "finishedAt": now(),
                     **({"startedAt": run.started_at} if run.started_at else {}),
                 }}
-        self._post(phase, reason=reason, message=message)
+        self.status.post_final(self._pod_status(phase, reason=reason, message=message))
         if finalise:
-            self._finalise()
+            self.status.finalise()
         raise PodEndedError
 
-    def _finalise(self) -> None:
-        with contextlib.suppress(client.ApiException):
-            self.node.core.delete_namespaced_pod(
-                self.pod_name, self.namespace,
-                body=client.V1DeleteOptions(grace_period_seconds=0,
-                                            preconditions=client.V1Preconditions(uid=self.uid)),
-            )
+    def _post(self) -> None:
+        """Posts the current status if it changed; an API server that cannot take it now gets
+        it on a later tick (see `testbed.podstatus`)."""
+        self.status.post(self._pod_status())
 
-    def _condition(self, kind: str, ok: bool, reason: str | None = None) -> Json:
-        status = "True" if ok else "False"
-        previous = self.transitions.get(kind)
-        if previous is None or previous[0] != status:
-            self.transitions[kind] = (status, now())
-        condition: Json = {"type": kind, "status": status,
-                           "lastTransitionTime": self.transitions[kind][1],
-                           "lastProbeTime": None}
-        condition["reason"] = reason if not ok else None
-        return condition
-
-    def _post(self, terminal_phase: str | None = None, reason: str | None = None,
-              message: str | None = None) -> None:
+    def _pod_status(self, terminal_phase: str | None = None, reason: str | None = None,
+                    message: str | None = None) -> Json:
         terminal = terminal_phase is not None
         if terminal_phase is None:
             started = any(r.started_at for r in self.main_runs)
@@ -489,6 +480,7 @@ class PodWorker:
         ready = (not terminal and bool(self.main_runs)
                  and all(r.running for r in self.main_runs))
         not_ready_reason = "PodCompleted" if terminal else "ContainersNotReady"
+        condition = self.status.condition
         status: Json = {
             "phase": phase,
             "hostIP": "127.0.0.1",
@@ -499,34 +491,14 @@ class PodWorker:
             "reason": reason,
             "message": message,
             "conditions": [
-                self._condition("PodReadyToStartContainers", not terminal,
-                                "PodCompleted" if terminal else None),
-                self._condition("Initialized", initialised, "ContainersNotInitialized"),
-                self._condition("ContainersReady", ready, not_ready_reason),
-                self._condition("Ready", ready, not_ready_reason),
+                condition("PodReadyToStartContainers", not terminal,
+                          "PodCompleted" if terminal else None),
+                condition("Initialized", initialised, "ContainersNotInitialized"),
+                condition("ContainersReady", ready, not_ready_reason),
+                condition("Ready", ready, not_ready_reason),
             ],
             "containerStatuses": [r.status() for r in self.main_runs],
         }
         if self.init_runs:
             status["initContainerStatuses"] = [r.status() for r in self.init_runs]
-        if status == self.posted:
-            return
-        for attempt in range(5):
-            try:
-                self.node.core.patch_namespaced_pod_status(
-                    self.pod_name, self.namespace, {"status": status},
-                    _content_type="application/strategic-merge-patch+json")
-                self.posted = status
-                return
-            except client.ApiException as e:
-                if e.status == 404:
-                    self.gone.set()
-                    raise PodEndedError from e
-                log.warning("pod %s/%s: status update failed (%s): %s", self.namespace,
-                            self.pod_name, e.status, e.body)
-                if e.status == 422 or attempt == 4:
-                    raise
-            except OSError as e:
-                log.warning("pod %s/%s: status update failed: %s", self.namespace,
-                            self.pod_name, e)
-            time.sleep(0.5 * (attempt + 1))
+        return status

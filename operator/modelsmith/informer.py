@@ -74,6 +74,7 @@ class Informer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._backoff = 1.0
 
     def start(self) -> Informer:
         name = f"informer-{self.resource.plural}-{self.namespace or 'all'}"
@@ -90,14 +91,11 @@ class Informer:
         return self.resource.list_namespaced(self.namespace, label_selector=self.selector, **kwargs)
 
     def _run(self) -> None:
-        backoff = 1.0
         while not self._stop.is_set():
             try:
                 if self.version is None:
                     self.relist()
                 self.watch_once()
-                backoff = 1.0
-                self._recovered()
             except Gone:
                 self.version = None
             except Exception as exc:
@@ -111,13 +109,16 @@ class Informer:
                         getattr(exc, "status", None) or type(exc).__name__,
                     )
                 self._failing = True
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_CAP)
+                self._stop.wait(self._backoff)
+                self._backoff = min(self._backoff * 2, BACKOFF_CAP)
 
     def _recovered(self) -> None:
+        """The API server answered a watch: the outage (if any) is over now, not when this
+        watch ends minutes later."""
         if self._failing:
             log.info("watching %s again", self.resource.plural)
         self._failing = False
+        self._backoff = 1.0
 
     def relist(self) -> None:
         listing = orjson.loads(self._call(_preload_content=False).data)
@@ -141,6 +142,7 @@ class Informer:
             _preload_content=False,
             _request_timeout=(10, WATCH_SECONDS + 30),
         )
+        self._recovered()
         try:
             for line in _lines(response):
                 if self._stop.is_set():

@@ -231,11 +231,6 @@ def test_object_store_outage_blocks_then_resumes(
 # ----- the API server restarted mid-run -----------------------------------------------------
 
 
-@pytest.mark.skip(
-    reason="hangs since the governance changes of session 10: after the API server restart the "
-    "node agent reports no pod again (the training pod stays Running), although client-side "
-    "timeouts were added; the operator side is unverified until the test bed is fixed"
-)
 def test_api_server_restart_mid_training_is_ridden_out(
     operator: OperatorProcess,
     cluster: Cluster,

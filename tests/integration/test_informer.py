@@ -4,6 +4,7 @@ delivers its differences from the cache as events."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -116,3 +117,26 @@ def test_a_watch_that_cannot_resume_is_replaced_by_a_listing(
     assert watched.cached("pods", namespace, "present") is not None
     assert informer.version is not None and int(informer.version) > 1
 
+
+
+def test_a_watch_cut_by_an_api_server_restart_resumes_and_says_so(
+    cluster: Cluster, core: Any, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    labels = {"modelsmith.io/test-informer": namespace}
+    recorder = Recorder()
+    informer = Informer(
+        _pods(core), f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
+    )
+    caplog.set_level(logging.INFO, logger="modelsmith.informer")
+    informer.start()
+    try:
+        wait_for(lambda: informer.version is not None, 30, "the informer's first listing")
+        cluster.restart_apiserver(down_seconds=2)
+        core = client.CoreV1Api(cluster.api_client())
+        core.create_namespaced_pod(namespace, _pod("after-restart", labels))
+        wait_for(lambda: "ADDED" in recorder.seen("after-restart"), 60, "the pod's ADDED")
+        # Said when the watch is back, not when that watch ends minutes later.
+        messages = [r.getMessage() for r in caplog.records]
+        assert "watching pods again" in messages, messages
+    finally:
+        informer.stop()

@@ -294,6 +294,40 @@ def test_node_goes_not_ready_without_heartbeats(node_control: Cluster) -> None:
     wait_for(lambda: not taints(), 30, "the node's taints to be lifted")
 
 
+def test_a_pod_ending_while_the_api_server_is_down_is_reported_once_it_is_back(
+    cluster: Cluster, namespace: str
+) -> None:
+    """As the kubelet's status manager does, the node agent retries a pod's last status until
+    the API server takes it. It once gave up at the first refused connection, and the pod
+    stayed Running for good (an API server restart mid-training hung the fault test)."""
+    core = client.CoreV1Api(cluster.api_client())
+    release = cluster.run_dir / f"release-{namespace}"
+    waiter = container(f"""
+        import os, time
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.1)
+    """)
+    core.create_namespaced_pod(namespace, pod("outlasts", waiter))
+
+    def running() -> Json | None:
+        found = read_pod(core, namespace, "outlasts")
+        return found if found["status"].get("phase") == "Running" else None
+
+    uid = wait_for(running, 30, "the pod to run")["metadata"]["uid"]
+    # The agent forgets the process's pid when it sees it exit, just before posting its end.
+    pid_file = cluster.run_dir / "pids" / "pods" / f"{uid}-main.pid"
+    cluster.stop_apiserver()
+    try:
+        release.touch()
+        wait_for(lambda: not pid_file.exists(), 30, "the pod's process to end")
+    finally:
+        cluster.start_apiserver()
+    core = client.CoreV1Api(cluster.api_client())
+    ended = wait_for(lambda: terminal_pod(core, namespace, "outlasts"), 60, "the pod's end")
+    assert ended["status"]["phase"] == "Succeeded"
+    assert terminated(ended)["exitCode"] == 0
+
+
 def test_object_store_refuses_a_conditional_overwrite(object_store: ObjectStore) -> None:
     s3 = object_store.client()
     key = "testbed/write-once.json"
