@@ -244,8 +244,12 @@ class NodeAgent:
                 body=client.V1DeleteOptions(grace_period_seconds=0,
                                             preconditions=client.V1Preconditions(uid=meta["uid"])),
             )
-        except Exception as e:  # refused (gone already, another pod by that name): done
-            return not transient(e)
+        except Exception as e:
+            if transient(e):
+                return False
+            if not isinstance(e, client.ApiException):
+                raise
+            # Refused (gone already, another pod by that name): nothing left to do.
         return True
 
     def watch_pods(self) -> None:

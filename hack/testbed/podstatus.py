@@ -21,6 +21,9 @@ from testbed.kube import Json
 log = logging.getLogger("testbed.nodeagent")
 RETRY_START = 0.5
 RETRY_MAX = 5.0
+UNANSWERED: tuple[type[Exception], ...] = (OSError, urllib3.exceptions.HTTPError)
+"""What the client raises when no answer came: for a refused or broken connection it raises
+urllib3's own errors (MaxRetryError, ProtocolError), which are not OSErrors."""
 
 
 def now() -> str:
@@ -33,11 +36,10 @@ class PodEndedError(Exception):
 
 def transient(error: Exception) -> bool:
     """The API server could not answer (down, restarting, overloaded), as opposed to refusing:
-    worth retrying. The client raises urllib3's own errors for a refused or broken connection
-    (MaxRetryError, ProtocolError), which are not OSErrors."""
+    worth retrying."""
     if isinstance(error, client.ApiException):
         return error.status in (0, 429) or error.status >= 500
-    return isinstance(error, OSError | urllib3.exceptions.HTTPError)
+    return isinstance(error, UNANSWERED)
 
 
 class PodStatusWriter:
@@ -104,9 +106,11 @@ class PodStatusWriter:
                 self.core.delete_namespaced_pod(self.name, self.namespace, body=options)
                 self._recovered()
                 return
-            except Exception as e:
+            except client.ApiException as e:
                 if not transient(e):
                     return
+                self._failed(e)
+            except UNANSWERED as e:
                 self._failed(e)
             self.gone.wait(max(0.0, self.retry_at - time.monotonic()))
 
