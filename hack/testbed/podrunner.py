@@ -332,14 +332,14 @@ class PodWorker:
         except images.UnknownImageError as e:
             self._image_unavailable(run, str(e))
             return
+        except images.CommandNotFoundError as e:
+            run.started_at = now()
+            self._terminated(run, 128, "StartError", str(e))
+            return
         except Exception as e:  # a Secret or ConfigMap read while the API server is away
             if not transient(e):
                 raise
             run.next_start = time.monotonic() + 1.0
-            return
-        except images.CommandNotFoundError as e:
-            run.started_at = now()
-            self._terminated(run, 128, "StartError", str(e))
             return
         run.termination_path.unlink(missing_ok=True)
         cwd = spec.get("workingDir")
