@@ -241,15 +241,7 @@ def _record_bundle_digest(body: dict[str, Any], anchors: Anchors) -> None:
 def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     run, intake, chain = staged.run, staged.intake, staged.chain
     decision, action, layout = staged.decision, staged.action, staged.layout
-    # The Benchmark as the run pinned it, not as it is now (it may have changed since).
-    facts = BenchmarkFacts(
-        name=intake.spec.benchmark_ref.name,
-        version=intake.spec.benchmark_ref.version,
-        digest=staged.pin.benchmark_digest,
-        coverage=coverage(staged.scenarios).wire(),
-        scenario_count=len(staged.scenarios),
-        heldout_count=heldout_count(staged.scenarios),
-    )
+    facts = _benchmark_facts(intake, staged.pin, staged.scenarios)
     policy = intake.spec.promotion
     cards = {}
     for iteration in range(action.iteration + 1):
@@ -280,6 +272,19 @@ def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
         lineages=_lineages(staged),
     )
     return bundle
+
+
+def _benchmark_facts(intake: ModelIntake, pin: Pin, scenarios: list[Scenario]) -> BenchmarkFacts:
+    """The Benchmark as the run pinned it: its digest and what its pinned scenarios cover, not
+    the Benchmark as it is now (it may have changed, or be Invalid, since the run started)."""
+    return BenchmarkFacts(
+        name=intake.spec.benchmark_ref.name,
+        version=intake.spec.benchmark_ref.version,
+        digest=pin.benchmark_digest,
+        coverage=coverage(scenarios).wire(),
+        scenario_count=len(scenarios),
+        heldout_count=heldout_count(scenarios),
+    )
 
 
 def _lineages(staged: Staging) -> dict[int, TrainedLineage]:
