@@ -25,7 +25,7 @@ from modelsmith.benchmark.prompting import render_prompt
 from modelsmith.criteria import CriterionError, score_scenario
 from modelsmith.exitcodes import ExitCode
 from modelsmith.jobspec import EvalSpec
-from modelsmith_evaluator.scenarios import parse_scenarios
+from modelsmith_evaluator.scenarios import check_pinned, parse_scenarios
 from modelsmith_evaluator.scorecard import Outcome, build_scorecard
 from modelsmith_trainer import models
 from modelsmith_trainer.prompts import Resolved, for_evaluation
@@ -41,7 +41,7 @@ def read_scenarios(spec: EvalSpec) -> list[Scenario]:
     raw = objectstore.get_bytes_or_none(spec.scenarios)
     if raw is None:
         raise JobFailure(ExitCode.BAD_SPEC, "the scenarios named by the spec do not exist")
-    return parse_scenarios(raw)
+    return parse_scenarios(check_pinned(raw, spec.scenarios_digest))
 
 
 def run(spec: EvalSpec) -> dict[str, Any]:

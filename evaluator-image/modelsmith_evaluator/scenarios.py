@@ -3,6 +3,7 @@ before any model is loaded."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from pydantic import ValidationError
@@ -13,6 +14,17 @@ from modelsmith.exitcodes import ExitCode
 from modelsmith_trainer.runtime import JobFailure
 
 CRITERIA_FIELDS = frozenset({"pass", "fail", "pass_criteria", "fail_criteria"})
+
+
+def check_pinned(raw: bytes, digest: str | None) -> bytes:
+    """The scenarios' bytes, if they are the ones the run pinned (`digest`; None: not pinned,
+    as from an operator that did not pin): an evaluation is never run on other scenarios than
+    the evidence will name."""
+    if digest is not None and "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
+        raise JobFailure(
+            ExitCode.BAD_SPEC, "the scenarios are not the ones the run pinned (digest mismatch)"
+        )
+    return raw
 
 
 def parse_scenarios(raw: bytes) -> list[Scenario]:

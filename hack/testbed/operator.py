@@ -35,6 +35,7 @@ class OperatorProcess:
             "MODELSMITH_CONTAINER_START_GRACE_SECONDS": env.get(
                 "MODELSMITH_CONTAINER_START_GRACE_SECONDS", "15"
             ),
+            "MODELSMITH_INPUT_GRACE_SECONDS": env.get("MODELSMITH_INPUT_GRACE_SECONDS", "5"),
             "PYTHONUNBUFFERED": "1",
         }
         self.args = [sys.executable, "-m", "modelsmith.cli", "operator", *extra_args]

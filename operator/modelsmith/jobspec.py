@@ -105,6 +105,11 @@ class EvalSpec(_Spec):
         "the candidate was fully fine-tuned.",
     )
     scenarios: ObjectUri = Field(description="JSONL of every scenario (wire form).")
+    scenarios_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The digest the run pinned for them: other bytes are refused (exit 2).",
+    )
     output: PrefixUri
     batch_size: int = Field(default=8, ge=1, le=1024)
     max_new_tokens: int = Field(default=48, ge=1, le=1024)
@@ -152,6 +157,9 @@ class Progress(_Report):
 class Digested(_Report):
     label: str
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    """sha256 of the weights' bytes (of the `name sha256` lines of sharded weights)."""
+    revision: str | None = Field(default=None, max_length=128)
+    """For a hub model: the commit its revision resolved to when the Job loaded it."""
 
 
 class TrainingData(_Report):

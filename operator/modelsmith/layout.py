@@ -102,6 +102,11 @@ class RunLayout:
     def evidence(self, name: str) -> str:
         return self.uri(f"{self.prefix}evidence/{name}")
 
+    def pinned(self, name: str) -> str:
+        """What the run pinned at its start (the intake's spec), written by the operator only
+        and read back only against the digest in status.pinned."""
+        return self.uri(f"{self.prefix}pinned/{name}")
+
 
 def for_run(store: StoreLocation, namespace: str, run: str, uid: str) -> RunLayout:
     """The layout of the run `namespace/run` with UID `uid`, in its pinned `store`."""

@@ -47,6 +47,11 @@ class OperatorSettings:
     container_start_grace_seconds: float = field(
         default_factory=lambda: float(_env("MODELSMITH_CONTAINER_START_GRACE_SECONDS", "180"))
     )
+    # How long a started run blocked on a missing or changed intake (or a missing Benchmark)
+    # lets its Job go on before stopping it: time to apply an intake deleted by mistake again.
+    input_grace_seconds: float = field(
+        default_factory=lambda: float(_env("MODELSMITH_INPUT_GRACE_SECONDS", "300"))
+    )
     metrics_port: int = field(default_factory=lambda: int(_env("MODELSMITH_METRICS_PORT", "8080")))
     workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))
 

@@ -179,6 +179,17 @@ def _staged_and_promoted(
 
     # The bundle and report of this run carry none of the benchmark's own text.
     _assert_evidence_clean(cluster, object_store, namespace)
+    # The evidence names the Benchmark content the run pinned at its start.
+    layout = for_gate(PromotionGate.model_validate(gate), object_store.bucket)
+    key = f"{layout.prefix}evidence/bundle.json"
+    raw = object_store.client().get_object(Bucket=layout.bucket, Key=key)["Body"].read()
+    bundle = json.loads(raw)
+    pinned = status["pinned"]
+    assert bundle["benchmark"]["digest"] == pinned["benchmarkDigest"]
+    assert (
+        pinned["benchmarkDigest"]
+        == get(cluster, "benchmark", namespace, "support-triage")["status"]["digest"]
+    )
 
     metrics = operator.metrics()
     assert "modelsmith_phase_transitions_total{" in metrics

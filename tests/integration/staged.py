@@ -14,14 +14,11 @@ from kubernetes import client
 from modelsmith import GROUP, VERSION, kube, loop
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
-from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
-from modelsmith.handlers import scenarios
 from modelsmith.handlers.gate_guard import uid_digest
 from modelsmith.layout import RunLayout, StoreLocation, for_gate, for_run
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
-from testbed.objectstore import ObjectStore
 
 _RUNS: set[tuple[str, str, str]] = set()
 
@@ -87,7 +84,6 @@ def run_layout(namespace: str, name: str, bucket: str) -> RunLayout:
 def launchable_run(
     cluster: Cluster,
     namespace: str,
-    store: ObjectStore,
     jobs_in: str | None = None,
     run_name: str = "run",
     object_store: dict[str, str] | None = None,
@@ -118,16 +114,10 @@ def launchable_run(
         body["spec"]["baseModel"]["uri"] = base_model
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
     ready = set_condition(None, "Ready", True, "Validated", "ready", 1)
-    intake = kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
+    kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
     run = samples.run(run_name, namespace)
     run["spec"]["intakeRef"]["name"] = "intake"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run)
-    scenarios.publish_scenarios(
-        store.bucket,
-        namespace,
-        "bench",
-        scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
-    )
 
 
 def second_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:

@@ -231,7 +231,13 @@ def test_approvals_in_order_promote_then_rollback_restores(
         ("engineering-owner", "bob"),
     ]
     assert record["gate"]["name"] == GATE and record["run"] == RUN
-    assert record["candidate"] == {"label": "support-triage-run-1-iter-3", "iteration": 3}
+    # The record names the content it serves: the adapter's digest the gate was staged with.
+    assert record["candidate"] == {
+        "label": "support-triage-run-1-iter-3",
+        "iteration": 3,
+        "adapterDigest": samples.SAMPLE_ADAPTER_DIGEST,
+    }
+    assert promotion["candidateDigest"] == samples.SAMPLE_ADAPTER_DIGEST
     assert record["evidenceDigest"] == samples.SAMPLE_DIGEST
     assert record["time"] == promotion["time"]
     assert record["approvals"] == promotion["approvals"]

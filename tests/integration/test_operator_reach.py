@@ -78,7 +78,7 @@ def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
     for verb, resource in (("create", "jobs"), ("delete", "jobs"), ("patch", "configmaps")):
         assert not _can(crds, verb, resource, namespace), (verb, resource)
 
-    launchable_run(crds, namespace, object_store, run_name=RUN)
+    launchable_run(crds, namespace, run_name=RUN)
     run_handler.reconcile(namespace, RUN)
     status = _status(crds, namespace)
     assert status["phase"] == "Blocked", status

@@ -60,8 +60,8 @@ def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
     """Both runs are called `run` and run their Jobs in one execution namespace: each gets its
     own Job, labelled with its own UID."""
     shared = other_namespace
-    launchable_run(crds, namespace, object_store, jobs_in=shared)
-    launchable_run(crds, shared, object_store)
+    launchable_run(crds, namespace, jobs_in=shared)
+    launchable_run(crds, shared)
     for ns in (namespace, shared):
         run_handler.reconcile(ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline"
@@ -80,7 +80,7 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     """Someone who may create Jobs there takes the run's next Job name first, with labels that
     claim the run: the run never adopts it (nor deletes it), blocks saying why, and launches
     its own Job once the name is free."""
-    launchable_run(crds, namespace, object_store)
+    launchable_run(crds, namespace)
     name = _first_job(namespace)
     planted = {
         "metadata": {
@@ -198,7 +198,7 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     from modelsmith.handlers.gate_guard import uid_digest
     from modelsmith.handlers.job_guard import NOT_RECORDED
 
-    launchable_run(crds, namespace, object_store, jobs_in=other_namespace)
+    launchable_run(crds, namespace, jobs_in=other_namespace)
     run_handler.reconcile(namespace, RUN)
     name = _first_job(namespace)
     own = kube.batch().read_namespaced_job(name, other_namespace)
@@ -232,7 +232,7 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     from modelsmith.handlers.gate_guard import uid_digest
     from modelsmith.handlers.job_guard import NO_RECORD_ELSEWHERE
 
-    launchable_run(crds, namespace, object_store, jobs_in=other_namespace)
+    launchable_run(crds, namespace, jobs_in=other_namespace)
     name = _first_job(namespace)
     mallory = _edit_for_mallory(crds, other_namespace)
     mallory.create_namespaced_job(other_namespace, _copied(name, _run_labels(namespace)))

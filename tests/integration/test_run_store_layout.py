@@ -77,11 +77,10 @@ def test_two_targets_route_their_runs_artefacts_to_their_own_bucket_and_prefix(
     """One target keeps the operator's bucket under a prefix, the other names its own bucket:
     each run's ledger and its evaluation's scenarios land there (listed on the S3 server), the
     run's status pins that location, and its Job gets URIs in it."""
-    launchable_run(crds, namespace, object_store, object_store={"prefix": "teams/a/"})
+    launchable_run(crds, namespace, object_store={"prefix": "teams/a/"})
     launchable_run(
         crds,
         other_namespace,
-        object_store,
         object_store={"bucket": team_bucket, "prefix": "b/"},
         base_model=f"s3://{team_bucket}/models/base/",
     )
@@ -117,7 +116,7 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
 ) -> None:
     """The old run's ledger and a bundle it left stay where they were; the new run's prefix
     (another UID, another key) starts empty: its ledger holds only its own first entries."""
-    launchable_run(crds, namespace, object_store)
+    launchable_run(crds, namespace)
     run_handler.reconcile(namespace, RUN)
     old = _run(namespace)
     old_layout = for_run(StoreLocation(object_store.bucket), namespace, RUN, old["metadata"]["uid"])
@@ -149,8 +148,10 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
     new_layout = for_run(StoreLocation(object_store.bucket), namespace, RUN, new["metadata"]["uid"])
     assert new_layout.prefix != old_layout.prefix
     new_keys = _keys(object_store, object_store.bucket, new_layout.prefix)
-    assert new_keys and all("/ledger/" in k for k in new_keys), new_keys  # no bundle, no record
-    assert len(new_keys) == new["status"]["ledger"]["entries"]
+    # Its own ledger entries and the intake spec it pinned at its start; no bundle, no record.
+    ledger = [k for k in new_keys if "/ledger/" in k]
+    assert set(new_keys) - set(ledger) == {f"{new_layout.prefix}pinned/intake-spec.json"}, new_keys
+    assert len(ledger) == new["status"]["ledger"]["entries"] > 0
     assert _keys(object_store, object_store.bucket, old_layout.prefix) == old_keys
 
 
@@ -164,7 +165,7 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     """The target keeps its runs in the operator's bucket; the intake's base model names
     another: no Job is launched, the run blocks (governance) saying which URI, which bucket and
     which target, and launches once the target names that bucket."""
-    launchable_run(crds, namespace, object_store, base_model=f"s3://{team_bucket}/models/base/")
+    launchable_run(crds, namespace, base_model=f"s3://{team_bucket}/models/base/")
     run_handler.reconcile(namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "Blocked", status
@@ -196,7 +197,7 @@ def test_a_run_keeps_the_store_it_pinned_when_its_target_is_edited(
 ) -> None:
     """The admin moves the target to another bucket mid-run: the running run stays where it
     started (its ledger is one sequence in one place); only runs started later use the new one."""
-    launchable_run(crds, namespace, object_store, object_store={"prefix": "first/"})
+    launchable_run(crds, namespace, object_store={"prefix": "first/"})
     run_handler.reconcile(namespace, RUN)
     pinned = _run(namespace)["status"]["store"]
     assert pinned == {"bucket": object_store.bucket, "prefix": "first/"}

@@ -17,10 +17,9 @@ from staged import run_layout
 
 from modelsmith import GROUP, VERSION, events, kube, loop, objectstore, watched
 from modelsmith.api import samples
-from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
 from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import scenarios, trust
+from modelsmith.handlers import run_pinning, scenarios, trust
 from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -79,10 +78,10 @@ def _ledger(store: ObjectStore, namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def _launchable(cluster: Cluster, namespace: str, object_store: ObjectStore) -> Any:
-    """A run whose intake is ready, all three seen by the watch, and its evaluation scenarios
-    published (as an earlier launch in this process would have): its launch writes nothing to
-    the store before its Job but its ledger entries. Returns the custom-objects client."""
+def _launchable(cluster: Cluster, namespace: str) -> Any:
+    """A run whose intake is ready, all three seen by the watch. Its first look pins its inputs
+    (writing their snapshots); its launch then writes nothing to the store before its Job but
+    its ledger entries. Returns the custom-objects client."""
     custom: Any = client.CustomObjectsApi(cluster.api_client())
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "benchmarks", samples.benchmark("bench", namespace, 20)
@@ -107,12 +106,6 @@ def _launchable(cluster: Cluster, namespace: str, object_store: ObjectStore) -> 
         "iterationruns",
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", run),
     )
-    scenarios.publish_scenarios(
-        object_store.bucket,
-        namespace,
-        "bench",
-        scenarios.load_benchmark_scenarios(namespace, ModelIntake.model_validate(intake)),
-    )
     return custom
 
 
@@ -123,11 +116,21 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     object_store: ObjectStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    custom = _launchable(crds, namespace, object_store)
+    custom = _launchable(crds, namespace)
 
     live = object_store.env()["AWS_ENDPOINT_URL_S3"]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+    resolve = run_pinning.resolve
+
+    def pinned_then_lost(*args: Any) -> run_pinning.Inputs:
+        # The run pins its inputs (writing their snapshots) on its look: the store goes away
+        # after that, between the look and the launch.
+        inputs = resolve(*args)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+        return inputs
+
+    monkeypatch.setattr(run_pinning, "resolve", pinned_then_lost)
     run_handler.reconcile(namespace, RUN)
+    monkeypatch.setattr(run_pinning, "resolve", resolve)
 
     status = _status(custom, namespace)
     assert status["phase"] == "Blocked", status
@@ -175,7 +178,7 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     """The store goes away between the launch's two ledger entries: its transition is in the
     ledger, so the run must not record a block under the same sequence number; the reconcile
     fails, and the next one replays the launch."""
-    custom = _launchable(crds, namespace, object_store)
+    custom = _launchable(crds, namespace)
     write = trust.put_entry
 
     def job_entry_lost(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:

@@ -402,3 +402,16 @@ def test_quickstart_approval_patch_is_an_approval() -> None:
     ((key, value),) = patch["metadata"]["annotations"].items()
     parsed = parse_approval_annotation(key, value)
     assert parsed is not None and parsed.role == "domain-owner" and parsed.user == "alice"
+
+
+def test_a_hub_revision_reaches_the_jobs_model_uri() -> None:
+    from modelsmith.api.intake import BaseModelSource
+    from modelsmith.jobspec import ModelRef
+
+    pinned = BaseModelSource.model_validate(
+        {"uri": "hf://acme/tiny", "label": "tiny", "revision": "refs/pr/1"}
+    )
+    assert pinned.job_uri() == "hf://acme/tiny@refs/pr/1"
+    assert ModelRef(uri=pinned.job_uri(), label="tiny").uri == "hf://acme/tiny@refs/pr/1"
+    plain = BaseModelSource.model_validate({"uri": "s3://models/tiny/", "label": "tiny"})
+    assert plain.job_uri() == "s3://models/tiny/"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 
 from modelsmith.exitcodes import ExitCode
-from modelsmith_evaluator.scenarios import parse_scenarios
+from modelsmith_evaluator.scenarios import check_pinned, parse_scenarios
 from modelsmith_trainer.runtime import JobFailure
 
 
@@ -68,3 +69,14 @@ def test_unknown_or_malformed_criteria_exit_7(bad: dict[str, Any]) -> None:
 )
 def test_other_problems(raw: bytes, code: ExitCode) -> None:
     assert code_for(raw) == code
+
+
+def test_scenarios_other_than_the_pinned_ones_are_refused() -> None:
+    raw = json.dumps(doc()).encode()
+    pinned = "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert check_pinned(raw, pinned) == raw
+    assert check_pinned(raw + b"\n", None) == raw + b"\n"  # not pinned: an older operator
+    with pytest.raises(JobFailure) as caught:
+        check_pinned(raw + b"\n", pinned)
+    assert caught.value.code == ExitCode.BAD_SPEC
+    assert "pinned" in str(caught.value)

@@ -23,7 +23,9 @@ from modelsmith.evidence.bundle import (
     gate_evidence,
     parse_bundle,
 )
+from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import LeakError, LeakKind
+from modelsmith.jobspec import Lineage as TrainedLineage
 from modelsmith.loop.state import HistoryEntry
 
 
@@ -303,3 +305,42 @@ def test_candidate_point_is_added_when_history_lacks_it() -> None:
     b = samples.bundle(history=history, candidate_iteration=3)
     assert [(p.iteration, p.decision) for p in b.history][-1] == (3, "Stage")
     assert b.lineage.steps[-1].recipe == "recipe not recorded"
+
+
+def _lineage(iteration: int, data: str, adapter: str) -> TrainedLineage:
+    return TrainedLineage.model_validate(
+        {
+            "label": f"support-triage-run-1-iter-{iteration}",
+            "iteration": iteration,
+            "base_model": {
+                "label": "tiny-support-base",
+                "digest": "sha256:" + "b" * 64,
+                "revision": "fedcba9876543210fedcba9876543210fedcba98",
+            },
+            "method": "lora",
+            "artefact_digest": "sha256:" + adapter * 64,
+            "recipe": {},
+            "seed": 0,
+            "training_data": {"digest": "sha256:" + data * 64, "examples": 3},
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    )
+
+
+def test_lineage_carries_the_digests_of_base_weights_training_material_and_adapters() -> None:
+    b = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "c")})
+    assert b.lineage.base_digest == "sha256:" + "b" * 64
+    assert "fedcba9876543210fedcba9876543210fedcba98" not in canonical_json(b).decode()
+    assert [(s.iteration, s.training_data_digest, s.adapter_digest) for s in b.lineage.steps] == [
+        (1, "sha256:" + "1" * 64, "sha256:" + "a" * 64),
+        (3, "sha256:" + "3" * 64, "sha256:" + "c" * 64),
+    ]
+    page = render_report(b, samples.sanitiser())
+    assert "sha256:" + "c" * 64 in page and "sha256:" + "b" * 64 in page
+    # The digests are part of what approvers sign: another adapter is another bundle.
+    other = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "d")})
+    assert digest(other) != digest(b)
+    # Not recorded is said, not invented.
+    bare = samples.bundle()
+    assert bare.lineage.base_digest is None and bare.lineage.steps[-1].adapter_digest is None
+    assert "digest not recorded" in render_report(bare, samples.sanitiser())

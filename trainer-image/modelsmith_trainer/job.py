@@ -152,7 +152,9 @@ def _train(
     lineage = Lineage(
         label=label,
         iteration=spec.iteration,
-        base_model=Digested(label=spec.base_model.label, digest=base.digest),
+        base_model=Digested(
+            label=spec.base_model.label, digest=base.digest, revision=base.revision
+        ),
         init_adapter=None
         if init is None
         else Digested(label=_init_label(spec), digest=init.digest),

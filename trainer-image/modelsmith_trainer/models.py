@@ -174,7 +174,9 @@ def _from_hub(uri: str, what: str) -> FetchedModel:
     fetched = inspect_directory(Path(local), what)
     return FetchedModel(
         source=local,
-        revision=revision or None,
+        # The hub's cache keeps a snapshot under the commit it resolved the revision (a tag, a
+        # branch, or none: the default branch) to: lineage records that commit, not the name.
+        revision=Path(local).name,
         digest=fetched.digest,
         weight_bytes=fetched.weight_bytes,
         kind=fetched.kind,

@@ -382,6 +382,12 @@ class BenchmarkStatus(ApiModel):
         default=None,
         description="sha256 of the canonical scenario content; the identity of this version.",
     )
+    version_digest: Digest | None = Field(
+        default=None,
+        description="The digest this version was first Ready with, kept for good: content "
+        "read later under the same version with another digest makes the Benchmark Invalid "
+        "(ContentChanged) until the content is restored or a new version is published.",
+    )
     source: ScenarioSourceKind | None = Field(
         default=None, description="Where the scenarios were read from: inline, configMap or s3."
     )

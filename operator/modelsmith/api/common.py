@@ -290,6 +290,11 @@ class Candidate(ApiModel):
         "Never an object key."
     )
     iteration: int = Field(ge=0, le=10_000, description="The iteration that produced it.")
+    adapter_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the weights the candidate's training Job wrote (its lineage): "
+        "the content a promotion serves. The promotion record carries it.",
+    )
 
 
 class Approver(ApiModel):

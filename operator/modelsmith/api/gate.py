@@ -287,6 +287,10 @@ class PromotionRecord(ApiModel):
     digest: Digest = Field(description="sha256 of the promotion record document.")
     time: datetime = Field(description="When the candidate was promoted.")
     candidate_label: str = Field(max_length=128, description="The promoted candidate's label.")
+    candidate_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the promoted candidate's weights (spec.candidate.adapterDigest).",
+    )
     evidence_digest: Digest = Field(description="The evidence bundle it was promoted on.")
     approvals: list[RecordedApproval] = Field(
         default_factory=list, max_length=8, description="The approvals that promoted it."

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Final, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
@@ -62,8 +62,29 @@ NO_DOTDOT = "a base model URI may not contain '..'"
 URI_RULES: Final = (("s3://", S3_URI, S3_URI_MESSAGE), ("hf://", HF_MODEL_URI, HF_URI_MESSAGE))
 
 
+REVISION_ONLY_ON_HUB = (
+    "baseModel.revision pins a hub revision: it is allowed only with an hf:// URI (an s3:// "
+    "prefix is pinned by the digest of its weights, which every run records)"
+)
+REVISION_PATTERN: Final = r"^[A-Za-z0-9][-A-Za-z0-9_./]*$"
+REVISION_MESSAGE = (
+    "baseModel.revision is a hub commit, tag or branch: letters, digits, '-', '_', '.' or '/', "
+    "starting with a letter or digit, without '..'"
+)
+
+
 class BaseModelSource(ApiModel):
     """The model being specialised."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.revision) || self.uri.startsWith('hf://')",
+                REVISION_ONLY_ON_HUB,
+                field_path=".revision",
+            )
+        )
+    )
 
     uri: str = Field(
         min_length=1,
@@ -85,7 +106,14 @@ class BaseModelSource(ApiModel):
     revision: str | None = Field(
         default=None,
         max_length=128,
-        description="A revision to pin (a hub commit or tag); absent means the URI as it is.",
+        description="The hub revision to load (a commit, tag or branch; hf:// only): the "
+        "trainer and evaluator load exactly this revision, and each candidate's lineage records "
+        "the commit it resolved to and the digest of the weights. Absent: the hub's default "
+        "branch as it is at each Job's start.",
+        json_schema_extra=validations(
+            cel(f"self.matches('{REVISION_PATTERN}')", REVISION_MESSAGE),
+            cel("!self.contains('..')", REVISION_MESSAGE),
+        ),
     )
     prompt_format: PromptFormat = Field(
         default=PromptFormat.AUTO,
@@ -94,6 +122,20 @@ class BaseModelSource(ApiModel):
         "the assistant's turn. `auto` is chat when the model has a chat template (an "
         "instruction-tuned model answers best in the format it was tuned in), plain otherwise.",
     )
+
+    @model_validator(mode="after")
+    def _revision_on_the_hub(self) -> BaseModelSource:
+        # The CRD's rules, so the models refuse what the API server does.
+        if self.revision is not None:
+            if not self.uri.startswith("hf://"):
+                raise ValueError(REVISION_ONLY_ON_HUB)
+            if not re.match(REVISION_PATTERN, self.revision) or ".." in self.revision:
+                raise ValueError(REVISION_MESSAGE)
+        return self
+
+    def job_uri(self) -> str:
+        """The URI the Jobs load: a hub model at its pinned revision (`hf://org/name@rev`)."""
+        return f"{self.uri}@{self.revision}" if self.revision else self.uri
 
     @field_validator("uri")
     @classmethod

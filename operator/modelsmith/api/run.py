@@ -439,6 +439,26 @@ class RunIntegrity(ApiModel):
     )
 
 
+class PinnedInputs(ApiModel):
+    """What the run started on, recorded when it left Pending and never changed after: every
+    Job of the run reads these inputs, whatever happens to the objects it named."""
+
+    intake_spec_digest: Digest = Field(
+        description="sha256 of the ModelIntake's spec (canonical JSON) at the run's start. The "
+        "operator keeps the spec itself in the run's store and reads it back only against this "
+        "digest; an intake with another spec blocks the run (IntakeChanged)."
+    )
+    benchmark_digest: Digest = Field(
+        description="The Benchmark's content digest (its status.digest) the run started on; "
+        "the evidence bundle names it."
+    )
+    scenarios_digest: Digest = Field(
+        description="sha256 of the scenario snapshot every evaluation Job reads and training "
+        "material is built from (content-addressed: its name carries this digest)."
+    )
+    pinned_at: datetime = Field(description="When the run pinned them.")
+
+
 class IterationRunStatus(ApiModel):
     """The operator's memory of the run; it resumes from here after a restart."""
 
@@ -503,6 +523,9 @@ class IterationRunStatus(ApiModel):
         default=None,
         description="The object-store location (bucket and the target's prefix) the run "
         "resolved from its ExecutionTarget when it started; kept whatever the target says later.",
+    )
+    pinned: PinnedInputs | None = Field(
+        default=None, description="The inputs the run started on (set when it leaves Pending)."
     )
     gpu_seconds_used: float = Field(
         default=0, ge=0, description="GPU-seconds used by all the run's Jobs."

@@ -16,6 +16,8 @@ from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.api.target import ExecutionTarget
 
 SAMPLE_DIGEST = "sha256:" + "0123456789abcdef" * 4
+SAMPLE_ADAPTER_DIGEST = "sha256:" + "ad" * 32
+"""The sample candidate's adapter digest (its lineage's artefactDigest)."""
 
 _CAPABILITIES = ("routing", "refunds", "escalation", "account-access")
 _RISKS = ("low", "medium", "high", "critical")
@@ -172,7 +174,11 @@ def gate(
         "spec": {
             "runRef": {"name": "support-triage-run-1"},
             "intakeRef": {"name": "support-triage"},
-            "candidate": {"label": "support-triage-run-1-iter-3", "iteration": 3},
+            "candidate": {
+                "label": "support-triage-run-1-iter-3",
+                "iteration": 3,
+                "adapterDigest": SAMPLE_ADAPTER_DIGEST,
+            },
             "evidence": {
                 "digest": SAMPLE_DIGEST,
                 "score": 0.71,

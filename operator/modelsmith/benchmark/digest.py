@@ -38,3 +38,18 @@ def content_digest(scenarios: Sequence[Scenario], version: str) -> str:
         canonical_json(version),
     )
     return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def changed_content(version_digest: str | None, digest: str, version: str) -> str | None:
+    """Why content under `version` may not be used (a message), or None. `version_digest` is
+    the digest this version was first Ready with: a version names one content whatever its
+    source, so a ConfigMap or object edited in place under the same version is refused for
+    good (until restored) instead of becoming the version's content."""
+    if version_digest is None or version_digest == digest:
+        return None
+    return (
+        f"the scenario content changed under version {version} after this version was "
+        "published (status.digest keeps the published content's digest); restore the original "
+        "content, or publish the change as a new Benchmark with a bumped spec.version and "
+        "point the intake at it"
+    )

@@ -25,6 +25,7 @@ from modelsmith.api.common import Approver, RollbackContract
 from modelsmith.api.gate import EvidenceSummary
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.jobspec import DIMENSIONS, SCORECARD_SCHEMA
+from modelsmith.jobspec import Lineage as TrainedLineage
 
 EVIDENCE_SCHEMA: Final = "modelsmith.io/evidence/v1"
 BASELINE: Final = "baseline"
@@ -124,7 +125,7 @@ class IterationRecord(BaseModel):
 
 @dataclass(frozen=True)
 class BenchmarkFacts:
-    """The benchmark the candidate was judged on (from the Benchmark's status)."""
+    """The benchmark the candidate was judged on, as the run pinned it at its start."""
 
     name: str
     version: str
@@ -246,10 +247,22 @@ class LineageStep(ApiModel):
     recipe: str = Field(description="The recipe that trained it, in one line.")
     score: float | None = Field(default=None, description="Its overall score.")
     heldout_score: float | None = Field(default=None, description="Its held-out score.")
+    training_data_digest: str | None = Field(
+        default=None, description="sha256 of the training material it was trained on."
+    )
+    adapter_digest: str | None = Field(
+        default=None, description="sha256 of the weights it produced (its adapter)."
+    )
 
 
 class Lineage(ApiModel):
     base: str = Field(description="The base model's readable label.")
+    base_digest: str | None = Field(
+        default=None,
+        description="sha256 of the base model's weights as the trainer loaded them: for a hub "
+        "model, of the revision it resolved to (lineage.json in the store names its commit, an "
+        "opaque identifier kept off shared surfaces).",
+    )
     steps: list[LineageStep] = Field(description="Accepted iterations, in order.")
     candidate: str = Field(description="The candidate's readable label.")
     path: str = Field(description="The whole lineage on one line.")
@@ -505,6 +518,7 @@ def build_bundle(
     sanitiser: Sanitiser,
     notes: Sequence[str] = (),
     candidate_iteration: int | None = None,
+    lineages: Mapping[int, TrainedLineage] | None = None,
 ) -> EvidenceBundle:
     """The evidence bundle for a run's candidate.
 
@@ -517,6 +531,8 @@ def build_bundle(
     - `sanitiser`: built for the run's benchmark (`Sanitiser.for_scenarios`); the bundle is
       refused with LeakError if anything in it leaks, notes included (the run, candidate, base
       model and benchmark names themselves always pass).
+    - `lineages`: the trainer's lineage.json by iteration, where known: their digests (base
+      weights, training material, adapter) go into the bundle's lineage.
     """
     records = _records(history)
     accepted = [r.iteration for r in records if r.accepted and r.iteration >= 1]
@@ -544,9 +560,11 @@ def build_bundle(
         comparisons.append(_comparison("previous", previous, label_of(previous), candidate))
 
     steps = []
+    trained = dict(lineages or {})
     for i in [*earlier, candidate_iteration]:
         card = cards.get(i)
         record = by_iteration.get(i)
+        digests = trained.get(i)
         steps.append(
             LineageStep(
                 iteration=i,
@@ -558,8 +576,11 @@ def build_bundle(
                 heldout_score=_round(
                     card.heldout if card else record.heldout_score if record else None
                 ),
+                training_data_digest=digests.training_data.digest if digests else None,
+                adapter_digest=digests.artefact_digest if digests else None,
             )
         )
+    base_model = trained[candidate_iteration].base_model if candidate_iteration in trained else None
     path = " -> ".join([intake.base_model_label, *(s.recipe for s in steps), candidate_label])
 
     points = [
@@ -637,7 +658,11 @@ def build_bundle(
         ),
         cost=_cost(candidate),
         lineage=Lineage(
-            base=intake.base_model_label, steps=steps, candidate=candidate_label, path=path
+            base=intake.base_model_label,
+            base_digest=base_model.digest if base_model else None,
+            steps=steps,
+            candidate=candidate_label,
+            path=path,
         ),
         history=points,
         approvers=[

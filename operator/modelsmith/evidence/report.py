@@ -316,12 +316,22 @@ def _dimensions(bundle: EvidenceBundle) -> str:
     return "".join(out)
 
 
+def _digest(value: str | None) -> str:
+    """A digest as a reviewer compares it: in full, in code type; or that it was not recorded."""
+    return f"<code>{_e(value)}</code>" if value else "digest not recorded"
+
+
 def _lineage(bundle: EvidenceBundle) -> str:
-    items = [f"<li>base model <strong>{_e(bundle.lineage.base)}</strong></li>"]
+    lineage = bundle.lineage
+    items = [
+        f"<li>base model <strong>{_e(lineage.base)}</strong> "
+        f"(weights {_digest(lineage.base_digest)})</li>"
+    ]
     items += [
         f"<li>iteration {s.iteration}: {_e(s.recipe)} &rarr; <strong>{_e(s.label)}</strong> "
-        f"(score {_score(s.score)}, held-out {_score(s.heldout_score)})</li>"
-        for s in bundle.lineage.steps
+        f"(score {_score(s.score)}, held-out {_score(s.heldout_score)}; training material "
+        f"{_digest(s.training_data_digest)}, adapter {_digest(s.adapter_digest)})</li>"
+        for s in lineage.steps
     ]
     return (
         f'<ol class="lineage">{"".join(items)}</ol><p class="muted">{_e(bundle.lineage.path)}</p>'

@@ -12,7 +12,7 @@ from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.balance import balance_report
 from modelsmith.benchmark.challenges import find_challenges
 from modelsmith.benchmark.coverage import coverage, heldout_count
-from modelsmith.benchmark.digest import content_digest
+from modelsmith.benchmark.digest import changed_content, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.benchmark.verdict import judge
 from modelsmith.conditions import condition, ready_news, set_condition
@@ -72,19 +72,14 @@ def reconcile(namespace: str, name: str) -> float | None:
         _write(body, old, status)
         return again
     digest = content_digest(scenarios, benchmark.spec.version)
-    previous = old.get("digest")
-    ready_before = (condition(old, "Ready") or {}).get("status") == "True"
-    if previous and previous != digest and ready_before and benchmark.spec.scenarios_from:
-        # The same name and version with different content: a version is immutable.
-        status = {"observedGeneration": generation}
+    version_digest = _version_digest(old)
+    changed = changed_content(version_digest, digest, benchmark.spec.version)
+    if changed is not None:
+        # Invalid for good, not for a moment: the digest stays the published one, which runs
+        # pinned and intakes recorded; only the original content (or a new version) clears it.
+        status = {"observedGeneration": generation, "digest": version_digest}
         status["conditions"] = set_condition(
-            old.get("conditions"),
-            "Ready",
-            False,
-            "ContentChanged",
-            f"scenario content changed under version {benchmark.spec.version}; publish a new "
-            "version instead",
-            generation,
+            old.get("conditions"), "Ready", False, "ContentChanged", changed, generation
         )
         _write(body, old, status)
         return SETTINGS.requeue_seconds * 2
@@ -100,6 +95,7 @@ def reconcile(namespace: str, name: str) -> float | None:
         "coverage": coverage(scenarios).wire(),
         "balance": balance.wire(),
         "challenges": [c.wire() for c in challenges[:MAX_CHALLENGES]],
+        "versionDigest": version_digest or (digest if verdict.ready else None),
     }
     status["conditions"] = set_condition(
         old.get("conditions"),
@@ -113,6 +109,16 @@ def reconcile(namespace: str, name: str) -> float | None:
     if benchmark.spec.scenarios_from:
         again = SETTINGS.requeue_seconds * 6  # notice a referenced document edited in place
     return again
+
+
+def _version_digest(old: dict[str, Any]) -> str | None:
+    """The digest this version was first Ready with. Status written by an operator that did
+    not record it yet: the digest it was Ready with."""
+    kept = old.get("versionDigest")
+    if kept:
+        return str(kept)
+    ready = (condition(old, "Ready") or {}).get("status") == "True"
+    return str(old["digest"]) if ready and old.get("digest") else None
 
 
 def _write(body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) -> None:

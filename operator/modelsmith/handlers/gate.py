@@ -354,7 +354,7 @@ def _promote(
             "gate": {"namespace": namespace, "name": name, "uid": body["metadata"].get("uid")},
             "run": gate.spec.run_ref.name,
             "intake": gate.spec.intake_ref.name,
-            "candidate": {"label": label, "iteration": gate.spec.candidate.iteration},
+            "candidate": gate.spec.candidate.wire(),
             "evidenceDigest": gate.spec.evidence.digest,
             "approvals": [{"role": a.role, "user": a.user, "at": _iso(a.at)} for a in approvals],
             "time": _iso(now),
@@ -439,6 +439,7 @@ def _promote(
             "digest": digest,
             "time": record["time"],
             "candidateLabel": record["candidate"]["label"],
+            "candidateDigest": record["candidate"].get("adapterDigest"),
             "evidenceDigest": record["evidenceDigest"],
             "approvals": [
                 {"role": a["role"], "user": a["user"], "at": a["at"]} for a in record["approvals"]
@@ -644,7 +645,7 @@ def _follow_promoted(
                     "uid": body["metadata"].get("uid"),
                 },
                 "run": gate.spec.run_ref.name,
-                "candidate": {"label": label, "iteration": gate.spec.candidate.iteration},
+                "candidate": gate.spec.candidate.wire(),
                 "promotionRecordDigest": promotion,
                 "requestedBy": by,
                 "time": _iso(now),

@@ -24,12 +24,11 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
-from modelsmith.handlers import gate_guard, staging, trust
+from modelsmith.handlers import gate_guard, run_pinning, staging, trust
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal, remember
 from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
-from modelsmith.handlers.scenarios import load_benchmark_scenarios, publish_scenarios
 from modelsmith.handlers.staging import candidate_label
 from modelsmith.handlers.trust import Anchors, PartlyRecordedError, TamperError
 from modelsmith.jobs import render_job
@@ -173,29 +172,36 @@ def reconcile(namespace: str, name: str) -> float | None:
     owner = RunIdentity.of(body)
     state = state_from_status(name, loop.run_key(namespace, owner.uid), raw_status)
     intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
-    intake = ModelIntake.model_validate(intake_body) if intake_body else None
-    pinned = StoreLocation.pinned(raw_status)
+    live = ModelIntake.model_validate(intake_body) if intake_body else None
     anchors = Anchors.of(raw_status)
     now = datetime.now(UTC)
 
+    target = read_target(live.spec.execution_target_ref.name) if live is not None else None
+    store, layout = _store_layout(raw_status, target, namespace, name, owner.uid)
     readiness = _intake_readiness(intake_body)
+    inputs = run_pinning.resolve(body, intake_body, readiness.ready, layout)
+    intake, pin = inputs.intake, inputs.pin
+    if inputs.waiting is not None:
+        readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
     if intake is None:
-        decision = loop.decide(state, loop.Observation(intake=readiness), _config(run, None), now)
+        observed = loop.Observation(intake=readiness, input_problem=inputs.problem)
+        decision = loop.decide(state, observed, _config(run, None), now)
         return _record(body, run, None, None, decision, None, None, anchors)
-
-    target = read_target(intake.spec.execution_target_ref.name)
-    # Pinned at the first look that finds the target: a target edited later moves no run.
-    store = pinned or (StoreLocation.of_target(target, SETTINGS.bucket) if target else None)
-    layout = for_run(store or StoreLocation(SETTINGS.bucket), namespace, name, owner.uid)
+    if intake is not live:
+        # The run works on the spec it pinned (its intake is gone or changed): its target too.
+        target = read_target(intake.spec.execution_target_ref.name)
     placement = Placement.of(intake, target)
     config = _config(run, intake, placement)
     exec_ns = (target.job_namespace if target else None) or namespace
     observation, job_obs, progress = _observe(body, run, state, exec_ns, layout, readiness, anchors)
+    observation = observation.model_copy(update={"input_problem": inputs.problem})
+    if inputs.store_down:
+        observation = observation.model_copy(update={"object_store_reachable": False})
     if not _deferred_ledger_written(state, layout, anchors):
         observation = observation.model_copy(update={"object_store_reachable": False})
     observation, _ = decide_checked(state, observation, config, now, intake, target, layout.bucket)
     decision = _decide_where_permitted(state, observation, config, now, exec_ns)
-    act = Acting(body, run, intake, exec_ns, layout, anchors, target, placement)
+    act = Acting(body, run, intake, exec_ns, layout, anchors, target, placement, pin)
     try:
         staged = act(decision)
     except objectstore.ObjectStoreUnavailable:
@@ -215,8 +221,23 @@ def reconcile(namespace: str, name: str) -> float | None:
         decision = loop.decide(decision.state, observation, config, now)
         staged = act(decision)
     return _record(
-        body, run, intake, placement, decision, job_obs, progress, anchors, staged, store
+        body, run, intake, placement, decision, job_obs, progress, anchors, staged, store, pin
     )
+
+
+def _store_layout(
+    status: dict[str, Any],
+    target: ExecutionTargetSpec | None,
+    namespace: str,
+    name: str,
+    uid: str,
+) -> tuple[StoreLocation | None, RunLayout]:
+    """Where the run's objects live: the store it pinned, else its target's (pinned at the
+    first look that finds the target: a target edited later moves no run)."""
+    store = StoreLocation.pinned(status) or (
+        StoreLocation.of_target(target, SETTINGS.bucket) if target else None
+    )
+    return store, for_run(store or StoreLocation(SETTINGS.bucket), namespace, name, uid)
 
 
 def _decide_where_permitted(
@@ -280,6 +301,7 @@ def _config(
             "gpu_count": placement.gpus if placement else 0,
             "gpu_resource": placement.resource if placement else "nvidia.com/gpu",
             "container_start_grace_seconds": SETTINGS.container_start_grace_seconds,
+            "input_grace_seconds": SETTINGS.input_grace_seconds,
         }
     return loop.RunConfig(**kwargs)
 
@@ -594,6 +616,8 @@ class Acting:
     anchors: Anchors
     target: ExecutionTargetSpec | None
     placement: Placement
+    pin: run_pinning.Pin | None
+    """The inputs the run pinned (every launch and staging reads them); None before its start."""
 
     def __call__(self, decision: loop.Decision) -> dict[str, str] | None:
         """The decision's ledger entries and its Jobs are written at once: status claims neither
@@ -635,8 +659,16 @@ class Acting:
 
     def _stage(self, decision: loop.Decision, action: loop.StageGate) -> dict[str, str] | None:
         try:
+            assert self.pin is not None
             return staging.stage(
-                self.body, self.run, self.intake, decision, action, self.layout, self.anchors
+                self.body,
+                self.run,
+                self.intake,
+                decision,
+                action,
+                self.layout,
+                self.anchors,
+                self.pin,
             )
         except objectstore.ObjectStoreUnavailable as exc:
             if decision.ledger_entries:
@@ -688,11 +720,12 @@ def _deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: A
 
 def _launch(act: Acting, action: loop.LaunchJob) -> None:
     body, run, intake, layout = act.body, act.run, act.intake, act.layout
-    exec_ns, target, placement = act.exec_ns, act.target, act.placement
-    assert target is not None
-    base = ModelRef(uri=intake.spec.base_model.uri, label=intake.spec.base_model.label)
+    exec_ns, target, placement, pin = act.exec_ns, act.target, act.placement, act.pin
+    assert target is not None and pin is not None
+    base = ModelRef(uri=intake.spec.base_model.job_uri(), label=intake.spec.base_model.label)
     namespace = body["metadata"]["namespace"]
-    scenarios = load_benchmark_scenarios(namespace, intake)
+    # The run's own snapshot, never the Benchmark as it is now (handlers/run_pinning.py).
+    scenarios = run_pinning.scenarios(pin, layout, namespace, intake)
     spec: TrainSpec | EvalSpec
     if action.kind == "train":
         _write_training_material(scenarios, action, layout)
@@ -716,9 +749,8 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
             iteration=action.iteration,
             base_model=base,
             adapter=None if not action.model_iteration else layout.adapter(action.model_iteration),
-            scenarios=publish_scenarios(
-                layout.bucket, namespace, intake.spec.benchmark_ref.name, scenarios, layout.root
-            ),
+            scenarios=run_pinning.scenarios_uri(pin, layout, namespace, intake),
+            scenarios_digest=pin.scenarios_digest,
             output=layout.evaluation(action.iteration),
             batch_size=run.spec.evaluation.batch_size,
             max_new_tokens=run.spec.evaluation.max_new_tokens,
@@ -794,6 +826,7 @@ def _record(
     anchors: Anchors,
     staged: dict[str, str] | None = None,
     store: StoreLocation | None = None,
+    pin: run_pinning.Pin | None = None,
 ) -> float | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     old = body.get("status") or {}
@@ -805,6 +838,8 @@ def _record(
         status["startedAt"] = old.get("startedAt")
     status["scores"]["target"] = intake.spec.promotion.threshold if intake else None
     status["nextAction"] = decision.next_action
+    if pin is not None and state.started_at is not None:
+        status["pinned"] = pin.wire()  # the same pin on every later look: written once
     status["observedGeneration"] = body["metadata"].get("generation")
     if store is not None:
         status["store"] = store.wire()

@@ -7,9 +7,8 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from modelsmith import kube, objectstore, watched
+from modelsmith import kube, objectstore
 from modelsmith.api.benchmark import Benchmark, Scenario
-from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.sources import (
     BenchmarkSourceError,
     scenarios_from_configmap,
@@ -67,48 +66,9 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
     )
 
 
-PARSED_KEPT = 64
-"""Inline scenario lists kept parsed, the most recently used: every Job launch of every run on
-a Benchmark reads the same list."""
-
-_parsed_lock = threading.Lock()
-_parsed: OrderedDict[tuple[str, str], tuple[int, list[Scenario]]] = OrderedDict()
-# One reader per Benchmark at a time (locks striped by name, so they stay few): the runs on a
-# Benchmark launch together (an intake made ready, a batch applied), and each would otherwise
-# read and parse the same list.
-_loading = [threading.Lock() for _ in range(64)]
-
-
-def load_benchmark_scenarios(namespace: str, intake: ModelIntake) -> list[Scenario]:
-    """The scenarios of the intake's Benchmark as it is now. An inline list parsed before is
-    reused while the watch shows that Benchmark at the version it was parsed from; scenarios
-    from a ConfigMap or an object can change with no new Benchmark version, so are read again."""
-    key = (namespace, intake.spec.benchmark_ref.name)
-    with _loading[hash(key) % len(_loading)]:
-        return _load(key)
-
-
-def _load(key: tuple[str, str]) -> list[Scenario]:
-    namespace, name = key
-    current = watched.version("benchmarks", namespace, name)
-    with _parsed_lock:
-        kept = _parsed.get(key)
-        if kept is not None and current is not None and kept[0] == current:
-            _parsed.move_to_end(key)
-            return list(kept[1])
-    body = kube.get_custom("benchmarks", namespace, name)
-    if body is None:
-        raise BenchmarkSourceError(f"Benchmark {name} not found")
-    benchmark = Benchmark.model_validate(body)
-    scenarios = fetch_scenarios(benchmark, namespace)
-    version = watched.resource_version(body)
-    if benchmark.spec.scenarios and version is not None:
-        with _parsed_lock:
-            _parsed[key] = (version, scenarios)
-            _parsed.move_to_end(key)
-            while len(_parsed) > PARSED_KEPT:
-                _parsed.popitem(last=False)
-    return list(scenarios)
+def snapshot_bytes(scenarios: list[Scenario]) -> bytes:
+    """The scenario snapshot evaluation Jobs read (JSON lines); its sha256 names it."""
+    return "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
 
 
 PUBLISHED_KEPT = 1024
@@ -124,9 +84,8 @@ def publish_scenarios(
     """The URI of the object an evaluation Job reads `scenarios` from. Its name is the digest of
     its content, so it is written once, by whichever launch comes first (a conditional PUT), and
     later launches on the same content, in any run, find it known here and write nothing."""
-    data = "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
-    digest = hashlib.sha256(data).hexdigest()
-    uri = benchmark_scenarios(bucket, namespace, benchmark, digest, root)
+    data = snapshot_bytes(scenarios)
+    uri = benchmark_scenarios(bucket, namespace, benchmark, hashlib.sha256(data).hexdigest(), root)
     with _published_lock:
         if uri in _published:
             _published.move_to_end(uri)

@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from modelsmith import integrity, kube, loop, objectstore
+from modelsmith.api.benchmark import Scenario
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
+from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.chain import EffectiveChain, effective_chain
 from modelsmith.evidence.bundle import (
     BenchmarkFacts,
@@ -31,8 +35,10 @@ from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.handlers import trust
 from modelsmith.handlers.gate_guard import uid_digest
-from modelsmith.handlers.scenarios import load_benchmark_scenarios
+from modelsmith.handlers.run_pinning import Pin
+from modelsmith.handlers.run_pinning import scenarios as pinned_scenarios
 from modelsmith.handlers.trust import Anchors
+from modelsmith.jobspec import Lineage as TrainedLineage
 from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
 from modelsmith.statusdiff import merge_patch
@@ -56,13 +62,14 @@ def stage(
     action: loop.StageGate,
     layout: RunLayout,
     anchors: Anchors,
+    pin: Pin,
 ) -> dict[str, str] | None:
     """Creates the gate; returns the record of it the run keeps in status.gate (the only gate
     the gate controller will act on), or None when a gate under the name is not the one this
     run staged (see staged_record)."""
     namespace = body["metadata"]["namespace"]
     existing = kube.get_custom(GATES, namespace, action.name)
-    scenarios = load_benchmark_scenarios(namespace, intake)
+    scenarios = pinned_scenarios(pin, layout, namespace, intake)
     # Our own resource names are labels, not opaque identifiers, even when generated.
     sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
         run.name, intake.name, candidate_label(run.name, action.iteration)
@@ -70,7 +77,8 @@ def stage(
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
     bundle = _stored_bundle(
-        Staging(body, run, intake, chain, decision, action, layout, anchors), sanitiser
+        Staging(body, run, intake, chain, decision, action, layout, anchors, pin, scenarios),
+        sanitiser,
     )
     summary = gate_evidence(bundle)
     if existing is not None:
@@ -109,6 +117,7 @@ def stage(
             "candidate": {
                 "label": candidate_label(run.name, action.iteration),
                 "iteration": action.iteration,
+                **({"adapterDigest": adapter} if (adapter := _adapter_digest(bundle)) else {}),
             },
             "evidence": summary.wire(),
             "approvers": [a.wire() for a in chain.approvers],
@@ -183,6 +192,9 @@ class Staging:
     action: loop.StageGate
     layout: RunLayout
     anchors: Anchors
+    pin: Pin
+    scenarios: list[Scenario]
+    """The scenarios the run pinned at its start."""
 
 
 def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
@@ -227,19 +239,9 @@ def _record_bundle_digest(body: dict[str, Any], anchors: Anchors) -> None:
 
 
 def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
-    body, run, intake, chain = staged.body, staged.run, staged.intake, staged.chain
+    run, intake, chain = staged.run, staged.intake, staged.chain
     decision, action, layout = staged.decision, staged.action, staged.layout
-    namespace = body["metadata"]["namespace"]
-    bench = kube.get_custom("benchmarks", namespace, intake.spec.benchmark_ref.name) or {}
-    status = bench.get("status") or {}
-    facts = BenchmarkFacts(
-        name=intake.spec.benchmark_ref.name,
-        version=intake.spec.benchmark_ref.version,
-        digest=status.get("digest") or "",
-        coverage=status.get("coverage") or {},
-        scenario_count=status.get("scenarioCount") or 0,
-        heldout_count=status.get("heldoutCount") or 0,
-    )
+    facts = _benchmark_facts(intake, staged.pin, staged.scenarios)
     policy = intake.spec.promotion
     cards = {}
     for iteration in range(action.iteration + 1):
@@ -267,5 +269,41 @@ def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
         sanitiser=sanitiser,
         notes=[decision.message],
         candidate_iteration=action.iteration,
+        lineages=_lineages(staged),
     )
     return bundle
+
+
+def _benchmark_facts(intake: ModelIntake, pin: Pin, scenarios: list[Scenario]) -> BenchmarkFacts:
+    """The Benchmark as the run pinned it: its digest and what its pinned scenarios cover, not
+    the Benchmark as it is now (it may have changed, or be Invalid, since the run started)."""
+    return BenchmarkFacts(
+        name=intake.spec.benchmark_ref.name,
+        version=intake.spec.benchmark_ref.version,
+        digest=pin.benchmark_digest,
+        coverage=coverage(scenarios).wire(),
+        scenario_count=len(scenarios),
+        heldout_count=heldout_count(scenarios),
+    )
+
+
+def _lineages(staged: Staging) -> dict[int, TrainedLineage]:
+    """The trainer's lineage of each trained iteration, checked against the digest its Job
+    reported, for the digests the evidence names (base weights, training material, adapter).
+    One missing leaves its digests "not recorded" in the evidence rather than invented."""
+    found = {}
+    for iteration in range(1, staged.action.iteration + 1):
+        expected = staged.anchors.lineages.get(str(iteration))
+        record = f"the lineage of iteration {iteration}"
+        uri = staged.layout.lineage(iteration)
+        data = trust.read_verified(staged.layout, uri, record, expected)
+        with contextlib.suppress(ValidationError):
+            if data is not None:
+                found[iteration] = TrainedLineage.model_validate_json(data)
+    return found
+
+
+def _adapter_digest(bundle: EvidenceBundle) -> str | None:
+    """The candidate's adapter digest as its evidence names it (the last lineage step)."""
+    steps = bundle.lineage.steps
+    return steps[-1].adapter_digest if steps else None

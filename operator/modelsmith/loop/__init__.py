@@ -30,6 +30,10 @@ Choices the design left open:
 - Suspend stops new Jobs at once; a running Job finishes and its result is read on resume.
 - A Job the state names but the cluster does not show for `jobLostAfterSeconds` counts as a
   failed attempt; its name is deleted before the successor launches.
+- A started run never goes on with other inputs than it started with (loop/pinning.py): an
+  intake deleted or re-created with another spec, or a Benchmark deleted, blocks it (governance,
+  IntakeMissing/IntakeChanged/BenchmarkMissing); its Job is stopped after `inputGraceSeconds`;
+  the same spec back resumes it, starting a stopped Job again as a new attempt.
 - Every launch is checked against the ExecutionTarget as it is now (Observation.launch_refusal):
   refused, the run blocks (governance, ExecutionTargetNotAllowed/Missing) with the launch's
   phase to return to, and resumes, launching that Job, once the target admits it again.
@@ -56,6 +60,7 @@ from modelsmith.loop.observation import (
     RETRY_ANNOTATION,
     GateObservation,
     GateOutcome,
+    InputProblem,
     IntakeReadiness,
     JobObservation,
     JobState,
@@ -64,6 +69,7 @@ from modelsmith.loop.observation import (
     Observation,
 )
 from modelsmith.loop.phases import TERMINAL, TRANSITIONS, Phase, can_transition, is_terminal
+from modelsmith.loop.pinning import input_problem
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe, RecipePlan, next_recipe
 from modelsmith.loop.scorecard import Scorecard
@@ -98,6 +104,7 @@ __all__ = [
     "GateObservation",
     "GateOutcome",
     "HistoryEntry",
+    "InputProblem",
     "IntakeReadiness",
     "JobObservation",
     "JobRef",
@@ -132,6 +139,7 @@ __all__ = [
     "deadline_passed",
     "decide",
     "gate_name",
+    "input_problem",
     "is_terminal",
     "job_name",
     "next_action",

@@ -278,6 +278,17 @@ def next_action(ctx: AdviceContext) -> str:
                 "store prefix (the tampered copy is kept under its quarantine/), revoke it, "
                 f"{start_new}"
             )
+        case Reason.INTAKE_MISSING | Reason.INTAKE_CHANGED:
+            return (
+                "Apply the ModelIntake again with the spec the run started on (status.pinned "
+                "holds its digest; the run resumes on its own), or delete this run and start a "
+                "new one on the intake as it is now"
+            )
+        case Reason.BENCHMARK_MISSING:
+            return (
+                "Apply the Benchmark again (the run reads its pinned scenarios and resumes on "
+                "its own), or delete this run"
+            )
         case Reason.OPERATOR_NOT_PERMITTED:
             return (
                 "Ask a platform admin to bind the chart's operator-workloads ClusterRole in the "

@@ -36,6 +36,10 @@ class RunConfig(LoopModel):
     """A Job whose container cannot start (image pull, missing Secret) for this long after its
     pod was scheduled is deleted (freeing its GPUs) and counted as a failed attempt."""
 
+    input_grace_seconds: float = Field(default=300.0, ge=0)
+    """How long a run blocked on a missing or changed input (loop/pinning.py) lets its Job
+    go on before stopping it: an intake deleted by mistake can be applied again meanwhile."""
+
     @field_validator("cluster_dimensions")
     @classmethod
     def _two_dimensions(cls, value: tuple[str, str]) -> tuple[str, str]:

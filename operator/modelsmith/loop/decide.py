@@ -30,6 +30,7 @@ from modelsmith.loop.phases import (
     can_transition,
     is_terminal,
 )
+from modelsmith.loop.pinning import INPUT_REASONS, block_on_inputs, inputs_blocked
 from modelsmith.loop.promotion import await_gate, follow_gate
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.results import assessment_done, baseline_done, training_done
@@ -252,9 +253,13 @@ def _route(ctx: Context) -> tuple[Context, Outcome]:
     if obs.suspended and ctx.work_phase in SUSPENDABLE:
         return ctx, _suspend(ctx)
     if s.phase is Phase.BLOCKED:
+        if s.blocked_by is not None and s.blocked_by.reason in INPUT_REASONS:
+            return inputs_blocked(ctx)
         return ctx, _blocked(ctx)
     if obs.tampered is not None:
         return ctx, block_run(ctx, Reason.EVIDENCE_TAMPERED, sentence(obs.tampered) + ".")
+    if (on_inputs := block_on_inputs(ctx)) is not None:
+        return ctx, on_inputs
     if s.phase is Phase.PENDING:
         return ctx, _pending(ctx)
     if not obs.object_store_reachable and s.phase in NEEDS_OBJECT_STORE:

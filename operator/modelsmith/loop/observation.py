@@ -113,6 +113,15 @@ class LaunchRefusal(LoopModel):
     """Names the target and the rule."""
 
 
+class InputProblem(LoopModel):
+    """A started run's inputs are not as pinned (loop/pinning.py)."""
+
+    reason: Reason
+    """IntakeMissing, IntakeChanged or BenchmarkMissing."""
+    message: str
+    """Names the object (by name) and what is wrong with it."""
+
+
 class Observation(LoopModel):
     intake: IntakeReadiness
     job: JobObservation | None = None
@@ -142,3 +151,6 @@ class Observation(LoopModel):
     """Set when the target, read afresh, refuses the intake: a decision that would launch a Job
     blocks instead (governance), and a run so blocked resumes once this is None again. The
     handler reads the target before every launch and while a run is so blocked."""
+    input_problem: InputProblem | None = None
+    """Set once the run has started (status.pinned) when its intake is gone or has another
+    spec than the pinned one, or its Benchmark is gone."""

@@ -65,6 +65,10 @@ class Reason(StrEnum):
     API_REFUSED = "ApiRefused"
     API_UNAVAILABLE = "ApiUnavailable"
     INTERNAL_ERROR = "InternalError"
+    # The run's pinned inputs (loop/pinning.py).
+    INTAKE_MISSING = "IntakeMissing"
+    INTAKE_CHANGED = "IntakeChanged"
+    BENCHMARK_MISSING = "BenchmarkMissing"
     # The operator on duty.
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

@@ -63,6 +63,9 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.API_REFUSED: BlockKind.GOVERNANCE,
     Reason.API_UNAVAILABLE: BlockKind.INFRASTRUCTURE,
     Reason.INTERNAL_ERROR: BlockKind.INFRASTRUCTURE,
+    Reason.INTAKE_MISSING: BlockKind.GOVERNANCE,
+    Reason.INTAKE_CHANGED: BlockKind.GOVERNANCE,
+    Reason.BENCHMARK_MISSING: BlockKind.GOVERNANCE,
 }
 """Every reason the run can be Blocked for, and its kind: the kind is never chosen ad hoc."""
 

@@ -1,0 +1,228 @@
+"""A run's inputs, pinned at its start: the intake's spec and the Benchmark's content.
+
+When a run leaves Pending the handler records, in status.pinned, the digest of the intake's
+spec, the Benchmark's content digest and the digest of the scenario snapshot (written once,
+named by its digest); the intake's spec itself goes to the run's store prefix. From then on:
+- every Job of the run reads the snapshot, never the Benchmark as it is now, so an edited
+  ConfigMap or object changes nothing the run reads;
+- the run works on the pinned spec: the live intake while its spec has the pinned digest, else
+  the stored spec, which is read back only if its bytes have that digest;
+- a missing or changed intake, or a missing Benchmark, is an InputProblem (`loop.pinning`).
+Nothing read back from the store is trusted without the digest status holds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from modelsmith import kube, loop, objectstore, watched
+from modelsmith.api.benchmark import Benchmark, Scenario
+from modelsmith.api.intake import ModelIntake
+from modelsmith.benchmark.digest import canonical_json, content_digest
+from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
+from modelsmith.handlers.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
+from modelsmith.layout import RunLayout, benchmark_scenarios
+from modelsmith.settings import OperatorSettings
+
+SETTINGS = OperatorSettings()
+INTAKE_SPEC = "intake-spec.json"
+SNAPSHOT_GROWTH = 4
+"""The snapshot is JSON lines with every default written out: larger than the source the
+Benchmark was read from, whose limit is max_inline_benchmark_bytes."""
+
+
+class PinMismatchError(objectstore.ObjectStoreError):
+    """What the store holds for a pinned input is missing or is not what status pinned: the
+    run's inputs cannot be trusted, so nothing is launched or staged from them. The reconcile
+    fails and the run shows it (reconcile_errors: the object store answered unexpectedly,
+    naming which pinned input)."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    intake_spec_digest: str
+    benchmark_digest: str
+    scenarios_digest: str
+    pinned_at: str
+
+    def wire(self) -> dict[str, str]:
+        return {
+            "intakeSpecDigest": self.intake_spec_digest,
+            "benchmarkDigest": self.benchmark_digest,
+            "scenariosDigest": self.scenarios_digest,
+            "pinnedAt": self.pinned_at,
+        }
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The run's inputs this look: the intake spec it works on (None: none known yet), its pin
+    (None before the start), what is wrong with them, and why a Pending run may not start."""
+
+    intake: ModelIntake | None
+    pin: Pin | None
+    problem: loop.InputProblem | None = None
+    waiting: str | None = None
+    store_down: bool = False
+    """The snapshots could not be written: the run does not start (it blocks on the store)."""
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    """`sha256:<hex>` of a spec in canonical JSON, the bytes the stored copy holds: the same
+    spec, however its keys are ordered or its object re-created, has the same digest."""
+    return "sha256:" + hashlib.sha256(canonical_json(spec)).hexdigest()
+
+
+def pinned(body: dict[str, Any]) -> Pin | None:
+    data = (body.get("status") or {}).get("pinned")
+    if not isinstance(data, dict):
+        return None
+    return Pin(
+        intake_spec_digest=data["intakeSpecDigest"],
+        benchmark_digest=data["benchmarkDigest"],
+        scenarios_digest=data["scenariosDigest"],
+        pinned_at=data["pinnedAt"],
+    )
+
+
+def resolve(
+    body: dict[str, Any],
+    intake_body: dict[str, Any] | None,
+    ready: bool,
+    layout: RunLayout,
+) -> Inputs:
+    """The run's inputs. A run not started yet pins once its intake is ready (status records
+    the pin when the decision starts it); a run started by an operator that did not pin pins
+    what there is now."""
+    namespace = body["metadata"]["namespace"]
+    live = ModelIntake.model_validate(intake_body) if intake_body else None
+    pin = pinned(body)
+    started = bool((body.get("status") or {}).get("startedAt"))
+    if pin is None:
+        if live is None or not (ready or started):
+            return Inputs(live, None)
+        inputs = _pin_now(namespace, live, intake_body or {}, layout)
+        if started and inputs.waiting is not None:
+            # Started by an operator that did not pin, and nothing to pin now: the run must not
+            # go on with inputs it cannot name.
+            name = live.spec.benchmark_ref.name
+            unpinned = loop.InputProblem(
+                reason=loop.Reason.BENCHMARK_MISSING,
+                message=f"its Benchmark {name} cannot be pinned ({inputs.waiting})",
+            )
+            return Inputs(live, None, problem=unpinned)
+        return inputs
+    digest = spec_digest(intake_body["spec"]) if intake_body else None
+    same = live is not None and digest == pin.intake_spec_digest
+    intake = live if live is not None and same else _stored_intake(body, pin, layout)
+    benchmark = intake.spec.benchmark_ref.name
+    present = watched.get("benchmarks", namespace, benchmark) is not None
+    problem = loop.input_problem(
+        intake.name, pin.intake_spec_digest, digest, benchmark, benchmark_present=present
+    )
+    return Inputs(intake, pin, problem)
+
+
+def _pin_now(
+    namespace: str, intake: ModelIntake, intake_body: dict[str, Any], layout: RunLayout
+) -> Inputs:
+    name = intake.spec.benchmark_ref.name
+    bench_body = kube.get_custom("benchmarks", namespace, name)
+    if bench_body is None:
+        return Inputs(intake, None, waiting="BenchmarkNotFound")
+    benchmark = Benchmark.model_validate(bench_body)
+    try:
+        scenarios = fetch_scenarios(benchmark, namespace)
+    except BenchmarkSourceError:
+        return Inputs(intake, None, waiting="BenchmarkSourceUnreadable")
+    digest = content_digest(scenarios, benchmark.spec.version)
+    recorded = (bench_body.get("status") or {}).get("digest")
+    if recorded and digest != recorded:
+        # Read between an edit of its source and the Benchmark's verdict on it: the run starts
+        # only on content the Benchmark has vouched for.
+        return Inputs(intake, None, waiting="BenchmarkContentChanging")
+    spec = canonical_json(intake_body["spec"])
+    try:
+        publish_scenarios(layout.bucket, namespace, name, scenarios, layout.root)
+        # Overwritten, not write-once: until status holds the pin nothing trusts this object,
+        # and a start replayed after a crash writes the same bytes.
+        objectstore.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
+    except objectstore.ObjectStoreUnavailable:
+        return Inputs(intake, None, store_down=True)
+    pin = Pin(
+        intake_spec_digest=spec_digest(intake_body["spec"]),
+        benchmark_digest=digest,
+        scenarios_digest="sha256:" + hashlib.sha256(snapshot_bytes(scenarios)).hexdigest(),
+        pinned_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    )
+    _remember(pin.scenarios_digest, scenarios)
+    return Inputs(intake, pin)
+
+
+def _stored_intake(body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIntake:
+    data = objectstore.get_bytes_or_none(layout.pinned(INTAKE_SPEC), objectstore.ObjectKind.RECORD)
+    if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.intake_spec_digest:
+        raise PinMismatchError(
+            "the intake spec the run pinned is missing from the store or is not what status "
+            "pinned (intakeSpecDigest)"
+        )
+    name = body["spec"]["intakeRef"]["name"]
+    return ModelIntake.model_validate(
+        {
+            "apiVersion": "modelsmith.io/v1alpha1",
+            "kind": "ModelIntake",
+            "metadata": {"name": name, "namespace": body["metadata"]["namespace"]},
+            "spec": json.loads(data),
+        }
+    )
+
+
+def scenarios_uri(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) -> str:
+    """The snapshot every evaluation Job of the run reads: named by the pinned digest."""
+    return benchmark_scenarios(
+        layout.bucket,
+        namespace,
+        intake.spec.benchmark_ref.name,
+        pin.scenarios_digest.removeprefix("sha256:"),
+        layout.root,
+    )
+
+
+def scenarios(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) -> list[Scenario]:
+    """The pinned scenarios, read back from their snapshot only if its bytes have the pinned
+    digest (then kept parsed: content-addressed, they never change)."""
+    with _lock:
+        kept = _parsed.get(pin.scenarios_digest)
+        if kept is not None:
+            _parsed.move_to_end(pin.scenarios_digest)
+            return list(kept)
+    limit = SETTINGS.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
+    data = objectstore.get_bytes_or_none(
+        scenarios_uri(pin, layout, namespace, intake), objectstore.ObjectKind.SCENARIOS, limit
+    )
+    if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.scenarios_digest:
+        raise PinMismatchError(
+            "the scenario snapshot the run pinned is missing from the store or is not what "
+            "status pinned (scenariosDigest)"
+        )
+    parsed = scenarios_from_object(data, origin="the pinned scenario snapshot", max_bytes=limit)
+    _remember(pin.scenarios_digest, parsed)
+    return list(parsed)
+
+
+KEPT = 64
+_lock = threading.Lock()
+_parsed: OrderedDict[str, list[Scenario]] = OrderedDict()
+
+
+def _remember(digest: str, parsed: list[Scenario]) -> None:
+    with _lock:
+        _parsed[digest] = list(parsed)
+        _parsed.move_to_end(digest)
+        while len(_parsed) > KEPT:
+            _parsed.popitem(last=False)

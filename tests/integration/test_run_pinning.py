@@ -1,0 +1,270 @@
+"""A run's pinned inputs against the real API server and S3 server (moto): a ConfigMap-backed
+Benchmark edited mid-run changes nothing the run's later Jobs read and becomes Invalid, never
+Ready with the new content; a deleted intake blocks the run (IntakeMissing) and stops its Job
+after the grace; re-created with another spec it stays blocked (IntakeChanged); with the same
+spec the run resumes on the pinned inputs. The reconcilers run in the test process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from staged import run_layout
+
+from modelsmith import events, kube, objectstore, watched
+from modelsmith.api import samples
+from modelsmith.api.intake import ModelIntake
+from modelsmith.conditions import condition, set_condition
+from modelsmith.handlers import benchmark as benchmark_handler
+from modelsmith.handlers import run as run_handler
+from modelsmith.handlers import run_pinning, scenarios, staging
+from testbed.cluster import Cluster
+from testbed.objectstore import ObjectStore
+
+RUN = "run"
+TARGET = "pinning-unpullable"
+EDITOR = "carol"
+
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
+
+@pytest.fixture(autouse=True)
+def _empty() -> Iterator[None]:
+    watched.clear()
+    scenarios._published.clear()
+    run_pinning._parsed.clear()
+    yield
+    events.flush(30)
+    watched.clear()
+    scenarios._published.clear()
+    run_pinning._parsed.clear()
+
+
+def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:
+    body = kube.get_custom(plural, namespace, name)
+    assert body is not None
+    return body
+
+
+def _job_spec(namespace: str, name: str) -> dict[str, Any]:
+    job = kube.batch().read_namespaced_job(name, namespace)
+    args = job.spec.template.spec.containers[0].args
+    spec: dict[str, Any] = json.loads(args[args.index("--spec-json") + 1])
+    return spec
+
+
+def _current_job(namespace: str) -> str:
+    run = _get("iterationruns", namespace, RUN)
+    state = run_handler.state_from_status(
+        RUN, run_handler.loop.run_key(namespace, run["metadata"]["uid"]), run["status"]
+    )
+    assert state.job is not None
+    return state.job.name
+
+
+def _reasons(namespace: str, name: str) -> list[tuple[str, str]]:
+    events.flush(30)
+    items = kube.core().list_namespaced_event(namespace).items
+    return [(e.type, e.reason) for e in items if e.involved_object.name == name]
+
+
+def _create_intake(namespace: str, spec: dict[str, Any]) -> None:
+    body = {**samples.intake("intake", namespace), "spec": spec}
+    created = kube.rest("POST", kube.custom_path("modelintakes", namespace), body)
+    ready = set_condition(
+        None, "Ready", True, "Validated", "ready", created["metadata"]["generation"]
+    )
+    kube.patch_status("modelintakes", namespace, "intake", {"conditions": ready})
+
+
+def _delete_intake(namespace: str) -> None:
+    kube.rest("DELETE", kube.custom_path("modelintakes", namespace, "intake"))
+    for _ in range(100):
+        if kube.get_custom("modelintakes", namespace, "intake") is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the intake was not deleted")
+
+
+def _setup(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """A Benchmark read from a ConfigMap (reconciled: Ready), a ready intake on it whose Jobs
+    never start (an image the node cannot pull: the Job stays held), and the run. Returns the
+    intake's spec as created."""
+    documents = samples.benchmark("bench", namespace, 20)["spec"]["scenarios"]
+    kube.core().create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "bench-scenarios"}, "data": {"s.yaml": yaml.safe_dump(documents)}},
+    )
+    bench = samples.benchmark("bench", namespace, 20)
+    del bench["spec"]["scenarios"]
+    bench["spec"]["scenariosFrom"] = {"configMapRef": {"name": "bench-scenarios", "key": "s.yaml"}}
+    kube.rest("POST", kube.custom_path("benchmarks", namespace), bench)
+    benchmark_handler.reconcile(namespace, "bench")
+    assert (condition(_get("benchmarks", namespace, "bench")["status"], "Ready") or {}).get(
+        "status"
+    ) == "True"
+    target = samples.execution_target(
+        TARGET, evaluatorImage="modelsmith/unpullable:latest", jobNamespace=namespace
+    )
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(target)
+    )
+    spec = samples.intake("intake", namespace)["spec"]
+    spec["benchmarkRef"]["name"] = "bench"
+    spec["executionTargetRef"]["name"] = TARGET
+    _create_intake(namespace, spec)
+    run = samples.run(RUN, namespace)
+    run["spec"]["intakeRef"]["name"] = "intake"
+    kube.rest("POST", kube.custom_path("iterationruns", namespace), run)
+    created: dict[str, Any] = _get("modelintakes", namespace, "intake")["spec"]
+    return created
+
+
+def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
+    operator_env: None,
+    crds: Cluster,
+    namespace: str,
+    object_store: ObjectStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _setup(crds, namespace)
+    published = _get("benchmarks", namespace, "bench")["status"]["digest"]
+
+    run_handler.reconcile(namespace, RUN)
+    status = _get("iterationruns", namespace, RUN)["status"]
+    assert status["phase"] == "EvaluatingBaseline", status
+    pinned = status["pinned"]
+    assert pinned["benchmarkDigest"] == published
+    snapshot_hex = pinned["scenariosDigest"].removeprefix("sha256:")
+    first = _current_job(namespace)
+    assert snapshot_hex in _job_spec(namespace, first)["scenarios"]
+
+    # The ConfigMap is edited in place under the same version: the Benchmark is Invalid for
+    # good (not Ready again on the next look), its digest still the published one.
+    documents = yaml.safe_load(
+        kube.core().read_namespaced_config_map("bench-scenarios", namespace).data["s.yaml"]
+    )
+    original_prompt = documents[0]["prompt"]
+    documents[0]["prompt"] = "An edited prompt that was never published under this version."
+    # By an ordinary namespace editor: Kubernetes lets her, so the operator must not follow.
+    _edit_rights(crds, namespace, EDITOR)
+    patch = {"data": {"s.yaml": yaml.safe_dump(documents)}}
+    crds.kubectl(
+        "patch",
+        "configmap",
+        "bench-scenarios",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+        as_user=EDITOR,
+    )
+    for _ in range(2):
+        benchmark_handler.reconcile(namespace, "bench")
+        bench_status = _get("benchmarks", namespace, "bench")["status"]
+        ready = condition(bench_status, "Ready") or {}
+        assert (ready.get("status"), ready.get("reason")) == ("False", "ContentChanged")
+        assert "bumped spec.version" in ready["message"]
+        assert bench_status["digest"] == published
+    assert ("Warning", "ContentChanged") in _reasons(namespace, "bench")
+
+    # The intake is deleted mid-run: Blocked, with its Event and next action; the Job is
+    # stopped after the grace (none here).
+    monkeypatch.setattr(
+        run_handler, "SETTINGS", dataclasses.replace(run_handler.SETTINGS, input_grace_seconds=0)
+    )
+    _delete_intake(namespace)
+    run_handler.reconcile(namespace, RUN)
+    status = _get("iterationruns", namespace, RUN)["status"]
+    assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeMissing")
+    blocked = condition(status, "Blocked") or {}
+    assert (blocked.get("status"), blocked.get("reason")) == ("True", "IntakeMissing")
+    assert "ModelIntake intake was deleted" in status["blockedBy"]["message"]
+    assert "Apply the ModelIntake again" in status["nextAction"]
+    assert ("Warning", "IntakeMissing") in _reasons(namespace, RUN)
+    run_handler.reconcile(namespace, RUN)
+    assert _job_gone(namespace, first)
+    assert (
+        "its Job was stopped"
+        in _get("iterationruns", namespace, RUN)["status"]["blockedBy"]["message"]
+    )
+
+    # Re-created with another spec: still blocked, as changed.
+    _create_intake(namespace, {**spec, "owner": "another-team"})
+    run_handler.reconcile(namespace, RUN)
+    status = _get("iterationruns", namespace, RUN)["status"]
+    assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeChanged")
+    assert condition(status, "Blocked")["reason"] == "IntakeChanged"  # type: ignore[index]
+
+    # Re-created with the spec the run started on: it resumes, its stopped Job starting again
+    # as a new attempt, on the pinned snapshot, not on the edited ConfigMap.
+    _delete_intake(namespace)
+    _create_intake(namespace, spec)
+    run_handler.reconcile(namespace, RUN)
+    status = _get("iterationruns", namespace, RUN)["status"]
+    assert (status["phase"], status["attempt"]) == ("EvaluatingBaseline", 2), status
+    assert status["pinned"] == pinned
+    second = _current_job(namespace)
+    assert second != first
+    job_spec = _job_spec(namespace, second)
+    uri = job_spec["scenarios"]
+    assert snapshot_hex in uri
+    # The evaluator refuses other bytes than these (modelsmith_evaluator.scenarios.check_pinned).
+    assert job_spec["scenarios_digest"] == pinned["scenariosDigest"]
+    read = objectstore.get_bytes(uri).decode()
+    assert original_prompt in read and "never published" not in read
+
+    # The evidence names the pinned digest and counts the pinned scenarios.
+    pin = run_pinning.pinned(_get("iterationruns", namespace, RUN))
+    assert pin is not None
+    layout = run_layout(namespace, RUN, object_store.bucket)
+    intake = ModelIntake.model_validate(_get("modelintakes", namespace, "intake"))
+    kept = run_pinning.scenarios(pin, layout, namespace, intake)
+    facts = staging._benchmark_facts(intake, pin, kept)
+    assert (facts.digest, facts.scenario_count) == (published, 20)
+
+    # The stored spec is read back only against the pinned digest: rewritten, it is refused.
+    objectstore.put_bytes(layout.pinned(run_pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
+    _delete_intake(namespace)
+    with pytest.raises(run_pinning.PinMismatchError, match="intakeSpecDigest"):
+        run_handler.reconcile(namespace, RUN)
+
+
+def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": f"{user}-edit", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(binding))
+    for _ in range(100):
+        can = cluster.kubectl(
+            "auth", "can-i", "patch", "configmaps", "-n", namespace, as_user=user, check=False
+        )
+        if can.stdout.strip() == "yes":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{user} cannot edit ConfigMaps in {namespace}")
+
+
+def _job_gone(namespace: str, name: str) -> bool:
+    for _ in range(100):
+        try:
+            job = kube.batch().read_namespaced_job(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        if job.metadata.deletion_timestamp is not None:
+            return True
+        time.sleep(0.1)
+    return False
