@@ -121,6 +121,35 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
 
 
+def apply_quickstart(
+    cluster: Cluster,
+    store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    intake: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    target: dict[str, Any] | None = None,
+) -> None:
+    """The quickstart applied in `namespace`, each kind's spec merged with the given changes."""
+    prepare_namespace(cluster, store, namespace)
+    for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ExecutionTarget":
+            merge(doc["spec"], target or {})
+        if doc["kind"] == "ModelIntake":
+            merge(doc["spec"], intake or {})
+        if doc["kind"] == "IterationRun":
+            merge(doc["spec"], run or {})
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
 def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
     out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
     result: dict[str, Any] = json.loads(out)
