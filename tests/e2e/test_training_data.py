@@ -1,7 +1,8 @@
 """An intake's training data, end to end: real operator, real Jobs on the tiny model, the test
 bed's S3 server. A ConfigMap record copying a held-out scenario blocks the run naming that
 scenario; clean records in the target's bucket are trained on, counted in the lineage under
-their digest, and their effect on the held-out score is measured against the benchmark alone."""
+their digest, and their effect on the held-out score is measured against the benchmark alone
+(on the tiny model: none, asserted as such)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from .quickstart import QUICKSTART, apply_quickstart, build_base_model, get, man
 pytestmark = pytest.mark.slow
 RUN = "support-triage-run-1"
 FAST = {"recipe": {"steps": 20}, "maxIterations": 1}
+MEASURED = {"recipe": {"steps": 60}, "maxIterations": 1}
+"""Enough steps for the tiny model to start answering, so the two runs' scores say something."""
 ENDED = {"Staged", "Plateaued", "Failed", "Stopped", "Blocked"}
 
 
@@ -97,7 +100,7 @@ def test_clean_records_are_trained_on_counted_and_measured_against_the_benchmark
     object_store.client().put_object(Bucket=object_store.bucket, Key=key, Body=raw)
     source = {"s3": {"uri": f"s3://{object_store.bucket}/{key}"}}
     apply_quickstart(
-        cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
+        cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=MEASURED
     )
     _benchmark_alone(cluster, namespace, base_model)
     with_data = wait_for(
@@ -117,9 +120,16 @@ def test_clean_records_are_trained_on_counted_and_measured_against_the_benchmark
     assert plain["training_data"]["supplied"] == 0
     assert plain["training_data"]["examples"] == len(train)
 
-    scores = [(s["history"][1].get("heldoutScore"), s["phase"]) for s in (with_data, alone)]
-    print("held-out after iteration 1 (with data, benchmark alone):", scores)
-    assert scores[0] == scores[1], scores
+    # Measured here (tiny model, 60 steps, batch 8, both runs seeded alike): with the records
+    # 8/24 overall and 1/6 held out, on the benchmark alone 10/24 and 1/6. Near copies of the
+    # train tickets double the examples the same steps spread over, so they do not raise the
+    # held-out score of a model that learns by memorising; that is what is asserted.
+    scores = [
+        (s["history"][1]["score"], s["history"][1]["heldoutScore"]) for s in (with_data, alone)
+    ]
+    print("iteration 1 (overall, held-out), with data and on the benchmark alone:", scores)
+    assert with_data["phase"] == alone["phase"] == "Stopped"
+    assert scores[0][1] == scores[1][1], scores
 
 
 def _benchmark_alone(cluster: Cluster, namespace: str, model_uri: str) -> None:
@@ -130,7 +140,7 @@ def _benchmark_alone(cluster: Cluster, namespace: str, model_uri: str) -> None:
         elif doc["kind"] == "IterationRun":
             doc["metadata"]["name"] = "plain-run"
             doc["spec"]["intakeRef"]["name"] = "plain"
-            merge(doc["spec"], FAST)
+            merge(doc["spec"], MEASURED)
         else:
             continue
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
