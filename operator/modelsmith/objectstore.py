@@ -130,9 +130,9 @@ READ_LIMITS: Final[Mapping[ObjectKind, int]] = MappingProxyType(
         ObjectKind.BUNDLE: 4 * MIB,
         ObjectKind.RECORD: 256 * KIB,
         ObjectKind.PROGRESS: 64 * KIB,
-        # An intake's supplied training records (benchmark.trainingdata): tens of thousands of
-        # prompt/answer pairs, read by the operator at every training launch.
-        ObjectKind.TRAINING_DATA: 16 * MIB,
+        # An intake's supplied training records (benchmark.trainingdata), read by the operator
+        # at every training launch: ten thousand prompt/answer pairs of ~400 bytes.
+        ObjectKind.TRAINING_DATA: 4 * MIB,
         ObjectKind.OBJECT: 256 * MIB,
     }
 )

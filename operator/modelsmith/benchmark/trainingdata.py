@@ -20,8 +20,9 @@ from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.benchmark.prompting import render_parts
 from modelsmith.benchmark.sources import BenchmarkSourceError
 
-MAX_TRAINING_DATA_BYTES = 16 * 1024 * 1024
-"""Read limit of a training data document (ConfigMaps hold at most 1 MiB anyway)."""
+MAX_TRAINING_DATA_BYTES = 4 * 1024 * 1024
+"""Read limit of a training data document, as the operator's other reads (objectstore.READ_LIMITS;
+ConfigMaps hold at most 1 MiB anyway)."""
 SUPPLIED_ID_PREFIX = "data-"
 """Supplied records train under `data-<line>`: never a scenario id, so the guard's id check
 cannot mistake one for a held-out scenario, and the lineage tells the two apart."""

@@ -13,14 +13,13 @@ from modelsmith.benchmark import trainingdata
 from modelsmith.benchmark.heldout import fingerprint
 from modelsmith.benchmark.prompting import render_prompt
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.benchmark.trainingdata import MAX_TRAINING_DATA_BYTES
 from modelsmith.layout import RunLayout
 
 
-def read_training_data(source: TrainingDataSource, namespace: str, bucket: str) -> bytes:
+def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
     """The document's bytes, or BenchmarkSourceError saying what is missing or refused. An
-    object outside the run's bucket is refused before any request: the operator's credentials
-    must not read, on an intake author's word, what another tenant's target stores."""
+    object outside the run's bucket never gets here: the launch is refused first
+    (run_target.target_refusal, governance)."""
     if source.config_map_ref is not None:
         ref = source.config_map_ref
         try:
@@ -36,14 +35,8 @@ def read_training_data(source: TrainingDataSource, namespace: str, bucket: str) 
             raise BenchmarkSourceError(f"training data: ConfigMap {ref.name} has no key {ref.key}")
         return value.encode("utf-8")
     assert source.s3 is not None
-    if objectstore.parse_uri(source.s3.uri).bucket != bucket:
-        raise BenchmarkSourceError(
-            "training data: the object is outside the ExecutionTarget's bucket"
-        )
     try:
-        raw = objectstore.get_bytes_or_none(
-            source.s3.uri, objectstore.ObjectKind.TRAINING_DATA, limit=MAX_TRAINING_DATA_BYTES
-        )
+        raw = objectstore.get_bytes_or_none(source.s3.uri, objectstore.ObjectKind.TRAINING_DATA)
     except objectstore.ObjectTooLarge as err:
         raise BenchmarkSourceError(f"training data: {err}") from None
     if raw is None:
@@ -74,7 +67,7 @@ def write_training_material(
     ]
     supplied = None
     if intake.spec.training_data is not None:
-        raw = read_training_data(intake.spec.training_data, namespace, layout.bucket)
+        raw = read_training_data(intake.spec.training_data, namespace)
         records = trainingdata.parse_records(raw, origin="training data")
         lines += trainingdata.training_lines(records, scenarios, weights, dimensions)
         supplied = trainingdata.digest(raw)
