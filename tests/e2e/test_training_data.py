@@ -159,3 +159,27 @@ def _lineage(store: ObjectStore, namespace: str, run: str) -> dict[str, Any]:
         s3.get_object(Bucket=store.bucket, Key=keys[0])["Body"].read()
     )
     return found
+
+
+def test_training_data_in_another_bucket_blocks_before_any_job(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    source = {"s3": {"uri": "s3://another-team/datasets/tickets.jsonl"}}
+    apply_quickstart(
+        cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
+    )
+    status = wait_for(
+        lambda: _ended(cluster, namespace, RUN), timeout=300, interval=2, description="run ended"
+    )
+    assert status["phase"] == "Blocked", status
+    assert status["lastTransition"]["reason"] == "ExecutionTargetNotAllowed"
+    assert (
+        "the intake's training data is in the bucket another-team"
+        in (status["lastTransition"]["message"])
+    )
+    jobs = json.loads(cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)
+    assert jobs["items"] == []
