@@ -238,6 +238,10 @@ class PodWorker:
             "PYTHONUNBUFFERED": "1",
             "MODELSMITH_POD_DIR": str(self.pod_dir),
         }
+        if os.environ.get("PYTHONPATH"):
+            # The images are the code of the checkout that started the test bed: a worktree's
+            # (wt-env.sh puts it first) rather than whatever the shared venv installed.
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         if not self.node.gpus_visible:
             # The node's GPUs are a number in its status; hide any real device from pod code so
             # results do not depend on the machine the tests ran on.

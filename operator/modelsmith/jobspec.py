@@ -77,6 +77,12 @@ class TrainSpec(_Spec):
         default=None, description="The accepted candidate to continue from (its adapter/ prefix)."
     )
     train_data: ObjectUri = Field(description="JSONL: {id, text_prompt, reference, weight}.")
+    supplied_data_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The digest of the intake's training data the supplied lines of "
+        "train_data came from (the lineage records it).",
+    )
     heldout_fingerprint: ObjectUri | None = Field(
         default=None,
         description="Hashed shingles of the held-out scenarios. The trainer refuses to train "
@@ -137,12 +143,16 @@ class _Report(BaseModel):
 
 
 class TrainExample(_Spec):
-    """One line of train.jsonl: a train-split scenario's rendered prompt and reference."""
+    """One line of train.jsonl: a train-split scenario's (or a supplied record's) rendered prompt
+    and reference."""
 
     id: str = Field(min_length=1, max_length=63)
     text_prompt: str = Field(min_length=1)
     reference: str = Field(min_length=1)
     weight: float = Field(default=1.0, ge=0, le=1000)
+    supplied: bool = Field(
+        default=False, description="From the intake's training data, not a train scenario."
+    )
 
 
 class Progress(_Report):
@@ -167,6 +177,12 @@ class TrainingData(_Report):
     examples: int = Field(ge=0)
     scenario_ids: tuple[str, ...] = ()
     weighted: int = Field(default=0, ge=0, description="Examples whose weight is not 1.")
+    supplied: int = Field(default=0, ge=0, description="Examples from the intake's training data.")
+    supplied_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The digest of the intake's training data those examples came from.",
+    )
 
 
 class Lineage(_Report):

@@ -111,6 +111,7 @@ class ObjectKind(StrEnum):
     BUNDLE = "evidence bundle"
     RECORD = "promotion or rollback record"
     PROGRESS = "training progress report"
+    TRAINING_DATA = "training data object"
     OBJECT = "object"
     """Anything else: Job specs, training material, lineage (the images' reads)."""
 
@@ -129,6 +130,9 @@ READ_LIMITS: Final[Mapping[ObjectKind, int]] = MappingProxyType(
         ObjectKind.BUNDLE: 4 * MIB,
         ObjectKind.RECORD: 256 * KIB,
         ObjectKind.PROGRESS: 64 * KIB,
+        # An intake's supplied training records (benchmark.trainingdata), read by the operator
+        # at every training launch: ten thousand prompt/answer pairs of ~400 bytes.
+        ObjectKind.TRAINING_DATA: 4 * MIB,
         ObjectKind.OBJECT: 256 * MIB,
     }
 )

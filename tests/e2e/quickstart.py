@@ -24,18 +24,27 @@ def target_name(namespace: str) -> str:
     return f"quickstart-{namespace}"
 
 
-def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
-    """The quickstart's documents in order: the platform admin's ExecutionTarget (admitting
-    and running Jobs in `namespace` only) first, then the namespace's own objects."""
+QUICKSTART_FILES = (
+    "execution-target.yaml",
+    "benchmark.yaml",
+    "serving-pointer.yaml",
+    "intake.yaml",
+    "run.yaml",
+)
+
+
+def manifests(
+    namespace: str,
+    model_uri: str,
+    folder: Path = QUICKSTART,
+    files: tuple[str, ...] = QUICKSTART_FILES,
+) -> list[dict[str, Any]]:
+    """An example's documents in order (the quickstart's by default): the platform admin's
+    ExecutionTarget (admitting and running Jobs in `namespace` only) first, then the namespace's
+    own objects, every intake on the quickstart's target and `model_uri`."""
     docs: list[dict[str, Any]] = []
-    for name in (
-        "execution-target.yaml",
-        "benchmark.yaml",
-        "serving-pointer.yaml",
-        "intake.yaml",
-        "run.yaml",
-    ):
-        for doc in yaml.safe_load_all((QUICKSTART / name).read_text()):
+    for name in files:
+        for doc in yaml.safe_load_all((folder / name).read_text()):
             if not doc:
                 continue
             if doc["kind"] == "ExecutionTarget":
@@ -58,14 +67,16 @@ def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
     return docs
 
 
-def build_base_model(store: ObjectStore, work: Path, uri: str) -> None:
-    """The tiny base model, built offline and published where the intake says it is."""
+def build_base_model(
+    store: ObjectStore, work: Path, uri: str, benchmark: Path = QUICKSTART / "benchmark.yaml"
+) -> None:
+    """The tiny base model built offline from `benchmark`, published where the intake says."""
     subprocess.run(
         [
             sys.executable,
             str(REPO / "hack" / "tiny_model.py"),
             "--benchmark",
-            str(QUICKSTART / "benchmark.yaml"),
+            str(benchmark),
             "--out",
             str(work / "tiny-base"),
             "--upload",
@@ -119,6 +130,35 @@ def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> N
     }
     for doc in (approver, binding):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def apply_quickstart(
+    cluster: Cluster,
+    store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    intake: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    target: dict[str, Any] | None = None,
+) -> None:
+    """The quickstart applied in `namespace`, each kind's spec merged with the given changes."""
+    prepare_namespace(cluster, store, namespace)
+    for doc in manifests(namespace, model_uri):
+        if doc["kind"] == "ExecutionTarget":
+            merge(doc["spec"], target or {})
+        if doc["kind"] == "ModelIntake":
+            merge(doc["spec"], intake or {})
+        if doc["kind"] == "IterationRun":
+            merge(doc["spec"], run or {})
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:

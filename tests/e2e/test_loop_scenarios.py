@@ -14,7 +14,7 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import build_base_model, get, manifests, prepare_namespace
+from .quickstart import apply_quickstart, build_base_model, get
 
 pytestmark = pytest.mark.slow
 RUN = "support-triage-run-1"
@@ -25,34 +25,6 @@ def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFacto
     uri = f"s3://{object_store.bucket}/models/loop-scenarios/tiny-support-base/"
     build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
     return uri
-
-
-def _apply(
-    cluster: Cluster,
-    store: ObjectStore,
-    namespace: str,
-    model_uri: str,
-    intake: dict[str, Any] | None = None,
-    run: dict[str, Any] | None = None,
-    target: dict[str, Any] | None = None,
-) -> None:
-    prepare_namespace(cluster, store, namespace)
-    for doc in manifests(namespace, model_uri):
-        if doc["kind"] == "ExecutionTarget":
-            _merge(doc["spec"], target or {})
-        if doc["kind"] == "ModelIntake":
-            _merge(doc["spec"], intake or {})
-        if doc["kind"] == "IterationRun":
-            _merge(doc["spec"], run or {})
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
-
-
-def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
 
 
 def _status(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -75,7 +47,7 @@ def test_unreachable_improvement_ends_plateaued_naming_the_cluster(
     namespace: str,
     base_model: str,
 ) -> None:
-    _apply(
+    apply_quickstart(
         cluster,
         object_store,
         namespace,
@@ -104,7 +76,7 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
     base_model: str,
 ) -> None:
     cluster = node_control
-    _apply(
+    apply_quickstart(
         cluster,
         object_store,
         namespace,
@@ -144,7 +116,7 @@ def test_trainer_that_never_starts_is_retried_then_blocked_holding_nothing(
 ) -> None:
     # The node agent cannot pull this image (ErrImagePull, then ImagePullBackOff, as a kubelet):
     # each attempt's Job is deleted after the test operator's start grace, freeing its GPUs.
-    _apply(
+    apply_quickstart(
         cluster,
         object_store,
         namespace,
@@ -182,7 +154,7 @@ def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(
     base_model: str,
     tmp_path: Path,
 ) -> None:
-    _apply(cluster, object_store, namespace, base_model, run={"maxIterations": 3})
+    apply_quickstart(cluster, object_store, namespace, base_model, run={"maxIterations": 3})
     wait_for(
         lambda: _status(cluster, namespace).get("phase") == "Training",
         timeout=600,

@@ -37,8 +37,14 @@ def _ready(cluster: Cluster, namespace: str, name: str, want: str) -> dict[str, 
 
 def _events(cluster: Cluster, namespace: str, name: str) -> list[str]:
     out = cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
-        "-o", "json",
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.name={name}",
+        "-o",
+        "json",
     ).stdout
     return [e["reason"] for e in json.loads(out)["items"]]
 
@@ -81,6 +87,33 @@ QUICKSTART_COVERAGE: dict[str, dict[str, int]] = {
     "risk": {"critical": 7, "high": 7, "low": 5, "medium": 5},
     "operatorLens": {"compliance": 8, "finance-ops": 5, "frontline-agent": 6, "security-team": 5},
     "outcomeType": {"escalate": 5, "refuse": 5, "route": 9, "route-with-phrase": 5},
+}
+
+
+def test_extraction_benchmark_is_ready_with_exact_coverage_and_no_challenges(
+    operator: OperatorProcess, cluster: Cluster, namespace: str
+) -> None:
+    """The second domain (jsonSchema and numeric criteria) through the same workbench."""
+    manifest = yaml.safe_load((REPO / "examples/extraction/benchmark.yaml").read_text())
+    _apply(cluster, manifest, namespace)
+    name = manifest["metadata"]["name"]
+    body = wait_for(
+        lambda: _ready(cluster, namespace, name, "True"),
+        timeout=60,
+        description="extraction Benchmark Ready",
+    )
+    status = body["status"]
+    assert (status["scenarioCount"], status["heldoutCount"]) == (24, 6)
+    assert status["coverage"] == EXTRACTION_COVERAGE
+    assert not status.get("challenges")
+
+
+# Counted by hand from examples/extraction/benchmark.yaml.
+EXTRACTION_COVERAGE: dict[str, dict[str, int]] = {
+    "capability": {"invoice": 8, "order": 8, "receipt": 8},
+    "risk": {"high": 8, "low": 7, "medium": 9},
+    "operatorLens": {"accounts-payable": 8, "audit": 8, "procurement": 8},
+    "outcomeType": {"amount": 8, "fields": 8, "line-total": 8},
 }
 
 
@@ -176,7 +209,11 @@ def test_configmap_benchmark_waits_for_its_configmap(
     assert cond["reason"] == "SourceNotFound"
     assert "triage-scenarios" in cond["message"]
     cluster.kubectl(
-        "create", "configmap", "triage-scenarios", "-n", namespace,
+        "create",
+        "configmap",
+        "triage-scenarios",
+        "-n",
+        namespace,
         f"--from-literal=s={yaml.safe_dump(scenarios)}",
     )
     body = wait_for(

@@ -195,7 +195,8 @@ def test_plateau_advice() -> None:
     text = _advice(Reason.PLATEAU, Phase.PLATEAUED, cluster=ROUTING, recipe=Recipe(rank=8))
     assert text == (
         "Add training material for capability=routing × risk=high (7 failing scenarios: "
-        "r-01, r-02, r-03, r-04, r-05, ...); or review the rubric of scenarios r-01, r-03; "
+        "r-01, r-02, r-03, r-04, r-05, ...) as intake spec.trainingData records carrying those "
+        "values; or review the rubric of scenarios r-01, r-03; "
         "or raise adapter rank from 8 to 16"
     )
     assert _advice(Reason.PLATEAU, Phase.PLATEAUED).startswith("Review the threshold")

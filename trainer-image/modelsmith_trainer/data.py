@@ -50,12 +50,19 @@ def parse_train_data(raw: bytes) -> list[TrainExample]:
     return examples
 
 
-def describe(raw: bytes, examples: Sequence[TrainExample]) -> TrainingData:
+def describe(
+    raw: bytes, examples: Sequence[TrainExample], supplied_digest: str | None = None
+) -> TrainingData:
+    """The material's digest and counts; `scenario_ids` are the benchmark's train scenarios
+    (supplied records are counted, their digest named, and not listed one by one)."""
+    supplied = sum(1 for e in examples if e.supplied)
     return TrainingData(
         digest="sha256:" + hashlib.sha256(raw).hexdigest(),
         examples=len(examples),
-        scenario_ids=tuple(sorted(e.id for e in examples)),
+        scenario_ids=tuple(sorted(e.id for e in examples if not e.supplied)),
         weighted=sum(1 for e in examples if e.weight != 1.0),
+        supplied=supplied,
+        supplied_digest=supplied_digest if supplied else None,
     )
 
 

@@ -162,7 +162,7 @@ def _train(
         artefact_digest=artefact_digest,
         recipe=spec.recipe,
         seed=spec.seed,
-        training_data=data.describe(raw, examples),
+        training_data=data.describe(raw, examples, spec.supplied_data_digest),
         prompt_format=prompt_format,
         versions=_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

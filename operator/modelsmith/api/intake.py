@@ -9,6 +9,7 @@ from typing import Final, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from modelsmith.api.base import ApiModel
+from modelsmith.api.benchmark import ConfigMapKeyReference, S3Source
 from modelsmith.api.common import (
     Approver,
     Condition,
@@ -200,6 +201,38 @@ class PromotionPolicy(ApiModel):
         return self
 
 
+ONE_TRAINING_DATA_KIND = "trainingData needs exactly one of configMapRef or s3"
+
+
+class TrainingDataSource(ApiModel):
+    """Training material beside the benchmark's train split: JSON Lines, one record a line,
+    `{"prompt": ..., "answer": ...}` or `{"inputs": {...}, "answer": ...}` (with the Benchmark's
+    prompt when it has no prompt of its own), optionally with the Benchmark's dimensions
+    (`capability`, `risk`, `operatorLens`, `outcomeType`) so failure-cluster up-weighting
+    reaches it. Each run pins the content's digest when it first trains; the trainer checks it
+    against the held-out fingerprints like the train split."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("has(self.configMapRef) != has(self.s3)", ONE_TRAINING_DATA_KIND)
+        )
+    )
+
+    config_map_ref: ConfigMapKeyReference | None = Field(
+        default=None, description="A ConfigMap key holding the records."
+    )
+    s3: S3Source | None = Field(
+        default=None,
+        description="An object holding the records, in the ExecutionTarget's bucket.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TrainingDataSource:
+        if (self.config_map_ref is None) == (self.s3 is None):
+            raise ValueError(ONE_TRAINING_DATA_KIND)
+        return self
+
+
 class ModelIntakeSpec(ApiModel):
     """What is specialised (base model against a benchmark), where it runs, where it serves
     and the gate it must pass."""
@@ -230,6 +263,11 @@ class ModelIntakeSpec(ApiModel):
         description="The threshold, improvement rules and approver chain."
     )
     rollback: RollbackContract = Field(description="The rollback contract.")
+    training_data: TrainingDataSource | None = Field(
+        default=None,
+        description="Training material beyond the Benchmark's train split (JSON Lines of "
+        "prompt or inputs and answer). Every training iteration reads it with the train split.",
+    )
 
 
 class ValidationCheck(ApiModel):

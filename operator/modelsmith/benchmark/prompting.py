@@ -7,12 +7,20 @@ the answer cue."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from modelsmith.api.benchmark import Scenario
 
 ANSWER_CUE = "\nAnswer: "
 
 
 def render_prompt(scenario: Scenario) -> str:
-    lines = [scenario.prompt.strip()]
-    lines.extend(f"{key}: {scenario.inputs[key].strip()}" for key in sorted(scenario.inputs))
+    return render_parts(scenario.prompt, scenario.inputs)
+
+
+def render_parts(prompt: str, inputs: Mapping[str, str]) -> str:
+    """A prompt and its named inputs as the model reads them (scenarios and supplied training
+    records alike)."""
+    lines = [prompt.strip()]
+    lines.extend(f"{key}: {inputs[key].strip()}" for key in sorted(inputs))
     return "\n".join(lines) + ANSWER_CUE

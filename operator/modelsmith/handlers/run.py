@@ -17,7 +17,6 @@ from typing import Any
 import kopf
 
 from modelsmith import integrity, kube, loop, metrics, objectstore, watched
-from modelsmith.api.benchmark import Scenario, Split
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
@@ -30,6 +29,7 @@ from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
 from modelsmith.handlers.run_target import Placement, decide_checked
 from modelsmith.handlers.staging import candidate_label
+from modelsmith.handlers.trainingdata import write_training_material
 from modelsmith.handlers.trust import Anchors, PartlyRecordedError, TamperError
 from modelsmith.jobs import render_job
 from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
@@ -728,7 +728,9 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
     scenarios = run_pinning.scenarios(pin, layout, namespace, intake)
     spec: TrainSpec | EvalSpec
     if action.kind == "train":
-        _write_training_material(scenarios, action, layout)
+        supplied = write_training_material(
+            scenarios, action, layout, intake, namespace, run.spec.cluster_dimensions
+        )
         recipe = action.recipe or run_recipe(run)
         spec = TrainSpec(
             iteration=action.iteration,
@@ -738,6 +740,7 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
             if not action.init_from_iteration
             else layout.adapter(action.init_from_iteration),
             train_data=layout.train_data(action.iteration),
+            supplied_data_digest=supplied,
             heldout_fingerprint=layout.heldout_fingerprint(action.iteration),
             recipe=recipe.model_dump(),
             prompt_format=intake.spec.base_model.prompt_format,
@@ -789,30 +792,6 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
 def run_recipe(run: IterationRun) -> loop.Recipe:
     data = run.spec.recipe.model_dump()
     return loop.Recipe(**{k: v for k, v in data.items() if k in loop.Recipe.model_fields})
-
-
-def _write_training_material(
-    scenarios: list[Scenario], action: loop.LaunchJob, layout: RunLayout
-) -> None:
-    from modelsmith.benchmark.heldout import fingerprint
-    from modelsmith.benchmark.prompting import render_prompt
-
-    weights = action.weights or {}
-    lines = [
-        json.dumps(
-            {
-                "id": s.id,
-                "text_prompt": render_prompt(s),
-                "reference": s.reference,
-                "weight": weights.get(s.id, 1.0),
-            }
-        )
-        for s in scenarios
-        if s.split == Split.TRAIN and s.reference
-    ]
-    objectstore.put_bytes(layout.train_data(action.iteration), "\n".join(lines).encode())
-    heldout = [s for s in scenarios if s.split == Split.HELDOUT]
-    objectstore.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
 
 
 def _record(

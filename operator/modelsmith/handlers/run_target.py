@@ -77,8 +77,11 @@ def target_refusal(
 
 
 def _read_sources(intake: ModelIntake) -> dict[str, str]:
-    """The spec URIs a run's Jobs read from: the base model and the Benchmark's scenarios."""
+    """The spec URIs a run's Jobs read from: the base model, the Benchmark's scenarios and the
+    intake's training data (read by the operator into the Jobs' train.jsonl)."""
     sources = {"the intake's base model": intake.spec.base_model.uri}
+    if intake.spec.training_data is not None and intake.spec.training_data.s3 is not None:
+        sources["the intake's training data"] = intake.spec.training_data.s3.uri
     bench = watched.get("benchmarks", intake.namespace, intake.spec.benchmark_ref.name)
     source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
     if uri := (source.get("s3") or {}).get("uri"):

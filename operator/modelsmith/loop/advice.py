@@ -147,14 +147,16 @@ class AdviceContext:
 
 
 def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
-    """Drawn from the strongest failure cluster: more material where the model fails most; a
+    """Drawn from the strongest failure cluster: more material where the model fails most (the
+    intake's trainingData, whose records carrying the cluster's values the recipe up-weights); a
     rubric review where it keeps failing on material it trained on; more adapter capacity."""
     if cluster is None:
         return "Review the threshold and minImprovement: no failing scenario is left to train on"
     ids = cluster.scenario_ids
     noun = "scenario" if len(ids) == 1 else "scenarios"
     options = [
-        f"Add training material for {cluster.label} ({len(ids)} failing {noun}: {id_list(ids)})"
+        f"Add training material for {cluster.label} ({len(ids)} failing {noun}: {id_list(ids)}) "
+        "as intake spec.trainingData records carrying those values"
     ]
     if cluster.failing_train_ids:
         options.append(f"review the rubric of scenarios {id_list(cluster.failing_train_ids)}")

@@ -1,0 +1,78 @@
+"""What a training Job trains on: the train split and the intake's training data (a ConfigMap
+key or an object in the target's bucket), written as train.jsonl beside the held-out fingerprint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from modelsmith import kube, loop, objectstore
+from modelsmith.api.benchmark import Scenario, Split
+from modelsmith.api.intake import ModelIntake, TrainingDataSource
+from modelsmith.benchmark import trainingdata
+from modelsmith.benchmark.heldout import fingerprint
+from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.benchmark.sources import BenchmarkSourceError
+from modelsmith.layout import RunLayout
+
+
+def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
+    """The document's bytes, or BenchmarkSourceError saying what is missing or refused. An
+    object outside the run's bucket never gets here: the launch is refused first
+    (run_target.target_refusal, governance)."""
+    if source.config_map_ref is not None:
+        ref = source.config_map_ref
+        try:
+            cm = kube.core().read_namespaced_config_map(ref.name, namespace)
+        except Exception as exc:
+            if kube.is_not_found(exc):
+                raise BenchmarkSourceError(
+                    f"training data: ConfigMap {ref.name} not found"
+                ) from None
+            raise
+        value: str | None = (cm.data or {}).get(ref.key)
+        if value is None:
+            raise BenchmarkSourceError(f"training data: ConfigMap {ref.name} has no key {ref.key}")
+        return value.encode("utf-8")
+    assert source.s3 is not None
+    try:
+        raw = objectstore.get_bytes_or_none(source.s3.uri, objectstore.ObjectKind.TRAINING_DATA)
+    except objectstore.ObjectTooLarge as err:
+        raise BenchmarkSourceError(f"training data: {err}") from None
+    if raw is None:
+        raise BenchmarkSourceError("training data: the object does not exist")
+    return raw
+
+
+def write_training_material(
+    scenarios: list[Scenario],
+    action: loop.LaunchJob,
+    layout: RunLayout,
+    intake: ModelIntake,
+    namespace: str,
+    dimensions: Sequence[str],
+) -> str | None:
+    """train.jsonl (the train split, then the intake's training data) and the held-out
+    fingerprint the trainer checks all of it against; the training data's digest, if any."""
+    weights = action.weights or {}
+    lines: list[dict[str, object]] = [
+        {
+            "id": s.id,
+            "text_prompt": render_prompt(s),
+            "reference": s.reference,
+            "weight": weights.get(s.id, 1.0),
+        }
+        for s in scenarios
+        if s.split == Split.TRAIN and s.reference
+    ]
+    supplied = None
+    if intake.spec.training_data is not None:
+        raw = read_training_data(intake.spec.training_data, namespace)
+        records = trainingdata.parse_records(raw, origin="training data")
+        lines += trainingdata.training_lines(records, scenarios, weights, dimensions)
+        supplied = trainingdata.digest(raw)
+    payload = "\n".join(json.dumps(line) for line in lines).encode()
+    objectstore.put_bytes(layout.train_data(action.iteration), payload)
+    heldout = [s for s in scenarios if s.split == Split.HELDOUT]
+    objectstore.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
+    return supplied
