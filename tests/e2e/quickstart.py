@@ -4,13 +4,12 @@ namespace and model location rewritten, plus the ServiceAccount and Secret the i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import quickstart_model
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -24,9 +23,10 @@ def target_name(namespace: str) -> str:
     return f"quickstart-{namespace}"
 
 
-def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
+def manifests(namespace: str, model_uri: str, model: str = "tiny") -> list[dict[str, Any]]:
     """The quickstart's documents in order: the platform admin's ExecutionTarget (admitting
-    and running Jobs in `namespace` only) first, then the namespace's own objects."""
+    and running Jobs in `namespace` only) first, then the namespace's own objects, as `model`
+    (hack/quickstart_model.py) runs them."""
     docs: list[dict[str, Any]] = []
     for name in (
         "execution-target.yaml",
@@ -54,33 +54,14 @@ def manifests(namespace: str, model_uri: str) -> list[dict[str, Any]]:
                 spec["servingTarget"]["namespace"] = namespace
             if doc["kind"] == "IterationRun":  # applied as the test bed's admin
                 doc["metadata"].setdefault("annotations", {})[REQUESTED_BY_ANNOTATION] = "admin"
-            docs.append(doc)
+            docs.append(quickstart_model.patch(doc, model))
     return docs
 
 
-def build_base_model(store: ObjectStore, work: Path, uri: str) -> None:
-    """The tiny base model, built offline and published where the intake says it is."""
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "hack" / "tiny_model.py"),
-            "--benchmark",
-            str(QUICKSTART / "benchmark.yaml"),
-            "--out",
-            str(work / "tiny-base"),
-            "--upload",
-            uri,
-        ],
-        check=True,
-        env={**_env(), **store.env()},
-        timeout=600,
-    )
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+def build_base_model(store: ObjectStore, uri: str, model: str = "tiny") -> None:
+    """The quickstart's base model (hack/quickstart_model.py), published where the intake says
+    it is."""
+    quickstart_model.publish(model, uri, store.env())
 
 
 def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:
