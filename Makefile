@@ -16,7 +16,9 @@ PYTEST_ARGS ?=
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
 	@echo "make demo      the quickstart end to end: benchmark -> training -> approved promotion"
-	@echo "make bench     operator latency/scale benchmarks (bench-eval, bench-train for the images)"
+	@echo "               (MODEL=real: on SmolLM2-135M-Instruct instead of the tiny model)"
+	@echo "make bench     operator latency/scale benchmarks"
+	@echo "make bench-train / bench-eval  trainer vs TRL, evaluator vs one-at-a-time generate"
 	@echo "make real-model  fetch and convert SmolLM2-135M-Instruct into the cache; prints its folder"
 
 $(STAMP): pyproject.toml
@@ -71,18 +73,23 @@ test-cluster: venv controlplane
 test-faults: venv controlplane
 	$(call run_pytest,tests -m faults)
 
+# The quickstart's base model: tiny (default) or real (SmolLM2-135M-Instruct, docs/real-model.md).
+demo: MODEL ?= tiny
 demo: venv controlplane
-	@hack/demo.sh
+	@MODEL=$(MODEL) hack/demo.sh
 
 # e.g. make bench BENCH_ARGS="--rounds 3"
 bench: venv controlplane
 	$(PY) hack/bench/bench_operator.py $(BENCH_ARGS)
 
+# The images against what a user would pick instead (docs/benchmarks.md), on the real model
+# unless MODEL=tiny; e.g. make bench-train BENCH_ARGS="--steps 12 --repeats 1"
+bench-eval bench-train: MODEL ?= real
 bench-eval: venv
-	$(PY) hack/bench/bench_eval.py
+	$(PY) hack/bench/bench_eval.py --model $(MODEL) $(BENCH_ARGS)
 
 bench-train: venv
-	$(PY) hack/bench/bench_train.py
+	$(PY) hack/bench/bench_train.py --model $(MODEL) $(BENCH_ARGS)
 
 cluster-start: venv controlplane
 	@hack/cluster start

@@ -9,6 +9,7 @@ docs/real-model.md). Everything else is examples/quickstart as a newcomer applie
 
     python hack/quickstart_model.py publish real s3://modelsmith/models/smollm2-135m-instruct/
     python hack/quickstart_model.py patch real examples/quickstart/run.yaml | kubectl apply -f -
+    python hack/quickstart_model.py patch real examples/quickstart/intake.yaml --uri s3://...
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ MODELS: dict[str, QuickstartModel] = {
 }
 
 
-def patch(doc: dict[str, Any], model: str) -> dict[str, Any]:
-    """The quickstart document as `model` runs it (other kinds unchanged)."""
+def patch(doc: dict[str, Any], model: str, uri: str | None = None) -> dict[str, Any]:
+    """The quickstart document as `model` runs it (other kinds unchanged); `uri`: where the
+    model was published, when not where examples/quickstart says."""
     chosen = MODELS[model]
     if doc.get("kind") == "ModelIntake":
         doc["spec"]["baseModel"]["label"] = chosen.label
+        if uri is not None:
+            doc["spec"]["baseModel"]["uri"] = uri
     if doc.get("kind") == "IterationRun":
         doc["spec"]["recipe"].update(chosen.recipe)
     return doc
@@ -88,11 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     patching = commands.add_parser("patch", help="print a quickstart file as the model runs it")
     patching.add_argument("model", choices=sorted(MODELS))
     patching.add_argument("file", type=Path)
+    patching.add_argument("--uri", help="the intake's base model location instead of the file's")
     args = parser.parse_args(argv)
     if args.command == "publish":
         publish(args.model, args.uri)
         return 0
-    docs = [patch(d, args.model) for d in yaml.safe_load_all(args.file.read_text()) if d]
+    docs = [patch(d, args.model, args.uri) for d in yaml.safe_load_all(args.file.read_text()) if d]
     sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
     return 0
 
