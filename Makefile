@@ -11,7 +11,7 @@ WHEELHOUSE ?= $(or $(MODELSMITH_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mo
 TORCH := torch==2.9.1
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane real-model lint crds crds-check reference test test-unit test-cluster test-faults demo bench bench-eval bench-train cluster-start cluster-stop clean
+.PHONY: help venv controlplane real-model lint crds crds-check reference test test-unit test-cluster test-faults test-real demo bench bench-eval bench-train cluster-start cluster-stop clean
 
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
@@ -62,16 +62,21 @@ define run_pytest
 endef
 
 test: venv controlplane lint crds-check
-	$(call run_pytest,tests -m "not faults")
+	$(call run_pytest,tests -m "not faults and not realmodel")
 
 test-unit: venv
 	$(call run_pytest,tests/unit)
 
 test-cluster: venv controlplane
-	$(call run_pytest,tests/integration tests/e2e -m "not faults")
+	$(call run_pytest,tests/integration tests/e2e -m "not faults and not realmodel")
 
 test-faults: venv controlplane
 	$(call run_pytest,tests -m faults)
+
+# The quickstart through the operator on the real model (docs/real-model.md); CI runs it after
+# `make test`, since its time depends on the machine's load more than any other test's.
+test-real: venv controlplane real-model
+	$(call run_pytest,tests -m realmodel)
 
 # The quickstart's base model: tiny (default) or real (SmolLM2-135M-Instruct, docs/real-model.md).
 demo: MODEL ?= tiny

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmodel import (
-    RECIPES,
     UNDER_LOAD,
     BenchModel,
     add_arguments,
     load_model,
     machine_line,
     prepare,
+    quickstart_recipe,
     table,
 )
 
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    recipe = RECIPES[args.model]
+    recipe = quickstart_recipe(args.model)
     if args.steps:
         recipe = recipe.model_copy(update={"steps": args.steps})
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,23 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+from pydantic.alias_generators import to_snake
+
 from modelsmith.api.benchmark import Scenario
 from modelsmith.jobspec import Recipe
 
 HACK = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HACK))
-import real_model  # noqa: E402 - found through the path set just above
+import quickstart_model  # noqa: E402 - found through the path set just above
+import real_model  # noqa: E402
 import tiny_model  # noqa: E402
 
 BENCHMARK = HACK.parent / "examples/quickstart/benchmark.yaml"
 ModelChoice = Literal["real", "tiny"]
-
-# The recipes one quickstart iteration trains each model with: the tiny model's from the bench's
-# history, the real model's from issue 22's measurement (24/24 after one iteration).
-RECIPES: dict[ModelChoice, Recipe] = {
-    "real": Recipe(steps=60, learning_rate=5e-4, batch_size=6, max_seq_length=512),
-    "tiny": Recipe(steps=60, learning_rate=1e-3, batch_size=8, max_seq_length=256),
-}
 
 UNDER_LOAD = (
     "The machine's load is shared: read the ratios (both sides measured interleaved in this run), "
@@ -71,6 +68,16 @@ def prepare(choice: ModelChoice, scratch: Path) -> BenchModel:
     tokenizer = load_tokenizer(str(directory), "the base model")
     fmt = resolve("auto", tokenizer, "the base model")
     return BenchModel(choice, directory, scenarios, tokenizer, fmt)
+
+
+def quickstart_recipe(choice: ModelChoice) -> Recipe:
+    """The recipe the quickstart's run trains `choice` with (examples/quickstart/run.yaml as
+    hack/quickstart_model.py changes it for the model)."""
+    docs = yaml.safe_load_all((quickstart_model.QUICKSTART / "run.yaml").read_text())
+    run = next(d for d in docs if d and d["kind"] == "IterationRun")
+    fields = quickstart_model.patch(run, choice)["spec"]["recipe"]
+    known = {to_snake(k): v for k, v in fields.items() if to_snake(k) in Recipe.model_fields}
+    return Recipe(**known)
 
 
 def load_model(directory: Path) -> Any:

@@ -21,7 +21,7 @@ from testbed.waiting import wait_for
 
 from .quickstart import build_base_model, get, manifests, prepare_namespace
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realmodel]
 RUN = "support-triage-run-1"
 THRESHOLD = 0.6
 
