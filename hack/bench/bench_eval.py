@@ -92,9 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = {ONE_AT_A_TIME: lambda: one_at_a_time(model, tokenizer, prompts, fmt, limit)}
     for size in sorted({args.batch_size, len(prompts)}):
         runs[f"batched ({size})"] = batched(size)
+    machine = machine_line(args.threads)
     batched(args.batch_size)()  # warm-up: first calls allocate and pick kernels
     seconds, answers = best_of(args.repeats, runs)
-    print(f"bench-eval, model {args.model}, {machine_line(args.threads)}")
+    print(f"bench-eval, model {args.model}, {machine}")
     print(UNDER_LOAD)
     print(f"{len(prompts)} scenarios ({fmt} prompts), greedy, at most {limit} new tokens")
     return report(seconds, answers, [s.id for s in bench.scenarios], args.batch_size)

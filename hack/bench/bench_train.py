@@ -203,8 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = load_model(bench.directory)
         encoded = encoded_train_split(bench, recipe)
         pad = bench.tokenizer.pad_token_id
+        machine = machine_line(args.threads)
         sides = measure(base, encoded, recipe, pad, scratch, args.repeats)
-    print(f"bench-train, model {args.model}, {machine_line(args.threads)}")
+    print(f"bench-train, model {args.model}, {machine}")
     print(UNDER_LOAD)
     return report(sides, encoded, recipe, bench)
 
