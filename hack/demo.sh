@@ -2,7 +2,9 @@
 # `make demo`: the quickstart end to end on the local test bed, as docs/walkthrough.md tells it.
 # A Benchmark, a ModelIntake and an IterationRun (examples/quickstart, applied unchanged) take
 # the tiny base model from its baseline through CPU training to a staged candidate; alice
-# and bob sign the PromotionGate as themselves; the operator promotes it.
+# and bob sign the PromotionGate as themselves; the operator promotes it. MODEL=real runs it on
+# SmolLM2-135M-Instruct instead (hack/quickstart_model.py: the intake's model and the run's
+# recipe change, nothing else).
 #
 # Repeatable: a previous demo's namespace and the run's write-once objects in the store are
 # removed first. The test bed is reused when it is running and left running at the end
@@ -18,7 +20,17 @@ BENCHMARK=support-triage
 INTAKE=support-triage
 BUCKET=modelsmith
 QUICKSTART=examples/quickstart
+MODEL=${MODEL:-tiny}
+case $MODEL in
+    tiny) model_uri=s3://$BUCKET/models/tiny-support-base/ ;; # where examples/quickstart says
+    real) model_uri=s3://$BUCKET/models/smollm2-135m-instruct/ ;;
+    *)
+        echo "MODEL must be tiny or real, not '$MODEL'" >&2
+        exit 2
+        ;;
+esac
 PY=$repo/.venv/bin/python
+QUICKSTART_MODEL=("$PY" "$repo/hack/quickstart_model.py")
 WATCH=("$PY" "$repo/hack/demo_watch.py")
 began=$SECONDS
 operator_pid=""
@@ -146,11 +158,12 @@ done
 note "pid $operator_pid, metrics on http://127.0.0.1:$metrics_port/metrics"
 
 # --- the base model ----------------------------------------------------------------------------
-step "Tiny base model: built offline from the benchmark's vocabulary, uploaded to the store"
-model_dir=$testbed_dir/demo/tiny-support-base
-rm -rf "$model_dir"
-"$PY" hack/tiny_model.py --benchmark "$QUICKSTART/benchmark.yaml" --out "$model_dir" \
-    --upload "s3://$BUCKET/models/tiny-support-base/"
+if [[ $MODEL == real ]]; then
+    step "Real base model: SmolLM2-135M-Instruct from the cache (converted first if absent), uploaded"
+else
+    step "Tiny base model: built offline from the benchmark's vocabulary, uploaded to the store"
+fi
+"${QUICKSTART_MODEL[@]}" publish "$MODEL" "$model_uri"
 
 # --- namespace, runner identity, object-store credentials, approvers ----------------------------
 step "Namespace $NS: ServiceAccount modelsmith-runner, Secret modelsmith-object-store, approver RBAC"
@@ -203,13 +216,16 @@ step "2. Select the model and boundary: ModelIntake $INTAKE (examples/quickstart
 note "on the platform admin's ExecutionTarget (examples/quickstart/execution-target.yaml): it"
 note "admits $NS only, and the intake may only narrow it"
 kubectl apply -f "$QUICKSTART/execution-target.yaml"
-kubectl apply -f "$QUICKSTART/serving-pointer.yaml" -f "$QUICKSTART/intake.yaml"
+kubectl apply -f "$QUICKSTART/serving-pointer.yaml"
+"${QUICKSTART_MODEL[@]}" patch "$MODEL" "$QUICKSTART/intake.yaml" --uri "$model_uri" |
+    kubectl apply -f -
 wait_ready intake "$INTAKE"
 
 step "3. Run the loop: IterationRun $RUN (examples/quickstart/run.yaml)"
 # Admission wants the creating user's name in modelsmith.io/requested-by (they cannot sign).
 me=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
-kubectl annotate --local -f "$QUICKSTART/run.yaml" "modelsmith.io/requested-by=$me" -o yaml |
+"${QUICKSTART_MODEL[@]}" patch "$MODEL" "$QUICKSTART/run.yaml" |
+    kubectl annotate --local -f - "modelsmith.io/requested-by=$me" -o yaml |
     kubectl apply -f -
 note "following it (UTC times; one line per change in status: phase transitions, training"
 note "progress, finished iterations); in another shell: eval \"\$(hack/cluster env)\"; kubectl"

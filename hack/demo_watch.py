@@ -28,7 +28,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelsmith.layout import StoreLocation, for_run
+from modelsmith.layout import RunLayout, StoreLocation, for_run
 
 GROUP = "modelsmith.io"
 VERSION = "v1alpha1"
@@ -395,6 +395,38 @@ def cmd_gate(args: argparse.Namespace) -> int:
 # --- `summary` ----------------------------------------------------------------------------------
 
 
+def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str]]:
+    """Latency p50/p95 of the candidate and the base model (the evidence bundle) and the
+    adapter's size beside the base model's weights (the candidate's training result)."""
+    from modelsmith import objectstore
+    from modelsmith.evidence.bundle import parse_bundle
+    from modelsmith.jobspec import TrainResult
+
+    rows: list[tuple[str, str]] = []
+    raw = objectstore.get_bytes_or_none(layout.evidence("bundle.json"))
+    if raw is not None:
+        lat = parse_bundle(raw).latency
+        rows += [
+            ("latency p50 / p95", f"{num(lat.p50_ms, 1)} / {num(lat.p95_ms, 1)} ms"),
+            ("base model", f"{num(lat.baseline_p50_ms, 1)} / {num(lat.baseline_p95_ms, 1)} ms"),
+        ]
+    if isinstance(iteration, int):
+        raw = objectstore.get_bytes_or_none(
+            objectstore.join(layout.candidate(iteration), "result.json")
+        )
+        if raw is not None:
+            result = TrainResult.model_validate_json(raw)
+            smaller = result.base_bytes / max(1, result.artefact_bytes)
+            rows.append(
+                (
+                    "adapter size",
+                    f"{result.artefact_bytes:,} B beside the base model's "
+                    f"{result.base_bytes:,} B ({smaller:.0f}x smaller)",
+                )
+            )
+    return rows or [("figures", "(not found in the store)")]
+
+
 def _object_exists(bucket: str, key: str) -> bool:
     import boto3
     from botocore.exceptions import ClientError
@@ -453,6 +485,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
             ("target", f"{num(scores.get('target'))} (held-out must reach it)"),
         ],
     )
+    # The run's own prefix (its store pinned in status, its key from its UID): a demo run
+    # created again under its name starts on an empty one.
+    layout = for_run(
+        StoreLocation.pinned(status) or StoreLocation(args.bucket),
+        args.namespace,
+        args.run,
+        run["metadata"]["uid"],
+    )
+    out += _block(
+        "Candidate (latency per decision at the evaluator's batch size; the trained adapter)",
+        _candidate_figures(layout, candidate.get("iteration")),
+    )
     serving = ((gate or {}).get("spec") or {}).get("serving") or {}
     cm_ns = serving.get("namespace") or args.namespace
     cm_name = serving.get("configMapName", "-")
@@ -466,14 +510,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
             ("value", str(value)),
             ("read it", f"kubectl -n {cm_ns} get cm {cm_name} -o jsonpath='{{.data.{key}}}'"),
         ],
-    )
-    # The run's own prefix (its store pinned in status, its key from its UID): a demo run
-    # created again under its name starts on an empty one.
-    layout = for_run(
-        StoreLocation.pinned(status) or StoreLocation(args.bucket),
-        args.namespace,
-        args.run,
-        run["metadata"]["uid"],
     )
     uri = layout.evidence("report.html")
     report_key = uri.removeprefix(f"s3://{layout.bucket}/")

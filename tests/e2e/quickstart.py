@@ -4,13 +4,12 @@ namespace and model location rewritten, plus the ServiceAccount and Secret the i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import quickstart_model
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -38,10 +37,12 @@ def manifests(
     model_uri: str,
     folder: Path = QUICKSTART,
     files: tuple[str, ...] = QUICKSTART_FILES,
+    model: str = "tiny",
 ) -> list[dict[str, Any]]:
     """An example's documents in order (the quickstart's by default): the platform admin's
     ExecutionTarget (admitting and running Jobs in `namespace` only) first, then the namespace's
-    own objects, every intake on the quickstart's target and `model_uri`."""
+    own objects, every intake on the quickstart's target and `model_uri`, as `model`
+    (hack/quickstart_model.py) runs them."""
     docs: list[dict[str, Any]] = []
     for name in files:
         for doc in yaml.safe_load_all((folder / name).read_text()):
@@ -63,35 +64,19 @@ def manifests(
                 spec["servingTarget"]["namespace"] = namespace
             if doc["kind"] == "IterationRun":  # applied as the test bed's admin
                 doc["metadata"].setdefault("annotations", {})[REQUESTED_BY_ANNOTATION] = "admin"
-            docs.append(doc)
+            docs.append(quickstart_model.patch(doc, model))
     return docs
 
 
 def build_base_model(
-    store: ObjectStore, work: Path, uri: str, benchmark: Path = QUICKSTART / "benchmark.yaml"
+    store: ObjectStore,
+    uri: str,
+    model: str = "tiny",
+    benchmark: Path = QUICKSTART / "benchmark.yaml",
 ) -> None:
-    """The tiny base model built offline from `benchmark`, published where the intake says."""
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "hack" / "tiny_model.py"),
-            "--benchmark",
-            str(benchmark),
-            "--out",
-            str(work / "tiny-base"),
-            "--upload",
-            uri,
-        ],
-        check=True,
-        env={**_env(), **store.env()},
-        timeout=600,
-    )
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+    """The example's base model (hack/quickstart_model.py; the tiny one built from
+    `benchmark`'s vocabulary), published where the intake says it is."""
+    quickstart_model.publish(model, uri, store.env(), benchmark)
 
 
 def prepare_namespace(cluster: Cluster, store: ObjectStore, namespace: str) -> None:

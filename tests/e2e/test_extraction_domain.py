@@ -34,7 +34,7 @@ def test_extraction_run_decides_on_its_own_benchmark(
     tmp_path: Path,
 ) -> None:
     model_uri = f"s3://{object_store.bucket}/models/{namespace}/tiny-extraction-base/"
-    build_base_model(object_store, tmp_path, model_uri, EXTRACTION / "benchmark.yaml")
+    build_base_model(object_store, model_uri, benchmark=EXTRACTION / "benchmark.yaml")
     prepare_namespace(cluster, object_store, namespace)
     target = manifests(namespace, model_uri, files=("execution-target.yaml",))
     docs = manifests(

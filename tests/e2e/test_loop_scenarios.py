@@ -21,9 +21,9 @@ RUN = "support-triage-run-1"
 
 
 @pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
+def base_model(object_store: ObjectStore) -> str:
     uri = f"s3://{object_store.bucket}/models/loop-scenarios/tiny-support-base/"
-    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    build_base_model(object_store, uri)
     return uri
 
 

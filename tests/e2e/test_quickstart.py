@@ -5,7 +5,6 @@ promotion is recorded and served."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,11 +48,10 @@ def test_quickstart_reaches_staged_and_is_promoted(
     cluster: Cluster,
     object_store: ObjectStore,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     log_start = operator.log_path.stat().st_size
     model_uri = f"s3://{object_store.bucket}/models/{namespace}/tiny-support-base/"
-    build_base_model(object_store, tmp_path, model_uri)
+    build_base_model(object_store, model_uri)
     prepare_namespace(cluster, object_store, namespace)
     # A platform admin's approver policy for this namespace: its role comes first on the gate.
     cluster.kubectl("label", "namespace", namespace, f"modelsmith.io/e2e-policy={namespace[-6:]}")

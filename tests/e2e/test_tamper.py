@@ -28,7 +28,7 @@ SERVING = "support-triage-serving"
 @pytest.fixture(scope="module")
 def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"s3://{object_store.bucket}/models/tamper/tiny-support-base/"
-    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    build_base_model(object_store, uri)
     return uri
 
 

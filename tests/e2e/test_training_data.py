@@ -32,7 +32,7 @@ ENDED = {"Staged", "Plateaued", "Failed", "Stopped", "Blocked"}
 @pytest.fixture(scope="module")
 def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"s3://{object_store.bucket}/models/training-data/tiny-support-base/"
-    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    build_base_model(object_store, uri)
     return uri
 
 

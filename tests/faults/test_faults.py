@@ -60,9 +60,9 @@ FAULTS: dict[str, bool] = {}
 
 
 @pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
+def base_model(object_store: ObjectStore) -> str:
     uri = f"s3://{object_store.bucket}/models/faults/tiny-support-base/"
-    build_base_model(object_store, tmp_path_factory.mktemp("model"), uri)
+    build_base_model(object_store, uri)
     return uri
 
 
