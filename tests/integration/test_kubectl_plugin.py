@@ -18,6 +18,9 @@ from modelsmith.api.kinds import ALL_KINDS
 from testbed.cluster import Cluster
 from testbed.waiting import wait_for
 
+# The run carries a hand-written, operator-like status; an operator process would reconcile it.
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
+
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 RUN = "support-triage-run-1"
