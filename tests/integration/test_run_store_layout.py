@@ -131,10 +131,15 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
     custom.delete_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns", RUN
     )
+    # The garbage collector may already be deleting them (they are owned by the deleted run).
     for job in kube.batch().list_namespaced_job(namespace).items:
-        kube.batch().delete_namespaced_job(
-            job.metadata.name, namespace, propagation_policy="Background"
-        )
+        try:
+            kube.batch().delete_namespaced_job(
+                job.metadata.name, namespace, propagation_policy="Background"
+            )
+        except client.ApiException as gone:
+            if gone.status != 404:
+                raise
     watched.clear()
     run = samples.run(RUN, namespace)
     run["spec"]["intakeRef"]["name"] = "intake"

@@ -343,9 +343,11 @@ def test_training_continues_from_an_accepted_adapter(
     before = objectstore.get_json(first + "lineage.json")
     lineage = objectstore.get_json(output + "lineage.json")
     assert lineage["label"] == "tiny-support-base-iter-2"
+    # An adapter has no hub revision; only a base model on a hub resolves one.
     assert lineage["init_adapter"] == {
         "label": "tiny-support-base-iter-1",
         "digest": before["artefact_digest"],
+        "revision": None,
     }
     assert lineage["artefact_digest"] != before["artefact_digest"]
     assert lineage["base_model"] == before["base_model"]
