@@ -291,7 +291,11 @@ def crds(cluster: Cluster) -> Cluster:
         )
         return out.returncode == 0
 
-    wait_for(admits, 60, "the execution-target admission policy to resolve its paramKind")
+    description = "the execution-target admission policy to resolve its paramKind"
+    wait_for(admits, 60, description)
+    # A restarted API server resolves it anew, some seconds after /readyz.
+    if not any(name == description for name, _ in cluster.ready_checks):
+        cluster.ready_checks.append((description, admits))
     return cluster
 
 

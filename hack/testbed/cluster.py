@@ -111,6 +111,9 @@ class Cluster:
             i.user: i.groups for i in certs.user_identities()
         }
         self.start_seconds = 0.0
+        # What a restarted API server must also do before it counts as back, beyond /readyz
+        # (e.g. admission policies resolving a CRD paramKind, which they do some seconds later).
+        self.ready_checks: list[tuple[str, Callable[[], bool]]] = []
         register_log_dir(self.log_dir)
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -311,9 +314,11 @@ class Cluster:
 
     def start_apiserver(self, timeout: float = 120.0) -> None:
         """Starts kube-apiserver again with the flags and port it had; returns once /readyz
-        answers."""
+        answers and every registered `ready_checks` holds."""
         self._spawn("kube-apiserver", self._apiserver_argv())
         wait_for(self._apiserver_ready, timeout, "kube-apiserver /readyz again")
+        for description, check in self.ready_checks:
+            wait_for(check, timeout, description)
 
     def restart_apiserver(self, down_seconds: float = 0.0, timeout: float = 120.0) -> None:
         """Stops kube-apiserver, leaves it down for `down_seconds`, starts it again (see
