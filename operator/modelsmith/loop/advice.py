@@ -167,22 +167,84 @@ def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
     return "; or ".join(options)
 
 
+START_NEW: Final = "then start a new run"
+
+_FIXED: Final[dict[Reason, str]] = {
+    Reason.EVIDENCE_UNAVAILABLE: (
+        "Check that the run's scorecards are still in the object store; the run retries on its own"
+    ),
+    Reason.EXECUTION_TARGET_NOT_ALLOWED: (
+        "Ask a platform admin to let this namespace use the ExecutionTarget (its "
+        "namespaceSelector and maxGpus), or name another target in the intake's "
+        "spec.executionTargetRef; the run resumes on its own"
+    ),
+    Reason.EXECUTION_TARGET_MISSING: (
+        "Ask a platform admin to restore the ExecutionTarget, or name another target "
+        "in the intake's spec.executionTargetRef; the run resumes on its own"
+    ),
+    Reason.SUSPENDED: "Set spec.suspend to false to resume",
+    Reason.JOB_NAME_TAKEN: (
+        "Find who created the Job that holds this run's Job name in the execution "
+        "namespace and have it removed; the run then starts its own"
+    ),
+    Reason.INTAKE_MISSING: (
+        "Apply the ModelIntake again with the spec the run started on (status.pinned "
+        "holds its digest; the run resumes on its own), or delete this run and start a "
+        "new one on the intake as it is now"
+    ),
+    Reason.BENCHMARK_MISSING: (
+        "Apply the Benchmark again (the run reads its pinned scenarios and resumes on "
+        "its own), or delete this run"
+    ),
+    Reason.OPERATOR_NOT_PERMITTED: (
+        "Ask a platform admin to bind the chart's operator-workloads ClusterRole in the "
+        "execution namespace (chart value operator.workloadNamespaces); the run resumes "
+        "on its own"
+    ),
+}
+_FIXED[Reason.INTAKE_CHANGED] = _FIXED[Reason.INTAKE_MISSING]
+
+_FIX_THEN_START_NEW: Final[dict[Reason, str]] = {
+    Reason.ROLLED_BACK: "Review why the promotion was rolled back",
+    Reason.CONTAMINATION: (
+        "Remove the overlap between training material and held-out scenarios in a "
+        "new Benchmark version"
+    ),
+    Reason.BAD_SPEC: "Check the run's recipe and the intake's execution target",
+    Reason.MODEL_MISSING: "Put the base model where the ModelIntake points",
+    Reason.MODEL_CORRUPT: "Replace the base model's files (they do not load)",
+    Reason.EMPTY_SPLIT: "Give the Benchmark train and held-out scenarios in a new version",
+    Reason.MALFORMED_CRITERION: "Fix the malformed criterion in a new Benchmark version",
+    Reason.EVIDENCE_TAMPERED: (
+        "Treat it as a security incident: find who holds write access to the run's "
+        "store prefix (the tampered copy is kept under its quarantine/), revoke it"
+    ),
+}
+"""Ends of a run that a person has to fix before a new run can do better; the words all end
+in the same request to start a new run."""
+
+
 def next_action(ctx: AdviceContext) -> str:
-    r = ctx.reason
-    doing = work(ctx.work_phase, ctx.iteration)
+    if (fixed := _FIXED.get(ctx.reason)) is not None:
+        return fixed
+    if (fix := _FIX_THEN_START_NEW.get(ctx.reason)) is not None:
+        return f"{fix}, {START_NEW}"
+    return (
+        _gate_action(ctx)
+        or _limit_action(ctx)
+        or _infrastructure_action(ctx)
+        or f"None: wait for {work(ctx.work_phase, ctx.iteration)} to finish"
+    )
+
+
+def _gate_action(ctx: AdviceContext) -> str | None:
+    """What to do about the intake, the evidence bundle or the PromotionGate; None for other
+    reasons."""
     gate = ctx.gate.name if ctx.gate else (ctx.gate_name or "of this run")
-    waiting = f"None: wait for {doing} to finish"
-    cluster_hint = f"; the strongest failure cluster is {ctx.cluster.label}" if ctx.cluster else ""
-    start_new = "then start a new run"
-    match r:
+    match ctx.reason:
         case Reason.INTAKE_NOT_READY:
             why = f" (it reports {ctx.intake_reason})" if ctx.intake_reason else ""
             return f"Make the ModelIntake ready{why}"
-        case Reason.EVIDENCE_UNAVAILABLE:
-            return (
-                "Check that the run's scorecards are still in the object store; the run "
-                "retries on its own"
-            )
         case Reason.THRESHOLD_CLEARED | Reason.AWAITING_GATE:
             return f"None: the evidence bundle and the PromotionGate {gate} are being created"
         case Reason.GATE_CREATED | Reason.GATE_PENDING:
@@ -196,25 +258,19 @@ def next_action(ctx: AdviceContext) -> str:
             return (
                 f"None: the candidate is promoted; annotate the PromotionGate {gate} to roll back"
             )
-        case Reason.ROLLED_BACK:
-            return f"Review why the promotion was rolled back, {start_new}"
         case Reason.GATE_REJECTED:
-            return f"Read the rejection on the PromotionGate {gate}, {start_new} that addresses it"
+            return f"Read the rejection on the PromotionGate {gate}, {START_NEW} that addresses it"
         case Reason.GATE_BLOCKED:
             blocker = ctx.gate.blocker_reason if ctx.gate else None
             why = f" ({blocker})" if blocker else ""
             return f"Resolve the blocker on the PromotionGate {gate}{why}"
-        case Reason.EXECUTION_TARGET_NOT_ALLOWED:
-            return (
-                "Ask a platform admin to let this namespace use the ExecutionTarget (its "
-                "namespaceSelector and maxGpus), or name another target in the intake's "
-                "spec.executionTargetRef; the run resumes on its own"
-            )
-        case Reason.EXECUTION_TARGET_MISSING:
-            return (
-                "Ask a platform admin to restore the ExecutionTarget, or name another target "
-                "in the intake's spec.executionTargetRef; the run resumes on its own"
-            )
+    return None
+
+
+def _limit_action(ctx: AdviceContext) -> str | None:
+    """What to do when the run stopped at one of its limits; None for other reasons."""
+    cluster_hint = f"; the strongest failure cluster is {ctx.cluster.label}" if ctx.cluster else ""
+    match ctx.reason:
         case Reason.PLATEAU:
             return plateau_action(ctx.cluster, ctx.recipe)
         case Reason.MAX_ITERATIONS_REACHED:
@@ -229,9 +285,18 @@ def next_action(ctx: AdviceContext) -> str:
             return f"Extend the deadline and start a new run{cluster_hint}"
         case Reason.RETRY_BUDGET_EXHAUSTED:
             return (
-                f"Find why {doing} failed {ctx.attempt} times and fix it, then set the "
-                f"{RETRY_ANNOTATION} annotation on the run to a new value to retry"
+                f"Find why {work(ctx.work_phase, ctx.iteration)} failed {ctx.attempt} times and "
+                f"fix it, then set the {RETRY_ANNOTATION} annotation on the run to a new value "
+                "to retry"
             )
+    return None
+
+
+def _infrastructure_action(ctx: AdviceContext) -> str | None:
+    """What to do when the queue, the nodes or the object store hold the run up; None for
+    other reasons."""
+    doing = work(ctx.work_phase, ctx.iteration)
+    match ctx.reason:
         case Reason.QUEUED | Reason.PREEMPTED if ctx.queue is not None:
             return f"None: Kueue admits {doing} when quota frees ({ctx.queue.summary()})"
         case Reason.QUEUE_INADMISSIBLE if ctx.queue is not None:
@@ -252,49 +317,4 @@ def next_action(ctx: AdviceContext) -> str:
                 "Restore the operator's access to the object store (endpoint, credentials, "
                 "network policy); the run resumes on its own"
             )
-        case Reason.CONTAMINATION:
-            return (
-                "Remove the overlap between training material and held-out scenarios in a "
-                f"new Benchmark version, {start_new}"
-            )
-        case Reason.BAD_SPEC:
-            return f"Check the run's recipe and the intake's execution target, {start_new}"
-        case Reason.MODEL_MISSING:
-            return f"Put the base model where the ModelIntake points, {start_new}"
-        case Reason.MODEL_CORRUPT:
-            return f"Replace the base model's files (they do not load), {start_new}"
-        case Reason.EMPTY_SPLIT:
-            return f"Give the Benchmark train and held-out scenarios in a new version, {start_new}"
-        case Reason.MALFORMED_CRITERION:
-            return f"Fix the malformed criterion in a new Benchmark version, {start_new}"
-        case Reason.SUSPENDED:
-            return "Set spec.suspend to false to resume"
-        case Reason.JOB_NAME_TAKEN:
-            return (
-                "Find who created the Job that holds this run's Job name in the execution "
-                "namespace and have it removed; the run then starts its own"
-            )
-        case Reason.EVIDENCE_TAMPERED:
-            return (
-                "Treat it as a security incident: find who holds write access to the run's "
-                "store prefix (the tampered copy is kept under its quarantine/), revoke it, "
-                f"{start_new}"
-            )
-        case Reason.INTAKE_MISSING | Reason.INTAKE_CHANGED:
-            return (
-                "Apply the ModelIntake again with the spec the run started on (status.pinned "
-                "holds its digest; the run resumes on its own), or delete this run and start a "
-                "new one on the intake as it is now"
-            )
-        case Reason.BENCHMARK_MISSING:
-            return (
-                "Apply the Benchmark again (the run reads its pinned scenarios and resumes on "
-                "its own), or delete this run"
-            )
-        case Reason.OPERATOR_NOT_PERMITTED:
-            return (
-                "Ask a platform admin to bind the chart's operator-workloads ClusterRole in the "
-                "execution namespace (chart value operator.workloadNamespaces); the run resumes "
-                "on its own"
-            )
-    return waiting
+    return None

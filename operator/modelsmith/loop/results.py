@@ -3,9 +3,10 @@ assessment. Internal to the loop."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from modelsmith.loop.assessment import accept_candidate, clears_threshold
+from modelsmith.loop.assessment import AcceptanceVerdict, accept_candidate, clears_threshold
 from modelsmith.loop.clusters import strongest_failure_cluster
 from modelsmith.loop.jobs import add_launch, launch_training, retry_job
 from modelsmith.loop.ledger import LedgerKind
@@ -13,6 +14,8 @@ from modelsmith.loop.naming import gate_name
 from modelsmith.loop.phases import Phase
 from modelsmith.loop.promotion import stage_gate
 from modelsmith.loop.reasons import Reason
+from modelsmith.loop.recipe import Recipe
+from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import HistoryEntry, Scores
 from modelsmith.loop.step import (
     Context,
@@ -31,25 +34,14 @@ def baseline_done(ctx: Context) -> Outcome:
     card = own_scorecard(ctx)
     if card is None:
         return retry_job(ctx, "finished without a readable scorecard")
-    heldout = card.heldout_score
     scores = Scores(
         current=card.score,
         previous_accepted=card.score,
         baseline=card.score,
         target=c.threshold,
-        heldout=heldout,
+        heldout=card.heldout_score,
     )
-    shown = "absent" if heldout is None else f"{heldout:.3f}"
-    message = (
-        f"The base model scored {card.score:.3f} ({card.overall.passed} of "
-        f"{card.overall.total} scenarios), held-out {shown}, against a target of "
-        f"{c.threshold:.3f}."
-    )
-    if clears_threshold(card, threshold=c.threshold).accepted:
-        message += (
-            " It already clears the target; only trained candidates are staged, so "
-            "training goes on."
-        )
+    message = _baseline_message(card, c.threshold)
     updates: dict[str, Any] = {
         "scores": scores,
         "accepted_iteration": 0,
@@ -62,7 +54,7 @@ def baseline_done(ctx: Context) -> Outcome:
     entry = HistoryEntry(
         iteration=0,
         score=card.score,
-        heldout_score=heldout,
+        heldout_score=card.heldout_score,
         accepted=False,
         decision="Baseline",
         reason=message,
@@ -71,22 +63,50 @@ def baseline_done(ctx: Context) -> Outcome:
     record = Record(
         LedgerKind.DECISION, Reason.BASELINE_EVALUATED, message, 0, s.attempt, scores=scores
     )
-    if stop := limit_reached(ctx, s.gpu_seconds_used):
-        out = stop_run(ctx, *stop)
-    else:
-        out = Outcome(
-            Phase.TRAINING, Reason.BASELINE_EVALUATED, f"{message} Training iteration 1 starts."
+    return _recorded(_after_baseline(ctx, card, message), updates, record, entry)
+
+
+def _baseline_message(card: Scorecard, threshold: float) -> str:
+    heldout = card.heldout_score
+    shown = "absent" if heldout is None else f"{heldout:.3f}"
+    message = (
+        f"The base model scored {card.score:.3f} ({card.overall.passed} of "
+        f"{card.overall.total} scenarios), held-out {shown}, against a target of "
+        f"{threshold:.3f}."
+    )
+    if clears_threshold(card, threshold=threshold).accepted:
+        message += (
+            " It already clears the target; only trained candidates are staged, so "
+            "training goes on."
         )
-        launch_training(
-            ctx,
-            out,
-            iteration=1,
-            attempt=1,
-            scorecard=card,
-            accepted_iteration=0,
-            accepted_recipe=None,
-            without_improvement=0,
-        )
+    return message
+
+
+def _after_baseline(ctx: Context, card: Scorecard, message: str) -> Outcome:
+    """The run stops if a limit is reached already; otherwise iteration 1 trains."""
+    if stop := limit_reached(ctx, ctx.state.gpu_seconds_used):
+        return stop_run(ctx, *stop)
+    out = Outcome(
+        Phase.TRAINING, Reason.BASELINE_EVALUATED, f"{message} Training iteration 1 starts."
+    )
+    launch_training(
+        ctx,
+        out,
+        iteration=1,
+        attempt=1,
+        scorecard=card,
+        accepted_iteration=0,
+        accepted_recipe=None,
+        without_improvement=0,
+    )
+    return out
+
+
+def _recorded(
+    out: Outcome, updates: dict[str, Any], record: Record, entry: HistoryEntry
+) -> Outcome:
+    """The outcome with the finished Job's result in the run's memory, its decision first in
+    the ledger and its line in the history. The outcome's own updates win."""
     out.updates = {**updates, **out.updates}
     out.decisions.insert(0, record)
     out.history_entry = entry
@@ -103,104 +123,140 @@ def training_done(ctx: Context) -> Outcome:
     return add_launch(ctx, out, Phase.ASSESSING, iteration=n, attempt=1)
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """A candidate's assessment against the accepted one: what the run keeps from here."""
+
+    card: Scorecard
+    verdict: AcceptanceVerdict
+    best: Scorecard
+    accepted_iteration: int | None
+    accepted_recipe: Recipe | None
+    without: int
+    """Iterations without an accepted improvement, this one included."""
+    staged: bool
+    message: str
+
+
 def assessment_done(ctx: Context) -> Outcome:
     s, c = ctx.state, ctx.config
-    n = s.iteration
     card = own_scorecard(ctx)
     if card is None:
         return retry_job(ctx, "finished without a readable scorecard")
     previous = accepted_scorecard(ctx)
     if previous is None:
         return evidence_unavailable(ctx, "the accepted candidate's scorecard")
-
-    verdict = accept_candidate(
-        previous, card, min_improvement=c.min_improvement, max_regressions=c.max_regressions
-    )
-    accepted_iteration: int | None
-    if verdict.accepted:
-        best, accepted_iteration, accepted_recipe, without = card, n, s.recipe, 0
-    else:
-        best, accepted_iteration = previous, s.accepted_iteration
-        accepted_recipe, without = s.accepted_recipe, s.iterations_without_improvement + 1
+    j = _judge(ctx, card, previous)
     scores = s.scores.model_copy(
         update={
             "current": card.score,
             "heldout": card.heldout_score,
-            "previous_accepted": best.score,
+            "previous_accepted": j.best.score,
             "target": c.threshold,
         }
     )
-    staging = clears_threshold(card, threshold=c.threshold) if verdict.accepted else None
-    staged = staging is not None and staging.accepted
     updates: dict[str, Any] = {
         "scores": scores,
-        "accepted_iteration": accepted_iteration,
-        "accepted_recipe": accepted_recipe,
-        "iterations_without_improvement": without,
-        "regression_count": len(verdict.regressions),
-        "regressions": verdict.regressions,
-        "strongest_failure_cluster": strongest_failure_cluster(best, c.cluster_dimensions),
+        "accepted_iteration": j.accepted_iteration,
+        "accepted_recipe": j.accepted_recipe,
+        "iterations_without_improvement": j.without,
+        "regression_count": len(j.verdict.regressions),
+        "regressions": j.verdict.regressions,
+        "strongest_failure_cluster": strongest_failure_cluster(j.best, c.cluster_dimensions),
     }
+    record = Record(
+        LedgerKind.DECISION,
+        j.verdict.reason,
+        j.message,
+        s.iteration,
+        s.attempt,
+        scores=scores,
+        verdict=j.verdict,
+    )
+    out = _after_assessment(ctx, j, scores, updates)
+    out = _recorded(out, updates, record, _assessment_entry(ctx, j))
+    out.verdict = j.verdict
+    return out
+
+
+def _judge(ctx: Context, card: Scorecard, previous: Scorecard) -> _Judged:
+    s, c = ctx.state, ctx.config
+    verdict = accept_candidate(
+        previous, card, min_improvement=c.min_improvement, max_regressions=c.max_regressions
+    )
+    staging = clears_threshold(card, threshold=c.threshold) if verdict.accepted else None
     verdict_text = verdict.message[:1].lower() + verdict.message[1:]
-    message = f"The candidate of iteration {n} was {verdict_text}"
+    message = f"The candidate of iteration {s.iteration} was {verdict_text}"
     if staging is not None:
         message += f" {staging.message}"
-    entry = HistoryEntry(
-        iteration=n,
-        score=card.score,
-        heldout_score=card.heldout_score,
-        accepted=verdict.accepted,
-        decision="Stage" if staged else ("Accept" if verdict.accepted else "Reject"),
-        reason=message,
-        regression_count=len(verdict.regressions),
+    staged = staging is not None and staging.accepted
+    if verdict.accepted:
+        return _Judged(card, verdict, card, s.iteration, s.recipe, 0, staged, message)
+    return _Judged(
+        card,
+        verdict,
+        previous,
+        s.accepted_iteration,
+        s.accepted_recipe,
+        s.iterations_without_improvement + 1,
+        staged,
+        message,
+    )
+
+
+def _assessment_entry(ctx: Context, j: _Judged) -> HistoryEntry:
+    s = ctx.state
+    return HistoryEntry(
+        iteration=s.iteration,
+        score=j.card.score,
+        heldout_score=j.card.heldout_score,
+        accepted=j.verdict.accepted,
+        decision="Stage" if j.staged else ("Accept" if j.verdict.accepted else "Reject"),
+        reason=j.message,
+        regression_count=len(j.verdict.regressions),
         recipe=s.recipe.summary() if s.recipe is not None else "",
         finished_at=ctx.now,
     )
-    record = Record(
-        LedgerKind.DECISION, verdict.reason, message, n, s.attempt, scores=scores, verdict=verdict
-    )
 
-    if staged:
+
+def _after_assessment(ctx: Context, j: _Judged, scores: Scores, updates: dict[str, Any]) -> Outcome:
+    """Stage the candidate, stop the run (plateau, last iteration, a limit) or train the next
+    iteration. Staging names the gate in `updates`."""
+    c, n, message = ctx.config, ctx.state.iteration, j.message
+    if j.staged:
         name = gate_name(c.run_name)
         updates["gate_name"] = name
-        out = Outcome(
+        return Outcome(
             Phase.PROMOTION_STAGING,
             Reason.THRESHOLD_CLEARED,
             f"{message} Staging it for promotion.",
-            actions=[stage_gate(name, n, scores, len(verdict.regressions))],
+            actions=[stage_gate(name, n, scores, len(j.verdict.regressions))],
         )
-    elif without >= c.plateau_patience:
-        out = Outcome(
+    if j.without >= c.plateau_patience:
+        return Outcome(
             Phase.PLATEAUED,
             Reason.PLATEAU,
-            f"{message} No accepted improvement in {without} iteration(s) (patience "
-            f"{c.plateau_patience}); the run plateaued at {best.score:.3f}.",
+            f"{message} No accepted improvement in {j.without} iteration(s) (patience "
+            f"{c.plateau_patience}); the run plateaued at {j.best.score:.3f}.",
         )
-    elif n >= c.max_iterations:
-        out = stop_run(
+    if n >= c.max_iterations:
+        return stop_run(
             ctx,
             Reason.MAX_ITERATIONS_REACHED,
             f"{message} Iteration {n} was the last of {c.max_iterations}.",
         )
-    elif stop := limit_reached(ctx, s.gpu_seconds_used):
+    if stop := limit_reached(ctx, ctx.state.gpu_seconds_used):
         reason, why = stop
-        out = stop_run(ctx, reason, f"{message} {why}")
-    else:
-        out = Outcome(
-            Phase.TRAINING, verdict.reason, f"{message} Training iteration {n + 1} starts."
-        )
-        launch_training(
-            ctx,
-            out,
-            iteration=n + 1,
-            attempt=1,
-            scorecard=best,
-            accepted_iteration=accepted_iteration,
-            accepted_recipe=accepted_recipe,
-            without_improvement=without,
-        )
-    out.updates = {**updates, **out.updates}
-    out.decisions.insert(0, record)
-    out.history_entry = entry
-    out.verdict = verdict
+        return stop_run(ctx, reason, f"{message} {why}")
+    out = Outcome(Phase.TRAINING, j.verdict.reason, f"{message} Training iteration {n + 1} starts.")
+    launch_training(
+        ctx,
+        out,
+        iteration=n + 1,
+        attempt=1,
+        scorecard=j.best,
+        accepted_iteration=j.accepted_iteration,
+        accepted_recipe=j.accepted_recipe,
+        without_improvement=j.without,
+    )
     return out
