@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelsmith.loop.actions import Action, DeleteJob, LaunchJob, WriteLedger
+from modelsmith.loop.actions import Action, LaunchJob, WriteLedger
 from modelsmith.loop.advice import AdviceContext, next_action, sentence, work
 from modelsmith.loop.assessment import AcceptanceVerdict
+from modelsmith.loop.blocked import blocked, blocked_recheck
 from modelsmith.loop.config import RunConfig
-from modelsmith.loop.jobs import add_launch, inadmissible, relaunch, watch_job
+from modelsmith.loop.jobs import add_launch, watch_job
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import deadline_passed
 from modelsmith.loop.model import LoopModel
-from modelsmith.loop.observation import GateOutcome, JobState, Observation
+from modelsmith.loop.observation import JobState, Observation
 from modelsmith.loop.phases import (
     JOB_PHASES,
     NEEDS_OBJECT_STORE,
@@ -37,15 +38,13 @@ from modelsmith.loop.results import assessment_done, baseline_done, training_don
 from modelsmith.loop.state import (
     RECONCILE_ERRORS,
     BlockedBy,
-    BlockKind,
     HistoryEntry,
     RunState,
     Transition,
     append_history,
 )
 from modelsmith.loop.step import (
-    LIMITED,
-    REQUEUE_WHILE_BLOCKED,
+    REQUEUE_WHILE_WAITING,
     Context,
     Outcome,
     Record,
@@ -55,20 +54,13 @@ from modelsmith.loop.step import (
     stay,
     stop_run,
 )
-from modelsmith.loop.targets import refuse_launch, target_block
+from modelsmith.loop.targets import refuse_launch
 
 REQUEUE_AFTER_TRANSITION = 0.0
 """A transition's next step is looked at straight away: the status write that records it starts
 no reconcile of its own (the reconciler skips the watch echo of its own writes). A transition
 that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net), and
 one into Blocked waits as a blocked run does."""
-SOONEST_RECHECK = 1.0
-_POLLED = frozenset(
-    {Reason.OBJECT_STORE_UNAVAILABLE, Reason.JOB_NAME_TAKEN, Reason.OPERATOR_NOT_PERMITTED}
-)
-"""Blocks whose end no watch reports (the store answering again, a RoleBinding made, a Job
-the operator does not watch removed): looked at again every REQUEUE_WHILE_WAITING."""
-REQUEUE_WHILE_WAITING = 30.0
 
 
 class Decision(LoopModel):
@@ -147,6 +139,27 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
     if unknown:
         raise AssertionError(f"decide updated unknown state fields {sorted(unknown)}")
     changed = out.phase != s.phase
+    draft = _next_state(ctx, out, changed)
+    entries = _ledger_writes(ctx, out, draft, changed)
+    new_state = draft.model_copy(update={"ledger_sequence": s.ledger_sequence + len(entries)})
+    return Decision(
+        phase=out.phase,
+        reason=out.reason,
+        message=out.message,
+        actions=(*entries, *out.actions),
+        state=new_state,
+        blocked_by=new_state.blocked_by,
+        next_action=next_action(_advice_context(ctx, out, new_state)),
+        history_entry=out.history_entry,
+        verdict=out.verdict,
+        transitioned=changed,
+        requeue_after_seconds=_requeue_after(ctx, out, changed),
+    )
+
+
+def _next_state(ctx: Context, out: Outcome, changed: bool) -> RunState:
+    """The run's memory after the outcome, before its ledger entries are counted."""
+    s = ctx.state
     updates = dict(out.updates)
     updates["phase"] = out.phase
     if out.phase is Phase.BLOCKED:
@@ -161,15 +174,20 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         updates["last_transition"] = Transition(
             from_phase=s.phase, to=out.phase, reason=out.reason, message=out.message, time=ctx.now
         )
-    draft = s.model_copy(update=updates)
+    return s.model_copy(update=updates)
 
+
+def _ledger_writes(ctx: Context, out: Outcome, draft: RunState, changed: bool) -> list[WriteLedger]:
+    """The outcome's decisions, its transition and its other records as numbered ledger
+    entries, in that order."""
+    s = ctx.state
     records = list(out.decisions)
     if changed:
         records.append(
             Record(LedgerKind.TRANSITION, out.reason, out.message, draft.iteration, draft.attempt)
         )
     records.extend(out.records)
-    entries = [
+    return [
         WriteLedger(
             entry=LedgerEntry(
                 sequence=s.ledger_sequence + i,
@@ -189,23 +207,26 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         )
         for i, r in enumerate(records)
     ]
-    new_state = draft.model_copy(update={"ledger_sequence": s.ledger_sequence + len(entries)})
 
+
+def _requeue_after(ctx: Context, out: Outcome, changed: bool) -> float | None:
     if is_terminal(out.phase):
-        requeue = None
-    elif out.requeue_after is not None:
-        requeue = out.requeue_after
-    elif changed and any(isinstance(a, LaunchJob) for a in out.actions):
-        # Nothing to look at before the launched Job's own events, which wake the run.
-        requeue = REQUEUE_WHILE_WAITING
-    elif changed and out.phase is Phase.BLOCKED and out.blocked is not None:
-        # Blocked on what was just observed: a look at once would find the same. It waits as a
-        # blocked run does, for its event or its poll.
-        requeue = _blocked_recheck(ctx, out.blocked)
-    else:
-        requeue = REQUEUE_AFTER_TRANSITION if changed else REQUEUE_WHILE_WAITING
+        return None
+    if out.requeue_after is not None:
+        return out.requeue_after
+    if changed and any(isinstance(a, LaunchJob) for a in out.actions):
+        # Nothing to check before the launched Job's own events, which wake the run.
+        return REQUEUE_WHILE_WAITING
+    if changed and out.phase is Phase.BLOCKED and out.blocked is not None:
+        # Blocked on what was just observed: checking again at once would find the same. It
+        # waits as a blocked run does, for its event or its poll.
+        return blocked_recheck(ctx, out.blocked)
+    return REQUEUE_AFTER_TRANSITION if changed else REQUEUE_WHILE_WAITING
+
+
+def _advice_context(ctx: Context, out: Outcome, new_state: RunState) -> AdviceContext:
     job = ctx.observed_job()
-    advice = AdviceContext(
+    return AdviceContext(
         phase=out.phase,
         reason=out.reason,
         work_phase=(new_state.resume_phase or out.phase),
@@ -227,19 +248,6 @@ def _finish(ctx: Context, out: Outcome) -> Decision:
         gpu_hour_budget=ctx.config.gpu_hour_budget,
         store_refusal=ctx.obs.object_store_refusal is not None,
     )
-    return Decision(
-        phase=out.phase,
-        reason=out.reason,
-        message=out.message,
-        actions=(*entries, *out.actions),
-        state=new_state,
-        blocked_by=new_state.blocked_by,
-        next_action=next_action(advice),
-        history_entry=out.history_entry,
-        verdict=out.verdict,
-        transitioned=changed,
-        requeue_after_seconds=requeue,
-    )
 
 
 def _route(ctx: Context) -> tuple[Context, Outcome]:
@@ -255,7 +263,7 @@ def _route(ctx: Context) -> tuple[Context, Outcome]:
     if s.phase is Phase.BLOCKED:
         if s.blocked_by is not None and s.blocked_by.reason in INPUT_REASONS:
             return inputs_blocked(ctx)
-        return ctx, _blocked(ctx)
+        return ctx, blocked(ctx)
     if obs.tampered is not None:
         return ctx, block_run(ctx, Reason.EVIDENCE_TAMPERED, sentence(obs.tampered) + ".")
     if (on_inputs := block_on_inputs(ctx)) is not None:
@@ -307,87 +315,6 @@ def _suspend(ctx: Context) -> Outcome:
         _suspended_message(ctx),
         updates={"resume_phase": ctx.work_phase},
     )
-
-
-def _blocked(ctx: Context) -> Outcome:
-    s, obs = ctx.state, ctx.obs
-    b = s.blocked_by
-    if b is None:
-        return resume(ctx, f"Resumed; {ctx.doing} continues.")
-    job = ctx.observed_job()
-    if (
-        b.kind is BlockKind.INFRASTRUCTURE
-        and ctx.work_phase in LIMITED
-        and deadline_passed(ctx.now, ctx.config.deadline)
-    ):
-        out = stop_run(
-            ctx,
-            Reason.DEADLINE_PASSED,
-            f"The run's deadline passed while {ctx.doing} was blocked ({b.reason.value}).",
-        )
-        if job is not None and job.state in (JobState.PENDING, JobState.UNSCHEDULABLE):
-            out.actions.append(DeleteJob(name=job.name))
-        return out
-    match b.reason:
-        case Reason.OBJECT_STORE_UNAVAILABLE if obs.object_store_reachable:
-            return resume(ctx, f"The object store is reachable again; {ctx.doing} continues.")
-        case Reason.UNSCHEDULABLE if job is None or job.state is not JobState.UNSCHEDULABLE:
-            # Kueue may take the quota back from a Job whose pod waited for a node: its pod is
-            # gone because it is queued again, not because it was placed.
-            back = job is not None and job.queue is not None
-            return resume(ctx, f"{sentence(ctx.doing)} "
-                          f"{'is back in its Kueue queue' if back else 'was scheduled'}.")
-        case Reason.QUEUE_INADMISSIBLE if not inadmissible(job):
-            return resume(ctx, f"Kueue can admit {ctx.doing} again.")
-        case Reason.RETRY_BUDGET_EXHAUSTED if obs.retry_request not in (None, s.retry_token):
-            return _retry_on_request(ctx)
-        case Reason.JOB_NAME_TAKEN if job is None or job.state is not JobState.FOREIGN:
-            out = Outcome(
-                ctx.work_phase,
-                Reason.RESUMED,
-                f"The Job name is free again; starting {ctx.doing} (attempt {s.attempt}).",
-            )
-            return relaunch(ctx, out, ctx.work_phase, max(1, s.attempt))
-        case Reason.OPERATOR_NOT_PERMITTED if not obs.rbac_refusal:
-            return resume(ctx, f"The operator may launch Jobs again; {ctx.doing} continues.")
-        case Reason.EXECUTION_TARGET_NOT_ALLOWED | Reason.EXECUTION_TARGET_MISSING:
-            return target_block(ctx)
-        case Reason.GATE_REJECTED | Reason.GATE_BLOCKED if obs.gate is not None and (
-            obs.gate.outcome not in (GateOutcome.REJECTED, GateOutcome.BLOCKED)
-        ):
-            return resume(ctx, f"The PromotionGate {obs.gate.name} is no longer blocked.")
-    return stay(ctx, b.reason, b.message, requeue=_blocked_recheck(ctx, b))
-
-
-def _blocked_recheck(ctx: Context, b: BlockedBy) -> float:
-    """When a blocked run looks again on its own. Only the object store's return goes unseen by
-    any watch, so that block is polled; the others wait for their event, or the deadline."""
-    if b.reason in _POLLED or b.reason in (
-        Reason.EXECUTION_TARGET_NOT_ALLOWED,
-        Reason.EXECUTION_TARGET_MISSING,
-    ):
-        # Nor is an ExecutionTarget (cluster-scoped, unwatched) being restored.
-        return REQUEUE_WHILE_WAITING
-    deadline = ctx.config.deadline
-    if b.kind is BlockKind.INFRASTRUCTURE and ctx.work_phase in LIMITED and deadline is not None:
-        until = (deadline - ctx.now).total_seconds()
-        return max(SOONEST_RECHECK, min(REQUEUE_WHILE_BLOCKED, until))
-    return REQUEUE_WHILE_BLOCKED
-
-
-def _retry_on_request(ctx: Context) -> Outcome:
-    s = ctx.state
-    phase = ctx.work_phase
-    if phase in LIMITED and (stop := limit_reached(ctx, s.gpu_seconds_used)):
-        return stop_run(ctx, *stop)
-    attempt = s.attempt + 1
-    out = Outcome(
-        phase,
-        Reason.RESUMED,
-        f"Retrying {ctx.doing} on request as attempt {attempt}.",
-        updates={"retry_token": ctx.obs.retry_request},
-    )
-    return relaunch(ctx, out, phase, attempt)
 
 
 def _store_unavailable(ctx: Context) -> Outcome:

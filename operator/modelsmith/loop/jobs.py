@@ -55,58 +55,23 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
         out = Outcome(s.phase, Reason.AWAITING_JOB, f"Starting {ctx.doing}.")
         return ctx, relaunch(ctx, out, s.phase, max(1, s.attempt))
     job = ctx.observed_job()
-    state = job.state if job is not None else JobState.NONE
+    if job is None or job.state is JobState.NONE:
+        return ctx, _job_not_seen(ctx, ref)
+    state = job.state
     if state is JobState.FOREIGN:
-        assert job is not None
         return ctx, job_name_taken(ctx, job)
-    attempt = f"attempt {s.attempt} of {c.max_attempts}"
-    if state is JobState.NONE:
-        if (ctx.now - ref.launched_at).total_seconds() >= c.job_lost_after_seconds:
-            out = retry_job(ctx, "disappeared before finishing")
-            # It may only be missing from this observation: make sure that it cannot run
-            # beside its successor.
-            out.actions.insert(0, DeleteJob(name=ref.name))
-            return ctx, out
-        return ctx, stay(
-            ctx,
-            Reason.AWAITING_JOB,
-            f"{sentence(ctx.doing)} was started ({attempt}); waiting for its Job to appear.",
-            REQUEUE_JOB_APPEARING,
-        )
-    grace = c.container_start_grace_seconds
-    left = None if job is None else container_start_wait(job, ctx.now, grace)
-    if left == 0 and job is not None and state in (JobState.PENDING, JobState.RUNNING):
+    left = container_start_wait(job, ctx.now, c.container_start_grace_seconds)
+    if left == 0 and state in (JobState.PENDING, JobState.RUNNING):
         # The pod would hold its GPUs until the Job's deadline: delete the Job first, whatever
         # the retry budget says.
         ctx = account_gpu_time(ctx, job)
-        out = retry_job(ctx, start_failure_words(job, grace))
+        out = retry_job(ctx, start_failure_words(job, c.container_start_grace_seconds))
         out.actions.insert(0, DeleteJob(name=job.name))
         return ctx, out
-    queue = job.queue if job is not None and state is JobState.PENDING else None
-    if queue is not None and (queued := waiting_in_queue(ctx, queue)) is not None:
-        return ctx, queued
-    if state is JobState.PENDING:
-        if left is not None and job is not None:
-            return ctx, stay(
-                ctx,
-                Reason.JOB_PENDING,
-                # The same words on every look, so waiting writes no status: the deadline is
-                # stated from the pod's scheduling, not counted down.
-                f"{sentence(ctx.doing)} waits to start: its container cannot start yet "
-                f"({job.waiting_reason}); the attempt counts as failed {grace:g} s after its "
-                "pod was scheduled.",
-                max(left, 1.0),
-            )
-        return ctx, waiting_to_start(ctx)
-    if state is JobState.UNSCHEDULABLE:
-        assert job is not None
-        problem = capacity_problem(job.scheduler_message, c.gpu_resource, job.nodes_not_ready)
-        why = capacity_message(problem, c.gpu_count, c.gpu_resource)
-        return ctx, block_run(
-            ctx, Reason.UNSCHEDULABLE, f"{sentence(ctx.doing)} cannot be scheduled: {why}."
-        )
-    assert job is not None
+    if (not_started := _not_started(ctx, job, left)) is not None:
+        return ctx, not_started
     if state is JobState.RUNNING or (state is JobState.FAILED and not job.attempts_exhausted):
+        attempt = f"attempt {s.attempt} of {c.max_attempts}"
         return ctx, stay(ctx, Reason.JOB_RUNNING, f"{sentence(ctx.doing)} is running ({attempt}).")
 
     ctx = account_gpu_time(ctx, job)
@@ -115,6 +80,53 @@ def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:
     if state is JobState.FAILED:
         return ctx, job_failed(ctx, job)
     return ctx, None
+
+
+def _job_not_seen(ctx: Context, ref: JobRef) -> Outcome:
+    """The launched Job is not observed: retried once it has been missing too long."""
+    c = ctx.config
+    if (ctx.now - ref.launched_at).total_seconds() >= c.job_lost_after_seconds:
+        out = retry_job(ctx, "disappeared before finishing")
+        # It may only be missing from this observation: make sure that it cannot run
+        # beside its successor.
+        out.actions.insert(0, DeleteJob(name=ref.name))
+        return out
+    attempt = f"attempt {ctx.state.attempt} of {c.max_attempts}"
+    return stay(
+        ctx,
+        Reason.AWAITING_JOB,
+        f"{sentence(ctx.doing)} was started ({attempt}); waiting for its Job to appear.",
+        REQUEUE_JOB_APPEARING,
+    )
+
+
+def _not_started(ctx: Context, job: JobObservation, left: float | None) -> Outcome | None:
+    """A Job waiting in its Kueue queue, for its container to start, or for a node; None once
+    it runs or ended. `left` is what remains of the container-start grace."""
+    c = ctx.config
+    queue = job.queue if job.state is JobState.PENDING else None
+    if queue is not None and (queued := waiting_in_queue(ctx, queue)) is not None:
+        return queued
+    if job.state is JobState.PENDING:
+        if left is not None:
+            return stay(
+                ctx,
+                Reason.JOB_PENDING,
+                # The same words every time, so waiting writes no status: the deadline is
+                # stated from the pod's scheduling, not counted down.
+                f"{sentence(ctx.doing)} waits to start: its container cannot start yet "
+                f"({job.waiting_reason}); the attempt counts as failed "
+                f"{c.container_start_grace_seconds:g} s after its pod was scheduled.",
+                max(left, 1.0),
+            )
+        return waiting_to_start(ctx)
+    if job.state is JobState.UNSCHEDULABLE:
+        problem = capacity_problem(job.scheduler_message, c.gpu_resource, job.nodes_not_ready)
+        why = capacity_message(problem, c.gpu_count, c.gpu_resource)
+        return block_run(
+            ctx, Reason.UNSCHEDULABLE, f"{sentence(ctx.doing)} cannot be scheduled: {why}."
+        )
+    return None
 
 
 def waiting_in_queue(ctx: Context, queue: QueueObservation) -> Outcome | None:
@@ -128,18 +140,21 @@ def waiting_in_queue(ctx: Context, queue: QueueObservation) -> Outcome | None:
             return None
         case QueueState.INADMISSIBLE:
             return block_run(
-                ctx, Reason.QUEUE_INADMISSIBLE,
+                ctx,
+                Reason.QUEUE_INADMISSIBLE,
                 f"{doing} cannot be admitted by Kueue: {queue.summary()}.",
             )
         case QueueState.PREEMPTED:
             return stay(
-                ctx, Reason.PREEMPTED,
+                ctx,
+                Reason.PREEMPTED,
                 f"{doing} waits for Kueue to admit it again ({queue.summary()}); the attempt "
                 "does not count as failed.",
                 REQUEUE_WHILE_QUEUED,
             )
-    return stay(ctx, Reason.QUEUED, f"{doing} waits in Kueue: {queue.summary()}.",
-                REQUEUE_WHILE_QUEUED)
+    return stay(
+        ctx, Reason.QUEUED, f"{doing} waits in Kueue: {queue.summary()}.", REQUEUE_WHILE_QUEUED
+    )
 
 
 def inadmissible(job: JobObservation | None) -> bool:

@@ -20,6 +20,9 @@ from modelsmith.loop.recipe import Recipe
 from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import BlockedBy, HistoryEntry, RunState, Scores, blocked_by
 
+REQUEUE_WHILE_WAITING = 30.0
+"""How often a run waiting on something with no event of its own is checked again."""
+
 REQUEUE_WHILE_BLOCKED = 300.0
 """A wait that only a watched change can end (a retry request, a pod scheduled, a gate decided
 or signed: the gate's reconcile wakes its run) is ended through that change; this slower look
