@@ -63,12 +63,7 @@ def generate_all(
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         width = max(len(encoded[i]) for i in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            n = len(encoded[i])
-            ids[r, width - n :] = torch.tensor(encoded[i])
-            mask[r, width - n :] = 1
+        ids, mask = _left_padded([encoded[i] for i in rows], width, pad)
         ids, mask = ids.to(device), mask.to(device)
         _synchronise(device)
         began = time.perf_counter()
@@ -101,6 +96,18 @@ def generate_all(
         device_seconds=busy,
         device="gpu" if device.type == "cuda" else "cpu",
     )
+
+
+def _left_padded(batch: list[list[int]], width: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, padded on the left so every prompt ends where generation
+    starts."""
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, row in enumerate(batch):
+        n = len(row)
+        ids[r, width - n :] = torch.tensor(row)
+        mask[r, width - n :] = 1
+    return ids, mask
 
 
 def _prompt_ids(ids: list[int], eos: int) -> list[int]:

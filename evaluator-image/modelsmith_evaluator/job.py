@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelsmith import objectstore
 from modelsmith.api.benchmark import Scenario
@@ -30,6 +30,10 @@ from modelsmith_evaluator.scorecard import Outcome, build_scorecard
 from modelsmith_trainer import models
 from modelsmith_trainer.prompts import Resolved, for_evaluation
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
+
+if TYPE_CHECKING:
+    # The generation module imports torch: only at the point of generating.
+    from modelsmith_evaluator.generate import Generation, GenerationRun
 
 log = logging.getLogger("modelsmith.evaluator")
 
@@ -119,42 +123,9 @@ def evaluate(
     outcomes: list[Outcome] = []
     lines: list[str] = []
     for scenario, generation in zip(scenarios, run.generations, strict=True):
-        try:
-            scored = score_scenario(scenario, generation.completion)
-        except CriterionError as err:
-            raise JobFailure(ExitCode.BAD_CRITERION, f"scenario {scenario.id}: {err}") from None
-        outcomes.append(
-            Outcome(
-                scenario=scenario,
-                passed=scored.passed,
-                latency_ms=generation.latency_ms,
-                prompt_tokens=generation.prompt_tokens,
-                generated_tokens=generation.generated_tokens,
-            )
-        )
-        lines.append(
-            json.dumps(
-                {
-                    "id": scenario.id,
-                    "split": str(scenario.split),
-                    "capability": scenario.capability,
-                    "risk": str(scenario.risk),
-                    "operatorLens": scenario.operator_lens,
-                    "outcomeType": scenario.outcome_type,
-                    "passed": scored.passed,
-                    "reason": scored.reason,
-                    "completion": generation.completion,
-                    "stopped": generation.stopped,
-                    "prompt_tokens": generation.prompt_tokens,
-                    "generated_tokens": generation.generated_tokens,
-                    "latency_ms": round(generation.latency_ms, 3),
-                    "criteria": scored.model_dump(
-                        mode="json", include={"pass_results", "fail_results"}
-                    ),
-                },
-                sort_keys=True,
-            )
-        )
+        outcome, line = _scored(scenario, generation)
+        outcomes.append(outcome)
+        lines.append(line)
     scorecard = build_scorecard(
         iteration=spec.iteration,
         model_label=label,
@@ -171,6 +142,53 @@ def evaluate(
         "application/x-ndjson",
     )
     reported = objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
+    return _summary(spec, scorecard, label, run, prompt_format, reported)
+
+
+def _scored(scenario: Scenario, generation: Generation) -> tuple[Outcome, str]:
+    """The scenario's outcome for the scorecard and its line in the results file."""
+    try:
+        scored = score_scenario(scenario, generation.completion)
+    except CriterionError as err:
+        raise JobFailure(ExitCode.BAD_CRITERION, f"scenario {scenario.id}: {err}") from None
+    outcome = Outcome(
+        scenario=scenario,
+        passed=scored.passed,
+        latency_ms=generation.latency_ms,
+        prompt_tokens=generation.prompt_tokens,
+        generated_tokens=generation.generated_tokens,
+    )
+    line = json.dumps(
+        {
+            "id": scenario.id,
+            "split": str(scenario.split),
+            "capability": scenario.capability,
+            "risk": str(scenario.risk),
+            "operatorLens": scenario.operator_lens,
+            "outcomeType": scenario.outcome_type,
+            "passed": scored.passed,
+            "reason": scored.reason,
+            "completion": generation.completion,
+            "stopped": generation.stopped,
+            "prompt_tokens": generation.prompt_tokens,
+            "generated_tokens": generation.generated_tokens,
+            "latency_ms": round(generation.latency_ms, 3),
+            "criteria": scored.model_dump(mode="json", include={"pass_results", "fail_results"}),
+        },
+        sort_keys=True,
+    )
+    return outcome, line
+
+
+def _summary(
+    spec: EvalSpec,
+    scorecard: dict[str, Any],
+    label: str,
+    run: GenerationRun,
+    prompt_format: Resolved,
+    reported: str,
+) -> dict[str, Any]:
+    """Logs the result and returns the Job's termination summary."""
     heldout = scorecard["splits"].get("heldout", {})
     log.info(
         "%s (%s prompts): %d/%d passed (held-out %s/%s), p50 %.1f ms",
