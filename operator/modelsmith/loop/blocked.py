@@ -28,7 +28,7 @@ _POLLED = frozenset(
     {Reason.OBJECT_STORE_UNAVAILABLE, Reason.JOB_NAME_TAKEN, Reason.OPERATOR_NOT_PERMITTED}
 )
 """Blocks whose end no watch reports (the store answering again, a RoleBinding made, a Job
-the operator does not watch removed): looked at again every REQUEUE_WHILE_WAITING."""
+the operator does not watch removed): checked again every REQUEUE_WHILE_WAITING."""
 
 
 def blocked(ctx: Context) -> Outcome:
@@ -85,8 +85,9 @@ def blocked(ctx: Context) -> Outcome:
 
 
 def blocked_recheck(ctx: Context, b: BlockedBy) -> float:
-    """When a blocked run looks again on its own. Only the object store's return goes unseen by
-    any watch, so that block is polled; the others wait for their event, or the deadline."""
+    """When a blocked run is checked again without an event. Only the object store's return
+    goes unseen by any watch, so that block is polled; the others wait for their event, or the
+    deadline."""
     if b.reason in _POLLED or b.reason in (
         Reason.EXECUTION_TARGET_NOT_ALLOWED,
         Reason.EXECUTION_TARGET_MISSING,

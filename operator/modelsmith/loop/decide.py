@@ -57,10 +57,10 @@ from modelsmith.loop.step import (
 from modelsmith.loop.targets import refuse_launch
 
 REQUEUE_AFTER_TRANSITION = 0.0
-"""A transition's next step is looked at straight away: the status write that records it starts
-no reconcile of its own (the reconciler skips the watch echo of its own writes). A transition
-that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the net), and
-one into Blocked waits as a blocked run does."""
+"""A transition's next step is decided straight away: the status write that records it starts
+no reconcile of its own (the reconciler ignores the watch events of its own writes). A
+transition that launched a Job waits for that Job's events instead (REQUEUE_WHILE_WAITING is the
+safety net), and one into Blocked waits as a blocked run does."""
 
 
 class Decision(LoopModel):
@@ -122,7 +122,7 @@ def _unwrapped(state: RunState) -> RunState:
 
 def _rbac_refused(ctx: Context, why: str) -> Outcome:
     """The operator may not create the Job where it would run: the run blocks from where it
-    was, saying so, instead of failing out of sight on every look. Resuming replays the step
+    was, saying so, instead of failing out of sight on every reconcile. Resuming replays the step
     that would have launched it."""
     return block_run(
         ctx,
@@ -215,7 +215,7 @@ def _requeue_after(ctx: Context, out: Outcome, changed: bool) -> float | None:
     if out.requeue_after is not None:
         return out.requeue_after
     if changed and any(isinstance(a, LaunchJob) for a in out.actions):
-        # Nothing to check before the launched Job's own events, which wake the run.
+        # Nothing to check before the launched Job's own events, which requeue the run.
         return REQUEUE_WHILE_WAITING
     if changed and out.phase is Phase.BLOCKED and out.blocked is not None:
         # Blocked on what was just observed: checking again at once would find the same. It
@@ -253,7 +253,7 @@ def _advice_context(ctx: Context, out: Outcome, new_state: RunState) -> AdviceCo
 def _route(ctx: Context) -> tuple[Context, Outcome]:
     s, obs = ctx.state, ctx.obs
     if is_terminal(s.phase):
-        return ctx, _settled(ctx)
+        return ctx, _final(ctx)
     if s.phase is Phase.SUSPENDED:
         if obs.suspended:
             return ctx, stay(ctx, Reason.SUSPENDED, _suspended_message(ctx))
@@ -287,7 +287,7 @@ def _route(ctx: Context) -> tuple[Context, Outcome]:
     return ctx, follow_gate(ctx)
 
 
-def _settled(ctx: Context) -> Outcome:
+def _final(ctx: Context) -> Outcome:
     last = ctx.state.last_transition
     if last is not None:
         return stay(ctx, last.reason, last.message)

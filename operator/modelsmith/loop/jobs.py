@@ -40,8 +40,8 @@ from modelsmith.loop.step import (
 
 REQUEUE_JOB_APPEARING = 10.0
 REQUEUE_WHILE_QUEUED = 15.0
-"""Kueue's admission unsuspends the Job, whose event wakes the run; a position in the queue
-changes without one, so a queued run looks again this often."""
+"""Kueue's admission unsuspends the Job, whose event requeues the run; a position in the queue
+changes without one, so a queued run is checked again this often."""
 
 
 def watch_job(ctx: Context) -> tuple[Context, Outcome | None]:

@@ -2,7 +2,7 @@
 
 A run starts on one intake spec and one Benchmark content. The handler records both (digests in
 status.pinned, snapshots in the object store) when the run leaves Pending; from then on every
-look compares the live intake's spec digest with the pinned one. The run never goes on with
+reconcile compares the live intake's spec digest with the pinned one. The run never goes on with
 another spec: an intake deleted mid-run blocks it (IntakeMissing), one re-created or edited to
 another spec blocks it (IntakeChanged), a deleted Benchmark blocks it (BenchmarkMissing; the
 run's Jobs read the pinned scenario snapshot, but a Benchmark gone mid-run is a mistake its

@@ -79,5 +79,5 @@ def follow_gate(ctx: Context) -> Outcome:
                 f"The candidate of iteration {n} awaits approval on the PromotionGate "
                 f"{gate.name}{role}."
             )
-    # Whatever the gate does next, its reconcile wakes this run.
+    # Whatever the gate does next, its reconcile requeues this run.
     return stay(ctx, reason, message, requeue=REQUEUE_WHILE_BLOCKED)

@@ -81,7 +81,7 @@ RECONCILE_ERRORS: Final = frozenset(
     }
 )
 """Blocks the operator records when a reconcile raised (modelsmith.reconcile_errors), not
-decisions of the loop (no transition, no ledger entry): the next look decides again from the
+decisions of the loop (no transition, no ledger entry): the next reconcile decides again from the
 phase the run was in (decide's `_unwrapped`), and a failing step blocks it again (a backoff that
 grows spaces the tries)."""
 

@@ -25,8 +25,8 @@ REQUEUE_WHILE_WAITING = 30.0
 
 REQUEUE_WHILE_BLOCKED = 300.0
 """A wait that only a watched change can end (a retry request, a pod scheduled, a gate decided
-or signed: the gate's reconcile wakes its run) is ended through that change; this slower look
-is a safety net only."""
+or signed: the gate's reconcile requeues its run) is ended through that change; this slower
+recheck is a safety net only."""
 
 LIMITED = frozenset({Phase.PENDING, Phase.EVALUATING_BASELINE, Phase.TRAINING})
 """Limits (budget, deadline) are checked before starting work in these phases. An assessment
@@ -150,7 +150,7 @@ relaunches) from it, an assessment compares against it."""
 def accepted_scorecard_wanted(state: RunState) -> int | None:
     """The iteration whose scorecard `decide` may read as the accepted one in this state, or
     None when it reads none; then the observation leaves it out (a staged run would otherwise
-    fetch it from the object store on every look)."""
+    fetch it from the object store on every reconcile)."""
     if (state.resume_phase or state.phase) in SCORED_AGAINST_ACCEPTED:
         return state.accepted_iteration
     return None
