@@ -169,6 +169,12 @@ def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
 
 START_NEW: Final = "then start a new run"
 
+_REAPPLY_INTAKE: Final = (
+    "Apply the ModelIntake again with the spec the run started on (status.pinned "
+    "holds its digest; the run resumes on its own), or delete this run and start a "
+    "new one on the intake as it is now"
+)
+
 _FIXED: Final[dict[Reason, str]] = {
     Reason.EVIDENCE_UNAVAILABLE: (
         "Check that the run's scorecards are still in the object store; the run retries on its own"
@@ -187,11 +193,8 @@ _FIXED: Final[dict[Reason, str]] = {
         "Find who created the Job that holds this run's Job name in the execution "
         "namespace and have it removed; the run then starts its own"
     ),
-    Reason.INTAKE_MISSING: (
-        "Apply the ModelIntake again with the spec the run started on (status.pinned "
-        "holds its digest; the run resumes on its own), or delete this run and start a "
-        "new one on the intake as it is now"
-    ),
+    Reason.INTAKE_MISSING: _REAPPLY_INTAKE,
+    Reason.INTAKE_CHANGED: _REAPPLY_INTAKE,
     Reason.BENCHMARK_MISSING: (
         "Apply the Benchmark again (the run reads its pinned scenarios and resumes on "
         "its own), or delete this run"
@@ -202,7 +205,6 @@ _FIXED: Final[dict[Reason, str]] = {
         "on its own"
     ),
 }
-_FIXED[Reason.INTAKE_CHANGED] = _FIXED[Reason.INTAKE_MISSING]
 
 _FIX_THEN_START_NEW: Final[dict[Reason, str]] = {
     Reason.ROLLED_BACK: "Review why the promotion was rolled back",
