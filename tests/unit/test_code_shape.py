@@ -70,21 +70,18 @@ KNOWN_OFFENDERS = frozenset(
 
 
 def _functions(
-    body: list[ast.stmt], prefix: str = ""
+    node: ast.AST, prefix: str = ""
 ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
-    """Every function and method with its qualified name, nested ones included."""
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield prefix + node.name, node
-            yield from _functions(node.body, f"{prefix}{node.name}.")
-        elif isinstance(node, ast.ClassDef):
-            yield from _functions(node.body, f"{prefix}{node.name}.")
-        elif isinstance(node, ast.If | ast.Try | ast.With):
-            # Functions defined under `if TYPE_CHECKING:`, a try/except import and the like.
-            blocks = [node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])]
-            blocks += [h.body for h in getattr(node, "handlers", [])]
-            for block in blocks:
-                yield from _functions(block, prefix)
+    """Every function and method under `node` with its qualified name, nested ones included
+    (also those under an `if`, a `try` or any other statement)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield prefix + child.name, child
+            yield from _functions(child, f"{prefix}{child.name}.")
+        elif isinstance(child, ast.ClassDef):
+            yield from _functions(child, f"{prefix}{child.name}.")
+        else:
+            yield from _functions(child, prefix)
 
 
 def offenders() -> dict[str, int]:
@@ -98,7 +95,7 @@ def offenders() -> dict[str, int]:
             lines = len(source.splitlines())
             if lines > MAX_MODULE_LINES:
                 found[name] = lines
-            for qualname, node in _functions(ast.parse(source, filename=name).body):
+            for qualname, node in _functions(ast.parse(source, filename=name)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
                     found[f"{name}:{qualname}"] = length
