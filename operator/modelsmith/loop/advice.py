@@ -167,7 +167,7 @@ def plateau_action(cluster: Cluster | None, recipe: Recipe | None) -> str:
     return "; or ".join(options)
 
 
-START_NEW: Final = "then start a new run"
+_START_NEW: Final = "then start a new run"
 
 _REAPPLY_INTAKE: Final = (
     "Apply the ModelIntake again with the spec the run started on (status.pinned "
@@ -230,7 +230,7 @@ def next_action(ctx: AdviceContext) -> str:
     if (fixed := _FIXED.get(ctx.reason)) is not None:
         return fixed
     if (fix := _FIX_THEN_START_NEW.get(ctx.reason)) is not None:
-        return f"{fix}, {START_NEW}"
+        return f"{fix}, {_START_NEW}"
     return (
         _gate_action(ctx)
         or _limit_action(ctx)
@@ -261,7 +261,7 @@ def _gate_action(ctx: AdviceContext) -> str | None:
                 f"None: the candidate is promoted; annotate the PromotionGate {gate} to roll back"
             )
         case Reason.GATE_REJECTED:
-            return f"Read the rejection on the PromotionGate {gate}, {START_NEW} that addresses it"
+            return f"Read the rejection on the PromotionGate {gate}, {_START_NEW} that addresses it"
         case Reason.GATE_BLOCKED:
             blocker = ctx.gate.blocker_reason if ctx.gate else None
             why = f" ({blocker})" if blocker else ""
