@@ -1,7 +1,7 @@
 """The admission policy that keeps a run that staged a PromotionGate from being deleted.
 
 A gate is controlled by its IterationRun: deleting the run garbage-collects the gate, and the
-gate's own checks (handlers/gate_guard.py) need the run to vouch for it. So a decision on the
+gate's own checks (controllers/gate/guard.py) need the run to vouch for it. So a decision on the
 gate lives only as long as its run: deleting a run would drop a Pending gate's sign-offs and a
 Promoted gate's in-cluster record, and deleting a run whose gate was Rejected, then applying it
 again under the same name, would stage the same candidate on a fresh gate (the gate's name is

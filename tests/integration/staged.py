@@ -1,7 +1,7 @@
 """Objects as tests need them, made as admin (with `operator_env`): a run ready to launch, and a
 PromotionGate as the operator stages it for tests that drive the gate controller in-process (its
 IterationRun exists and is its controller, and the run's status.gate records it: the gate
-controller acts on nothing else, handlers/gate_guard.py)."""
+controller acts on nothing else, controllers/gate/guard.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from modelsmith import GROUP, VERSION, kube, loop
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
 from modelsmith.conditions import set_condition
-from modelsmith.handlers.gate_guard import uid_digest
+from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.layout import RunLayout, StoreLocation, for_gate, for_run
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster

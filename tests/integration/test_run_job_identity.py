@@ -195,7 +195,7 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     Job and plants her own under its name with every label copied (no ownerReference can say
     otherwise there): the run recorded its Job's UID digest, so hers is never observed as the
     run's; the run blocks saying why and leaves it alone."""
-    from modelsmith.handlers.gate_guard import uid_digest
+    from modelsmith.controllers.gate.guard import uid_digest
     from modelsmith.handlers.job_guard import NOT_RECORDED
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
@@ -229,7 +229,7 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     copying the run's labels (run, UID, namespace): with no record of creating it and no
     ownerReference possible there, the run does not adopt it; once it is gone the run creates
     and records its own."""
-    from modelsmith.handlers.gate_guard import uid_digest
+    from modelsmith.controllers.gate.guard import uid_digest
     from modelsmith.handlers.job_guard import NO_RECORD_ELSEWHERE
 
     launchable_run(crds, namespace, jobs_in=other_namespace)

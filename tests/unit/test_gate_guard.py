@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelsmith.api.run import StagedGate
+from modelsmith.controllers.gate import guard as gate_guard
+from modelsmith.controllers.gate.guard import verify
 from modelsmith.evidence.gate_creation import POLICY_NAME, gate_creation_policy_manifests
-from modelsmith.handlers import gate_guard
-from modelsmith.handlers.gate_guard import verify
 from modelsmith.handlers.staging import staged_record
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from modelsmith.api.common import Approver
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import LabelSelector, selector_matches
-from modelsmith.approvals import (
+from modelsmith.chain import effective_chain
+from modelsmith.controllers.gate.approvals import (
     REQUESTER_CANNOT_APPROVE,
     SYSTEM_IDENTITY,
     evaluate_chain,
 )
-from modelsmith.chain import effective_chain
 from modelsmith.serving import (
     SERVING_TARGET_MISSING,
     SERVING_TARGET_NOT_ALLOWED,
@@ -152,7 +152,7 @@ def test_a_system_user_signing_does_not_count() -> None:
 
 def test_a_system_identity_blocker_names_the_rule() -> None:
     from modelsmith.api.gate import ApprovalAnnotation
-    from modelsmith.approvals import _ineligible
+    from modelsmith.controllers.gate.approvals import _ineligible
 
     parsed = ApprovalAnnotation("domain-owner", "approved", "system:node1", PREFIX)
     problem = _ineligible(parsed, None)

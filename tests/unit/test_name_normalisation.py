@@ -12,13 +12,13 @@ import pytest
 
 from modelsmith.api.common import Approver, miswritten, normal_name, shown_name
 from modelsmith.api.policy import ApproverPolicy
-from modelsmith.approvals import (
+from modelsmith.chain import effective_chain
+from modelsmith.controllers.gate.approvals import (
     REQUESTER_CANNOT_APPROVE,
     SAME_APPROVER,
     chain_overlaps,
     evaluate_chain,
 )
-from modelsmith.chain import effective_chain
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PREFIX = "0123456789ab"

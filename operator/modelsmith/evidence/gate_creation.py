@@ -7,7 +7,7 @@ anyone granted it by an extra Role) could make one. This policy asks the API ser
 instead whether the requester may also patch `promotiongates/status` in that namespace: only
 the operator (and cluster admins) may, because the gate's status is the operator's record.
 
-The operator checks again for every gate it acts on (handlers/gate_guard.py): a gate that does
+The operator checks again for every gate it acts on (controllers/gate/guard.py): a gate that does
 not match what its run recorded at staging is flagged and never promoted, so even a gate a
 cluster admin makes by hand (cluster admins pass this policy) moves nothing.
 

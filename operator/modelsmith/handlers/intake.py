@@ -10,9 +10,9 @@ import kopf
 from modelsmith import kube, objectstore, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.approvals import chain_overlaps
 from modelsmith.chain import MAX_ROLES
 from modelsmith.conditions import condition, ready_news, set_condition
+from modelsmith.controllers.gate.approvals import chain_overlaps
 from modelsmith.events import emit
 from modelsmith.handlers.run_queue import KUEUE
 from modelsmith.handlers.staging import staged_chain

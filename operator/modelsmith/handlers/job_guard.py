@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from modelsmith import kube, loop
-from modelsmith.handlers.gate_guard import uid_digest
+from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.jobs import foreign_job
 
 log = logging.getLogger("modelsmith.run")

@@ -21,9 +21,10 @@ from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.conditions import set_condition
+from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.events import emit
 from modelsmith.exitcodes import ExitCode
-from modelsmith.handlers import gate_guard, run_pinning, staging, trust
+from modelsmith.handlers import run_pinning, staging, trust
 from modelsmith.handlers.job_guard import RunIdentity, delete_own_job, rbac_refusal, remember
 from modelsmith.handlers.run_queue import observe_queue
 from modelsmith.handlers.run_state import state_from_status, status_from_state
@@ -873,7 +874,7 @@ def _record(
             PLURAL, namespace, name, patch, body["metadata"].get("resourceVersion")
         )
         if staged is not None and "gate" in patch:
-            # The gate waits for this record before it acts (handlers/gate_guard.py).
+            # The gate waits for this record before it acts (controllers/gate/guard.py).
             RECONCILER.requeue((staging.GATES, namespace, staged["name"]), 0)
     if _newly_waiting_for_intake(decision, old):
         # Waiting in Pending is no transition, yet whoever applied the run needs to hear why

@@ -21,6 +21,7 @@ from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.chain import EffectiveChain, effective_chain
+from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.evidence.bundle import (
     BenchmarkFacts,
     EvidenceBundle,
@@ -34,7 +35,6 @@ from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.handlers import trust
-from modelsmith.handlers.gate_guard import uid_digest
 from modelsmith.handlers.run_pinning import Pin
 from modelsmith.handlers.run_pinning import scenarios as pinned_scenarios
 from modelsmith.handlers.trust import Anchors

@@ -139,36 +139,61 @@ def evaluate_chain(
     `previous` is status.approvals from the last reconcile; `now` is timezone-aware;
     `ttl_hours` and `requested_by` come from the gate's spec."""
     now = now.replace(microsecond=0)
-    current = evidence_prefix(evidence_digest)
-    earlier = {a.role: a for a in previous}
-    roles = {a.role for a in approvers}
-
-    approvals: list[Approval] = []
-    blockers: list[Blocker] = []
-    rejected_by: list[Approval] = []
-    # The latest first-seen time among the valid approvals of the roles before this one, or
-    # None once any earlier role lacks a valid approval.
-    chain_at: datetime | None = datetime.min.replace(tzinfo=now.tzinfo)
-    # The role an out-of-order sign-off should have waited for.
-    wait_for: str | None = None
-    signers: dict[str, str] = {}
-
+    walk = _ChainWalk(
+        current=evidence_prefix(evidence_digest),
+        earlier={a.role: a for a in previous},
+        now=now,
+        ttl_hours=ttl_hours,
+        requested_by=requested_by,
+        chain_at=datetime.min.replace(tzinfo=now.tzinfo),
+    )
     for approver in approvers:
-        role = approver.role
-        raw = annotations.get(APPROVAL_ANNOTATION_PREFIX + role)
+        walk.judge(approver.role, annotations.get(APPROVAL_ANNOTATION_PREFIX + approver.role))
+    walk.blockers.extend(_unknown_roles(annotations, {a.role for a in approvers}))
+    return _verdict(walk, len(approvers))
+
+
+@dataclass
+class _ChainWalk:
+    """The chain judged role by role, in order: what each later role is checked against."""
+
+    current: str
+    """The first 12 hex of the gate's evidence digest."""
+    earlier: dict[str, Approval]
+    now: datetime
+    ttl_hours: int | None
+    requested_by: str | None
+    chain_at: datetime | None
+    """The latest first-seen time among the valid approvals of the roles judged so far, or
+    None once any of them lacks a valid approval."""
+    wait_for: str | None = None
+    """The role an out-of-order sign-off should have waited for."""
+    signers: dict[str, str] = field(default_factory=dict)
+    approvals: list[Approval] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
+    rejected_by: list[Approval] = field(default_factory=list)
+
+    def judge(self, role: str, raw: str | None) -> None:
         if raw is None:
-            approvals.append(Approval(role=role, reason=AWAITING))
-            chain_at, wait_for = _break(chain_at, wait_for, role)
-            continue
+            self.approvals.append(Approval(role=role, reason=AWAITING))
+            self._break(role)
+            return
         parsed = parse_approval_annotation(APPROVAL_ANNOTATION_PREFIX + role, raw)
         if parsed is None:
             message = f"the {role} annotation is malformed ({_FORMAT_HINT})"
-            approvals.append(Approval(role=role, reason=message))
-            blockers.append(_blocker(APPROVAL_MALFORMED, message))
-            chain_at, wait_for = _break(chain_at, wait_for, role)
-            continue
+            self.approvals.append(Approval(role=role, reason=message))
+            self.blockers.append(_blocker(APPROVAL_MALFORMED, message))
+            self._break(role)
+            return
+        approval = self._signed(role, parsed)
+        self.approvals.append(approval)
+        if approval.valid and approval.decision == ApprovalDecision.APPROVED:
+            self.chain_at, self.wait_for = approval.at, role  # valid means in order
+        else:
+            self._break(role)
 
-        at = _first_seen(earlier.get(role), parsed, now)
+    def _signed(self, role: str, parsed: ApprovalAnnotation) -> Approval:
+        at = _first_seen(self.earlier.get(role), parsed, self.now)
         approval = Approval(
             role=role,
             user=parsed.user,
@@ -176,26 +201,38 @@ def evaluate_chain(
             at=at,
             evidence_digest=parsed.evidence_prefix,
         )
-        problem = _ineligible(parsed, requested_by) or _problem(
-            parsed, approval, current, chain_at, wait_for, signers, now, ttl_hours
+        problem = _ineligible(parsed, self.requested_by) or _problem(
+            parsed,
+            approval,
+            self.current,
+            self.chain_at,
+            self.wait_for,
+            self.signers,
+            self.now,
+            self.ttl_hours,
         )
         if problem is None:
             approval.valid = True
             if parsed.decision == "rejected":
-                rejected_by.append(approval)
+                self.rejected_by.append(approval)
             else:
-                signers.setdefault(normal_name(parsed.user), role)
+                self.signers.setdefault(normal_name(parsed.user), role)
         else:
             reason, message = problem
             approval.reason = message
-            blockers.append(_blocker(reason, message))
-        approvals.append(approval)
+            self.blockers.append(_blocker(reason, message))
+        return approval
 
-        if approval.valid and approval.decision == ApprovalDecision.APPROVED:
-            chain_at, wait_for = at, role  # valid means in order: at >= chain_at
-        else:
-            chain_at, wait_for = _break(chain_at, wait_for, role)
+    def _break(self, role: str) -> None:
+        """The chain stops counting at `role`; later sign-offs wait for the first role that
+        broke it."""
+        self.wait_for = role if self.chain_at is not None else self.wait_for
+        self.chain_at = None
 
+
+def _unknown_roles(annotations: dict[str, str], roles: set[str]) -> list[Blocker]:
+    """Sign-offs for roles the chain does not list: reported, never counted."""
+    blockers = []
     for key in sorted(annotations):
         if key.startswith(APPROVAL_ANNOTATION_PREFIX):
             role = key.removeprefix(APPROVAL_ANNOTATION_PREFIX)
@@ -207,16 +244,21 @@ def evaluate_chain(
                         "approver chain; it is ignored",
                     )
                 )
+    return blockers
 
+
+def _verdict(walk: _ChainWalk, roles: int) -> ChainVerdict:
+    """A valid rejection anywhere wins; then all roles signed; else pending or blocked."""
+    approvals, blockers = walk.approvals, walk.blockers
     valid = sum(1 for a in approvals if a.valid and a.decision == ApprovalDecision.APPROVED)
-    summary = f"{valid}/{len(approvers)}"
-    if rejected_by:
-        first = rejected_by[0]
+    summary = f"{valid}/{roles}"
+    if walk.rejected_by:
+        first = walk.rejected_by[0]
         rejection = _blocker(REJECTED, f"{first.user} rejected the candidate as {first.role}")
         return ChainVerdict(
             approvals, [rejection, *blockers], GateState.REJECTED, GateDecision.REJECT, summary
         )
-    if valid == len(approvers):
+    if valid == roles:
         return ChainVerdict(approvals, blockers, GateState.APPROVED, GateDecision.PROMOTE, summary)
     blocking = any(b.reason != UNKNOWN_ROLE for b in blockers)
     state = GateState.BLOCKED if blocking else GateState.PENDING
@@ -280,12 +322,6 @@ def _problem(
             f"case and surrounding whitespace); {role} needs a different person",
         )
     return None
-
-
-def _break(chain_at: datetime | None, wait_for: str | None, role: str) -> tuple[None, str | None]:
-    """The chain stops counting at `role`; later sign-offs wait for the first role that broke
-    it."""
-    return None, (role if chain_at is not None else wait_for)
 
 
 def _first_seen(before: Approval | None, parsed: ApprovalAnnotation, now: datetime) -> datetime:

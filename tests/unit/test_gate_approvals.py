@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelsmith.api.common import Approver
 from modelsmith.api.gate import Approval, GateDecision, GateState
-from modelsmith.approvals import ChainVerdict, chain_overlaps, evaluate_chain
+from modelsmith.controllers.gate.approvals import ChainVerdict, chain_overlaps, evaluate_chain
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PREFIX = "0123456789ab"

@@ -1,0 +1,1 @@
+"""Controllers, one package per kind: pure observe/decide, a thin act, status."""

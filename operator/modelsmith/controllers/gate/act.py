@@ -1,0 +1,286 @@
+"""Carrying out a gate's decision: the promotion and the rollback, in the order that keeps them
+safe to repeat (record first, pointer next, status last), and the serving pointer's API calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kubernetes import client
+
+from modelsmith import integrity, kube, metrics, objectstore
+from modelsmith.api.common import Blocker
+from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
+from modelsmith.controllers.gate.decide import Decision
+from modelsmith.controllers.gate.outcomes import (
+    CANDIDATE_ANNOTATION,
+    EVIDENCE_TAMPERED,
+    OBJECT_STORE_UNAVAILABLE,
+    PREVIOUS_CANDIDATE_ANNOTATION,
+    Failure,
+    PointerState,
+    PointerUpdate,
+    ServingPointer,
+    belongs,
+    blocked,
+    consent_refusal,
+    failure_blocker,
+    moved_on,
+    names_another,
+    pointer_of,
+    promote_update,
+    promoted,
+    promotion_document,
+    refusal_blocker,
+    restore_update,
+    rollback_document,
+    rollback_failed,
+    rolled_back,
+)
+from modelsmith.controllers.gate.records import (
+    SETTINGS,
+    layout_of,
+    put_rollback,
+    record_bytes,
+    recorded_promotion,
+    recorded_rollback,
+    rollback_absent,
+)
+from modelsmith.controllers.gate.status import write
+from modelsmith.handlers.trust import TamperError
+from modelsmith.serving import ServingRefusal
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class RecordConflictError(Exception):
+    """The write-once record at the gate's key belongs to another gate or evidence."""
+
+
+class ServingConsentError(Exception):
+    """The serving pointer is not (or no longer) one promotion may move."""
+
+    def __init__(self, refusal: ServingRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+# --- promotion --------------------------------------------------------------------------------
+
+
+def promote(
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    decision: Decision,
+    now: datetime,
+) -> float | None:
+    """Records the approval, then the promotion record, the pointer, and Promoted."""
+    generation = body["metadata"].get("generation")
+    status = decision.status
+    write(body, old, status, decision.event)
+    old = {**old, **status}
+    pointer = pointer_of(gate)
+    try:
+        shipped = _ship(body, gate, old, decision, now, pointer)
+    except objectstore.ObjectStoreUnavailable:
+        shipped = failure_blocker(Failure.STORE_UNAVAILABLE, pointer)
+    except ServingConsentError as refused:
+        shipped = refusal_blocker(refused.refusal)
+    except TamperError as tampered:
+        shipped = failure_blocker(Failure.TAMPERED, pointer, tampered.tamper.message)
+    except RecordConflictError:
+        shipped = failure_blocker(Failure.RECORD_CONFLICT, pointer)
+    except Exception as exc:
+        if kube.is_conflict(exc):
+            return 1.0  # the ConfigMap changed under us: read it again
+        if kube.is_forbidden(exc):
+            shipped = failure_blocker(Failure.NOT_PERMITTED, pointer)
+        elif kube.is_not_found(exc):
+            shipped = failure_blocker(Failure.TARGET_MISSING, pointer)
+        else:
+            raise
+    if isinstance(shipped, Blocker):
+        # Approved, but promotion cannot finish now: say why and look again.
+        status, event = blocked(status, shipped, generation)
+        write(body, old, status, event)
+        return SETTINGS.requeue_seconds * 2
+    status, event = promoted(status, *shipped, gate, generation)
+    if write(body, old, status, event):
+        metrics.GATE_DECISIONS.labels(
+            *metrics.labels(gate.namespace, GateDecision.PROMOTE.value)
+        ).inc()
+    return None
+
+
+def _ship(
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    decision: Decision,
+    now: datetime,
+    pointer: ServingPointer,
+) -> tuple[dict[str, Any], str] | Blocker:
+    """The promotion record (written or found) and its digest, once the pointer serves the
+    candidate; a blocker when serving consent is withheld."""
+    location = layout_of(gate).adapter(gate.spec.candidate.iteration)
+    current = read_pointer(pointer)
+    refusal = consent_refusal(pointer, current)
+    if refusal is not None:  # checked before anything is recorded or moved
+        return refusal_blocker(refusal)
+    uid = body["metadata"].get("uid")
+    document = promotion_document(gate, uid, decision.approvals, now, location, current)
+    record, digest = recorded_promotion(body, gate, old, document)
+    if not belongs(record, gate):
+        raise RecordConflictError
+    # What moves is computed from the gate's spec, never read back from the stored record.
+    label, keep = gate.spec.candidate.label, gate.spec.rollback.retain_previous
+    _move_pointer(pointer, location, label, keep)
+    return record, digest
+
+
+def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep: bool) -> None:
+    """Points the serving ConfigMap at `value`. It only ever patches an opted-in pointer; it
+    never creates one."""
+    current = read_pointer(pointer)
+    update = promote_update(pointer, current, value, candidate, keep)
+    if update is None:
+        return
+    refusal = consent_refusal(pointer, current)
+    if refusal is not None:  # the ConfigMap changed since the check: never create or move it
+        raise ServingConsentError(refusal)
+    patch_configmap(pointer, current, update)
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+def roll_back(
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    decision: Decision,
+    now: datetime,
+) -> float | None:
+    """Records the rollback, then serves the previous pointer again, then RolledBack."""
+    by, label = decision.by, gate.spec.candidate.label
+    status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
+    try:
+        restored = _restore(body, gate, old, status, by, now)
+    except objectstore.ObjectStoreUnavailable:
+        status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
+        message = (
+            f"the rollback of candidate {label} waits for the object store, where it is "
+            "recorded before the serving pointer changes"
+        )
+        write(body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
+        return SETTINGS.requeue_seconds * 2
+    except TamperError as tampered:
+        message = tampered.tamper.message
+        status["blockers"] = [failure_blocker(Failure.TAMPERED, pointer_of(gate), message).wire()]
+        status["rollback"].update(state=RollbackState.FAILED.value, by=by)
+        write(body, old, status, ("Warning", EVIDENCE_TAMPERED, message))
+        return SETTINGS.requeue_seconds * 6
+    except Exception as exc:
+        if kube.is_conflict(exc):
+            return 1.0
+        raise
+    if isinstance(restored, str):
+        status, event = rollback_failed(status, by, restored)
+        write(body, old, status, event)
+        return SETTINGS.requeue_seconds * 6
+    status, event = rolled_back(
+        old.get("conditions"), *restored, label, body["metadata"].get("generation")
+    )
+    if write(body, old, status, event):
+        metrics.GATE_DECISIONS.labels(*metrics.labels(gate.namespace, "Rollback")).inc()
+    return None
+
+
+def _restore(
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    status: dict[str, Any],
+    by: str,
+    now: datetime,
+) -> tuple[dict[str, Any], str] | str:
+    """The rollback record and its digest once the previous pointer is served again, or why
+    the rollback cannot be done. `status` gathers what is written on the way."""
+    pointer, label = pointer_of(gate), gate.spec.candidate.label
+    location = layout_of(gate).adapter(gate.spec.candidate.iteration)
+    current = read_pointer(pointer)
+    refusal = consent_refusal(pointer, current)
+    if refusal is not None:  # before the rollback is recorded or anything moves
+        status["blockers"] = [refusal_blocker(refusal).wire()]
+        return f"candidate {label} cannot be rolled back: {refusal.message}"
+    # The record's digest goes into status before the record: a stored record is trusted
+    # (and its pointer values used) only if it is the one recorded.
+    anchor = status["rollback"].get("recordDigest")
+    if rollback_absent(gate):
+        if (why := moved_on(label, current, location)) is not None:
+            return why
+        promotion = (old.get("promotionRecord") or {}).get("digest")
+        uid = body["metadata"].get("uid")
+        data = record_bytes(rollback_document(gate, uid, promotion, by, now, location, current))
+        written = integrity.sha256(data)
+        if anchor != written:
+            status["rollback"].update(
+                state=RollbackState.IN_PROGRESS.value, by=by, recordDigest=written
+            )
+            write(body, old, status, None)
+        anchor = written
+        put_rollback(gate, data)
+    record, digest = recorded_rollback(gate, anchor)
+    if (record.get("gate") or {}).get("name") != gate.name:
+        return (
+            f"candidate {label} cannot be rolled back: a rollback record for this run belongs "
+            "to another gate"
+        )
+    after = record["serving"]["after"]
+    current = read_pointer(pointer)
+    if current.value != after["value"]:
+        if current.value != location:
+            return names_another(label)
+        patch_configmap(pointer, current, restore_update(pointer, after))
+    return record, digest
+
+
+# --- the serving pointer ----------------------------------------------------------------------
+
+
+def read_pointer(pointer: ServingPointer) -> PointerState:
+    try:
+        cm = kube.core().read_namespaced_config_map(pointer.name, pointer.namespace)
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return PointerState(exists=False)
+        raise
+    data: dict[str, str] = dict(cm.data or {})
+    meta = cm.metadata or client.V1ObjectMeta()
+    annotations: dict[str, str] = dict(meta.annotations or {})
+    return PointerState(
+        exists=True,
+        value=data.get(pointer.key),
+        previous=data.get(pointer.previous_key),
+        candidate=annotations.get(CANDIDATE_ANNOTATION),
+        previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
+        resource_version=meta.resource_version,
+        labels=dict(meta.labels or {}),
+        annotations=annotations,
+    )
+
+
+def patch_configmap(pointer: ServingPointer, current: PointerState, update: PointerUpdate) -> None:
+    """A merge patch conditional on the version read: a pointer changed meanwhile is a
+    conflict (409), never silently overwritten."""
+    data, annotations = update
+    kube.core().patch_namespaced_config_map(
+        pointer.name,
+        pointer.namespace,
+        {
+            "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
+            "data": data,
+        },
+        _content_type=MERGE_PATCH,
+    )

@@ -1,0 +1,359 @@
+"""What promoting or rolling back leads to, once `act` has done the work. Pure.
+
+The serving pointer is a ConfigMap inside the customer's cluster (spec.serving; its namespace
+defaults to the gate's) and it is what the serving stack reads: data[<key>] holds the model
+location of the promoted candidate (its adapter prefix in the customer's object store) and
+data[<key>.previous] the value it replaced ("" when there was none, or when the rollback contract
+keeps no previous pointer). The annotation modelsmith.io/candidate names the candidate served,
+modelsmith.io/previous-candidate the one it replaced. Object locations stay in that ConfigMap and
+in the object store: status, Events and metrics carry only readable labels and digests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from modelsmith import integrity
+from modelsmith.api.common import Blocker, BlockerKind
+from modelsmith.api.gate import (
+    Approval,
+    GateDecision,
+    GateState,
+    PromotionGate,
+    RollbackState,
+)
+from modelsmith.conditions import set_condition
+from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal, serving_refusal
+
+Event = tuple[str, str, str]
+"""(type, reason, message) of a Kubernetes Event."""
+
+CANDIDATE_ANNOTATION = "modelsmith.io/candidate"
+PREVIOUS_CANDIDATE_ANNOTATION = "modelsmith.io/previous-candidate"
+PREVIOUS_SUFFIX = ".previous"
+PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
+ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
+
+# Condition reasons beyond the chain's blocker reasons.
+AWAITING_APPROVAL = "AwaitingApproval"
+OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
+RECORD_CONFLICT = "RecordConflict"
+OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
+ROLLBACK_FAILED = "RollbackFailed"
+ROLLED_BACK = "RolledBack"
+EVIDENCE_TAMPERED = integrity.EVIDENCE_TAMPERED
+
+
+@dataclass(frozen=True)
+class ServingPointer:
+    namespace: str
+    name: str
+    key: str
+    owner: str = ""
+    """The gate's namespace: whose consent the pointer must carry."""
+
+    @property
+    def previous_key(self) -> str:
+        return self.key + PREVIOUS_SUFFIX
+
+    def wire(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "name": self.name, "key": self.key}
+
+
+def pointer_of(gate: PromotionGate) -> ServingPointer:
+    serving = gate.spec.serving
+    return ServingPointer(
+        serving.namespace or gate.namespace, serving.config_map_name, serving.key, gate.namespace
+    )
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """What the serving ConfigMap holds now (`exists` False when there is none)."""
+
+    exists: bool
+    value: str | None = None
+    previous: str | None = None
+    candidate: str | None = None
+    previous_candidate: str | None = None
+    resource_version: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any] | None:
+        """The ConfigMap as serving consent reads it (None: it does not exist)."""
+        if not self.exists:
+            return None
+        return {"metadata": {"labels": self.labels, "annotations": self.annotations}}
+
+
+def consent_refusal(pointer: ServingPointer, current: PointerState) -> ServingRefusal | None:
+    """Serving consent (`modelsmith.serving`), checked before every pointer move."""
+    return serving_refusal(pointer.owner, pointer.namespace, pointer.name, current.metadata())
+
+
+PointerUpdate = tuple[dict[str, str], dict[str, str | None]]
+"""(data, annotations) to merge into the serving ConfigMap."""
+
+
+def promote_update(
+    pointer: ServingPointer, current: PointerState, value: str, candidate: str, keep: bool
+) -> PointerUpdate | None:
+    """Points the ConfigMap at `value`, keeping what it replaces when `keep`. None when it
+    already points there, so a retried promotion never overwrites `.previous` with itself."""
+    if current.exists and current.value == value and current.candidate == candidate:
+        return None
+    annotations: dict[str, str | None] = {CANDIDATE_ANNOTATION: candidate}
+    data = {pointer.key: value}
+    if current.value != value:
+        data[pointer.previous_key] = (current.value or "") if keep else ""
+        annotations[PREVIOUS_CANDIDATE_ANNOTATION] = (current.candidate or "") if keep else ""
+    return data, annotations
+
+
+def restore_update(pointer: ServingPointer, after: dict[str, str]) -> PointerUpdate:
+    """Serves the rollback record's `after` again and forgets the previous pointer."""
+    return (
+        {pointer.key: after["value"], pointer.previous_key: ""},
+        {
+            CANDIDATE_ANNOTATION: after["candidate"] or None,
+            PREVIOUS_CANDIDATE_ANNOTATION: None,
+        },
+    )
+
+
+class Failure(StrEnum):
+    """Why an approved promotion could not finish this time (it is tried again)."""
+
+    STORE_UNAVAILABLE = OBJECT_STORE_UNAVAILABLE
+    TAMPERED = EVIDENCE_TAMPERED
+    RECORD_CONFLICT = RECORD_CONFLICT
+    NOT_PERMITTED = OPERATOR_NOT_PERMITTED
+    TARGET_MISSING = SERVING_TARGET_MISSING
+
+
+def failure_blocker(failure: Failure, pointer: ServingPointer, detail: str = "") -> Blocker:
+    """The blocker a failure shows; `detail` is the tamper's own message."""
+    governance, infrastructure = BlockerKind.GOVERNANCE, BlockerKind.INFRASTRUCTURE
+    namespace = pointer.namespace
+    kind, message = {
+        Failure.STORE_UNAVAILABLE: (
+            infrastructure,
+            "the candidate is approved, but the object store is unreachable, so the promotion "
+            "record cannot be written; promotion resumes when it is back",
+        ),
+        Failure.TAMPERED: (governance, detail),
+        Failure.RECORD_CONFLICT: (
+            governance,
+            "a promotion record already exists for this run with another gate or evidence; "
+            "nothing was promoted",
+        ),
+        Failure.NOT_PERMITTED: (
+            governance,
+            f"the operator may not move the serving pointer in namespace {namespace} (no "
+            "RoleBinding there to its operator-workloads ClusterRole; a platform admin lists the "
+            "namespace in the chart's operator.workloadNamespaces); promotion resumes once it may",
+        ),
+        Failure.TARGET_MISSING: (
+            infrastructure,
+            f"the serving pointer cannot be written: namespace {namespace} was not found; "
+            "promotion resumes once it can",
+        ),
+    }[failure]
+    return Blocker(kind=kind, reason=failure.value, message=message)
+
+
+def refusal_blocker(refusal: ServingRefusal) -> Blocker:
+    """Serving consent withheld: the pointer is not one promotion may move."""
+    return Blocker(kind=BlockerKind.GOVERNANCE, reason=refusal.reason, message=refusal.message)
+
+
+def promoted_condition(
+    conditions: list[dict[str, Any]] | None,
+    value: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    return set_condition(conditions, "Promoted", value, reason, message, generation)
+
+
+def blocked(
+    status: dict[str, Any], blocker: Blocker, generation: int | None
+) -> tuple[dict[str, Any], Event]:
+    """Approved, but promotion cannot finish now: the status and Warning that say why."""
+    status = {**status, "blockers": [blocker.wire()]}
+    status["conditions"] = promoted_condition(
+        status.get("conditions"), False, blocker.reason, blocker.message, generation
+    )
+    return status, ("Warning", blocker.reason, blocker.message)
+
+
+def belongs(record: dict[str, Any], gate: PromotionGate) -> bool:
+    """Whether a stored promotion record is this gate's, for the evidence its approvers signed."""
+    return (record.get("gate") or {}).get("name") == gate.name and record.get(
+        "evidenceDigest"
+    ) == gate.spec.evidence.digest
+
+
+def promotion_document(
+    gate: PromotionGate,
+    uid: str | None,
+    approvals: tuple[Approval, ...],
+    now: datetime,
+    location: str,
+    current: PointerState,
+) -> dict[str, Any]:
+    """The promotion record, written once. `before` is what the pointer held before this
+    promotion, even when an earlier attempt already moved it to `location`."""
+    before_value, before_candidate = current.value or "", current.candidate or ""
+    if current.value == location:
+        before_value = current.previous or ""
+        before_candidate = current.previous_candidate or ""
+    pointer = pointer_of(gate)
+    return {
+        "schema": PROMOTION_SCHEMA,
+        "gate": {"namespace": gate.namespace, "name": gate.name, "uid": uid},
+        "run": gate.spec.run_ref.name,
+        "intake": gate.spec.intake_ref.name,
+        "candidate": gate.spec.candidate.wire(),
+        "evidenceDigest": gate.spec.evidence.digest,
+        "approvals": [{"role": a.role, "user": a.user, "at": iso(a.at)} for a in approvals],
+        "time": iso(now),
+        "serving": {
+            "configMap": pointer.wire(),
+            "retainPrevious": gate.spec.rollback.retain_previous,
+            "before": {"value": before_value, "candidate": before_candidate},
+            "after": {"value": location, "candidate": gate.spec.candidate.label},
+        },
+    }
+
+
+def promoted(
+    status: dict[str, Any],
+    record: dict[str, Any],
+    digest: str,
+    gate: PromotionGate,
+    generation: int | None,
+) -> tuple[dict[str, Any], Event]:
+    """The status once the pointer serves the candidate: Promoted, mirroring the record."""
+    retain = gate.spec.rollback.retain_previous
+    status = {
+        **status,
+        "state": GateState.PROMOTED.value,
+        "decision": GateDecision.PROMOTE.value,
+        "promotionRecord": {
+            "digest": digest,
+            "time": record["time"],
+            "candidateLabel": record["candidate"]["label"],
+            "candidateDigest": record["candidate"].get("adapterDigest"),
+            "evidenceDigest": record["evidenceDigest"],
+            "approvals": [
+                {"role": a["role"], "user": a["user"], "at": a["at"]} for a in record["approvals"]
+            ],
+        },
+        "rollback": {
+            "state": (RollbackState.AVAILABLE.value if retain else RollbackState.UNAVAILABLE.value)
+        },
+    }
+    signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
+    message = f"candidate {gate.spec.candidate.label} is now served, approved by {signed}"
+    status["conditions"] = promoted_condition(
+        status.get("conditions"), True, "Promoted", message, generation
+    )
+    return status, ("Normal", "Promoted", message)
+
+
+def rollback_failed(
+    status: dict[str, Any], by: str | None, message: str
+) -> tuple[dict[str, Any], Event]:
+    rollback = {**(status.get("rollback") or {}), "state": RollbackState.FAILED.value, "by": by}
+    return {**status, "rollback": rollback}, ("Warning", ROLLBACK_FAILED, message)
+
+
+def rollback_document(
+    gate: PromotionGate,
+    uid: str | None,
+    promotion_digest: str | None,
+    by: str,
+    now: datetime,
+    location: str,
+    current: PointerState,
+) -> dict[str, Any]:
+    """The rollback record, written once: the pointer goes back to what it replaced."""
+    label = gate.spec.candidate.label
+    return {
+        "schema": ROLLBACK_SCHEMA,
+        "gate": {"namespace": gate.namespace, "name": gate.name, "uid": uid},
+        "run": gate.spec.run_ref.name,
+        "candidate": gate.spec.candidate.wire(),
+        "promotionRecordDigest": promotion_digest,
+        "requestedBy": by,
+        "time": iso(now),
+        "serving": {
+            "configMap": pointer_of(gate).wire(),
+            "before": {"value": location, "candidate": label},
+            "after": {
+                "value": current.previous or "",
+                "candidate": current.previous_candidate or "",
+            },
+        },
+    }
+
+
+def moved_on(label: str, current: PointerState, location: str) -> str | None:
+    """Why the pointer is no longer this candidate's to roll back (None: it still is)."""
+    if not current.exists:
+        return (
+            f"candidate {label} cannot be rolled back: the serving pointer ConfigMap no longer "
+            "exists"
+        )
+    if current.value != location:
+        return names_another(label)
+    return None
+
+
+def names_another(label: str) -> str:
+    return (
+        f"candidate {label} cannot be rolled back: the serving pointer no longer names it "
+        "(another promotion followed); nothing was changed"
+    )
+
+
+def rolled_back(
+    conditions: list[dict[str, Any]] | None,
+    record: dict[str, Any],
+    digest: str,
+    label: str,
+    generation: int | None,
+) -> tuple[dict[str, Any], Event]:
+    """The status once the previous pointer is served again: RolledBack, mirroring the record."""
+    after = record["serving"]["after"]
+    status: dict[str, Any] = {
+        "state": GateState.ROLLED_BACK.value,
+        "rollback": {
+            "state": RollbackState.ROLLED_BACK.value,
+            "at": record["time"],
+            "by": record["requestedBy"],
+            "recordDigest": digest,
+        },
+    }
+    what = (
+        f"the previous model ({after['candidate']})"
+        if after["candidate"]
+        else "the previous serving pointer"
+    )
+    message = (
+        f"candidate {label} was rolled back at the request of {record['requestedBy']}; "
+        f"{what} is served again"
+    )
+    status["conditions"] = promoted_condition(conditions, False, ROLLED_BACK, message, generation)
+    return status, ("Normal", ROLLED_BACK, message)
+
+
+def iso(value: datetime | None) -> str:
+    assert value is not None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
