@@ -9,7 +9,7 @@ Pure: the caller lists the policies and reads the namespace's labels.
   two share nobody the policy's holders stand, so a typo cannot make a role unsignable or wider.
 - Users and groups starting with `system:` (ServiceAccounts, system:authenticated, ...) never
   reach here: the CRDs refuse them at apply and the models refuse to parse them; the approval
-  policy and `approvals.evaluate_chain` ignore them besides.
+  policy and `controllers.gate.approvals.evaluate_chain` ignore them besides.
 - TTL: the smallest of the matching policies' and the intake's approvalTtlHours (None: none set).
 """
 

@@ -268,9 +268,9 @@ def test_the_requester_and_service_accounts_cannot_sign(crds: Cluster, team: str
 
 
 def _reconcile(namespace: str) -> dict[str, Any]:
-    from modelsmith.handlers import gate
+    from modelsmith.controllers.gate.reconcile import reconcile
 
-    gate.reconcile(namespace, GATE)
+    reconcile(namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return got

@@ -1,5 +1,5 @@
 """The PromotionGate reconciler against a real API server and S3 server: approvers annotate the
-gate with their own credentials, and `modelsmith.handlers.gate.reconcile` runs in-process after
+gate with their own credentials, and `modelsmith.controllers.gate.reconcile` runs in-process after
 each step (no operator process, so every step is deterministic)."""
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
 
 
 def _reconcile(namespace: str) -> dict[str, Any]:
-    from modelsmith.handlers import gate
+    from modelsmith.controllers.gate.reconcile import reconcile
 
-    gate.reconcile(namespace, GATE)
+    reconcile(namespace, GATE)
     return _gate(namespace)
 
 
@@ -422,7 +422,7 @@ def test_a_record_written_before_a_restart_is_reused(
 def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_ns: str) -> None:
     """Two replicas acting at once for a moment (a peering handover) cannot set a promoted gate
     back: each status write carries the resourceVersion its decision was read at."""
-    from modelsmith.handlers import gate
+    from modelsmith.controllers.gate.status import write
 
     ns = gate_ns
     stale = _gate(ns)
@@ -431,6 +431,6 @@ def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_n
     assert _reconcile(ns)["status"]["state"] == "Promoted"
 
     with pytest.raises(ApiException) as refused:
-        gate._write(stale, stale.get("status") or {}, {"state": "Approved"}, None)
+        write(stale, stale.get("status") or {}, {"state": "Approved"}, None)
     assert refused.value.status == 409
     assert _gate(ns)["status"]["state"] == "Promoted"

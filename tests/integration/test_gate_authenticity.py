@@ -15,7 +15,7 @@ from staged import forget_staged_runs, stage_gate
 
 from modelsmith import events, kube
 from modelsmith.api import samples
-from modelsmith.handlers import gate as gate_handler
+from modelsmith.controllers.gate.reconcile import reconcile as reconcile_gate
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -179,7 +179,7 @@ def test_a_gate_the_operator_did_not_stage_is_flagged_and_never_promoted(
     assert created.returncode == 0, created.stderr
     _sign_all(crds, gates_ns, "hand-made", ZERO)
     for _ in range(2):
-        gate_handler.reconcile(gates_ns, "hand-made")
+        reconcile_gate(gates_ns, "hand-made")
     body = kube.get_custom("promotiongates", gates_ns, "hand-made")
     assert body is not None
     flag = _condition(body, "Authentic")
@@ -203,7 +203,7 @@ def test_the_gate_the_run_staged_is_acted_on(
     """The allowed path: the gate its run recorded is judged as usual (and never flagged)."""
     staged = stage_gate(gates_ns, samples.gate("genuine", gates_ns))
     _sign_all(crds, gates_ns, "genuine", staged["spec"]["evidence"]["digest"])
-    gate_handler.reconcile(gates_ns, "genuine")
+    reconcile_gate(gates_ns, "genuine")
     body = kube.get_custom("promotiongates", gates_ns, "genuine")
     assert body is not None
     assert _condition(body, "Authentic") is None

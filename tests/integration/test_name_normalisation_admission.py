@@ -55,9 +55,9 @@ def _sign(cluster: Cluster, namespace: str, role: str, user: str, group: str) ->
 
 
 def _blockers(namespace: str) -> list[dict[str, Any]]:
-    from modelsmith.handlers import gate
+    from modelsmith.controllers.gate.reconcile import reconcile
 
-    gate.reconcile(namespace, GATE)
+    reconcile(namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return list((got.get("status") or {}).get("blockers") or [])

@@ -110,9 +110,9 @@ def _sign(cluster: Cluster, namespace: str, user: str, role: str, decision: str)
 
 
 def _reconcile(namespace: str) -> dict[str, Any]:
-    from modelsmith.handlers import gate
+    from modelsmith.controllers.gate.reconcile import reconcile
 
-    gate.reconcile(namespace, GATE)
+    reconcile(namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return got

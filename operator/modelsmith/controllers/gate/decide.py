@@ -120,12 +120,11 @@ def decide(view: GateView) -> Decision:
 
 def chain_verdict(view: GateView) -> ChainVerdict:
     gate = view.gate
-    status = gate.status
     return evaluate_chain(
         gate.spec.approvers,
         view.annotations,
         gate.spec.evidence.digest,
-        status.approvals if status is not None else [],
+        [Approval.model_validate(a) for a in view.status.get("approvals") or []],
         view.now,
         # The TTL is the gate's own (staged from the policies and intake), never read live.
         gate.spec.approval_ttl_hours,
