@@ -152,10 +152,10 @@ def check_decision(view: GateView, decision: Decision) -> None:
         assert view.gate.spec.rollback.retain_previous and decision.by.strip() == decision.by
     if decision.step == Step.WRITE_CHAIN:
         # Writing what the chain says, then deciding again, writes nothing new.
-        settled = {**view.status, **decision.status}
-        again = decide(GateView(view.gate, settled, view.annotations, 1, view.now, 10.0))
+        written = {**view.status, **decision.status}
+        again = decide(GateView(view.gate, written, view.annotations, 1, view.now, 10.0))
         assert again.step == Step.WRITE_CHAIN or again.step == Step.NOTHING
-        assert not merge_patch(settled, again.status)
+        assert not merge_patch(written, again.status)
 
 
 def check_transition(
