@@ -29,22 +29,17 @@ KNOWN_OFFENDERS = frozenset(
         "operator/modelsmith/api/benchmark.py",
         # api/common.py and api/gate.py are a little over; what would move out (the
         # names-as-written validators, the approval annotation parser) is imported by
-        # approvals.py, kubectl_plugin.py and handlers/gate.py, which H3 and H4 are moving now.
+        # controllers/gate/ and kubectl_plugin.py, which H4 is moving now.
         "operator/modelsmith/api/common.py",
         "operator/modelsmith/api/gate.py",
-        # approvals.py: H3 absorbs it into controllers/gate/.
-        "operator/modelsmith/approvals.py:evaluate_chain",
         # evidence/bundle.py (H1) and evidence/report.py (H4).
         "operator/modelsmith/evidence/bundle.py",
         "operator/modelsmith/evidence/bundle.py:build_bundle",
         "operator/modelsmith/evidence/report.py",
         "operator/modelsmith/evidence/report.py:score_chart",
         "operator/modelsmith/evidence/report.py:render_report",
-        # handlers/: H2 (run), H3 (gate), H4 (benchmark, intake) move them into controllers/.
+        # handlers/: H2 (run), H4 (benchmark, intake) move them into controllers/.
         "operator/modelsmith/handlers/benchmark.py:reconcile",
-        "operator/modelsmith/handlers/gate.py",
-        "operator/modelsmith/handlers/gate.py:_promote",
-        "operator/modelsmith/handlers/gate.py:_follow_promoted",
         "operator/modelsmith/handlers/intake.py:reconcile",
         "operator/modelsmith/handlers/run.py",
         "operator/modelsmith/handlers/run.py:reconcile",
