@@ -20,6 +20,8 @@ LINEAGE_SCHEMA: Final = "modelsmith.io/lineage/v1"
 TRAIN_RESULT_SCHEMA: Final = "modelsmith.io/train-result/v1"
 DIMENSIONS: Final = ("capability", "risk", "operatorLens", "outcomeType")
 DEFAULT_OVERLAP_THRESHOLD: Final = 0.5
+CHECKPOINT_EVERY_STEPS: Final = 50
+"""The default checkpoint interval: a retried attempt repeats at most this many steps."""
 TERMINATION_LOG_LIMIT: Final = 4096
 """Kubernetes keeps at most 4096 bytes of a container's termination message."""
 
@@ -67,6 +69,7 @@ class Recipe(_Spec):
     batch_size: int = Field(default=8, ge=1, le=1024)
     max_seq_length: int = Field(default=512, ge=16, le=32768)
     seed: int = Field(default=0, ge=0)
+    checkpoint_every_steps: int = Field(default=CHECKPOINT_EVERY_STEPS, ge=0, le=100_000)
 
 
 class TrainSpec(_Spec):
@@ -162,6 +165,9 @@ class Progress(_Report):
     eta_seconds: float | None = Field(default=None, ge=0)
     percent: float = Field(ge=0, le=100)
     updated_at: str
+    resumed_from_step: int | None = Field(
+        default=None, ge=1, description="The checkpoint's step this attempt continued from."
+    )
 
 
 class Digested(_Report):
@@ -230,6 +236,11 @@ class TrainResult(_Report):
     artefact_bytes: int
     base_bytes: int
     heldout_checked: int = Field(description="Held-out scenarios the overlap check covered.")
+    resumed_from_step: int | None = Field(
+        default=None,
+        description="The checkpoint step this attempt continued from; steps count the whole "
+        "iteration, tokens and seconds this attempt only.",
+    )
 
 
 class Termination(_Report):

@@ -96,6 +96,7 @@ def _train(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from modelsmith_trainer.checkpoint import CHECKPOINT_DIR, Checkpoints, spec_digest
     from modelsmith_trainer.train import apply_recipe, mixed_precision, train
 
     threads = configure_torch_threads()
@@ -124,9 +125,17 @@ def _train(
     prompt_format = prompts.resolve(spec.prompt_format, tokenizer, "the base model")
     encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
 
+    checkpoints = Checkpoints(
+        objectstore.join(spec.output, CHECKPOINT_DIR),
+        spec.recipe.checkpoint_every_steps,
+        spec_digest(spec.model_dump_json(), raw),
+        writer=accelerator.is_main_process,
+    )
+
     def write_progress(progress: Progress) -> None:
         # A single PUT: readers see the previous or the new document, never a mix.
-        objectstore.put_json(objectstore.join(spec.output, PROGRESS), progress.model_dump())
+        resumed = progress.model_copy(update={"resumed_from_step": checkpoints.resumed_from})
+        objectstore.put_json(objectstore.join(spec.output, PROGRESS), resumed.model_dump())
 
     from modelsmith_trainer.progress import ProgressTracker
 
@@ -139,6 +148,7 @@ def _train(
         pad_id=tokenizer.pad_token_id,
         progress=tracker,
         accelerator=accelerator,
+        checkpoints=checkpoints,
     )
     if not accelerator.is_main_process:
         return {}
@@ -185,8 +195,10 @@ def _train(
         artefact_bytes=artefact_bytes,
         base_bytes=base.weight_bytes,
         heldout_checked=len(fingerprint.scenarios),
+        resumed_from_step=outcome.resumed_from_step,
     )
     digests = publish(spec.output, artefact, lineage, result)
+    checkpoints.remove()
     return {
         "iteration": spec.iteration,
         "label": label,
@@ -200,6 +212,8 @@ def _train(
         "device": outcome.device,
         "contaminated": False,
         "heldout_checked": len(fingerprint.scenarios),
+        "resumed_from_step": outcome.resumed_from_step,
+        "skipped_checkpoints": checkpoints.skipped,
         "digests": digests,
     }
 

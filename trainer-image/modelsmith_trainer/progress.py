@@ -36,6 +36,8 @@ class ProgressTracker:
         self._now = now
         self._started = clock()
         self._after_first: float | None = None
+        self._first_step = 1
+        """The first step this attempt trains: later than 1 when it resumed a checkpoint."""
         self.last: Progress | None = None
 
     def start(self) -> None:
@@ -44,8 +46,8 @@ class ProgressTracker:
 
     def step(self, step: int, loss: float | None) -> None:
         """Record that `step` (1-based) finished; writes when due."""
-        if step == 1:
-            self._after_first = self._clock()
+        if self._after_first is None:
+            self._first_step, self._after_first = step, self._clock()
         if step % self.every == 0 or step == self.total:
             self._emit(step, loss)
 
@@ -53,10 +55,10 @@ class ProgressTracker:
         if step <= 0:
             return None
         now = self._clock()
-        if self._after_first is not None and step > 1:
-            per_step = (now - self._after_first) / (step - 1)
+        if self._after_first is not None and step > self._first_step:
+            per_step = (now - self._after_first) / (step - self._first_step)
         else:
-            per_step = (now - self._started) / step
+            per_step = (now - self._started) / max(1, step - self._first_step + 1)
         return round(max(0.0, per_step * (self.total - step)), 1)
 
     def _emit(self, step: int, loss: float | None) -> None:

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from modelsmith.jobspec import Recipe
+from modelsmith_trainer.checkpoint import Checkpoints, Position
 from modelsmith_trainer.data import Encoded, collate, weighted_loss
 from modelsmith_trainer.progress import ProgressTracker
 
@@ -41,6 +42,7 @@ class TrainOutcome:
     processes: int
     trainable_parameters: int
     total_parameters: int
+    resumed_from_step: int | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -98,8 +100,10 @@ def train(
     pad_id: int,
     progress: ProgressTracker | None = None,
     accelerator: Any = None,
+    checkpoints: Checkpoints | None = None,
 ) -> tuple[Any, TrainOutcome]:
-    """Trains in place; returns the unwrapped model and what happened."""
+    """Trains in place; returns the unwrapped model and what happened. With `checkpoints`,
+    continues from the newest good checkpoint and saves new ones as it goes."""
     from accelerate import Accelerator
 
     accelerator = accelerator or Accelerator(mixed_precision=mixed_precision())
@@ -135,9 +139,13 @@ def train(
     step, tokens = 0, 0
     first_loss: float | None = None
     last_loss: float | None = None
+    resumed = None if checkpoints is None else checkpoints.restore(model, optimizer, schedule)
+    if resumed is not None:
+        # Tokens and seconds stay this attempt's, so tokens/s measures it.
+        step, first_loss, last_loss = resumed.step, resumed.first_loss, resumed.last_loss
     began = time.perf_counter()
     while step < recipe.steps:
-        for batch in loader:
+        for batch in loader if checkpoints is None else checkpoints.batches(loader):
             weights = batch.pop("weights")
             labels = batch.pop("labels")
             logits = model(
@@ -156,6 +164,9 @@ def train(
                 first_loss = last_loss
             if progress is not None and accelerator.is_main_process:
                 progress.step(step, last_loss)
+            if checkpoints is not None and checkpoints.due(step, recipe.steps):
+                position = Position(step, first_loss, last_loss)
+                checkpoints.save(position, model, optimizer, schedule)
             if step >= recipe.steps:
                 break
     if torch.cuda.is_available():
@@ -173,6 +184,7 @@ def train(
         processes=accelerator.num_processes,
         trainable_parameters=trainable,
         total_parameters=total_params,
+        resumed_from_step=None if resumed is None else resumed.step,
     )
     log.info(
         "trained %d steps in %.1fs: loss %.4f -> %.4f, %.0f tokens/s",
