@@ -81,6 +81,11 @@ class RunLayout:
     def adapter(self, n: int) -> str:
         return self.uri(f"{self.iteration(n)}candidate/adapter/")
 
+    def checkpoint(self, n: int) -> str:
+        """The trainer's checkpoints: inside the candidate's prefix, which the Jobs may write;
+        read only by a later attempt of the same iteration's training."""
+        return self.uri(f"{self.iteration(n)}candidate/checkpoint/")
+
     def progress(self, n: int) -> str:
         return self.uri(f"{self.iteration(n)}candidate/progress.json")
 

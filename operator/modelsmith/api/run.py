@@ -30,6 +30,7 @@ from modelsmith.api.common import (
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 from modelsmith.api.store import PinnedStore
+from modelsmith.jobspec import CHECKPOINT_EVERY_STEPS
 
 TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
 # Who created the run: admission (modelsmith-run-requester) makes it equal to the creating user
@@ -109,6 +110,13 @@ class Recipe(ApiModel):
     )
     seed: int = Field(
         default=0, ge=0, le=2**31 - 1, description="Random seed; the same seed repeats a run."
+    )
+    checkpoint_every_steps: int = Field(
+        default=CHECKPOINT_EVERY_STEPS,
+        ge=0,
+        le=100_000,
+        description="Steps between training checkpoints in the iteration's prefix; a retried "
+        "or preempted attempt resumes from the last one. 0: no checkpoints.",
     )
 
 
@@ -304,6 +312,12 @@ class TrainingProgress(ApiModel):
     loss: float | None = Field(default=None, description="Latest training loss.")
     eta_seconds: float | None = Field(default=None, ge=0, description="Estimated seconds left.")
     updated_at: datetime | None = Field(default=None, description="When it was reported.")
+    resumed_from_step: int | None = Field(
+        default=None,
+        ge=1,
+        description="The checkpoint step this training attempt continued from (absent: it "
+        "started at step 0).",
+    )
 
 
 class IterationRecord(ApiModel):

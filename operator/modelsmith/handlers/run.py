@@ -401,6 +401,7 @@ def _observe_job(ref: loop.JobRef, exec_ns: str, owner: RunIdentity) -> loop.Job
         contaminated=_contaminated(terminated),
         overlapping=loop.contamination_ids(terminated),
         reported=integrity.reported_digests((terminated or {}).get("message")),
+        resumed_from_step=loop.resumed_from_step(terminated),
     )
     if outcome == "succeeded":
         return loop.JobObservation(name=ref.name, state=loop.JobState.SUCCEEDED, summary=summary)
@@ -991,6 +992,7 @@ def _training(
         if progress.get("eta_seconds") is None
         else round(float(progress["eta_seconds"]), 1),
         "updatedAt": progress.get("updated_at"),
+        "resumedFromStep": loop.step_number(progress.get("resumed_from_step")),
     }
 
 

@@ -52,7 +52,12 @@ from modelsmith.loop.assessment import (
 from modelsmith.loop.clusters import Cluster, strongest_failure_cluster
 from modelsmith.loop.config import RunConfig
 from modelsmith.loop.decide import Decision, decide
-from modelsmith.loop.failures import CONTAINER_NEVER_RAN, contamination_ids
+from modelsmith.loop.failures import (
+    CONTAINER_NEVER_RAN,
+    contamination_ids,
+    resumed_from_step,
+    step_number,
+)
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import budget_exhausted, deadline_passed, plateau_near, plateaued
 from modelsmith.loop.naming import gate_name, job_name, run_key
@@ -148,6 +153,8 @@ __all__ = [
     "plateau_near",
     "plateaued",
     "regressions",
+    "resumed_from_step",
     "run_key",
+    "step_number",
     "strongest_failure_cluster",
 ]

@@ -95,3 +95,18 @@ def contamination_ids(terminated: dict[str, Any] | None) -> tuple[str, ...]:
         return ()
     ids = [o.get("scenario_id") for o in overlaps if isinstance(o, dict)]
     return tuple(dict.fromkeys(i for i in ids if isinstance(i, str) and _SCENARIO_ID.match(i)))
+
+
+def resumed_from_step(terminated: dict[str, Any] | None) -> int | None:
+    """The checkpoint step a training Job's termination message says it continued from
+    (`details.resumed_from_step`). Only a positive integer is kept: it is shown, never acted on."""
+    try:
+        details = json.loads((terminated or {}).get("message") or "{}")["details"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return step_number(details.get("resumed_from_step") if isinstance(details, dict) else None)
+
+
+def step_number(value: Any) -> int | None:
+    """`value` when it is a positive integer (a step an image reported), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

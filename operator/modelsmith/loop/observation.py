@@ -51,6 +51,8 @@ class JobSummary(LoopModel):
     ids are labels, never scenario text."""
     reported: dict[str, str] = Field(default_factory=dict)
     """The digests the Job reported of what it wrote (modelsmith.integrity.reported_digests)."""
+    resumed_from_step: int | None = Field(default=None, ge=1)
+    """A training Job that continued from a checkpoint: its step (the ledger records it)."""
 
 
 class JobObservation(LoopModel):

@@ -16,6 +16,8 @@ class Reason(StrEnum):
     # The loop's decisions.
     BASELINE_EVALUATED = "BaselineEvaluated"
     TRAINING_COMPLETED = "TrainingCompleted"
+    TRAINING_RESUMED = "TrainingResumed"
+    """A training attempt continued from a checkpoint (a ledger decision, never a phase)."""
     CANDIDATE_ACCEPTED = "CandidateAccepted"
     CANDIDATE_REJECTED = "CandidateRejected"
     THRESHOLD_CLEARED = "ThresholdCleared"

@@ -6,6 +6,7 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from modelsmith.jobspec import CHECKPOINT_EVERY_STEPS
 from modelsmith.loop.clusters import Cluster
 from modelsmith.loop.model import LoopModel
 from modelsmith.loop.scorecard import TRAIN, Scorecard
@@ -28,6 +29,7 @@ class Recipe(LoopModel):
     batch_size: int = Field(default=8, ge=1)
     max_seq_length: int = Field(default=512, ge=16)
     seed: int = Field(default=0, ge=0)
+    checkpoint_every_steps: int = Field(default=CHECKPOINT_EVERY_STEPS, ge=0)
 
     def summary(self) -> str:
         """One line for history and Events, e.g. 'lora r8 a16 steps100 lr2e-4'."""

@@ -114,12 +114,23 @@ def _recorded(
 
 
 def training_done(ctx: Context) -> Outcome:
-    n = ctx.state.iteration
+    s = ctx.state
+    n = s.iteration
     out = Outcome(
         Phase.ASSESSING,
         Reason.TRAINING_COMPLETED,
         f"Training of iteration {n} finished; assessing its candidate.",
     )
+    job = ctx.observed_job()
+    step = None if job is None or job.summary is None else job.summary.resumed_from_step
+    if step is not None:
+        total = "" if s.recipe is None else f" of {s.recipe.steps}"
+        message = (
+            f"Training of iteration {n} (attempt {s.attempt}) continued from its checkpoint at "
+            f"step {step}{total} instead of starting over."
+        )
+        resumed = Record(LedgerKind.DECISION, Reason.TRAINING_RESUMED, message, n, s.attempt)
+        out.decisions.append(resumed)
     return add_launch(ctx, out, Phase.ASSESSING, iteration=n, attempt=1)
 
 
