@@ -304,6 +304,82 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     _survived(fault)
 
 
+def _store_objects(store: ObjectStore, namespace: str, under: str) -> dict[str, bytes]:
+    """The run's objects whose key contains `under`, by key."""
+    s3 = store.client()
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=store.bucket, Prefix=f"runs/{namespace}/{RUN}-"
+    ):
+        for item in page.get("Contents", []):
+            if under in item["Key"]:
+                body = s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read()
+                found[item["Key"]] = body
+    return found
+
+
+def _checkpointed(store: ObjectStore, namespace: str) -> bool:
+    keys = _store_objects(store, namespace, "/iter-1/candidate/checkpoint/")
+    return any(k.endswith("/manifest.json") for k in keys)
+
+
+def test_killed_training_pod_resumes_from_its_checkpoint(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    fault = "training pod killed after a checkpoint"
+    watch = RunWatch(cluster, namespace)
+    steps, every = 100, 20
+    apply_quickstart(
+        cluster,
+        object_store,
+        namespace,
+        base_model,
+        target={"backoffLimit": 1},
+        run={"recipe": {"steps": steps, "checkpointEverySteps": every}},
+    )
+    job = watch.job_name("i1-train-a1")
+    wait_for(
+        lambda: _train_pod_running(watch) and _checkpointed(object_store, namespace),
+        timeout=TO_STAGED,
+        interval=0.2,
+        description="training running with a complete checkpoint",
+    )
+    (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
+    _injected(fault)
+    cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
+    status = wait_for(
+        lambda: (s := watch.status()).get("phase") != "Training" and s,
+        timeout=TO_STAGED,
+        interval=0.5,
+        description="training finished",
+    )
+    assert status["phase"] == "Assessing", status.get("lastTransition")
+    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
+    assert trained["status"].get("failed", 0) >= 1, trained["status"]
+    assert trained["status"].get("succeeded") == 1, trained["status"]
+
+    # The replacement pod continued from a checkpoint: the result, status and ledger say so.
+    (result,) = _store_objects(object_store, namespace, "/iter-1/candidate/result.json").values()
+    report = json.loads(result)
+    resumed = report["resumed_from_step"]
+    assert resumed in range(every, steps, every), report
+    assert report["steps"] == steps
+    assert status["training"]["resumedFromStep"] == resumed
+    audit = assert_nothing_lost(watch, object_store)
+    (entry,) = [e for e in audit.ledger if e["reason"] == "TrainingResumed"]
+    assert (entry["iteration"], entry["attempt"]) == (1, 1)
+    assert f"at step {resumed} of {steps}" in entry["message"]
+    # The Job's own retry absorbed it: the run spent none of its attempts.
+    assert watch.job_name("i1-train-a2") not in audit.jobs
+    # A complete candidate leaves no checkpoints behind.
+    assert not _store_objects(object_store, namespace, "/iter-1/candidate/checkpoint/")
+    _survived(fault)
+
+
 # ----- the node going NotReady --------------------------------------------------------------
 
 

@@ -840,7 +840,7 @@ def _record(
     status["capacity"] = capacity_status(
         placement, job_obs, old.get("capacity"), launching=bool(decision.launches)
     )
-    status["training"] = _training(state, progress, old.get("training"))
+    status["training"] = _training(state, progress, old.get("training"), job_obs)
     generation = body["metadata"].get("generation")
     conditions = old.get("conditions")
     phase = state.phase
@@ -977,10 +977,20 @@ def _capacity_reason(message: str | None, placement: Placement) -> str:
 
 
 def _training(
-    state: loop.RunState, progress: dict[str, Any] | None, old: Any
+    state: loop.RunState,
+    progress: dict[str, Any] | None,
+    old: Any,
+    job: loop.JobObservation | None,
 ) -> dict[str, Any] | None:
     if state.phase is not loop.Phase.TRAINING:
-        return old if isinstance(old, dict) and state.phase is loop.Phase.ASSESSING else None
+        if state.phase is not loop.Phase.ASSESSING:
+            return None
+        # The finished training Job's own word: its last progress may predate the resume.
+        summary = None if job is None else job.summary
+        resumed = None if summary is None else summary.resumed_from_step
+        if resumed is not None:
+            return {**(old if isinstance(old, dict) else {}), "resumedFromStep": resumed}
+        return old if isinstance(old, dict) else None
     if progress is None:
         return old if isinstance(old, dict) else None
     return {
