@@ -91,6 +91,18 @@ def _restore_rng(state: dict[str, Any]) -> None:
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
 
 
+def _delete(prefix: str) -> None:
+    """Deletes the objects under `prefix` one by one: the Jobs' credential allows deleting only
+    under an iteration's outputs, which a store checks per key for a single delete but may
+    check against the whole bucket for a multi-object one. A failure leaves them (they cost
+    storage, not correctness); the log says so."""
+    try:
+        for info in objectstore.list_objects(prefix):
+            objectstore.delete(info.uri)
+    except objectstore.ObjectStoreError as err:
+        log.warning("checkpoints left in place (%s)", type(err).__name__)
+
+
 def _trainable(model: Any) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -147,17 +159,13 @@ class Checkpoints:
         if len(complete) > KEEP:
             # Older ones, incomplete ones (an attempt killed while writing) among them.
             for older in (s for s in self._steps() if s < complete[KEEP - 1]):
-                objectstore.delete_prefix(self._step_prefix(older))
+                _delete(self._step_prefix(older))
 
     def remove(self) -> None:
         """Deletes every checkpoint once the candidate is complete: no attempt follows. A
         failure to delete leaves them (the candidate stands); the log says so."""
-        if not self.writer:
-            return
-        try:
-            objectstore.delete_prefix(self.prefix)
-        except objectstore.ObjectStoreError as err:
-            log.warning("checkpoints left in place (%s)", type(err).__name__)
+        if self.writer:
+            _delete(self.prefix)
 
     def _steps(self) -> dict[int, bool]:
         """Every step with a checkpoint folder -> whether its manifest is there."""
