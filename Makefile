@@ -18,7 +18,8 @@ help:
 	@echo "make demo      the quickstart end to end: benchmark -> training -> approved promotion"
 	@echo "               (MODEL=real: on SmolLM2-135M-Instruct instead of the tiny model)"
 	@echo "make bench     operator latency/scale benchmarks"
-	@echo "make bench-train / bench-eval  trainer vs TRL, evaluator vs one-at-a-time generate"
+	@echo "make bench-train / bench-eval  trainer vs TRL and 2-process DDP vs 1 process,"
+	@echo "               evaluator vs one-at-a-time generate"
 	@echo "make real-model  fetch and convert SmolLM2-135M-Instruct into the cache; prints its folder"
 
 $(STAMP): pyproject.toml
@@ -95,6 +96,7 @@ bench-eval: venv
 
 bench-train: venv
 	$(PY) hack/bench/bench_train.py --model $(MODEL) $(BENCH_ARGS)
+	$(PY) hack/bench/bench_ddp.py --model $(MODEL) $(BENCH_ARGS)
 
 cluster-start: venv controlplane
 	@hack/cluster start

@@ -57,14 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def prepare(choice: ModelChoice, scratch: Path) -> BenchModel:
     """The model folder and its tokenizer, loaded as the images load them (end/pad fixes)."""
+    if choice == "real":
+        return from_directory(choice, real_model.ensure())
+    scenarios = tiny_model.load_scenarios(BENCHMARK)
+    return from_directory(choice, tiny_model.build(scenarios, scratch / "model"))
+
+
+def from_directory(choice: ModelChoice, directory: Path) -> BenchModel:
+    """A model `prepare` made before (in another process, e.g. a torchrun worker)."""
     from modelsmith_trainer.models import load_tokenizer
     from modelsmith_trainer.prompts import resolve
 
     scenarios = tiny_model.load_scenarios(BENCHMARK)
-    if choice == "real":
-        directory = real_model.ensure()
-    else:
-        directory = tiny_model.build(scenarios, scratch / "model")
     tokenizer = load_tokenizer(str(directory), "the base model")
     fmt = resolve("auto", tokenizer, "the base model")
     return BenchModel(choice, directory, scenarios, tokenizer, fmt)

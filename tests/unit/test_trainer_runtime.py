@@ -152,6 +152,9 @@ def test_cpu_threads_follow_override_request_and_quota() -> None:
     assert cpu_threads({"MODELSMITH_CPU_REQUEST": "1"}, quota=8) == 1
     assert cpu_threads({}, quota=1) == 1
     assert cpu_threads({"MODELSMITH_CPU_REQUEST": "junk"}, quota=1) == 1
+    # Processes torchrun starts on one node share its CPUs.
+    assert cpu_threads({"LOCAL_WORLD_SIZE": "2"}, quota=64) == max(1, cpu_threads({}, 64) // 2)
+    assert cpu_threads({"LOCAL_WORLD_SIZE": "4", "MODELSMITH_CPU_REQUEST": "2"}, quota=8) == 1
 
 
 def test_cgroup_quota(tmp_path: Path) -> None:

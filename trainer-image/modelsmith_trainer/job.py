@@ -93,14 +93,14 @@ def _train(
 
     # Heavy imports from here on.
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from modelsmith_trainer.checkpoint import CHECKPOINT_DIR, Checkpoints, spec_digest
+    from modelsmith_trainer.distributed import make_accelerator
     from modelsmith_trainer.train import apply_recipe, mixed_precision, train
 
     threads = configure_torch_threads()
-    accelerator = Accelerator(mixed_precision=mixed_precision())
+    accelerator = make_accelerator(mixed_precision())
     log.info("device %s, %d CPU thread(s)", accelerator.device, threads)
     tokenizer = models.load_tokenizer(base.source, "the base model")
     model = models.load_causal_lm(base, "the base model", torch.float32)

@@ -203,7 +203,8 @@ def cpu_threads(env: Mapping[str, str] | None = None, quota: int | None = None) 
     use, capped by the container's CPU quota and by its CPU request (MODELSMITH_CPU_REQUEST,
     whole cores, e.g. from the Downward API). A pod given one core on a 64-core node must not
     run 64 threads: they would fight over one core's worth of time, and on a busy node
-    oversubscribed math threads are several times slower than one."""
+    oversubscribed math threads are several times slower than one. Several training processes
+    on one node (torchrun's LOCAL_WORLD_SIZE) split those CPUs between them."""
     env = os.environ if env is None else env
     if env.get("MODELSMITH_TORCH_THREADS"):
         return max(1, int(env["MODELSMITH_TORCH_THREADS"]))
@@ -214,7 +215,13 @@ def cpu_threads(env: Mapping[str, str] | None = None, quota: int | None = None) 
     request = env.get("MODELSMITH_CPU_REQUEST", "")
     if request.isdigit() and int(request) > 0:
         limits.append(int(request))
-    return max(1, min(limits))
+    return max(1, min(limits) // local_processes(env))
+
+
+def local_processes(env: Mapping[str, str]) -> int:
+    """Processes on this node that share its CPUs (torchrun's LOCAL_WORLD_SIZE), at least 1."""
+    value = env.get("LOCAL_WORLD_SIZE", "")
+    return max(1, int(value)) if value.isdigit() else 1
 
 
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:

@@ -2,9 +2,9 @@
 `recipe.steps` optimiser steps over seeded shuffles of the examples, each step's loss the
 weighted mean of the examples' reference-only losses.
 
-It runs under accelerate's Accelerator: one process on a CPU or a single GPU, or one process per
-GPU under `accelerate launch` (each process then sees its shard of every batch, and gradients are
-averaged across processes)."""
+It runs under accelerate's Accelerator: one process on a CPU or a single GPU, or several
+processes under `accelerate launch` or `torchrun` (each then trains on its slice of every batch,
+and gradients are averaged across processes; see distributed.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from modelsmith.jobspec import Recipe
+from modelsmith_trainer import distributed
 from modelsmith_trainer.checkpoint import Checkpoints, Position
-from modelsmith_trainer.data import Encoded, collate, weighted_loss
+from modelsmith_trainer.data import Encoded, weighted_loss
 from modelsmith_trainer.progress import ProgressTracker
 
 log = logging.getLogger("modelsmith.train")
@@ -104,16 +103,11 @@ def train(
 ) -> tuple[Any, TrainOutcome]:
     """Trains in place; returns the unwrapped model and what happened. With `checkpoints`,
     continues from the newest good checkpoint and saves new ones as it goes."""
-    from accelerate import Accelerator
-
-    accelerator = accelerator or Accelerator(mixed_precision=mixed_precision())
+    accelerator = accelerator or distributed.make_accelerator(mixed_precision())
     generator = torch.Generator().manual_seed(seed)
-    dataset = cast("Dataset[Encoded]", list(examples))
-    loader: DataLoader[Encoded] = DataLoader(
-        dataset,
-        batch_size=recipe.batch_size,
-        sampler=RandomSampler(examples, generator=generator),
-        collate_fn=partial(collate, pad_id=pad_id),
+    shard = distributed.Shard(accelerator.process_index, accelerator.num_processes)
+    loader = distributed.batches(
+        examples, recipe.batch_size, generator=generator, pad_id=pad_id, shard=shard
     )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.0)
@@ -121,7 +115,7 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, recipe.steps)
     )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     total_params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in params)
@@ -145,21 +139,23 @@ def train(
         step, first_loss, last_loss = resumed.step, resumed.first_loss, resumed.last_loss
     began = time.perf_counter()
     while step < recipe.steps:
-        for batch in loader if checkpoints is None else checkpoints.batches(loader):
+        for sliced in loader if checkpoints is None else checkpoints.batches(loader):
+            tokens += sliced.pop("tokens")
+            share = sliced.pop("share")
+            batch = {name: tensor.to(accelerator.device) for name, tensor in sliced.items()}
             weights = batch.pop("weights")
             labels = batch.pop("labels")
             logits = model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).logits
-            loss = weighted_loss(logits, labels, weights)
+            loss = weighted_loss(logits, labels, weights) * share
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(params, MAX_GRAD_NORM)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            tokens += int(batch["attention_mask"].sum())
-            last_loss = float(loss.detach())
+            last_loss = distributed.batch_loss(accelerator, loss)
             if first_loss is None:
                 first_loss = last_loss
             if progress is not None and accelerator.is_main_process:
@@ -178,7 +174,7 @@ def train(
         steps=step,
         first_loss=first_loss,
         final_loss=last_loss,
-        tokens=tokens * accelerator.num_processes,
+        tokens=distributed.total_tokens(accelerator, tokens),
         seconds=seconds,
         device="gpu" if accelerator.device.type == "cuda" else "cpu",
         processes=accelerator.num_processes,

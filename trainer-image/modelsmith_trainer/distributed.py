@@ -1,0 +1,99 @@
+"""Training in several processes (torchrun, or `accelerate launch` on one node), each holding a
+replica of the model, with the recipe's batch split between them.
+
+Every process draws the same seeded sequence of batches of `recipe.batch_size` examples and keeps
+its own slice of each, so the batch an optimiser step sees is the recipe's whatever the number of
+processes. DDP averages gradients over processes; each process therefore scales its slice's loss
+so that the average equals the gradient of the whole batch's weighted mean loss, the quantity a
+single process minimises. Rank and world size come from the environment torchrun sets (read by
+accelerate's Accelerator, which also joins the process group: gloo on CPUs, NCCL on GPUs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, cast
+
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from modelsmith_trainer.data import Encoded, collate
+
+
+def make_accelerator(mixed_precision: str) -> Any:
+    """accelerate's Accelerator, joined to the process group torchrun's environment describes
+    (one process alone when there is none). Without a GPU it must be told to use the CPU: it
+    would otherwise look for an accelerator device, find none, and train every process alone."""
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which slice of every batch this process trains on."""
+
+    rank: int = 0
+    processes: int = 1
+
+    def take(self, batch: Sequence[Encoded]) -> tuple[list[Encoded], list[Encoded]]:
+        """This process's examples (every `processes`-th, from its rank on) and the ones it runs
+        only so that it joins the step: a batch smaller than the number of processes leaves
+        some processes no example, and each process must still run a backward pass for the
+        gradient exchange to complete. Those borrow the batch's first example at weight zero."""
+        mine = list(batch[self.rank :: self.processes])
+        if mine:
+            return mine, mine
+        return [], [replace(batch[0], weight=0.0)]
+
+
+def collate_shard(batch: Sequence[Encoded], shard: Shard, pad_id: int) -> dict[str, Any]:
+    """The slice of `batch` this process trains on, padded into tensors, with `share`: the
+    factor on the slice's weighted mean loss that makes the processes' average gradient the
+    whole batch's, and `tokens`: the slice's own tokens (not a borrowed example's)."""
+    mine, rows = shard.take(batch)
+    batch_weight = sum(item.weight for item in batch)
+    mine_weight = sum(item.weight for item in mine)
+    share = shard.processes * mine_weight / batch_weight if batch_weight > 0 else 0.0
+    tensors: dict[str, Any] = dict(collate(rows, pad_id))
+    # One process: exactly 1, so its loss is the batch's weighted mean unchanged.
+    tensors["share"] = 1.0 if shard.processes == 1 else share
+    tensors["tokens"] = sum(len(item.input_ids) for item in mine)
+    return tensors
+
+
+def batches(
+    examples: Sequence[Encoded],
+    batch_size: int,
+    *,
+    generator: torch.Generator,
+    pad_id: int,
+    shard: Shard,
+) -> DataLoader[Encoded]:
+    """Seeded shuffles of `examples` in batches of `batch_size`, each cut to this process's
+    slice. The generator must be seeded alike in every process: they then agree on the
+    batches without exchanging them."""
+    dataset = cast("Dataset[Encoded]", list(examples))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=RandomSampler(examples, generator=generator),
+        collate_fn=partial(collate_shard, shard=shard, pad_id=pad_id),
+    )
+
+
+def batch_loss(accelerator: Any, loss: torch.Tensor) -> float:
+    """The whole batch's loss from this process's scaled share of it (the mean over processes
+    of the scaled losses); one process needs no exchange."""
+    if accelerator.num_processes == 1:
+        return float(loss.detach())
+    return float(accelerator.reduce(loss.detach(), reduction="mean"))
+
+
+def total_tokens(accelerator: Any, tokens: int) -> int:
+    """Tokens trained on by all processes together."""
+    if accelerator.num_processes == 1:
+        return tokens
+    counted = torch.tensor(tokens, dtype=torch.long, device=accelerator.device)
+    return int(accelerator.reduce(counted, reduction="sum"))
