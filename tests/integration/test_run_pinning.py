@@ -21,7 +21,7 @@ from modelsmith import events, kube, objectstore, watched
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import condition, set_condition
-from modelsmith.handlers import benchmark as benchmark_handler
+from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
 from modelsmith.handlers import run as run_handler
 from modelsmith.handlers import run_pinning, scenarios, staging
 from testbed.cluster import Cluster
@@ -105,7 +105,7 @@ def _setup(cluster: Cluster, namespace: str) -> dict[str, Any]:
     del bench["spec"]["scenarios"]
     bench["spec"]["scenariosFrom"] = {"configMapRef": {"name": "bench-scenarios", "key": "s.yaml"}}
     kube.rest("POST", kube.custom_path("benchmarks", namespace), bench)
-    benchmark_handler.reconcile(namespace, "bench")
+    reconcile_benchmark(namespace, "bench")
     assert (condition(_get("benchmarks", namespace, "bench")["status"], "Ready") or {}).get(
         "status"
     ) == "True"
@@ -167,7 +167,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
         as_user=EDITOR,
     )
     for _ in range(2):
-        benchmark_handler.reconcile(namespace, "bench")
+        reconcile_benchmark(namespace, "bench")
         bench_status = _get("benchmarks", namespace, "bench")["status"]
         ready = condition(bench_status, "Ready") or {}
         assert (ready.get("status"), ready.get("reason")) == ("False", "ContentChanged")

@@ -1,0 +1,108 @@
+"""Reads what a ModelIntake names: its benchmark, base model, execution target and what that
+target names, the approver chain, and the serving pointer. Only reads; `decide` judges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from modelsmith import kube, objectstore
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.controllers.intake.decide import (
+    BaseModelSeen,
+    ExecutionSeen,
+    Observed,
+    ServingSeen,
+)
+from modelsmith.handlers.run_queue import KUEUE
+from modelsmith.handlers.staging import staged_chain
+from modelsmith.serving import SYSTEM_NAMESPACES
+from modelsmith.targets.resolve import resolve
+
+
+def _exists(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+    except Exception as exc:
+        if kube.is_not_found(exc):
+            return False
+        raise
+    return True
+
+
+def base_model(uri: str) -> BaseModelSeen | None:
+    """None for a model hub URI: the first Job verifies it can be loaded."""
+    if uri.startswith("hf://"):
+        return None
+    try:
+        return BaseModelSeen(objectstore.prefix_has_objects(uri))
+    except objectstore.ForeignBucket as exc:
+        return BaseModelSeen(False, str(exc))
+    except objectstore.ObjectStoreUnavailable:
+        return BaseModelSeen(False, "the object store is unreachable")
+
+
+def gpus_advertised(count: int, resource: str) -> int:
+    """The resource summed over the nodes' allocatable; not asked when Jobs want no GPU."""
+    if count == 0:
+        return 0
+    nodes = kube.core().list_node().items
+    return sum(int((n.status.allocatable or {}).get(resource, "0") or 0) for n in nodes)
+
+
+def kueue_queue(queue: str, namespace: str) -> tuple[bool, str | None]:
+    """Whether the LocalQueue exists, and the ClusterQueue it feeds."""
+    try:
+        local = kube.rest("GET", f"{KUEUE}/namespaces/{namespace}/localqueues/{queue}")
+    except Exception as exc:
+        if not kube.is_not_found(exc):
+            raise
+        return False, None
+    return True, (local.get("spec") or {}).get("clusterQueue")
+
+
+def execution(target: ExecutionTargetSpec, gpu_count: int, namespace: str) -> ExecutionSeen:
+    """What exists of what an admitted target names: its Job namespace, ServiceAccount, GPUs
+    and Kueue queue."""
+    exec_ns = target.job_namespace or namespace
+    ns_ok = _exists(lambda: kube.core().read_namespace(exec_ns))
+    sa = target.service_account_name
+    sa_ok = ns_ok and _exists(lambda: kube.core().read_namespaced_service_account(sa, exec_ns))
+    gpus = gpus_advertised(gpu_count, target.gpu_resource_name)
+    found, cluster_queue = (
+        kueue_queue(target.kueue_queue, exec_ns) if target.kueue_queue else (False, None)
+    )
+    return ExecutionSeen(exec_ns, ns_ok, sa_ok, gpus, found, cluster_queue)
+
+
+def serving(serving_ns: str, name: str) -> ServingSeen:
+    """The serving namespace and pointer ConfigMap; a system namespace is not read (it is
+    refused whatever it holds)."""
+    if serving_ns in SYSTEM_NAMESPACES:
+        return ServingSeen(serving_ns, True, None)
+    if not _exists(lambda: kube.core().read_namespace(serving_ns)):
+        return ServingSeen(serving_ns, False, None)
+    try:
+        meta = kube.core().read_namespaced_config_map(name, serving_ns).metadata
+    except Exception as exc:
+        if not kube.is_not_found(exc):
+            raise
+        return ServingSeen(serving_ns, True, None)
+    labels = {"labels": meta.labels, "annotations": meta.annotations}
+    return ServingSeen(serving_ns, True, {"metadata": labels})
+
+
+def observe(intake: ModelIntake, namespace: str) -> Observed:
+    spec = intake.spec
+    bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
+    base = base_model(spec.base_model.uri)
+    target = resolve(intake, namespace)
+    seen = None
+    if target.refusal is None:
+        assert target.spec is not None
+        seen = execution(target.spec, target.gpu_count, namespace)
+    chain = staged_chain(namespace, intake)
+    serving_ns = spec.serving_target.namespace or namespace
+    pointer = serving(serving_ns, spec.serving_target.config_map_name)
+    return Observed(bench, base, target, seen, chain, pointer)
