@@ -29,7 +29,7 @@ quickstart=$repo/examples/quickstart
 log() { printf '[kind-e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 kc() { kubectl --context "$context" "$@"; }
-plugin() { "$python" -m modelsmith.kubectl_plugin "$@" --context "$context" -n "$demo"; }
+plugin() { "$python" -m modelsmith.cli.kubectl_plugin "$@" --context "$context" -n "$demo"; }
 
 command -v kubectl >/dev/null || die "kubectl is not on PATH"
 kc get deployment -n "$namespace" -l app.kubernetes.io/name=modelsmith -o name | grep -q . \

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelsmith import kubectl_plugin as plugin
 from modelsmith.api import samples
 from modelsmith.api.kinds import ALL_KINDS
+from modelsmith.cli import kubectl_plugin as plugin
 from testbed.cluster import Cluster
 from testbed.waiting import wait_for
 

@@ -10,10 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modelsmith import kubectl_plugin as plugin
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate, parse_approval_annotation
 from modelsmith.api.run import IterationRun
+from modelsmith.cli import format as fmt
+from modelsmith.cli import kubectl_plugin as plugin
+from modelsmith.cli import session
+from modelsmith.cli.render_evidence import render_evidence
+from modelsmith.cli.render_status import render_status
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 EVIDENCE = "0123456789ab"
@@ -121,7 +125,7 @@ def make_gate(
 
 
 def test_status_shows_the_run_at_a_glance() -> None:
-    text = plugin.render_status(make_run(run_status()), NOW)
+    text = render_status(make_run(run_status()), NOW)
     lines = text.splitlines()
     assert lines[0] == (
         "IterationRun support-triage-run-1  (namespace modelsmith-demo, intake support-triage)"
@@ -148,7 +152,7 @@ def test_status_shows_the_run_at_a_glance() -> None:
 
 
 def test_status_history_is_a_table_in_iteration_order() -> None:
-    text = plugin.render_status(make_run(run_status()), NOW)
+    text = render_status(make_run(run_status()), NOW)
     history = text[text.index("History") :].splitlines()
     assert history[0] == "History (latest 3; the run's ledger holds every entry)"
     header = history[1].split()
@@ -184,7 +188,7 @@ def test_status_names_the_blocker_and_the_gate() -> None:
         gateName="support-triage-run-1-iter-3",
         training=None,
     )
-    text = plugin.render_status(make_run(status), NOW)
+    text = render_status(make_run(status), NOW)
     assert "Blocked by:      infrastructure: Unschedulable" in text
     assert "No node offers 1 nvidia.com/gpu" in text
     assert (
@@ -195,20 +199,20 @@ def test_status_names_the_blocker_and_the_gate() -> None:
 
 
 def test_status_of_a_run_the_operator_has_not_seen() -> None:
-    text = plugin.render_status(make_run(None), NOW)
+    text = render_status(make_run(None), NOW)
     assert "Not picked up by the operator yet" in text
 
 
 def test_status_of_a_fresh_baseline() -> None:
     status = {"phase": "EvaluatingBaseline", "iteration": 0, "scores": {"target": 0.6}}
-    text = plugin.render_status(make_run(status), NOW)
+    text = render_status(make_run(status), NOW)
     assert "0 of at most 5  [iteration 0 is the baseline]" in text
     assert "current - | previous accepted - | baseline - | held-out - | target 0.60" in text
     assert "(no finished iteration yet)" in text
 
 
 def test_status_never_prints_scenario_text() -> None:
-    text = plugin.render_status(make_run(run_status()), NOW)
+    text = render_status(make_run(run_status()), NOW)
     for index in range(24):
         scenario = samples.scenario(index)
         assert scenario["prompt"] not in text
@@ -219,7 +223,7 @@ def test_status_never_prints_scenario_text() -> None:
 
 
 def test_evidence_summarises_scores_latency_cost_and_rollback() -> None:
-    text = plugin.render_evidence(make_gate(), NOW)
+    text = render_evidence(make_gate(), NOW)
     assert text.splitlines()[0].startswith("PromotionGate support-triage-run-1-iter-3")
     assert f"approvals name {EVIDENCE}" in text
     assert "Score:          0.71 (+0.29 on the baseline)" in text
@@ -259,7 +263,7 @@ def test_evidence_approver_chain_merges_status_and_annotations() -> None:
         "approval.modelsmith.io/domain-owner": f"approved:alice:{EVIDENCE}",
         "approval.modelsmith.io/engineering-owner": f"approved:bob:{EVIDENCE}",
     }
-    text = plugin.render_evidence(make_gate(status, annotations), NOW)
+    text = render_evidence(make_gate(status, annotations), NOW)
     chain = text[text.index("Approver chain") :].splitlines()
     assert chain[1].split() == ["#", "ROLE", "ALLOWED", "DECISION", "BY", "WHEN", "COUNTS", "NOTE"]
     assert chain[2].split()[:8] == [
@@ -284,7 +288,7 @@ def test_evidence_flags_annotations_on_other_evidence_and_malformed_ones() -> No
         "approval.modelsmith.io/domain-owner": "approved:alice:ffffffffffff",
         "approval.modelsmith.io/engineering-owner": "yes please",
     }
-    text = plugin.render_evidence(make_gate(None, annotations), NOW)
+    text = render_evidence(make_gate(None, annotations), NOW)
     assert "names other evidence than this gate's" in text
     assert "annotation is not <decision>:<user>:<evidence>" in text
 
@@ -302,7 +306,7 @@ def test_evidence_shows_the_promotion_record_and_rollback() -> None:
             "recordDigest": "sha256:" + "ab" * 32,
         },
     }
-    text = plugin.render_evidence(make_gate(status), NOW)
+    text = render_evidence(make_gate(status), NOW)
     assert "Promotion record (write-once)" in text
     assert "sha256:" + "fedcba9876543210" * 4 in text
     assert "Approved by: domain-owner alice, engineering-owner bob" in text
@@ -333,7 +337,7 @@ def test_rejection_patch() -> None:
 
 
 def test_approval_for_a_role_outside_the_chain_is_refused() -> None:
-    with pytest.raises(plugin.PluginError) as caught:
+    with pytest.raises(session.PluginError) as caught:
         plugin.approval_patch(make_gate(), "cfo", "approved", "alice")
     assert caught.value.code == 2
     assert "domain-owner, engineering-owner" in str(caught.value)
@@ -353,7 +357,7 @@ def test_lenient_ignores_fields_a_newer_operator_writes() -> None:
     obj["status"] = run_status()
     obj["status"]["futureField"] = {"x": 1}
     obj["status"]["history"][0]["futureDetail"] = "y"
-    run = plugin.lenient(IterationRun, obj)
+    run = session.lenient(IterationRun, obj)
     assert run.status is not None and run.status.iteration == 3
     assert "futureField" in obj["status"]  # the input is not changed
 
@@ -362,7 +366,7 @@ def test_lenient_still_refuses_wrong_values() -> None:
     obj = samples.run()
     obj["status"] = {"phase": "Dancing", "unknown": 1}
     with pytest.raises(ValidationError):
-        plugin.lenient(IterationRun, obj)
+        session.lenient(IterationRun, obj)
 
 
 def test_api_error_message_prefers_the_servers_words() -> None:
@@ -378,14 +382,14 @@ def test_api_error_message_prefers_the_servers_words() -> None:
             }
         )
 
-    assert plugin.api_error_message(RefusedError()).endswith("mallory is not an approver")
+    assert session.api_error_message(RefusedError()).endswith("mallory is not an approver")
 
     class BareError(Exception):
         status = 503
         reason = "Service Unavailable"
         body = None
 
-    assert plugin.api_error_message(BareError()) == "503 Service Unavailable"
+    assert session.api_error_message(BareError()) == "503 Service Unavailable"
 
 
 @pytest.mark.parametrize(
@@ -393,24 +397,24 @@ def test_api_error_message_prefers_the_servers_words() -> None:
     [(0, "0s"), (45, "45s"), (185, "3m 05s"), (7800, "2h 10m"), (3 * 86400 + 4 * 3600, "3d 4h")],
 )
 def test_duration(seconds: float, expected: str) -> None:
-    assert plugin.duration(seconds) == expected
+    assert fmt.duration(seconds) == expected
 
 
 def test_table_aligns_columns() -> None:
-    text = plugin.table(["A", "LONGER"], [["xxxx", "y"], ["z", ""]])
+    text = fmt.table(["A", "LONGER"], [["xxxx", "y"], ["z", ""]])
     assert text.splitlines() == ["A     LONGER", "xxxx  y", "z"]
 
 
 def test_shorten_flattens_and_cuts() -> None:
-    assert plugin.shorten("a\n  b", 10) == "a b"
-    assert plugin.shorten("word " * 20, 20) == "word word word wo..."
-    assert len(plugin.shorten("word " * 20, 20)) == 20
+    assert fmt.shorten("a\n  b", 10) == "a b"
+    assert fmt.shorten("word " * 20, 20) == "word word word wo..."
+    assert len(fmt.shorten("word " * 20, 20)) == 20
 
 
 def test_progress_bar_bounds() -> None:
-    assert plugin.progress_bar(0, 10) == "[----------]"
-    assert plugin.progress_bar(100, 10) == "[##########]"
-    assert plugin.progress_bar(250, 10) == "[##########]"
+    assert fmt.progress_bar(0, 10) == "[----------]"
+    assert fmt.progress_bar(100, 10) == "[##########]"
+    assert fmt.progress_bar(250, 10) == "[##########]"
 
 
 def test_parser_requires_a_role_to_sign() -> None:

@@ -2,14 +2,14 @@
 
 Each subcommand is a module exposing HELP (one line), configure(parser) and run(args) -> int.
 Modules are imported only to build the parser; keep their heavy imports (kopf, torch) inside
-run(). Add a subcommand by adding a line to SUBCOMMANDS.
+run(). Add a subcommand by adding a line to SUBCOMMANDS. The package also holds `kubectl
+modelsmith` (kubectl_plugin.py and the modules it renders with).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
@@ -49,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
