@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from modelsmith.api import crdgen
+from modelsmith.api import crdgen, structural
 from modelsmith.api.kinds import ALL_KINDS
 from modelsmith.api.resource import ResourceKind
 from modelsmith.cli import main
@@ -174,14 +174,14 @@ def test_untranslatable_construct_is_refused() -> None:
     class Ambiguous(BaseModel):
         value: int | str = Field(description="either")
 
-    with pytest.raises(crdgen.SchemaError, match="anyOf of 2"):
-        crdgen.model_schema(Ambiguous)
+    with pytest.raises(structural.SchemaError, match="anyOf of 2"):
+        structural.model_schema(Ambiguous)
 
     class WithSet(BaseModel):
         tags: set[str] = Field(description="a set")
 
-    with pytest.raises(crdgen.SchemaError, match="uniqueItems"):
-        crdgen.model_schema(WithSet)
+    with pytest.raises(structural.SchemaError, match="uniqueItems"):
+        structural.model_schema(WithSet)
 
 
 def test_rendered_yaml_has_header_and_no_aliases() -> None:
