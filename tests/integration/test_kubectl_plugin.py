@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from modelsmith.api import samples
-from modelsmith.api.kinds import ALL_KINDS
 from modelsmith.cli import kubectl_plugin as plugin
 from testbed.cluster import Cluster
 from testbed.waiting import wait_for
@@ -26,17 +25,6 @@ CRDS = REPO / "crds"
 RUN = "support-triage-run-1"
 GATE = "support-triage-run-1-iter-3"
 EVIDENCE = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: Cluster) -> Cluster:
-    """The generated CRDs, installed (idempotently, as test_crds.py does) and served."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for kind in ALL_KINDS:
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}"
-        )
-    return cluster
 
 
 def _apply(cluster: Cluster, manifest: dict[str, Any], namespace: str) -> None:
