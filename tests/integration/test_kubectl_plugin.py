@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,6 @@ from testbed.waiting import wait_for
 # The run carries a hand-written, operator-like status; an operator process would reconcile it.
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
-REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO / "crds"
 RUN = "support-triage-run-1"
 GATE = "support-triage-run-1-iter-3"
 EVIDENCE = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
