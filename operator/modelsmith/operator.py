@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     from modelsmith import events, informer, metrics, objectstore
+    from modelsmith.controllers.run.job_manifest import MANAGED_SELECTOR
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
-    from modelsmith.jobs import MANAGED_SELECTOR
     from modelsmith.kopfstate import NoDiffBase
     from modelsmith.peering import PeeringWatch, own_identity
     from modelsmith.reconciler import RECONCILER

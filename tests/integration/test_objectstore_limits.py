@@ -15,7 +15,7 @@ import pytest
 from modelsmith import objectstore
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.handlers.scenarios import fetch_scenarios
+from modelsmith.controllers.run.scenarios import fetch_scenarios
 from modelsmith.objectstore import BODIES, READ_LIMITS, ObjectKind
 from testbed.objectstore import ObjectStore
 

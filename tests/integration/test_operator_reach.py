@@ -15,8 +15,8 @@ from staged import launchable_run
 
 from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from modelsmith import events, kube, watched
-from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import scenarios
+from modelsmith.controllers.run import scenarios
+from modelsmith.controllers.run.reconcile import reconcile
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -79,7 +79,7 @@ def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
         assert not _can(crds, verb, resource, namespace), (verb, resource)
 
     launchable_run(crds, namespace, run_name=RUN)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _status(crds, namespace)
     assert status["phase"] == "Blocked", status
     blocked = status["blockedBy"]
@@ -89,15 +89,15 @@ def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
     assert "operator.workloadNamespaces" in blocked["message"]
     assert "operator-workloads" in str(status["nextAction"])
     assert client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items == []
-    run_handler.reconcile(namespace, RUN)  # still refused: no flapping, no Job
+    reconcile(namespace, RUN)  # still refused: no flapping, no Job
     assert _status(crds, namespace)["phase"] == "Blocked"
 
     # The platform admin binds it: the run resumes and launches.
     bind_operator_workloads(crds, namespace)
     wait_for(lambda: _can(crds, "create", "jobs", namespace), 30, "the binding in force")
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert _status(crds, namespace)["phase"] == "Pending"
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert _status(crds, namespace)["phase"] == "EvaluatingBaseline"
     jobs = client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items
     assert len(jobs) == 1

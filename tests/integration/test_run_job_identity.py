@@ -12,9 +12,9 @@ from kubernetes import client
 from staged import launchable_run, second_namespace
 
 from modelsmith import events, kube, loop, watched
-from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import scenarios
-from modelsmith.jobs import LABEL_RUN_UID
+from modelsmith.controllers.run import scenarios
+from modelsmith.controllers.run.job_manifest import LABEL_RUN_UID
+from modelsmith.controllers.run.reconcile import reconcile
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -63,7 +63,7 @@ def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
     launchable_run(crds, namespace, jobs_in=shared)
     launchable_run(crds, shared)
     for ns in (namespace, shared):
-        run_handler.reconcile(ns, RUN)
+        reconcile(ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline"
     jobs = {j.metadata.name: j for j in kube.batch().list_namespaced_job(shared).items}
     names = {_first_job(namespace), _first_job(shared)}
@@ -99,8 +99,8 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     }
     uid = kube.batch().create_namespaced_job(namespace, planted).metadata.uid
 
-    run_handler.reconcile(namespace, RUN)  # launches: the name is taken (409)
-    run_handler.reconcile(namespace, RUN)  # looks at the Job under its name
+    reconcile(namespace, RUN)  # launches: the name is taken (409)
+    reconcile(namespace, RUN)  # looks at the Job under its name
     status = _run(namespace)["status"]
     assert status["phase"] == "Blocked", status
     assert status["blockedBy"]["kind"] == "governance"
@@ -111,13 +111,13 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     blocked = next(c for c in status["conditions"] if c["type"] == "Blocked")
     assert (blocked["status"], blocked["reason"]) == ("True", "JobNameTaken")
     # Still blocked on the next look; the planted Job is untouched.
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert _run(namespace)["status"]["phase"] == "Blocked"
     assert kube.batch().read_namespaced_job(name, namespace).metadata.uid == uid
 
     kube.batch().delete_namespaced_job(name, namespace, propagation_policy="Foreground")
     _gone(namespace, name)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     own = kube.batch().read_namespaced_job(name, namespace)
@@ -196,10 +196,10 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     otherwise there): the run recorded its Job's UID digest, so hers is never observed as the
     run's; the run blocks saying why and leaves it alone."""
     from modelsmith.controllers.gate.guard import uid_digest
-    from modelsmith.handlers.job_guard import NOT_RECORDED
+    from modelsmith.controllers.run.job_guard import NOT_RECORDED
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     name = _first_job(namespace)
     own = kube.batch().read_namespaced_job(name, other_namespace)
     memory = _run(namespace)["status"]["memory"]["job"]
@@ -209,10 +209,10 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
     _gone(other_namespace, name)
     planted = mallory.create_namespaced_job(other_namespace, _copied(name, own.metadata.labels))
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     _job_name_taken(namespace, NOT_RECORDED)
     assert name not in _run(namespace)["status"]["blockedBy"]["message"]
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert kube.batch().read_namespaced_job(name, other_namespace).metadata.uid == (
         planted.metadata.uid
     )
@@ -230,20 +230,20 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     ownerReference possible there, the run does not adopt it; once it is gone the run creates
     and records its own."""
     from modelsmith.controllers.gate.guard import uid_digest
-    from modelsmith.handlers.job_guard import NO_RECORD_ELSEWHERE
+    from modelsmith.controllers.run.job_guard import NO_RECORD_ELSEWHERE
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
     name = _first_job(namespace)
     mallory = _edit_for_mallory(crds, other_namespace)
     mallory.create_namespaced_job(other_namespace, _copied(name, _run_labels(namespace)))
 
-    run_handler.reconcile(namespace, RUN)  # launches: the name is taken (409)
-    run_handler.reconcile(namespace, RUN)  # looks at the Job under its name
+    reconcile(namespace, RUN)  # launches: the name is taken (409)
+    reconcile(namespace, RUN)  # looks at the Job under its name
     _job_name_taken(namespace, NO_RECORD_ELSEWHERE.split(" (")[0])
 
     mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
     _gone(other_namespace, name)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     own = kube.batch().read_namespaced_job(name, other_namespace)

@@ -17,13 +17,15 @@ import yaml
 from kubernetes import client
 from staged import run_layout
 
-from modelsmith import events, kube, objectstore, watched
+from modelsmith import events, kube, loop, objectstore, watched
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import condition, set_condition
 from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
-from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import run_pinning, scenarios, staging
+from modelsmith.controllers.run import pinning, scenarios, staging
+from modelsmith.controllers.run import reconcile as run_reconcile
+from modelsmith.controllers.run.reconcile import reconcile
+from modelsmith.controllers.run.state import state_from_status
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -38,12 +40,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 def _empty() -> Iterator[None]:
     watched.clear()
     scenarios._published.clear()
-    run_pinning._parsed.clear()
+    pinning._parsed.clear()
     yield
     events.flush(30)
     watched.clear()
     scenarios._published.clear()
-    run_pinning._parsed.clear()
+    pinning._parsed.clear()
 
 
 def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -61,8 +63,8 @@ def _job_spec(namespace: str, name: str) -> dict[str, Any]:
 
 def _current_job(namespace: str) -> str:
     run = _get("iterationruns", namespace, RUN)
-    state = run_handler.state_from_status(
-        RUN, run_handler.loop.run_key(namespace, run["metadata"]["uid"]), run["status"]
+    state = state_from_status(
+        RUN, loop.run_key(namespace, run["metadata"]["uid"]), run["status"]
     )
     assert state.job is not None
     return state.job.name
@@ -136,7 +138,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     spec = _setup(crds, namespace)
     published = _get("benchmarks", namespace, "bench")["status"]["digest"]
 
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     pinned = status["pinned"]
@@ -178,10 +180,12 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     # The intake is deleted mid-run: Blocked, with its Event and next action; the Job is
     # stopped after the grace (none here).
     monkeypatch.setattr(
-        run_handler, "SETTINGS", dataclasses.replace(run_handler.SETTINGS, input_grace_seconds=0)
+        run_reconcile,
+        "SETTINGS",
+        dataclasses.replace(run_reconcile.SETTINGS, input_grace_seconds=0),
     )
     _delete_intake(namespace)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeMissing")
     blocked = condition(status, "Blocked") or {}
@@ -189,7 +193,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert "ModelIntake intake was deleted" in status["blockedBy"]["message"]
     assert "Apply the ModelIntake again" in status["nextAction"]
     assert ("Warning", "IntakeMissing") in _reasons(namespace, RUN)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert _job_gone(namespace, first)
     assert (
         "its Job was stopped"
@@ -198,7 +202,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
 
     # Re-created with another spec: still blocked, as changed.
     _create_intake(namespace, {**spec, "owner": "another-team"})
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeChanged")
     assert condition(status, "Blocked")["reason"] == "IntakeChanged"  # type: ignore[index]
@@ -207,7 +211,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     # as a new attempt, on the pinned snapshot, not on the edited ConfigMap.
     _delete_intake(namespace)
     _create_intake(namespace, spec)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["attempt"]) == ("EvaluatingBaseline", 2), status
     assert status["pinned"] == pinned
@@ -222,19 +226,19 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert original_prompt in read and "never published" not in read
 
     # The evidence names the pinned digest and counts the pinned scenarios.
-    pin = run_pinning.pinned(_get("iterationruns", namespace, RUN))
+    pin = pinning.pinned(_get("iterationruns", namespace, RUN))
     assert pin is not None
     layout = run_layout(namespace, RUN, object_store.bucket)
     intake = ModelIntake.model_validate(_get("modelintakes", namespace, "intake"))
-    kept = run_pinning.scenarios(pin, layout, namespace, intake)
+    kept = pinning.scenarios(pin, layout, namespace, intake)
     facts = staging._benchmark_facts(intake, pin, kept)
     assert (facts.digest, facts.scenario_count) == (published, 20)
 
     # The stored spec is read back only against the pinned digest: rewritten, it is refused.
-    objectstore.put_bytes(layout.pinned(run_pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
+    objectstore.put_bytes(layout.pinned(pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
     _delete_intake(namespace)
-    with pytest.raises(run_pinning.PinMismatchError, match="intakeSpecDigest"):
-        run_handler.reconcile(namespace, RUN)
+    with pytest.raises(pinning.PinMismatchError, match="intakeSpecDigest"):
+        reconcile(namespace, RUN)
 
 
 def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:

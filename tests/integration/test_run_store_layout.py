@@ -17,8 +17,8 @@ from staged import launchable_run, second_namespace
 
 from modelsmith import events, kube, loop, watched
 from modelsmith.api import samples
-from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import scenarios
+from modelsmith.controllers.run import scenarios
+from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.layout import StoreLocation, for_run
 from testbed.cluster import Cluster, KubectlError
 from testbed.objectstore import ObjectStore
@@ -85,7 +85,7 @@ def test_two_targets_route_their_runs_artefacts_to_their_own_bucket_and_prefix(
         base_model=f"s3://{team_bucket}/models/base/",
     )
     for ns in (namespace, other_namespace):
-        run_handler.reconcile(ns, RUN)
+        reconcile(ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline", _run(ns)["status"]
     key_a = loop.run_key(namespace, _run(namespace)["metadata"]["uid"])
     key_b = loop.run_key(other_namespace, _run(other_namespace)["metadata"]["uid"])
@@ -117,7 +117,7 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
     """The old run's ledger and a bundle it left stay where they were; the new run's prefix
     (another UID, another key) starts empty: its ledger holds only its own first entries."""
     launchable_run(crds, namespace)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     old = _run(namespace)
     old_layout = for_run(StoreLocation(object_store.bucket), namespace, RUN, old["metadata"]["uid"])
     object_store.client().put_object(
@@ -146,7 +146,7 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
     custom.create_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns", run
     )
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
 
     new = _run(namespace)
     assert new["status"]["phase"] == "EvaluatingBaseline", new["status"]
@@ -171,7 +171,7 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     another: no Job is launched, the run blocks (governance) saying which URI, which bucket and
     which target, and launches once the target names that bucket."""
     launchable_run(crds, namespace, base_model=f"s3://{team_bucket}/models/base/")
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "Blocked", status
     blocked = status["blockedBy"]
@@ -203,14 +203,14 @@ def test_a_run_keeps_the_store_it_pinned_when_its_target_is_edited(
     """The admin moves the target to another bucket mid-run: the running run stays where it
     started (its ledger is one sequence in one place); only runs started later use the new one."""
     launchable_run(crds, namespace, object_store={"prefix": "first/"})
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     pinned = _run(namespace)["status"]["store"]
     assert pinned == {"bucket": object_store.bucket, "prefix": "first/"}
     patch = {"spec": {"objectStore": {"bucket": team_bucket, "prefix": "second/"}}}
     kube.custom().patch_cluster_custom_object(
         "modelsmith.io", "v1alpha1", "executiontargets", _target(namespace), patch
     )
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     assert _run(namespace)["status"]["store"] == pinned
     assert _keys(object_store, team_bucket, "second/") == []
 

@@ -18,8 +18,8 @@ from staged import run_layout
 from modelsmith import GROUP, VERSION, events, kube, loop, objectstore, watched
 from modelsmith.api import samples
 from modelsmith.conditions import set_condition
-from modelsmith.handlers import run as run_handler
-from modelsmith.handlers import run_pinning, scenarios, trust
+from modelsmith.controllers.run import pinning, scenarios, trust
+from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -119,18 +119,18 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     custom = _launchable(crds, namespace)
 
     live = object_store.env()["AWS_ENDPOINT_URL_S3"]
-    resolve = run_pinning.resolve
+    resolve = pinning.resolve
 
-    def pinned_then_lost(*args: Any) -> run_pinning.Inputs:
+    def pinned_then_lost(*args: Any) -> pinning.Inputs:
         # The run pins its inputs (writing their snapshots) on its look: the store goes away
         # after that, between the look and the launch.
         inputs = resolve(*args)
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
         return inputs
 
-    monkeypatch.setattr(run_pinning, "resolve", pinned_then_lost)
-    run_handler.reconcile(namespace, RUN)
-    monkeypatch.setattr(run_pinning, "resolve", resolve)
+    monkeypatch.setattr(pinning, "resolve", pinned_then_lost)
+    reconcile(namespace, RUN)
+    monkeypatch.setattr(pinning, "resolve", resolve)
 
     status = _status(custom, namespace)
     assert status["phase"] == "Blocked", status
@@ -146,7 +146,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     for _ in range(4):
         if (_status(custom, namespace).get("memory") or {}).get("job"):
             break
-        run_handler.reconcile(namespace, RUN)
+        reconcile(namespace, RUN)
     status = _status(custom, namespace)
     assert status["phase"] == "EvaluatingBaseline", status
     claimed = status["memory"]["job"]
@@ -187,13 +187,13 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
         write(layout, entry, data)
 
     monkeypatch.setattr(trust, "put_entry", job_entry_lost)
-    with pytest.raises(run_handler.PartlyRecordedError):
-        run_handler.reconcile(namespace, RUN)
+    with pytest.raises(trust.PartlyRecordedError):
+        reconcile(namespace, RUN)
     assert _status(custom, namespace).get("phase") in (None, "Pending")
     assert [e["kind"] for e in _ledger(object_store, namespace)] == ["transition"]
 
     monkeypatch.setattr(trust, "put_entry", write)
-    run_handler.reconcile(namespace, RUN)
+    reconcile(namespace, RUN)
     status = _status(custom, namespace)
     assert status["phase"] == "EvaluatingBaseline", status
     ledger = _ledger(object_store, namespace)

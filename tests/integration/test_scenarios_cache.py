@@ -11,7 +11,7 @@ import pytest
 from modelsmith import objectstore
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
-from modelsmith.handlers import scenarios
+from modelsmith.controllers.run import scenarios
 from testbed.objectstore import ObjectStore
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from modelsmith.api import samples
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.jobs import render_job
+from modelsmith.controllers.run.job_manifest import render_job
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore

@@ -10,8 +10,8 @@ from typing import Any
 from modelsmith.api.run import StagedGate
 from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.gate.guard import verify
+from modelsmith.controllers.run.staging import staged_record
 from modelsmith.evidence.gate_creation import POLICY_NAME, gate_creation_policy_manifests
-from modelsmith.handlers.staging import staged_record
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "ab" * 32

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from modelsmith import integrity, loop
-from modelsmith.handlers.trust import Anchors, entry_bytes
+from modelsmith.controllers.run.trust import Anchors, entry_bytes
 from modelsmith.integrity import ChainHead
 from modelsmith.run_deletion import POLICY_NAME, run_deletion_manifests
 

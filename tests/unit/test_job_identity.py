@@ -7,7 +7,7 @@ from typing import Any
 
 from loop_sim import Sim, job, observe
 
-from modelsmith.jobs import LABEL_RUN_UID, foreign_job, render_job
+from modelsmith.controllers.run.job_manifest import LABEL_RUN_UID, foreign_job, render_job
 from modelsmith.loop import BlockKind, DeleteJob, JobState, Phase, Reason
 from modelsmith.loop.decide import REQUEUE_WHILE_WAITING
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loop_sim import Sim, config, job
 
-from modelsmith.handlers.run_pinning import spec_digest
+from modelsmith.controllers.run.pinning import spec_digest
 from modelsmith.loop import (
     BlockKind,
     DeleteJob,

@@ -9,7 +9,7 @@ import pytest
 from loop_sim import Sim, observe, succeeded
 
 from modelsmith import reconcile_failures
-from modelsmith.handlers.run_state import state_from_status
+from modelsmith.controllers.run.state import state_from_status
 from modelsmith.loop import Phase, Reason
 from modelsmith.reconcile_errors import classify
 

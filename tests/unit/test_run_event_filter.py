@@ -1,4 +1,4 @@
-"""Which Job, pod and intake news wakes a run, and when, and when the watched pods of a
+"""Which Job, pod and intake events wake a run, and when, and when the watched pods of a
 finished Job are complete (no cluster needed)."""
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ import pytest
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import ready_news
+from modelsmith.controllers.run.observe import (
+    capacity_status,
+    every_counted_pod_seen,
+    job_event_matters,
+    pod_event_matters,
+)
+from modelsmith.controllers.run.target import Placement
 from modelsmith.handlers import gate, run
-from modelsmith.handlers.run import every_counted_pod_seen, job_event_matters, pod_event_matters
 from modelsmith.loop import JobObservation, JobState
 
 STARTED = {"active": 1, "startTime": "t0"}
@@ -53,7 +59,7 @@ RUNNING = {
     [
         ("ADDED", None, {}, False),  # just created by the reconcile that launched it
         ("MODIFIED", {}, STARTED, True),
-        ("MODIFIED", STARTED, {**STARTED, "ready": 1}, False),  # its pod's news
+        ("MODIFIED", STARTED, {**STARTED, "ready": 1}, False),  # its pods' events carry it
         ("MODIFIED", STARTED, COMPLETE, True),
         # The controller's second mark of the same verdict.
         ("MODIFIED", {**STARTED, "conditions": [CRITERIA_MET]}, COMPLETE, False),
@@ -61,7 +67,7 @@ RUNNING = {
         ("DELETED", COMPLETE, COMPLETE, True),
         (None, None, {}, True),  # the listing after a restart: not seen before
         (None, COMPLETE, COMPLETE, False),  # a relisting that shows nothing new
-        ("ADDED", None, {"active": 1}, True),  # seen first with news already on it
+        ("ADDED", None, {"active": 1}, True),  # seen first already started
     ],
 )
 def test_job_events(
@@ -141,14 +147,14 @@ def _child(status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_news_of_a_job_on_its_way_settles_before_the_run_looks_and_a_verdict_does_not(
+def test_a_job_on_its_way_reconciles_its_run_after_a_delay_and_a_verdict_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     queue = _Recorder()
     monkeypatch.setattr(run, "RECONCILER", queue)
     key = ("iterationruns", "team", "r")
-    later = ("later", key, run.NEWS_SETTLE_SECONDS)
-    assert run.NEWS_SETTLE_SECONDS > 0
+    later = ("later", key, run.JOB_PROGRESS_DELAY_SECONDS)
+    assert run.JOB_PROGRESS_DELAY_SECONDS > 0
     run.on_job_event("MODIFIED", _child({}), _child(STARTED))
     run.on_pod_event("MODIFIED", _child(SCHEDULED), _child(RUNNING))
     assert queue.asked == [later, later]
@@ -164,8 +170,9 @@ def test_news_of_a_job_on_its_way_settles_before_the_run_looks_and_a_verdict_doe
 
 
 def test_a_gate_wakes_its_run_when_it_is_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A staged run looks at its gate only every few minutes on its own: the gate's events bring
-    the look forward (its reconcile wakes the run on news), its deletion too."""
+    """A staged run reads its gate only every few minutes on its own: the gate's events bring
+    its reconcile forward (the gate's reconcile wakes the run when it changes), its deletion
+    too."""
     queue = _Recorder()
     monkeypatch.setattr(gate, "RECONCILER", queue)
     body = samples.gate()
@@ -202,17 +209,17 @@ def test_an_intake_or_benchmark_wakes_dependents_only_with_news_for_them() -> No
 
 
 def test_a_job_being_launched_shows_pending_capacity() -> None:
-    intake = run.Placement.of(
+    intake = Placement.of(
         ModelIntake.model_validate(samples.intake(name="i", namespace="n")), None
     )
     finished = JobObservation(name="run-i0-eval-a1", state=JobState.SUCCEEDED)
     scheduled = {"state": "Scheduled", "reason": ""}
     # The previous Job's verdict is not the new Job's: it waits for its pod.
-    launched = run.capacity_status(intake, finished, scheduled, launching=True)
+    launched = capacity_status(intake, finished, scheduled, launching=True)
     assert launched is not None and launched["state"] == "Pending"
-    # Its first pod news (still pending) then changes nothing: no status write for it.
+    # Its first pod event (still pending) then changes nothing: no status write for it.
     pending = JobObservation(name="run-i1-train-a1", state=JobState.PENDING)
-    assert run.capacity_status(intake, pending, launched) == launched
-    looked = run.capacity_status(intake, finished, launched)
-    assert looked is not None and looked["state"] == "Scheduled"
-    assert run.capacity_status(intake, None, looked) == looked
+    assert capacity_status(intake, pending, launched) == launched
+    scheduled_now = capacity_status(intake, finished, launched)
+    assert scheduled_now is not None and scheduled_now["state"] == "Scheduled"
+    assert capacity_status(intake, None, scheduled_now) == scheduled_now

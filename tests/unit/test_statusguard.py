@@ -77,8 +77,8 @@ def test_a_redacted_status_costs_no_second_write() -> None:
 
 def test_the_bundle_and_gate_carry_the_intakes_free_text_cleaned() -> None:
     from modelsmith.api import samples
+    from modelsmith.controllers.run.staging import shared_intake
     from modelsmith.evidence.sanitiser import Sanitiser
-    from modelsmith.handlers.staging import shared_intake
 
     _, intake, _, _ = samples.parsed()
     spec = intake.spec

@@ -8,7 +8,7 @@ from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.controllers.benchmark import act
 from modelsmith.controllers.benchmark.decide import decide, unreadable
-from modelsmith.handlers.scenarios import SourceMissingError, fetch_scenarios
+from modelsmith.controllers.run.scenarios import SourceMissingError, fetch_scenarios
 from modelsmith.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()

@@ -47,7 +47,7 @@ from modelsmith.controllers.gate.records import (
     rollback_absent,
 )
 from modelsmith.controllers.gate.status import write
-from modelsmith.handlers.trust import TamperError
+from modelsmith.controllers.run.trust import TamperError
 from modelsmith.serving import ServingRefusal
 
 MERGE_PATCH = "application/merge-patch+json"

@@ -11,8 +11,8 @@ from modelsmith import integrity, objectstore, watched
 from modelsmith.api.gate import PromotionGate
 from modelsmith.controllers.gate import RUNS
 from modelsmith.controllers.gate.status import write
-from modelsmith.handlers import trust
-from modelsmith.handlers.trust import TamperError
+from modelsmith.controllers.run import trust
+from modelsmith.controllers.run.trust import TamperError
 from modelsmith.layout import RunLayout, for_gate
 from modelsmith.settings import OperatorSettings
 

@@ -15,8 +15,8 @@ from modelsmith.controllers.intake.decide import (
     Observed,
     ServingSeen,
 )
-from modelsmith.handlers.run_queue import KUEUE
-from modelsmith.handlers.staging import staged_chain
+from modelsmith.controllers.run.kueue import KUEUE
+from modelsmith.controllers.run.staging import staged_chain
 from modelsmith.serving import SYSTEM_NAMESPACES
 from modelsmith.targets.resolve import resolve
 

@@ -22,6 +22,11 @@ from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.chain import EffectiveChain, effective_chain
 from modelsmith.controllers.gate.guard import uid_digest
+from modelsmith.controllers.run import trust
+from modelsmith.controllers.run.pinning import Pin
+from modelsmith.controllers.run.pinning import scenarios as pinned_scenarios
+from modelsmith.controllers.run.state import PLURAL
+from modelsmith.controllers.run.trust import Anchors
 from modelsmith.evidence.bundle import (
     BenchmarkFacts,
     EvidenceBundle,
@@ -34,10 +39,6 @@ from modelsmith.evidence.bundle import (
 from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.handlers import trust
-from modelsmith.handlers.run_pinning import Pin
-from modelsmith.handlers.run_pinning import scenarios as pinned_scenarios
-from modelsmith.handlers.trust import Anchors
 from modelsmith.jobspec import Lineage as TrainedLineage
 from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
@@ -45,7 +46,6 @@ from modelsmith.statusdiff import merge_patch
 
 GATES = "promotiongates"
 POLICIES = "approverpolicies"
-RUNS = "iterationruns"
 BUNDLE = "bundle.json"
 RECORD = "the evidence bundle"
 
@@ -231,7 +231,7 @@ def _record_bundle_digest(body: dict[str, Any], anchors: Anchors) -> None:
     if not patch:
         return
     stored = RECONCILER.write_status(
-        RUNS, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+        PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
     )
     # The reconcile's own status write follows from this version and this status.
     meta["resourceVersion"] = stored["metadata"]["resourceVersion"]

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from modelsmith import kube, loop
 from modelsmith.controllers.gate.guard import uid_digest
-from modelsmith.jobs import foreign_job
+from modelsmith.controllers.run.job_manifest import foreign_job
 
 log = logging.getLogger("modelsmith.run")
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"

@@ -25,7 +25,7 @@ from modelsmith.api.benchmark import Benchmark, Scenario
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
-from modelsmith.handlers.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
+from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 from modelsmith.layout import RunLayout, benchmark_scenarios
 from modelsmith.settings import OperatorSettings
 

@@ -11,14 +11,19 @@ from typing import Any
 from modelsmith import loop
 from modelsmith.api.run import IterationRunStatus, RunMemory
 
+PLURAL = "iterationruns"
+"""The run's resource, as API paths and the reconciler's keys name it."""
 _RECIPE_FIELDS = tuple(loop.Recipe.model_fields)
 
 
-def _recipe(value: Any) -> loop.Recipe | None:
-    if value is None:
-        return None
+def loop_recipe(value: Any) -> loop.Recipe:
+    """A recipe (the API's model or its wire dict) as the loop's Recipe: the fields it knows."""
     data = value.model_dump() if hasattr(value, "model_dump") else dict(value)
     return loop.Recipe(**{k: v for k, v in data.items() if k in _RECIPE_FIELDS})
+
+
+def _recipe(value: Any) -> loop.Recipe | None:
+    return None if value is None else loop_recipe(value)
 
 
 def state_from_status(run_name: str, run_key: str, raw: dict[str, Any] | None) -> loop.RunState:
@@ -27,44 +32,6 @@ def state_from_status(run_name: str, run_key: str, raw: dict[str, Any] | None) -
         return loop.RunState()
     st = IterationRunStatus.model_validate(raw)
     mem = st.memory or RunMemory()
-    job = None
-    if mem.job is not None:
-        phase = loop.Phase(mem.job.phase)
-        job = loop.JobRef(
-            name=loop.job_name(run_name, run_key, mem.job.iteration, phase, mem.job.attempt),
-            phase=phase,
-            iteration=mem.job.iteration,
-            attempt=mem.job.attempt,
-            launched_at=mem.job.launched_at,
-            accounted=mem.job.accounted,
-        )
-    cluster = None
-    if st.strongest_failure_cluster is not None and st.strongest_failure_cluster.failures:
-        c = st.strongest_failure_cluster
-        cluster = loop.Cluster(
-            dimensions=dict(c.dimensions),
-            label=c.label,
-            failures=c.failures,
-            scenario_ids=tuple(c.scenario_ids),
-            failing_train_ids=(),
-        )
-    transition = None
-    if st.last_transition is not None:
-        t = st.last_transition
-        transition = loop.Transition(
-            from_phase=loop.Phase(t.from_phase) if t.from_phase else None,
-            to=loop.Phase(t.to),
-            reason=loop.Reason(t.reason),
-            message=t.message,
-            time=t.time,
-        )
-    blocked = None
-    if st.blocked_by is not None:
-        blocked = loop.BlockedBy(
-            kind=loop.BlockKind(st.blocked_by.kind),
-            reason=loop.Reason(st.blocked_by.reason),
-            message=st.blocked_by.message,
-        )
     return loop.RunState(
         phase=loop.Phase(st.phase or loop.Phase.PENDING),
         iteration=st.iteration,
@@ -74,19 +41,69 @@ def state_from_status(run_name: str, run_key: str, raw: dict[str, Any] | None) -
         iterations_without_improvement=mem.iterations_without_improvement,
         regression_count=st.regression_count,
         regressions=tuple(st.regressions),
-        strongest_failure_cluster=cluster,
+        strongest_failure_cluster=_cluster(st),
         gpu_seconds_used=st.gpu_seconds_used,
         started_at=st.started_at,
         history=tuple(loop.HistoryEntry(**h.model_dump()) for h in st.history),
-        last_transition=transition,
-        job=job,
+        last_transition=_transition(st),
+        job=_job(run_name, run_key, mem),
         recipe=_recipe(mem.recipe),
         accepted_recipe=_recipe(mem.accepted_recipe),
-        blocked_by=blocked,
+        blocked_by=_blocked(st),
         resume_phase=loop.Phase(mem.resume_phase) if mem.resume_phase else None,
         gate_name=st.gate_name,
         ledger_sequence=mem.ledger_sequence,
         retry_token=mem.retry_token,
+    )
+
+
+def _job(run_name: str, run_key: str, mem: RunMemory) -> loop.JobRef | None:
+    if mem.job is None:
+        return None
+    phase = loop.Phase(mem.job.phase)
+    return loop.JobRef(
+        name=loop.job_name(run_name, run_key, mem.job.iteration, phase, mem.job.attempt),
+        phase=phase,
+        iteration=mem.job.iteration,
+        attempt=mem.job.attempt,
+        launched_at=mem.job.launched_at,
+        accounted=mem.job.accounted,
+    )
+
+
+def _cluster(st: IterationRunStatus) -> loop.Cluster | None:
+    c = st.strongest_failure_cluster
+    if c is None or not c.failures:
+        return None
+    return loop.Cluster(
+        dimensions=dict(c.dimensions),
+        label=c.label,
+        failures=c.failures,
+        scenario_ids=tuple(c.scenario_ids),
+        failing_train_ids=(),
+    )
+
+
+def _transition(st: IterationRunStatus) -> loop.Transition | None:
+    t = st.last_transition
+    if t is None:
+        return None
+    return loop.Transition(
+        from_phase=loop.Phase(t.from_phase) if t.from_phase else None,
+        to=loop.Phase(t.to),
+        reason=loop.Reason(t.reason),
+        message=t.message,
+        time=t.time,
+    )
+
+
+def _blocked(st: IterationRunStatus) -> loop.BlockedBy | None:
+    if st.blocked_by is None:
+        return None
+    return loop.BlockedBy(
+        kind=loop.BlockKind(st.blocked_by.kind),
+        reason=loop.Reason(st.blocked_by.reason),
+        message=st.blocked_by.message,
     )
 
 

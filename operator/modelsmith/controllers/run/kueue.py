@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from modelsmith import kube
-from modelsmith.jobs import KUEUE_QUEUE_LABEL
+from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL
 from modelsmith.loop.queue import QueueObservation, QueueState, ahead_of, read_workload
 
 KUEUE: Final = "/apis/kueue.x-k8s.io/v1beta2"

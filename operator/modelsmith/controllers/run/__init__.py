@@ -1,0 +1,1 @@
+"""The IterationRun controller: observe its Job and records, decide (`loop`), act, write status."""

@@ -1,0 +1,225 @@
+"""The IterationRun's reconcile: read the run and its inputs, observe its Job and records
+(`read`, `observe`), call `loop.decide`, act (`act`), write status (`status`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from modelsmith import loop, objectstore, watched
+from modelsmith.api.intake import ModelIntake
+from modelsmith.api.run import IterationRun
+from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.controllers.run import pinning, read
+from modelsmith.controllers.run.act import Acting, deferred_ledger_written
+from modelsmith.controllers.run.job_guard import RunIdentity, rbac_refusal
+from modelsmith.controllers.run.observe import intake_readiness
+from modelsmith.controllers.run.state import PLURAL, loop_recipe, state_from_status
+from modelsmith.controllers.run.status import Outcome, record
+from modelsmith.controllers.run.target import Placement, decide_checked
+from modelsmith.controllers.run.trust import Anchors, TamperError
+from modelsmith.layout import RunLayout, StoreLocation, for_run
+from modelsmith.reconciler import RECONCILER
+from modelsmith.settings import OperatorSettings
+from modelsmith.targets.resolve import read_target
+
+SETTINGS = OperatorSettings()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reconcile reads of the run and its inputs before it observes the run's Job."""
+
+    body: dict[str, Any]
+    run: IterationRun
+    state: loop.RunState
+    anchors: Anchors
+    now: datetime
+    readiness: loop.IntakeReadiness
+    inputs: pinning.Inputs
+    target: ExecutionTargetSpec | None
+    """The ExecutionTarget of the intake spec the run works on (None: not found)."""
+    store: StoreLocation | None
+    layout: RunLayout
+
+
+def reconcile(namespace: str, name: str) -> float | None:
+    """One reconcile of the run `namespace/name`; returns when to reconcile it again (None: on
+    its next event)."""
+    cached = watched.get(PLURAL, namespace, name)
+    if cached is None:
+        RECONCILER.forget((PLURAL, namespace, name))
+        return None
+    # Our own copy of what the cache holds: staging records the bundle's digest mid-reconcile
+    # and moves this body's status and resourceVersion on with it.
+    body = {**cached, "metadata": dict(cached["metadata"])}
+    reading = _read(body, namespace, name)
+    intake = reading.inputs.intake
+    if intake is None:
+        observed = loop.Observation(intake=reading.readiness, input_problem=reading.inputs.problem)
+        config = _config(reading.run, None)
+        decision = loop.decide(reading.state, observed, config, reading.now)
+        return record(body, Outcome(decision, reading.anchors))
+    return _reconcile_with_intake(reading, intake)
+
+
+def _read(body: dict[str, Any], namespace: str, name: str) -> Reading:
+    run = IterationRun.model_validate(body)
+    raw_status = body.get("status") or {}
+    owner = RunIdentity.of(body)
+    state = state_from_status(name, loop.run_key(namespace, owner.uid), raw_status)
+    intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
+    live = ModelIntake.model_validate(intake_body) if intake_body else None
+    anchors = Anchors.of(raw_status)
+    now = datetime.now(UTC)
+    target = read_target(live.spec.execution_target_ref.name) if live is not None else None
+    store, layout = _store_layout(raw_status, target, namespace, name, owner.uid)
+    readiness = intake_readiness(intake_body)
+    inputs = pinning.resolve(body, intake_body, readiness.ready, layout)
+    if inputs.waiting is not None:
+        readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
+    if inputs.intake is not None and inputs.intake is not live:
+        # The run works on the spec it pinned (its intake is gone or changed): its target too.
+        target = read_target(inputs.intake.spec.execution_target_ref.name)
+    return Reading(body, run, state, anchors, now, readiness, inputs, target, store, layout)
+
+
+def _reconcile_with_intake(reading: Reading, intake: ModelIntake) -> float | None:
+    r = reading
+    placement = Placement.of(intake, r.target)
+    config = _config(r.run, intake, placement)
+    exec_ns = (r.target.job_namespace if r.target else None) or r.body["metadata"]["namespace"]
+    observed = read.observation(
+        r.body, r.run, r.state, exec_ns, r.layout, r.readiness, r.anchors, r.now
+    )
+    observation = _with_input_facts(observed.observation, r)
+    observation, _ = decide_checked(
+        r.state, observation, config, r.now, intake, r.target, r.layout.bucket
+    )
+    decision = _decide_where_permitted(r.state, observation, config, r.now, exec_ns)
+    acting = Acting(
+        r.body, r.run, intake, exec_ns, r.layout, r.anchors, r.target, placement, r.inputs.pin
+    )
+    decision, staged = _act(acting, decision, observation, r.state, config, r.now)
+    outcome = Outcome(
+        decision,
+        r.anchors,
+        intake,
+        placement,
+        observed.job,
+        observed.progress,
+        staged,
+        r.store,
+        r.inputs.pin,
+    )
+    return record(r.body, outcome)
+
+
+def _with_input_facts(observation: loop.Observation, reading: Reading) -> loop.Observation:
+    """The observation with what is wrong with the run's inputs, and with the store counted
+    unreachable while the run's pins or its deferred ledger entry cannot be written."""
+    observation = observation.model_copy(update={"input_problem": reading.inputs.problem})
+    if reading.inputs.store_down:
+        observation = observation.model_copy(update={"object_store_reachable": False})
+    if not deferred_ledger_written(reading.state, reading.layout, reading.anchors):
+        observation = observation.model_copy(update={"object_store_reachable": False})
+    return observation
+
+
+def _act(
+    acting: Acting,
+    decision: loop.Decision,
+    observation: loop.Observation,
+    state: loop.RunState,
+    config: loop.RunConfig,
+    now: datetime,
+) -> tuple[loop.Decision, dict[str, str] | None]:
+    """Acts on the decision; returns the decision acted on (a replacement when acting found the
+    store gone or a record tampered with) and the record of a gate it staged."""
+    try:
+        return decision, acting(decision)
+    except objectstore.ObjectStoreUnavailable:
+        if not observation.object_store_reachable:
+            raise
+        # The store stopped answering after the reads and before any of the decision's ledger
+        # entries landed (else PartlyRecordedError): the run blocks on it where everyone sees
+        # it instead of retrying out of sight. A Job created meanwhile is claimed by the
+        # replayed launch once the store answers (its name is the same).
+        observation = observation.model_copy(update={"object_store_reachable": False})
+        decision = loop.decide(state, observation, config, now)
+        return decision, acting(decision)
+    except TamperError as tampered:
+        # Staging found a record that is not what the cluster holds for it, after the decision
+        # to stage was recorded: the run blocks from there (its ledger shows both steps).
+        observation = observation.model_copy(update={"tampered": tampered.tamper.message})
+        decision = loop.decide(decision.state, observation, config, now)
+        return decision, acting(decision)
+
+
+def _store_layout(
+    status: dict[str, Any],
+    target: ExecutionTargetSpec | None,
+    namespace: str,
+    name: str,
+    uid: str,
+) -> tuple[StoreLocation | None, RunLayout]:
+    """Where the run's objects live: the store it pinned, else its target's (pinned by the
+    first reconcile that finds the target: a target edited later moves no run)."""
+    store = StoreLocation.pinned(status) or (
+        StoreLocation.of_target(target, SETTINGS.bucket) if target else None
+    )
+    return store, for_run(store or StoreLocation(SETTINGS.bucket), namespace, name, uid)
+
+
+def _decide_where_permitted(
+    state: loop.RunState,
+    observation: loop.Observation,
+    config: loop.RunConfig,
+    now: datetime,
+    exec_ns: str,
+) -> loop.Decision:
+    """The decision, knowing whether the operator may create Jobs in `exec_ns`: asked while the
+    run is blocked on it, and when the decision would launch one (rarely: once per Job)."""
+    blocked = state.blocked_by
+    if blocked is not None and blocked.reason is loop.Reason.OPERATOR_NOT_PERMITTED:
+        observation = observation.model_copy(update={"rbac_refusal": rbac_refusal(exec_ns)})
+    decision = loop.decide(state, observation, config, now)
+    if (
+        decision.launches
+        and observation.rbac_refusal is None
+        and (refused := rbac_refusal(exec_ns)) is not None
+    ):
+        observation = observation.model_copy(update={"rbac_refusal": refused})
+        decision = loop.decide(state, observation, config, now)
+    return decision
+
+
+def _config(
+    run: IterationRun, intake: ModelIntake | None, placement: Placement | None = None
+) -> loop.RunConfig:
+    """The loop's configuration from the run's spec, and from the intake once one is known."""
+    spec = run.spec
+    kwargs: dict[str, Any] = {
+        "run_name": run.name,
+        "run_key": loop.run_key(run.namespace, str(run.metadata.get("uid", ""))),
+        "threshold": intake.spec.promotion.threshold if intake else 1.0,
+        "max_iterations": spec.max_iterations,
+        "plateau_patience": spec.plateau_patience,
+        "gpu_hour_budget": spec.budget.gpu_hours,
+        "deadline": spec.budget.deadline,
+        "max_attempts": spec.retries.max_attempts,
+        "cluster_dimensions": tuple(spec.cluster_dimensions),
+        "failing_weight": spec.recipe.failing_weight,
+        "base_recipe": loop_recipe(spec.recipe),
+    }
+    if intake is not None:
+        kwargs |= {
+            "min_improvement": intake.spec.promotion.min_improvement,
+            "max_regressions": intake.spec.promotion.max_regressions,
+            "gpu_count": placement.gpus if placement else 0,
+            "gpu_resource": placement.resource if placement else "nvidia.com/gpu",
+            "container_start_grace_seconds": SETTINGS.container_start_grace_seconds,
+            "input_grace_seconds": SETTINGS.input_grace_seconds,
+        }
+    return loop.RunConfig(**kwargs)
