@@ -1,4 +1,4 @@
-"""What the run handler checks before it touches a Job: that the Job is the run's own, and that
+"""What the run controller checks before it touches a Job: that the Job is the run's own, and that
 the operator may create Jobs where they run at all.
 
 A Job is found by its deterministic name, but a name proves nothing: whoever may create Jobs in
@@ -7,14 +7,14 @@ name, labels copied. So the run records the sha256 of the UID of the Job the ope
 (status.memory.job.uidDigest, written with the status that claims the Job) and observes or
 deletes only that very object. A Job under the name before any record is adopted only when this
 process created it (the status write after the create was refused) or, after an operator restart
-between the create and the status write, when `jobs.foreign_job` finds its labels and its
+between the create and the status write, when `job_manifest.foreign_job` finds its labels and its
 controller ownerReference name the run: only a Job in the run's own namespace can carry one, so
 there an unrecorded Job with copied labels is never adopted (the run blocks instead: no
 duplicate Job either way). A foreign Job blocks the run (JobNameTaken) and is left alone.
 
 The operator creates Jobs only where a platform admin bound its workloads ClusterRole (the
 chart's `operator.workloadNamespaces`). Where it is not bound, a launch would be refused on
-every look, out of sight: the handler asks the API server first (a SelfSubjectAccessReview,
+every reconcile, out of sight: the controller asks the API server first (a SelfSubjectAccessReview,
 which every authenticated identity may make) and the run blocks saying so
 (OperatorNotPermitted) until the binding exists."""
 

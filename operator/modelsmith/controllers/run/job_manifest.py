@@ -24,10 +24,6 @@ DEFAULT_DEADLINE_SECONDS: Final = 6 * 3600
 WORK_DIR: Final = "/tmp"
 
 
-def run_selector(run_name: str) -> str:
-    return f"{LABEL_RUN}={run_name},{MANAGED_SELECTOR}"
-
-
 def render_job(
     *,
     name: str,
@@ -57,6 +53,41 @@ def render_job(
     if target.kueue_queue:
         job_labels[KUEUE_QUEUE_LABEL] = target.kueue_queue
     gpus = gpu_count if kind == "train" else min(gpu_count, 1)
+    container = _container(kind, spec_json, target, settings, gpus)
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": job_labels}
+    # ownerReferences cannot cross namespaces: a Job in another execution namespace is found by
+    # its labels instead, and the garbage collector would delete it at once if we pointed it at
+    # an owner it cannot see.
+    if namespace == run_namespace:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "modelsmith.io/v1alpha1",
+                "kind": "IterationRun",
+                "name": run_name,
+                "uid": run_uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    spec: dict[str, Any] = {
+        "backoffLimit": target.backoff_limit,
+        "activeDeadlineSeconds": target.active_deadline_seconds or DEFAULT_DEADLINE_SECONDS,
+        "template": {"metadata": {"labels": labels}, "spec": _pod_spec(target, container)},
+    }
+    if target.kueue_queue:
+        # Created suspended, as Kueue expects: Kueue unsuspends it on admission. Its webhook
+        # would suspend it too, but a Job that slipped past it would start outside the quota.
+        spec["suspend"] = True
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+def _container(
+    kind: Literal["train", "eval"],
+    spec_json: str,
+    target: ExecutionTargetSpec,
+    settings: OperatorSettings,
+    gpus: int,
+) -> dict[str, Any]:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if target.cpu_request:
@@ -68,7 +99,7 @@ def render_job(
         limits[target.gpu_resource_name] = str(gpus)
     # The admin pins the images on the target; an intake chooses none.
     image = target.trainer_image if kind == "train" else target.evaluator_image
-    container: dict[str, Any] = {
+    return {
         "name": kind,
         "image": image,
         "args": ["--spec-json", spec_json],
@@ -83,6 +114,9 @@ def render_job(
         },
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
+
+
+def _pod_spec(target: ExecutionTargetSpec, container: dict[str, Any]) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": target.service_account_name,
@@ -102,31 +136,7 @@ def render_job(
         pod_spec["tolerations"] = [t.wire() for t in target.tolerations]
     if target.priority_class_name:
         pod_spec["priorityClassName"] = target.priority_class_name
-    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": job_labels}
-    # ownerReferences cannot cross namespaces: a Job in another execution namespace is found by
-    # its labels instead, and the garbage collector would delete it at once if we pointed it at
-    # an owner it cannot see.
-    if namespace == run_namespace:
-        metadata["ownerReferences"] = [
-            {
-                "apiVersion": "modelsmith.io/v1alpha1",
-                "kind": "IterationRun",
-                "name": run_name,
-                "uid": run_uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ]
-    spec: dict[str, Any] = {
-        "backoffLimit": target.backoff_limit,
-        "activeDeadlineSeconds": target.active_deadline_seconds or DEFAULT_DEADLINE_SECONDS,
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-    }
-    if target.kueue_queue:
-        # Created suspended, as Kueue expects: Kueue unsuspends it on admission. Its webhook
-        # would suspend it too, but a Job that slipped past it would start outside the quota.
-        spec["suspend"] = True
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+    return pod_spec
 
 
 def _cpu_env(container: str, requests: dict[str, str]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """A run's inputs, pinned at its start: the intake's spec and the Benchmark's content.
 
-When a run leaves Pending the handler records, in status.pinned, the digest of the intake's
+When a run leaves Pending the controller records, in status.pinned, the digest of the intake's
 spec, the Benchmark's content digest and the digest of the scenario snapshot (written once,
 named by its digest); the intake's spec itself goes to the run's store prefix. From then on:
 - every Job of the run reads the snapshot, never the Benchmark as it is now, so an edited
@@ -61,7 +61,7 @@ class Pin:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The run's inputs this look: the intake spec it works on (None: none known yet), its pin
+    """The run's inputs this reconcile: the intake spec it works on (None: none known yet), its pin
     (None before the start), what is wrong with them, and why a Pending run may not start."""
 
     intake: ModelIntake | None

@@ -21,7 +21,7 @@ SETTINGS = OperatorSettings()
 
 
 class SourceMissingError(BenchmarkSourceError):
-    """The referenced ConfigMap or object does not exist (yet): worth looking again later."""
+    """The referenced ConfigMap or object does not exist (yet): worth reading again later."""
 
 
 def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
@@ -40,7 +40,7 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
                 raise SourceMissingError(f"ConfigMap {ref.name} not found") from None
             raise
         if ref.key not in (cm.data or {}):
-            # Like a missing ConfigMap, a missing key may be added later: look again then. The
+            # Like a missing ConfigMap, a missing key may be added later: read again then. The
             # keys it has are names, not content, and usually show the slip (.yml for .yaml).
             keys = sorted({*(cm.data or {}), *(cm.binary_data or {})})
             has = f"its keys: {', '.join(keys[:10])}" if keys else "it has no keys"

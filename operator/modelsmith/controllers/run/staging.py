@@ -76,24 +76,42 @@ def stage(
     )
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
-    bundle = _stored_bundle(
-        Staging(body, run, intake, chain, decision, action, layout, anchors, pin, scenarios),
-        sanitiser,
-    )
+    staged = Staging(body, run, intake, chain, decision, action, layout, anchors, pin, scenarios)
+    bundle = _stored_bundle(staged, sanitiser)
     summary = gate_evidence(bundle)
+    run_uid = body["metadata"]["uid"]
     if existing is not None:
         # Created before a restart, before status recorded it: adopted only if it is exactly
         # what this run stages (its controller, the stored bundle's digest).
-        return staged_record(existing, body["metadata"]["uid"], summary.digest)
+        return staged_record(existing, run_uid, summary.digest)
     with contextlib.suppress(objectstore.AlreadyExists):
         objectstore.put_if_absent(
             layout.evidence("report.html"),
             render_report(bundle, sanitiser).encode(),
             content_type="text/html",
         )
+    gate = _gate(staged, bundle, summary.wire())
+    try:
+        created = kube.custom().create_namespaced_custom_object(
+            "modelsmith.io", "v1alpha1", namespace, GATES, gate
+        )
+    except Exception as exc:
+        if not kube.is_conflict(exc):
+            raise
+        created = kube.get_custom(GATES, namespace, action.name)
+        if created is None:
+            return None
+    return staged_record(created, run_uid, summary.digest)
+
+
+def _gate(staged: Staging, bundle: EvidenceBundle, evidence: dict[str, Any]) -> dict[str, Any]:
+    """The PromotionGate the run stages, owned by the run, carrying the evidence's summary."""
+    body, run, intake, action = staged.body, staged.run, staged.intake, staged.action
+    namespace = body["metadata"]["namespace"]
     serving = intake.spec.serving_target
     requested_by = (body["metadata"].get("annotations") or {}).get(REQUESTED_BY_ANNOTATION)
-    gate = {
+    ttl = staged.chain.ttl_hours
+    return {
         "apiVersion": "modelsmith.io/v1alpha1",
         "kind": "PromotionGate",
         "metadata": {
@@ -119,10 +137,10 @@ def stage(
                 "iteration": action.iteration,
                 **({"adapterDigest": adapter} if (adapter := _adapter_digest(bundle)) else {}),
             },
-            "evidence": summary.wire(),
-            "approvers": [a.wire() for a in chain.approvers],
+            "evidence": evidence,
+            "approvers": [a.wire() for a in staged.chain.approvers],
             **({"requestedBy": requested_by} if requested_by else {}),
-            **({"approvalTtlHours": chain.ttl_hours} if chain.ttl_hours is not None else {}),
+            **({"approvalTtlHours": ttl} if ttl is not None else {}),
             "rollback": intake.spec.rollback.wire(),
             "serving": {
                 "configMapName": serving.config_map_name,
@@ -130,20 +148,13 @@ def stage(
                 "key": serving.key,
             },
             # The gate finds its evidence from its own spec (layout.for_gate), run or no run.
-            "store": {"bucket": layout.bucket, "prefix": layout.root, "runKey": layout.key},
+            "store": {
+                "bucket": staged.layout.bucket,
+                "prefix": staged.layout.root,
+                "runKey": staged.layout.key,
+            },
         },
     }
-    try:
-        created = kube.custom().create_namespaced_custom_object(
-            "modelsmith.io", "v1alpha1", namespace, GATES, gate
-        )
-    except Exception as exc:
-        if not kube.is_conflict(exc):
-            raise
-        created = kube.get_custom(GATES, namespace, action.name)
-        if created is None:
-            return None
-    return staged_record(created, body["metadata"]["uid"], summary.digest)
 
 
 def staged_record(gate: dict[str, Any], run_uid: str, digest: str) -> dict[str, str] | None:
@@ -217,7 +228,7 @@ def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     try:
         objectstore.put_if_absent(uri, data)
     except objectstore.AlreadyExists:
-        # Written by someone else between the look and the write: never the one recorded.
+        # Written by someone else between the read and the write: never the one recorded.
         trust.read_verified(layout, uri, RECORD, anchors.bundle)
     return bundle
 

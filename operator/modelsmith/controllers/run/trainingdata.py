@@ -19,7 +19,7 @@ from modelsmith.layout import RunLayout
 def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
     """The document's bytes, or BenchmarkSourceError saying what is missing or refused. An
     object outside the run's bucket never gets here: the launch is refused first
-    (run_target.target_refusal, governance)."""
+    (target.target_refusal, governance)."""
     if source.config_map_ref is not None:
         ref = source.config_map_ref
         try:

@@ -3,8 +3,8 @@ holds the decisions; this is where they meet the store and the run's status).
 
 `Anchors` is the run's status.integrity and ledger head, carried through one reconcile: the
 observation adds what Jobs reported, the ledger writes move the head, staging records the
-bundle's digest, and `_record` writes them back. A tampered object is copied aside under the
-run's quarantine/ (the evidence of the tamper outlives a writer that deletes it again) and a
+bundle's digest, and `status.record` writes them back. A tampered object is copied aside under
+the run's quarantine/ (the evidence of the tamper outlives a writer that deletes it again) and a
 `TamperError` names the record, never its key.
 """
 
