@@ -33,17 +33,7 @@ KNOWN_OFFENDERS = frozenset(
         # evidence/bundle.py (H1).
         "operator/modelsmith/evidence/bundle.py",
         "operator/modelsmith/evidence/bundle.py:build_bundle",
-        # handlers/: H2 (run) moves it into controllers/.
-        "operator/modelsmith/handlers/run.py",
-        "operator/modelsmith/handlers/run.py:reconcile",
-        "operator/modelsmith/handlers/run.py:_observe",
-        "operator/modelsmith/handlers/run.py:_observe_job",
-        "operator/modelsmith/handlers/run.py:_launch",
-        "operator/modelsmith/handlers/run.py:_record",
-        "operator/modelsmith/handlers/run_state.py:state_from_status",
-        "operator/modelsmith/handlers/staging.py:stage",
-        # jobs.py (H2), objectstore.py (H1), operator.py (H5's runtime).
-        "operator/modelsmith/jobs.py:render_job",
+        # objectstore.py (H1), operator.py (H5's runtime).
         "operator/modelsmith/objectstore.py",
         "operator/modelsmith/operator.py:run",
         # The trainer's job and training loop: H1 (contract imports), H7 (checkpoints) and H8
