@@ -149,6 +149,16 @@ def test_a_succeeded_job_reports_gpu_seconds_and_its_digests() -> None:
     assert not seen.summary.contaminated
 
 
+def test_a_resumed_training_jobs_checkpoint_step_reaches_its_summary() -> None:
+    message = json.dumps({"details": {"resumed_from_step": 150}})
+    pod = _pod(T0, phase="Succeeded", terminated={"exitCode": 0, "message": message})
+    seen = job_observation("j", _job(_finished("Complete")), [pod], NOW)
+    assert seen.summary is not None and seen.summary.resumed_from_step == 150
+    fresh = _pod(T0, phase="Succeeded", terminated={"exitCode": 0, "message": "{}"})
+    seen = job_observation("j", _job(_finished("Complete")), [fresh], NOW)
+    assert seen.summary is not None and seen.summary.resumed_from_step is None
+
+
 def test_the_first_verdict_mark_decides_and_a_cpu_job_holds_no_gpu_time() -> None:
     seen = job_observation("j", _job(_finished("SuccessCriteriaMet")), [], NOW)
     assert seen.state is JobState.SUCCEEDED

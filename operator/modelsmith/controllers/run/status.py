@@ -143,7 +143,8 @@ def _training(
     old: Any,
     job: loop.JobObservation | None,
 ) -> dict[str, Any] | None:
-    """status.training: the running training Job's progress; kept while the run assesses it."""
+    """status.training: the running training Job's progress; kept while the run assesses it,
+    with the checkpoint step the finished Job says it resumed from."""
     if state.phase is not loop.Phase.TRAINING:
         if state.phase is not loop.Phase.ASSESSING:
             return None
