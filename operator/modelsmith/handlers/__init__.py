@@ -1,2 +1,3 @@
-"""kopf handlers: thin, each gathering inputs, calling pure decisions and writing status.
-`modelsmith.operator` imports every module here, which registers them with kopf."""
+"""kopf registrations, one module per kind: each turns watch events into reconcile requests for
+its controller (modelsmith.controllers). `modelsmith.operator` imports every module here, which
+registers them with kopf."""

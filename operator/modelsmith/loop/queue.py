@@ -1,7 +1,7 @@
 """What Kueue made of a run's Job, from its Workload (kueue.x-k8s.io/v1beta2), in operational
 words: admitted, queued (behind how many, on which quota, for what reason), inadmissible (the
-queue is missing or stopped) or preempted. Pure: the handler reads the objects
-(handlers/run_queue.py); the loop decides on the verdict.
+queue is missing or stopped) or preempted. Pure: the run controller reads the
+objects (controllers/run/kueue.py); the loop decides on the verdict.
 
 Kueue's messages name queues, flavors and resources, never nodes or people; still, only the
 parts matched here reach status, rebuilt from their pieces."""
