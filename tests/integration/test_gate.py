@@ -241,15 +241,26 @@ def test_approvals_in_order_promote_then_rollback_restores(
     assert record["evidenceDigest"] == samples.SAMPLE_DIGEST
     assert record["time"] == promotion["time"]
     assert record["approvals"] == promotion["approvals"]
-    assert record["serving"]["before"] == {"value": OLD_MODEL, "candidate": "support-triage-v1"}
+    assert record["serving"]["before"] == {
+        "value": OLD_MODEL,
+        "candidate": "support-triage-v1",
+        "digest": "",
+    }
     assert record["serving"]["after"] == {
         "value": candidate,
         "candidate": "support-triage-run-1-iter-3",
+        "digest": samples.SAMPLE_ADAPTER_DIGEST,
     }
 
-    # The serving pointer names the candidate and keeps what it replaced.
+    # The serving pointer names the candidate and its weights' digest, and keeps what it
+    # replaced (a pointer written by hand before Modelsmith carried no digest).
     cm = _configmap(ns)
-    assert cm.data == {"model": candidate, "model.previous": OLD_MODEL}
+    assert cm.data == {
+        "model": candidate,
+        "model.digest": samples.SAMPLE_ADAPTER_DIGEST,
+        "model.previous": OLD_MODEL,
+        "model.previous.digest": "",
+    }
     assert cm.metadata.annotations["modelsmith.io/candidate"] == "support-triage-run-1-iter-3"
 
     # Reconciling again changes nothing: no write to the gate or the pointer.
@@ -288,11 +299,16 @@ def test_approvals_in_order_promote_then_rollback_restores(
     assert status["rollback"]["recordDigest"] == "sha256:" + hashlib.sha256(rolled).hexdigest()
     assert status["rollback"]["at"] == rollback["time"]
     assert rollback["promotionRecordDigest"] == promotion["digest"]
-    assert rollback["serving"]["after"] == {"value": OLD_MODEL, "candidate": "support-triage-v1"}
+    assert rollback["serving"]["after"] == {
+        "value": OLD_MODEL,
+        "candidate": "support-triage-v1",
+        "digest": "",
+    }
     assert status["promotionRecord"] == promotion
     assert _condition(gate, "Promoted")["reason"] == "RolledBack"
     cm = _configmap(ns)
     assert cm.data["model"] == OLD_MODEL
+    assert cm.data["model.digest"] == "" and cm.data["model.previous"] == ""
     assert cm.metadata.annotations["modelsmith.io/candidate"] == "support-triage-v1"
     version = gate["metadata"]["resourceVersion"]
     assert _reconcile(ns)["metadata"]["resourceVersion"] == version
@@ -416,7 +432,12 @@ def test_a_record_written_before_a_restart_is_reused(
     assert status["promotionRecord"]["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
     assert status["promotionRecord"]["time"] == "2025-01-01T11:00:05Z"
     assert _stored(object_store, layout.evidence("promotion-record.json")) == data
-    assert _configmap(ns).data == {"model": layout.adapter(3), "model.previous": OLD_MODEL}
+    assert _configmap(ns).data == {
+        "model": layout.adapter(3),
+        "model.digest": samples.SAMPLE_ADAPTER_DIGEST,
+        "model.previous": OLD_MODEL,
+        "model.previous.digest": "",
+    }
 
 
 def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_ns: str) -> None:

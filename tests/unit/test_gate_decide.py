@@ -9,9 +9,10 @@ from typing import Any
 from modelsmith.api import samples
 from modelsmith.api.common import BlockerKind
 from modelsmith.api.gate import ROLLBACK_ANNOTATION, Approval, PromotionGate
-from modelsmith.controllers.gate import outcomes
+from modelsmith.controllers.gate import outcomes, pointer
 from modelsmith.controllers.gate.decide import GateView, Step, decide
-from modelsmith.controllers.gate.outcomes import Failure, PointerState
+from modelsmith.controllers.gate.outcomes import Failure
+from modelsmith.controllers.gate.pointer import PointerState
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
@@ -136,28 +137,69 @@ def test_a_rolled_back_gate_is_final() -> None:
 # --- outcomes ---------------------------------------------------------------------------------
 
 
-POINTER = outcomes.ServingPointer("serving", "pointer", "model", "team")
+POINTER = pointer.ServingPointer("serving", "pointer", "model", "team")
+
+
+NEW_WEIGHTS = "sha256:" + "3" * 64
+OLD_WEIGHTS = "sha256:" + "2" * 64
 
 
 def test_a_pointer_already_moved_is_left_alone() -> None:
-    there = PointerState(exists=True, value=LOCATION, candidate="c3")
-    assert outcomes.promote_update(POINTER, there, LOCATION, "c3", keep=True) is None
+    there = PointerState(exists=True, value=LOCATION, candidate="c3", digest=NEW_WEIGHTS)
+    assert pointer.promote_update(POINTER, there, LOCATION, "c3", NEW_WEIGHTS, keep=True) is None
+
+
+def test_a_pointer_naming_the_folder_but_other_weights_is_moved_again() -> None:
+    there = PointerState(exists=True, value=LOCATION, candidate="c3", digest=OLD_WEIGHTS)
+    update = pointer.promote_update(POINTER, there, LOCATION, "c3", NEW_WEIGHTS, keep=True)
+    assert update is not None and update[0] == {"model": LOCATION, "model.digest": NEW_WEIGHTS}
 
 
 def test_a_move_keeps_what_it_replaces_only_when_rollback_needs_it() -> None:
-    current = PointerState(exists=True, value="old", candidate="c2")
-    data, notes = outcomes.promote_update(POINTER, current, LOCATION, "c3", keep=True) or ({}, {})
-    assert data == {"model": LOCATION, "model.previous": "old"}
+    current = PointerState(exists=True, value="old", candidate="c2", digest=OLD_WEIGHTS)
+    kept = pointer.promote_update(POINTER, current, LOCATION, "c3", NEW_WEIGHTS, keep=True)
+    data, notes = kept or ({}, {})
+    assert data == {
+        "model": LOCATION,
+        "model.digest": NEW_WEIGHTS,
+        "model.previous": "old",
+        "model.previous.digest": OLD_WEIGHTS,
+    }
     assert notes == {"modelsmith.io/candidate": "c3", "modelsmith.io/previous-candidate": "c2"}
-    data, notes = outcomes.promote_update(POINTER, current, LOCATION, "c3", keep=False) or ({}, {})
-    assert data["model.previous"] == "" and notes["modelsmith.io/previous-candidate"] == ""
+    dropped = pointer.promote_update(POINTER, current, LOCATION, "c3", NEW_WEIGHTS, keep=False)
+    data, notes = dropped or ({}, {})
+    assert data["model.previous"] == "" and data["model.previous.digest"] == ""
+    assert notes["modelsmith.io/previous-candidate"] == ""
+
+
+def test_a_rollback_serves_the_weights_the_record_names_again() -> None:
+    after = {"value": "old", "candidate": "c2", "digest": OLD_WEIGHTS}
+    data, notes = pointer.restore_update(POINTER, after)
+    assert data == {
+        "model": "old",
+        "model.digest": OLD_WEIGHTS,
+        "model.previous": "",
+        "model.previous.digest": "",
+    }
+    assert notes["modelsmith.io/candidate"] == "c2"
 
 
 def test_the_record_names_what_was_served_before_even_after_a_half_done_attempt() -> None:
     approvals = (Approval(role="domain-owner", user="alice", at=T0),)
-    moved = PointerState(exists=True, value=LOCATION, previous="old", previous_candidate="c2")
+    moved = PointerState(
+        exists=True,
+        value=LOCATION,
+        previous="old",
+        previous_candidate="c2",
+        previous_digest=OLD_WEIGHTS,
+    )
     document = outcomes.promotion_document(gate(), "uid", approvals, T0, LOCATION, moved)
-    assert document["serving"]["before"] == {"value": "old", "candidate": "c2"}
+    assert document["serving"]["before"] == {
+        "value": "old",
+        "candidate": "c2",
+        "digest": OLD_WEIGHTS,
+    }
+    assert document["serving"]["after"]["digest"] == "sha256:" + "ad" * 32
     assert document["approvals"] == [
         {"role": "domain-owner", "user": "alice", "at": "2025-01-01T12:00:00Z"}
     ]

@@ -21,7 +21,8 @@ from modelsmith.api import samples
 from modelsmith.api.gate import ROLLBACK_ANNOTATION, PromotionGate
 from modelsmith.controllers.gate import outcomes
 from modelsmith.controllers.gate.decide import Decision, GateView, Step, chain_verdict, decide
-from modelsmith.controllers.gate.outcomes import Failure, PointerState
+from modelsmith.controllers.gate.outcomes import Failure
+from modelsmith.controllers.gate.pointer import PointerState, pointer_of
 from modelsmith.serving import ServingRefusal
 from modelsmith.statusdiff import merge_patch
 
@@ -78,7 +79,7 @@ def act(
             blocker = outcomes.refusal_blocker(ServingRefusal("ServingTargetNotAllowed", "no"))
             return {**status, **outcomes.blocked(status, blocker, generation)[0]}, failure
         if isinstance(failure, Failure):
-            blocker = outcomes.failure_blocker(failure, outcomes.pointer_of(gate), "tampered")
+            blocker = outcomes.failure_blocker(failure, pointer_of(gate), "tampered")
             return {**status, **outcomes.blocked(status, blocker, generation)[0]}, failure
         record = outcomes.promotion_document(
             gate, "uid", decision.approvals, view.now, LOCATION, PointerState(exists=False)

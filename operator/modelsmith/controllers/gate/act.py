@@ -13,29 +13,31 @@ from modelsmith.api.common import Blocker
 from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
 from modelsmith.controllers.gate.decide import Decision
 from modelsmith.controllers.gate.outcomes import (
-    CANDIDATE_ANNOTATION,
     EVIDENCE_TAMPERED,
     OBJECT_STORE_UNAVAILABLE,
-    PREVIOUS_CANDIDATE_ANNOTATION,
     Failure,
-    PointerState,
-    PointerUpdate,
-    ServingPointer,
     belongs,
     blocked,
-    consent_refusal,
     failure_blocker,
     moved_on,
     names_another,
-    pointer_of,
-    promote_update,
     promoted,
     promotion_document,
     refusal_blocker,
-    restore_update,
     rollback_document,
     rollback_failed,
     rolled_back,
+)
+from modelsmith.controllers.gate.pointer import (
+    CANDIDATE_ANNOTATION,
+    PREVIOUS_CANDIDATE_ANNOTATION,
+    PointerState,
+    PointerUpdate,
+    ServingPointer,
+    consent_refusal,
+    pointer_of,
+    promote_update,
+    restore_update,
 )
 from modelsmith.controllers.gate.records import (
     SETTINGS,
@@ -135,15 +137,17 @@ def _ship(
         raise RecordConflictError
     # What moves is computed from the gate's spec, never read back from the stored record.
     label, keep = gate.spec.candidate.label, gate.spec.rollback.retain_previous
-    _move_pointer(pointer, location, label, keep)
+    _move_pointer(pointer, location, label, gate.spec.candidate.adapter_digest, keep)
     return record, digest
 
 
-def _move_pointer(pointer: ServingPointer, value: str, candidate: str, keep: bool) -> None:
+def _move_pointer(
+    pointer: ServingPointer, value: str, candidate: str, digest: str | None, keep: bool
+) -> None:
     """Points the serving ConfigMap at `value`. It only ever patches an opted-in pointer; it
     never creates one."""
     current = read_pointer(pointer)
-    update = promote_update(pointer, current, value, candidate, keep)
+    update = promote_update(pointer, current, value, candidate, digest, keep)
     if update is None:
         return
     refusal = consent_refusal(pointer, current)
@@ -263,6 +267,8 @@ def read_pointer(pointer: ServingPointer) -> PointerState:
         exists=True,
         value=data.get(pointer.key),
         previous=data.get(pointer.previous_key),
+        digest=data.get(pointer.digest_key),
+        previous_digest=data.get(pointer.previous_digest_key),
         candidate=annotations.get(CANDIDATE_ANNOTATION),
         previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
         resource_version=meta.resource_version,

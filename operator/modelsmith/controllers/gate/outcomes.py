@@ -1,17 +1,11 @@
 """What promoting or rolling back leads to, once `act` has done the work. Pure.
 
-The serving pointer is a ConfigMap inside the customer's cluster (spec.serving; its namespace
-defaults to the gate's) and it is what the serving stack reads: data[<key>] holds the model
-location of the promoted candidate (its adapter prefix in the customer's object store) and
-data[<key>.previous] the value it replaced ("" when there was none, or when the rollback contract
-keeps no previous pointer). The annotation modelsmith.io/candidate names the candidate served,
-modelsmith.io/previous-candidate the one it replaced. Object locations stay in that ConfigMap and
-in the object store: status, Events and metrics carry only readable labels and digests.
+Object locations stay in the serving ConfigMap (pointer.py) and in the object store: status,
+Events and metrics carry only readable labels and digests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -26,14 +20,12 @@ from modelsmith.api.gate import (
     RollbackState,
 )
 from modelsmith.conditions import set_condition
-from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal, serving_refusal
+from modelsmith.controllers.gate.pointer import PointerState, ServingPointer, pointer_of
+from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
 
 Event = tuple[str, str, str]
 """(type, reason, message) of a Kubernetes Event."""
 
-CANDIDATE_ANNOTATION = "modelsmith.io/candidate"
-PREVIOUS_CANDIDATE_ANNOTATION = "modelsmith.io/previous-candidate"
-PREVIOUS_SUFFIX = ".previous"
 PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
 ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
 
@@ -45,84 +37,6 @@ OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
 ROLLBACK_FAILED = "RollbackFailed"
 ROLLED_BACK = "RolledBack"
 EVIDENCE_TAMPERED = integrity.EVIDENCE_TAMPERED
-
-
-@dataclass(frozen=True)
-class ServingPointer:
-    namespace: str
-    name: str
-    key: str
-    owner: str = ""
-    """The gate's namespace: whose consent the pointer must carry."""
-
-    @property
-    def previous_key(self) -> str:
-        return self.key + PREVIOUS_SUFFIX
-
-    def wire(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "name": self.name, "key": self.key}
-
-
-def pointer_of(gate: PromotionGate) -> ServingPointer:
-    serving = gate.spec.serving
-    return ServingPointer(
-        serving.namespace or gate.namespace, serving.config_map_name, serving.key, gate.namespace
-    )
-
-
-@dataclass(frozen=True)
-class PointerState:
-    """What the serving ConfigMap holds now (`exists` False when there is none)."""
-
-    exists: bool
-    value: str | None = None
-    previous: str | None = None
-    candidate: str | None = None
-    previous_candidate: str | None = None
-    resource_version: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    def metadata(self) -> dict[str, Any] | None:
-        """The ConfigMap as serving consent reads it (None: it does not exist)."""
-        if not self.exists:
-            return None
-        return {"metadata": {"labels": self.labels, "annotations": self.annotations}}
-
-
-def consent_refusal(pointer: ServingPointer, current: PointerState) -> ServingRefusal | None:
-    """Serving consent (`modelsmith.serving`), checked before every pointer move."""
-    return serving_refusal(pointer.owner, pointer.namespace, pointer.name, current.metadata())
-
-
-PointerUpdate = tuple[dict[str, str], dict[str, str | None]]
-"""(data, annotations) to merge into the serving ConfigMap."""
-
-
-def promote_update(
-    pointer: ServingPointer, current: PointerState, value: str, candidate: str, keep: bool
-) -> PointerUpdate | None:
-    """Points the ConfigMap at `value`, keeping what it replaces when `keep`. None when it
-    already points there, so a retried promotion never overwrites `.previous` with itself."""
-    if current.exists and current.value == value and current.candidate == candidate:
-        return None
-    annotations: dict[str, str | None] = {CANDIDATE_ANNOTATION: candidate}
-    data = {pointer.key: value}
-    if current.value != value:
-        data[pointer.previous_key] = (current.value or "") if keep else ""
-        annotations[PREVIOUS_CANDIDATE_ANNOTATION] = (current.candidate or "") if keep else ""
-    return data, annotations
-
-
-def restore_update(pointer: ServingPointer, after: dict[str, str]) -> PointerUpdate:
-    """Serves the rollback record's `after` again and forgets the previous pointer."""
-    return (
-        {pointer.key: after["value"], pointer.previous_key: ""},
-        {
-            CANDIDATE_ANNOTATION: after["candidate"] or None,
-            PREVIOUS_CANDIDATE_ANNOTATION: None,
-        },
-    )
 
 
 class Failure(StrEnum):
@@ -209,10 +123,17 @@ def promotion_document(
 ) -> dict[str, Any]:
     """The promotion record, written once. `before` is what the pointer held before this
     promotion, even when an earlier attempt already moved it to `location`."""
-    before_value, before_candidate = current.value or "", current.candidate or ""
+    before = {
+        "value": current.value or "",
+        "candidate": current.candidate or "",
+        "digest": current.digest or "",
+    }
     if current.value == location:
-        before_value = current.previous or ""
-        before_candidate = current.previous_candidate or ""
+        before = {
+            "value": current.previous or "",
+            "candidate": current.previous_candidate or "",
+            "digest": current.previous_digest or "",
+        }
     pointer = pointer_of(gate)
     return {
         "schema": PROMOTION_SCHEMA,
@@ -226,8 +147,12 @@ def promotion_document(
         "serving": {
             "configMap": pointer.wire(),
             "retainPrevious": gate.spec.rollback.retain_previous,
-            "before": {"value": before_value, "candidate": before_candidate},
-            "after": {"value": location, "candidate": gate.spec.candidate.label},
+            "before": before,
+            "after": {
+                "value": location,
+                "candidate": gate.spec.candidate.label,
+                "digest": gate.spec.candidate.adapter_digest or "",
+            },
         },
     }
 
@@ -295,10 +220,15 @@ def rollback_document(
         "time": iso(now),
         "serving": {
             "configMap": pointer_of(gate).wire(),
-            "before": {"value": location, "candidate": label},
+            "before": {
+                "value": location,
+                "candidate": label,
+                "digest": gate.spec.candidate.adapter_digest or "",
+            },
             "after": {
                 "value": current.previous or "",
                 "candidate": current.previous_candidate or "",
+                "digest": current.previous_digest or "",
             },
         },
     }
