@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, etcd, helm, and Kueue's and JobSet's managers with their CRDs) from
-# their Go modules into a cache outside the checkout, keyed by version, and prints the bin folder. A second run, or
-# CI in another clone on the same machine, finds them there and builds nothing.
+# their Go modules into a cache outside the checkout, keyed by version, and prints the bin folder.
+# A second run, or CI in another clone on the same machine, finds them there and builds nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
