@@ -14,6 +14,8 @@ server, started once per session or found running.
 - `kueue` (session): `testbed.kueue.Kueue` running against the cluster, started by the first
   test that asks; `gpu_queue` (function) makes a ClusterQueue with GPU quota and a LocalQueue in
   the test's namespace.
+- `jobset` (session): `testbed.jobset.JobSet` running against the cluster, started by the first
+  test that asks; its pods find each other by host name (`testbed.podnet`).
 - `real_model_dir` (session): the converted SmolLM2-135M-Instruct folder (hack/real_model.py),
   from the cache outside the checkout; the first session on a machine fetches and converts it.
 
@@ -44,13 +46,14 @@ from kubernetes import client
 from testbed import kueue as kueue_testbed
 from testbed import procs, watchdog
 from testbed.cluster import Cluster
+from testbed.jobset import JobSet
 from testbed.kube import Json
 from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
 
-CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue")
+CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue", "jobset")
 _startup = pytest.StashKey[dict[str, float]]()
 _operator_started = pytest.StashKey[bool]()
 
@@ -198,6 +201,19 @@ def kueue(cluster: Cluster, pytestconfig: pytest.Config) -> Kueue:
     began = time.monotonic()
     started = Kueue.start(cluster)
     pytestconfig.stash[_startup]["kueue"] = time.monotonic() - began
+    return started
+
+
+@pytest.fixture(scope="session")
+def jobset(cluster: Cluster, pytestconfig: pytest.Config) -> JobSet:
+    """JobSet's manager, its CRD and webhooks, started on the first test that asks and left to
+    the cluster's own stop."""
+    found = JobSet.attach(cluster)
+    if found is not None:
+        return found
+    began = time.monotonic()
+    started = JobSet.start(cluster)
+    pytestconfig.stash[_startup]["jobset"] = time.monotonic() - began
     return started
 
 

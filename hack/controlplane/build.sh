@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, helm, and Kueue's manager with its CRDs) from their Go modules
-# into a cache outside the checkout, keyed by version, and prints the bin folder. A second run, or
-# CI in another clone on the same machine, finds them there and builds nothing.
+# kube-scheduler, kubectl, etcd, helm, and Kueue's and JobSet's managers with their CRDs) from
+# their Go modules into a cache outside the checkout, keyed by version, and prints the bin folder.
+# A second run, or CI in another clone on the same machine, finds them there and builds nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -50,6 +50,18 @@ build_kueue() {
   cp "$src"/config/components/crd/bases/*.yaml "$config/crds/"
   cp "$src/config/components/webhook/manifests.yaml" "$config/webhooks.yaml"
 }
+# JobSet's CRD and webhook registrations likewise, for hack/testbed/jobset.py (bin/jobset-config/).
+# Built inside its downloaded module rather than by `go install module@version`, which also asks
+# the proxy for the module's version list (refused for JobSet by some proxies).
+build_jobset() {
+  local src config=$1/../config
+  src=$(go mod download -json "sigs.k8s.io/jobset@$JOBSET_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  (cd "$src" && GOFLAGS=-mod=readonly go build -trimpath -o "$1/jobset" \
+    -ldflags "-s -w -X sigs.k8s.io/jobset/pkg/version.GitVersion=$JOBSET_VERSION" .)
+  mkdir -p "$config/crds"
+  cp "$src"/config/components/crd/bases/*.yaml "$config/crds/"
+  cp "$src/config/components/webhook/manifests.yaml" "$config/webhooks.yaml"
+}
 build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 
 mkdir -p "$cache"
@@ -61,12 +73,16 @@ build_into "$cache/etcd-$ETCD_VERSION" "etcd $ETCD_VERSION" build_etcd
 build_into "$cache/helm-$HELM_VERSION" "helm $HELM_VERSION" build_helm
 build_into "$cache/kube-$KUBE_VERSION-r$KUBE_RECIPE" "kubernetes $KUBE_VERSION" build_kube
 build_into "$cache/kueue-$KUEUE_VERSION" "kueue $KUEUE_VERSION" build_kueue
+build_into "$cache/jobset-$JOBSET_VERSION" "jobset $JOBSET_VERSION" build_jobset
 
 # One folder per combination, never repointed, so a running test bed keeps its binaries.
 bin="$cache/bin-$KUBE_VERSION-r$KUBE_RECIPE-$ETCD_VERSION-$HELM_VERSION-kueue-$KUEUE_VERSION"
+bin+="-jobset-$JOBSET_VERSION"
 mkdir -p "$bin"
-for d in "kube-$KUBE_VERSION-r$KUBE_RECIPE" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION" "kueue-$KUEUE_VERSION"; do
+for d in "kube-$KUBE_VERSION-r$KUBE_RECIPE" "etcd-$ETCD_VERSION" "helm-$HELM_VERSION" \
+    "kueue-$KUEUE_VERSION" "jobset-$JOBSET_VERSION"; do
   for f in "$cache/$d/bin/"*; do ln -sf "$f" "$bin/$(basename "$f")"; done
 done
 ln -sfn "$cache/kueue-$KUEUE_VERSION/config" "$bin/kueue-config"
+ln -sfn "$cache/jobset-$JOBSET_VERSION/config" "$bin/jobset-config"
 echo "$bin"

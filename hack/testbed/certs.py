@@ -59,6 +59,8 @@ def component_identities(node_name: str) -> tuple[Identity, ...]:
         # Kueue's manager (testbed/kueue.py), when a test starts it. Kueue's own RBAC is Kueue's
         # business, not what the test bed proves.
         Identity("kueue", "system:kueue", ("system:masters",)),
+        # JobSet's manager (testbed/jobset.py) likewise.
+        Identity("jobset", "system:jobset", ("system:masters",)),
     )
 
 

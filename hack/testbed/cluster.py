@@ -42,8 +42,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # The order `stop` ends them in: consumers of the API first, etcd last.
 COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
-# Started only by the tests that need them (testbed/kueue.py); stopped first.
-ADDONS = ("kueue",)
+# Started only by the tests that need them (testbed/kueue.py, testbed/jobset.py); stopped first.
+ADDONS = ("kueue", "jobset")
 # How long the node-lifecycle controller waits for a missed heartbeat before marking the node
 # NotReady: short so fault tests finish quickly, yet eight lease renewals long so a busy machine
 # does not flap the node.

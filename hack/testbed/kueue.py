@@ -3,9 +3,8 @@ its CRDs and webhook registrations from the same pinned module (hack/controlplan
 them in the bin folder's `kueue-config/`), and its visibility API aggregated into the API server.
 
 Everything the cluster reaches is on loopback, as for the node agent:
-- webhooks (admission and CRD conversion) are registered by `url: https://127.0.0.1:<port>/...`
-  with the test bed CA as caBundle; Kueue's own certificate rotation is off, it serves a
-  certificate this module issues;
+- webhooks (admission and CRD conversion) are served as `testbed.addon` describes; Kueue's own
+  certificate rotation is off, it serves a certificate this module issues;
 - the visibility API server is an APIService whose Service is ExternalName `localhost`, which the
   aggregator dials as `localhost:<port>` (a Service cannot have loopback endpoints).
 
@@ -16,21 +15,19 @@ bound there, so parallel test beds never share one.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from kubernetes import client
 
-from testbed import certs, procs
+from testbed import procs
+from testbed.addon import Addon, webhook_resources
 from testbed.cluster import Cluster
 from testbed.kube import Json, read_json
-from testbed.waiting import log_tails, wait_for
+from testbed.waiting import wait_for
 
 NAME = "kueue"
 NAMESPACE = "kueue-system"
@@ -60,27 +57,29 @@ class KueuePorts:
         return cls(procs.free_port(), procs.free_port(), procs.free_port())
 
 
-class Kueue:
+class Kueue(Addon):
     """Kueue's manager running against the cluster; `start` sets it up, `stop` ends it."""
 
+    NAME = NAME
+
     def __init__(self, cluster: Cluster, ports: KueuePorts) -> None:
-        self.cluster = cluster
+        super().__init__(cluster, ports.webhook, ports.health)
         self.ports = ports
-        self.dir = cluster.run_dir / NAME
-        self.config_dir = cluster.bin_dir / "kueue-config"
 
     @classmethod
     def start(cls, cluster: Cluster, timeout: float = 180.0) -> Kueue:
         kueue = cls(cluster, KueuePorts.pick())
-        (kueue.dir / "certs").mkdir(parents=True, exist_ok=True)
-        kueue._issue_cert()
-        kueue._install_crds()
+        # One certificate for both servers: the aggregator checks the visibility server against
+        # `<service>.<namespace>.svc`.
+        kueue.issue_cert(f"{VISIBILITY_SERVICE}.{NAMESPACE}.svc")
+        kueue.install_crds(kueue._convert)
         kueue._spawn()
         deadline = time.monotonic() + timeout
-        kueue._await(kueue._ready, deadline, "Kueue /readyz")
-        kueue._register_webhooks()
+        kueue.wait(kueue.ready, deadline, "Kueue /readyz")
+        kueue.apply(kueue.webhook_configurations(
+            lambda webhook: bool(webhook_resources(webhook) & WEBHOOK_RESOURCES)))
         kueue._register_visibility()
-        kueue._await(kueue._visibility_available, deadline, "Kueue's visibility APIService")
+        kueue.wait(kueue._visibility_available, deadline, "Kueue's visibility APIService")
         return kueue
 
     @classmethod
@@ -91,47 +90,14 @@ class Kueue:
             return None
         return cls(cluster, KueuePorts(**json.loads(state.read_text())))
 
-    def stop(self) -> None:
-        procs.stop(self.cluster.run_dir, NAME)
-
-    def alive(self) -> bool:
-        return procs.alive(self.cluster.run_dir, NAME)
-
     # ----- setup -------------------------------------------------------------------------------
 
-    def _issue_cert(self) -> None:
-        # One certificate for both servers: the aggregator checks the visibility server against
-        # `<service>.<namespace>.svc`; webhooks are dialled by IP, which every serving cert names.
-        certs.issue_serving_cert(
-            self.cluster.pki, f"{VISIBILITY_SERVICE}.{NAMESPACE}.svc",
-            self.dir / "certs" / "tls.crt", self.dir / "certs" / "tls.key",
-        )
-
-    @property
-    def _ca_bundle(self) -> str:
-        return base64.b64encode(self.cluster.pki.ca_cert.read_bytes()).decode()
-
-    def _url(self, path: str) -> str:
-        return f"https://127.0.0.1:{self.ports.webhook}{path}"
-
-    def _install_crds(self) -> None:
-        documents = []
-        for path in sorted((self.config_dir / "crds").glob("*.yaml")):
-            crd = yaml.safe_load(path.read_text())
-            if crd["spec"]["names"]["plural"] in CONVERTED:
-                crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {
-                    "conversionReviewVersions": ["v1"],
-                    "clientConfig": {"url": self._url("/convert"), "caBundle": self._ca_bundle},
-                }}
-            documents.append(crd)
-        self._apply(documents)
-        for crd in documents:
-            self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                                 f"crd/{crd['metadata']['name']}")
-
-    def _apply(self, documents: list[Json]) -> None:
-        self.cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-                             input=yaml.safe_dump_all(documents))
+    def _convert(self, crd: Json) -> None:
+        if crd["spec"]["names"]["plural"] in CONVERTED:
+            crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {
+                "conversionReviewVersions": ["v1"],
+                "clientConfig": {"url": self.url("/convert"), "caBundle": self.ca_bundle},
+            }}
 
     def _config(self) -> Path:
         config = {
@@ -142,7 +108,7 @@ class Kueue:
             "health": {"healthProbeBindAddress": f"127.0.0.1:{self.ports.health}"},
             "metrics": {"bindAddress": "0"},
             "webhook": {"host": "127.0.0.1", "port": self.ports.webhook,
-                        "certDir": str(self.dir / "certs")},
+                        "certDir": str(self.cert_dir)},
             "leaderElection": {"leaderElect": False},
             "internalCertManagement": {"enable": False},
             "integrations": {"frameworks": list(FRAMEWORKS)},
@@ -155,10 +121,8 @@ class Kueue:
 
     def _spawn(self) -> None:
         self.cluster.kubectl("create", "namespace", NAMESPACE, check=False)
-        kubeconfig = self.cluster.run_dir / "kubeconfigs" / f"{NAME}.kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(self.cluster._kubeconfig({NAME: NAME}, NAME)))
         binary = self.cluster.bin_dir / "kueue"
-        argv = [str(binary), f"--config={self._config()}", f"--kubeconfig={kubeconfig}",
+        argv = [str(binary), f"--config={self._config()}", f"--kubeconfig={self.kubeconfig()}",
                 "--zap-log-level=2"]
         # A private mount namespace binds this test bed's certificates at the fixed folders;
         # outside it they stay empty mount points.
@@ -166,40 +130,9 @@ class Kueue:
             Path(folder).mkdir(parents=True, exist_ok=True)
         binds = " && ".join(f'mount --bind "$1" {folder}' for folder in FIXED_CERT_DIRS)
         script = f'{binds} && shift && exec "$@"'
-        wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                   str(self.dir / "certs"), *argv]
-        procs.spawn(self.cluster.run_dir, NAME, wrapped, self.cluster.log_dir / f"{NAME}.log",
-                    cwd=self.dir)
+        self.spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                    str(self.cert_dir), *argv])
         (self.dir / "kueue.json").write_text(json.dumps(self.ports.__dict__))
-
-    def _await(self, predicate: Any, deadline: float, description: str) -> None:
-        while not _holds(predicate):
-            if not self.alive():
-                raise RuntimeError(f"kueue exited while waiting for {description}\n"
-                                   + log_tails([self.cluster.log_dir], lines=40))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {description}\n"
-                                   + log_tails([self.cluster.log_dir], lines=40))
-            time.sleep(0.3)
-
-    def _ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.ports.health}/readyz"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-
-    def _register_webhooks(self) -> None:
-        source = list(yaml.safe_load_all((self.config_dir / "webhooks.yaml").read_text()))
-        documents = []
-        for configuration in source:
-            kept = [w for w in configuration["webhooks"] if _webhook_resources(w)
-                    & WEBHOOK_RESOURCES]
-            for webhook in kept:
-                path = webhook["clientConfig"]["service"]["path"]
-                webhook["clientConfig"] = {"url": self._url(path), "caBundle": self._ca_bundle}
-            configuration["metadata"]["name"] = f"kueue-{configuration['metadata']['name']}"
-            configuration["webhooks"] = kept
-            documents.append(configuration)
-        self._apply(documents)
 
     def _register_visibility(self) -> None:
         service = {"apiVersion": "v1", "kind": "Service",
@@ -210,29 +143,18 @@ class Kueue:
              "metadata": {"name": f"{version}.visibility.{API_GROUP}"},
              "spec": {"group": f"visibility.{API_GROUP}", "version": version,
                       "groupPriorityMinimum": 100, "versionPriority": 100,
-                      "caBundle": self._ca_bundle,
+                      "caBundle": self.ca_bundle,
                       "service": {"name": VISIBILITY_SERVICE, "namespace": NAMESPACE,
                                   "port": self.ports.visibility}}}
             for version in ("v1beta1", "v1beta2")
         ]
-        self._apply([service, *services])
+        self.apply([service, *services])
 
     def _visibility_available(self) -> bool:
         api = client.ApiregistrationV1Api(self.cluster.api_client())
         status = read_json(api.read_api_service, f"v1beta2.visibility.{API_GROUP}")["status"]
         return any(c["type"] == "Available" and c["status"] == "True"
                    for c in status.get("conditions") or [])
-
-
-def _webhook_resources(webhook: Json) -> set[str]:
-    return {r for rule in webhook.get("rules") or [] for r in rule.get("resources") or []}
-
-
-def _holds(predicate: Any) -> bool:
-    try:
-        return bool(predicate())
-    except Exception:  # not up yet; the caller's deadline reports it
-        return False
 
 
 def gpu_queue(cluster: Cluster, namespace: str, cluster_queue: str, local_queue: str, gpus: int,

@@ -15,6 +15,7 @@ Runtime controls, files in <run-dir>/node/<N>/ re-read twice a second:
   gpus               the GPU count to report (`Cluster.set_gpus` writes it)
   heartbeats-paused  while it exists, no Lease renewal and no status post, so the
                      node-lifecycle controller marks the node NotReady and taints it
+The agent keeps the pods' host names there too, in `hosts` (`testbed.podnet`).
 On SIGTERM the agent kills every pod process it started and exits (unlike a kubelet, so that
 stopping the test bed leaves nothing running).
 """
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from testbed import podnet
 from testbed.kube import Json, new_api_client, read_json, watch_json
 from testbed.podrunner import NodeContext, PodWorker
 from testbed.podstatus import now, transient
@@ -67,6 +69,7 @@ class NodeAgent:
             server=self.api.configuration.host, ca_cert=Path(self.api.configuration.ssl_ca_cert),
             gpus_visible=bool(args.expose_host_gpus),
         )
+        podnet.reset_hosts(self.node_context.hosts)
         self.workers: dict[str, PodWorker] = {}
         self.finalised: set[str] = set()
         self.started: set[str] = set()
@@ -217,6 +220,7 @@ class NodeAgent:
             if terminal or ran_here:
                 return
             self.started.add(uid)
+            podnet.add(self.node_context.hosts, pod)
             worker = PodWorker(self.node_context, pod, self._worker_done)
             self.workers[uid] = worker
         log.info("pod %s/%s: accepted", meta["namespace"], meta["name"])

@@ -4,7 +4,8 @@ back-off; activeDeadlineSeconds; termination messages; status posted to the API 
 its outages (`testbed.podstatus`); on deletion the processes are killed and the pod is finalised
 (deleted with grace period 0).
 
-Image -> command mapping: `testbed.images`. Environment and volumes: `testbed.podenv`.
+Image -> command mapping: `testbed.images`. Environment and volumes: `testbed.podenv`. Host
+names: `testbed.podnet`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from kubernetes import client
 
-from testbed import images, podenv, procs
+from testbed import images, podenv, podnet, procs
 from testbed.kube import Json, read_json
 from testbed.podstatus import PodEndedError, PodStatusWriter, now, transient
 
@@ -55,6 +56,11 @@ class NodeContext:
     server: str
     ca_cert: Path
     gpus_visible: bool = False
+
+    @property
+    def hosts(self) -> Path:
+        """The node's hosts file (`testbed.podnet`)."""
+        return self.run_dir / "node" / self.node_name / "hosts"
 
 
 @dataclass
@@ -328,7 +334,8 @@ class PodWorker:
             env["MODELSMITH_TERMINATION_LOG"] = str(run.termination_path)
             command = [podenv.expand(a, env) for a in spec.get("command") or []]
             args = [podenv.expand(a, env) for a in spec.get("args") or []]
-            argv = images.argv_for(spec.get("image", ""), command, args, env["PATH"])
+            argv = podnet.wrap(images.argv_for(spec.get("image", ""), command, args, env["PATH"]),
+                               self.pod, self.node.hosts)
         except podenv.ConfigError as e:
             run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             run.next_start = time.monotonic() + 1.0
