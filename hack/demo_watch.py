@@ -28,7 +28,8 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelsmith.layout import RunLayout, StoreLocation, for_run
+from modelsmith.contract import s3
+from modelsmith.contract.layout import RunLayout, StoreLocation, for_run
 
 GROUP = "modelsmith.io"
 VERSION = "v1alpha1"
@@ -398,9 +399,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str]]:
     """Latency p50/p95 of the candidate and the base model (the evidence bundle) and the
     adapter's size beside the base model's weights (the candidate's training result)."""
-    from modelsmith import objectstore
+    from modelsmith.contract import objectstore
+    from modelsmith.contract.jobspec import TrainResult
     from modelsmith.evidence.bundle import parse_bundle
-    from modelsmith.jobspec import TrainResult
 
     rows: list[tuple[str, str]] = []
     raw = objectstore.get_bytes_or_none(layout.evidence("bundle.json"))
@@ -412,7 +413,7 @@ def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str
         ]
     if isinstance(iteration, int):
         raw = objectstore.get_bytes_or_none(
-            objectstore.join(layout.candidate(iteration), "result.json")
+            s3.join(layout.candidate(iteration), "result.json")
         )
         if raw is not None:
             result = TrainResult.model_validate_json(raw)

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = ensure()
     if args.upload:
-        from modelsmith import objectstore
+        from modelsmith.contract import objectstore
 
         began = time.monotonic()
         written = objectstore.publish_dir(folder, args.upload)

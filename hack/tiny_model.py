@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from modelsmith.api.benchmark import Benchmark, Scenario
-from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.api.benchmark import Benchmark
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
@@ -161,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = build(load_scenarios(args.benchmark), args.out, TinyShape(seed=args.seed))
     print(f"wrote {out}", file=sys.stderr)
     if args.upload:
-        from modelsmith import objectstore
+        from modelsmith.contract import objectstore
 
         written = objectstore.publish_dir(out, args.upload)
         print(f"uploaded {len(written)} files to {args.upload}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from modelsmith.jobspec import EvalSpec
+from modelsmith.contract.jobspec import EvalSpec
 from modelsmith_evaluator import job
 from modelsmith_trainer.runtime import load_spec, parse_args, run_job
 

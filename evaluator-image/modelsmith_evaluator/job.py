@@ -19,14 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelsmith import objectstore
-from modelsmith.api.benchmark import Scenario
-from modelsmith.benchmark.prompting import render_prompt
-from modelsmith.criteria import CriterionError, score_scenario
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import EvalSpec
+from modelsmith.contract import objectstore, s3
+from modelsmith.contract.criteria import CriterionError, score_scenario
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.jobspec import EvalSpec
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
+from modelsmith.contract.scorecard import Latency, Outcome, Scorecard, build_scorecard
 from modelsmith_evaluator.scenarios import check_pinned, parse_scenarios
-from modelsmith_evaluator.scorecard import Outcome, build_scorecard
 from modelsmith_trainer import models
 from modelsmith_trainer.prompts import Resolved, for_evaluation
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
@@ -137,11 +137,13 @@ def evaluate(
         gpu_hourly_price=spec.gpu_hourly_price,
     )
     objectstore.put_atomic(
-        objectstore.join(spec.output, RESULTS),
+        s3.join(spec.output, RESULTS),
         ("\n".join(lines) + "\n").encode("utf-8"),
         "application/x-ndjson",
     )
-    reported = objectstore.put_json_atomic(objectstore.join(spec.output, SCORECARD), scorecard)
+    reported = objectstore.put_json_atomic(
+        s3.join(spec.output, SCORECARD), scorecard.document()
+    )
     return _summary(spec, scorecard, label, run, prompt_format, reported)
 
 
@@ -182,35 +184,36 @@ def _scored(scenario: Scenario, generation: Generation) -> tuple[Outcome, str]:
 
 def _summary(
     spec: EvalSpec,
-    scorecard: dict[str, Any],
+    scorecard: Scorecard,
     label: str,
     run: GenerationRun,
     prompt_format: Resolved,
     reported: str,
 ) -> dict[str, Any]:
     """Logs the result and returns the Job's termination summary."""
-    heldout = scorecard["splits"].get("heldout", {})
+    overall, heldout = scorecard.overall, scorecard.splits.get("heldout")
+    latency = scorecard.latency_ms or Latency()
     log.info(
         "%s (%s prompts): %d/%d passed (held-out %s/%s), p50 %.1f ms",
         label,
         prompt_format,
-        scorecard["overall"]["passed"],
-        scorecard["overall"]["total"],
-        heldout.get("passed"),
-        heldout.get("total"),
-        scorecard["latency_ms"]["p50"] or 0.0,
+        overall.passed,
+        overall.total,
+        None if heldout is None else heldout.passed,
+        None if heldout is None else heldout.total,
+        latency.p50 or 0.0,
     )
     return {
         "iteration": spec.iteration,
         "model_label": label,
-        "score": scorecard["overall"]["score"],
-        "passed": scorecard["overall"]["passed"],
-        "total": scorecard["overall"]["total"],
-        "heldout_score": heldout.get("score") if heldout.get("total") else None,
-        "p50_ms": scorecard["latency_ms"]["p50"],
-        "p95_ms": scorecard["latency_ms"]["p95"],
+        "score": overall.score,
+        "passed": overall.passed,
+        "total": overall.total,
+        "heldout_score": scorecard.heldout_score,
+        "p50_ms": latency.p50,
+        "p95_ms": latency.p95,
         "device": run.device,
-        "per_decision": scorecard["cost"]["per_decision"],
+        "per_decision": None if scorecard.cost is None else scorecard.cost.per_decision,
         "prompt_format": prompt_format,
         "digests": {"scorecard": reported},
     }

@@ -8,9 +8,9 @@ import json
 
 from pydantic import ValidationError
 
-from modelsmith.api.benchmark import Scenario
-from modelsmith.criteria import validate_scenarios
-from modelsmith.exitcodes import ExitCode
+from modelsmith.contract.criteria import validate_scenarios
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.scenario import Scenario
 from modelsmith_trainer.runtime import JobFailure
 
 CRITERIA_FIELDS = frozenset({"pass", "fail", "pass_criteria", "fail_criteria"})

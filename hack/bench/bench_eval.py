@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmodel import UNDER_LOAD, add_arguments, load_model, machine_line, prepare, table
 
-from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.contract.prompting import render_prompt
 
 TARGET = 3.0
 ONE_AT_A_TIME = "one at a time"

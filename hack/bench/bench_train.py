@@ -42,8 +42,9 @@ from benchmodel import (
     table,
 )
 
-from modelsmith.benchmark.prompting import render_prompt
-from modelsmith.jobspec import Recipe, TrainExample
+from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.recipe import Recipe
 
 TARGET_RATIO = 1.0
 LOSS_TOLERANCE = (0.02, 0.10)

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic.alias_generators import to_snake
 
-from modelsmith.api.benchmark import Scenario
-from modelsmith.jobspec import Recipe
+from modelsmith.contract.recipe import Recipe
+from modelsmith.contract.scenario import Scenario
 
 HACK = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HACK))

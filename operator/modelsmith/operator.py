@@ -35,7 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith import events, informer, metrics, objectstore
+    from modelsmith import events, informer, metrics
+    from modelsmith.contract import readlimits, s3
     from modelsmith.controllers.run.job_manifest import MANAGED_SELECTOR
     from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
     from modelsmith.kopfstate import NoDiffBase
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from modelsmith.targets.resolve import target_buckets
 
     settings = OperatorSettings()
+    s3.size_pool(settings.pooled_connections)
     if args.peering and not args.priority:
         # kopf pauses every replica that sees a peer of equal priority; distinct random
         # priorities let exactly one act, and a survivor takes over when it goes away.
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         settings.execution.max_workers = OperatorSettings().workers
         # URIs in specs are read with the operator's credentials: only in its own bucket and
         # those the (admin-owned) ExecutionTargets name.
-        objectstore.confine_reads(OperatorSettings().bucket, target_buckets)
+        readlimits.confine_reads(OperatorSettings().bucket, target_buckets)
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60

@@ -22,11 +22,11 @@ import pydantic
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from modelsmith.contract.s3 import InvalidUri, ObjectStoreError, ObjectStoreUnavailable
 from modelsmith.evidence.bundle import EvidenceError
 from modelsmith.evidence.sanitiser import LeakError
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.state import BLOCK_KINDS, BlockKind
-from modelsmith.objectstore import InvalidUri, ObjectStoreError, ObjectStoreUnavailable
 
 FIRST_RETRY_SECONDS: Final = 5.0
 LONGEST_RETRY_SECONDS: Final = 300.0

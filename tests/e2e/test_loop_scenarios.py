@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modelsmith.loop import run_key
+from modelsmith.contract.layout import run_key
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess

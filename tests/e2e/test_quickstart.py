@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.gate import PromotionGate, evidence_prefix
+from modelsmith.contract.layout import for_gate
+from modelsmith.contract.scenario import Scenario
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.layout import for_gate
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelsmith.api.benchmark import Scenario, Split
+from modelsmith.contract.scenario import Scenario, Split
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess

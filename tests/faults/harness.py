@@ -94,8 +94,8 @@ class RunWatch:
 
     def job_name(self, suffix: str) -> str:
         """The run's Job name ending in `suffix` (e.g. "i1-train-a1"): Job names carry a key
-        from the run's namespace and UID (loop.run_key). "" while the run does not exist."""
-        from modelsmith.loop import run_key
+        from the run's namespace and UID (run_key). "" while the run does not exist."""
+        from modelsmith.contract.layout import run_key
 
         try:
             uid = self.run()["metadata"]["uid"]

@@ -11,12 +11,12 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, kube, loop
+from modelsmith import GROUP, VERSION, kube
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
 from modelsmith.conditions import set_condition
+from modelsmith.contract.layout import RunLayout, StoreLocation, for_gate, for_run, run_key
 from modelsmith.controllers.gate.guard import uid_digest
-from modelsmith.layout import RunLayout, StoreLocation, for_gate, for_run
 from modelsmith.settings import OperatorSettings
 from testbed.cluster import Cluster
 
@@ -44,7 +44,7 @@ def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:
         )
     gate = {**gate, "metadata": dict(gate["metadata"]), "spec": dict(gate["spec"])}
     # Where the operator would find the evidence: the run's keyed prefix in its own bucket.
-    key = loop.run_key(namespace, run["metadata"]["uid"])
+    key = run_key(namespace, run["metadata"]["uid"])
     gate["spec"].setdefault("store", {"bucket": OperatorSettings().bucket, "runKey": key})
     gate["metadata"]["ownerReferences"] = [
         {

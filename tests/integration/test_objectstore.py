@@ -1,4 +1,4 @@
-"""modelsmith.objectstore against the test bed's S3 server (moto, over HTTP on loopback)."""
+"""contract.objectstore against the test bed's S3 server (moto, over HTTP on loopback)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from modelsmith import objectstore
+from modelsmith.contract import objectstore, s3
 from testbed.objectstore import ObjectStore
 
 
@@ -23,20 +23,20 @@ def prefix(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_parse_uri() -> None:
-    uri = objectstore.parse_uri("s3://bucket/a/b/")
+    uri = s3.parse_uri("s3://bucket/a/b/")
     assert (uri.bucket, uri.key, uri.is_prefix) == ("bucket", "a/b/", True)
     assert str(uri.child("c.json")) == "s3://bucket/a/b/c.json"
-    assert objectstore.join("s3://bucket/a", "c") == "s3://bucket/a/c"
+    assert s3.join("s3://bucket/a", "c") == "s3://bucket/a/c"
     for bad in ("bucket/key", "s3:///key", "https://bucket/key"):
-        with pytest.raises(objectstore.InvalidUri):
-            objectstore.parse_uri(bad)
+        with pytest.raises(s3.InvalidUri):
+            s3.parse_uri(bad)
 
 
 def test_json_and_bytes(prefix: str) -> None:
     uri = prefix + "doc.json"
     assert objectstore.get_json_or_none(uri) is None
     assert not objectstore.exists(uri)
-    with pytest.raises(objectstore.ObjectNotFound):
+    with pytest.raises(s3.ObjectNotFound):
         objectstore.get_bytes(uri)
     objectstore.put_json(uri, {"b": 1, "a": [1, 2]})
     assert objectstore.exists(uri)
@@ -48,7 +48,7 @@ def test_json_and_bytes(prefix: str) -> None:
 def test_put_if_absent_is_write_once(prefix: str) -> None:
     uri = prefix + "ledger/000000.json"
     objectstore.put_if_absent(uri, b"first")
-    with pytest.raises(objectstore.AlreadyExists):
+    with pytest.raises(s3.AlreadyExists):
         objectstore.put_if_absent(uri, b"second")
     assert objectstore.get_bytes(uri) == b"first"
     assert objectstore.put_json_once(prefix + "once.jsonl", "line\n") is True
@@ -90,7 +90,7 @@ def test_directories_round_trip(prefix: str, tmp_path: Path) -> None:
 
 def test_keys_cannot_escape_the_download_directory(prefix: str, tmp_path: Path) -> None:
     objectstore.put_bytes(prefix + "evil/../../outside", b"x")
-    with pytest.raises(objectstore.ObjectStoreError):
+    with pytest.raises(s3.ObjectStoreError):
         objectstore.download_prefix(prefix + "evil/", tmp_path / "dest")
     assert not (tmp_path / "outside").exists()
 
@@ -102,13 +102,13 @@ def test_an_unreachable_store_is_unavailable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
-    with pytest.raises(objectstore.ObjectStoreUnavailable) as caught:
+    with pytest.raises(s3.ObjectStoreUnavailable) as caught:
         objectstore.get_bytes_or_none("s3://modelsmith/anything")
     assert "127.0.0.1" not in str(caught.value)
 
 
 def test_a_missing_bucket_is_unavailable(prefix: str) -> None:
-    with pytest.raises(objectstore.ObjectStoreUnavailable):
+    with pytest.raises(s3.ObjectStoreUnavailable):
         objectstore.get_bytes_or_none("s3://no-such-bucket-here/key")
 
 
@@ -122,18 +122,18 @@ def test_only_large_uploads_wait_for_100_continue(prefix: str, tmp_path: Path) -
         sent[key] = expect.encode() if isinstance(expect, str) else expect
 
     (tmp_path / "small-file").write_bytes(b"{}")
-    (tmp_path / "large-file").write_bytes(b"x" * objectstore.EXPECT_CONTINUE_FROM)
-    s3 = objectstore.client()
-    s3.meta.events.register("before-send.s3", record)
+    (tmp_path / "large-file").write_bytes(b"x" * s3.EXPECT_CONTINUE_FROM)
+    boto = s3.client()
+    boto.meta.events.register("before-send.s3", record)
     try:
         objectstore.upload_dir(tmp_path, prefix + "dir/")
     finally:
-        s3.meta.events.unregister("before-send.s3", record)
+        boto.meta.events.unregister("before-send.s3", record)
     assert sent == {"small-file": None, "large-file": b"100-continue"}
 
-    large = b"y" * objectstore.EXPECT_CONTINUE_FROM
-    assert "Expect" not in objectstore.put_headers(b"{}", objectstore.JSON_TYPE)
-    assert objectstore.put_headers(large, objectstore.JSON_TYPE)["Expect"] == "100-continue"
+    large = b"y" * s3.EXPECT_CONTINUE_FROM
+    assert "Expect" not in s3.put_headers(b"{}", objectstore.JSON_TYPE)
+    assert s3.put_headers(large, objectstore.JSON_TYPE)["Expect"] == "100-continue"
     objectstore.put_if_absent(prefix + "small", b"{}")
     objectstore.put_bytes(prefix + "large", large)
     assert objectstore.get_bytes(prefix + "small") == b"{}"

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from modelsmith import objectstore
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
+from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract.readlimits import BODIES, READ_LIMITS, ObjectKind
 from modelsmith.controllers.run.scenarios import fetch_scenarios
-from modelsmith.objectstore import BODIES, READ_LIMITS, ObjectKind
 from testbed.objectstore import ObjectStore
 
 GIB = 1 << 30
-PART = 64 * objectstore.MIB
+PART = 64 * readlimits.MIB
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def gib_object(object_store: ObjectStore) -> Iterator[str]:
 def sent(env: str, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     """(method, url, Range header) of every single-object request the module sends."""
     requests: list[tuple[str, str, str]] = []
-    http = objectstore._store().http
+    http = s3.store().http
     send = http.send
 
     def record(request: Any) -> Any:
@@ -75,7 +75,7 @@ def test_a_gib_scorecard_is_refused_having_read_none_of_it(
     requested, read = BODIES.requested, BODIES.read
     tracemalloc.start()
     try:
-        with pytest.raises(objectstore.ObjectTooLarge) as refused:
+        with pytest.raises(readlimits.ObjectTooLarge) as refused:
             objectstore.get_json_or_none(gib_object)  # the kind follows from the name
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -127,7 +127,7 @@ def test_an_object_at_its_limit_is_read_whole_one_byte_more_is_refused(
     read = BODIES.read
     assert objectstore.get_bytes(env + "at/progress.json") == b"x" * limit
     assert BODIES.read - read == limit
-    with pytest.raises(objectstore.ObjectTooLarge) as refused:
+    with pytest.raises(readlimits.ObjectTooLarge) as refused:
         objectstore.get_bytes(env + "over/progress.json")
     assert refused.value.size == limit + 1
     assert BODIES.read - read == limit  # nothing more
@@ -151,15 +151,15 @@ def test_a_bucket_outside_the_configured_one_is_refused(
     assert objectstore.get_bytes(f"s3://{other}/benchmarks/support.yaml") == b"[]"
     sent.clear()
 
-    monkeypatch.setattr(objectstore, "_confined", None)
-    objectstore.confine_reads(object_store.bucket)
-    with pytest.raises(objectstore.ForeignBucket) as refused:
+    monkeypatch.setattr(readlimits, "_confined", None)
+    readlimits.confine_reads(object_store.bucket)
+    with pytest.raises(readlimits.ForeignBucket) as refused:
         objectstore.get_bytes(f"s3://{other}/benchmarks/support.yaml")
     assert str(refused.value) == (
         f"the URI names the bucket {other}, but the operator reads only its configured bucket "
         f"{object_store.bucket} and those its ExecutionTargets name"
     )
-    with pytest.raises(objectstore.ForeignBucket):
+    with pytest.raises(readlimits.ForeignBucket):
         objectstore.prefix_has_objects(f"s3://{other}/models/base/")
     assert sent == []
     objectstore.put_json(env + "own.json", {"ok": True})

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from modelsmith import objectstore
+from modelsmith.contract import objectstore, s3
 
 
 class Script:
@@ -62,20 +62,20 @@ def test_throttling_and_server_errors_are_retried(script: Script) -> None:
 
 
 def test_a_store_failing_every_attempt_is_unavailable(script: Script) -> None:
-    script.answers = [(503, "SlowDown")] * objectstore.ATTEMPTS
-    with pytest.raises(objectstore.ObjectStoreUnavailable, match="SlowDown"):
+    script.answers = [(503, "SlowDown")] * s3.ATTEMPTS
+    with pytest.raises(s3.ObjectStoreUnavailable, match="SlowDown"):
         objectstore.put_bytes("s3://bucket/key", b"{}")
-    assert len(script.requests) == objectstore.ATTEMPTS
+    assert len(script.requests) == s3.ATTEMPTS
 
 
 @pytest.mark.parametrize(
     ("status", "code", "error"),
     [
-        (404, "NoSuchKey", objectstore.ObjectNotFound),
-        (412, "PreconditionFailed", objectstore.AlreadyExists),
-        (403, "AccessDenied", objectstore.ObjectStoreUnavailable),
-        (404, "NoSuchBucket", objectstore.ObjectStoreUnavailable),
-        (301, "PermanentRedirect", objectstore.ObjectStoreUnavailable),
+        (404, "NoSuchKey", s3.ObjectNotFound),
+        (412, "PreconditionFailed", s3.AlreadyExists),
+        (403, "AccessDenied", s3.ObjectStoreUnavailable),
+        (404, "NoSuchBucket", s3.ObjectStoreUnavailable),
+        (301, "PermanentRedirect", s3.ObjectStoreUnavailable),
     ],
 )
 def test_answers_are_final_and_typed(

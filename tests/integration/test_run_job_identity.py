@@ -12,6 +12,7 @@ from kubernetes import client
 from staged import launchable_run, second_namespace
 
 from modelsmith import events, kube, loop, watched
+from modelsmith.contract.layout import run_key
 from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.job_manifest import LABEL_RUN_UID
 from modelsmith.controllers.run.reconcile import reconcile
@@ -41,7 +42,7 @@ def _run(namespace: str) -> dict[str, Any]:
 
 
 def _first_job(namespace: str) -> str:
-    key = loop.run_key(namespace, _run(namespace)["metadata"]["uid"])
+    key = run_key(namespace, _run(namespace)["metadata"]["uid"])
     return loop.job_name(RUN, key, 0, loop.Phase.EVALUATING_BASELINE, 1)
 
 

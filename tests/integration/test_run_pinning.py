@@ -17,10 +17,12 @@ import yaml
 from kubernetes import client
 from staged import run_layout
 
-from modelsmith import events, kube, loop, objectstore, watched
+from modelsmith import events, kube, watched
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import condition, set_condition
+from modelsmith.contract import objectstore
+from modelsmith.contract.layout import run_key
 from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
 from modelsmith.controllers.run import pinning, scenarios, staging
 from modelsmith.controllers.run import reconcile as run_reconcile
@@ -64,7 +66,7 @@ def _job_spec(namespace: str, name: str) -> dict[str, Any]:
 def _current_job(namespace: str) -> str:
     run = _get("iterationruns", namespace, RUN)
     state = state_from_status(
-        RUN, loop.run_key(namespace, run["metadata"]["uid"]), run["status"]
+        RUN, run_key(namespace, run["metadata"]["uid"]), run["status"]
     )
     assert state.job is not None
     return state.job.name

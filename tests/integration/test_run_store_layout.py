@@ -15,11 +15,11 @@ import pytest
 from kubernetes import client
 from staged import launchable_run, second_namespace
 
-from modelsmith import events, kube, loop, watched
+from modelsmith import events, kube, watched
 from modelsmith.api import samples
+from modelsmith.contract.layout import StoreLocation, for_run, run_key
 from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.reconcile import reconcile
-from modelsmith.layout import StoreLocation, for_run
 from testbed.cluster import Cluster, KubectlError
 from testbed.objectstore import ObjectStore
 
@@ -87,8 +87,8 @@ def test_two_targets_route_their_runs_artefacts_to_their_own_bucket_and_prefix(
     for ns in (namespace, other_namespace):
         reconcile(ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline", _run(ns)["status"]
-    key_a = loop.run_key(namespace, _run(namespace)["metadata"]["uid"])
-    key_b = loop.run_key(other_namespace, _run(other_namespace)["metadata"]["uid"])
+    key_a = run_key(namespace, _run(namespace)["metadata"]["uid"])
+    key_b = run_key(other_namespace, _run(other_namespace)["metadata"]["uid"])
     assert _run(namespace)["status"]["store"] == {
         "bucket": object_store.bucket,
         "prefix": "teams/a/",

@@ -15,12 +15,13 @@ import pytest
 from kubernetes import client
 from staged import run_layout
 
-from modelsmith import GROUP, VERSION, events, kube, loop, objectstore, watched
+from modelsmith import GROUP, VERSION, events, kube, loop, watched
 from modelsmith.api import samples
 from modelsmith.conditions import set_condition
+from modelsmith.contract import s3
+from modelsmith.contract.layout import RunLayout, run_key
 from modelsmith.controllers.run import pinning, scenarios, trust
 from modelsmith.controllers.run.reconcile import reconcile
-from modelsmith.layout import RunLayout
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -31,7 +32,7 @@ def _job(namespace: str) -> str:
     """The run's first Job: its name carries a key from the run's namespace and UID."""
     run = kube.get_custom("iterationruns", namespace, RUN)
     assert run is not None
-    key = loop.run_key(namespace, run["metadata"]["uid"])
+    key = run_key(namespace, run["metadata"]["uid"])
     return loop.job_name(RUN, key, 0, loop.Phase.EVALUATING_BASELINE, 1)
 NOOP_TARGET = "store-outage-noop"
 
@@ -183,7 +184,7 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
 
     def job_entry_lost(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
         if entry.kind is loop.LedgerKind.JOB:
-            raise objectstore.ObjectStoreUnavailable("put-if-absent: the store went away")
+            raise s3.ObjectStoreUnavailable("put-if-absent: the store went away")
         write(layout, entry, data)
 
     monkeypatch.setattr(trust, "put_entry", job_entry_lost)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelsmith import objectstore
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
+from modelsmith.contract import objectstore
 from modelsmith.controllers.run import scenarios
 from testbed.objectstore import ObjectStore
 

@@ -13,7 +13,7 @@ from kubernetes import client
 
 from modelsmith import GROUP, VERSION, kube, watched
 from modelsmith.api import samples
-from modelsmith.handlers import intake as _intake  # noqa: F401  (registers the reconcile)
+from modelsmith.contract import readlimits
 from modelsmith.reconciler import RECONCILER
 from testbed.cluster import Cluster
 
@@ -98,10 +98,8 @@ def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
 def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
     operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelsmith import objectstore
-
-    monkeypatch.setattr(objectstore, "_confined", None)
-    objectstore.confine_reads("modelsmith")
+    monkeypatch.setattr(readlimits, "_confined", None)
+    readlimits.confine_reads("modelsmith")
     custom: Any = client.CustomObjectsApi(crds.api_client())
     body = samples.intake("elsewhere", namespace)
     body["spec"]["baseModel"]["uri"] = "s3://customer-models/base/"

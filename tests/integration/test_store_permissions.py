@@ -1,6 +1,6 @@
 """The object store itself decides who writes what (modelsmith.storepolicy), not the clients'
 good manners: the test bed's S3 server enforces the same IAM policies the docs give for AWS and
-MinIO, and these tests use real boto3 and modelsmith.objectstore against it.
+MinIO, and these tests use real boto3 and modelsmith.contract.objectstore against it.
 
 The run prefixes cover the layout keyed by name, the one keyed by the run's identity, and one
 under an ExecutionTarget's store prefix: the policies are written by key suffix."""
@@ -18,7 +18,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from modelsmith import objectstore
+from modelsmith.contract import objectstore, s3
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -43,7 +43,7 @@ def run_prefix(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def as_jobs(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """modelsmith.objectstore in this process holds the Jobs' credentials, as in a Job."""
+    """modelsmith.contract.objectstore in this process holds the Jobs' credentials, as in a Job."""
     for key, value in object_store.job_env().items():
         monkeypatch.setenv(key, value)
     yield
@@ -136,9 +136,9 @@ def test_a_job_publishes_its_outputs_through_staging(
     assert len(written) == 2
     objectstore.put_json_atomic(base + "iter-2/eval/scorecard.json", {"passed": 1})
     assert objectstore.get_json(base + "iter-2/eval/scorecard.json") == {"passed": 1}
-    with pytest.raises(objectstore.ObjectStoreUnavailable, match="AccessDenied"):
+    with pytest.raises(s3.ObjectStoreUnavailable, match="AccessDenied"):
         objectstore.put_json_atomic(base + "evidence/bundle.json", {"forged": True})
-    with pytest.raises(objectstore.ObjectStoreUnavailable, match="AccessDenied"):
+    with pytest.raises(s3.ObjectStoreUnavailable, match="AccessDenied"):
         objectstore.put_if_absent(base + "ledger/000009.json", b"{}")
     staging = f"s3://{object_store.bucket}/{objectstore.STAGING_PREFIX}"
     assert not [i.key for i in objectstore.iter_objects(staging)]

@@ -3,7 +3,7 @@ decision outlives any attempt to delete its run: issue 18's tampers tried agains
 server and S3 server. The store is written with the bucket's own credentials, as anyone holding
 a Job's could; the run is deleted as alice, a namespace editor. The gate reconciler runs
 in-process (like test_gate) so each step is deterministic. The run side (a rewritten scorecard
-or ledger entry, a planted bundle) is proven by the unit tests of modelsmith.integrity and the
+or ledger entry, a planted bundle) is proven by the unit tests of contract.integrity and the
 quickstart end to end, which verifies every object it reads back."""
 
 from __future__ import annotations

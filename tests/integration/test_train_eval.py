@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 
 import tiny_model
-from modelsmith import integrity, objectstore
-from modelsmith.api.benchmark import Scenario, Split
-from modelsmith.benchmark.heldout import fingerprint
-from modelsmith.benchmark.prompting import render_prompt
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import EvalSpec, ModelRef, Recipe, TrainSpec
+from modelsmith.contract import integrity, objectstore
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.heldout import fingerprint
+from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.recipe import Recipe
+from modelsmith.contract.scenario import Scenario, Split
 from testbed.objectstore import ObjectStore
 
 pytestmark = pytest.mark.slow
@@ -266,7 +267,7 @@ def test_baseline_scores_low_and_scorecard_is_sanitised(
     assert len(results) == 24 and all("completion" in r for r in results)
     assert job.termination["status"] == "succeeded"
     assert job.termination["details"]["total"] == 24
-    # The trusted channel: the digest of the scorecard as written (modelsmith.integrity).
+    # The trusted channel: the digest of the scorecard as written (modelsmith.contract.integrity).
     stored = objectstore.get_bytes(quickstart.uri("iter-0/eval/") + "scorecard.json")
     assert job.termination["digests"] == {"scorecard": integrity.sha256(stored)}
 

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 import tiny_model
-from modelsmith import objectstore
-from modelsmith.benchmark.prompting import render_prompt
-from modelsmith.jobspec import Recipe, TrainExample
+from modelsmith.contract import objectstore, s3
+from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.checkpoint import WEIGHTS, Checkpoints
 from modelsmith_trainer.data import encode_examples
 from modelsmith_trainer.progress import ProgressTracker
@@ -154,8 +155,8 @@ def test_a_corrupt_or_incomplete_checkpoint_is_skipped_with_the_reason(
 ) -> None:
     prefix = fresh_prefix(object_store)
     killed_at(material, prefix, 9)  # checkpoints at 4 and 8
-    objectstore.put_bytes(objectstore.join(prefix, f"step-000008/{WEIGHTS}"), b"not weights")
-    objectstore.put_bytes(objectstore.join(prefix, f"step-000012/{WEIGHTS}"), b"half written")
+    objectstore.put_bytes(s3.join(prefix, f"step-000008/{WEIGHTS}"), b"not weights")
+    objectstore.put_bytes(s3.join(prefix, f"step-000012/{WEIGHTS}"), b"half written")
     resumed = Checkpoints(prefix, 0, SPEC)
     model, outcome, losses = attempt(material, resumed)
 

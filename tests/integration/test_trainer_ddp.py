@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from modelsmith.jobspec import Recipe, TrainExample
+from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.recipe import Recipe
 
 EXAMPLES = [
     TrainExample(id="a", text_prompt="ticket: invoice wrong\nAnswer: ", reference="billing."),

@@ -8,12 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith.api.common import Approver, RollbackContract
-from modelsmith.evidence.bundle import (
-    BenchmarkFacts,
-    EvidenceBundle,
-    IntakeFacts,
-    build_bundle,
-)
+from modelsmith.evidence.bundle import BenchmarkFacts, EvidenceBundle, IntakeFacts, build_bundle
 from modelsmith.evidence.sanitiser import Sanitiser
 
 # id, capability, risk, split

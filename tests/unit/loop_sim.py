@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop import (
     Decision,
     GateObservation,
@@ -19,7 +20,6 @@ from modelsmith.loop import (
     Observation,
     RunConfig,
     RunState,
-    Scorecard,
     decide,
 )
 

@@ -406,7 +406,7 @@ def test_quickstart_approval_patch_is_an_approval() -> None:
 
 def test_a_hub_revision_reaches_the_jobs_model_uri() -> None:
     from modelsmith.api.intake import BaseModelSource
-    from modelsmith.jobspec import ModelRef
+    from modelsmith.contract.jobspec import ModelRef
 
     pinned = BaseModelSource.model_validate(
         {"uri": "hf://acme/tiny", "label": "tiny", "revision": "refs/pr/1"}

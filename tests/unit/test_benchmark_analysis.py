@@ -11,26 +11,28 @@ import pytest
 import yaml
 
 from modelsmith.api import samples
-from modelsmith.api.benchmark import BalancePolicy, Scenario
+from modelsmith.api.benchmark import BalancePolicy
 from modelsmith.benchmark import (
-    ANSWER_CUE,
     BenchmarkSourceError,
-    HeldoutFingerprint,
     balance_report,
-    check_overlap,
     content_digest,
     coverage,
     find_challenges,
-    fingerprint,
     heldout_count,
-    normalise,
-    overlap_between,
     parse_scenarios,
-    render_prompt,
     scenarios_from_configmap,
     scenarios_from_object,
+)
+from modelsmith.contract.heldout import (
+    HeldoutFingerprint,
+    check_overlap,
+    fingerprint,
+    normalise,
+    overlap_between,
     shingles,
 )
+from modelsmith.contract.prompting import ANSWER_CUE, render_prompt
+from modelsmith.contract.scenario import Scenario
 
 
 def doc(index: int = 0, **overrides: Any) -> dict[str, Any]:

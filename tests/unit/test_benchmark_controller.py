@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelsmith.api import samples
-from modelsmith.api.benchmark import Benchmark, Scenario
+from modelsmith.api.benchmark import Benchmark
+from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.benchmark.decide import (
     decide,
     source_kind,

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.benchmark import find_challenges
 from modelsmith.benchmark.contradictions import contradiction
 from modelsmith.benchmark.coverage import heldout_only
-from modelsmith.benchmark.heldout import overlap_between, overlap_sources
 from modelsmith.benchmark.quoting import quoted
 from modelsmith.benchmark.verdict import heldout_overlap, judge
+from modelsmith.contract.heldout import overlap_between, overlap_sources
+from modelsmith.contract.scenario import Scenario
 
 TEMPLATE = "Triage this support ticket and name its queue."
 DISTINCT = [

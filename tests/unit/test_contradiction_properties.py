@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.benchmark.contradictions import contradiction
-from modelsmith.criteria import prepare, score_scenario
+from modelsmith.contract.criteria import prepare, score_scenario
+from modelsmith.contract.scenario import Scenario
 
 # Texts that collide in the ways folding and substrings make them collide: "ß" folds to "ss",
 # the Kelvin sign to "k", "prov" sits inside "approve", and some carry whitespace at an edge.

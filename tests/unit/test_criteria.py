@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from complexity import MAX_GROWTH, growth
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
-from modelsmith.criteria import (
+from modelsmith.contract.criteria import (
     MAX_PATTERN_LENGTH,
     CriterionError,
     compile_pattern,
@@ -18,6 +17,7 @@ from modelsmith.criteria import (
     validate_criterion,
     validate_scenarios,
 )
+from modelsmith.contract.scenario import Scenario
 
 
 def crit(**fields: Any) -> Criterion:
@@ -210,7 +210,7 @@ def test_regex_ignoring_case_folds_beyond_ascii() -> None:
 
 
 def test_re2_classes_are_ascii() -> None:
-    """Where RE2 differs from `re` (see modelsmith.criteria.regex): \\w and \\b are ASCII."""
+    """Where RE2 differs from `re` (see contract.criteria.regex): \\w and \\b are ASCII."""
     assert not holds(crit(kind="regex", value=r"^\w+$"), "café")
     assert not holds(crit(kind="regex", value=r"\bcafé\b"), "un café.")
     assert holds(crit(kind="regex", value=r"^\p{L}+$"), "café")

@@ -9,15 +9,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
-from modelsmith.criteria import (
+from modelsmith.contract.criteria import (
     CriterionError,
     evaluate_criterion,
     prepare,
     score_scenario,
     validate_criterion,
 )
+from modelsmith.contract.scenario import Scenario
 
 texts = st.text(max_size=200)
 nonempty = st.text(min_size=1, max_size=40)

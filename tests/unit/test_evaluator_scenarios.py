@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modelsmith.exitcodes import ExitCode
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith_evaluator.scenarios import check_pinned, parse_scenarios
 from modelsmith_trainer.runtime import JobFailure
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from modelsmith.api.benchmark import Scenario
-from modelsmith.loop.scorecard import Scorecard
-from modelsmith_evaluator.scorecard import (
+from modelsmith.contract.scenario import Scenario
+from modelsmith.contract.scorecard import (
     Outcome,
+    Scorecard,
     build_scorecard,
     cost,
     failure_clusters,
@@ -59,7 +59,7 @@ def card(**changes: Any) -> dict[str, Any]:
         "device_seconds": 1.5,
         "gpu_hourly_price": 2.5,
     }
-    return build_scorecard(**(fields | changes))
+    return build_scorecard(**(fields | changes)).document()
 
 
 def test_tallies_by_split_and_dimension() -> None:
@@ -78,6 +78,36 @@ def test_the_operator_and_the_evidence_bundle_can_read_it() -> None:
     parsed = Scorecard.model_validate(card())
     assert parsed.heldout_score == 0.5
     assert {s.id for s in parsed.failing()} == {"b", "c", "d"}
+
+
+def test_the_document_is_what_the_model_reads_back() -> None:
+    """The evaluator writes through the same model the operator reads with: every field it
+    writes is one the model knows, so reading loses nothing."""
+    document = card()
+    assert set(document) == {
+        "schema",
+        "iteration",
+        "model_label",
+        "model_digest",
+        "overall",
+        "splits",
+        "by_dimension",
+        "scenarios",
+        "failure_clusters",
+        "latency_ms",
+        "tokens",
+        "cost",
+    }
+    assert set(document["scenarios"][0]) == {
+        "id",
+        "split",
+        "passed",
+        "capability",
+        "risk",
+        "operatorLens",
+        "outcomeType",
+    }
+    assert Scorecard.model_validate(document).document() == document
 
 
 def test_no_scenario_text_reaches_the_scorecard() -> None:

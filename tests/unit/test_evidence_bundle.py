@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from modelsmith.api.gate import EvidenceSummary
+from modelsmith.contract.jobspec import Lineage as TrainedLineage
 from modelsmith.evidence.bundle import (
     EVIDENCE_SCHEMA,
     EvidenceBundle,
@@ -25,7 +26,6 @@ from modelsmith.evidence.bundle import (
 )
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import LeakError, LeakKind
-from modelsmith.jobspec import Lineage as TrainedLineage
 from modelsmith.loop.state import HistoryEntry
 
 

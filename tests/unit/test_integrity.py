@@ -1,13 +1,14 @@
 """The decisions behind 'nothing read back from the store is trusted without a cluster-held
-digest' (modelsmith.integrity), and the deletion policy's shape."""
+digest' (modelsmith.contract.integrity), and the deletion policy's shape."""
 
 from __future__ import annotations
 
 import json
 
-from modelsmith import integrity, loop
+from modelsmith import loop
+from modelsmith.contract import integrity
+from modelsmith.contract.integrity import ChainHead
 from modelsmith.controllers.run.trust import Anchors, entry_bytes
-from modelsmith.integrity import ChainHead
 from modelsmith.run_deletion import POLICY_NAME, run_deletion_manifests
 
 DATA = b'{"overall": {"passed": 3, "total": 4, "score": 0.75}}'

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import EvalSpec, ModelRef, Recipe, Termination, TrainSpec
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.jobspec import EvalSpec, ModelRef, Termination, TrainSpec
+from modelsmith.contract.recipe import Recipe
 from modelsmith.loop.recipe import Recipe as LoopRecipe
 
 BASE = {"uri": "s3://modelsmith/models/tiny-support-base/", "label": "tiny-support-base"}

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from loop_sim import T0
 
+from modelsmith.contract.layout import run_key
 from modelsmith.loop import (
     HISTORY_LIMIT,
     TERMINAL,
@@ -34,7 +35,7 @@ from modelsmith.loop import (
     plateau_near,
     plateaued,
 )
-from modelsmith.loop.naming import DNS_LABEL, MAX_NAME, run_key
+from modelsmith.loop.naming import DNS_LABEL, MAX_NAME
 
 # --- phases ---------------------------------------------------------------------------------
 

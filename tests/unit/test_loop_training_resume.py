@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 
 from loop_sim import Sim, config
 
-from modelsmith.layout import RunLayout
+from modelsmith.contract.layout import RunLayout
 from modelsmith.loop import LedgerKind, Phase, Reason, resumed_from_step, step_number
 from modelsmith.storepolicy import JOB_OUTPUTS, OPERATOR_ONLY
 

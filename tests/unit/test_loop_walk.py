@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loop_sim import ALL_IDS, HELDOUT_IDS, T0, card, config
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop import (
     GateObservation,
     GateOutcome,
@@ -20,7 +21,6 @@ from modelsmith.loop import (
     Observation,
     Phase,
     RunState,
-    Scorecard,
     accepted_scorecard_wanted,
     can_transition,
     decide,

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 from modelsmith import loop
 from modelsmith.api.target import ExecutionTargetSpec, Toleration
+from modelsmith.contract.layout import StoreLocation, for_run, run_key
 from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL, render_job
 from modelsmith.controllers.run.state import state_from_status, status_from_state
-from modelsmith.layout import StoreLocation, for_run
-from modelsmith.loop.naming import run_key
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch
 

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 import quickstart_model
-from modelsmith.jobspec import Recipe
+from modelsmith.contract.recipe import Recipe
 
 QUICKSTART = quickstart_model.QUICKSTART
 

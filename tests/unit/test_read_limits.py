@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from loop_sim import Sim, config, job
 
-from modelsmith import objectstore
-from modelsmith.layout import StoreLocation, benchmark_scenarios, for_run
+from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract.layout import StoreLocation, benchmark_scenarios, for_run
+from modelsmith.contract.readlimits import READ_LIMITS, ObjectKind, ObjectTooLarge, kind_of
 from modelsmith.loop import BlockKind, JobState, Phase, Reason
-from modelsmith.objectstore import READ_LIMITS, ObjectKind, ObjectTooLarge, kind_of
 
 LAYOUT = for_run(StoreLocation("modelsmith"), "team-a", "support-run", "a-uid")
 
@@ -18,7 +18,7 @@ def test_every_kind_has_one_limit_and_the_operators_reads_are_small() -> None:
     assert set(READ_LIMITS) == set(ObjectKind)
     for kind in ObjectKind:
         if kind is not ObjectKind.OBJECT:
-            assert READ_LIMITS[kind] <= 4 * objectstore.MIB, kind
+            assert READ_LIMITS[kind] <= 4 * readlimits.MIB, kind
     assert READ_LIMITS[ObjectKind.SCENARIOS] == 1024 * 1024  # as inline and ConfigMap scenarios
 
 
@@ -40,26 +40,26 @@ def test_the_kind_of_each_object_of_the_layout(uri: str, kind: ObjectKind) -> No
 
 
 def test_refusals_name_the_kind_and_the_limit_never_the_key() -> None:
-    err = ObjectTooLarge(ObjectKind.SCORECARD, 4 * objectstore.MIB, 2**30)
-    assert isinstance(err, objectstore.ObjectStoreUnavailable)
+    err = ObjectTooLarge(ObjectKind.SCORECARD, 4 * readlimits.MIB, 2**30)
+    assert isinstance(err, s3.ObjectStoreUnavailable)
     assert str(err) == (
         "the scorecard is 1073741824 bytes, more than the limit of 4194304 bytes for a "
         "scorecard; it was not read"
     )
-    foreign = objectstore.ForeignBucket("customer-data", "modelsmith")
+    foreign = readlimits.ForeignBucket("customer-data", "modelsmith")
     assert "customer-data" in str(foreign) and "configured bucket modelsmith" in str(foreign)
 
 
 def test_a_confined_process_refuses_another_bucket_before_any_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(objectstore, "_confined", None)
-    objectstore.confine_reads("modelsmith")
+    monkeypatch.setattr(readlimits, "_confined", None)
+    readlimits.confine_reads("modelsmith")
 
     def no_store() -> None:
         raise AssertionError("no request may be made")
 
-    monkeypatch.setattr(objectstore, "_store", no_store)
+    monkeypatch.setattr(objectstore, "store", no_store)
     monkeypatch.setattr(objectstore, "client", no_store)
     for read in (
         lambda: objectstore.get_bytes("s3://customer-data/benchmarks/support.yaml"),
@@ -68,14 +68,14 @@ def test_a_confined_process_refuses_another_bucket_before_any_request(
         lambda: objectstore.prefix_has_objects("s3://customer-data/models/"),
         lambda: objectstore.list_objects("s3://customer-data/models/"),
     ):
-        with pytest.raises(objectstore.ForeignBucket):
+        with pytest.raises(readlimits.ForeignBucket):
             read()
 
 
 def test_a_run_blocked_on_a_refused_object_says_which_and_why() -> None:
     sim = Sim(cfg=config())
     sim.baseline({"b-01", "b-02", "b-03"})
-    refusal = str(ObjectTooLarge(ObjectKind.SCORECARD, 4 * objectstore.MIB, 2**30))
+    refusal = str(ObjectTooLarge(ObjectKind.SCORECARD, 4 * readlimits.MIB, 2**30))
     running = job(sim.job_name, JobState.RUNNING)
     d = sim.step(
         sim.observe(job=running, object_store_reachable=False, object_store_refusal=refusal)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import real_model
-from modelsmith.jobspec import TrainExample
+from modelsmith.contract.jobspec import TrainExample
 from modelsmith_trainer import prompts
 from modelsmith_trainer.data import IGNORE_INDEX, encode_examples
 from modelsmith_trainer.models import inspect_directory, load_tokenizer

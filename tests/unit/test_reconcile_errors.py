@@ -14,16 +14,12 @@ from kubernetes.client.exceptions import ApiException
 
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.samples import intake
+from modelsmith.contract.readlimits import ObjectKind, ObjectTooLarge
+from modelsmith.contract.s3 import ObjectNotFound, ObjectStoreUnavailable
 from modelsmith.evidence.bundle import EvidenceError
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.loop import Reason
 from modelsmith.loop.state import BLOCK_KINDS, RECONCILE_ERRORS, BlockKind
-from modelsmith.objectstore import (
-    ObjectKind,
-    ObjectNotFound,
-    ObjectStoreUnavailable,
-    ObjectTooLarge,
-)
 from modelsmith.reconcile_errors import (
     FIRST_RETRY_SECONDS,
     LONGEST_RETRY_SECONDS,

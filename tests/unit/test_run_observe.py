@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.controllers.run.observe import (
     candidates_not_ready,
     capacity_status,
@@ -23,7 +24,6 @@ from modelsmith.controllers.run.observe import (
     waiting,
 )
 from modelsmith.controllers.run.target import Placement
-from modelsmith.exitcodes import ExitCode
 from modelsmith.loop import GateOutcome, JobObservation, JobState
 from modelsmith.loop.queue import QueueObservation, QueueState
 

@@ -12,7 +12,7 @@ from complexity import MAX_GROWTH, growth
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelsmith.api.benchmark import Scenario
+from modelsmith.contract.scenario import Scenario
 from modelsmith.evidence.sanitiser import (
     DEFAULT,
     Finding,

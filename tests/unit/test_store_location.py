@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modelsmith import objectstore
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
 from modelsmith.api.store import ObjectStoreLocation
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.layout import StoreLocation, for_gate, for_run
-from modelsmith.loop.naming import run_key
+from modelsmith.contract import readlimits
+from modelsmith.contract.layout import StoreLocation, for_gate, for_run, run_key
 from modelsmith.targets.rules import NOT_ALLOWED, bucket_refusal
 
 
@@ -84,17 +83,17 @@ def test_uris_outside_the_pinned_bucket_are_refused_naming_what_and_which_rule()
 def test_reads_are_confined_to_the_operators_and_the_targets_buckets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(objectstore, "_confined", None)
-    monkeypatch.setattr(objectstore, "_also_allowed", None)
+    monkeypatch.setattr(readlimits, "_confined", None)
+    monkeypatch.setattr(readlimits, "_also_allowed", None)
     asked: list[str] = []
 
     def targets() -> frozenset[str]:
         asked.append("listed")
         return frozenset({"team-b"})
 
-    objectstore.confine_reads("ops", targets)
-    assert objectstore._readable("s3://ops/x.json").bucket == "ops"
+    readlimits.confine_reads("ops", targets)
+    assert readlimits.readable("s3://ops/x.json").bucket == "ops"
     assert asked == []  # the operator's own bucket needs no listing
-    assert objectstore._readable("s3://team-b/x.json").bucket == "team-b"
-    with pytest.raises(objectstore.ForeignBucket, match="bucket customer-data"):
-        objectstore._readable("s3://customer-data/x.json")
+    assert readlimits.readable("s3://team-b/x.json").bucket == "team-b"
+    with pytest.raises(readlimits.ForeignBucket, match="bucket customer-data"):
+        readlimits.readable("s3://customer-data/x.json")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from modelsmith import layout, storepolicy
+from modelsmith import storepolicy
+from modelsmith.contract import layout
 from testbed.s3server import for_moto
 
 

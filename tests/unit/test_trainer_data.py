@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from modelsmith.api.benchmark import Scenario
-from modelsmith.benchmark.heldout import fingerprint
-from modelsmith.benchmark.prompting import render_prompt
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import TrainExample
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.heldout import fingerprint
+from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
 from modelsmith_trainer.data import (
     IGNORE_INDEX,
     Encoded,

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import tiny_model
-from modelsmith.jobspec import ModelRef, Recipe, TrainExample, TrainSpec
+from modelsmith.contract.jobspec import ModelRef, TrainExample, TrainSpec
+from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.data import encode_examples
 from modelsmith_trainer.job import save_artefact
 from modelsmith_trainer.progress import ProgressTracker

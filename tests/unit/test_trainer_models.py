@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelsmith.exitcodes import ExitCode
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith_trainer.models import (
     inspect_directory,
     offline_unless_hub,

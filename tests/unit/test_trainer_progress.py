@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelsmith.jobspec import Progress
+from modelsmith.contract.jobspec import Progress
 from modelsmith_trainer.progress import ProgressTracker
 
 

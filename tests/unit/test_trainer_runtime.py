@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from modelsmith import objectstore
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import ModelRef, Termination, TrainSpec
+from modelsmith.contract import s3
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.jobspec import ModelRef, Termination, TrainSpec
 from modelsmith.loop import contamination_ids
 from modelsmith_trainer import launch
 from modelsmith_trainer.runtime import (
@@ -45,7 +45,7 @@ def test_success_writes_the_summary(termination: Path) -> None:
     ("error", "code"),
     [
         (JobFailure(ExitCode.EMPTY_SPLIT, "nothing to train on"), ExitCode.EMPTY_SPLIT),
-        (objectstore.ObjectStoreUnavailable("get: unreachable"), ExitCode.OBJECT_STORE_UNAVAILABLE),
+        (s3.ObjectStoreUnavailable("get: unreachable"), ExitCode.OBJECT_STORE_UNAVAILABLE),
         (RuntimeError("secret detail /home/x"), ExitCode.UNEXPECTED),
     ],
 )

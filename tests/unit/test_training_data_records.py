@@ -8,14 +8,14 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.intake import TrainingDataSource
-from modelsmith.benchmark.heldout import fingerprint
-from modelsmith.benchmark.prompting import render_prompt
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.benchmark.trainingdata import digest, parse_records, training_lines
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import TrainExample
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.heldout import fingerprint
+from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
 from modelsmith_trainer.data import describe, guard_heldout
 from modelsmith_trainer.runtime import JobFailure
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from modelsmith.jobspec import TrainSpec
+from modelsmith.contract.jobspec import TrainSpec
 from modelsmith_trainer import job, launch
 from modelsmith_trainer.runtime import load_spec, parse_args, run_job
 

@@ -27,7 +27,7 @@ from typing import Any, Final, cast
 
 import torch
 
-from modelsmith import objectstore
+from modelsmith.contract import objectstore, s3
 
 log = logging.getLogger("modelsmith.checkpoint")
 
@@ -99,7 +99,7 @@ def _delete(prefix: str) -> None:
     try:
         for info in objectstore.list_objects(prefix):
             objectstore.delete(info.uri)
-    except objectstore.ObjectStoreError as err:
+    except s3.ObjectStoreError as err:
         log.warning("checkpoints left in place (%s)", type(err).__name__)
 
 
@@ -124,7 +124,7 @@ class Checkpoints:
         self._replay: tuple[int, dict[str, Any]] | None = None
 
     def _step_prefix(self, step: int) -> str:
-        return objectstore.join(self.prefix, f"step-{step:06d}/")
+        return s3.join(self.prefix, f"step-{step:06d}/")
 
     def due(self, step: int, total: int) -> bool:
         return self.writer and self.every > 0 and step % self.every == 0 and step < total
@@ -146,14 +146,14 @@ class Checkpoints:
         }
         where = self._step_prefix(step)
         for name, data in files.items():
-            objectstore.put_bytes(objectstore.join(where, name), data)
+            objectstore.put_bytes(s3.join(where, name), data)
         manifest = {
             "schema": MANIFEST_SCHEMA,
             "step": step,
             "spec": self.spec_digest,
             "files": {name: _sha256(data) for name, data in files.items()},
         }
-        objectstore.put_json(objectstore.join(where, MANIFEST), manifest)
+        objectstore.put_json(s3.join(where, MANIFEST), manifest)
         log.info("checkpoint at step %d saved (%d bytes)", step, sum(map(len, files.values())))
         complete = self._complete_steps()
         if len(complete) > KEEP:
@@ -185,12 +185,12 @@ class Checkpoints:
         """The checkpoint's weights and training state, or why it cannot be used."""
         where = self._step_prefix(step)
         try:
-            manifest = json.loads(objectstore.get_bytes(objectstore.join(where, MANIFEST)))
+            manifest = json.loads(objectstore.get_bytes(s3.join(where, MANIFEST)))
             if manifest.get("spec") != self.spec_digest:
                 return "it was written for another spec"
             loaded = {}
             for name in (WEIGHTS, TRAINING):
-                data = objectstore.get_bytes_or_none(objectstore.join(where, name))
+                data = objectstore.get_bytes_or_none(s3.join(where, name))
                 if data is None:
                     return f"its {name} is missing"
                 if _sha256(data) != manifest["files"].get(name):

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from modelsmith.benchmark.heldout import HeldoutFingerprint, Overlap, check_overlap
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import TrainExample, TrainingData
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.heldout import HeldoutFingerprint, Overlap, check_overlap
+from modelsmith.contract.jobspec import TrainExample, TrainingData
 from modelsmith_trainer.prompts import Resolved, prompt_ids
 from modelsmith_trainer.runtime import JobFailure
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelsmith import objectstore
-from modelsmith.benchmark.heldout import HeldoutFingerprint
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import (
+from modelsmith.contract import objectstore, s3
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.heldout import HeldoutFingerprint
+from modelsmith.contract.jobspec import (
     Digested,
     Lineage,
     Progress,
@@ -126,7 +126,7 @@ def _train(
     encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
 
     checkpoints = Checkpoints(
-        objectstore.join(spec.output, CHECKPOINT_DIR),
+        s3.join(spec.output, CHECKPOINT_DIR),
         spec.recipe.checkpoint_every_steps,
         spec_digest(spec.model_dump_json(), raw),
         writer=accelerator.is_main_process,
@@ -135,7 +135,7 @@ def _train(
     def write_progress(progress: Progress) -> None:
         # A single PUT: readers see the previous or the new document, never a mix.
         resumed = progress.model_copy(update={"resumed_from_step": checkpoints.resumed_from})
-        objectstore.put_json(objectstore.join(spec.output, PROGRESS), resumed.model_dump())
+        objectstore.put_json(s3.join(spec.output, PROGRESS), resumed.model_dump())
 
     from modelsmith_trainer.progress import ProgressTracker
 
@@ -245,13 +245,13 @@ def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) 
 def publish(output: str, artefact: Path, lineage: Lineage, result: TrainResult) -> dict[str, str]:
     """Writes the candidate; returns the digests of its lineage and result documents (for the
     termination message)."""
-    objectstore.publish_dir(artefact, objectstore.join(output, ADAPTER_DIR))
+    objectstore.publish_dir(artefact, s3.join(output, ADAPTER_DIR))
     return {
         "lineage": objectstore.put_json_atomic(
-            objectstore.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
+            s3.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
         ),
         "result": objectstore.put_json_atomic(
-            objectstore.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
+            s3.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
         ),
     }
 

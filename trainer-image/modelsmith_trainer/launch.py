@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from modelsmith.exitcodes import ExitCode
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith_trainer.runtime import termination_path
 
 LAUNCHED_MARKERS = ("LOCAL_RANK", "WORLD_SIZE", "ACCELERATE_LAUNCHED")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelsmith import objectstore
-from modelsmith.exitcodes import ExitCode
+from modelsmith.contract import objectstore, s3
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith_trainer import special_tokens
 from modelsmith_trainer.runtime import JobFailure
 
@@ -116,7 +116,7 @@ def fetch(uri: str, directory: Path, what: str) -> FetchedModel:
         return _from_hub(uri, what)
     try:
         files = objectstore.download_prefix(uri, directory)
-    except objectstore.InvalidUri as err:
+    except s3.InvalidUri as err:
         raise JobFailure(ExitCode.BAD_SPEC, f"{what}: {err}") from None
     if not files:
         raise JobFailure(ExitCode.MODEL_MISSING, f"{what} was not found: nothing at its prefix")
@@ -266,7 +266,7 @@ def lineage_next_to(adapter_uri: str) -> dict[str, Any] | None:
     prefix = adapter_uri.rstrip("/")
     parent = prefix.rsplit("/", 1)[0] + "/"
     try:
-        found = objectstore.get_json_or_none(objectstore.join(parent, "lineage.json"))
+        found = objectstore.get_json_or_none(s3.join(parent, "lineage.json"))
     except ValueError:
         return None
     return found if isinstance(found, dict) else None

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from modelsmith.jobspec import Progress
+from modelsmith.contract.jobspec import Progress
 
 Clock = Callable[[], float]
 Writer = Callable[[Progress], None]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import PromptFormat
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.jobspec import PromptFormat
 from modelsmith_trainer.runtime import JobFailure
 
 Resolved = Literal["plain", "chat"]

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelsmith import objectstore
-from modelsmith.exitcodes import ExitCode
-from modelsmith.jobspec import TERMINATION_LOG_LIMIT, Termination
+from modelsmith.contract import objectstore, s3
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.jobspec import TERMINATION_LOG_LIMIT, Termination
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -73,9 +73,9 @@ def load_spec(args: argparse.Namespace, model: type[SpecT]) -> SpecT:
     else:
         try:
             raw = objectstore.get_bytes(args.spec)
-        except objectstore.InvalidUri as err:
+        except s3.InvalidUri as err:
             raise JobFailure(ExitCode.BAD_SPEC, f"--spec: {err}") from None
-        except objectstore.ObjectNotFound:
+        except s3.ObjectNotFound:
             raise JobFailure(ExitCode.BAD_SPEC, "the spec object does not exist") from None
     try:
         return model.model_validate_json(raw)
@@ -149,11 +149,11 @@ def run_job(name: str, body: Callable[[], dict[str, Any]], *, report_success: bo
         log.error("%s failed: %s (%s)", name, failure.message, failure.code.reason)
         _finish(failure.code, failure.message, failure.contaminated, failure.details)
         return int(failure.code)
-    except objectstore.ObjectStoreUnavailable as err:
+    except s3.ObjectStoreUnavailable as err:
         log.error("%s failed: %s", name, err)
         _finish(ExitCode.OBJECT_STORE_UNAVAILABLE, str(err))
         return int(ExitCode.OBJECT_STORE_UNAVAILABLE)
-    except objectstore.ObjectStoreError as err:
+    except s3.ObjectStoreError as err:
         log.error("%s failed: %s", name, err)
         _finish(ExitCode.UNEXPECTED, f"object store error: {err}")
         return int(ExitCode.UNEXPECTED)

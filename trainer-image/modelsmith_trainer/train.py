@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 
-from modelsmith.jobspec import Recipe
+from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer import distributed
 from modelsmith_trainer.checkpoint import Checkpoints, Position
 from modelsmith_trainer.data import Encoded, weighted_loss

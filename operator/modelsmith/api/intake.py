@@ -30,7 +30,7 @@ from modelsmith.api.common import (
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column
-from modelsmith.jobspec import HF_MODEL_URI, S3_URI
+from modelsmith.contract.jobspec import HF_MODEL_URI, S3_URI
 
 
 class BenchmarkReference(ApiModel):

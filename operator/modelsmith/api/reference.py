@@ -37,6 +37,8 @@ def _inner(annotation: Any) -> tuple[Any, str]:
     if origin in (list, tuple):
         model, name = _inner(args[0]) if args else (None, "any")
         return model, f"[]{name}"
+    if origin is typing.Literal:
+        return None, " \\| ".join(str(a) for a in args)
     if origin is dict:
         return None, f"map[string]{_inner(args[1])[1] if len(args) > 1 else 'any'}"
     if isinstance(annotation, type):

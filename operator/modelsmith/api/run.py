@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
@@ -30,7 +30,7 @@ from modelsmith.api.common import (
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 from modelsmith.api.store import PinnedStore
-from modelsmith.jobspec import CHECKPOINT_EVERY_STEPS
+from modelsmith.contract import recipe as contract_recipe
 
 TWO_DIMENSIONS = "clusterDimensions must name two different dimensions"
 # Who created the run: admission (modelsmith-run-requester) makes it equal to the creating user
@@ -55,11 +55,6 @@ class Phase(StrEnum):
     SUSPENDED = "Suspended"
 
 
-class TrainingMethod(StrEnum):
-    LORA = "lora"
-    FULL = "full"
-
-
 # --- spec -----------------------------------------------------------------------------------
 
 
@@ -77,29 +72,18 @@ class RunBudget(ApiModel):
     )
 
 
-class Recipe(ApiModel):
+# The recipe's fields and bounds are the Job spec's (modelsmith.contract.recipe), so the CRD
+# admits exactly what a trainer accepts; `failingWeight` is the run's weighting policy, not part of
+# the recipe a Job trains with, and the run's seed is capped where an iteration's is not.
+class Recipe(contract_recipe.Recipe, ApiModel):
     """The starting training recipe. The operator adapts the weighting each iteration from the
     evidence (failing scenarios of the strongest failure cluster weigh `failingWeight`) and
     records the recipe it used in the ledger."""
 
-    method: TrainingMethod = Field(
-        default=TrainingMethod.LORA,
-        description="lora trains a low-rank adapter; full fine-tunes every weight.",
-    )
-    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank (lora only).")
-    alpha: int = Field(default=16, ge=1, le=1024, description="LoRA alpha (lora only).")
-    dropout: float = Field(default=0.05, ge=0, le=1, description="LoRA dropout (lora only).")
-    target_modules: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
-        default_factory=list,
-        max_length=16,
-        description="Module names the adapter attaches to (e.g. q_proj, v_proj); empty: the "
-        "trainer's default for the architecture.",
-    )
-    steps: int = Field(default=100, ge=1, le=100_000, description="Optimizer steps per iteration.")
-    learning_rate: float = Field(default=2e-4, gt=0, le=1, description="Peak learning rate.")
-    batch_size: int = Field(default=8, ge=1, le=1024, description="Examples per step.")
-    max_seq_length: int = Field(
-        default=512, ge=16, le=32768, description="Longest tokenised example; longer ones are cut."
+    model_config = ConfigDict(**ApiModel.model_config, frozen=False)
+
+    seed: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Random seed; the same seed repeats a run."
     )
     failing_weight: float = Field(
         default=3.0,
@@ -107,16 +91,6 @@ class Recipe(ApiModel):
         le=100,
         description="Sampling weight of failing training scenarios in the strongest failure "
         "cluster (every other scenario weighs 1).",
-    )
-    seed: int = Field(
-        default=0, ge=0, le=2**31 - 1, description="Random seed; the same seed repeats a run."
-    )
-    checkpoint_every_steps: int = Field(
-        default=CHECKPOINT_EVERY_STEPS,
-        ge=0,
-        le=100_000,
-        description="Steps between training checkpoints in the iteration's prefix; a retried "
-        "or preempted attempt resumes from the last one. 0: no checkpoints.",
     )
 
 
@@ -435,7 +409,7 @@ class RunIntegrity(ApiModel):
     """The digests the cluster holds for what the run's Jobs and the operator wrote to the
     object store: each Job reports the sha256 of its results in its container termination
     message, and the operator records it here (by iteration) and checks every object it reads
-    back against it (modelsmith.integrity)."""
+    back against it (modelsmith.contract.integrity)."""
 
     scorecards: IterationDigests = Field(
         default_factory=dict, description="Each evaluation's scorecard, by iteration."

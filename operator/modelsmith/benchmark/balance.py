@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from modelsmith.api.benchmark import (
-    BalancePolicy,
-    BalanceReport,
-    DimensionShares,
-    DimensionValue,
-    Scenario,
-)
+from modelsmith.api.benchmark import BalancePolicy, BalanceReport, DimensionShares, DimensionValue
 from modelsmith.api.common import Dimension
 from modelsmith.benchmark.coverage import MAX_DIMENSION_VALUES, counts, heldout_count
+from modelsmith.contract.scenario import Scenario
 
 MIN_SCENARIOS = 20
 MAX_SCENARIOS = 40

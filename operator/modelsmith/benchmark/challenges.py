@@ -29,14 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from modelsmith.api.benchmark import Challenge, Scenario
+from modelsmith.api.benchmark import Challenge
 from modelsmith.api.criteria import Criterion, CriterionKind
 from modelsmith.benchmark.contradictions import contradictions
 from modelsmith.benchmark.coverage import heldout_only
-from modelsmith.benchmark.heldout import normalise
-from modelsmith.benchmark.prompting import render_prompt
 from modelsmith.benchmark.quoting import quoted
-from modelsmith.criteria import CriterionError, PreparedCriterion, prepare
+from modelsmith.contract.criteria import CriterionError, PreparedCriterion, prepare
+from modelsmith.contract.heldout import normalise
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
 
 PROBE_ANSWERS: tuple[str, ...] = (
     "",

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion, CriterionKind
-from modelsmith.criteria import CriterionError, prepare, validate_criterion
+from modelsmith.contract.criteria import CriterionError, prepare, validate_criterion
+from modelsmith.contract.scenario import Scenario
 
 K = CriterionKind
 _PINS = (K.EQUALS, K.ONE_OF)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from modelsmith.api.benchmark import Coverage, Scenario, Split
+from modelsmith.api.benchmark import Coverage
 from modelsmith.api.common import Dimension
+from modelsmith.contract.scenario import Scenario, Split
 
 # The status schema bounds each per-dimension map; a benchmark with more values than this keeps
 # its most frequent ones (ties by name).

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from modelsmith.api.benchmark import Scenario
+from modelsmith.contract.scenario import Scenario
 
 
 def canonical_json(value: Any) -> bytes:

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.benchmark.quoting import quoted
+from modelsmith.contract.scenario import Scenario
 
 MAX_SOURCE_BYTES = 1024 * 1024
 # How many failing scenarios one error message describes before summarising the rest.

@@ -16,12 +16,12 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from modelsmith.api.base import ApiModel
-from modelsmith.api.benchmark import Scenario, Split
-from modelsmith.benchmark.prompting import render_parts
 from modelsmith.benchmark.sources import BenchmarkSourceError
+from modelsmith.contract.prompting import render_parts
+from modelsmith.contract.scenario import Scenario, Split
 
 MAX_TRAINING_DATA_BYTES = 4 * 1024 * 1024
-"""Read limit of a training data document, as the operator's other reads (objectstore.READ_LIMITS;
+"""Read limit of a training data document, as the operator's other reads (readlimits.READ_LIMITS;
 ConfigMaps hold at most 1 MiB anyway)."""
 SUPPLIED_ID_PREFIX = "data-"
 """Supplied records train under `data-<line>`: never a scenario id, so the guard's id check

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modelsmith.api.benchmark import Challenge, Scenario, Split
-from modelsmith.benchmark.heldout import overlap_between, overlap_sources
-from modelsmith.criteria import validate_scenarios
-from modelsmith.jobspec import DEFAULT_OVERLAP_THRESHOLD
+from modelsmith.api.benchmark import Challenge
+from modelsmith.contract.criteria import validate_scenarios
+from modelsmith.contract.heldout import overlap_between, overlap_sources
+from modelsmith.contract.jobspec import DEFAULT_OVERLAP_THRESHOLD
+from modelsmith.contract.scenario import Scenario, Split
 
 # How many findings a condition message lists before counting the rest.
 _SHOWN = 3

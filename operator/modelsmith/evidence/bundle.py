@@ -23,9 +23,12 @@ from pydantic.alias_generators import to_camel
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import Approver, RollbackContract
 from modelsmith.api.gate import EvidenceSummary
+from modelsmith.contract.jobspec import DIMENSIONS
+from modelsmith.contract.jobspec import Lineage as TrainedLineage
+from modelsmith.contract.scorecard import SCORECARD_SCHEMA, Scorecard
+from modelsmith.contract.scorecard import Cost as ScoredCost
+from modelsmith.contract.scorecard import Latency as ScoredLatency
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.jobspec import DIMENSIONS, SCORECARD_SCHEMA
-from modelsmith.jobspec import Lineage as TrainedLineage
 
 EVIDENCE_SCHEMA: Final = "modelsmith.io/evidence/v1"
 BASELINE: Final = "baseline"
@@ -48,62 +51,6 @@ def _delta(a: float | None, b: float | None) -> float | None:
 
 
 # --- reading the inputs ---------------------------------------------------------------------
-
-
-class _Read(BaseModel):
-    """A lenient reading of the evaluator's scorecard: unknown fields are ignored so the
-    evaluator can add measurements without breaking the bundle."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
-
-class _Tally(_Read):
-    passed: int = Field(ge=0)
-    total: int = Field(ge=0)
-    score: float = Field(ge=0, le=1)
-
-
-class _Row(_Read):
-    id: str
-    split: str
-    passed: bool
-    capability: str = ""
-    risk: str = ""
-    operator_lens: str = Field(default="", alias="operatorLens")
-    outcome_type: str = Field(default="", alias="outcomeType")
-
-
-class _Latency(_Read):
-    p50: float | None = None
-    p95: float | None = None
-
-
-class _Cost(_Read):
-    device: str = "cpu"
-    device_seconds: float | None = None
-    gpu_hourly_price: float | None = None
-    per_decision: float | None = None
-    note: str | None = None
-
-
-class _Scorecard(_Read):
-    schema_id: str = Field(default=SCORECARD_SCHEMA, alias="schema")
-    iteration: int = Field(ge=0)
-    model_label: str | None = None
-    overall: _Tally
-    splits: dict[str, _Tally] = Field(default_factory=dict)
-    by_dimension: dict[str, dict[str, _Tally]] = Field(default_factory=dict)
-    scenarios: tuple[_Row, ...] = ()
-    latency_ms: _Latency | None = None
-    cost: _Cost | None = None
-
-    @property
-    def heldout(self) -> float | None:
-        tally = self.splits.get("heldout")
-        return None if tally is None or tally.total == 0 else tally.score
-
-    def passing(self) -> frozenset[str]:
-        return frozenset(s.id for s in self.scenarios if s.passed)
 
 
 class IterationRecord(BaseModel):
@@ -376,9 +323,9 @@ def gate_evidence(bundle: EvidenceBundle) -> EvidenceSummary:
 # --- building -------------------------------------------------------------------------------
 
 
-def _scorecard(raw: Mapping[str, Any], iteration: int) -> _Scorecard:
+def _scorecard(raw: Mapping[str, Any], iteration: int) -> Scorecard:
     try:
-        card = _Scorecard.model_validate(raw)
+        card = Scorecard.model_validate(raw)
     except ValidationError as exc:
         # Name the fields only: pydantic's message quotes the input, which may carry anything.
         where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
@@ -399,7 +346,7 @@ def _scorecard(raw: Mapping[str, Any], iteration: int) -> _Scorecard:
 
 def _scorecards(
     raw: Mapping[int, Mapping[str, Any]], wanted: Iterable[int]
-) -> dict[int, _Scorecard]:
+) -> dict[int, Scorecard]:
     """The scorecards the bundle reads, checked; others (rejected iterations) are not opened,
     so a malformed one that decides nothing cannot block staging."""
     return {i: _scorecard(raw[i], i) for i in sorted(set(wanted)) if i in raw}
@@ -414,23 +361,23 @@ def _records(history: Iterable[IterationRecord | Mapping[str, Any]]) -> list[Ite
     return [latest[i] for i in sorted(latest)]
 
 
-def _card(cards: Mapping[int, _Scorecard], iteration: int, what: str) -> _Scorecard:
+def _card(cards: Mapping[int, Scorecard], iteration: int, what: str) -> Scorecard:
     try:
         return cards[iteration]
     except KeyError:
         raise EvidenceError(f"the scorecard of {what} (iteration {iteration}) is missing") from None
 
 
-def _regressions(candidate: _Scorecard, baselines: Sequence[tuple[str, _Scorecard]]) -> Regressions:
+def _regressions(candidate: Scorecard, baselines: Sequence[tuple[str, Scorecard]]) -> Regressions:
     """Scenarios passing on any baseline and not on the candidate. A scenario missing from the
     candidate's scorecard counts: the benchmark is pinned by digest, so a vanished result is a
     failure to show, not a pass."""
-    now_passing = candidate.passing()
+    now_passing = candidate.passing_ids()
     rows = {s.id: s for card in (c for _, c in baselines) for s in card.scenarios}
     rows.update({s.id: s for s in candidate.scenarios})
     passed_on: dict[str, list[Literal["baseline", "previous"]]] = {}
     for name, card in baselines:
-        for scenario_id in sorted(card.passing() - now_passing):
+        for scenario_id in sorted(card.passing_ids() - now_passing):
             passed_on.setdefault(scenario_id, []).append(
                 "baseline" if name == BASELINE else "previous"
             )
@@ -448,7 +395,7 @@ def _regressions(candidate: _Scorecard, baselines: Sequence[tuple[str, _Scorecar
 
 
 def _by_dimension(
-    base: _Scorecard, previous: _Scorecard | None, candidate: _Scorecard
+    base: Scorecard, previous: Scorecard | None, candidate: Scorecard
 ) -> dict[str, list[DimensionScore]]:
     out: dict[str, list[DimensionScore]] = {}
     for dim in DIMENSIONS:
@@ -475,8 +422,8 @@ def _by_dimension(
     return out
 
 
-def _cost(card: _Scorecard) -> Cost:
-    cost = card.cost or _Cost()
+def _cost(card: Scorecard) -> Cost:
+    cost = card.cost or ScoredCost()
     if cost.note:
         note = cost.note
     elif cost.device == "gpu":
@@ -493,16 +440,16 @@ def _cost(card: _Scorecard) -> Cost:
 
 
 def _comparison(
-    name: Literal["baseline", "previous"], card: _Scorecard, label: str, candidate: _Scorecard
+    name: Literal["baseline", "previous"], card: Scorecard, label: str, candidate: Scorecard
 ) -> Comparison:
     return Comparison(
         baseline=name,
         label=label,
         iteration=card.iteration,
         score=_round(card.overall.score) or 0.0,
-        heldout_score=_round(card.heldout),
+        heldout_score=_round(card.heldout_score),
         delta=_delta(candidate.overall.score, card.overall.score) or 0.0,
-        heldout_delta=_delta(candidate.heldout, card.heldout),
+        heldout_delta=_delta(candidate.heldout_score, card.heldout_score),
     )
 
 
@@ -550,10 +497,10 @@ def build_bundle(
 
     by_iteration = {r.iteration: r for r in records}
 
-    def label_of(card: _Scorecard) -> str:
+    def label_of(card: Scorecard) -> str:
         return card.model_label or f"iteration {card.iteration}"
 
-    baselines: list[tuple[str, _Scorecard]] = [(BASELINE, base)]
+    baselines: list[tuple[str, Scorecard]] = [(BASELINE, base)]
     comparisons = [_comparison("baseline", base, intake.base_model_label, candidate)]
     if previous is not None:
         baselines.append((PREVIOUS, previous))
@@ -574,7 +521,7 @@ def build_bundle(
                 recipe=(record.recipe if record else "") or "recipe not recorded",
                 score=_round(card.overall.score if card else record.score if record else None),
                 heldout_score=_round(
-                    card.heldout if card else record.heldout_score if record else None
+                    card.heldout_score if card else record.heldout_score if record else None
                 ),
                 training_data_digest=digests.training_data.digest if digests else None,
                 adapter_digest=digests.artefact_digest if digests else None,
@@ -609,7 +556,7 @@ def build_bundle(
             HistoryPoint(
                 iteration=card.iteration,
                 score=_round(card.overall.score),
-                heldout_score=_round(card.heldout),
+                heldout_score=_round(card.heldout_score),
                 accepted=True,
                 decision=decision,
                 reason=reason,
@@ -618,9 +565,9 @@ def build_bundle(
         )
     points.sort(key=lambda p: p.iteration)
 
-    base_latency = base.latency_ms or _Latency()
-    latency = candidate.latency_ms or _Latency()
-    heldout = candidate.heldout
+    base_latency = base.latency_ms or ScoredLatency()
+    latency = candidate.latency_ms or ScoredLatency()
+    heldout = candidate.heldout_score
     bundle = EvidenceBundle(
         generated_at=generated_at,
         run=run,

@@ -37,7 +37,7 @@ from modelsmith.evidence.normalise import normalise
 from modelsmith.evidence.textmatch import MASK, TextIndex
 
 if TYPE_CHECKING:
-    from modelsmith.api.benchmark import Scenario
+    from modelsmith.contract.scenario import Scenario
 
 __all__ = [
     "DEFAULT",

@@ -60,7 +60,7 @@ from modelsmith.loop.failures import (
 )
 from modelsmith.loop.ledger import LedgerEntry, LedgerKind
 from modelsmith.loop.limits import budget_exhausted, deadline_passed, plateau_near, plateaued
-from modelsmith.loop.naming import gate_name, job_name, run_key
+from modelsmith.loop.naming import gate_name, job_name
 from modelsmith.loop.observation import (
     RETRY_ANNOTATION,
     GateObservation,
@@ -77,7 +77,6 @@ from modelsmith.loop.phases import TERMINAL, TRANSITIONS, Phase, can_transition,
 from modelsmith.loop.pinning import input_problem
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe, RecipePlan, next_recipe
-from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import (
     HISTORY_LIMIT,
     BlockedBy,
@@ -127,7 +126,6 @@ __all__ = [
     "RecipePlan",
     "RunConfig",
     "RunState",
-    "Scorecard",
     "Scores",
     "StageGate",
     "Transition",
@@ -154,7 +152,6 @@ __all__ = [
     "plateaued",
     "regressions",
     "resumed_from_step",
-    "run_key",
     "step_number",
     "strongest_failure_cluster",
 ]

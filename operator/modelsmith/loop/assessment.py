@@ -6,9 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop.model import LoopModel
 from modelsmith.loop.reasons import Reason
-from modelsmith.loop.scorecard import Scorecard
 
 SCORE_TOLERANCE: Final = 1e-9
 """Scores are ratios of small integers; 0.7 >= 0.6 + 0.1 must hold despite binary floats."""

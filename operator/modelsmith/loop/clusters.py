@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
 
-from modelsmith.jobspec import DIMENSIONS
+from modelsmith.contract.jobspec import DIMENSIONS
+from modelsmith.contract.scorecard import HELDOUT, TRAIN, ScenarioResult, Scorecard
 from modelsmith.loop.model import LoopModel
-from modelsmith.loop.scorecard import HELDOUT, TRAIN, ScenarioResult, Scorecard
 
 RISK_SEVERITY: Final = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CELL_SEPARATOR: Final = " × "  # noqa: RUF001 - the label reads as a grid cell

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop.actions import DeleteJob, LaunchJob
 from modelsmith.loop.advice import capacity_message, capacity_problem, sentence, work
 from modelsmith.loop.clusters import strongest_failure_cluster
@@ -23,7 +24,6 @@ from modelsmith.loop.phases import Phase
 from modelsmith.loop.queue import QueueObservation, QueueState
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe, next_recipe
-from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import JobRef
 from modelsmith.loop.step import (
     LIMITED,

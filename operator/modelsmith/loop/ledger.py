@@ -40,7 +40,7 @@ class LedgerEntry(LoopModel):
     verdict: AcceptanceVerdict | None = None
     previous: str = ""
     """sha256 of the entry before it as stored ("" for the first): the ledger is a hash chain
-    whose head the run's status holds (modelsmith.integrity). The handler sets it on write."""
+    whose head the run's status holds (contract.integrity). The handler sets it on write."""
 
     def key(self) -> str:
         """The object name under the run's ledger prefix."""

@@ -28,18 +28,9 @@ def job_kind(phase: Phase) -> str:
         raise ValueError(f"phase {phase} runs no Job") from None
 
 
-def run_key(namespace: str, uid: str) -> str:
-    """8 hex digits of sha256("<namespace>/<run UID>"): what makes a run's Job names its own.
-    Two runs of the same name in two namespaces (their Jobs may share an execution namespace),
-    or a run deleted and created again under its name, never get each other's Job names."""
-    if not namespace or not uid:
-        raise ValueError("a run key needs the run's namespace and UID")
-    return hashlib.sha256(f"{namespace}/{uid}".encode()).hexdigest()[:_HASH_LEN]
-
-
 def job_name(run: str, key: str, iteration: int, phase: Phase, attempt: int) -> str:
     """'<run>-<key>-i<iteration>-<train|eval>-a<attempt>', e.g. 'support-run-1a2b3c4d-i1-train-a1'
-    with `key` from `run_key`.
+    with `key` from `modelsmith.contract.layout.run_key`.
 
     A run name that does not fit, or is not itself a DNS label (object names may hold dots or
     exceed 63 characters), is cut and given 8 hex digits of its own sha256 too, so the name stays

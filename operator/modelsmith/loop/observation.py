@@ -8,10 +8,10 @@ from typing import Final
 
 from pydantic import Field
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop.model import LoopModel
 from modelsmith.loop.queue import QueueObservation
 from modelsmith.loop.reasons import Reason
-from modelsmith.loop.scorecard import Scorecard
 
 RETRY_ANNOTATION: Final = "modelsmith.io/retry"
 """Setting this annotation on the run to a new value asks a run Blocked past its Job retry
@@ -50,7 +50,7 @@ class JobSummary(LoopModel):
     """The held-out scenario ids that check named (`contamination_ids`), for the block message:
     ids are labels, never scenario text."""
     reported: dict[str, str] = Field(default_factory=dict)
-    """The digests the Job reported of what it wrote (modelsmith.integrity.reported_digests)."""
+    """The digests the Job reported of what it wrote (contract.integrity.reported_digests)."""
     resumed_from_step: int | None = Field(default=None, ge=1)
     """A training Job that continued from a checkpoint: its step (the ledger records it)."""
 
@@ -147,7 +147,7 @@ class Observation(LoopModel):
     resumes by replaying the step (OperatorNotPermitted, polled: no watch sees RBAC change)."""
     tampered: str | None = None
     """An object the run reads back does not match the digest the cluster holds for it
-    (modelsmith.integrity): what, in words. The run blocks (governance, EvidenceTampered) and
+    (contract.integrity): what, in words. The run blocks (governance, EvidenceTampered) and
     stays blocked: nothing it decides from the store can be trusted any more."""
     launch_refusal: LaunchRefusal | None = None
     """Set when the target, read afresh, refuses the intake: a decision that would launch a Job

@@ -54,7 +54,7 @@ class Reason(StrEnum):
     # Governance: whose Job it is, and where the operator may act.
     JOB_NAME_TAKEN = "JobNameTaken"
     OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
-    # Governance of what the store holds (modelsmith.integrity).
+    # Governance of what the store holds (modelsmith.contract.integrity).
     EVIDENCE_TAMPERED = "EvidenceTampered"
     # Governance of where Jobs run (checked before every launch).
     EXECUTION_TARGET_NOT_ALLOWED = "ExecutionTargetNotAllowed"

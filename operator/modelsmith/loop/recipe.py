@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-from pydantic import Field
-
-from modelsmith.jobspec import CHECKPOINT_EVERY_STEPS
+from modelsmith.contract import recipe as contract_recipe
+from modelsmith.contract.scorecard import TRAIN, Scorecard
 from modelsmith.loop.clusters import Cluster
 from modelsmith.loop.model import LoopModel
-from modelsmith.loop.scorecard import TRAIN, Scorecard
 
 MAX_AUTO_RANK: Final = 64
 """The loop doubles a LoRA rank near a plateau, up to here; past it a person decides."""
 
 
-class Recipe(LoopModel):
-    """What the trainer runs with (the TrainSpec's `recipe`). The run spec's `failingWeight` is
-    a weighting policy, not part of the recipe: it arrives in RunConfig."""
-
-    method: Literal["lora", "full"] = "lora"
-    rank: int = Field(default=8, ge=1, le=256)
-    alpha: int = Field(default=16, ge=1, le=1024)
-    dropout: float = Field(default=0.05, ge=0, le=1)
-    target_modules: tuple[str, ...] = ()
-    steps: int = Field(default=100, ge=1)
-    learning_rate: float = Field(default=2e-4, gt=0)
-    batch_size: int = Field(default=8, ge=1)
-    max_seq_length: int = Field(default=512, ge=16)
-    seed: int = Field(default=0, ge=0)
-    checkpoint_every_steps: int = Field(default=CHECKPOINT_EVERY_STEPS, ge=0)
+class Recipe(contract_recipe.Recipe, LoopModel):
+    """What the trainer runs with (the TrainSpec's `recipe`), camelCase on the wire like every
+    loop value; fields and bounds are the contract's. The run spec's `failingWeight` is a
+    weighting policy, not part of the recipe: it arrives in RunConfig."""
 
     def summary(self) -> str:
         """One line for history and Events, e.g. 'lora r8 a16 steps100 lr2e-4'."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop.assessment import AcceptanceVerdict, accept_candidate, clears_threshold
 from modelsmith.loop.clusters import strongest_failure_cluster
 from modelsmith.loop.jobs import add_launch, launch_training, retry_job
@@ -15,7 +16,6 @@ from modelsmith.loop.phases import Phase
 from modelsmith.loop.promotion import stage_gate
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe
-from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import HistoryEntry, Scores
 from modelsmith.loop.step import (
     Context,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.loop.actions import Action
 from modelsmith.loop.advice import work
 from modelsmith.loop.assessment import AcceptanceVerdict
@@ -17,7 +18,6 @@ from modelsmith.loop.observation import JobObservation, Observation
 from modelsmith.loop.phases import Phase
 from modelsmith.loop.reasons import Reason
 from modelsmith.loop.recipe import Recipe
-from modelsmith.loop.scorecard import Scorecard
 from modelsmith.loop.state import BlockedBy, HistoryEntry, RunState, Scores, blocked_by
 
 REQUEUE_WHILE_WAITING = 30.0

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelsmith.api.benchmark import Benchmark, Scenario
+from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.balance import balance_report
 from modelsmith.benchmark.challenges import find_challenges
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.benchmark.digest import changed_content, content_digest
 from modelsmith.benchmark.verdict import judge
 from modelsmith.conditions import condition, ready_news, set_condition
+from modelsmith.contract.scenario import Scenario
 
 MAX_CHALLENGES = 100  # the status schema bound; the count is in the Ready message
 

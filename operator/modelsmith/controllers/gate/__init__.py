@@ -8,7 +8,7 @@ do, and `act` does it. Once every role has approved:
 1. the promotion record is written once to the object store, beside the evidence bundle
    (evidence/promotion-record.json), its digest recorded in status.recordDigest first; when it
    already exists (a restart half-way) the stored one is used only if it has that digest (else
-   EvidenceTampered, modelsmith.integrity), so the record, its digest and the status mirroring
+   EvidenceTampered, contract.integrity), so the record, its digest and the status mirroring
    it never change (`records`);
 2. the serving pointer is updated, to a value computed from the gate's spec (never read back
    from the record);

@@ -8,9 +8,10 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import integrity, kube, metrics, objectstore
+from modelsmith import kube, metrics
 from modelsmith.api.common import Blocker
 from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
+from modelsmith.contract import integrity, s3
 from modelsmith.controllers.gate.decide import Decision
 from modelsmith.controllers.gate.outcomes import (
     EVIDENCE_TAMPERED,
@@ -85,7 +86,7 @@ def promote(
     pointer = pointer_of(gate)
     try:
         shipped = _ship(body, gate, old, decision, now, pointer)
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         shipped = failure_blocker(Failure.STORE_UNAVAILABLE, pointer)
     except ServingConsentError as refused:
         shipped = refusal_blocker(refused.refusal)
@@ -171,7 +172,7 @@ def roll_back(
     status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
     try:
         restored = _restore(body, gate, old, status, by, now)
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
         message = (
             f"the rollback of candidate {label} waits for the object store, where it is "

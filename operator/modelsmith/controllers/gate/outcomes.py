@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from modelsmith import integrity
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import (
     Approval,
@@ -20,6 +19,7 @@ from modelsmith.api.gate import (
     RollbackState,
 )
 from modelsmith.conditions import set_condition
+from modelsmith.contract import integrity
 from modelsmith.controllers.gate.pointer import PointerState, ServingPointer, pointer_of
 from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
 

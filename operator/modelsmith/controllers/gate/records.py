@@ -7,13 +7,14 @@ import contextlib
 import json
 from typing import Any
 
-from modelsmith import integrity, objectstore, watched
+from modelsmith import watched
 from modelsmith.api.gate import PromotionGate
+from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract.layout import RunLayout, for_gate
 from modelsmith.controllers.gate import RUNS
 from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run import trust
 from modelsmith.controllers.run.trust import TamperError
-from modelsmith.layout import RunLayout, for_gate
 from modelsmith.settings import OperatorSettings
 
 PROMOTION_RECORD = "promotion-record.json"
@@ -46,7 +47,7 @@ def recorded_promotion(
         try:
             objectstore.put_if_absent(uri, data)
             stored = data
-        except objectstore.AlreadyExists:
+        except s3.AlreadyExists:
             stored = objectstore.get_bytes(uri)
     trust.read_verified(layout, uri, "the promotion record", old.get("recordDigest"))
     parsed: dict[str, Any] = json.loads(stored)
@@ -75,7 +76,7 @@ def rollback_absent(gate: PromotionGate) -> bool:
 
 def put_rollback(gate: PromotionGate, data: bytes) -> None:
     """Writes the rollback record once; one already there is checked when it is read."""
-    with contextlib.suppress(objectstore.AlreadyExists):
+    with contextlib.suppress(s3.AlreadyExists):
         objectstore.put_if_absent(layout_of(gate).evidence(ROLLBACK_RECORD), data)
 
 
@@ -85,7 +86,7 @@ def recorded_rollback(gate: PromotionGate, anchor: str | None) -> tuple[dict[str
     uri = layout.evidence(ROLLBACK_RECORD)
     stored = trust.read_verified(layout, uri, "the rollback record", anchor)
     if stored is None:  # deleted between the two calls: look again on the next reconcile
-        raise objectstore.ObjectStoreUnavailable("the rollback record vanished while read")
+        raise s3.ObjectStoreUnavailable("the rollback record vanished while read")
     parsed: dict[str, Any] = json.loads(stored)
     return parsed, integrity.sha256(stored)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelsmith import kube, objectstore
+from modelsmith import kube
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.controllers.intake.decide import (
     BaseModelSeen,
     ExecutionSeen,
@@ -37,9 +38,9 @@ def base_model(uri: str) -> BaseModelSeen | None:
         return None
     try:
         return BaseModelSeen(objectstore.prefix_has_objects(uri))
-    except objectstore.ForeignBucket as exc:
+    except readlimits.ForeignBucket as exc:
         return BaseModelSeen(False, str(exc))
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         return BaseModelSeen(False, "the object store is unreachable")
 
 

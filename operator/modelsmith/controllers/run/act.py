@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from modelsmith import kube, loop, metrics, objectstore
+from modelsmith import kube, loop, metrics
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.contract import s3
+from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
+from modelsmith.contract.layout import RunLayout
 from modelsmith.controllers.run import pinning, staging, trust
 from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job, remember
 from modelsmith.controllers.run.job_manifest import render_job
@@ -23,8 +26,6 @@ from modelsmith.controllers.run.state import loop_recipe
 from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.controllers.run.trust import Anchors, PartlyRecordedError
-from modelsmith.jobspec import EvalSpec, ModelRef, TrainSpec
-from modelsmith.layout import RunLayout
 from modelsmith.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()
@@ -70,7 +71,7 @@ class Acting:
                     # decide blocks every launch the target refuses, a missing one included.
                     assert self.target is not None
                     _launch(self, action)
-        except objectstore.ObjectStoreUnavailable as exc:
+        except s3.ObjectStoreUnavailable as exc:
             written = writing.exception()
             if isinstance(written, PartlyRecordedError):
                 raise written from exc
@@ -79,7 +80,7 @@ class Acting:
             raise
         failure = writing.exception()
         if failure is not None and not (
-            isinstance(failure, objectstore.ObjectStoreUnavailable)
+            isinstance(failure, s3.ObjectStoreUnavailable)
             and _blocks_on_the_store(decision)
         ):
             raise failure
@@ -101,7 +102,7 @@ class Acting:
                 self.anchors,
                 self.pin,
             )
-        except objectstore.ObjectStoreUnavailable as exc:
+        except s3.ObjectStoreUnavailable as exc:
             if decision.ledger_entries:
                 raise PartlyRecordedError(f"{decision.reason.value}: {exc}") from exc
             raise
@@ -144,7 +145,7 @@ def deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: An
     )
     try:
         anchors.head = trust.write_chain([entry], anchors.head, layout)
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         return False
     return True
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from modelsmith import kube, loop
+from modelsmith.contract.layout import run_key
 from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run.job_manifest import foreign_job
 
@@ -81,7 +82,7 @@ class JobRecord:
         job = ((body.get("status") or {}).get("memory") or {}).get("job") or {}
         if not job:
             return cls()
-        key = loop.run_key(meta["namespace"], meta["uid"])
+        key = run_key(meta["namespace"], meta["uid"])
         phase = loop.Phase(job["phase"])
         name = loop.job_name(meta["name"], key, job["iteration"], phase, job["attempt"])
         return cls(name, job.get("uidDigest"))

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from modelsmith import integrity, loop
+from modelsmith import loop
+from modelsmith.contract import integrity
+from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.controllers.run.target import Placement
-from modelsmith.exitcodes import ExitCode
 from modelsmith.loop.queue import QueueObservation, QueueState
 
 # --- which watch events change what a run observes ----------------------------------------------

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import kube, loop, objectstore, watched
-from modelsmith.api.benchmark import Benchmark, Scenario
+from modelsmith import kube, loop, watched
+from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
+from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract.layout import RunLayout, benchmark_scenarios
+from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
-from modelsmith.layout import RunLayout, benchmark_scenarios
 from modelsmith.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()
@@ -36,7 +38,7 @@ SNAPSHOT_GROWTH = 4
 Benchmark was read from, whose limit is max_inline_benchmark_bytes."""
 
 
-class PinMismatchError(objectstore.ObjectStoreError):
+class PinMismatchError(s3.ObjectStoreError):
     """What the store holds for a pinned input is missing or is not what status pinned: the
     run's inputs cannot be trusted, so nothing is launched or staged from them. The reconcile
     fails and the run shows it (reconcile_errors: the object store answered unexpectedly,
@@ -152,7 +154,7 @@ def _pin_now(
         # Overwritten, not write-once: until status holds the pin nothing trusts this object,
         # and a start replayed after a crash writes the same bytes.
         objectstore.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         return Inputs(intake, None, store_down=True)
     pin = Pin(
         intake_spec_digest=spec_digest(intake_body["spec"]),
@@ -165,7 +167,7 @@ def _pin_now(
 
 
 def _stored_intake(body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIntake:
-    data = objectstore.get_bytes_or_none(layout.pinned(INTAKE_SPEC), objectstore.ObjectKind.RECORD)
+    data = objectstore.get_bytes_or_none(layout.pinned(INTAKE_SPEC), readlimits.ObjectKind.RECORD)
     if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.intake_spec_digest:
         raise PinMismatchError(
             "the intake spec the run pinned is missing from the store or is not what status "
@@ -203,7 +205,7 @@ def scenarios(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) 
             return list(kept)
     limit = SETTINGS.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
     data = objectstore.get_bytes_or_none(
-        scenarios_uri(pin, layout, namespace, intake), objectstore.ObjectKind.SCENARIOS, limit
+        scenarios_uri(pin, layout, namespace, intake), readlimits.ObjectKind.SCENARIOS, limit
     )
     if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.scenarios_digest:
         raise PinMismatchError(

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelsmith import kube, loop, objectstore, watched
+from modelsmith import kube, loop, watched
 from modelsmith.api.run import IterationRun
+from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.scorecard import Scorecard
 from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.run import observe, trust
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.kueue import observe_queue
 from modelsmith.controllers.run.trust import Anchors, TamperError
-from modelsmith.layout import RunLayout
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class Observed:
 class _Records:
     """What the run read back from the object store, and why a read failed."""
 
-    scorecard: loop.Scorecard | None = None
-    accepted: loop.Scorecard | None = None
+    scorecard: Scorecard | None = None
+    accepted: Scorecard | None = None
     progress: dict[str, Any] | None = None
     reachable: bool = True
     refused: str | None = None
@@ -114,9 +116,9 @@ def _read_records(
             )
         if job is not None and running and job.phase is loop.Phase.TRAINING:
             records.progress = objectstore.get_json_or_none(layout.progress(job.iteration))
-    except objectstore.ObjectStoreUnavailable as exc:
+    except s3.ObjectStoreUnavailable as exc:
         records.reachable = False
-        records.refused = str(exc) if isinstance(exc, objectstore.ObjectTooLarge) else None
+        records.refused = str(exc) if isinstance(exc, readlimits.ObjectTooLarge) else None
     except TamperError as exc:
         records.tampered = exc.tamper.message
     return records

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import loop, objectstore, watched
+from modelsmith import loop, watched
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.contract import s3
+from modelsmith.contract.layout import RunLayout, StoreLocation, for_run, run_key
 from modelsmith.controllers.run import pinning, read
 from modelsmith.controllers.run.act import Acting, deferred_ledger_written
 from modelsmith.controllers.run.job_guard import RunIdentity, rbac_refusal
@@ -19,7 +21,6 @@ from modelsmith.controllers.run.state import PLURAL, loop_recipe, state_from_sta
 from modelsmith.controllers.run.status import Outcome, record
 from modelsmith.controllers.run.target import Placement, decide_checked
 from modelsmith.controllers.run.trust import Anchors, TamperError
-from modelsmith.layout import RunLayout, StoreLocation, for_run
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
 from modelsmith.targets.resolve import read_target
@@ -68,7 +69,7 @@ def _read(body: dict[str, Any], namespace: str, name: str) -> Reading:
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
     owner = RunIdentity.of(body)
-    state = state_from_status(name, loop.run_key(namespace, owner.uid), raw_status)
+    state = state_from_status(name, run_key(namespace, owner.uid), raw_status)
     intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
     live = ModelIntake.model_validate(intake_body) if intake_body else None
     anchors = Anchors.of(raw_status)
@@ -139,7 +140,7 @@ def _act(
     store gone or a record tampered with) and the record of a gate it staged."""
     try:
         return decision, acting(decision)
-    except objectstore.ObjectStoreUnavailable:
+    except s3.ObjectStoreUnavailable:
         if not observation.object_store_reachable:
             raise
         # The store stopped answering after the reads and before any of the decision's ledger
@@ -202,7 +203,7 @@ def _config(
     spec = run.spec
     kwargs: dict[str, Any] = {
         "run_name": run.name,
-        "run_key": loop.run_key(run.namespace, str(run.metadata.get("uid", ""))),
+        "run_key": run_key(run.namespace, str(run.metadata.get("uid", ""))),
         "threshold": intake.spec.promotion.threshold if intake else 1.0,
         "max_iterations": spec.max_iterations,
         "plateau_patience": spec.plateau_patience,

@@ -7,14 +7,16 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from modelsmith import kube, objectstore
-from modelsmith.api.benchmark import Benchmark, Scenario
+from modelsmith import kube
+from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import (
     BenchmarkSourceError,
     scenarios_from_configmap,
     scenarios_from_object,
 )
-from modelsmith.layout import benchmark_scenarios
+from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract.layout import benchmark_scenarios
+from modelsmith.contract.scenario import Scenario
 from modelsmith.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()
@@ -53,10 +55,10 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
     try:
         raw = objectstore.get_bytes_or_none(
             source.s3.uri,
-            objectstore.ObjectKind.SCENARIOS,
+            readlimits.ObjectKind.SCENARIOS,
             limit=SETTINGS.max_inline_benchmark_bytes,
         )
-    except (objectstore.ObjectTooLarge, objectstore.ForeignBucket) as err:
+    except (readlimits.ObjectTooLarge, readlimits.ForeignBucket) as err:
         # Not the store's fault and not going away by itself: the Benchmark is Invalid.
         raise BenchmarkSourceError(f"the referenced scenario object: {err}") from None
     if raw is None:
@@ -90,7 +92,7 @@ def publish_scenarios(
         if uri in _published:
             _published.move_to_end(uri)
             return uri
-    with contextlib.suppress(objectstore.AlreadyExists):
+    with contextlib.suppress(s3.AlreadyExists):
         objectstore.put_if_absent(uri, data, content_type="application/x-ndjson")
     with _published_lock:
         _published[uri] = None

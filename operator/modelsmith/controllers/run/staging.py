@@ -14,13 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelsmith import integrity, kube, loop, objectstore
-from modelsmith.api.benchmark import Scenario
+from modelsmith import kube, loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.chain import EffectiveChain, effective_chain
+from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract.jobspec import Lineage as TrainedLineage
+from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run import trust
 from modelsmith.controllers.run.pinning import Pin
@@ -39,8 +42,6 @@ from modelsmith.evidence.bundle import (
 from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.jobspec import Lineage as TrainedLineage
-from modelsmith.layout import RunLayout
 from modelsmith.reconciler import RECONCILER
 from modelsmith.statusdiff import merge_patch
 
@@ -84,7 +85,7 @@ def stage(
         # Created before a restart, before status recorded it: adopted only if it is exactly
         # what this run stages (its controller, the stored bundle's digest).
         return staged_record(existing, run_uid, summary.digest)
-    with contextlib.suppress(objectstore.AlreadyExists):
+    with contextlib.suppress(s3.AlreadyExists):
         objectstore.put_if_absent(
             layout.evidence("report.html"),
             render_report(bundle, sanitiser).encode(),
@@ -227,7 +228,7 @@ def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     _record_bundle_digest(staged.body, anchors)
     try:
         objectstore.put_if_absent(uri, data)
-    except objectstore.AlreadyExists:
+    except s3.AlreadyExists:
         # Written by someone else between the read and the write: never the one recorded.
         trust.read_verified(layout, uri, RECORD, anchors.bundle)
     return bundle

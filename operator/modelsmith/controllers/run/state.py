@@ -27,7 +27,7 @@ def _recipe(value: Any) -> loop.Recipe | None:
 
 
 def state_from_status(run_name: str, run_key: str, raw: dict[str, Any] | None) -> loop.RunState:
-    """`run_key` is loop.run_key(namespace, UID): with the run's name it gives its Job names."""
+    """`run_key` is run_key(namespace, UID): with the run's name it gives its Job names."""
     if not raw or not raw.get("phase"):
         return loop.RunState()
     st = IterationRunStatus.model_validate(raw)

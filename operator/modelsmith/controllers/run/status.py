@@ -10,6 +10,7 @@ from typing import Any
 from modelsmith import loop, metrics
 from modelsmith.api.intake import ModelIntake
 from modelsmith.conditions import set_condition
+from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.run import staging
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.observe import capacity_status
@@ -19,7 +20,6 @@ from modelsmith.controllers.run.state import PLURAL, status_from_state
 from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trust import Anchors
 from modelsmith.events import emit
-from modelsmith.layout import StoreLocation
 from modelsmith.reconciler import RECONCILER
 from modelsmith.settings import OperatorSettings
 from modelsmith.statusdiff import merge_patch

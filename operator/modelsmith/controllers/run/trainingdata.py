@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from modelsmith import kube, loop, objectstore
-from modelsmith.api.benchmark import Scenario, Split
+from modelsmith import kube, loop
 from modelsmith.api.intake import ModelIntake, TrainingDataSource
 from modelsmith.benchmark import trainingdata
-from modelsmith.benchmark.heldout import fingerprint
-from modelsmith.benchmark.prompting import render_prompt
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.layout import RunLayout
+from modelsmith.contract import objectstore, readlimits
+from modelsmith.contract.heldout import fingerprint
+from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario, Split
 
 
 def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
@@ -36,8 +37,8 @@ def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
         return value.encode("utf-8")
     assert source.s3 is not None
     try:
-        raw = objectstore.get_bytes_or_none(source.s3.uri, objectstore.ObjectKind.TRAINING_DATA)
-    except objectstore.ObjectTooLarge as err:
+        raw = objectstore.get_bytes_or_none(source.s3.uri, readlimits.ObjectKind.TRAINING_DATA)
+    except readlimits.ObjectTooLarge as err:
         raise BenchmarkSourceError(f"training data: {err}") from None
     if raw is None:
         raise BenchmarkSourceError("training data: the object does not exist")

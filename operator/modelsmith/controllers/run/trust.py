@@ -1,4 +1,4 @@
-"""Reading back from the object store only what the cluster vouches for (modelsmith.integrity
+"""Reading back from the object store only what the cluster vouches for (contract.integrity
 holds the decisions; this is where they meet the store and the run's status).
 
 `Anchors` is the run's status.integrity and ledger head, carried through one reconcile: the
@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelsmith import integrity, loop, objectstore
-from modelsmith.integrity import ChainHead, Tamper
-from modelsmith.layout import RunLayout
+from modelsmith import loop
+from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract.integrity import ChainHead, Tamper
+from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.scorecard import Scorecard
 
 
 class TamperError(Exception):
@@ -79,7 +81,7 @@ def quarantine(layout: RunLayout, uri: str, data: bytes) -> None:
     forgery of the same bytes is the same evidence)."""
     name = uri.removeprefix(layout.uri(layout.prefix))
     target = layout.uri(layout.prefix + integrity.quarantine_name(name, data))
-    with contextlib.suppress(objectstore.AlreadyExists):
+    with contextlib.suppress(s3.AlreadyExists):
         objectstore.put_if_absent(target, data, content_type="application/octet-stream")
 
 
@@ -95,10 +97,10 @@ def read_verified(layout: RunLayout, uri: str, record: str, expected: str | None
     return data
 
 
-def scorecard(layout: RunLayout, iteration: int, expected: str | None) -> loop.Scorecard | None:
+def scorecard(layout: RunLayout, iteration: int, expected: str | None) -> Scorecard | None:
     record = f"the scorecard of iteration {iteration}"
     data = read_verified(layout, layout.scorecard(iteration), record, expected)
-    return None if data is None else loop.Scorecard.model_validate_json(data)
+    return None if data is None else Scorecard.model_validate_json(data)
 
 
 # --- the ledger ---------------------------------------------------------------------------------
@@ -124,10 +126,10 @@ def write_chain(
             try:
                 put_entry(layout, linked, data)
                 head = ChainHead(entry.sequence, integrity.sha256(data))
-            except objectstore.AlreadyExists:
+            except s3.AlreadyExists:
                 head = _adopt(layout, head, entry.sequence)
             written += 1
-    except objectstore.ObjectStoreUnavailable as exc:
+    except s3.ObjectStoreUnavailable as exc:
         if written:
             raise PartlyRecordedError(str(exc)) from exc
         raise

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from modelsmith.api.benchmark import Scenario
 from modelsmith.api.criteria import Criterion
-from modelsmith.criteria.checks import PreparedCriterion, prepare
-from modelsmith.criteria.errors import CriterionError
-from modelsmith.criteria.results import CriterionResult, ScenarioResult
+from modelsmith.contract.criteria.checks import PreparedCriterion, prepare
+from modelsmith.contract.criteria.errors import CriterionError
+from modelsmith.contract.criteria.results import CriterionResult, ScenarioResult
+from modelsmith.contract.scenario import Scenario
 
 
 def evaluate_criterion(criterion: Criterion, answer: str) -> CriterionResult:

@@ -20,8 +20,8 @@ from typing import Final, Literal
 from pydantic import Field
 
 from modelsmith.api.base import ApiModel
-from modelsmith.api.benchmark import Scenario
-from modelsmith.benchmark.prompting import render_prompt
+from modelsmith.contract.prompting import render_prompt
+from modelsmith.contract.scenario import Scenario
 
 DEFAULT_N = 5
 DEFAULT_THRESHOLD = 0.5

@@ -32,7 +32,7 @@ from typing import Any
 
 import re2
 
-from modelsmith.criteria.errors import CriterionError
+from modelsmith.contract.criteria.errors import CriterionError
 
 MAX_PATTERN_LENGTH = 256
 

@@ -18,10 +18,10 @@ from jsonschema.exceptions import SchemaError, best_match
 from jsonschema.validators import validator_for
 
 from modelsmith.api.criteria import Criterion, CriterionKind
-from modelsmith.criteria.errors import CriterionError
-from modelsmith.criteria.extract import first_json, first_number
-from modelsmith.criteria.regex import compile_pattern
-from modelsmith.criteria.results import CriterionResult
+from modelsmith.contract.criteria.errors import CriterionError
+from modelsmith.contract.criteria.extract import first_json, first_number
+from modelsmith.contract.criteria.regex import compile_pattern
+from modelsmith.contract.criteria.results import CriterionResult
 
 Check = Callable[[str], tuple[bool, str]]
 

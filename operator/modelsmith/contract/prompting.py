@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelsmith.api.benchmark import Scenario
+from modelsmith.contract.scenario import Scenario
 
 ANSWER_CUE = "\nAnswer: "
 

@@ -1,8 +1,8 @@
 """Where a run's artefacts live in the object store:
 `s3://<bucket>/<targetPrefix>runs/<namespace>/<run>-<runKey>/`, the bucket and prefix its
 ExecutionTarget names (pinned in the run's status.store when it starts, copied into its gate's
-spec.store), the run key the sha256 of its namespace/UID (`loop.run_key`, the key its Job names
-carry). So a run deleted and created again under its name starts on an empty prefix and never
+spec.store), the run key the sha256 of its namespace/UID (`run_key`, the key its Job names
+carry too). So a run deleted and created again under its name starts on an empty prefix and never
 sees the earlier run's ledger, scorecards or bundle, and a restarted operator, the kubectl plugin
 and a reviewer with bucket access all find the same objects. Construct a layout only with
 `for_run` or `for_gate`. Keys stay inside the customer boundary: they never appear on a shared
@@ -10,14 +10,25 @@ surface."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from modelsmith.loop.naming import run_key
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from modelsmith.api.gate import PromotionGate
     from modelsmith.api.target import ExecutionTargetSpec
+
+_KEY_LENGTH: Final = 8
+
+
+def run_key(namespace: str, uid: str) -> str:
+    """8 hex digits of sha256("<namespace>/<run UID>"): what makes a run's prefix and Job names
+    its own. Two runs of the same name in two namespaces (their Jobs may share an execution
+    namespace), or a run deleted and created again under its name, never get each other's
+    objects or Job names."""
+    if not namespace or not uid:
+        raise ValueError("a run key needs the run's namespace and UID")
+    return hashlib.sha256(f"{namespace}/{uid}".encode()).hexdigest()[:_KEY_LENGTH]
 
 
 @dataclass(frozen=True)

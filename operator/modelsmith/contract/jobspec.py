@@ -15,13 +15,12 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCORECARD_SCHEMA: Final = "modelsmith.io/scorecard/v1"
+from modelsmith.contract.recipe import Method, Recipe
+
 LINEAGE_SCHEMA: Final = "modelsmith.io/lineage/v1"
 TRAIN_RESULT_SCHEMA: Final = "modelsmith.io/train-result/v1"
 DIMENSIONS: Final = ("capability", "risk", "operatorLens", "outcomeType")
 DEFAULT_OVERLAP_THRESHOLD: Final = 0.5
-CHECKPOINT_EVERY_STEPS: Final = 50
-"""The default checkpoint interval: a retried attempt repeats at most this many steps."""
 TERMINATION_LOG_LIMIT: Final = 4096
 """Kubernetes keeps at most 4096 bytes of a container's termination message."""
 
@@ -54,22 +53,6 @@ class ModelRef(_Spec):
 
     uri: str = Field(pattern=MODEL_URI, max_length=1024)
     label: str = Field(min_length=1, max_length=253)
-
-
-class Recipe(_Spec):
-    """How to train. `target_modules` empty means every linear layer but the output head."""
-
-    method: Literal["lora", "full"] = "lora"
-    rank: int = Field(default=8, ge=1, le=256)
-    alpha: int = Field(default=16, ge=1, le=1024)
-    dropout: float = Field(default=0.05, ge=0, le=1)
-    target_modules: tuple[str, ...] = ()
-    steps: int = Field(default=100, ge=1, le=100_000)
-    learning_rate: float = Field(default=2e-4, gt=0, le=1)
-    batch_size: int = Field(default=8, ge=1, le=1024)
-    max_seq_length: int = Field(default=512, ge=16, le=32768)
-    seed: int = Field(default=0, ge=0)
-    checkpoint_every_steps: int = Field(default=CHECKPOINT_EVERY_STEPS, ge=0, le=100_000)
 
 
 class TrainSpec(_Spec):
@@ -201,7 +184,7 @@ class Lineage(_Report):
     iteration: int = Field(ge=1)
     base_model: Digested
     init_adapter: Digested | None = None
-    method: Literal["lora", "full"]
+    method: Method
     artefact_digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     recipe: Recipe
     seed: int
@@ -221,7 +204,7 @@ class TrainResult(_Report):
     schema_id: str = Field(default=TRAIN_RESULT_SCHEMA, alias="schema")
     iteration: int
     label: str
-    method: Literal["lora", "full"]
+    method: Method
     steps: int
     examples: int
     first_loss: float | None
@@ -255,7 +238,7 @@ class Termination(_Report):
     details: dict[str, Any] = Field(default_factory=dict)
     digests: dict[str, str] = Field(default_factory=dict)
     """sha256 of each result object the Job wrote (scorecard, result, lineage): the trusted
-    channel (modelsmith.integrity). Kept when details are dropped to fit 4 KB."""
+    channel (modelsmith.contract.integrity). Kept when details are dropped to fit 4 KB."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Termination:
