@@ -272,7 +272,7 @@ def put_atomic(uri: str, data: bytes, content_type: str = "application/octet-str
 
 def put_json_atomic(uri: str, value: Any) -> str:
     """put_atomic for a document; returns the sha256 digest of the bytes written, which a Job
-    reports in its termination message (modelsmith.integrity)."""
+    reports in its termination message (`integrity`)."""
     data = _json_bytes(value)
     put_atomic(uri, data, JSON_TYPE)
     return integrity.sha256(data)
