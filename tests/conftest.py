@@ -50,12 +50,11 @@ from testbed.jobset import JobSet
 from testbed.kube import Json
 from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
-from testbed.operator import OperatorProcess
+from testbed.operator import INPROCESS_PREFIX, OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
 
 CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue", "jobset")
 _startup = pytest.StashKey[dict[str, float]]()
-_operator_started = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,20 +82,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     "(--skip-cluster / MODELSMITH_SKIP_CLUSTER)"
                 )
             )
-    # The session's operator process, once started, acts on every namespace; tests that run a
-    # reconciler in-process would race it over their own objects, so they run before it starts.
-    items.sort(key=lambda item: item.get_closest_marker("inprocess") is None)
-
-
-@pytest.fixture(autouse=True)
-def _inprocess_runs_alone(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("inprocess") and request.config.stash.get(
-        _operator_started, False
-    ):
-        pytest.fail(
-            "an in-process reconciler test ran after the session's operator process started "
-            "(run it alone, or in a session where the inprocess tests come first)"
-        )
 
 
 def _existing() -> Path | None:
@@ -146,7 +131,10 @@ def object_store(
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"t-{slug}-{secrets.token_hex(3)}"
+    # A test that reconciles in its own process gets a namespace the operator processes of the
+    # test bed leave alone (testbed.operator), so it needs no ordering against them.
+    prefix = INPROCESS_PREFIX if request.node.get_closest_marker("inprocess") else "t-"
+    name = f"{prefix}{slug}-{secrets.token_hex(3)}"
     core = client.CoreV1Api(cluster.api_client())
     manifest: Json = {"metadata": {"name": name, "labels": {"modelsmith.io/test": "true"}}}
     core.create_namespace(manifest)
@@ -348,7 +336,7 @@ def operator_env(
 ) -> Iterator[None]:
     """Operator code run in the test process talks to the test bed as admin and to the test S3
     server."""
-    from modelsmith import kube
+    from modelsmith.runtime import kube
 
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     # The client reads KUBECONFIG once, when it is imported.
@@ -419,11 +407,9 @@ def operator(
     crds: Cluster,
     object_store: ObjectStore,
     operator_kubeconfig: Path,
-    pytestconfig: pytest.Config,
 ) -> Iterator[OperatorProcess]:
     """The operator as a real process over the whole test bed, acting as the chart's
     ServiceAccount; stopped at the end."""
-    pytestconfig.stash[_operator_started] = True
     env = {
         **crds.env(),
         **object_store.env(),

@@ -15,6 +15,10 @@ from pathlib import Path
 from testbed import procs
 from testbed.waiting import wait_for
 
+INPROCESS_PREFIX = "own-"
+"""Namespaces a test reconciles in its own process (with its own runtime): an operator process
+of the test bed leaves them alone, so the test's runtime is the only one acting there."""
+
 
 class OperatorProcess:
     def __init__(
@@ -36,6 +40,9 @@ class OperatorProcess:
                 "MODELSMITH_CONTAINER_START_GRACE_SECONDS", "15"
             ),
             "MODELSMITH_INPUT_GRACE_SECONDS": env.get("MODELSMITH_INPUT_GRACE_SECONDS", "5"),
+            "MODELSMITH_IGNORE_NAMESPACES": env.get(
+                "MODELSMITH_IGNORE_NAMESPACES", f"{INPROCESS_PREFIX}*"
+            ),
             "PYTHONUNBUFFERED": "1",
         }
         self.args = [sys.executable, "-m", "modelsmith.cli", "operator", *extra_args]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import random
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from modelsmith.runtime.core import Runtime
 
 HELP = "Run the Modelsmith operator (kopf) against the current cluster."
 
@@ -35,40 +39,56 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith import events, informer, metrics
-    from modelsmith.contract import readlimits, s3
-    from modelsmith.controllers.run.job_manifest import MANAGED_SELECTOR
-    from modelsmith.handlers import benchmark, gate, intake, run  # noqa: F401  (registers them)
-    from modelsmith.kopfstate import NoDiffBase
-    from modelsmith.peering import PeeringWatch, own_identity
-    from modelsmith.reconciler import RECONCILER
-    from modelsmith.settings import OperatorSettings
-    from modelsmith.targets.resolve import target_buckets
+    from modelsmith.contract import s3
+    from modelsmith.runtime.core import Runtime
+    from modelsmith.runtime.peering import own_identity
 
-    settings = OperatorSettings()
-    s3.size_pool(settings.pooled_connections)
     if args.peering and not args.priority:
         # kopf pauses every replica that sees a peer of equal priority; distinct random
         # priorities let exactly one act, and a survivor takes over when it goes away.
         args.priority = random.randint(1, 2**31 - 1)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    _logging(args.verbose)
+    # The one runtime of this process: kopf hands it to every handler as `memo.runtime`.
+    rt = Runtime()
+    s3.size_pool(rt.settings.pooled_connections)
+    _register(rt, args)
+    identity = own_identity()
+    _start_beside_kopf(rt, args, identity)
+    kopf.run(
+        identity=cast(Any, identity),
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        standalone=not args.peering,
+        peering_name=args.peering or None,
+        priority=args.priority,
+        liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(runtime=rt),
     )
-    if not args.verbose:
-        # kopf logs every event handler call that succeeded ("Handler ... succeeded."): a line
-        # per watch event, a tenth of the event loop's time. Failures still log as errors.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    return 0
+
+
+def _register(rt: Runtime, args: argparse.Namespace) -> None:
+    """The controllers' reconciles with the runtime; kopf's settings and shutdown with kopf
+    (importing the handlers registers their watch events with kopf)."""
+    import kopf
+
+    from modelsmith.contract import readlimits
+    from modelsmith.handlers import benchmark, gate, intake, run
+    from modelsmith.runtime.kopfstate import NoDiffBase
+    from modelsmith.targets.resolve import target_buckets
+
+    for kind in (benchmark, gate, intake, run):
+        kind.register(rt)
 
     @kopf.on.startup()
     def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Events are written by the handlers, sanitised; kopf's own log-to-Event posting would
         # carry framework messages to a shared surface.
         settings.posting.enabled = False
-        settings.execution.max_workers = OperatorSettings().workers
+        settings.execution.max_workers = rt.settings.workers
         # URIs in specs are read with the operator's credentials: only in its own bucket and
         # those the (admin-owned) ExecutionTargets name.
-        readlimits.confine_reads(OperatorSettings().bucket, target_buckets)
+        readlimits.confine_reads(rt.settings.bucket, target_buckets)
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60
@@ -80,32 +100,53 @@ def run(args: argparse.Namespace) -> int:
     @kopf.on.cleanup()
     def _send_last_events(**_: Any) -> None:
         # Events are sent in the background; the last transitions' go out before exit.
-        events.flush(5)
+        rt.events.flush(5)
 
-    identity = own_identity()
+
+def _start_beside_kopf(rt: Runtime, args: argparse.Namespace, identity: str) -> None:
+    """What runs beside kopf's watches: peering for the runtime's own threads, the metrics
+    endpoint, and the informers of the operator's Jobs and pods."""
+    from modelsmith.controllers.run.job_manifest import MANAGED_SELECTOR
+    from modelsmith.handlers import run
+    from modelsmith.runtime import informer
+    from modelsmith.runtime.peering import PeeringWatch
+
+    settings = rt.settings
     if args.peering:
-        # kopf pauses only its own watch streams; the reconciler's requeue follows the same rule.
-        PeeringWatch(RECONCILER, args.peering, identity, args.priority, args.namespace).start()
-    metrics.serve(settings.metrics_port)
+        # kopf pauses only its own watch streams; the runtime's requeue follows the same rule.
+        PeeringWatch(
+            rt.queue, rt.cache, args.peering, identity, args.priority, args.namespace
+        ).start()
+    rt.metrics.serve(settings.metrics_port)
     # The first thing an operator on duty looks for when status stays empty: is it watching the
     # namespace, and where are its metrics.
     logging.getLogger("modelsmith").info(
-        "serving metrics on port %d at /metrics; watching %s; %s",
+        "serving metrics on port %d at /metrics; watching %s; %s%s",
         settings.metrics_port,
         "namespaces " + ", ".join(args.namespace) if args.namespace else "the whole cluster",
         f"peering {args.peering!r} at priority {args.priority}" if args.peering else "standalone",
+        f"; leaving namespaces {', '.join(settings.ignore_namespaces)} alone"
+        if settings.ignore_namespaces
+        else "",
     )
     # Jobs and pods are watched outside kopf, filtered by the API server (see informer).
     informer.start(
-        args.namespace, MANAGED_SELECTOR, {"jobs": run.on_job_event, "pods": run.on_pod_event}
+        rt.cache,
+        args.namespace,
+        MANAGED_SELECTOR,
+        {
+            "jobs": functools.partial(run.on_job_event, rt),
+            "pods": functools.partial(run.on_pod_event, rt),
+        },
     )
-    kopf.run(
-        identity=cast(Any, identity),
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        standalone=not args.peering,
-        peering_name=args.peering or None,
-        priority=args.priority,
-        liveness_endpoint=args.liveness or None,
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return 0
+    if not verbose:
+        # kopf logs every event handler call that succeeded ("Handler ... succeeded."): a line
+        # per watch event, a tenth of the event loop's time. Failures still log as errors.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -11,14 +11,19 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, kube
+from modelsmith import GROUP, VERSION
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
-from modelsmith.conditions import set_condition
 from modelsmith.contract.layout import RunLayout, StoreLocation, for_gate, for_run, run_key
 from modelsmith.controllers.gate.guard import uid_digest
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime import kube
+from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.settings import OperatorSettings
 from testbed.cluster import Cluster
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 _RUNS: set[tuple[str, str, str]] = set()
 
@@ -26,10 +31,9 @@ _RUNS: set[tuple[str, str, str]] = set()
 def forget_staged_runs() -> None:
     """Drops the in-process reconciles of the runs stage_gate made (the gate controller wakes
     its run): after the test, with no kubeconfig, they would fail and retry for the session."""
-    from modelsmith.reconciler import RECONCILER
 
     while _RUNS:
-        RECONCILER.forget(_RUNS.pop())
+        RT.queue.forget(_RUNS.pop())
 
 
 def stage_gate(namespace: str, gate: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,16 @@ import yaml
 from kubernetes import client
 from staged import forget_staged_runs, gate_layout, stage_gate
 
-from modelsmith import kube
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
@@ -270,7 +274,7 @@ def test_the_requester_and_service_accounts_cannot_sign(crds: Cluster, team: str
 def _reconcile(namespace: str) -> dict[str, Any]:
     from modelsmith.controllers.gate.reconcile import reconcile
 
-    reconcile(namespace, GATE)
+    reconcile(RT, namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return got

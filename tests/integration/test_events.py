@@ -7,8 +7,11 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import events
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 
 def _body(namespace: str, name: str) -> dict[str, Any]:
@@ -22,14 +25,17 @@ def _body(namespace: str, name: str) -> dict[str, Any]:
 def test_emitted_events_are_all_stored_in_order_once_flushed(
     operator_env: None, crds: Cluster, namespace: str
 ) -> None:
+
     names = [f"run-{i}" for i in range(6)]
     for step in range(5):
         for name in names:
-            events.emit(_body(namespace, name), "Normal", f"Step{step}", f"step {step} of {name}")
-    events.emit(
+            RT.events.emit(
+                _body(namespace, name), "Normal", f"Step{step}", f"step {step} of {name}"
+            )
+    RT.events.emit(
         _body(namespace, "leaky"), "Warning", "Failed", "read s3://bucket/runs/x/secret.json"
     )
-    assert events.flush(30)
+    assert RT.events.flush(30)
     stored = client.CoreV1Api(crds.api_client()).list_namespaced_event(namespace).items
     by_object: dict[str, list[str]] = {}
     # Timestamps have whole seconds; the API server's resourceVersions order the writes.

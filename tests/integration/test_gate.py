@@ -14,11 +14,15 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from staged import forget_staged_runs, gate_layout, stage_gate
 
-from modelsmith import events, kube
 from modelsmith.api import samples
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
@@ -97,7 +101,7 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
 def _reconcile(namespace: str) -> dict[str, Any]:
     from modelsmith.controllers.gate.reconcile import reconcile
 
-    reconcile(namespace, GATE)
+    reconcile(RT, namespace, GATE)
     return _gate(namespace)
 
 
@@ -151,7 +155,7 @@ def _stored(store: ObjectStore, uri: str) -> bytes | None:
 
 
 def _events(namespace: str) -> list[Any]:
-    assert events.flush(30)  # the reconciles ran here; their Events are sent in the background
+    assert RT.events.flush(30)  # the reconciles ran here; their Events are sent in the background
     return [
         e
         for e in kube.core().list_namespaced_event(namespace).items
@@ -452,6 +456,6 @@ def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_n
     assert _reconcile(ns)["status"]["state"] == "Promoted"
 
     with pytest.raises(ApiException) as refused:
-        write(stale, stale.get("status") or {}, {"state": "Approved"}, None)
+        write(RT, stale, stale.get("status") or {}, {"state": "Approved"}, None)
     assert refused.value.status == 409
     assert _gate(ns)["status"]["state"] == "Promoted"

@@ -13,12 +13,16 @@ import yaml
 from kubernetes import client
 from staged import forget_staged_runs, stage_gate
 
-from modelsmith import events, kube
 from modelsmith.api import samples
 from modelsmith.controllers.gate.reconcile import reconcile as reconcile_gate
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
@@ -150,7 +154,7 @@ def _record_stored(store: ObjectStore, namespace: str) -> bool:
 
 
 def _warnings(namespace: str, name: str) -> list[Any]:
-    assert events.flush(30)
+    assert RT.events.flush(30)
     return [
         e
         for e in client.CoreV1Api(kube.api_client()).list_namespaced_event(namespace).items
@@ -179,7 +183,7 @@ def test_a_gate_the_operator_did_not_stage_is_flagged_and_never_promoted(
     assert created.returncode == 0, created.stderr
     _sign_all(crds, gates_ns, "hand-made", ZERO)
     for _ in range(2):
-        reconcile_gate(gates_ns, "hand-made")
+        reconcile_gate(RT, gates_ns, "hand-made")
     body = kube.get_custom("promotiongates", gates_ns, "hand-made")
     assert body is not None
     flag = _condition(body, "Authentic")
@@ -203,7 +207,7 @@ def test_the_gate_the_run_staged_is_acted_on(
     """The allowed path: the gate its run recorded is judged as usual (and never flagged)."""
     staged = stage_gate(gates_ns, samples.gate("genuine", gates_ns))
     _sign_all(crds, gates_ns, "genuine", staged["spec"]["evidence"]["digest"])
-    reconcile_gate(gates_ns, "genuine")
+    reconcile_gate(RT, gates_ns, "genuine")
     body = kube.get_custom("promotiongates", gates_ns, "genuine")
     assert body is not None
     assert _condition(body, "Authentic") is None

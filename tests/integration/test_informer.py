@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from modelsmith import watched
-from modelsmith.informer import Informer, Resource
+from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.informer import Informer, Resource
 from testbed.cluster import Cluster
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 
 class Recorder:
@@ -41,9 +44,9 @@ def core(cluster: Cluster) -> Any:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     yield
-    watched.clear()
+    RT.cache.clear()
 
 
 def _pods(core: Any) -> Resource:
@@ -68,29 +71,29 @@ def test_labelled_pods_are_delivered_and_others_never(
 ) -> None:
     selector = {"modelsmith.io/test-informer": namespace}
     recorder = Recorder()
-    informer = Informer(_pods(core), f"modelsmith.io/test-informer={namespace}", recorder)
+    informer = Informer(RT.cache, _pods(core), f"modelsmith.io/test-informer={namespace}", recorder)
     informer.start()
     try:
         wait_for(lambda: informer.version is not None, 30, "the informer's first listing")
         core.create_namespaced_pod(namespace, _pod("mine", selector))
         core.create_namespaced_pod(namespace, _pod("other", {"app": "unrelated"}))
         wait_for(lambda: "ADDED" in recorder.seen("mine"), 30, "the labelled pod's ADDED")
-        assert watched.cached("pods", namespace, "mine") is not None
+        assert RT.cache.cached("pods", namespace, "mine") is not None
         core.patch_namespaced_pod(
             "mine", namespace, {"metadata": {"annotations": {"touched": "yes"}}}
         )
 
         def annotated() -> bool:
-            cached = watched.cached("pods", namespace, "mine") or {"metadata": {}}
+            cached = RT.cache.cached("pods", namespace, "mine") or {"metadata": {}}
             return bool(cached["metadata"].get("annotations") == {"touched": "yes"})
 
         wait_for(annotated, 30, "the labelled pod's change in the cache")
         assert "MODIFIED" in recorder.seen("mine")
         core.delete_namespaced_pod("mine", namespace, grace_period_seconds=0)
         wait_for(lambda: "DELETED" in recorder.seen("mine"), 30, "the labelled pod's DELETED")
-        assert watched.cached("pods", namespace, "mine") is None
+        assert RT.cache.cached("pods", namespace, "mine") is None
         assert recorder.seen("other") == []
-        assert watched.cached("pods", namespace, "other") is None
+        assert RT.cache.cached("pods", namespace, "other") is None
     finally:
         informer.stop()
 
@@ -101,20 +104,21 @@ def test_a_watch_that_cannot_resume_is_replaced_by_a_listing(
     labels = {"modelsmith.io/test-informer": namespace}
     recorder = Recorder()
     informer = Informer(
+        RT.cache,
         _pods(core), f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
     )
     core.create_namespaced_pod(namespace, _pod("present", labels))
     # A pod the cache still holds though it is gone (deleted while no watch ran).
     ghost = _pod("ghost", labels)
     ghost["metadata"] |= {"namespace": namespace, "resourceVersion": "1"}
-    watched.seen("pods", {"type": "ADDED", "object": ghost})
+    RT.cache.seen("pods", {"type": "ADDED", "object": ghost})
 
     informer.relist()
 
     assert recorder.seen("ghost") == ["DELETED"]
-    assert watched.cached("pods", namespace, "ghost") is None
+    assert RT.cache.cached("pods", namespace, "ghost") is None
     assert recorder.seen("present") == [None]
-    assert watched.cached("pods", namespace, "present") is not None
+    assert RT.cache.cached("pods", namespace, "present") is not None
     assert informer.version is not None and int(informer.version) > 1
 
 
@@ -125,6 +129,7 @@ def test_a_watch_cut_by_an_api_server_restart_resumes_and_says_so(
     labels = {"modelsmith.io/test-informer": namespace}
     recorder = Recorder()
     informer = Informer(
+        RT.cache,
         _pods(core), f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
     )
     caplog.set_level(logging.INFO, logger="modelsmith.informer")

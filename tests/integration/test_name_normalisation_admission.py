@@ -12,9 +12,13 @@ import pytest
 from staged import forget_staged_runs, stage_gate
 from test_approver_governance import GATE, PREFIX, SERVING, _apply, _intake, team
 
-from modelsmith import kube
 from modelsmith.api import samples
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 RBAC = "rbac.authorization.k8s.io"
@@ -57,7 +61,7 @@ def _sign(cluster: Cluster, namespace: str, role: str, user: str, group: str) ->
 def _blockers(namespace: str) -> list[dict[str, Any]]:
     from modelsmith.controllers.gate.reconcile import reconcile
 
-    reconcile(namespace, GATE)
+    reconcile(RT, namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return list((got.get("status") or {}).get("blockers") or [])

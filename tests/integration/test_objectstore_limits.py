@@ -17,7 +17,11 @@ from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.readlimits import BODIES, READ_LIMITS, ObjectKind
 from modelsmith.controllers.run.scenarios import fetch_scenarios
+from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 GIB = 1 << 30
 PART = 64 * readlimits.MIB
@@ -112,7 +116,7 @@ def test_a_benchmarks_gib_scenarios_object_is_invalid(gib_object: str, env: str)
     )
     read = BODIES.read
     with pytest.raises(BenchmarkSourceError) as invalid:
-        fetch_scenarios(benchmark, "default")
+        fetch_scenarios(RT, benchmark, "default")
     assert "more than the limit of 1048576 bytes for a scenarios object" in str(invalid.value)
     assert BODIES.read == read
 

@@ -14,12 +14,16 @@ from kubernetes import client
 from staged import launchable_run
 
 from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
-from modelsmith import events, kube, watched
 from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.reconcile import reconcile
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
@@ -42,12 +46,12 @@ def as_operator(
     for name, value in object_store.env().items():
         monkeypatch.setenv(name, value)
     kube.api_client.cache_clear()
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
     yield
-    events.flush(30)
+    RT.events.flush(30)
     kube.api_client.cache_clear()
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
 
 
@@ -79,7 +83,7 @@ def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
         assert not _can(crds, verb, resource, namespace), (verb, resource)
 
     launchable_run(crds, namespace, run_name=RUN)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _status(crds, namespace)
     assert status["phase"] == "Blocked", status
     blocked = status["blockedBy"]
@@ -89,15 +93,15 @@ def test_the_operator_cannot_launch_where_it_is_not_bound_and_the_run_says_why(
     assert "operator.workloadNamespaces" in blocked["message"]
     assert "operator-workloads" in str(status["nextAction"])
     assert client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items == []
-    reconcile(namespace, RUN)  # still refused: no flapping, no Job
+    reconcile(RT, namespace, RUN)  # still refused: no flapping, no Job
     assert _status(crds, namespace)["phase"] == "Blocked"
 
     # The platform admin binds it: the run resumes and launches.
     bind_operator_workloads(crds, namespace)
     wait_for(lambda: _can(crds, "create", "jobs", namespace), 30, "the binding in force")
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert _status(crds, namespace)["phase"] == "Pending"
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert _status(crds, namespace)["phase"] == "EvaluatingBaseline"
     jobs = client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items
     assert len(jobs) == 1

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from modelsmith import events, kube, watched
 from modelsmith.api import samples
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.reconcile_failures import FAILURES
-from modelsmith.reconciler import Reconciler
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.settings import OperatorSettings
 from testbed.cluster import Cluster
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
@@ -203,7 +203,8 @@ def test_a_run_refused_by_the_sanitiser_is_blocked_where_it_was(
         )
         return [float(m.group(1)) for m in found if m]
 
-    reconciler = Reconciler(workers=1)
+    rt = Runtime(OperatorSettings(workers=1))
+    reconciler = rt.queue
     reconciler.register("iterationruns", reconcile)
     key = ("iterationruns", namespace, "leaky")
     caplog.set_level(logging.ERROR, logger="modelsmith.reconciler")
@@ -211,12 +212,11 @@ def test_a_run_refused_by_the_sanitiser_is_blocked_where_it_was(
         reconciler.reconcile(*key)
         # Tried again after 5 s, then 10 s: the third failure asks for 20 s.
         wait_for(lambda: len(delays()) >= 3, timeout=40, interval=0.5, description="3 tries")
-        assert FAILURES.attempts(key) >= 3
+        assert rt.failures.attempts(key) >= 3
     finally:
         reconciler.stop()
         reconciler.forget(key)
-        events.flush(30)
-        watched.clear()
+        rt.events.flush(30)
     assert delays()[:3] == [5.0, 10.0, 20.0], delays()
 
     body = _get(crds, "iterationruns", namespace, "leaky")

@@ -11,27 +11,32 @@ import pytest
 from kubernetes import client
 from staged import launchable_run, second_namespace
 
-from modelsmith import events, kube, loop, watched
+from modelsmith import loop
 from modelsmith.contract.layout import run_key
 from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.job_manifest import LABEL_RUN_UID
 from modelsmith.controllers.run.reconcile import reconcile
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
+
 RUN = "run"
 
-# The session's operator process would act on these objects too: run before it starts.
+# Reconciled here, in a namespace the session's operator process leaves alone (conftest).
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
     yield
-    events.flush(30)
-    watched.clear()
+    RT.events.flush(30)
+    RT.cache.clear()
     scenarios._published.clear()
 
 
@@ -64,7 +69,7 @@ def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
     launchable_run(crds, namespace, jobs_in=shared)
     launchable_run(crds, shared)
     for ns in (namespace, shared):
-        reconcile(ns, RUN)
+        reconcile(RT, ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline"
     jobs = {j.metadata.name: j for j in kube.batch().list_namespaced_job(shared).items}
     names = {_first_job(namespace), _first_job(shared)}
@@ -100,8 +105,8 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     }
     uid = kube.batch().create_namespaced_job(namespace, planted).metadata.uid
 
-    reconcile(namespace, RUN)  # launches: the name is taken (409)
-    reconcile(namespace, RUN)  # looks at the Job under its name
+    reconcile(RT, namespace, RUN)  # launches: the name is taken (409)
+    reconcile(RT, namespace, RUN)  # looks at the Job under its name
     status = _run(namespace)["status"]
     assert status["phase"] == "Blocked", status
     assert status["blockedBy"]["kind"] == "governance"
@@ -112,13 +117,13 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     blocked = next(c for c in status["conditions"] if c["type"] == "Blocked")
     assert (blocked["status"], blocked["reason"]) == ("True", "JobNameTaken")
     # Still blocked on the next look; the planted Job is untouched.
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert _run(namespace)["status"]["phase"] == "Blocked"
     assert kube.batch().read_namespaced_job(name, namespace).metadata.uid == uid
 
     kube.batch().delete_namespaced_job(name, namespace, propagation_policy="Foreground")
     _gone(namespace, name)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     own = kube.batch().read_namespaced_job(name, namespace)
@@ -200,7 +205,7 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     from modelsmith.controllers.run.job_guard import NOT_RECORDED
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     name = _first_job(namespace)
     own = kube.batch().read_namespaced_job(name, other_namespace)
     memory = _run(namespace)["status"]["memory"]["job"]
@@ -210,10 +215,10 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
     _gone(other_namespace, name)
     planted = mallory.create_namespaced_job(other_namespace, _copied(name, own.metadata.labels))
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     _job_name_taken(namespace, NOT_RECORDED)
     assert name not in _run(namespace)["status"]["blockedBy"]["message"]
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert kube.batch().read_namespaced_job(name, other_namespace).metadata.uid == (
         planted.metadata.uid
     )
@@ -238,13 +243,13 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     mallory = _edit_for_mallory(crds, other_namespace)
     mallory.create_namespaced_job(other_namespace, _copied(name, _run_labels(namespace)))
 
-    reconcile(namespace, RUN)  # launches: the name is taken (409)
-    reconcile(namespace, RUN)  # looks at the Job under its name
+    reconcile(RT, namespace, RUN)  # launches: the name is taken (409)
+    reconcile(RT, namespace, RUN)  # looks at the Job under its name
     _job_name_taken(namespace, NO_RECORD_ELSEWHERE.split(" (")[0])
 
     mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
     _gone(other_namespace, name)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     own = kube.batch().read_namespaced_job(name, other_namespace)

@@ -17,19 +17,22 @@ import yaml
 from kubernetes import client
 from staged import run_layout
 
-from modelsmith import events, kube, watched
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
-from modelsmith.conditions import condition, set_condition
 from modelsmith.contract import objectstore
 from modelsmith.contract.layout import run_key
 from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
 from modelsmith.controllers.run import pinning, scenarios, staging
-from modelsmith.controllers.run import reconcile as run_reconcile
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.controllers.run.state import state_from_status
+from modelsmith.runtime import kube
+from modelsmith.runtime.conditions import condition, set_condition
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 RUN = "run"
 TARGET = "pinning-unpullable"
@@ -40,12 +43,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
     pinning._parsed.clear()
     yield
-    events.flush(30)
-    watched.clear()
+    RT.events.flush(30)
+    RT.cache.clear()
     scenarios._published.clear()
     pinning._parsed.clear()
 
@@ -73,7 +76,7 @@ def _current_job(namespace: str) -> str:
 
 
 def _reasons(namespace: str, name: str) -> list[tuple[str, str]]:
-    events.flush(30)
+    RT.events.flush(30)
     items = kube.core().list_namespaced_event(namespace).items
     return [(e.type, e.reason) for e in items if e.involved_object.name == name]
 
@@ -109,7 +112,7 @@ def _setup(cluster: Cluster, namespace: str) -> dict[str, Any]:
     del bench["spec"]["scenarios"]
     bench["spec"]["scenariosFrom"] = {"configMapRef": {"name": "bench-scenarios", "key": "s.yaml"}}
     kube.rest("POST", kube.custom_path("benchmarks", namespace), bench)
-    reconcile_benchmark(namespace, "bench")
+    reconcile_benchmark(RT, namespace, "bench")
     assert (condition(_get("benchmarks", namespace, "bench")["status"], "Ready") or {}).get(
         "status"
     ) == "True"
@@ -140,7 +143,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     spec = _setup(crds, namespace)
     published = _get("benchmarks", namespace, "bench")["status"]["digest"]
 
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
     pinned = status["pinned"]
@@ -171,7 +174,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
         as_user=EDITOR,
     )
     for _ in range(2):
-        reconcile_benchmark(namespace, "bench")
+        reconcile_benchmark(RT, namespace, "bench")
         bench_status = _get("benchmarks", namespace, "bench")["status"]
         ready = condition(bench_status, "Ready") or {}
         assert (ready.get("status"), ready.get("reason")) == ("False", "ContentChanged")
@@ -181,13 +184,9 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
 
     # The intake is deleted mid-run: Blocked, with its Event and next action; the Job is
     # stopped after the grace (none here).
-    monkeypatch.setattr(
-        run_reconcile,
-        "SETTINGS",
-        dataclasses.replace(run_reconcile.SETTINGS, input_grace_seconds=0),
-    )
+    monkeypatch.setattr(RT, "settings", dataclasses.replace(RT.settings, input_grace_seconds=0))
     _delete_intake(namespace)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeMissing")
     blocked = condition(status, "Blocked") or {}
@@ -195,7 +194,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert "ModelIntake intake was deleted" in status["blockedBy"]["message"]
     assert "Apply the ModelIntake again" in status["nextAction"]
     assert ("Warning", "IntakeMissing") in _reasons(namespace, RUN)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert _job_gone(namespace, first)
     assert (
         "its Job was stopped"
@@ -204,7 +203,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
 
     # Re-created with another spec: still blocked, as changed.
     _create_intake(namespace, {**spec, "owner": "another-team"})
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["blockedBy"]["reason"]) == ("Blocked", "IntakeChanged")
     assert condition(status, "Blocked")["reason"] == "IntakeChanged"  # type: ignore[index]
@@ -213,7 +212,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     # as a new attempt, on the pinned snapshot, not on the edited ConfigMap.
     _delete_intake(namespace)
     _create_intake(namespace, spec)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _get("iterationruns", namespace, RUN)["status"]
     assert (status["phase"], status["attempt"]) == ("EvaluatingBaseline", 2), status
     assert status["pinned"] == pinned
@@ -232,7 +231,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert pin is not None
     layout = run_layout(namespace, RUN, object_store.bucket)
     intake = ModelIntake.model_validate(_get("modelintakes", namespace, "intake"))
-    kept = pinning.scenarios(pin, layout, namespace, intake)
+    kept = pinning.scenarios(RT, pin, layout, namespace, intake)
     facts = staging._benchmark_facts(intake, pin, kept)
     assert (facts.digest, facts.scenario_count) == (published, 20)
 
@@ -240,7 +239,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     objectstore.put_bytes(layout.pinned(pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
     _delete_intake(namespace)
     with pytest.raises(pinning.PinMismatchError, match="intakeSpecDigest"):
-        reconcile(namespace, RUN)
+        reconcile(RT, namespace, RUN)
 
 
 def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:

@@ -15,27 +15,31 @@ import pytest
 from kubernetes import client
 from staged import launchable_run, second_namespace
 
-from modelsmith import events, kube, watched
 from modelsmith.api import samples
 from modelsmith.contract.layout import StoreLocation, for_run, run_key
 from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.reconcile import reconcile
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster, KubectlError
 from testbed.objectstore import ObjectStore
 
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
+
 RUN = "run"
 
-# The session's operator process would act on these objects too: run before it starts.
+# Reconciled here, in a namespace the session's operator process leaves alone (conftest).
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
     yield
-    events.flush(30)
-    watched.clear()
+    RT.events.flush(30)
+    RT.cache.clear()
     scenarios._published.clear()
 
 
@@ -85,7 +89,7 @@ def test_two_targets_route_their_runs_artefacts_to_their_own_bucket_and_prefix(
         base_model=f"s3://{team_bucket}/models/base/",
     )
     for ns in (namespace, other_namespace):
-        reconcile(ns, RUN)
+        reconcile(RT, ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline", _run(ns)["status"]
     key_a = run_key(namespace, _run(namespace)["metadata"]["uid"])
     key_b = run_key(other_namespace, _run(other_namespace)["metadata"]["uid"])
@@ -117,7 +121,7 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
     """The old run's ledger and a bundle it left stay where they were; the new run's prefix
     (another UID, another key) starts empty: its ledger holds only its own first entries."""
     launchable_run(crds, namespace)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     old = _run(namespace)
     old_layout = for_run(StoreLocation(object_store.bucket), namespace, RUN, old["metadata"]["uid"])
     object_store.client().put_object(
@@ -140,13 +144,13 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
         except client.ApiException as gone:
             if gone.status != 404:
                 raise
-    watched.clear()
+    RT.cache.clear()
     run = samples.run(RUN, namespace)
     run["spec"]["intakeRef"]["name"] = "intake"
     custom.create_namespaced_custom_object(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns", run
     )
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
 
     new = _run(namespace)
     assert new["status"]["phase"] == "EvaluatingBaseline", new["status"]
@@ -171,7 +175,7 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     another: no Job is launched, the run blocks (governance) saying which URI, which bucket and
     which target, and launches once the target names that bucket."""
     launchable_run(crds, namespace, base_model=f"s3://{team_bucket}/models/base/")
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "Blocked", status
     blocked = status["blockedBy"]
@@ -181,11 +185,12 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     assert f"bucket {object_store.bucket}" in blocked["message"]
     assert kube.batch().list_namespaced_job(namespace).items == []
     # The intake says so too, before any run: its ObjectStoreBucket check fails.
-    from modelsmith.handlers import intake  # noqa: F401  (registers its reconcile)
-    from modelsmith.reconciler import RECONCILER
+    from modelsmith.handlers import intake
 
-    RECONCILER._run_once(("modelintakes", namespace, "intake"))
-    RECONCILER.forget(("modelintakes", namespace, "intake"))  # no retries after the test
+    intake.register(RT)
+
+    RT.queue._run_once(("modelintakes", namespace, "intake"))
+    RT.queue.forget(("modelintakes", namespace, "intake"))  # no retries after the test
     body = kube.get_custom("modelintakes", namespace, "intake")
     assert body is not None
     checks = {c["check"]: c for c in body["status"]["validation"]}
@@ -203,14 +208,14 @@ def test_a_run_keeps_the_store_it_pinned_when_its_target_is_edited(
     """The admin moves the target to another bucket mid-run: the running run stays where it
     started (its ledger is one sequence in one place); only runs started later use the new one."""
     launchable_run(crds, namespace, object_store={"prefix": "first/"})
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     pinned = _run(namespace)["status"]["store"]
     assert pinned == {"bucket": object_store.bucket, "prefix": "first/"}
     patch = {"spec": {"objectStore": {"bucket": team_bucket, "prefix": "second/"}}}
     kube.custom().patch_cluster_custom_object(
         "modelsmith.io", "v1alpha1", "executiontargets", _target(namespace), patch
     )
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     assert _run(namespace)["status"]["store"] == pinned
     assert _keys(object_store, team_bucket, "second/") == []
 

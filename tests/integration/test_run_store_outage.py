@@ -15,15 +15,20 @@ import pytest
 from kubernetes import client
 from staged import run_layout
 
-from modelsmith import GROUP, VERSION, events, kube, loop, watched
+from modelsmith import GROUP, VERSION, loop
 from modelsmith.api import samples
-from modelsmith.conditions import set_condition
 from modelsmith.contract import s3
 from modelsmith.contract.layout import RunLayout, run_key
 from modelsmith.controllers.run import pinning, scenarios, trust
 from modelsmith.controllers.run.reconcile import reconcile
+from modelsmith.runtime import kube
+from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 RUN = "run"
 
@@ -37,17 +42,17 @@ def _job(namespace: str) -> str:
 NOOP_TARGET = "store-outage-noop"
 
 
-# The session's operator process would act on these objects too: run before it starts.
+# Reconciled here, in a namespace the session's operator process leaves alone (conftest).
 pytestmark = [pytest.mark.inprocess]
 
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     scenarios._published.clear()
     yield
-    events.flush(30)
-    watched.clear()
+    RT.events.flush(30)
+    RT.cache.clear()
     scenarios._published.clear()
 
 
@@ -59,7 +64,7 @@ def _closed_port() -> int:
 
 
 def _seen(plural: str, body: dict[str, Any]) -> None:
-    watched.seen(plural, {"type": "MODIFIED", "object": body})
+    RT.cache.seen(plural, {"type": "MODIFIED", "object": body})
 
 
 def _status(custom: Any, namespace: str) -> dict[str, Any]:
@@ -130,7 +135,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
         return inputs
 
     monkeypatch.setattr(pinning, "resolve", pinned_then_lost)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     monkeypatch.setattr(pinning, "resolve", resolve)
 
     status = _status(custom, namespace)
@@ -147,7 +152,7 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     for _ in range(4):
         if (_status(custom, namespace).get("memory") or {}).get("job"):
             break
-        reconcile(namespace, RUN)
+        reconcile(RT, namespace, RUN)
     status = _status(custom, namespace)
     assert status["phase"] == "EvaluatingBaseline", status
     claimed = status["memory"]["job"]
@@ -189,12 +194,12 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
 
     monkeypatch.setattr(trust, "put_entry", job_entry_lost)
     with pytest.raises(trust.PartlyRecordedError):
-        reconcile(namespace, RUN)
+        reconcile(RT, namespace, RUN)
     assert _status(custom, namespace).get("phase") in (None, "Pending")
     assert [e["kind"] for e in _ledger(object_store, namespace)] == ["transition"]
 
     monkeypatch.setattr(trust, "put_entry", write)
-    reconcile(namespace, RUN)
+    reconcile(RT, namespace, RUN)
     status = _status(custom, namespace)
     assert status["phase"] == "EvaluatingBaseline", status
     ledger = _ledger(object_store, namespace)

@@ -22,7 +22,7 @@ import yaml
 from modelsmith.api import samples
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.controllers.run.job_manifest import render_job
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime.settings import OperatorSettings
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess

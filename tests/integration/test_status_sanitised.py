@@ -11,13 +11,19 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from modelsmith import GROUP, VERSION, kube, watched
+from modelsmith import GROUP, VERSION
 from modelsmith.api import samples
 from modelsmith.contract import readlimits
-from modelsmith.reconciler import RECONCILER
+from modelsmith.handlers import intake
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 
-# The session's operator process would act on these objects too: run before it starts.
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
+intake.register(RT)
+
+# Reconciled here, in a namespace the session's operator process leaves alone (conftest).
 pytestmark = [pytest.mark.inprocess]
 
 TOKEN = "ghp_Zk3xQ9vLm2Pw8Rt5Yb7Nc4Hd6Jf1Gs0AeKu"
@@ -28,9 +34,9 @@ LEAKED = (TOKEN, "grafana.ops.acme", "sqlprod07", "Winter2025!", "ops.acme.inter
 
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
-    watched.clear()
+    RT.cache.clear()
     yield
-    watched.clear()
+    RT.cache.clear()
 
 
 def _status(custom: Any, namespace: str, name: str) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def test_an_intakes_status_carries_no_token_host_or_connection_string(
     body["spec"]["rollback"]["expectation"] = f"Page the on-call via {URL}; then run {CONNECTION}"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
 
-    RECONCILER._run_once(("modelintakes", namespace, "leaky-intake"))
+    RT.queue._run_once(("modelintakes", namespace, "leaky-intake"))
     status = _status(custom, namespace, "leaky-intake")
     text = str(status)
     assert status["owner"] == "token [redacted:secret]"
@@ -66,8 +72,8 @@ def test_an_intakes_status_carries_no_token_host_or_connection_string(
     monkeypatch.setattr(
         kube, "patch_status", lambda *a, **kw: writes.append(a[3]) or patch_status(*a, **kw)
     )
-    watched.clear()
-    RECONCILER._run_once(("modelintakes", namespace, "leaky-intake"))
+    RT.cache.clear()
+    RT.queue._run_once(("modelintakes", namespace, "leaky-intake"))
     assert writes == []
 
 
@@ -78,7 +84,7 @@ def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "iterationruns", samples.run("run-x7k2p", namespace)
     )
-    RECONCILER.write_status(
+    RT.status.write(
         "iterationruns",
         namespace,
         "run-x7k2p",
@@ -104,7 +110,7 @@ def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
     body = samples.intake("elsewhere", namespace)
     body["spec"]["baseModel"]["uri"] = "s3://customer-models/base/"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
-    RECONCILER._run_once(("modelintakes", namespace, "elsewhere"))
+    RT.queue._run_once(("modelintakes", namespace, "elsewhere"))
     checks = {c["check"]: c for c in _status(custom, namespace, "elsewhere")["validation"]}
     assert checks["BaseModelFound"]["ok"] is False
     assert checks["BaseModelFound"]["message"] == (

@@ -16,11 +16,15 @@ import pytest
 import yaml
 from staged import forget_staged_runs, gate_layout, stage_gate
 
-from modelsmith import events, kube
 from modelsmith.api import samples
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
@@ -112,7 +116,7 @@ def _sign(cluster: Cluster, namespace: str, user: str, role: str, decision: str)
 def _reconcile(namespace: str) -> dict[str, Any]:
     from modelsmith.controllers.gate.reconcile import reconcile
 
-    reconcile(namespace, GATE)
+    reconcile(RT, namespace, GATE)
     got = kube.get_custom("promotiongates", namespace, GATE)
     assert got is not None
     return got
@@ -141,7 +145,7 @@ def _assert_tamper_caught(
     assert "runs/" not in blocker["message"]
     pointer = kube.core().read_namespaced_config_map(SERVING, namespace)
     assert pointer.data == {"model": OLD_MODEL}
-    assert events.flush(30)
+    assert RT.events.flush(30)
     warnings = [
         e
         for e in kube.core().list_namespaced_event(namespace).items

@@ -23,8 +23,8 @@ from modelsmith.controllers.gate import outcomes
 from modelsmith.controllers.gate.decide import Decision, GateView, Step, chain_verdict, decide
 from modelsmith.controllers.gate.outcomes import Failure
 from modelsmith.controllers.gate.pointer import PointerState, pointer_of
+from modelsmith.runtime.status import merge_patch
 from modelsmith.serving import ServingRefusal
-from modelsmith.statusdiff import merge_patch
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
@@ -117,7 +117,7 @@ def test_random_walk_keeps_the_gate_s_promises(seed: int, ttl: int | None, retai
     annotations: dict[str, str] = {}
     status: dict[str, Any] = {}
     now = T0
-    with mock.patch("modelsmith.conditions.now_iso", return_value="2025-01-01T12:00:00Z"):
+    with mock.patch("modelsmith.runtime.conditions.now_iso", return_value="2025-01-01T12:00:00Z"):
         for _ in range(rng.randint(1, 60)):
             now += step_annotations(rng, annotations)
             view = GateView(gate, status, dict(annotations), 1, now, 10.0)

@@ -60,7 +60,7 @@ def test_what_makes_a_job_foreign() -> None:
 
 def test_rendered_jobs_are_the_runs_own() -> None:
     from modelsmith.api.target import ExecutionTargetSpec
-    from modelsmith.settings import OperatorSettings
+    from modelsmith.runtime.settings import OperatorSettings
 
     manifest = render_job(
         name="support-run-0a1b2c3d-i1-train-a1",

@@ -9,8 +9,8 @@ from modelsmith.api.target import ExecutionTargetSpec, Toleration
 from modelsmith.contract.layout import StoreLocation, for_run, run_key
 from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL, render_job
 from modelsmith.controllers.run.state import state_from_status, status_from_state
-from modelsmith.settings import OperatorSettings
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime.settings import OperatorSettings
+from modelsmith.runtime.status import merge_patch
 
 
 def test_merge_patch_is_empty_when_nothing_changed() -> None:

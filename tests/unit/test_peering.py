@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from modelsmith.peering import PeeringWatch, outranked
-from modelsmith.reconciler import Reconciler
+from modelsmith.runtime.cache import Cache
+from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.peering import PeeringWatch, outranked
+from modelsmith.runtime.settings import OperatorSettings
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -59,7 +61,7 @@ class _Watch(PeeringWatch):
     """Reads peers from a list instead of the API (the reader itself is plain client calls)."""
 
     def __init__(self, target: _Recorder, reads: list[Any]) -> None:
-        super().__init__(target, "modelsmith", "me", 100)
+        super().__init__(target, Cache(), "modelsmith", "me", 100)
         self.reads = reads
 
     def _peers(self) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def test_held_reconciler_runs_nothing_then_each_held_object_once() -> None:
             done.set()
         return None
 
-    reconciler = Reconciler(workers=2)
+    reconciler = Runtime(OperatorSettings(workers=2)).queue
     reconciler.register("things", reconcile)
     reconciler.hold()
     for name in ("a", "b", "a", "a"):
@@ -114,7 +116,7 @@ def test_a_forgotten_object_is_not_reconciled_on_release(forgotten: bool) -> Non
         finished.set()
         return None
 
-    reconciler = Reconciler(workers=1)
+    reconciler = Runtime(OperatorSettings(workers=1)).queue
     reconciler.register("things", reconcile)
     reconciler.hold()
     reconciler.reconcile("things", "ns", "gone")

@@ -1,4 +1,4 @@
-"""Each failure class a reconcile can raise, through the one rule (modelsmith.reconcile_errors):
+"""Each failure class a reconcile can raise, through the one rule (modelsmith.runtime.errors):
 a specific reason, a message naming the cause (never the offending value), a next action, and
 a retry delay that grows."""
 
@@ -20,7 +20,7 @@ from modelsmith.evidence.bundle import EvidenceError
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.loop import Reason
 from modelsmith.loop.state import BLOCK_KINDS, RECONCILE_ERRORS, BlockKind
-from modelsmith.reconcile_errors import (
+from modelsmith.runtime.errors import (
     FIRST_RETRY_SECONDS,
     LONGEST_RETRY_SECONDS,
     classify,

@@ -1,4 +1,4 @@
-"""What a failed reconcile leaves on its object (modelsmith.reconcile_failures), from a stored
+"""What a failed reconcile leaves on its object (modelsmith.runtime.failures), from a stored
 body to the status patch and the Event, and the run loop resuming from such a block."""
 
 from __future__ import annotations
@@ -8,22 +8,25 @@ from typing import Any
 import pytest
 from loop_sim import Sim, observe, succeeded
 
-from modelsmith import reconcile_failures
 from modelsmith.controllers.run.state import state_from_status
 from modelsmith.loop import Phase, Reason
-from modelsmith.reconcile_errors import classify
+from modelsmith.runtime import failures
+from modelsmith.runtime.errors import classify
+from modelsmith.runtime.events import Recorder
 
 EVENTS: list[tuple[str, str, str]] = []
 
 
+class _Recorder(Recorder):
+    """Keeps the Events instead of sending them."""
+
+    def emit(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        EVENTS.append((type_, reason, message))
+
+
 @pytest.fixture(autouse=True)
-def _events(monkeypatch: pytest.MonkeyPatch) -> None:
+def _events() -> None:
     EVENTS.clear()
-    monkeypatch.setattr(
-        reconcile_failures,
-        "emit",
-        lambda body, type_, reason, msg: EVENTS.append((type_, reason, msg)),
-    )
 
 
 def _body(kind: str, status: dict[str, Any] | None) -> dict[str, Any]:
@@ -34,7 +37,7 @@ def _body(kind: str, status: dict[str, Any] | None) -> dict[str, Any]:
 def _surface(plural: str, body: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     written: list[dict[str, Any]] = []
     failure = classify(exc, "the object")
-    reconcile_failures._surface(plural, body, failure, lambda *a: written.append(a[3]))
+    failures._surface(plural, body, failure, lambda *a: written.append(a[3]), _Recorder())
     patch = written[-1] if written else {}
     body["status"] = _merged(body["status"], patch)
     return patch
@@ -119,17 +122,17 @@ def test_a_gate_shows_blocked() -> None:
 def test_failures_in_a_row_count_attempts_and_reset_on_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(reconcile_failures.kube, "get_custom", lambda *a: None)
-    failures = reconcile_failures.Failures()
+    monkeypatch.setattr(failures.kube, "get_custom", lambda *a: None)
+    tracker = failures.Failures(_Recorder())
     key = ("benchmarks", "team", "triage")
-    delays = [failures.failed(key, KeyError("x"), lambda *a: None) for _ in range(3)]
+    delays = [tracker.failed(key, KeyError("x"), lambda *a: None) for _ in range(3)]
     # The object is gone: no retry asked for, but the attempts are counted.
     assert delays == [None, None, None]
-    assert failures.attempts(key) == 3
-    failures.failed(key, ConnectionError(), lambda *a: None)
-    assert failures.attempts(key) == 1  # a new cause starts again
-    failures.succeeded(key, lambda *a: None)
-    assert failures.attempts(key) == 0
+    assert tracker.attempts(key) == 3
+    tracker.failed(key, ConnectionError(), lambda *a: None)
+    assert tracker.attempts(key) == 1  # a new cause starts again
+    tracker.succeeded(key, lambda *a: None)
+    assert tracker.attempts(key) == 0
 
 
 def test_a_block_the_loop_decided_stays_its_own() -> None:

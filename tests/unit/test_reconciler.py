@@ -6,14 +6,17 @@ import threading
 import time
 
 from kubernetes.client.exceptions import ApiException
-from prometheus_client import REGISTRY
 
-from modelsmith import watched
-from modelsmith.reconciler import Reconciler
+from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.settings import OperatorSettings
 
 
-def _errors(kind: str, error: str) -> float:
-    value = REGISTRY.get_sample_value(
+def _runtime() -> Runtime:
+    return Runtime(OperatorSettings(workers=1))
+
+
+def _errors(rt: Runtime, kind: str, error: str) -> float:
+    value = rt.metrics.registry.get_sample_value(
         "modelsmith_reconcile_errors_total", {"kind": kind, "error": error}
     )
     return value or 0.0
@@ -30,22 +33,23 @@ def test_a_conflict_reads_the_object_again_at_once() -> None:
         done.set()
         return None
 
-    before = _errors("conflicting", "Conflict")
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
     reconciler.register("conflicting", reconcile)
     reconciler.reconcile("conflicting", "ns", "gate")
     # Any other error waits 10 s before the retry; a conflict is retried well inside that.
     assert done.wait(5)
     reconciler.stop()
     assert len(calls) == 2
-    assert _errors("conflicting", "Conflict") == before + 1
+    assert _errors(rt, "conflicting", "Conflict") == 1
 
 
 def test_a_conflict_sends_the_next_read_to_the_api_server() -> None:
     """The cached body the refused write was decided on is dropped, so the retry cannot decide
     on the same stale read again."""
+    rt = _runtime()
     body = {"metadata": {"name": "run", "namespace": "ns", "resourceVersion": "5"}}
-    watched.seen("iterationruns", {"type": "MODIFIED", "object": body})
+    rt.cache.seen("iterationruns", {"type": "MODIFIED", "object": body})
     seen_by_retry: list[object] = []
     done = threading.Event()
 
@@ -53,18 +57,17 @@ def test_a_conflict_sends_the_next_read_to_the_api_server() -> None:
         if not seen_by_retry:
             seen_by_retry.append("first")
             raise ApiException(status=409, reason="Conflict")
-        seen_by_retry.append(watched.cached("iterationruns", namespace, name))
+        seen_by_retry.append(rt.cache.cached("iterationruns", namespace, name))
         done.set()
         return None
 
-    reconciler = Reconciler(workers=1)
+    reconciler = rt.queue
     reconciler.register("iterationruns", reconcile)
     try:
         reconciler.reconcile("iterationruns", "ns", "run")
         assert done.wait(5)
     finally:
         reconciler.stop()
-        watched.clear()
     assert seen_by_retry == ["first", None]
 
 
@@ -75,14 +78,14 @@ def test_any_other_error_is_retried_later_not_at_once() -> None:
         calls.append(name)
         raise ApiException(status=500, reason="Internal Server Error")
 
-    before = _errors("failing", "ApiException")
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
     reconciler.register("failing", reconcile)
     reconciler.reconcile("failing", "ns", "gate")
     time.sleep(1.0)
     reconciler.stop()
     assert calls == ["gate"]
-    assert _errors("failing", "ApiException") == before + 1
+    assert _errors(rt, "failing", "ApiException") == 1
 
 
 def test_the_echo_of_its_own_status_write_starts_no_reconcile() -> None:
@@ -94,7 +97,8 @@ def test_the_echo_of_its_own_status_write_starts_no_reconcile() -> None:
         finished.set()
         return None
 
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
     reconciler.register("things", reconcile)
     for version in ("11", "12"):  # two writes in one reconcile: both echoes are its own
         reconciler.wrote(("things", "ns", "a"), version)
@@ -110,7 +114,8 @@ def test_the_echo_of_its_own_status_write_starts_no_reconcile() -> None:
 
 def test_a_forgotten_object_forgets_its_own_writes() -> None:
     finished = threading.Event()
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
     reconciler.register("things", lambda namespace, name: finished.set())
     reconciler.wrote(("things", "ns", "a"), "11")
     reconciler.forget(("things", "ns", "a"))
@@ -126,7 +131,8 @@ def test_the_echo_arriving_before_its_writes_response_starts_no_reconcile() -> N
     ran: list[int] = []
     inside = [threading.Event(), threading.Event()]
     proceed = [threading.Event(), threading.Event()]
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
 
     def reconcile(namespace: str, name: str) -> float | None:
         n = len(ran)
@@ -164,7 +170,8 @@ def test_a_look_taken_meanwhile_answers_a_requested_later_look() -> None:
     Job's verdict) brought the object's reconcile forward; news that arrives while that
     reconcile runs still gets its look."""
     calls: list[float] = []
-    reconciler = Reconciler(workers=1)
+    rt = _runtime()
+    reconciler = rt.queue
 
     def reconcile(namespace: str, name: str) -> float | None:
         calls.append(time.monotonic())

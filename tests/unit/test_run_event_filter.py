@@ -4,13 +4,13 @@ finished Job are complete (no cluster needed)."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
-from modelsmith.conditions import ready_news
 from modelsmith.controllers.run.observe import (
     capacity_status,
     every_counted_pod_seen,
@@ -20,6 +20,11 @@ from modelsmith.controllers.run.observe import (
 from modelsmith.controllers.run.target import Placement
 from modelsmith.handlers import gate, run
 from modelsmith.loop import JobObservation, JobState
+from modelsmith.runtime.conditions import ready_news
+from modelsmith.runtime.core import Runtime
+
+# This module's own runtime: its reconciles run here, in the test process.
+RT = Runtime()
 
 STARTED = {"active": 1, "startTime": "t0"}
 CRITERIA_MET = {"type": "SuccessCriteriaMet", "status": "True"}
@@ -151,21 +156,22 @@ def test_a_job_on_its_way_reconciles_its_run_after_a_delay_and_a_verdict_at_once
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     queue = _Recorder()
-    monkeypatch.setattr(run, "RECONCILER", queue)
+    rt = Runtime()
+    monkeypatch.setattr(rt, "queue", queue)
     key = ("iterationruns", "team", "r")
     later = ("later", key, run.JOB_PROGRESS_DELAY_SECONDS)
     assert run.JOB_PROGRESS_DELAY_SECONDS > 0
-    run.on_job_event("MODIFIED", _child({}), _child(STARTED))
-    run.on_pod_event("MODIFIED", _child(SCHEDULED), _child(RUNNING))
+    run.on_job_event(rt, "MODIFIED", _child({}), _child(STARTED))
+    run.on_pod_event(rt, "MODIFIED", _child(SCHEDULED), _child(RUNNING))
     assert queue.asked == [later, later]
-    run.on_job_event("MODIFIED", _child(STARTED), _child(COMPLETE))
-    run.on_job_event("DELETED", _child(COMPLETE), _child(COMPLETE))
+    run.on_job_event(rt, "MODIFIED", _child(STARTED), _child(COMPLETE))
+    run.on_job_event(rt, "DELETED", _child(COMPLETE), _child(COMPLETE))
     # First seen (after a restart): what it shows may be a verdict.
-    run.on_job_event(None, None, _child(STARTED))
+    run.on_job_event(rt, None, None, _child(STARTED))
     assert queue.asked[2:] == [("now", key, 0.0)] * 3
     # Nothing new for the run: nothing asked.
-    run.on_pod_event("MODIFIED", _child(RUNNING), _child(RUNNING))
-    run.on_job_event("MODIFIED", _child(COMPLETE), _child(COMPLETE))
+    run.on_pod_event(rt, "MODIFIED", _child(RUNNING), _child(RUNNING))
+    run.on_job_event(rt, "MODIFIED", _child(COMPLETE), _child(COMPLETE))
     assert len(queue.asked) == 5
 
 
@@ -174,11 +180,13 @@ def test_a_gate_wakes_its_run_when_it_is_deleted(monkeypatch: pytest.MonkeyPatch
     its reconcile forward (the gate's reconcile wakes the run when it changes), its deletion
     too."""
     queue = _Recorder()
-    monkeypatch.setattr(gate, "RECONCILER", queue)
+    rt = Runtime()
+    monkeypatch.setattr(rt, "queue", queue)
     body = samples.gate()
     meta, spec = body["metadata"], body["spec"]
     namespace, name = meta["namespace"], meta["name"]
-    events = {"namespace": namespace, "name": name, "meta": meta, "spec": spec}
+    memo = SimpleNamespace(runtime=rt)  # what kopf hands every handler (modelsmith.operator)
+    events = {"namespace": namespace, "name": name, "meta": meta, "spec": spec, "memo": memo}
     asyncio.run(gate.on_gate_event(type="MODIFIED", **events))
     assert queue.asked == [("now", ("promotiongates", namespace, name), 0.0)]
     asyncio.run(gate.on_gate_event(type="DELETED", **events))

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelsmith import statusguard
-from modelsmith.statusdiff import merge_patch
-from modelsmith.statusguard import CleanStatus, clean_status
+from modelsmith.runtime.status import merge_patch
+from modelsmith.runtime.statusguard import CleanStatus, clean_status
 
 DIGEST = "sha256:" + "9f" * 32
 KEY = ("modelintakes", "team-a", "support-x7k2p")
@@ -62,15 +61,11 @@ def test_the_objects_own_name_identities_and_memory_are_kept() -> None:
 
 
 def test_a_redacted_status_costs_no_second_write() -> None:
-    token = statusguard.OBJECT.set(KEY)
-    try:
-        patch = merge_patch({}, _intake_status())
-        assert isinstance(patch, CleanStatus)
-        assert "hunter2" not in str(patch) and "ghp_" not in str(patch)
-        stored = patch  # what the API server now holds
-        assert merge_patch(stored, _intake_status()) == {}
-    finally:
-        statusguard.OBJECT.reset(token)
+    patch = merge_patch({}, _intake_status(), KEY)
+    assert isinstance(patch, CleanStatus)
+    assert "hunter2" not in str(patch) and "ghp_" not in str(patch)
+    stored = patch  # what the API server now holds
+    assert merge_patch(stored, _intake_status(), KEY) == {}
     # Cleaning is idempotent and a cleaned patch is passed through as it is.
     assert clean_status(patch, KEY) is patch
 

@@ -3,7 +3,7 @@ text asked for again is answered without running the detectors, and answered the
 
 from __future__ import annotations
 
-from modelsmith.surface import clean_label, clean_text
+from modelsmith.runtime.surface import clean_label, clean_text
 
 
 def test_a_text_is_cleaned_every_time_it_is_asked_for() -> None:

@@ -9,7 +9,7 @@ import kopf
 
 from modelsmith.controllers.gate import PLURAL, RUNS
 from modelsmith.controllers.gate.reconcile import reconcile
-from modelsmith.reconciler import RECONCILER
+from modelsmith.runtime.core import Runtime
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
@@ -19,17 +19,20 @@ async def on_gate_event(
     name: str,
     meta: Mapping[str, Any],
     spec: Mapping[str, Any],
+    memo: Any,
     **_: Any,
 ) -> None:
+    rt: Runtime = memo.runtime
     if namespace is None:
         return
     if type == "DELETED":
-        RECONCILER.forget((PLURAL, namespace, name))
+        rt.queue.forget((PLURAL, namespace, name))
         # Its run follows the gate (and waits on it for minutes at a time): it sees it gone.
         if run := (spec.get("runRef") or {}).get("name"):
-            RECONCILER.requeue((RUNS, namespace, run), 0)
+            rt.queue.requeue((RUNS, namespace, run), 0)
         return
-    RECONCILER.reconcile(PLURAL, namespace, name, meta.get("resourceVersion"))
+    rt.queue.reconcile(PLURAL, namespace, name, meta.get("resourceVersion"))
 
 
-RECONCILER.register(PLURAL, reconcile)
+def register(rt: Runtime) -> None:
+    rt.register(PLURAL, reconcile)

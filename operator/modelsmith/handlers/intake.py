@@ -7,21 +7,22 @@ from typing import Any
 
 import kopf
 
-from modelsmith import watched
 from modelsmith.controllers.intake.act import PLURAL
 from modelsmith.controllers.intake.reconcile import reconcile
-from modelsmith.reconciler import RECONCILER
+from modelsmith.runtime.core import Runtime
 
 
 @kopf.on.event("modelsmith.io", "v1alpha1", PLURAL)
-async def on_intake_event(**kwargs: Any) -> None:
+async def on_intake_event(memo: Any, **kwargs: Any) -> None:
+    rt: Runtime = memo.runtime
     type, namespace, name = kwargs["type"], kwargs["namespace"], kwargs["name"]
-    watched.seen(PLURAL, kwargs["event"])
+    rt.cache.seen(PLURAL, kwargs["event"])
     if type == "DELETED":
-        RECONCILER.forget((PLURAL, namespace, name))
-        RECONCILER.wake_referrers("iterationruns", namespace, "intakeRef", name)  # it is gone
+        rt.queue.forget((PLURAL, namespace, name))
+        rt.queue.wake_referrers("iterationruns", namespace, "intakeRef", name)  # it is gone
     else:
-        RECONCILER.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
+        rt.queue.reconcile(PLURAL, namespace, name, kwargs["meta"].get("resourceVersion"))
 
 
-RECONCILER.register(PLURAL, reconcile)
+def register(rt: Runtime) -> None:
+    rt.register(PLURAL, reconcile)

@@ -59,7 +59,7 @@ class Reason(StrEnum):
     # Governance of where Jobs run (checked before every launch).
     EXECUTION_TARGET_NOT_ALLOWED = "ExecutionTargetNotAllowed"
     EXECUTION_TARGET_MISSING = "ExecutionTargetMissing"
-    # A reconcile that raised (modelsmith.reconcile_errors): the next reconcile retries it.
+    # A reconcile that raised (modelsmith.runtime.errors): the next reconcile retries it.
     STORED_OBJECT_INVALID = "StoredObjectInvalid"
     EVIDENCE_REFUSED = "EvidenceRefused"
     EVIDENCE_INCOMPLETE = "EvidenceIncomplete"

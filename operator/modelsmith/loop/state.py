@@ -55,7 +55,7 @@ BLOCK_KINDS: Final[Mapping[Reason, BlockKind]] = {
     Reason.EVIDENCE_TAMPERED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_NOT_ALLOWED: BlockKind.GOVERNANCE,
     Reason.EXECUTION_TARGET_MISSING: BlockKind.GOVERNANCE,
-    # A reconcile that raised: who has to act (modelsmith.reconcile_errors).
+    # A reconcile that raised: who has to act (modelsmith.runtime.errors).
     Reason.STORED_OBJECT_INVALID: BlockKind.QUALITY,
     Reason.EVIDENCE_REFUSED: BlockKind.QUALITY,
     Reason.EVIDENCE_INCOMPLETE: BlockKind.INFRASTRUCTURE,
@@ -80,7 +80,7 @@ RECONCILE_ERRORS: Final = frozenset(
         Reason.INTERNAL_ERROR,
     }
 )
-"""Blocks the operator records when a reconcile raised (modelsmith.reconcile_errors), not
+"""Blocks the operator records when a reconcile raised (modelsmith.runtime.errors), not
 decisions of the loop (no transition, no ledger entry): the next reconcile decides again from the
 phase the run was in (decide's `_unwrapped`), and a failing step blocks it again (a backoff that
 grows spaces the tries)."""

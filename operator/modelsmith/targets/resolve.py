@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from modelsmith import kube
 from modelsmith.api.common import GROUP, VERSION
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTarget, ExecutionTargetSpec
+from modelsmith.runtime import kube
 from modelsmith.targets.rules import Refusal, effective_gpus, refusal
 
 PLURAL = "executiontargets"

@@ -13,8 +13,8 @@ from modelsmith.benchmark.challenges import find_challenges
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.benchmark.digest import changed_content, content_digest
 from modelsmith.benchmark.verdict import judge
-from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.contract.scenario import Scenario
+from modelsmith.runtime.conditions import condition, ready_news, set_condition
 
 MAX_CHALLENGES = 100  # the status schema bound; the count is in the Ready message
 

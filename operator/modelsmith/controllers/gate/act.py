@@ -8,7 +8,6 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith import kube, metrics
 from modelsmith.api.common import Blocker
 from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
 from modelsmith.contract import integrity, s3
@@ -41,7 +40,6 @@ from modelsmith.controllers.gate.pointer import (
     restore_update,
 )
 from modelsmith.controllers.gate.records import (
-    SETTINGS,
     layout_of,
     put_rollback,
     record_bytes,
@@ -51,6 +49,8 @@ from modelsmith.controllers.gate.records import (
 )
 from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run.trust import TamperError
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 from modelsmith.serving import ServingRefusal
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -72,6 +72,7 @@ class ServingConsentError(Exception):
 
 
 def promote(
+    rt: Runtime,
     body: dict[str, Any],
     gate: PromotionGate,
     old: dict[str, Any],
@@ -81,11 +82,11 @@ def promote(
     """Records the approval, then the promotion record, the pointer, and Promoted."""
     generation = body["metadata"].get("generation")
     status = decision.status
-    write(body, old, status, decision.event)
+    write(rt, body, old, status, decision.event)
     old = {**old, **status}
     pointer = pointer_of(gate)
     try:
-        shipped = _ship(body, gate, old, decision, now, pointer)
+        shipped = _ship(rt, body, gate, old, decision, now, pointer)
     except s3.ObjectStoreUnavailable:
         shipped = failure_blocker(Failure.STORE_UNAVAILABLE, pointer)
     except ServingConsentError as refused:
@@ -106,17 +107,18 @@ def promote(
     if isinstance(shipped, Blocker):
         # Approved, but promotion cannot finish now: say why and look again.
         status, event = blocked(status, shipped, generation)
-        write(body, old, status, event)
-        return SETTINGS.requeue_seconds * 2
+        write(rt, body, old, status, event)
+        return rt.settings.requeue_seconds * 2
     status, event = promoted(status, *shipped, gate, generation)
-    if write(body, old, status, event):
-        metrics.GATE_DECISIONS.labels(
-            *metrics.labels(gate.namespace, GateDecision.PROMOTE.value)
+    if write(rt, body, old, status, event):
+        rt.metrics.GATE_DECISIONS.labels(
+            *rt.metrics.labels(gate.namespace, GateDecision.PROMOTE.value)
         ).inc()
     return None
 
 
 def _ship(
+    rt: Runtime,
     body: dict[str, Any],
     gate: PromotionGate,
     old: dict[str, Any],
@@ -126,14 +128,14 @@ def _ship(
 ) -> tuple[dict[str, Any], str] | Blocker:
     """The promotion record (written or found) and its digest, once the pointer serves the
     candidate; a blocker when serving consent is withheld."""
-    location = layout_of(gate).adapter(gate.spec.candidate.iteration)
+    location = layout_of(rt, gate).adapter(gate.spec.candidate.iteration)
     current = read_pointer(pointer)
     refusal = consent_refusal(pointer, current)
     if refusal is not None:  # checked before anything is recorded or moved
         return refusal_blocker(refusal)
     uid = body["metadata"].get("uid")
     document = promotion_document(gate, uid, decision.approvals, now, location, current)
-    record, digest = recorded_promotion(body, gate, old, document)
+    record, digest = recorded_promotion(rt, body, gate, old, document)
     if not belongs(record, gate):
         raise RecordConflictError
     # What moves is computed from the gate's spec, never read back from the stored record.
@@ -161,6 +163,7 @@ def _move_pointer(
 
 
 def roll_back(
+    rt: Runtime,
     body: dict[str, Any],
     gate: PromotionGate,
     old: dict[str, Any],
@@ -171,38 +174,39 @@ def roll_back(
     by, label = decision.by, gate.spec.candidate.label
     status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
     try:
-        restored = _restore(body, gate, old, status, by, now)
+        restored = _restore(rt, body, gate, old, status, by, now)
     except s3.ObjectStoreUnavailable:
         status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
         message = (
             f"the rollback of candidate {label} waits for the object store, where it is "
             "recorded before the serving pointer changes"
         )
-        write(body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
-        return SETTINGS.requeue_seconds * 2
+        write(rt, body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
+        return rt.settings.requeue_seconds * 2
     except TamperError as tampered:
         message = tampered.tamper.message
         status["blockers"] = [failure_blocker(Failure.TAMPERED, pointer_of(gate), message).wire()]
         status["rollback"].update(state=RollbackState.FAILED.value, by=by)
-        write(body, old, status, ("Warning", EVIDENCE_TAMPERED, message))
-        return SETTINGS.requeue_seconds * 6
+        write(rt, body, old, status, ("Warning", EVIDENCE_TAMPERED, message))
+        return rt.settings.requeue_seconds * 6
     except Exception as exc:
         if kube.is_conflict(exc):
             return 1.0
         raise
     if isinstance(restored, str):
         status, event = rollback_failed(status, by, restored)
-        write(body, old, status, event)
-        return SETTINGS.requeue_seconds * 6
+        write(rt, body, old, status, event)
+        return rt.settings.requeue_seconds * 6
     status, event = rolled_back(
         old.get("conditions"), *restored, label, body["metadata"].get("generation")
     )
-    if write(body, old, status, event):
-        metrics.GATE_DECISIONS.labels(*metrics.labels(gate.namespace, "Rollback")).inc()
+    if write(rt, body, old, status, event):
+        rt.metrics.GATE_DECISIONS.labels(*rt.metrics.labels(gate.namespace, "Rollback")).inc()
     return None
 
 
 def _restore(
+    rt: Runtime,
     body: dict[str, Any],
     gate: PromotionGate,
     old: dict[str, Any],
@@ -213,7 +217,7 @@ def _restore(
     """The rollback record and its digest once the previous pointer is served again, or why
     the rollback cannot be done. `status` gathers what is written on the way."""
     pointer, label = pointer_of(gate), gate.spec.candidate.label
-    location = layout_of(gate).adapter(gate.spec.candidate.iteration)
+    location = layout_of(rt, gate).adapter(gate.spec.candidate.iteration)
     current = read_pointer(pointer)
     refusal = consent_refusal(pointer, current)
     if refusal is not None:  # before the rollback is recorded or anything moves
@@ -222,7 +226,7 @@ def _restore(
     # The record's digest goes into status before the record: a stored record is trusted
     # (and its pointer values used) only if it is the one recorded.
     anchor = status["rollback"].get("recordDigest")
-    if rollback_absent(gate):
+    if rollback_absent(rt, gate):
         if (why := moved_on(label, current, location)) is not None:
             return why
         promotion = (old.get("promotionRecord") or {}).get("digest")
@@ -233,10 +237,10 @@ def _restore(
             status["rollback"].update(
                 state=RollbackState.IN_PROGRESS.value, by=by, recordDigest=written
             )
-            write(body, old, status, None)
+            write(rt, body, old, status, None)
         anchor = written
-        put_rollback(gate, data)
-    record, digest = recorded_rollback(gate, anchor)
+        put_rollback(rt, gate, data)
+    record, digest = recorded_rollback(rt, gate, anchor)
     if (record.get("gate") or {}).get("name") != gate.name:
         return (
             f"candidate {label} cannot be rolled back: a rollback record for this run belongs "

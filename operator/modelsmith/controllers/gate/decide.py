@@ -26,7 +26,6 @@ from modelsmith.api.gate import (
     GateState,
     PromotionGate,
 )
-from modelsmith.conditions import set_condition
 from modelsmith.controllers.gate.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.controllers.gate.outcomes import (
     AWAITING_APPROVAL,
@@ -34,6 +33,7 @@ from modelsmith.controllers.gate.outcomes import (
     promoted_condition,
     rollback_failed,
 )
+from modelsmith.runtime.conditions import set_condition
 
 MAX_USER = 253
 """The longest user name a rollback annotation may carry (a Kubernetes name's limit)."""

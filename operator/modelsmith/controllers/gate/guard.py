@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from modelsmith.conditions import set_condition
-from modelsmith.events import emit
-from modelsmith.reconciler import RECONCILER
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.core import Runtime
 
 CONDITION: Final = "Authentic"
 NOT_STAGED: Final = "NotStagedByOperator"
@@ -95,7 +93,7 @@ def _young(meta: dict[str, Any], now: datetime) -> bool:
     return (now - since).total_seconds() < RECORD_GRACE_SECONDS
 
 
-def refuse(plural: str, body: dict[str, Any], verdict: Verdict) -> float | None:
+def refuse(rt: Runtime, plural: str, body: dict[str, Any], verdict: Verdict) -> float | None:
     """Flags a gate that is not the operator's (or looks again soon while the run's record is
     on its way). The Warning is emitted once, when the flag is first set."""
     if verdict.wait:
@@ -104,21 +102,21 @@ def refuse(plural: str, body: dict[str, Any], verdict: Verdict) -> float | None:
         f"not staged by the Modelsmith operator: {verdict.why}; this gate is never promoted and "
         "writes no promotion record"
     )
-    if _write_condition(plural, body, False, NOT_STAGED, message):
-        emit(body, "Warning", NOT_STAGED, message)
+    if _write_condition(rt, plural, body, False, NOT_STAGED, message):
+        rt.events.emit(body, "Warning", NOT_STAGED, message)
     return None
 
 
-def vouch(plural: str, body: dict[str, Any]) -> None:
+def vouch(rt: Runtime, plural: str, body: dict[str, Any]) -> None:
     """A gate flagged before its run's record arrived is cleared once it matches. A gate never
     flagged gets no condition (nothing to write)."""
     conditions = (body.get("status") or {}).get("conditions") or []
     if any(c.get("type") == CONDITION and c.get("status") == "False" for c in conditions):
-        _write_condition(plural, body, True, STAGED, "staged by the Modelsmith operator")
+        _write_condition(rt, plural, body, True, STAGED, "staged by the Modelsmith operator")
 
 
 def _write_condition(
-    plural: str, body: dict[str, Any], value: bool, reason: str, message: str
+    rt: Runtime, plural: str, body: dict[str, Any], value: bool, reason: str, message: str
 ) -> bool:
     """True when the condition changed."""
     meta = body["metadata"]
@@ -126,13 +124,10 @@ def _write_condition(
     conditions = set_condition(
         old.get("conditions"), CONDITION, value, reason, message, meta.get("generation")
     )
-    patch = merge_patch(old, {"conditions": conditions})
-    if not patch:
+    written = rt.status.patch(plural, body, {"conditions": conditions}, old=old)
+    if written is None:
         return False
-    stored = RECONCILER.write_status(
-        plural, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
-    )
-    meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+    meta["resourceVersion"] = written.stored["metadata"]["resourceVersion"]
     body["status"] = {**old, "conditions": conditions}
     return True
 

@@ -18,9 +18,9 @@ from modelsmith.api.gate import (
     PromotionGate,
     RollbackState,
 )
-from modelsmith.conditions import set_condition
 from modelsmith.contract import integrity
 from modelsmith.controllers.gate.pointer import PointerState, ServingPointer, pointer_of
+from modelsmith.runtime.conditions import set_condition
 from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
 
 Event = tuple[str, str, str]

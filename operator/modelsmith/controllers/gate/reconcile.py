@@ -5,25 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import kube, metrics, watched
 from modelsmith.api.gate import GateDecision, PromotionGate
 from modelsmith.controllers.gate import PLURAL, RUNS, guard
 from modelsmith.controllers.gate.act import promote, roll_back
 from modelsmith.controllers.gate.decide import GateView, Step, decide
-from modelsmith.controllers.gate.records import SETTINGS
 from modelsmith.controllers.gate.status import write
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
 
-def reconcile(namespace: str, name: str) -> float | None:
+def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
     body = kube.get_custom(PLURAL, namespace, name)
     if body is None:
         return None
     gate = PromotionGate.model_validate(body)
-    run = watched.get(RUNS, namespace, gate.spec.run_ref.name)
+    run = rt.cache.get(RUNS, namespace, gate.spec.run_ref.name)
     if not (check := guard.verify(body, run, guard.now())).authentic:
         # Not the gate its run staged: nothing here acts on it (no promotion, no record).
-        return guard.refuse(PLURAL, body, check)
-    guard.vouch(PLURAL, body)
+        return guard.refuse(rt, PLURAL, body, check)
+    guard.vouch(rt, PLURAL, body)
     old: dict[str, Any] = body.get("status") or {}
     meta = body["metadata"]
     view = GateView(
@@ -32,17 +32,19 @@ def reconcile(namespace: str, name: str) -> float | None:
         annotations=dict(meta.get("annotations") or {}),
         generation=meta.get("generation"),
         now=now(),
-        requeue_seconds=SETTINGS.requeue_seconds,
+        requeue_seconds=rt.settings.requeue_seconds,
     )
     decision = decide(view)
     if decision.step == Step.PROMOTE:
-        return promote(body, gate, old, decision, view.now)
+        return promote(rt, body, gate, old, decision, view.now)
     if decision.step == Step.ROLLBACK:
-        return roll_back(body, gate, old, decision, view.now)
+        return roll_back(rt, body, gate, old, decision, view.now)
     if decision.step in (Step.WRITE_CHAIN, Step.REFUSE_ROLLBACK):
-        write(body, old, decision.status, decision.event)
+        write(rt, body, old, decision.status, decision.event)
     if decision.rejected:
-        metrics.GATE_DECISIONS.labels(*metrics.labels(namespace, GateDecision.REJECT.value)).inc()
+        rt.metrics.GATE_DECISIONS.labels(
+            *rt.metrics.labels(namespace, GateDecision.REJECT.value)
+        ).inc()
     return decision.requeue
 
 

@@ -7,7 +7,6 @@ import contextlib
 import json
 from typing import Any
 
-from modelsmith import watched
 from modelsmith.api.gate import PromotionGate
 from modelsmith.contract import integrity, objectstore, s3
 from modelsmith.contract.layout import RunLayout, for_gate
@@ -15,34 +14,37 @@ from modelsmith.controllers.gate import RUNS
 from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run import trust
 from modelsmith.controllers.run.trust import TamperError
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime.core import Runtime
 
 PROMOTION_RECORD = "promotion-record.json"
 ROLLBACK_RECORD = "rollback-record.json"
 BUNDLE = "bundle.json"
-SETTINGS = OperatorSettings()
 
 
-def layout_of(gate: PromotionGate) -> RunLayout:
-    return for_gate(gate, SETTINGS.bucket)
+def layout_of(rt: Runtime, gate: PromotionGate) -> RunLayout:
+    return for_gate(gate, rt.settings.bucket)
 
 
 def recorded_promotion(
-    body: dict[str, Any], gate: PromotionGate, old: dict[str, Any], document: dict[str, Any]
+    rt: Runtime,
+    body: dict[str, Any],
+    gate: PromotionGate,
+    old: dict[str, Any],
+    document: dict[str, Any],
 ) -> tuple[dict[str, Any], str]:
     """The promotion record, once the evidence it promotes is checked. The record's digest goes
     into status before the record is written, so a record found in the store is accepted only
     if it is that one; anything else (a forgery written first, or over ours) is a tamper: kept
     aside, nothing promoted."""
-    layout = layout_of(gate)
-    check_bundle(gate, layout)
+    layout = layout_of(rt, gate)
+    check_bundle(rt, gate, layout)
     uri = layout.evidence(PROMOTION_RECORD)
     stored = objectstore.get_bytes_or_none(uri)
     if stored is None:
         data = record_bytes(document)
         digest = integrity.sha256(data)
         if old.get("recordDigest") != digest:
-            write(body, old, {"recordDigest": digest}, None)
+            write(rt, body, old, {"recordDigest": digest}, None)
             old["recordDigest"] = digest
         try:
             objectstore.put_if_absent(uri, data)
@@ -54,12 +56,12 @@ def recorded_promotion(
     return parsed, integrity.sha256(stored)
 
 
-def check_bundle(gate: PromotionGate, layout: RunLayout) -> None:
+def check_bundle(rt: Runtime, gate: PromotionGate, layout: RunLayout) -> None:
     """The stored bundle must be the one whose digest approvers signed (the gate's spec). The
     run's status.integrity.bundleDigest says the operator wrote it (the same digest); a gate
     staged before runs recorded it has no bundle the operator vouched for, and is left as it
     was (its approvers signed a digest, and the pointer never comes from the bundle)."""
-    run = watched.get(RUNS, gate.namespace, gate.spec.run_ref.name) or {}
+    run = rt.cache.get(RUNS, gate.namespace, gate.spec.run_ref.name) or {}
     recorded = ((run.get("status") or {}).get("integrity") or {}).get("bundleDigest")
     if recorded is None:
         return
@@ -70,19 +72,21 @@ def check_bundle(gate: PromotionGate, layout: RunLayout) -> None:
         raise TamperError(integrity.Tamper(record, "it is missing"))
 
 
-def rollback_absent(gate: PromotionGate) -> bool:
-    return objectstore.get_bytes_or_none(layout_of(gate).evidence(ROLLBACK_RECORD)) is None
+def rollback_absent(rt: Runtime, gate: PromotionGate) -> bool:
+    return objectstore.get_bytes_or_none(layout_of(rt, gate).evidence(ROLLBACK_RECORD)) is None
 
 
-def put_rollback(gate: PromotionGate, data: bytes) -> None:
+def put_rollback(rt: Runtime, gate: PromotionGate, data: bytes) -> None:
     """Writes the rollback record once; one already there is checked when it is read."""
     with contextlib.suppress(s3.AlreadyExists):
-        objectstore.put_if_absent(layout_of(gate).evidence(ROLLBACK_RECORD), data)
+        objectstore.put_if_absent(layout_of(rt, gate).evidence(ROLLBACK_RECORD), data)
 
 
-def recorded_rollback(gate: PromotionGate, anchor: str | None) -> tuple[dict[str, Any], str]:
+def recorded_rollback(
+    rt: Runtime, gate: PromotionGate, anchor: str | None
+) -> tuple[dict[str, Any], str]:
     """The rollback record if it has the digest status holds (TamperError if not)."""
-    layout = layout_of(gate)
+    layout = layout_of(rt, gate)
     uri = layout.evidence(ROLLBACK_RECORD)
     stored = trust.read_verified(layout, uri, "the rollback record", anchor)
     if stored is None:  # deleted between the two calls: look again on the next reconcile

@@ -7,12 +7,11 @@ from typing import Any
 
 from modelsmith.controllers.gate import PLURAL, RUNS
 from modelsmith.controllers.gate.outcomes import Event
-from modelsmith.events import emit
-from modelsmith.reconciler import RECONCILER
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime.core import Runtime
 
 
 def write(
+    rt: Runtime,
     body: dict[str, Any],
     old: dict[str, Any],
     status: dict[str, Any],
@@ -25,21 +24,18 @@ def write(
     record, and a decision taken on a stale read (by a replica handing over) must not set a
     Promoted gate back to Approved. A refused patch (409) makes the reconciler read again."""
     meta = body["metadata"]
-    patch = merge_patch(old, status)
-    if not patch:
+    written = rt.status.patch(PLURAL, body, status, old=old)
+    if written is None:
         return False
-    stored = RECONCILER.write_status(
-        PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
-    )
-    meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+    meta["resourceVersion"] = written.stored["metadata"]["resourceVersion"]
     merged = {**old, **status}
     changed = headline(old) != headline(merged)
     if changed:
         if event is not None:
-            emit(body, *event)
+            rt.events.emit(body, *event)
         run = ((body.get("spec") or {}).get("runRef") or {}).get("name")
         if run:
-            RECONCILER.requeue((RUNS, meta["namespace"], run), 0)
+            rt.queue.requeue((RUNS, meta["namespace"], run), 0)
     return changed
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from modelsmith.api.intake import ModelIntake
 from modelsmith.chain import MAX_ROLES, EffectiveChain
-from modelsmith.conditions import condition, ready_news, set_condition
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.gate.approvals import chain_overlaps
+from modelsmith.runtime.conditions import condition, ready_news, set_condition
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.targets.resolve import Resolved
 from modelsmith.targets.rules import bucket_refusal

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelsmith import kube
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import objectstore, readlimits, s3
@@ -18,6 +17,7 @@ from modelsmith.controllers.intake.decide import (
 )
 from modelsmith.controllers.run.kueue import KUEUE
 from modelsmith.controllers.run.staging import staged_chain
+from modelsmith.runtime import kube
 from modelsmith.serving import SYSTEM_NAMESPACES
 from modelsmith.targets.resolve import resolve
 

@@ -6,18 +6,18 @@ from modelsmith.api.intake import ModelIntake
 from modelsmith.controllers.intake import act
 from modelsmith.controllers.intake.decide import decide
 from modelsmith.controllers.intake.observe import observe
-from modelsmith.settings import OperatorSettings
-
-SETTINGS = OperatorSettings()
+from modelsmith.runtime.core import Runtime
 
 
-def reconcile(namespace: str, name: str) -> float | None:
+def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
     """Returns seconds until the next pass, or None to wait for a watch event."""
     body = act.read(namespace, name)
     if body is None:
         return None
     intake = ModelIntake.model_validate(body)
     observed = observe(intake, namespace)
-    outcome = decide(intake, namespace, body, observed, SETTINGS.bucket, SETTINGS.requeue_seconds)
-    act.write(body, outcome)
+    outcome = decide(
+        intake, namespace, body, observed, rt.settings.bucket, rt.settings.requeue_seconds
+    )
+    act.write(rt, body, outcome)
     return outcome.requeue

@@ -7,11 +7,10 @@ entry and the Job already exist under their deterministic names, so nothing is w
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from modelsmith import kube, loop, metrics
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
@@ -26,16 +25,15 @@ from modelsmith.controllers.run.state import loop_recipe
 from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.controllers.run.trust import Anchors, PartlyRecordedError
-from modelsmith.settings import OperatorSettings
-
-SETTINGS = OperatorSettings()
-_LEDGER_WRITES = ThreadPoolExecutor(SETTINGS.ledger_writers, thread_name_prefix="ledger")
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
 
 @dataclass(frozen=True)
 class Acting:
     """What acting on a decision needs of this reconcile (one decision, or its replacement)."""
 
+    rt: Runtime
     body: dict[str, Any]
     run: IterationRun
     intake: ModelIntake
@@ -62,15 +60,17 @@ class Acting:
         return staged
 
     def _record_and_launch(self, decision: loop.Decision) -> None:
+        rt = self.rt
         entries = decision.ledger_entries
         # One writer for the decision's entries: each links to the one before (a hash chain).
-        writing = _LEDGER_WRITES.submit(trust.write_chain, entries, self.anchors.head, self.layout)
+        head, layout = self.anchors.head, self.layout
+        writing = rt.ledger_writes.submit(trust.write_chain, entries, head, layout)
         try:
             for action in decision.actions:
                 if isinstance(action, loop.LaunchJob):
                     # decide blocks every launch the target refuses, a missing one included.
                     assert self.target is not None
-                    _launch(self, action)
+                    _launch(rt, self, action)
         except s3.ObjectStoreUnavailable as exc:
             written = writing.exception()
             if isinstance(written, PartlyRecordedError):
@@ -90,9 +90,10 @@ class Acting:
         # deferred_ledger_written.
 
     def _stage(self, decision: loop.Decision, action: loop.StageGate) -> dict[str, str] | None:
+        rt = self.rt
         try:
             assert self.pin is not None
-            return staging.stage(
+            return staging.stage(rt,
                 self.body,
                 self.run,
                 self.intake,
@@ -150,12 +151,12 @@ def deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: An
     return True
 
 
-def _launch(act: Acting, action: loop.LaunchJob) -> None:
+def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
     """Creates the action's Job; a Job already under its name is left for the next reconcile
     to check (`read.observe_job`)."""
     assert act.target is not None
     namespace = act.body["metadata"]["namespace"]
-    spec = _train_spec(act, action) if action.kind == "train" else _eval_spec(act, action)
+    spec = _train_spec(rt, act, action) if action.kind == "train" else _eval_spec(rt, act, action)
     # The spec travels in the Job's arguments: no object to write before the Job, or to read
     # before it starts.
     manifest = render_job(
@@ -169,7 +170,7 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
         spec_json=spec.model_dump_json(),
         target=act.target,
         gpu_count=act.placement.gpus,
-        settings=SETTINGS,
+        settings=rt.settings,
     )
     try:
         created = kube.rest("POST", f"/apis/batch/v1/namespaces/{act.exec_ns}/jobs", manifest)
@@ -181,20 +182,20 @@ def _launch(act: Acting, action: loop.LaunchJob) -> None:
         raise
     # Until status records its UID (the write after this act), the run knows it from here.
     remember(act.exec_ns, action.name, created["metadata"]["uid"])
-    metrics.JOBS_LAUNCHED.labels(*metrics.labels(act.exec_ns, action.phase.value)).inc()
+    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
 
 
 def _base_model(intake: ModelIntake) -> ModelRef:
     return ModelRef(uri=intake.spec.base_model.job_uri(), label=intake.spec.base_model.label)
 
 
-def _train_spec(act: Acting, action: loop.LaunchJob) -> TrainSpec:
+def _train_spec(rt: Runtime, act: Acting, action: loop.LaunchJob) -> TrainSpec:
     """The training Job's spec, after writing its training material from the run's own
     scenario snapshot, never the Benchmark as it is now (`pinning`)."""
     run, intake, layout, pin = act.run, act.intake, act.layout, act.pin
     assert pin is not None
     namespace = act.body["metadata"]["namespace"]
-    scenarios = pinning.scenarios(pin, layout, namespace, intake)
+    scenarios = pinning.scenarios(rt, pin, layout, namespace, intake)
     supplied = write_training_material(
         scenarios, action, layout, intake, namespace, run.spec.cluster_dimensions
     )
@@ -216,13 +217,13 @@ def _train_spec(act: Acting, action: loop.LaunchJob) -> TrainSpec:
     )
 
 
-def _eval_spec(act: Acting, action: loop.LaunchJob) -> EvalSpec:
+def _eval_spec(rt: Runtime, act: Acting, action: loop.LaunchJob) -> EvalSpec:
     """The evaluation Job's spec: it reads the scenario snapshot the run pinned."""
     run, intake, layout, pin, target = act.run, act.intake, act.layout, act.pin, act.target
     assert pin is not None and target is not None
     namespace = act.body["metadata"]["namespace"]
     # Checked against the pinned digest before a Job is pointed at it (PinMismatchError).
-    pinning.scenarios(pin, layout, namespace, intake)
+    pinning.scenarios(rt, pin, layout, namespace, intake)
     return EvalSpec(
         iteration=action.iteration,
         base_model=_base_model(intake),

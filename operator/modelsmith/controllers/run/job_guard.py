@@ -26,10 +26,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from modelsmith import kube, loop
+from modelsmith import loop
 from modelsmith.contract.layout import run_key
 from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run.job_manifest import foreign_job
+from modelsmith.runtime import kube
 
 log = logging.getLogger("modelsmith.run")
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime.settings import OperatorSettings
 
 LABEL_RUN: Final = "modelsmith.io/run"
 LABEL_RUN_UID: Final = "modelsmith.io/run-uid"

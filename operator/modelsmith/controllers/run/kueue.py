@@ -9,9 +9,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from modelsmith import kube
 from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL
 from modelsmith.loop.queue import QueueObservation, QueueState, ahead_of, read_workload
+from modelsmith.runtime import kube
 
 KUEUE: Final = "/apis/kueue.x-k8s.io/v1beta2"
 VISIBILITY: Final = "/apis/visibility.kueue.x-k8s.io/v1beta2"

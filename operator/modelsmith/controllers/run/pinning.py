@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import kube, loop, watched
+from modelsmith import loop
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
@@ -29,9 +29,9 @@ from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
-SETTINGS = OperatorSettings()
 INTAKE_SPEC = "intake-spec.json"
 SNAPSHOT_GROWTH = 4
 """The snapshot is JSON lines with every default written out: larger than the source the
@@ -93,6 +93,7 @@ def pinned(body: dict[str, Any]) -> Pin | None:
 
 
 def resolve(
+    rt: Runtime,
     body: dict[str, Any],
     intake_body: dict[str, Any] | None,
     ready: bool,
@@ -108,7 +109,7 @@ def resolve(
     if pin is None:
         if live is None or not (ready or started):
             return Inputs(live, None)
-        inputs = _pin_now(namespace, live, intake_body or {}, layout)
+        inputs = _pin_now(rt, namespace, live, intake_body or {}, layout)
         if started and inputs.waiting is not None:
             # Started by an operator that did not pin, and nothing to pin now: the run must not
             # go on with inputs it cannot name.
@@ -123,7 +124,7 @@ def resolve(
     same = live is not None and digest == pin.intake_spec_digest
     intake = live if live is not None and same else _stored_intake(body, pin, layout)
     benchmark = intake.spec.benchmark_ref.name
-    present = watched.get("benchmarks", namespace, benchmark) is not None
+    present = rt.cache.get("benchmarks", namespace, benchmark) is not None
     problem = loop.input_problem(
         intake.name, pin.intake_spec_digest, digest, benchmark, benchmark_present=present
     )
@@ -131,7 +132,7 @@ def resolve(
 
 
 def _pin_now(
-    namespace: str, intake: ModelIntake, intake_body: dict[str, Any], layout: RunLayout
+    rt: Runtime, namespace: str, intake: ModelIntake, intake_body: dict[str, Any], layout: RunLayout
 ) -> Inputs:
     name = intake.spec.benchmark_ref.name
     bench_body = kube.get_custom("benchmarks", namespace, name)
@@ -139,7 +140,7 @@ def _pin_now(
         return Inputs(intake, None, waiting="BenchmarkNotFound")
     benchmark = Benchmark.model_validate(bench_body)
     try:
-        scenarios = fetch_scenarios(benchmark, namespace)
+        scenarios = fetch_scenarios(rt, benchmark, namespace)
     except BenchmarkSourceError:
         return Inputs(intake, None, waiting="BenchmarkSourceUnreadable")
     digest = content_digest(scenarios, benchmark.spec.version)
@@ -195,7 +196,9 @@ def scenarios_uri(pin: Pin, layout: RunLayout, namespace: str, intake: ModelInta
     )
 
 
-def scenarios(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) -> list[Scenario]:
+def scenarios(
+    rt: Runtime, pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake
+) -> list[Scenario]:
     """The pinned scenarios, read back from their snapshot only if its bytes have the pinned
     digest (then kept parsed: content-addressed, they never change)."""
     with _lock:
@@ -203,7 +206,7 @@ def scenarios(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) 
         if kept is not None:
             _parsed.move_to_end(pin.scenarios_digest)
             return list(kept)
-    limit = SETTINGS.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
+    limit = rt.settings.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
     data = objectstore.get_bytes_or_none(
         scenarios_uri(pin, layout, namespace, intake), readlimits.ObjectKind.SCENARIOS, limit
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelsmith import kube, loop, watched
+from modelsmith import loop
 from modelsmith.api.run import IterationRun
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout
@@ -18,6 +18,8 @@ from modelsmith.controllers.run import observe, trust
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.kueue import observe_queue
 from modelsmith.controllers.run.trust import Anchors, TamperError
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class _Records:
 
 
 def observation(
-    body: dict[str, Any],
+    rt: Runtime, body: dict[str, Any],
     run: IterationRun,
     state: loop.RunState,
     exec_ns: str,
@@ -55,7 +57,7 @@ def observation(
     """Everything `loop.decide` weighs for a run whose intake is known. The digests a finished
     Job reported are added to `anchors`, so the records it wrote are read against them."""
     job = state.job
-    job_obs = observe_job(job, exec_ns, RunIdentity.of(body), now) if job is not None else None
+    job_obs = observe_job(rt, job, exec_ns, RunIdentity.of(body), now) if job is not None else None
     if (
         job is not None
         and job_obs is not None
@@ -125,11 +127,11 @@ def _read_records(
 
 
 def observe_job(
-    ref: loop.JobRef, exec_ns: str, owner: RunIdentity, now: datetime
+    rt: Runtime, ref: loop.JobRef, exec_ns: str, owner: RunIdentity, now: datetime
 ) -> loop.JobObservation:
     """The Job the run's state names, if it is the run's own (`job_guard`); the nodes are read
     only for an unschedulable Job, Kueue only for a Job without pods."""
-    job = watched.cached("jobs", exec_ns, ref.name)
+    job = rt.cache.cached("jobs", exec_ns, ref.name)
     if job is None:
         try:
             job = kube.rest("GET", f"/apis/batch/v1/namespaces/{exec_ns}/jobs/{ref.name}")
@@ -142,7 +144,7 @@ def observe_job(
         return loop.JobObservation(name=ref.name, state=loop.JobState.FOREIGN, reason=why)
     status = job.get("status") or {}
     finished = observe.job_outcome(status) is not None
-    pods = job_pods(ref.name, exec_ns, status, finished)
+    pods = job_pods(rt, ref.name, exec_ns, status, finished)
     seen = observe.job_observation(ref.name, job, pods, now)
     if seen.state is loop.JobState.UNSCHEDULABLE:
         nodes = kube.rest("GET", "/api/v1/nodes")["items"]
@@ -155,13 +157,13 @@ def observe_job(
 
 
 def job_pods(
-    job: str, exec_ns: str, status: dict[str, Any], finished: bool
+    rt: Runtime, job: str, exec_ns: str, status: dict[str, Any], finished: bool
 ) -> list[dict[str, Any]]:
     """The Job's pods as the watch has them. A running Job's view may be behind; the next pod
     event corrects it. A finished Job's verdict is final, and its pods' last states (exit code,
     contamination) go into it: the watch's pods serve only when they include every pod the Job
     controller counted as finished, else they are read from the API server."""
-    pods = watched.listed("pods", exec_ns, {"job-name": job})
+    pods = rt.cache.listed("pods", exec_ns, {"job-name": job})
     if not finished or observe.every_counted_pod_seen(pods, status):
         return pods
     items: list[dict[str, Any]] = kube.rest(

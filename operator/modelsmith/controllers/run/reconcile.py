@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import loop, watched
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
@@ -21,11 +21,8 @@ from modelsmith.controllers.run.state import PLURAL, loop_recipe, state_from_sta
 from modelsmith.controllers.run.status import Outcome, record
 from modelsmith.controllers.run.target import Placement, decide_checked
 from modelsmith.controllers.run.trust import Anchors, TamperError
-from modelsmith.reconciler import RECONCILER
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime.core import Runtime
 from modelsmith.targets.resolve import read_target
-
-SETTINGS = OperatorSettings()
 
 
 @dataclass(frozen=True)
@@ -45,39 +42,39 @@ class Reading:
     layout: RunLayout
 
 
-def reconcile(namespace: str, name: str) -> float | None:
+def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
     """One reconcile of the run `namespace/name`; returns when to reconcile it again (None: on
     its next event)."""
-    cached = watched.get(PLURAL, namespace, name)
+    cached = rt.cache.get(PLURAL, namespace, name)
     if cached is None:
-        RECONCILER.forget((PLURAL, namespace, name))
+        rt.queue.forget((PLURAL, namespace, name))
         return None
     # Our own copy of what the cache holds: staging records the bundle's digest mid-reconcile
     # and moves this body's status and resourceVersion on with it.
     body = {**cached, "metadata": dict(cached["metadata"])}
-    reading = _read(body, namespace, name)
+    reading = _read(rt, body, namespace, name)
     intake = reading.inputs.intake
     if intake is None:
         observed = loop.Observation(intake=reading.readiness, input_problem=reading.inputs.problem)
-        config = _config(reading.run, None)
+        config = _config(rt, reading.run, None)
         decision = loop.decide(reading.state, observed, config, reading.now)
-        return record(body, Outcome(decision, reading.anchors))
-    return _reconcile_with_intake(reading, intake)
+        return record(rt, body, Outcome(decision, reading.anchors))
+    return _reconcile_with_intake(rt, reading, intake)
 
 
-def _read(body: dict[str, Any], namespace: str, name: str) -> Reading:
+def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Reading:
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
     owner = RunIdentity.of(body)
     state = state_from_status(name, run_key(namespace, owner.uid), raw_status)
-    intake_body = watched.get("modelintakes", namespace, run.spec.intake_ref.name)
+    intake_body = rt.cache.get("modelintakes", namespace, run.spec.intake_ref.name)
     live = ModelIntake.model_validate(intake_body) if intake_body else None
     anchors = Anchors.of(raw_status)
     now = datetime.now(UTC)
     target = read_target(live.spec.execution_target_ref.name) if live is not None else None
-    store, layout = _store_layout(raw_status, target, namespace, name, owner.uid)
+    store, layout = _store_layout(rt, raw_status, target, namespace, name, owner.uid)
     readiness = intake_readiness(intake_body)
-    inputs = pinning.resolve(body, intake_body, readiness.ready, layout)
+    inputs = pinning.resolve(rt, body, intake_body, readiness.ready, layout)
     if inputs.waiting is not None:
         readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
     if inputs.intake is not None and inputs.intake is not live:
@@ -86,21 +83,21 @@ def _read(body: dict[str, Any], namespace: str, name: str) -> Reading:
     return Reading(body, run, state, anchors, now, readiness, inputs, target, store, layout)
 
 
-def _reconcile_with_intake(reading: Reading, intake: ModelIntake) -> float | None:
+def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -> float | None:
     r = reading
     placement = Placement.of(intake, r.target)
-    config = _config(r.run, intake, placement)
+    config = _config(rt, r.run, intake, placement)
     exec_ns = (r.target.job_namespace if r.target else None) or r.body["metadata"]["namespace"]
     observed = read.observation(
-        r.body, r.run, r.state, exec_ns, r.layout, r.readiness, r.anchors, r.now
+        rt, r.body, r.run, r.state, exec_ns, r.layout, r.readiness, r.anchors, r.now
     )
     observation = _with_input_facts(observed.observation, r)
     observation, _ = decide_checked(
-        r.state, observation, config, r.now, intake, r.target, r.layout.bucket
+        rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket
     )
     decision = _decide_where_permitted(r.state, observation, config, r.now, exec_ns)
     acting = Acting(
-        r.body, r.run, intake, exec_ns, r.layout, r.anchors, r.target, placement, r.inputs.pin
+        rt, r.body, r.run, intake, exec_ns, r.layout, r.anchors, r.target, placement, r.inputs.pin
     )
     decision, staged = _act(acting, decision, observation, r.state, config, r.now)
     outcome = Outcome(
@@ -114,7 +111,7 @@ def _reconcile_with_intake(reading: Reading, intake: ModelIntake) -> float | Non
         r.store,
         r.inputs.pin,
     )
-    return record(r.body, outcome)
+    return record(rt, r.body, outcome)
 
 
 def _with_input_facts(observation: loop.Observation, reading: Reading) -> loop.Observation:
@@ -159,6 +156,7 @@ def _act(
 
 
 def _store_layout(
+    rt: Runtime,
     status: dict[str, Any],
     target: ExecutionTargetSpec | None,
     namespace: str,
@@ -168,9 +166,9 @@ def _store_layout(
     """Where the run's objects live: the store it pinned, else its target's (pinned by the
     first reconcile that finds the target: a target edited later moves no run)."""
     store = StoreLocation.pinned(status) or (
-        StoreLocation.of_target(target, SETTINGS.bucket) if target else None
+        StoreLocation.of_target(target, rt.settings.bucket) if target else None
     )
-    return store, for_run(store or StoreLocation(SETTINGS.bucket), namespace, name, uid)
+    return store, for_run(store or StoreLocation(rt.settings.bucket), namespace, name, uid)
 
 
 def _decide_where_permitted(
@@ -197,7 +195,7 @@ def _decide_where_permitted(
 
 
 def _config(
-    run: IterationRun, intake: ModelIntake | None, placement: Placement | None = None
+    rt: Runtime, run: IterationRun, intake: ModelIntake | None, placement: Placement | None = None
 ) -> loop.RunConfig:
     """The loop's configuration from the run's spec, and from the intake once one is known."""
     spec = run.spec
@@ -220,7 +218,7 @@ def _config(
             "max_regressions": intake.spec.promotion.max_regressions,
             "gpu_count": placement.gpus if placement else 0,
             "gpu_resource": placement.resource if placement else "nvidia.com/gpu",
-            "container_start_grace_seconds": SETTINGS.container_start_grace_seconds,
-            "input_grace_seconds": SETTINGS.input_grace_seconds,
+            "container_start_grace_seconds": rt.settings.container_start_grace_seconds,
+            "input_grace_seconds": rt.settings.input_grace_seconds,
         }
     return loop.RunConfig(**kwargs)

@@ -7,7 +7,6 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from modelsmith import kube
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import (
     BenchmarkSourceError,
@@ -17,16 +16,15 @@ from modelsmith.benchmark.sources import (
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
-from modelsmith.settings import OperatorSettings
-
-SETTINGS = OperatorSettings()
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
 
 class SourceMissingError(BenchmarkSourceError):
     """The referenced ConfigMap or object does not exist (yet): worth reading again later."""
 
 
-def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
+def fetch_scenarios(rt: Runtime, benchmark: Benchmark, namespace: str) -> list[Scenario]:
     spec = benchmark.spec
     if spec.scenarios:
         return list(spec.scenarios)
@@ -49,14 +47,14 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
             more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
             raise SourceMissingError(f"ConfigMap {ref.name} has no key {ref.key} ({has}{more})")
         return scenarios_from_configmap(
-            cm.data, ref.key, name=ref.name, max_bytes=SETTINGS.max_inline_benchmark_bytes
+            cm.data, ref.key, name=ref.name, max_bytes=rt.settings.max_inline_benchmark_bytes
         )
     assert source.s3 is not None
     try:
         raw = objectstore.get_bytes_or_none(
             source.s3.uri,
             readlimits.ObjectKind.SCENARIOS,
-            limit=SETTINGS.max_inline_benchmark_bytes,
+            limit=rt.settings.max_inline_benchmark_bytes,
         )
     except (readlimits.ObjectTooLarge, readlimits.ForeignBucket) as err:
         # Not the store's fault and not going away by itself: the Benchmark is Invalid.
@@ -64,7 +62,9 @@ def fetch_scenarios(benchmark: Benchmark, namespace: str) -> list[Scenario]:
     if raw is None:
         raise SourceMissingError("the referenced scenario object does not exist")
     return scenarios_from_object(
-        raw, origin="the referenced scenario object", max_bytes=SETTINGS.max_inline_benchmark_bytes
+        raw,
+        origin="the referenced scenario object",
+        max_bytes=rt.settings.max_inline_benchmark_bytes,
     )
 
 

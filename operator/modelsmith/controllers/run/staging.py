@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelsmith import kube, loop
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
@@ -42,8 +42,8 @@ from modelsmith.evidence.bundle import (
 from modelsmith.evidence.history import history_from_ledger
 from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.reconciler import RECONCILER
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime import kube
+from modelsmith.runtime.core import Runtime
 
 GATES = "promotiongates"
 POLICIES = "approverpolicies"
@@ -56,6 +56,7 @@ def candidate_label(run_name: str, iteration: int) -> str:
 
 
 def stage(
+    rt: Runtime,
     body: dict[str, Any],
     run: IterationRun,
     intake: ModelIntake,
@@ -70,7 +71,7 @@ def stage(
     run staged (see staged_record)."""
     namespace = body["metadata"]["namespace"]
     existing = kube.get_custom(GATES, namespace, action.name)
-    scenarios = pinned_scenarios(pin, layout, namespace, intake)
+    scenarios = pinned_scenarios(rt, pin, layout, namespace, intake)
     # Our own resource names are labels, not opaque identifiers, even when generated.
     sanitiser = Sanitiser.for_scenarios(scenarios).allowing(
         run.name, intake.name, candidate_label(run.name, action.iteration)
@@ -78,7 +79,7 @@ def stage(
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
     staged = Staging(body, run, intake, chain, decision, action, layout, anchors, pin, scenarios)
-    bundle = _stored_bundle(staged, sanitiser)
+    bundle = _stored_bundle(rt, staged, sanitiser)
     summary = gate_evidence(bundle)
     run_uid = body["metadata"]["uid"]
     if existing is not None:
@@ -209,7 +210,7 @@ class Staging:
     """The scenarios the run pinned at its start."""
 
 
-def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
+def _stored_bundle(rt: Runtime, staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     """The run's bundle, write-once. Its digest is recorded in the run's status before it is
     written, so a bundle found in the store (a restart half-way) is reused only when it is
     the one recorded; any other is a tamper."""
@@ -225,7 +226,7 @@ def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     bundle = _build_bundle(staged, sanitiser)
     data = canonical_json(bundle)
     anchors.bundle = integrity.sha256(data)
-    _record_bundle_digest(staged.body, anchors)
+    _record_bundle_digest(rt, staged.body, anchors)
     try:
         objectstore.put_if_absent(uri, data)
     except s3.AlreadyExists:
@@ -234,19 +235,16 @@ def _stored_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     return bundle
 
 
-def _record_bundle_digest(body: dict[str, Any], anchors: Anchors) -> None:
+def _record_bundle_digest(rt: Runtime, body: dict[str, Any], anchors: Anchors) -> None:
     """Writes status.integrity now, before the bundle: the anchor must exist before the object
     it vouches for, or a restart in between could not tell our bundle from a forged one."""
     meta = body["metadata"]
     status = body.get("status") or {}
-    patch = merge_patch(status, {"integrity": anchors.wire()})
-    if not patch:
+    written = rt.status.patch(PLURAL, body, {"integrity": anchors.wire()}, old=status)
+    if written is None:
         return
-    stored = RECONCILER.write_status(
-        PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
-    )
     # The reconcile's own status write follows from this version and this status.
-    meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+    meta["resourceVersion"] = written.stored["metadata"]["resourceVersion"]
     body["status"] = {**status, "integrity": anchors.wire()}
 
 

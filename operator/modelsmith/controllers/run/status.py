@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith import loop, metrics
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
-from modelsmith.conditions import set_condition
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.run import staging
 from modelsmith.controllers.run.job_guard import RunIdentity
@@ -19,12 +18,9 @@ from modelsmith.controllers.run.staging import candidate_label
 from modelsmith.controllers.run.state import PLURAL, status_from_state
 from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trust import Anchors
-from modelsmith.events import emit
-from modelsmith.reconciler import RECONCILER
-from modelsmith.settings import OperatorSettings
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.core import Runtime
 
-SETTINGS = OperatorSettings()
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
 LEDGER_LOCATION = (
     "append-only run ledger in the intake's object store (kubectl modelsmith status shows it)"
@@ -48,23 +44,22 @@ class Outcome:
     pin: Pin | None = None
 
 
-def record(body: dict[str, Any], outcome: Outcome) -> float | None:
+def record(rt: Runtime, body: dict[str, Any], outcome: Outcome) -> float | None:
     """Writes status when it changed, tells what happened (Events, metrics) and returns when to
     reconcile the run again (None: on its next event)."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     old = body.get("status") or {}
-    patch = merge_patch(old, render(body, outcome))
-    if patch:
-        # Decided on the body as read (perhaps from the watch): refused if it changed since.
-        RECONCILER.write_status(PLURAL, namespace, name, patch, meta.get("resourceVersion"))
+    # Decided on the body as read (perhaps from the watch): refused if it changed since.
+    written = rt.status.patch(PLURAL, body, render(body, outcome), old=old)
+    if written is not None:
         staged = outcome.staged
-        if staged is not None and "gate" in patch:
+        if staged is not None and "gate" in written.patch:
             # The gate waits for this record before it acts (controllers/gate/guard.py).
-            RECONCILER.requeue((staging.GATES, namespace, staged["name"]), 0)
-    _announce(body, outcome.decision, old)
-    _count(namespace, name, outcome, old)
-    return requeue_after(outcome.decision)
+            rt.queue.requeue((staging.GATES, namespace, staged["name"]), 0)
+    _announce(rt, body, outcome.decision, old)
+    _count(rt, namespace, name, outcome, old)
+    return requeue_after(rt, outcome.decision)
 
 
 def render(body: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
@@ -169,16 +164,19 @@ def _training(
     }
 
 
-def _announce(body: dict[str, Any], decision: loop.Decision, old: dict[str, Any]) -> None:
+def _announce(
+    rt: Runtime, body: dict[str, Any], decision: loop.Decision, old: dict[str, Any]
+) -> None:
     """Events for a transition (a Warning for a phase that needs someone), and for a run that
     waits for its intake."""
     if _newly_waiting_for_intake(decision, old):
         # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
         # nothing starts (a missing or unready intake); once per distinct message.
-        emit(body, "Warning", decision.reason.value, decision.message)
+        rt.events.emit(body, "Warning", decision.reason.value, decision.message)
     if decision.transitioned:
         warn = decision.state.phase in ACTIVE_PROBLEMS
-        emit(body, "Warning" if warn else "Normal", decision.reason.value, decision.message)
+        type_ = "Warning" if warn else "Normal"
+        rt.events.emit(body, type_, decision.reason.value, decision.message)
 
 
 def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> bool:
@@ -192,19 +190,19 @@ def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> b
     )
 
 
-def _count(namespace: str, name: str, outcome: Outcome, old: dict[str, Any]) -> None:
+def _count(rt: Runtime, namespace: str, name: str, outcome: Outcome, old: dict[str, Any]) -> None:
     """Transitions and their phases' durations, scores, and failed Jobs."""
     decision = outcome.decision
     state, phase = decision.state, decision.state.phase
     if decision.transitioned:
         prior = old.get("phase") or "Pending"
-        metrics.PHASE_TRANSITIONS.labels(
-            *metrics.labels(namespace, prior, phase.value, decision.reason.value)
+        rt.metrics.PHASE_TRANSITIONS.labels(
+            *rt.metrics.labels(namespace, prior, phase.value, decision.reason.value)
         ).inc()
         last = old.get("lastTransition") or {}
         if last.get("time"):
             started = datetime.fromisoformat(last["time"].replace("Z", "+00:00"))
-            metrics.PHASE_DURATION.labels(*metrics.labels(prior)).observe(
+            rt.metrics.PHASE_DURATION.labels(*rt.metrics.labels(prior)).observe(
                 (datetime.now(UTC) - started).total_seconds()
             )
     for kind, value in (
@@ -214,16 +212,17 @@ def _count(namespace: str, name: str, outcome: Outcome, old: dict[str, Any]) -> 
         ("previous_accepted", state.scores.previous_accepted),
     ):
         if value is not None:
-            metrics.SCORE.labels(*metrics.labels(namespace, name, kind)).set(value)
+            rt.metrics.SCORE.labels(*rt.metrics.labels(namespace, name, kind)).set(value)
     job = outcome.job
     if job is not None and job.state is loop.JobState.FAILED and decision.transitioned:
-        metrics.JOBS_FAILED.labels(*metrics.labels(namespace, phase.value)).inc()
+        rt.metrics.JOBS_FAILED.labels(*rt.metrics.labels(namespace, phase.value)).inc()
 
 
-def requeue_after(decision: loop.Decision) -> float | None:
+def requeue_after(rt: Runtime, decision: loop.Decision) -> float | None:
     """The decision's own requeue; a training run is reconciled at least every
     requeue_seconds, to report its Job's progress."""
     again = decision.requeue_after_seconds
     if decision.state.phase is loop.Phase.TRAINING:
-        again = SETTINGS.requeue_seconds if again is None else min(again, SETTINGS.requeue_seconds)
+        every = rt.settings.requeue_seconds
+        again = every if again is None else min(again, every)
     return again

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelsmith import loop, watched
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.runtime.core import Runtime
 from modelsmith.targets.resolve import namespace_labels
 from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
 
@@ -35,6 +36,7 @@ TARGET_BLOCKS = frozenset(
 
 
 def decide_checked(
+    rt: Runtime,
     state: loop.RunState,
     observation: loop.Observation,
     config: loop.RunConfig,
@@ -51,11 +53,11 @@ def decide_checked(
     checked = blocked is not None and blocked.reason in TARGET_BLOCKS
     if checked:
         observation = observation.model_copy(
-            update={"launch_refusal": target_refusal(intake, target, bucket)}
+            update={"launch_refusal": target_refusal(rt, intake, target, bucket)}
         )
     decision = loop.decide(state, observation, config, now)
     if decision.launches and not checked:
-        refusal = target_refusal(intake, target, bucket)
+        refusal = target_refusal(rt, intake, target, bucket)
         if refusal is not None:
             observation = observation.model_copy(update={"launch_refusal": refusal})
             decision = loop.decide(state, observation, config, now)
@@ -63,26 +65,26 @@ def decide_checked(
 
 
 def target_refusal(
-    intake: ModelIntake, target: ExecutionTargetSpec | None, bucket: str
+    rt: Runtime, intake: ModelIntake, target: ExecutionTargetSpec | None, bucket: str
 ) -> loop.LaunchRefusal | None:
     """The target's verdict, then whether the URIs the Jobs would read are in `bucket`, the
     bucket the run pinned."""
     ref, namespace = intake.spec.execution_target_ref, intake.namespace
     verdict = refusal(ref.name, target, namespace, namespace_labels(namespace), ref.gpu_count)
     if verdict is None:
-        verdict = bucket_refusal(ref.name, bucket, _read_sources(intake))
+        verdict = bucket_refusal(ref.name, bucket, _read_sources(rt, intake))
     if verdict is None:
         return None
     return loop.LaunchRefusal(reason=loop.Reason(verdict.reason), message=verdict.message)
 
 
-def _read_sources(intake: ModelIntake) -> dict[str, str]:
+def _read_sources(rt: Runtime, intake: ModelIntake) -> dict[str, str]:
     """The spec URIs a run's Jobs read from: the base model, the Benchmark's scenarios and the
     intake's training data (read by the operator into the Jobs' train.jsonl)."""
     sources = {"the intake's base model": intake.spec.base_model.uri}
     if intake.spec.training_data is not None and intake.spec.training_data.s3 is not None:
         sources["the intake's training data"] = intake.spec.training_data.s3.uri
-    bench = watched.get("benchmarks", intake.namespace, intake.spec.benchmark_ref.name)
+    bench = rt.cache.get("benchmarks", intake.namespace, intake.spec.benchmark_ref.name)
     source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
     if uri := (source.get("s3") or {}).get("uri"):
         sources["the Benchmark's scenarios object"] = uri

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from modelsmith import kube, loop
+from modelsmith import loop
 from modelsmith.api.intake import ModelIntake, TrainingDataSource
 from modelsmith.benchmark import trainingdata
 from modelsmith.benchmark.sources import BenchmarkSourceError
@@ -15,6 +15,7 @@ from modelsmith.contract.heldout import fingerprint
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.prompting import render_prompt
 from modelsmith.contract.scenario import Scenario, Split
+from modelsmith.runtime import kube
 
 
 def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:

@@ -2,7 +2,7 @@
 the object shows (reason, message, next action), who has to act (the blocker kind), and when
 the operator looks again (a backoff that grows with each failed attempt).
 
-`reconcile_failures` puts the verdict on the object (condition, Warning Event); the reconciler
+`failures` puts the verdict on the object (condition, Warning Event); the reconciler
 asks for the retry delay. Nothing here talks to the cluster, so each failure class is a plain
 unit test (tests/unit/test_reconcile_errors.py).
 

@@ -1,4 +1,4 @@
-"""Level-triggered reconciliation plumbing shared by the handlers.
+"""The runtime's work queue: level-triggered reconciles, requeues, and echo suppression.
 
 kopf delivers watch events; a handler only records which object changed and reconciles it. What
 a watch cannot tell (training progress in the object store, a ConfigMap that appears, a store
@@ -24,11 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from modelsmith import kube, metrics, statusguard, watched
-from modelsmith.reconcile_failures import FAILURES
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime import kube
+from modelsmith.runtime.cache import Cache
+from modelsmith.runtime.failures import Failures, Write
+from modelsmith.runtime.metrics import Metrics, labels
 
 log = logging.getLogger("modelsmith.reconciler")
 
@@ -44,8 +44,22 @@ class _Due:
     key: Key = field(compare=False)
 
 
-class Reconciler:
-    def __init__(self, workers: int = 16) -> None:
+class Queue:
+    def __init__(
+        self,
+        workers: int,
+        cache: Cache,
+        metrics: Metrics,
+        failures: Failures,
+        write: Write,
+        ignored: Callable[[str], bool] = lambda namespace: False,
+    ) -> None:
+        self._cache = cache
+        self._metrics = metrics
+        self._failures = failures
+        self._write = write
+        # Namespaces another reconciler owns (settings.ignore_namespaces): nothing starts there.
+        self._ignored = ignored
         self._funcs: dict[str, Reconcile] = {}
         self._queued: set[Key] = set()
         self._running: set[Key] = set()
@@ -88,33 +102,6 @@ class Reconciler:
         for key in sorted(held):
             self.reconcile(*key)
 
-    def write_status(
-        self,
-        plural: str,
-        namespace: str,
-        name: str,
-        patch: dict[str, Any],
-        resource_version: str | None = None,
-    ) -> dict[str, Any]:
-        """`kube.patch_status`, remembering the version written so that its watch echo does not
-        start another reconcile (see `reconcile`), and what it wrote for the next read (of the
-        kinds `watched` keeps by version only, only the metadata comes back).
-
-        Every status write comes through here, so here it passes the sanitiser: a patch from
-        `merge_patch` already did, any other is cleaned now (`statusguard`)."""
-        patch = statusguard.clean_status(patch, (plural, namespace, name))
-        stored = kube.patch_status(
-            plural,
-            namespace,
-            name,
-            patch,
-            resource_version,
-            metadata_only=plural in watched.VERSIONED_KINDS,
-        )
-        self.wrote((plural, namespace, name), stored["metadata"]["resourceVersion"])
-        watched.wrote(plural, stored)
-        return stored
-
     def wrote(self, key: Key, resource_version: str) -> None:
         with self._guard:
             self._own.setdefault(key, deque(maxlen=4)).append(resource_version)
@@ -127,9 +114,11 @@ class Reconciler:
 
         `resource_version` is the version a watch event carries. The event of a status write
         this replica made shows nothing its writer did not already know (it asked for its own
-        next look), so it starts nothing: every status write used to cost one more full
-        reconcile, API reads included. Any other change to the object has another version."""
+        next look), so it starts nothing instead of one more full reconcile, API reads
+        included. Any other change to the object has another version."""
         key = (plural, namespace, name)
+        if self._ignored(namespace):
+            return
         with self._guard:
             if resource_version is not None and resource_version in self._own.get(key, ()):
                 return
@@ -150,8 +139,8 @@ class Reconciler:
         with self._guard:
             self._queued.discard(key)
             self._running.add(key)
-            # A look asked for earlier (news left to settle, a poll) is this one: it reads
-            # everything that look would have. What it still wants, it returns.
+            # A reconcile asked for earlier (a requeue, a poll) is this one: it reads everything
+            # that one would have. What it still wants, it returns.
             self._due.pop(key, None)
         try:
             self._run_once(key)
@@ -166,28 +155,24 @@ class Reconciler:
     def _run_once(self, key: Key) -> None:
         plural, namespace, name = key
         func = self._funcs[plural]
-        metrics.RECONCILES.labels(*metrics.labels(plural)).inc()
-        # Status written during this reconcile allows the object's own name (statusguard).
-        token = statusguard.OBJECT.set(key)
+        self._metrics.RECONCILES.labels(*labels(plural)).inc()
         try:
             again = func(namespace, name)
         except Exception as exc:
             if kube.is_conflict(exc):
                 # The object changed since it was read: not a failure, read it again now, from
                 # the API server (the watch may not have delivered the change yet).
-                watched.forget(plural, namespace, name)
-                metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, "Conflict")).inc()
+                self._cache.forget(plural, namespace, name)
+                self._metrics.RECONCILE_ERRORS.labels(*labels(plural, "Conflict")).inc()
                 log.info("%s %s/%s changed while being reconciled; reading it again", *key)
                 self.requeue(key, 0)
                 return
-            metrics.RECONCILE_ERRORS.labels(*metrics.labels(plural, type(exc).__name__)).inc()
+            self._metrics.RECONCILE_ERRORS.labels(*labels(plural, type(exc).__name__)).inc()
             # One rule for every kind: the object shows why (condition, one Event per cause),
-            # and each try in a row waits longer (reconcile_failures).
-            again = FAILURES.failed(key, exc, self.write_status)
+            # and each try in a row waits longer (failures).
+            again = self._failures.failed(key, exc, self._write)
         else:
-            FAILURES.succeeded(key, self.write_status)
-        finally:
-            statusguard.OBJECT.reset(token)
+            self._failures.succeeded(key, self._write)
         if again is not None:
             self.requeue(key, again)
 
@@ -195,11 +180,13 @@ class Reconciler:
         """The objects of `plural` in `namespace` whose spec names `name` under `ref`, as the
         watch has them, look again now. One the watch has not delivered yet reads what it
         refers to when it is."""
-        for body in watched.listed(plural, namespace):
+        for body in self._cache.listed(plural, namespace):
             if (body["spec"].get(ref) or {}).get("name") == name:
                 self.requeue((plural, namespace, body["metadata"]["name"]), 0)
 
     def requeue(self, key: Key, after: float) -> None:
+        if self._ignored(key[1]):
+            return
         at = time.monotonic() + max(after, 0.0)
         with self._wake:
             current = self._due.get(key)
@@ -220,6 +207,7 @@ class Reconciler:
         with self._wake:
             self._stopping = True
             self._wake.notify()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
         while True:
@@ -236,6 +224,3 @@ class Reconciler:
                     continue  # superseded by an earlier or later requeue
                 del self._due[item.key]
             self.reconcile(*item.key)
-
-
-RECONCILER = Reconciler(OperatorSettings().workers)

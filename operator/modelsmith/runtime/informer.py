@@ -1,4 +1,4 @@
-"""List-and-watch of the Jobs and pods the operator launched, feeding `watched` and waking runs.
+"""List-and-watch of the Jobs and pods the operator launched, feeding the cache and waking runs.
 
 kopf watches a resource whole and filters by label in the operator: for pods that means every
 pod of the cluster (or of each watched namespace) crosses the wire, is decoded, and goes through
@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from modelsmith import kube, watched
+from modelsmith.runtime import kube
+from modelsmith.runtime.cache import Cache
 
 log = logging.getLogger("modelsmith.informer")
 
@@ -42,7 +43,7 @@ class Gone(Exception):  # noqa: N818 - the API server's word
 @dataclass(frozen=True)
 class Resource:
     plural: str
-    """As `watched` keys it: "jobs" or "pods"."""
+    """As the cache keys it: "jobs" or "pods"."""
     list_all: Callable[..., Any]
     list_namespaced: Callable[..., Any]
 
@@ -60,11 +61,13 @@ def pods() -> Resource:
 class Informer:
     def __init__(
         self,
+        cache: Cache,
         resource: Resource,
         label_selector: str,
         on_event: OnEvent,
         namespace: str | None = None,
     ) -> None:
+        self.cache = cache
         self.resource = resource
         self.selector = label_selector
         self.on_event = on_event
@@ -124,7 +127,7 @@ class Informer:
         listing = orjson.loads(self._call(_preload_content=False).data)
         items: list[dict[str, Any]] = listing.get("items") or []
         listed = {(i["metadata"].get("namespace") or "", i["metadata"]["name"]) for i in items}
-        for body in watched.listed(self.resource.plural, self.namespace):
+        for body in self.cache.listed(self.resource.plural, self.namespace):
             meta = body["metadata"]
             if (meta.get("namespace") or "", meta["name"]) not in listed:
                 self._deliver("DELETED", body)
@@ -165,8 +168,8 @@ class Informer:
 
     def _deliver(self, type: str | None, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}
-        before = watched.cached(self.resource.plural, meta.get("namespace") or "", meta["name"])
-        watched.seen(self.resource.plural, {"type": type, "object": body})
+        before = self.cache.cached(self.resource.plural, meta.get("namespace") or "", meta["name"])
+        self.cache.seen(self.resource.plural, {"type": type, "object": body})
         try:
             self.on_event(type, before, body)
         except Exception:
@@ -183,13 +186,13 @@ def _lines(response: Any) -> Iterator[bytes]:
 
 
 def start(
-    namespaces: list[str], label_selector: str, handlers: dict[str, OnEvent]
+    cache: Cache, namespaces: list[str], label_selector: str, handlers: dict[str, OnEvent]
 ) -> list[Informer]:
     """An informer per resource ("jobs", "pods") and watched namespace (one for the whole
     cluster when `namespaces` is empty)."""
     made = {"jobs": jobs, "pods": pods}
     return [
-        Informer(made[plural](), label_selector, handler, namespace).start()
+        Informer(cache, made[plural](), label_selector, handler, namespace).start()
         for plural, handler in handlers.items()
         for namespace in ([*namespaces] if namespaces else [None])
     ]

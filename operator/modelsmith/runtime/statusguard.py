@@ -3,7 +3,7 @@ list the object, and copied into dashboards and tickets).
 
 `merge_patch` cleans the desired status before diffing it against the stored one, so a status
 whose text had to be redacted compares equal to what was stored and costs no write on the next
-reconcile; `Reconciler.write_status`, which every status write goes through, cleans any patch
+reconcile; `StatusWriter.write`, which every status write goes through, cleans any patch
 that did not come from there. A leak is replaced by its placeholder (`[redacted:<kind>]`), which
 names the kind of what was removed; nothing is dropped silently.
 
@@ -22,15 +22,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any, Final
 
 from modelsmith.api.kinds import ALL_KINDS
 from modelsmith.evidence.sanitiser import Sanitiser
-from modelsmith.surface import clean_text
-
-OBJECT: ContextVar[tuple[str, str, str] | None] = ContextVar("status_object", default=None)
-"""(plural, namespace, name) of the object being reconciled, set by the reconciler."""
+from modelsmith.runtime.surface import clean_text
 
 IDENTITY_KEYS: Final = frozenset({"user", "by", "role"})
 MACHINE_KEYS: Final = frozenset({"memory"})
@@ -54,7 +50,7 @@ def _constrained(schema: dict[str, Any], defs: dict[str, Any], path: str, out: s
         _constrained(schema["items"], defs, f"{path}[]", out)
 
 
-@functools.cache
+@functools.cache  # the kinds' schemas are fixed for the life of the process
 def constrained_paths(plural: str | None) -> frozenset[str]:
     """Paths (`$.a.b[]`) of the status strings the kind's schema constrains; for an unknown
     kind, those of every kind. Map values are never constrained, so always cleaned."""
@@ -87,7 +83,7 @@ def clean_status(status: dict[str, Any], key: tuple[str, str, str] | None = None
     """A copy of `status` with every free-text string sanitised (see the module's notes)."""
     if isinstance(status, CleanStatus):
         return status
-    plural, namespace, name = key or OBJECT.get() or (None, "", "")
+    plural, namespace, name = key or (None, "", "")
     fixed = constrained_paths(plural)
     strings = list(_walk(status, "$", None))
     allowed = {namespace, name} | {s for p, k, s in strings if _kept(p, k, fixed)}

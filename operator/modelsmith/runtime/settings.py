@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass, field
 
@@ -54,6 +55,16 @@ class OperatorSettings:
     )
     metrics_port: int = field(default_factory=lambda: int(_env("MODELSMITH_METRICS_PORT", "8080")))
     workers: int = field(default_factory=lambda: int(_env("MODELSMITH_WORKERS", "16")))
+    # Namespaces (shell-style patterns, comma-separated) this operator leaves alone: another
+    # reconciler owns the objects there, as a test that reconciles in its own process does.
+    ignore_namespaces: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            p.strip() for p in _env("MODELSMITH_IGNORE_NAMESPACES", "").split(",") if p.strip()
+        )
+    )
+
+    def ignores(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, p) for p in self.ignore_namespaces)
 
     @property
     def ledger_writers(self) -> int:

@@ -9,7 +9,7 @@ import functools
 from modelsmith.evidence.sanitiser import Sanitiser
 
 
-@functools.cache
+@functools.cache  # built on first use: the default detectors, the same for every runtime
 def _sanitiser() -> Sanitiser:
     return Sanitiser.for_texts(())
 

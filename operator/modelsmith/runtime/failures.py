@@ -1,9 +1,9 @@
 """What a failed reconcile leaves on its object, whatever the kind and whatever it raised: the
-verdict of `reconcile_errors.classify` as a condition (a run: Blocked, with blockedBy, the phase
+verdict of `errors.classify` as a condition (a run: Blocked, with blockedBy, the phase
 to resume and the next action; a Benchmark or intake: Ready=False; a gate: Blocked), one Warning
 Event per distinct cause (not one per retry: the stored condition already showing the cause is
 the memory, so a restart sends none again), and the delay before the next try, which grows with
-each failure in a row. The reconciler calls `failed` from its one failure path, so every kind it
+each failure in a row. The queue calls `failed` from its one failure path, so every kind it
 drives gets the rule without a line in its handler.
 
 A run blocked this way decides again from where it was on its next look (loop.decide): the
@@ -18,18 +18,19 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from modelsmith import kube, loop
-from modelsmith.conditions import condition, set_condition
-from modelsmith.events import emit
+from modelsmith import loop
 from modelsmith.loop.state import RECONCILE_ERRORS
-from modelsmith.reconcile_errors import Failure, classify, retry_delay
-from modelsmith.statusdiff import merge_patch
+from modelsmith.runtime import kube
+from modelsmith.runtime.conditions import condition, set_condition
+from modelsmith.runtime.errors import Failure, classify, retry_delay
+from modelsmith.runtime.events import Recorder
+from modelsmith.runtime.status import merge_patch
 
 log = logging.getLogger("modelsmith.reconciler")
 
 Key = tuple[str, str, str]
 Write = Callable[[str, str, str, dict[str, Any], str | None], Any]
-"""Reconciler.write_status(plural, namespace, name, patch, resource_version)."""
+"""StatusWriter.write(plural, namespace, name, patch, resource_version)."""
 
 KINDS: Final = {
     "iterationruns": "IterationRun",
@@ -46,7 +47,8 @@ RUN_AT_REST: Final = frozenset({*(p.value for p in loop.TERMINAL), loop.Phase.SU
 class Failures:
     """Failures in a row per object, so the next try waits longer; forgotten on success."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: Recorder) -> None:
+        self._events = events
         self._lock = threading.Lock()
         self._attempts: dict[Key, tuple[int, str]] = {}
 
@@ -72,7 +74,7 @@ class Failures:
             body = kube.get_custom(plural, namespace, name)
             if body is None:
                 return None
-            _surface(plural, body, failure, write)
+            _surface(plural, body, failure, write, self._events)
         except Exception as surfacing:  # the failure stays in the log and the metric
             log.warning("could not record the failure on %s %s/%s: %s", *key, surfacing)
         return delay
@@ -89,7 +91,9 @@ class Failures:
             return self._attempts.get(key, (0, ""))[0]
 
 
-def _surface(plural: str, body: dict[str, Any], failure: Failure, write: Write) -> None:
+def _surface(
+    plural: str, body: dict[str, Any], failure: Failure, write: Write, events: Recorder
+) -> None:
     old: dict[str, Any] = body.get("status") or {}
     generation = body["metadata"].get("generation")
     text = failure.text[:MESSAGE_LIMIT]
@@ -108,15 +112,15 @@ def _surface(plural: str, body: dict[str, Any], failure: Failure, write: Write) 
             )
         }
     before = condition(old, shown_as) or {}
-    patch = merge_patch(old, desired)
     meta = body["metadata"]
+    patch = merge_patch(old, desired, (plural, meta["namespace"], meta["name"]))
     if patch:
         write(plural, meta["namespace"], meta["name"], patch, meta.get("resourceVersion"))
     after = next(
         c for c in patch.get("conditions") or desired["conditions"] if c["type"] == shown_as
     )
     if (before.get("reason"), before.get("message")) != (after["reason"], after["message"]):
-        emit(body, "Warning", failure.reason.value, text)
+        events.emit(body, "Warning", failure.reason.value, text)
 
 
 def _run_status(
@@ -165,10 +169,7 @@ def _clear_gate(key: Key, write: Write) -> None:
             "the last reconcile succeeded",
             body["metadata"].get("generation"),
         )
-        patch = merge_patch(old, {"conditions": conditions})
+        patch = merge_patch(old, {"conditions": conditions}, key)
         write(plural, namespace, name, patch, body["metadata"].get("resourceVersion"))
     except Exception as clearing:
         log.warning("could not clear the failure on %s %s/%s: %s", *key, clearing)
-
-
-FAILURES = Failures()

@@ -1,9 +1,9 @@
 """Peering for the operator's own reconcile loop.
 
 kopf pauses its watch streams while a live peer of higher or equal priority is listed in the
-peering object, but the reconciler's requeue thread and pool are not kopf's: without this, a
+peering object, but the runtime's requeue thread and pool are not kopf's: without this, a
 paused replica would keep acting on every object it had already seen. The same rule kopf
-applies is read here from the same object, and the reconciler holds while it says so.
+applies is read here from the same object, and the queue holds while it says so.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from modelsmith import kube, watched
+from modelsmith.runtime import kube
+from modelsmith.runtime.cache import KOPF_FED, Cache
 
 log = logging.getLogger("modelsmith.peering")
 
@@ -64,6 +65,7 @@ class PeeringWatch:
     def __init__(
         self,
         target: Holdable,
+        cache: Cache,
         name: str,
         identity: str,
         priority: int,
@@ -71,6 +73,7 @@ class PeeringWatch:
         interval: float = 2.0,
     ) -> None:
         self._target = target
+        self._cache = cache
         self._name = name
         self._identity = identity
         self._priority = priority
@@ -134,7 +137,7 @@ class PeeringWatch:
             log.info(
                 "reconciling: no live peer outranks this replica (priority %d)", self._priority
             )
-            watched.clear(watched.KOPF_FED)  # what the paused watches delivered may be behind
+            self._cache.clear(KOPF_FED)  # what the paused watches delivered may be behind
             self._target.release()
         self._holding = bool(above)
 

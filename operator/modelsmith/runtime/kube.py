@@ -15,9 +15,11 @@ from kubernetes.client import BatchV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from modelsmith import GROUP, VERSION
-from modelsmith.settings import OperatorSettings
+from modelsmith.runtime.settings import OperatorSettings
 
 
+# One client per process, made on first use (nothing at import): the kubernetes package keeps its
+# configuration process-wide, and every runtime of the process talks to the same API server.
 @functools.cache
 def api_client() -> client.ApiClient:
     try:
