@@ -33,10 +33,6 @@ KNOWN_OFFENDERS = frozenset(
         "operator/modelsmith/evidence/bundle.py:build_bundle",
         # operator.py (H5's runtime).
         "operator/modelsmith/operator.py:run",
-        # The trainer's job and training loop: H1 (contract imports), H7 (checkpoints) and H8
-        # (multi-node training) all change these two functions now.
-        "trainer-image/modelsmith_trainer/job.py:_train",
-        "trainer-image/modelsmith_trainer/train.py:train",
     }
 )
 
