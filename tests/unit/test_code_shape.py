@@ -31,10 +31,6 @@ KNOWN_OFFENDERS = frozenset(
         # evidence/bundle.py (H1).
         "operator/modelsmith/evidence/bundle.py",
         "operator/modelsmith/evidence/bundle.py:build_bundle",
-        # The trainer's job and training loop: H1 (contract imports), H7 (checkpoints) and H8
-        # (multi-node training) all change these two functions now.
-        "trainer-image/modelsmith_trainer/job.py:_train",
-        "trainer-image/modelsmith_trainer/train.py:train",
     }
 )
 

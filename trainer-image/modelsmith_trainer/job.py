@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -33,6 +33,12 @@ from modelsmith.contract.jobspec import (
 )
 from modelsmith_trainer import data, models, prompts
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
+
+if TYPE_CHECKING:
+    # Types only: importing these at run time would load torch before the inputs are checked.
+    from modelsmith_trainer.checkpoint import Checkpoints
+    from modelsmith_trainer.data import Encoded
+    from modelsmith_trainer.train import TrainOutcome
 
 log = logging.getLogger("modelsmith.trainer")
 
@@ -92,17 +98,52 @@ def _train(
         init = models.fetch(spec.init_adapter, scratch / "init", "the initial adapter")
 
     # Heavy imports from here on.
-    import torch
-    from accelerate.utils import set_seed
-
-    from modelsmith_trainer.checkpoint import CHECKPOINT_DIR, Checkpoints, spec_digest
     from modelsmith_trainer.distributed import make_accelerator
-    from modelsmith_trainer.train import apply_recipe, mixed_precision, train
+    from modelsmith_trainer.train import mixed_precision
 
     threads = configure_torch_threads()
     accelerator = make_accelerator(mixed_precision())
     log.info("device %s, %d CPU thread(s)", accelerator.device, threads)
     tokenizer = models.load_tokenizer(base.source, "the base model")
+    model = _load_model(spec, base, init)
+    prompt_format = prompts.resolve(spec.prompt_format, tokenizer, "the base model")
+    encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
+    checkpoints = _checkpoints(spec, raw, accelerator.is_main_process)
+    model, outcome = _run_training(
+        spec, model, encoded, tokenizer.pad_token_id, accelerator, checkpoints
+    )
+    # Every process trains; only the main one writes the candidate.
+    if not accelerator.is_main_process:
+        return {}
+
+    artefact = scratch / "out" / "adapter"
+    save_artefact(model, tokenizer, spec, artefact)
+    files = models.weight_files(artefact)
+    lineage = _lineage(spec, base, init, models.weights_digest(files), raw, examples, prompt_format)
+    result = _result(
+        spec,
+        outcome,
+        len(encoded),
+        sum(f.stat().st_size for f in files),
+        base,
+        len(fingerprint.scenarios),
+    )
+    digests = publish(spec.output, artefact, lineage, result)
+    checkpoints.remove()
+    return _summary(result, checkpoints.skipped, digests)
+
+
+def _load_model(
+    spec: TrainSpec, base: models.FetchedModel, init: models.FetchedModel | None
+) -> Any:
+    """The base (or a fully fine-tuned candidate) with the recipe applied; seeded first, since
+    a new adapter's weights are random. A bad init adapter is corrupt (4), a recipe that does
+    not fit the base is a bad spec (2)."""
+    import torch
+    from accelerate.utils import set_seed
+
+    from modelsmith_trainer.train import apply_recipe
+
     model = models.load_causal_lm(base, "the base model", torch.float32)
     init_path: str | None = None
     if init is not None and init.kind == "model":
@@ -112,7 +153,7 @@ def _train(
         init_path = init.source
     set_seed(spec.seed)
     try:
-        model = apply_recipe(model, spec.recipe, init_path)
+        return apply_recipe(model, spec.recipe, init_path)
     except (ValueError, RuntimeError, OSError) as err:
         if init_path is not None:
             raise JobFailure(
@@ -122,45 +163,60 @@ def _train(
         raise JobFailure(
             ExitCode.BAD_SPEC, f"the recipe does not fit the base model ({type(err).__name__})"
         ) from None
-    prompt_format = prompts.resolve(spec.prompt_format, tokenizer, "the base model")
-    encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
 
-    checkpoints = Checkpoints(
+
+def _checkpoints(spec: TrainSpec, raw: bytes, writer: bool) -> Checkpoints:
+    from modelsmith_trainer.checkpoint import CHECKPOINT_DIR, Checkpoints, spec_digest
+
+    return Checkpoints(
         s3.join(spec.output, CHECKPOINT_DIR),
         spec.recipe.checkpoint_every_steps,
         spec_digest(spec.model_dump_json(), raw),
-        writer=accelerator.is_main_process,
+        writer=writer,
     )
+
+
+def _run_training(
+    spec: TrainSpec,
+    model: Any,
+    encoded: Sequence[Encoded],
+    pad_id: int,
+    accelerator: Any,
+    checkpoints: Checkpoints,
+) -> tuple[Any, TrainOutcome]:
+    """The training loop, writing progress.json as it goes."""
+    from modelsmith_trainer.progress import ProgressTracker
+    from modelsmith_trainer.train import train
 
     def write_progress(progress: Progress) -> None:
         # A single PUT: readers see the previous or the new document, never a mix.
         resumed = progress.model_copy(update={"resumed_from_step": checkpoints.resumed_from})
         objectstore.put_json(s3.join(spec.output, PROGRESS), resumed.model_dump())
 
-    from modelsmith_trainer.progress import ProgressTracker
-
     tracker = ProgressTracker(spec.recipe.steps, spec.progress_every, write_progress)
-    model, outcome = train(
+    return train(
         model,
         encoded,
         spec.recipe,
         seed=spec.seed,
-        pad_id=tokenizer.pad_token_id,
+        pad_id=pad_id,
         progress=tracker,
         accelerator=accelerator,
         checkpoints=checkpoints,
     )
-    if not accelerator.is_main_process:
-        return {}
 
-    artefact = scratch / "out" / "adapter"
-    save_artefact(model, tokenizer, spec, artefact)
-    files = models.weight_files(artefact)
-    artefact_digest = models.weights_digest(files)
-    artefact_bytes = sum(f.stat().st_size for f in files)
-    label = candidate_label(spec)
-    lineage = Lineage(
-        label=label,
+
+def _lineage(
+    spec: TrainSpec,
+    base: models.FetchedModel,
+    init: models.FetchedModel | None,
+    artefact_digest: str,
+    raw: bytes,
+    examples: Sequence[TrainExample],
+    prompt_format: prompts.Resolved,
+) -> Lineage:
+    return Lineage(
+        label=candidate_label(spec),
         iteration=spec.iteration,
         base_model=Digested(
             label=spec.base_model.label, digest=base.digest, revision=base.revision
@@ -177,12 +233,22 @@ def _train(
         versions=_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
-    result = TrainResult(
+
+
+def _result(
+    spec: TrainSpec,
+    outcome: TrainOutcome,
+    examples: int,
+    artefact_bytes: int,
+    base: models.FetchedModel,
+    heldout_checked: int,
+) -> TrainResult:
+    return TrainResult(
         iteration=spec.iteration,
-        label=label,
+        label=candidate_label(spec),
         method=spec.recipe.method,
         steps=outcome.steps,
-        examples=len(encoded),
+        examples=examples,
         first_loss=outcome.first_loss,
         final_loss=outcome.final_loss,
         tokens=outcome.tokens,
@@ -194,26 +260,31 @@ def _train(
         total_parameters=outcome.total_parameters,
         artefact_bytes=artefact_bytes,
         base_bytes=base.weight_bytes,
-        heldout_checked=len(fingerprint.scenarios),
+        heldout_checked=heldout_checked,
         resumed_from_step=outcome.resumed_from_step,
     )
-    digests = publish(spec.output, artefact, lineage, result)
-    checkpoints.remove()
+
+
+def _summary(
+    result: TrainResult, skipped_checkpoints: list[str], digests: dict[str, str]
+) -> dict[str, Any]:
+    """The termination message: the result's headline numbers, checkpoints skipped as unreadable,
+    and the digests of the documents just written."""
     return {
-        "iteration": spec.iteration,
-        "label": label,
-        "method": spec.recipe.method,
-        "steps": outcome.steps,
-        "final_loss": None if outcome.final_loss is None else round(outcome.final_loss, 6),
-        "artefact_bytes": artefact_bytes,
-        "base_bytes": base.weight_bytes,
-        "tokens_per_second": round(outcome.tokens_per_second, 1),
-        "train_seconds": round(outcome.seconds, 3),
-        "device": outcome.device,
+        "iteration": result.iteration,
+        "label": result.label,
+        "method": result.method,
+        "steps": result.steps,
+        "final_loss": None if result.final_loss is None else round(result.final_loss, 6),
+        "artefact_bytes": result.artefact_bytes,
+        "base_bytes": result.base_bytes,
+        "tokens_per_second": result.tokens_per_second,
+        "train_seconds": result.train_seconds,
+        "device": result.device,
         "contaminated": False,
-        "heldout_checked": len(fingerprint.scenarios),
-        "resumed_from_step": outcome.resumed_from_step,
-        "skipped_checkpoints": checkpoints.skipped,
+        "heldout_checked": result.heldout_checked,
+        "resumed_from_step": result.resumed_from_step,
+        "skipped_checkpoints": skipped_checkpoints,
         "digests": digests,
     }
 

@@ -90,6 +90,25 @@ def mixed_precision() -> str:
     return "no"
 
 
+@dataclass
+class _Session:
+    """What one training session works with, prepared by accelerate, and where it has got to.
+    Kept together so the loop's steps can be separate functions without long argument lists."""
+
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    schedule: Any
+    params: list[Any]
+    loader: Any
+    trainable: int
+    total_params: int
+    step: int = 0
+    tokens: int = 0
+    first_loss: float | None = None
+    last_loss: float | None = None
+
+
 def train(
     model: Any,
     examples: Sequence[Encoded],
@@ -104,6 +123,37 @@ def train(
     """Trains in place; returns the unwrapped model and what happened. With `checkpoints`,
     continues from the newest good checkpoint and saves new ones as it goes."""
     accelerator = accelerator or distributed.make_accelerator(mixed_precision())
+    session = _prepare(model, examples, recipe, seed, pad_id, accelerator)
+    if progress is not None and accelerator.is_main_process:
+        progress.start()
+    resumed = None
+    if checkpoints is not None:
+        resumed = checkpoints.restore(session.model, session.optimizer, session.schedule)
+    if resumed is not None:
+        # Tokens and seconds stay this attempt's, so tokens/s measures it.
+        session.step = resumed.step
+        session.first_loss, session.last_loss = resumed.first_loss, resumed.last_loss
+    began = time.perf_counter()
+    _run_steps(session, recipe.steps, progress, checkpoints)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - began
+    accelerator.wait_for_everyone()
+    session.model.eval()
+    outcome = _outcome(session, seconds, None if resumed is None else resumed.step)
+    return accelerator.unwrap_model(session.model), outcome
+
+
+def _prepare(
+    model: Any,
+    examples: Sequence[Encoded],
+    recipe: Recipe,
+    seed: int,
+    pad_id: int,
+    accelerator: Any,
+) -> _Session:
+    """The seeded batch order, the optimiser and the learning-rate schedule, with the model and
+    optimiser handed to accelerate."""
     generator = torch.Generator().manual_seed(seed)
     shard = distributed.Shard(accelerator.process_index, accelerator.num_processes)
     loader = distributed.batches(
@@ -117,77 +167,92 @@ def train(
     )
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    total_params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in params)
+    session = _Session(
+        accelerator=accelerator,
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        params=params,
+        loader=loader,
+        trainable=sum(p.numel() for p in params),
+        total_params=sum(p.numel() for p in model.parameters()),
+    )
     log.info(
         "training %d of %d parameters for %d steps on %d example(s), %d process(es), %s",
-        trainable,
-        total_params,
+        session.trainable,
+        session.total_params,
         recipe.steps,
         len(examples),
         accelerator.num_processes,
         accelerator.device,
     )
-    if progress is not None and accelerator.is_main_process:
-        progress.start()
-    step, tokens = 0, 0
-    first_loss: float | None = None
-    last_loss: float | None = None
-    resumed = None if checkpoints is None else checkpoints.restore(model, optimizer, schedule)
-    if resumed is not None:
-        # Tokens and seconds stay this attempt's, so tokens/s measures it.
-        step, first_loss, last_loss = resumed.step, resumed.first_loss, resumed.last_loss
-    began = time.perf_counter()
-    while step < recipe.steps:
-        for sliced in loader if checkpoints is None else checkpoints.batches(loader):
-            tokens += sliced.pop("tokens")
-            share = sliced.pop("share")
-            batch = {name: tensor.to(accelerator.device) for name, tensor in sliced.items()}
-            weights = batch.pop("weights")
-            labels = batch.pop("labels")
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-            loss = weighted_loss(logits, labels, weights) * share
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(params, MAX_GRAD_NORM)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last_loss = distributed.batch_loss(accelerator, loss)
-            if first_loss is None:
-                first_loss = last_loss
-            if progress is not None and accelerator.is_main_process:
-                progress.step(step, last_loss)
-            if checkpoints is not None and checkpoints.due(step, recipe.steps):
-                position = Position(step, first_loss, last_loss)
-                checkpoints.save(position, model, optimizer, schedule)
-            if step >= recipe.steps:
+    return session
+
+
+def _run_steps(
+    session: _Session,
+    total: int,
+    progress: ProgressTracker | None,
+    checkpoints: Checkpoints | None,
+) -> None:
+    """Optimiser steps until `total`, reporting progress and saving checkpoints when due.
+    The loader ends with each pass over the examples, so passes repeat until done."""
+    while session.step < total:
+        loader = session.loader if checkpoints is None else checkpoints.batches(session.loader)
+        for sliced in loader:
+            _step(session, sliced)
+            if progress is not None and session.accelerator.is_main_process:
+                progress.step(session.step, session.last_loss)
+            if checkpoints is not None and checkpoints.due(session.step, total):
+                position = Position(session.step, session.first_loss, session.last_loss)
+                checkpoints.save(position, session.model, session.optimizer, session.schedule)
+            if session.step >= total:
                 break
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - began
-    accelerator.wait_for_everyone()
-    model.eval()
+
+
+def _step(session: _Session, sliced: dict[str, Any]) -> None:
+    """One optimiser step on this process's slice of a batch."""
+    accelerator = session.accelerator
+    session.tokens += sliced.pop("tokens")
+    share = sliced.pop("share")
+    batch = {name: tensor.to(accelerator.device) for name, tensor in sliced.items()}
+    weights = batch.pop("weights")
+    labels = batch.pop("labels")
+    logits = session.model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).logits
+    loss = weighted_loss(logits, labels, weights) * share
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_(session.params, MAX_GRAD_NORM)
+    session.optimizer.step()
+    session.schedule.step()
+    session.optimizer.zero_grad(set_to_none=True)
+    session.step += 1
+    session.last_loss = distributed.batch_loss(accelerator, loss)
+    if session.first_loss is None:
+        session.first_loss = session.last_loss
+
+
+def _outcome(session: _Session, seconds: float, resumed_from_step: int | None) -> TrainOutcome:
+    accelerator = session.accelerator
     outcome = TrainOutcome(
-        steps=step,
-        first_loss=first_loss,
-        final_loss=last_loss,
-        tokens=distributed.total_tokens(accelerator, tokens),
+        steps=session.step,
+        first_loss=session.first_loss,
+        final_loss=session.last_loss,
+        tokens=distributed.total_tokens(accelerator, session.tokens),
         seconds=seconds,
         device="gpu" if accelerator.device.type == "cuda" else "cpu",
         processes=accelerator.num_processes,
-        trainable_parameters=trainable,
-        total_parameters=total_params,
-        resumed_from_step=None if resumed is None else resumed.step,
+        trainable_parameters=session.trainable,
+        total_parameters=session.total_params,
+        resumed_from_step=resumed_from_step,
     )
     log.info(
         "trained %d steps in %.1fs: loss %.4f -> %.4f, %.0f tokens/s",
         outcome.steps,
         seconds,
-        first_loss or 0.0,
-        last_loss or 0.0,
+        session.first_loss or 0.0,
+        session.last_loss or 0.0,
         outcome.tokens_per_second,
     )
-    return accelerator.unwrap_model(model), outcome
+    return outcome
