@@ -28,9 +28,6 @@ KNOWN_OFFENDERS = frozenset(
         # controllers/gate/ and cli/.
         "operator/modelsmith/api/common.py",
         "operator/modelsmith/api/gate.py",
-        # evidence/bundle.py (H1).
-        "operator/modelsmith/evidence/bundle.py",
-        "operator/modelsmith/evidence/bundle.py:build_bundle",
         # operator.py (H5's runtime).
         "operator/modelsmith/operator.py:run",
         # The trainer's job and training loop: H1 (contract imports), H7 (checkpoints) and H8
