@@ -28,9 +28,6 @@ KNOWN_OFFENDERS = frozenset(
         # controllers/gate/ and cli/.
         "operator/modelsmith/api/common.py",
         "operator/modelsmith/api/gate.py",
-        # evidence/bundle.py (H1).
-        "operator/modelsmith/evidence/bundle.py",
-        "operator/modelsmith/evidence/bundle.py:build_bundle",
     }
 )
 

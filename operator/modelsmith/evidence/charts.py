@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from modelsmith.evidence.bundle import HistoryPoint
+from modelsmith.evidence.sections import HistoryPoint
 
 _OVERALL: Final = "#0969da"
 _HELDOUT: Final = "#bf8700"
