@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from modelsmith.api.common import SYSTEM_PREFIX, Approver, normal_name
+from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, normal_name
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import selector_matches
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelsmith.api.gate import PromotionGate, evidence_prefix
+from modelsmith.api.gate import PromotionGate
+from modelsmith.api.gate_annotations import evidence_prefix
 from modelsmith.contract.layout import for_gate
 from modelsmith.contract.scenario import Scenario
 from modelsmith.evidence.sanitiser import Sanitiser

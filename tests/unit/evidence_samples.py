@@ -7,7 +7,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith.api.common import Approver, RollbackContract
+from modelsmith.api.approvers import Approver
+from modelsmith.api.common import RollbackContract
 from modelsmith.evidence.bundle import BenchmarkFacts, EvidenceBundle, IntakeFacts, build_bundle
 from modelsmith.evidence.sanitiser import Sanitiser
 

@@ -12,18 +12,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from modelsmith.api import samples
+from modelsmith.api.approvers import Approver
 from modelsmith.api.benchmark import Benchmark, BenchmarkSpec, BenchmarkStatus
-from modelsmith.api.common import Approver, BlockerKind, Condition
+from modelsmith.api.common import BlockerKind, Condition
 from modelsmith.api.criteria import Criterion
-from modelsmith.api.gate import (
-    PromotionGate,
-    PromotionGateStatus,
-    evidence_prefix,
-    parse_approval_annotation,
-)
+from modelsmith.api.gate import PromotionGate, PromotionGateStatus
+from modelsmith.api.gate_annotations import evidence_prefix, parse_approval_annotation
 from modelsmith.api.intake import ModelIntake, ModelIntakeSpec
 from modelsmith.api.policy import ApproverPolicy
-from modelsmith.api.run import IterationRun, IterationRunSpec, IterationRunStatus, Phase
+from modelsmith.api.run import IterationRun
+from modelsmith.api.run_spec import IterationRunSpec
+from modelsmith.api.run_status import IterationRunStatus, Phase
 from modelsmith.api.target import ExecutionTarget, Toleration
 
 REPO = Path(__file__).resolve().parents[2]

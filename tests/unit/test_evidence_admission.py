@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from modelsmith.api.common import GROUP, VERSION
-from modelsmith.api.gate import APPROVAL_ANNOTATION_PREFIX, parse_approval_annotation
+from modelsmith.api.gate_annotations import APPROVAL_ANNOTATION_PREFIX, parse_approval_annotation
 from modelsmith.evidence.admission import (
     APPROVAL_VALUE_PATTERN,
     POLICY_NAME,

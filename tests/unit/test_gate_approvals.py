@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelsmith.api.common import Approver
+from modelsmith.api.approvers import Approver
 from modelsmith.api.gate import Approval, GateDecision, GateState
 from modelsmith.controllers.gate.approvals import ChainVerdict, chain_overlaps, evaluate_chain
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from modelsmith.api import samples
 from modelsmith.api.common import BlockerKind
-from modelsmith.api.gate import ROLLBACK_ANNOTATION, Approval, PromotionGate
+from modelsmith.api.gate import Approval, PromotionGate
+from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION
 from modelsmith.controllers.gate import outcomes, pointer
 from modelsmith.controllers.gate.decide import GateView, Step, decide
 from modelsmith.controllers.gate.outcomes import Failure

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelsmith.api import samples
-from modelsmith.api.gate import ROLLBACK_ANNOTATION, PromotionGate
+from modelsmith.api.gate import PromotionGate
+from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION
 from modelsmith.controllers.gate import outcomes
 from modelsmith.controllers.gate.decide import Decision, GateView, Step, chain_verdict, decide
 from modelsmith.controllers.gate.outcomes import Failure

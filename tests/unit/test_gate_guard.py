@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelsmith.api.run import StagedGate
+from modelsmith.api.run_status import StagedGate
 from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.gate.guard import verify
 from modelsmith.controllers.run.staging import staged_record

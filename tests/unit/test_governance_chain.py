@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modelsmith.api.common import Approver
+from modelsmith.api.approvers import Approver
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import LabelSelector, selector_matches
 from modelsmith.chain import effective_chain
@@ -151,7 +151,7 @@ def test_a_system_user_signing_does_not_count() -> None:
 
 
 def test_a_system_identity_blocker_names_the_rule() -> None:
-    from modelsmith.api.gate import ApprovalAnnotation
+    from modelsmith.api.gate_annotations import ApprovalAnnotation
     from modelsmith.controllers.gate.approvals import _ineligible
 
     parsed = ApprovalAnnotation("domain-owner", "approved", "system:node1", PREFIX)

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from modelsmith.api import samples
-from modelsmith.api.gate import PromotionGate, parse_approval_annotation
+from modelsmith.api.gate import PromotionGate
+from modelsmith.api.gate_annotations import parse_approval_annotation
 from modelsmith.api.run import IterationRun
 from modelsmith.cli import format as fmt
 from modelsmith.cli import kubectl_plugin as plugin

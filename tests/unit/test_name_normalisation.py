@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pydantic
 import pytest
 
-from modelsmith.api.common import Approver, miswritten, normal_name, shown_name
+from modelsmith.api.approvers import Approver, miswritten, normal_name, shown_name
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.chain import effective_chain
 from modelsmith.controllers.gate.approvals import (

@@ -23,17 +23,15 @@ previous serving pointer and records the rollback in status.rollback.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from modelsmith.api.approvers import Approver, Username, approvers_field, require_unique_roles
 from modelsmith.api.base import ApiModel
 from modelsmith.api.common import (
-    Approver,
     Blocker,
     Candidate,
     Condition,
@@ -43,72 +41,20 @@ from modelsmith.api.common import (
     Message,
     RollbackContract,
     ServingTarget,
-    Username,
-    approvers_field,
     cel,
     conditions_field,
     immutable,
     list_map,
     observed_generation_field,
-    require_unique_roles,
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 from modelsmith.api.store import GateStore
 
-APPROVAL_ANNOTATION_PREFIX = "approval.modelsmith.io/"
-ROLLBACK_ANNOTATION = "modelsmith.io/rollback"
-EVIDENCE_PREFIX_LENGTH = 12
-_APPROVAL_VALUE = re.compile(r"^(approved|rejected):([^:]+):([a-f0-9]{12})$")
-
 PROMOTION_RECORD_WRITE_ONCE = (
     "promotionRecord is write-once: once set it never changes or goes away"
 )
 NEW_GATE_HINT = "the operator creates a new PromotionGate for a new candidate"
-
-
-@dataclass(frozen=True)
-class ApprovalAnnotation:
-    """A parsed approval annotation."""
-
-    role: str
-    decision: Literal["approved", "rejected"]
-    user: str
-    evidence_prefix: str
-
-    def value(self) -> str:
-        return f"{self.decision}:{self.user}:{self.evidence_prefix}"
-
-    def key(self) -> str:
-        return f"{APPROVAL_ANNOTATION_PREFIX}{self.role}"
-
-    def matches(self, evidence_digest: str) -> bool:
-        """True when the approval was given on this evidence (a full sha256:... digest)."""
-        return evidence_prefix(evidence_digest) == self.evidence_prefix
-
-
-def evidence_prefix(digest: str) -> str:
-    """The part of an evidence digest an approval annotation carries."""
-    return digest.removeprefix("sha256:")[:EVIDENCE_PREFIX_LENGTH]
-
-
-def parse_approval_annotation(key: str, value: str) -> ApprovalAnnotation | None:
-    """The approval an annotation carries, or None when the key is not an approval annotation
-    or the value is malformed (the operator records the latter as an invalid approval)."""
-    if not key.startswith(APPROVAL_ANNOTATION_PREFIX):
-        return None
-    match = _APPROVAL_VALUE.match(value.strip())
-    if match is None:
-        return None
-    decision: Literal["approved", "rejected"] = (
-        "approved" if match.group(1) == "approved" else "rejected"
-    )
-    return ApprovalAnnotation(
-        role=key.removeprefix(APPROVAL_ANNOTATION_PREFIX),
-        decision=decision,
-        user=match.group(2),
-        evidence_prefix=match.group(3),
-    )
 
 
 # --- spec -----------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from typing import Final, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from modelsmith.api.approvers import Approver, approvers_field, require_unique_roles
 from modelsmith.api.base import ApiModel
 from modelsmith.api.benchmark import ConfigMapKeyReference, S3Source
 from modelsmith.api.common import (
-    Approver,
     Condition,
     Digest,
     DnsLabel,
@@ -21,12 +21,10 @@ from modelsmith.api.common import (
     ObjectName,
     RollbackContract,
     ServingTarget,
-    approvers_field,
     cel,
     conditions_field,
     immutable,
     observed_generation_field,
-    require_unique_roles,
     validations,
 )
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind, ready_column

@@ -11,14 +11,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from modelsmith.api.approvers import Approver, approvers_field, require_unique_roles
 from modelsmith.api.base import ApiModel
-from modelsmith.api.common import (
-    Approver,
-    KubernetesObject,
-    approvers_field,
-    observed_generation_field,
-    require_unique_roles,
-)
+from modelsmith.api.common import KubernetesObject, observed_generation_field
 from modelsmith.api.resource import AGE_COLUMN, PrinterColumn, ResourceKind
 from modelsmith.api.selector import LabelSelector
 

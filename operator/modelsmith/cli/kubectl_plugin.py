@@ -26,13 +26,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelsmith.api.gate import (
-    ROLLBACK_ANNOTATION,
-    ApprovalAnnotation,
-    GateState,
-    PromotionGate,
-    evidence_prefix,
-)
+from modelsmith.api.gate import GateState, PromotionGate
+from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION, ApprovalAnnotation, evidence_prefix
 from modelsmith.api.run import IterationRun
 from modelsmith.cli.render_evidence import gate_annotations, render_evidence
 from modelsmith.cli.render_status import render_status

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelsmith.api.common import Approver
-from modelsmith.api.gate import (
+from modelsmith.api.approvers import Approver
+from modelsmith.api.gate import PromotionGate, PromotionGateStatus
+from modelsmith.api.gate_annotations import (
     APPROVAL_ANNOTATION_PREFIX,
-    PromotionGate,
-    PromotionGateStatus,
     evidence_prefix,
     parse_approval_annotation,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelsmith.api.run import IterationRun, IterationRunStatus, Scores
+from modelsmith.api.run import IterationRun
+from modelsmith.api.run_status import IterationRunStatus, Scores
 from modelsmith.cli.format import (
     MESSAGE_WIDTH,
     NONE,

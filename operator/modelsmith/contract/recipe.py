@@ -3,8 +3,8 @@
 Three models carry it, each deriving from `Recipe`: the Job spec's (this one, snake_case, as the
 trainer reads it and the lineage records it), the loop's (`modelsmith.loop.recipe.Recipe`,
 camelCase in status and the ledger, with a one-line summary) and the API's
-(`modelsmith.api.run.Recipe`, the IterationRun's spec, from which the CRD schema and its bounds
-are generated)."""
+(`modelsmith.api.run_spec.Recipe`, the IterationRun's spec, from which the CRD schema and its
+bounds are generated)."""
 
 from __future__ import annotations
 

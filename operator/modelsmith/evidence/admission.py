@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from modelsmith.api.gate import APPROVAL_ANNOTATION_PREFIX, ROLLBACK_ANNOTATION
+from modelsmith.api.gate_annotations import APPROVAL_ANNOTATION_PREFIX, ROLLBACK_ANNOTATION
 from modelsmith.policyfiles import PolicyFiles, deny_policy, policy_yaml, write_if_changed
 
 POLICY_NAME: Final = "modelsmith-promotiongate-approvals"

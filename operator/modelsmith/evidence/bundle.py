@@ -20,8 +20,9 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from modelsmith.api.approvers import Approver
 from modelsmith.api.base import ApiModel
-from modelsmith.api.common import Approver, RollbackContract
+from modelsmith.api.common import RollbackContract
 from modelsmith.api.gate import EvidenceSummary
 from modelsmith.contract.jobspec import Lineage as TrainedLineage
 from modelsmith.contract.scorecard import SCORECARD_SCHEMA, Scorecard

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # The API's enum is the one vocabulary: status, the CRD schema and the loop cannot drift apart.
-from modelsmith.api.run import Phase as Phase
+from modelsmith.api.run_status import Phase as Phase
 
 P = Phase
 

@@ -32,21 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelsmith.api.common import (
-    SYSTEM_PREFIX,
-    Approver,
-    Blocker,
-    BlockerKind,
-    normal_name,
-    shown_name,
-)
-from modelsmith.api.gate import (
+from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, normal_name, shown_name
+from modelsmith.api.common import Blocker, BlockerKind
+from modelsmith.api.gate import Approval, ApprovalDecision, GateDecision, GateState
+from modelsmith.api.gate_annotations import (
     APPROVAL_ANNOTATION_PREFIX,
-    Approval,
     ApprovalAnnotation,
-    ApprovalDecision,
-    GateDecision,
-    GateState,
     evidence_prefix,
     parse_approval_annotation,
 )

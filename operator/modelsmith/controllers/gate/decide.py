@@ -18,14 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from modelsmith.api.common import Blocker
-from modelsmith.api.gate import (
-    ROLLBACK_ANNOTATION,
-    Approval,
-    ApprovalDecision,
-    GateDecision,
-    GateState,
-    PromotionGate,
-)
+from modelsmith.api.gate import Approval, ApprovalDecision, GateDecision, GateState, PromotionGate
+from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION
 from modelsmith.controllers.gate.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.controllers.gate.outcomes import (
     AWAITING_APPROVAL,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from modelsmith import loop
-from modelsmith.api.run import IterationRunStatus, RunMemory
+from modelsmith.api.run_status import IterationRunStatus, RunMemory
 
 PLURAL = "iterationruns"
 """The run's resource, as API paths and the reconciler's keys name it."""
