@@ -16,13 +16,6 @@ WALKED = ("operator/modelsmith", "trainer-image", "evaluator-image")
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 
-# Offenders being split on other branches while this test landed (issue 21). Each entry is a
-# module path, or `path:qualified.name` for a function. The test fails when an entry is no
-# longer an offender, so the set only shrinks: remove an entry as its split merges.
-# Empty: every split of issue 21 has merged, so nothing walked is over the limits.
-KNOWN_OFFENDERS: frozenset[str] = frozenset()
-
-
 def _functions(
     node: ast.AST, prefix: str = ""
 ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
@@ -38,13 +31,13 @@ def _functions(
             yield from _functions(child, prefix)
 
 
-def offenders() -> dict[str, int]:
+def offenders(root: Path = ROOT, walked_trees: tuple[str, ...] = WALKED) -> dict[str, int]:
     """Each module over MAX_MODULE_LINES and each function over MAX_FUNCTION_LINES, with its
     length in lines."""
     found: dict[str, int] = {}
-    for walked in WALKED:
-        for path in sorted((ROOT / walked).rglob("*.py")):
-            name = path.relative_to(ROOT).as_posix()
+    for walked in walked_trees:
+        for path in sorted((root / walked).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
             source = path.read_text(encoding="utf-8")
             lines = len(source.splitlines())
             if lines > MAX_MODULE_LINES:
@@ -61,18 +54,20 @@ def test_walked_trees_exist() -> None:
         assert any((ROOT / walked).rglob("*.py")), f"{walked} holds no Python module"
 
 
-def test_no_new_long_function_or_module() -> None:
-    new = {k: v for k, v in offenders().items() if k not in KNOWN_OFFENDERS}
-    assert not new, (
+def test_no_long_function_or_module() -> None:
+    found = offenders()
+    assert not found, (
         f"over {MAX_FUNCTION_LINES} lines (function) or {MAX_MODULE_LINES} lines (module); "
         "split it into named steps or modules by concern:\n"
-        + "\n".join(f"  {k}: {v} lines" for k, v in sorted(new.items()))
+        + "\n".join(f"  {k}: {v} lines" for k, v in sorted(found.items()))
     )
 
 
-def test_known_offenders_only_shrink() -> None:
-    fixed = sorted(KNOWN_OFFENDERS - set(offenders()))
-    assert not fixed, (
-        "no longer over the limit (or gone): remove from KNOWN_OFFENDERS:\n"
-        + "\n".join(f"  {k}" for k in fixed)
-    )
+def test_the_walk_finds_a_long_function(tmp_path: Path) -> None:
+    """The check itself: a 61-line function and a 401-line module in a walked tree are named."""
+    body = [f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES)]
+    tail = [f"y{i} = {i}" for i in range(MAX_MODULE_LINES - MAX_FUNCTION_LINES)]
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "long.py").write_text("\n".join(["def long():", *body, *tail]) + "\n")
+    found = offenders(tmp_path, ("pkg",))
+    assert found == {"pkg/long.py": MAX_MODULE_LINES + 1, "pkg/long.py:long": 61}
