@@ -217,8 +217,21 @@ note "on the platform admin's ExecutionTarget (examples/quickstart/execution-tar
 note "admits $NS only, and the intake may only narrow it"
 kubectl apply -f "$QUICKSTART/execution-target.yaml"
 kubectl apply -f "$QUICKSTART/serving-pointer.yaml"
-"${QUICKSTART_MODEL[@]}" patch "$MODEL" "$QUICKSTART/intake.yaml" --uri "$model_uri" |
-    kubectl apply -f -
+# The execution-target admission policy resolves its paramKind (the CRD installed above) some
+# seconds after the CRD is Established, and refuses every intake until then ("failed to
+# configure policy"): that refusal alone is worth another try.
+for attempt in $(seq 1 30); do
+    if applied=$("${QUICKSTART_MODEL[@]}" patch "$MODEL" "$QUICKSTART/intake.yaml" \
+            --uri "$model_uri" | kubectl apply -f - 2>&1); then
+        echo "$applied"
+        break
+    fi
+    if [[ $applied != *"failed to configure policy"* || $attempt -eq 30 ]]; then
+        echo "$applied" >&2
+        exit 1
+    fi
+    sleep 2
+done
 wait_ready intake "$INTAKE"
 
 step "3. Run the loop: IterationRun $RUN (examples/quickstart/run.yaml)"

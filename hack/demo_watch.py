@@ -503,12 +503,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     cm_name = serving.get("configMapName", "-")
     key = serving.get("key", "model")
     cm = api.config_map(cm_ns, cm_name) if cm_name != "-" else None
-    value = ((cm or {}).get("data") or {}).get(key, "(not set)")
+    data = (cm or {}).get("data") or {}
     out += _block(
         "Serving pointer",
         [
             ("configmap", f"{cm_ns}/{cm_name} key {key}"),
-            ("value", str(value)),
+            ("value", str(data.get(key, "(not set)"))),
+            ("weights", str(data.get(f"{key}.digest") or "(no digest)")),
             ("read it", f"kubectl -n {cm_ns} get cm {cm_name} -o jsonpath='{{.data.{key}}}'"),
         ],
     )
