@@ -45,6 +45,7 @@ from kubernetes import client
 
 from testbed import kueue as kueue_testbed
 from testbed import procs, watchdog
+from testbed.admission import wait_for_intake_admission
 from testbed.cluster import Cluster
 from testbed.jobset import JobSet
 from testbed.kube import Json
@@ -283,23 +284,7 @@ def crds(cluster: Cluster) -> Cluster:
             "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}"
         )
     apply_target(cluster, samples.execution_target())
-    # The execution-target policy resolves its paramKind (the CRD just installed) on its own
-    # schedule; until it does, failurePolicy Fail refuses every intake. An intake naming no
-    # target passes it once it works.
-    probe = samples.intake(namespace="default")
-    probe["spec"]["executionTargetRef"]["name"] = "probe-names-no-target"
-
-    def admits() -> bool:
-        out = cluster.kubectl(
-            "create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False
-        )
-        return out.returncode == 0
-
-    description = "the execution-target admission policy to resolve its paramKind"
-    wait_for(admits, 60, description)
-    # A restarted API server resolves it anew, some seconds after /readyz.
-    if not any(name == description for name, _ in cluster.ready_checks):
-        cluster.ready_checks.append((description, admits))
+    wait_for_intake_admission(cluster)
     return cluster
 
 

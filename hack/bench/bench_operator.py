@@ -66,6 +66,7 @@ from operatorbench.subjects import BASELINE, MODELSMITH, Subject, modelsmith_fro
 
 from modelsmith.loop.decide import REQUEUE_WHILE_WAITING  # noqa: E402
 from testbed import procs  # noqa: E402
+from testbed.admission import wait_for_intake_admission  # noqa: E402
 from testbed.cluster import Cluster  # noqa: E402
 from testbed.objectstore import ObjectStore  # noqa: E402
 from testbed.operator import OperatorProcess  # noqa: E402
@@ -149,6 +150,7 @@ def install_crds(cluster: Cluster) -> None:
     cluster.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", timeout=90
     )
+    wait_for_intake_admission(cluster)
 
 
 # --- one operator, all phases -----------------------------------------------------------------
