@@ -74,7 +74,7 @@ from pathlib import Path
 
 from botocore.exceptions import EndpointConnectionError
 
-from modelsmith import objectstore
+from modelsmith.contract import objectstore
 
 source, target = Path(sys.argv[1]), sys.argv[2]
 deadline = time.monotonic() + 30
