@@ -368,10 +368,18 @@ def test_approval_policy_decides_who_signs(
         "modelsmith.evidence.admission", reason="the admission policy is not written yet"
     )
     manifests = admission.approval_policy_manifests()
+    # The session's crds fixture may have installed the same policy, and later tests rely on
+    # it: only what this test added is removed afterwards.
+    added = [
+        doc
+        for doc in manifests
+        if cluster.kubectl("get", doc["kind"], doc["metadata"]["name"], check=False).returncode
+        != 0
+    ]
     cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
     try:
 
-        def policy_refuses_bob() -> bool:
+        def admitted(user: str) -> bool:
             # A server-side dry run passes admission without writing anything.
             attempt = cluster.kubectl(
                 "annotate",
@@ -380,14 +388,20 @@ def test_approval_policy_decides_who_signs(
                 "-n",
                 objects,
                 "--dry-run=server",
-                f"approval.modelsmith.io/domain-owner=approved:bob:{EVIDENCE}",
-                as_user="bob",
+                f"approval.modelsmith.io/domain-owner=approved:{user}:{EVIDENCE}",
+                as_user=user,
                 check=False,
             )
-            return attempt.returncode != 0
+            return attempt.returncode == 0
 
-        # A new policy takes effect once the API server's informer has it.
-        wait_for(policy_refuses_bob, timeout=30, description="the approval policy to be active")
+        # A new policy takes effect once the API server's informer has it, and after an API
+        # server restart it refuses everyone until it has resolved its paramKind again: wait
+        # until it tells the two apart.
+        wait_for(
+            lambda: admitted("alice") and not admitted("bob"),
+            timeout=60,
+            description="the approval policy to be active",
+        )
         code, out, err = kubectl_modelsmith(
             cluster,
             capsys,
@@ -420,5 +434,5 @@ def test_approval_policy_decides_who_signs(
             == f"approved:alice:{EVIDENCE}"
         )
     finally:
-        for doc in manifests:
+        for doc in added:
             cluster.kubectl("delete", doc["kind"], doc["metadata"]["name"], "--ignore-not-found")
