@@ -376,7 +376,14 @@ def test_approval_policy_decides_who_signs(
         if cluster.kubectl("get", doc["kind"], doc["metadata"]["name"], check=False).returncode
         != 0
     ]
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=yaml.safe_dump_all(manifests),
+    )
     try:
 
         def admitted(user: str) -> bool:
