@@ -2,7 +2,8 @@
 bed's S3 server. A ConfigMap record copying a held-out scenario blocks the run naming that
 scenario; clean records in the target's bucket are trained on, counted in the lineage under
 their digest, and their effect on the held-out score is measured against the benchmark alone
-(on the tiny model: none, asserted as such)."""
+(on the tiny model: none, asserted as such). The run pins the training data at its start: a
+ConfigMap rewritten mid-run with a held-out copy never reaches its training Job."""
 
 from __future__ import annotations
 
@@ -82,6 +83,51 @@ def test_a_record_copying_a_heldout_scenario_blocks_the_run_naming_it(
     assert status["lastTransition"]["reason"] == "Contamination"
     assert f"held-out scenario {heldout.id}" in status["lastTransition"]["message"]
     assert status.get("candidate") is None
+
+
+def test_training_data_edited_mid_run_is_not_what_the_run_trains_on(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+) -> None:
+    scenarios = _scenarios()
+    clean = json.dumps(_record(next(s for s in scenarios if s.split == Split.TRAIN)))
+    heldout = json.dumps(_record(next(s for s in scenarios if s.split == Split.HELDOUT)))
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "extra-tickets", "namespace": namespace},
+        "data": {"train.jsonl": clean},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(configmap))
+    source = {"configMapRef": {"name": "extra-tickets", "key": "train.jsonl"}}
+    apply_quickstart(
+        cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
+    )
+    pinned = wait_for(
+        lambda: (get(cluster, "irun", namespace, RUN).get("status") or {}).get("pinned"),
+        timeout=300,
+        interval=0.5,
+        description="inputs pinned",
+    )
+    digest = "sha256:" + hashlib.sha256(clean.encode()).hexdigest()
+    assert pinned["trainingDataDigest"] == digest
+    # Rewritten while the baseline is evaluated: were it read again for training, the held-out
+    # copy would block the run (Contamination), as in the test above.
+    configmap["data"] = {"train.jsonl": heldout}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(configmap))
+    status = wait_for(
+        lambda: _ended(cluster, namespace, RUN), timeout=600, interval=2, description="run ended"
+    )
+    assert status["phase"] != "Blocked", status
+    assert status["pinned"] == pinned
+    lineage = _lineage(object_store, namespace, RUN)
+    assert (lineage["training_data"]["supplied"], lineage["training_data"]["supplied_digest"]) == (
+        1,
+        digest,
+    )
 
 
 def test_clean_records_are_trained_on_counted_and_measured_against_the_benchmark_alone(

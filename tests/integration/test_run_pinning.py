@@ -2,11 +2,15 @@
 Benchmark edited mid-run changes nothing the run's later Jobs read and becomes Invalid, never
 Ready with the new content; a deleted intake blocks the run (IntakeMissing) and stops its Job
 after the grace; re-created with another spec it stays blocked (IntakeChanged); with the same
-spec the run resumes on the pinned inputs. The reconcilers run in the test process."""
+spec the run resumes on the pinned inputs. The intake's training data is pinned too: its
+digest in status, a training Job's material built from the pinned bytes however the ConfigMap
+changes, and those bytes read back only against the digest. The reconcilers run in the test
+process."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +21,7 @@ import yaml
 from kubernetes import client
 from staged import run_layout
 
+from modelsmith import loop
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
 from modelsmith.contract import objectstore
@@ -25,6 +30,7 @@ from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_be
 from modelsmith.controllers.run import pinning, scenarios, staging
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.controllers.run.state import state_from_status
+from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import condition, set_condition
 from modelsmith.runtime.core import Runtime
@@ -99,10 +105,12 @@ def _delete_intake(namespace: str) -> None:
     raise AssertionError("the intake was not deleted")
 
 
-def _setup(cluster: Cluster, namespace: str) -> dict[str, Any]:
-    """A Benchmark read from a ConfigMap (reconciled: Ready), a ready intake on it whose Jobs
-    never start (an image the node cannot pull: the Job stays held), and the run. Returns the
-    intake's spec as created."""
+def _setup(
+    cluster: Cluster, namespace: str, training_data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A Benchmark read from a ConfigMap (reconciled: Ready), a ready intake on it (naming
+    `training_data`, if given) whose Jobs never start (an image the node cannot pull: the Job
+    stays held), and the run. Returns the intake's spec as created."""
     documents = samples.benchmark("bench", namespace, 20)["spec"]["scenarios"]
     kube.core().create_namespaced_config_map(
         namespace,
@@ -125,6 +133,8 @@ def _setup(cluster: Cluster, namespace: str) -> dict[str, Any]:
     spec = samples.intake("intake", namespace)["spec"]
     spec["benchmarkRef"]["name"] = "bench"
     spec["executionTargetRef"]["name"] = TARGET
+    if training_data is not None:
+        spec["trainingData"] = training_data
     _create_intake(namespace, spec)
     run = samples.run(RUN, namespace)
     run["spec"]["intakeRef"]["name"] = "intake"
@@ -240,6 +250,47 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     _delete_intake(namespace)
     with pytest.raises(pinning.PinMismatchError, match="intakeSpecDigest"):
         reconcile(RT, namespace, RUN)
+
+
+def test_training_data_is_pinned_and_trained_on_as_pinned(
+    operator_env: None, crds: Cluster, namespace: str, object_store: ObjectStore
+) -> None:
+    record = {"prompt": "Route this ticket to the right queue.", "answer": "billing"}
+    raw = json.dumps(record).encode()
+    kube.core().create_namespaced_config_map(
+        namespace, {"metadata": {"name": "extra"}, "data": {"train.jsonl": raw.decode()}}
+    )
+    _setup(crds, namespace, {"configMapRef": {"name": "extra", "key": "train.jsonl"}})
+    reconcile(RT, namespace, RUN)
+    status = _get("iterationruns", namespace, RUN)["status"]
+    assert status["phase"] == "EvaluatingBaseline", status
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert status["pinned"]["trainingDataDigest"] == digest
+
+    # The ConfigMap is edited mid-run: a training Job's material comes from the pinned bytes
+    # (what controllers/run/act.py hands write_training_material), never from the edit.
+    edited = json.dumps({**record, "answer": "an answer the run never pinned"})
+    kube.core().patch_namespaced_config_map("extra", namespace, {"data": {"train.jsonl": edited}})
+    reconcile(RT, namespace, RUN)
+    assert _get("iterationruns", namespace, RUN)["status"]["pinned"]["trainingDataDigest"] == digest
+    pin = pinning.pinned(_get("iterationruns", namespace, RUN))
+    assert pin is not None
+    layout = run_layout(namespace, RUN, object_store.bucket)
+    intake = ModelIntake.model_validate(_get("modelintakes", namespace, "intake"))
+    supplied = pinning.training_data(pin, layout, intake)
+    assert supplied == raw
+    launch = loop.LaunchJob(
+        name="train", kind="train", phase=loop.Phase.TRAINING, iteration=1, attempt=1
+    )
+    kept = pinning.scenarios(RT, pin, layout, namespace, intake)
+    assert write_training_material(kept, launch, layout, supplied, ()) == digest
+    lines = [json.loads(line) for line in objectstore.get_bytes(layout.train_data(1)).splitlines()]
+    assert [line["reference"] for line in lines if line.get("supplied")] == ["billing"]
+
+    # The stored copy is read back only against the pinned digest: rewritten, it is refused.
+    objectstore.put_bytes(layout.pinned(pinning.TRAINING_DATA), edited.encode())
+    with pytest.raises(pinning.PinMismatchError, match="trainingDataDigest"):
+        pinning.training_data(pin, layout, intake)
 
 
 def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:

@@ -304,6 +304,13 @@ class PinnedInputs(ApiModel):
         description="sha256 of the scenario snapshot every evaluation Job reads and training "
         "material is built from (content-addressed: its name carries this digest)."
     )
+    training_data_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the training data the intake names (absent: it names none), as "
+        "read at the run's start. The operator keeps those bytes in the run's store and every "
+        "training Job trains on them, read back only against this digest: an edited source "
+        "changes nothing the run trains on.",
+    )
     pinned_at: datetime = Field(description="When the run pinned them.")
 
 

@@ -191,13 +191,14 @@ def _base_model(intake: ModelIntake) -> ModelRef:
 
 def _train_spec(rt: Runtime, act: Acting, action: loop.LaunchJob) -> TrainSpec:
     """The training Job's spec, after writing its training material from the run's own
-    scenario snapshot, never the Benchmark as it is now (`pinning`)."""
+    scenario and training data snapshots, never the sources as they are now (`pinning`)."""
     run, intake, layout, pin = act.run, act.intake, act.layout, act.pin
     assert pin is not None
     namespace = act.body["metadata"]["namespace"]
     scenarios = pinning.scenarios(rt, pin, layout, namespace, intake)
+    pinned_data = pinning.training_data(pin, layout, intake)
     supplied = write_training_material(
-        scenarios, action, layout, intake, namespace, run.spec.cluster_dimensions
+        scenarios, action, layout, pinned_data, run.spec.cluster_dimensions
     )
     recipe = action.recipe or loop_recipe(run.spec.recipe)
     return TrainSpec(

@@ -1,10 +1,12 @@
-"""A run's inputs, pinned at its start: the intake's spec and the Benchmark's content.
+"""A run's inputs, pinned at its start: the intake's spec, the Benchmark's content and the
+intake's training data.
 
 When a run leaves Pending the controller records, in status.pinned, the digest of the intake's
-spec, the Benchmark's content digest and the digest of the scenario snapshot (written once,
-named by its digest); the intake's spec itself goes to the run's store prefix. From then on:
-- every Job of the run reads the snapshot, never the Benchmark as it is now, so an edited
-  ConfigMap or object changes nothing the run reads;
+spec, the Benchmark's content digest, the digest of the scenario snapshot (written once, named
+by its digest) and the digest of the training data the intake names; the intake's spec and the
+training data's bytes go to the run's store prefix. From then on:
+- every Job of the run reads the snapshots, never the Benchmark or the training data as they
+  are now, so an edited ConfigMap or object changes nothing the run reads;
 - the run works on the pinned spec: the live intake while its spec has the pinned digest, else
   the stored spec, which is read back only if its bytes have that digest;
 - a missing or changed intake, or a missing Benchmark, is an InputProblem (`loop.pinning`).
@@ -25,14 +27,17 @@ from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
+from modelsmith.benchmark.trainingdata import digest as training_data_digest
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
+from modelsmith.controllers.run.trainingdata import read_training_data
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 
 INTAKE_SPEC = "intake-spec.json"
+TRAINING_DATA = "training-data.jsonl"
 SNAPSHOT_GROWTH = 4
 """The snapshot is JSON lines with every default written out: larger than the source the
 Benchmark was read from, whose limit is max_inline_benchmark_bytes."""
@@ -51,14 +56,19 @@ class Pin:
     benchmark_digest: str
     scenarios_digest: str
     pinned_at: str
+    training_data_digest: str | None = None
+    """None: the pinned intake spec names no training data."""
 
     def wire(self) -> dict[str, str]:
-        return {
+        wire = {
             "intakeSpecDigest": self.intake_spec_digest,
             "benchmarkDigest": self.benchmark_digest,
             "scenariosDigest": self.scenarios_digest,
             "pinnedAt": self.pinned_at,
         }
+        if self.training_data_digest is not None:
+            wire["trainingDataDigest"] = self.training_data_digest
+        return wire
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ def pinned(body: dict[str, Any]) -> Pin | None:
         benchmark_digest=data["benchmarkDigest"],
         scenarios_digest=data["scenariosDigest"],
         pinned_at=data["pinnedAt"],
+        training_data_digest=data.get("trainingDataDigest"),
     )
 
 
@@ -149,12 +160,19 @@ def _pin_now(
         # Read between an edit of its source and the Benchmark's verdict on it: the run starts
         # only on content the Benchmark has vouched for.
         return Inputs(intake, None, waiting="BenchmarkContentChanging")
+    source = intake.spec.training_data
+    try:
+        supplied = None if source is None else read_training_data(source, namespace)
+    except BenchmarkSourceError:
+        return Inputs(intake, None, waiting="TrainingDataUnreadable")
     spec = canonical_json(intake_body["spec"])
     try:
         publish_scenarios(layout.bucket, namespace, name, scenarios, layout.root)
-        # Overwritten, not write-once: until status holds the pin nothing trusts this object,
+        # Overwritten, not write-once: until status holds the pin nothing trusts these objects,
         # and a start replayed after a crash writes the same bytes.
         objectstore.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
+        if supplied is not None:
+            objectstore.put_bytes(layout.pinned(TRAINING_DATA), supplied)
     except s3.ObjectStoreUnavailable:
         return Inputs(intake, None, store_down=True)
     pin = Pin(
@@ -162,6 +180,7 @@ def _pin_now(
         benchmark_digest=digest,
         scenarios_digest="sha256:" + hashlib.sha256(snapshot_bytes(scenarios)).hexdigest(),
         pinned_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        training_data_digest=None if supplied is None else training_data_digest(supplied),
     )
     _remember(pin.scenarios_digest, scenarios)
     return Inputs(intake, pin)
@@ -183,6 +202,24 @@ def _stored_intake(body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIn
             "spec": json.loads(data),
         }
     )
+
+
+def training_data(pin: Pin, layout: RunLayout, intake: ModelIntake) -> bytes | None:
+    """The training data the run pinned (None: its intake spec names none), read back only if
+    its bytes have the pinned digest: what the source holds now is never read again."""
+    if intake.spec.training_data is None:
+        return None
+    data = None
+    if pin.training_data_digest is not None:
+        data = objectstore.get_bytes_or_none(
+            layout.pinned(TRAINING_DATA), readlimits.ObjectKind.TRAINING_DATA
+        )
+    if data is None or training_data_digest(data) != pin.training_data_digest:
+        raise PinMismatchError(
+            "the training data the run pinned is missing from the store or is not what status "
+            "pinned (trainingDataDigest)"
+        )
+    return data
 
 
 def scenarios_uri(pin: Pin, layout: RunLayout, namespace: str, intake: ModelIntake) -> str:

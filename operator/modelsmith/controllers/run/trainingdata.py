@@ -1,5 +1,6 @@
 """What a training Job trains on: the train split and the intake's training data (a ConfigMap
-key or an object in the target's bucket), written as train.jsonl beside the held-out fingerprint."""
+key or an object in the target's bucket, read once when the run pins its inputs), written as
+train.jsonl beside the held-out fingerprint."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from collections.abc import Sequence
 
 from modelsmith import loop
-from modelsmith.api.intake import ModelIntake, TrainingDataSource
+from modelsmith.api.intake import TrainingDataSource
 from modelsmith.benchmark import trainingdata
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.contract import objectstore, readlimits
@@ -50,12 +51,12 @@ def write_training_material(
     scenarios: list[Scenario],
     action: loop.LaunchJob,
     layout: RunLayout,
-    intake: ModelIntake,
-    namespace: str,
+    supplied: bytes | None,
     dimensions: Sequence[str],
 ) -> str | None:
-    """train.jsonl (the train split, then the intake's training data) and the held-out
-    fingerprint the trainer checks all of it against; the training data's digest, if any."""
+    """train.jsonl (the train split, then the training data the run pinned, `supplied`) and the
+    held-out fingerprint the trainer checks all of it against; the training data's digest, if
+    any."""
     weights = action.weights or {}
     lines: list[dict[str, object]] = [
         {
@@ -67,14 +68,11 @@ def write_training_material(
         for s in scenarios
         if s.split == Split.TRAIN and s.reference
     ]
-    supplied = None
-    if intake.spec.training_data is not None:
-        raw = read_training_data(intake.spec.training_data, namespace)
-        records = trainingdata.parse_records(raw, origin="training data")
+    if supplied is not None:
+        records = trainingdata.parse_records(supplied, origin="training data")
         lines += trainingdata.training_lines(records, scenarios, weights, dimensions)
-        supplied = trainingdata.digest(raw)
     payload = "\n".join(json.dumps(line) for line in lines).encode()
     objectstore.put_bytes(layout.train_data(action.iteration), payload)
     heldout = [s for s in scenarios if s.split == Split.HELDOUT]
     objectstore.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
-    return supplied
+    return None if supplied is None else trainingdata.digest(supplied)
