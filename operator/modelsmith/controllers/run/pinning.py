@@ -209,11 +209,16 @@ def training_data(pin: Pin, layout: RunLayout, intake: ModelIntake) -> bytes | N
     its bytes have the pinned digest: what the source holds now is never read again."""
     if intake.spec.training_data is None:
         return None
-    data = None
-    if pin.training_data_digest is not None:
-        data = objectstore.get_bytes_or_none(
-            layout.pinned(TRAINING_DATA), readlimits.ObjectKind.TRAINING_DATA
+    if pin.training_data_digest is None:
+        # Pinned by an operator that did not pin training data: training on what the source
+        # holds now would be training on inputs the run cannot name.
+        raise PinMismatchError(
+            "the run's intake spec names training data its pin does not (no "
+            "trainingDataDigest): start a new run to train on it"
         )
+    data = objectstore.get_bytes_or_none(
+        layout.pinned(TRAINING_DATA), readlimits.ObjectKind.TRAINING_DATA
+    )
     if data is None or training_data_digest(data) != pin.training_data_digest:
         raise PinMismatchError(
             "the training data the run pinned is missing from the store or is not what status "
