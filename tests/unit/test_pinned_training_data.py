@@ -1,6 +1,7 @@
 """The training data's place in a run's pin: its digest goes to status.pinned beside the
 benchmark's and the intake spec's, comes back from status as it went, and a run whose pinned
-intake spec names training data that its pin does not is refused before any byte is read."""
+intake spec names training data that its pin does not is refused before any byte is read; an
+object outside the run's bucket is never read at the start (its launches are refused)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import pytest
 
 from modelsmith.api import samples
-from modelsmith.api.intake import ModelIntake
+from modelsmith.api.intake import ModelIntake, TrainingDataSource
 from modelsmith.api.run_status import PinnedInputs
 from modelsmith.contract.layout import StoreLocation, for_run
 from modelsmith.controllers.run import pinning
+from modelsmith.controllers.run.trainingdata import read_for_pin
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -52,3 +54,10 @@ def test_pinned_training_data_the_pin_does_not_name_is_refused() -> None:
     body["spec"]["trainingData"] = {"configMapRef": {"name": "data", "key": "train.jsonl"}}
     with pytest.raises(pinning.PinMismatchError, match="trainingDataDigest"):
         pinning.training_data(_pin(None), layout, ModelIntake.model_validate(body))
+
+
+def test_training_data_outside_the_runs_bucket_is_not_read_at_the_start() -> None:
+    # The run's launches are refused (ExecutionTargetNotAllowed) before anything reads it.
+    source = TrainingDataSource.model_validate({"s3": {"uri": "s3://another-team/data.jsonl"}})
+    assert read_for_pin(source, "ns", "bucket") is None
+    assert read_for_pin(None, "ns", "bucket") is None

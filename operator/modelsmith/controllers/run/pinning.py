@@ -32,7 +32,7 @@ from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
-from modelsmith.controllers.run.trainingdata import read_training_data
+from modelsmith.controllers.run.trainingdata import read_for_pin
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 
@@ -160,9 +160,8 @@ def _pin_now(
         # Read between an edit of its source and the Benchmark's verdict on it: the run starts
         # only on content the Benchmark has vouched for.
         return Inputs(intake, None, waiting="BenchmarkContentChanging")
-    source = intake.spec.training_data
     try:
-        supplied = None if source is None else read_training_data(source, namespace)
+        supplied = read_for_pin(intake.spec.training_data, namespace, layout.bucket)
     except BenchmarkSourceError:
         return Inputs(intake, None, waiting="TrainingDataUnreadable")
     spec = canonical_json(intake_body["spec"])

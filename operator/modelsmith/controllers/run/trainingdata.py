@@ -11,7 +11,7 @@ from modelsmith import loop
 from modelsmith.api.intake import TrainingDataSource
 from modelsmith.benchmark import trainingdata
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.contract import objectstore, readlimits
+from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.heldout import fingerprint
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.prompting import render_prompt
@@ -20,9 +20,7 @@ from modelsmith.runtime import kube
 
 
 def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
-    """The document's bytes, or BenchmarkSourceError saying what is missing or refused. An
-    object outside the run's bucket never gets here: the launch is refused first
-    (target.target_refusal, governance)."""
+    """The document's bytes, or BenchmarkSourceError saying what is missing or refused."""
     if source.config_map_ref is not None:
         ref = source.config_map_ref
         try:
@@ -45,6 +43,17 @@ def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
     if raw is None:
         raise BenchmarkSourceError("training data: the object does not exist")
     return raw
+
+
+def read_for_pin(source: TrainingDataSource | None, namespace: str, bucket: str) -> bytes | None:
+    """The training data's bytes as the run pins them at its start; None when the intake names
+    none, or names an object outside the run's `bucket`: that run's launches are refused
+    (target.target_refusal, governance) and nothing is read from another team's bucket."""
+    if source is None:
+        return None
+    if source.s3 is not None and s3.parse_uri(source.s3.uri).bucket != bucket:
+        return None
+    return read_training_data(source, namespace)
 
 
 def write_training_material(
