@@ -110,7 +110,7 @@ class Recorder:
 def _post(manifest: dict[str, Any]) -> None:
     where = manifest["involvedObject"]
     try:
-        kube.rest("POST", f"/api/v1/namespaces/{where['namespace']}/events", manifest)
+        kube.rest("POST", kube.core_path("events", where["namespace"]), manifest)
     except Exception:  # losing an Event must never fail a reconcile
         log.warning(
             "could not record event %s on %s/%s",

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kubernetes import client
-
 from modelsmith.api.common import Blocker
 from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
 from modelsmith.contract import integrity, s3
@@ -52,8 +50,6 @@ from modelsmith.controllers.run.trust import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from modelsmith.serving import ServingRefusal
-
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class RecordConflictError(Exception):
@@ -259,15 +255,12 @@ def _restore(
 
 
 def read_pointer(pointer: ServingPointer) -> PointerState:
-    try:
-        cm = kube.core().read_namespaced_config_map(pointer.name, pointer.namespace)
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return PointerState(exists=False)
-        raise
-    data: dict[str, str] = dict(cm.data or {})
-    meta = cm.metadata or client.V1ObjectMeta()
-    annotations: dict[str, str] = dict(meta.annotations or {})
+    cm = kube.find(kube.core_path("configmaps", pointer.namespace, pointer.name))
+    if cm is None:
+        return PointerState(exists=False)
+    data: dict[str, str] = dict(cm.get("data") or {})
+    meta = cm.get("metadata") or {}
+    annotations: dict[str, str] = dict(meta.get("annotations") or {})
     return PointerState(
         exists=True,
         value=data.get(pointer.key),
@@ -276,8 +269,8 @@ def read_pointer(pointer: ServingPointer) -> PointerState:
         previous_digest=data.get(pointer.previous_digest_key),
         candidate=annotations.get(CANDIDATE_ANNOTATION),
         previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
-        resource_version=meta.resource_version,
-        labels=dict(meta.labels or {}),
+        resource_version=meta.get("resourceVersion"),
+        labels=dict(meta.get("labels") or {}),
         annotations=annotations,
     )
 
@@ -286,12 +279,12 @@ def patch_configmap(pointer: ServingPointer, current: PointerState, update: Poin
     """A merge patch conditional on the version read: a pointer changed meanwhile is a
     conflict (409), never silently overwritten."""
     data, annotations = update
-    kube.core().patch_namespaced_config_map(
-        pointer.name,
-        pointer.namespace,
+    kube.rest(
+        "PATCH",
+        kube.core_path("configmaps", pointer.namespace, pointer.name),
         {
             "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
             "data": data,
         },
-        _content_type=MERGE_PATCH,
+        content_type=kube.MERGE_PATCH,
     )
