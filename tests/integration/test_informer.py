@@ -20,6 +20,9 @@ from testbed.waiting import wait_for
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
 
+# The informer sends through the operator's client: pointed at the test bed.
+pytestmark = pytest.mark.usefixtures("operator_env")
+
 
 class Recorder:
     def __init__(self) -> None:
