@@ -323,7 +323,8 @@ def test_approvals_in_order_promote_then_rollback_restores(
     reasons = {e["reason"] for e in stored}
     assert {"Pending", "Approved", "Promoted", "RolledBack"} <= reasons, reasons
     for event in stored:
-        assert "s3://" not in event.message and "runs/" not in event.message, event.message
+        message = event["message"]
+        assert "s3://" not in message and "runs/" not in message, message
 
 
 def test_out_of_order_sign_off_blocks_until_signed_again(crds: Cluster, gate_ns: str) -> None:
