@@ -1,5 +1,6 @@
-"""Kubernetes API access: every request goes through `rest`, by URL path, with plain JSON
-manifests in and out. The path builders below spell the paths; `find`, `get_custom` and
+"""Kubernetes API access, the one way the operator and its kubectl plugin call the API server:
+`rest` sends a request by URL path with plain JSON manifests in and out (`watch` is the same
+request, its answer streamed). The path builders spell the paths; `find`, `get_custom` and
 `patch_status` are the reads and writes the controllers repeat."""
 
 from __future__ import annotations
