@@ -141,8 +141,9 @@ def _unsign(cluster: Cluster, namespace: str, user: str, role: str) -> None:
     )
 
 
-def _configmap(namespace: str) -> Any:
-    return kube.core().read_namespaced_config_map(SERVING, namespace)
+def _configmap(namespace: str) -> dict[str, Any]:
+    cm: dict[str, Any] = kube.rest("GET", kube.core_path("configmaps", namespace, SERVING))
+    return cm
 
 
 def _stored(store: ObjectStore, uri: str) -> bytes | None:
@@ -154,12 +155,12 @@ def _stored(store: ObjectStore, uri: str) -> bytes | None:
     return body
 
 
-def _events(namespace: str) -> list[Any]:
+def _events(namespace: str) -> list[dict[str, Any]]:
     assert RT.events.flush(30)  # the reconciles ran here; their Events are sent in the background
     return [
         e
-        for e in kube.core().list_namespaced_event(namespace).items
-        if e.involved_object.name == GATE
+        for e in kube.rest("GET", kube.core_path("events", namespace))["items"]
+        if e["involvedObject"]["name"] == GATE
     ]
 
 
@@ -259,19 +260,19 @@ def test_approvals_in_order_promote_then_rollback_restores(
     # The serving pointer names the candidate and its weights' digest, and keeps what it
     # replaced (a pointer written by hand before Modelsmith carried no digest).
     cm = _configmap(ns)
-    assert cm.data == {
+    assert cm["data"] == {
         "model": candidate,
         "model.digest": samples.SAMPLE_ADAPTER_DIGEST,
         "model.previous": OLD_MODEL,
         "model.previous.digest": "",
     }
-    assert cm.metadata.annotations["modelsmith.io/candidate"] == "support-triage-run-1-iter-3"
+    assert cm["metadata"]["annotations"]["modelsmith.io/candidate"] == "support-triage-run-1-iter-3"
 
     # Reconciling again changes nothing: no write to the gate or the pointer.
     version = gate["metadata"]["resourceVersion"]
-    cm_version = cm.metadata.resource_version
+    cm_version = cm["metadata"]["resourceVersion"]
     assert _reconcile(ns)["metadata"]["resourceVersion"] == version
-    assert _configmap(ns).metadata.resource_version == cm_version
+    assert _configmap(ns)["metadata"]["resourceVersion"] == cm_version
 
     # The API server refuses any change to the record, even through the status subresource.
     refused = _status_patch(
@@ -311,18 +312,19 @@ def test_approvals_in_order_promote_then_rollback_restores(
     assert status["promotionRecord"] == promotion
     assert _condition(gate, "Promoted")["reason"] == "RolledBack"
     cm = _configmap(ns)
-    assert cm.data["model"] == OLD_MODEL
-    assert cm.data["model.digest"] == "" and cm.data["model.previous"] == ""
-    assert cm.metadata.annotations["modelsmith.io/candidate"] == "support-triage-v1"
+    assert cm["data"]["model"] == OLD_MODEL
+    assert cm["data"]["model.digest"] == "" and cm["data"]["model.previous"] == ""
+    assert cm["metadata"]["annotations"]["modelsmith.io/candidate"] == "support-triage-v1"
     version = gate["metadata"]["resourceVersion"]
     assert _reconcile(ns)["metadata"]["resourceVersion"] == version
 
     # Every state change has an Event in plain words; none carries an object location.
     stored = _events(ns)
-    reasons = {e.reason for e in stored}
+    reasons = {e["reason"] for e in stored}
     assert {"Pending", "Approved", "Promoted", "RolledBack"} <= reasons, reasons
     for event in stored:
-        assert "s3://" not in event.message and "runs/" not in event.message, event.message
+        message = event["message"]
+        assert "s3://" not in message and "runs/" not in message, message
 
 
 def test_out_of_order_sign_off_blocks_until_signed_again(crds: Cluster, gate_ns: str) -> None:
@@ -335,7 +337,7 @@ def test_out_of_order_sign_off_blocks_until_signed_again(crds: Cluster, gate_ns:
     assert blocker["kind"] == "governance"
     assert "before domain-owner had signed" in blocker["message"]
     assert gate["status"]["approvalsSummary"] == "0/2"
-    assert any(e.reason == "OutOfOrder" and e.type == "Warning" for e in _events(ns))
+    assert any(e["reason"] == "OutOfOrder" and e["type"] == "Warning" for e in _events(ns))
 
     # bob signed before alice: alice signing does not make bob's earlier sign-off count. Status
     # keeps times in whole seconds; bob's is moved a minute back rather than waiting a second.
@@ -373,10 +375,10 @@ def test_rejection_rejects_with_a_governance_blocker(
     assert "promotionRecord" not in status
     assert _condition(gate, "Approved")["status"] == "False"
     assert _condition(gate, "Promoted")["reason"] == "Rejected"
-    assert any(e.reason == "Rejected" for e in _events(ns))
+    assert any(e["reason"] == "Rejected" for e in _events(ns))
     layout = gate_layout(ns, GATE)
     assert _stored(object_store, layout.evidence("promotion-record.json")) is None
-    assert _configmap(ns).data == {"model": OLD_MODEL}
+    assert _configmap(ns)["data"] == {"model": OLD_MODEL}
 
     # A rejection is final: withdrawing it does not reopen the gate.
     _unsign(crds, ns, "bob", "engineering-owner")
@@ -436,7 +438,7 @@ def test_a_record_written_before_a_restart_is_reused(
     assert status["promotionRecord"]["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
     assert status["promotionRecord"]["time"] == "2025-01-01T11:00:05Z"
     assert _stored(object_store, layout.evidence("promotion-record.json")) == data
-    assert _configmap(ns).data == {
+    assert _configmap(ns)["data"] == {
         "model": layout.adapter(3),
         "model.digest": samples.SAMPLE_ADAPTER_DIGEST,
         "model.previous": OLD_MODEL,

@@ -13,12 +13,15 @@ import pytest
 from kubernetes import client
 
 from modelsmith.runtime.core import Runtime
-from modelsmith.runtime.informer import Informer, Resource
+from modelsmith.runtime.informer import PODS, Informer
 from testbed.cluster import Cluster
 from testbed.waiting import wait_for
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
+
+# The informer sends through the operator's client: pointed at the test bed.
+pytestmark = pytest.mark.usefixtures("operator_env")
 
 
 class Recorder:
@@ -49,10 +52,6 @@ def _empty_cache() -> Iterator[None]:
     RT.cache.clear()
 
 
-def _pods(core: Any) -> Resource:
-    return Resource("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod)
-
-
 def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
     # Pending for good: no node carries the label, so nothing ever runs it.
     return {
@@ -71,7 +70,7 @@ def test_labelled_pods_are_delivered_and_others_never(
 ) -> None:
     selector = {"modelsmith.io/test-informer": namespace}
     recorder = Recorder()
-    informer = Informer(RT.cache, _pods(core), f"modelsmith.io/test-informer={namespace}", recorder)
+    informer = Informer(RT.cache, PODS, f"modelsmith.io/test-informer={namespace}", recorder)
     informer.start()
     try:
         wait_for(lambda: informer.version is not None, 30, "the informer's first listing")
@@ -105,7 +104,7 @@ def test_a_watch_that_cannot_resume_is_replaced_by_a_listing(
     recorder = Recorder()
     informer = Informer(
         RT.cache,
-        _pods(core), f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
+        PODS, f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
     )
     core.create_namespaced_pod(namespace, _pod("present", labels))
     # A pod the cache still holds though it is gone (deleted while no watch ran).
@@ -130,7 +129,7 @@ def test_a_watch_cut_by_an_api_server_restart_resumes_and_says_so(
     recorder = Recorder()
     informer = Informer(
         RT.cache,
-        _pods(core), f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
+        PODS, f"modelsmith.io/test-informer={namespace}", recorder, namespace=namespace
     )
     caplog.set_level(logging.INFO, logger="modelsmith.informer")
     informer.start()

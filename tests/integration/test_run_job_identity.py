@@ -71,11 +71,12 @@ def test_same_run_name_in_two_namespaces_launches_distinct_jobs(
     for ns in (namespace, shared):
         reconcile(RT, ns, RUN)
         assert _run(ns)["status"]["phase"] == "EvaluatingBaseline"
-    jobs = {j.metadata.name: j for j in kube.batch().list_namespaced_job(shared).items}
+    listed = kube.rest("GET", kube.batch_path("jobs", shared))["items"]
+    jobs = {j["metadata"]["name"]: j for j in listed}
     names = {_first_job(namespace), _first_job(shared)}
     assert len(names) == 2 and set(jobs) == names, sorted(jobs)
     for ns in (namespace, shared):
-        labels = jobs[_first_job(ns)].metadata.labels
+        labels = jobs[_first_job(ns)]["metadata"]["labels"]
         assert labels[LABEL_RUN_UID] == _run(ns)["metadata"]["uid"]
         assert labels["modelsmith.io/run-namespace"] == ns
 
@@ -103,7 +104,7 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
             },
         },
     }
-    uid = kube.batch().create_namespaced_job(namespace, planted).metadata.uid
+    uid = kube.rest("POST", kube.batch_path("jobs", namespace), planted)["metadata"]["uid"]
 
     reconcile(RT, namespace, RUN)  # launches: the name is taken (409)
     reconcile(RT, namespace, RUN)  # looks at the Job under its name
@@ -119,29 +120,30 @@ def test_a_planted_job_under_the_runs_job_name_is_not_adopted(
     # Still blocked on the next look; the planted Job is untouched.
     reconcile(RT, namespace, RUN)
     assert _run(namespace)["status"]["phase"] == "Blocked"
-    assert kube.batch().read_namespaced_job(name, namespace).metadata.uid == uid
+    assert _job(namespace, name)["metadata"]["uid"] == uid
 
-    kube.batch().delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+    kube.rest(
+        "DELETE", kube.batch_path("jobs", namespace, name), {"propagationPolicy": "Foreground"}
+    )
     _gone(namespace, name)
     reconcile(RT, namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
-    own = kube.batch().read_namespaced_job(name, namespace)
-    assert own.metadata.uid != uid
-    assert own.metadata.labels[LABEL_RUN_UID] == _run(namespace)["metadata"]["uid"]
+    own = _job(namespace, name)
+    assert own["metadata"]["uid"] != uid
+    assert own["metadata"]["labels"][LABEL_RUN_UID] == _run(namespace)["metadata"]["uid"]
+
+
+def _job(namespace: str, name: str) -> dict[str, Any]:
+    job: dict[str, Any] = kube.rest("GET", kube.batch_path("jobs", namespace, name))
+    return job
 
 
 def _gone(namespace: str, name: str) -> None:
     from testbed.waiting import wait_for
 
-    def gone() -> bool:
-        try:
-            kube.batch().read_namespaced_job(name, namespace)
-        except client.exceptions.ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(gone, 60, f"Job {name} deleted")
+    path = kube.batch_path("jobs", namespace, name)
+    wait_for(lambda: kube.find(path) is None, 60, f"Job {name} deleted")
 
 
 def _edit_for_mallory(cluster: Cluster, namespace: str) -> client.BatchV1Api:
@@ -207,21 +209,20 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     launchable_run(crds, namespace, jobs_in=other_namespace)
     reconcile(RT, namespace, RUN)
     name = _first_job(namespace)
-    own = kube.batch().read_namespaced_job(name, other_namespace)
+    own = _job(other_namespace, name)
     memory = _run(namespace)["status"]["memory"]["job"]
-    assert memory["uidDigest"] == uid_digest(own.metadata.uid)
+    assert memory["uidDigest"] == uid_digest(own["metadata"]["uid"])
 
     mallory = _edit_for_mallory(crds, other_namespace)
     mallory.delete_namespaced_job(name, other_namespace, propagation_policy="Foreground")
     _gone(other_namespace, name)
-    planted = mallory.create_namespaced_job(other_namespace, _copied(name, own.metadata.labels))
+    copied = _copied(name, own["metadata"]["labels"])
+    planted = mallory.create_namespaced_job(other_namespace, copied)
     reconcile(RT, namespace, RUN)
     _job_name_taken(namespace, NOT_RECORDED)
     assert name not in _run(namespace)["status"]["blockedBy"]["message"]
     reconcile(RT, namespace, RUN)
-    assert kube.batch().read_namespaced_job(name, other_namespace).metadata.uid == (
-        planted.metadata.uid
-    )
+    assert _job(other_namespace, name)["metadata"]["uid"] == planted.metadata.uid
 
 
 def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
@@ -252,5 +253,5 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     reconcile(RT, namespace, RUN)
     status = _run(namespace)["status"]
     assert status["phase"] == "EvaluatingBaseline", status
-    own = kube.batch().read_namespaced_job(name, other_namespace)
-    assert status["memory"]["job"]["uidDigest"] == uid_digest(own.metadata.uid)
+    own = _job(other_namespace, name)
+    assert status["memory"]["job"]["uidDigest"] == uid_digest(own["metadata"]["uid"])

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 from staged import run_layout
 
 from modelsmith import loop
@@ -66,8 +65,8 @@ def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:
 
 
 def _job_spec(namespace: str, name: str) -> dict[str, Any]:
-    job = kube.batch().read_namespaced_job(name, namespace)
-    args = job.spec.template.spec.containers[0].args
+    job = kube.rest("GET", kube.batch_path("jobs", namespace, name))
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     spec: dict[str, Any] = json.loads(args[args.index("--spec-json") + 1])
     return spec
 
@@ -83,8 +82,8 @@ def _current_job(namespace: str) -> str:
 
 def _reasons(namespace: str, name: str) -> list[tuple[str, str]]:
     RT.events.flush(30)
-    items = kube.core().list_namespaced_event(namespace).items
-    return [(e.type, e.reason) for e in items if e.involved_object.name == name]
+    items = kube.rest("GET", kube.core_path("events", namespace))["items"]
+    return [(e["type"], e["reason"]) for e in items if e["involvedObject"]["name"] == name]
 
 
 def _create_intake(namespace: str, spec: dict[str, Any]) -> None:
@@ -112,8 +111,9 @@ def _setup(
     `training_data`, if given) whose Jobs never start (an image the node cannot pull: the Job
     stays held), and the run. Returns the intake's spec as created."""
     documents = samples.benchmark("bench", namespace, 20)["spec"]["scenarios"]
-    kube.core().create_namespaced_config_map(
-        namespace,
+    kube.rest(
+        "POST",
+        kube.core_path("configmaps", namespace),
         {"metadata": {"name": "bench-scenarios"}, "data": {"s.yaml": yaml.safe_dump(documents)}},
     )
     bench = samples.benchmark("bench", namespace, 20)
@@ -164,9 +164,8 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
 
     # The ConfigMap is edited in place under the same version: the Benchmark is Invalid for
     # good (not Ready again on the next look), its digest still the published one.
-    documents = yaml.safe_load(
-        kube.core().read_namespaced_config_map("bench-scenarios", namespace).data["s.yaml"]
-    )
+    source = kube.rest("GET", kube.core_path("configmaps", namespace, "bench-scenarios"))
+    documents = yaml.safe_load(source["data"]["s.yaml"])
     original_prompt = documents[0]["prompt"]
     documents[0]["prompt"] = "An edited prompt that was never published under this version."
     # By an ordinary namespace editor: Kubernetes lets her, so the operator must not follow.
@@ -314,13 +313,8 @@ def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:
 
 def _job_gone(namespace: str, name: str) -> bool:
     for _ in range(100):
-        try:
-            job = kube.batch().read_namespaced_job(name, namespace)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        if job.metadata.deletion_timestamp is not None:
+        job = kube.find(kube.batch_path("jobs", namespace, name))
+        if job is None or job["metadata"].get("deletionTimestamp") is not None:
             return True
         time.sleep(0.1)
     return False

@@ -109,8 +109,8 @@ def test_two_targets_route_their_runs_artefacts_to_their_own_bucket_and_prefix(
     assert _keys(object_store, object_store.bucket, f"b/runs/{other_namespace}/") == []
     assert _keys(object_store, team_bucket, f"b/benchmarks/{other_namespace}/")
 
-    job = kube.batch().list_namespaced_job(other_namespace).items[0]
-    spec = json.loads(job.spec.template.spec.containers[0].args[1])
+    job = kube.rest("GET", kube.batch_path("jobs", other_namespace))["items"][0]
+    spec = json.loads(job["spec"]["template"]["spec"]["containers"][0]["args"][1])
     assert spec["output"].startswith(f"s3://{team_bucket}/b/runs/{other_namespace}/{RUN}-{key_b}/")
     assert spec["scenarios"].startswith(f"s3://{team_bucket}/b/benchmarks/")
 
@@ -136,10 +136,12 @@ def test_a_run_created_again_under_its_name_never_sees_the_old_runs_objects(
         "modelsmith.io", "v1alpha1", namespace, "iterationruns", RUN
     )
     # The garbage collector may already be deleting them (they are owned by the deleted run).
-    for job in kube.batch().list_namespaced_job(namespace).items:
+    for job in kube.rest("GET", kube.batch_path("jobs", namespace))["items"]:
         try:
-            kube.batch().delete_namespaced_job(
-                job.metadata.name, namespace, propagation_policy="Background"
+            kube.rest(
+                "DELETE",
+                kube.batch_path("jobs", namespace, job["metadata"]["name"]),
+                {"propagationPolicy": "Background"},
             )
         except client.ApiException as gone:
             if gone.status != 404:
@@ -183,7 +185,7 @@ def test_a_base_model_outside_the_targets_bucket_is_refused(
     assert f"the intake's base model is in the bucket {team_bucket}" in blocked["message"]
     assert f"ExecutionTarget {_target(namespace)}" in blocked["message"]
     assert f"bucket {object_store.bucket}" in blocked["message"]
-    assert kube.batch().list_namespaced_job(namespace).items == []
+    assert kube.rest("GET", kube.batch_path("jobs", namespace))["items"] == []
     # The intake says so too, before any run: its ObjectStoreBucket check fails.
     from modelsmith.handlers import intake
 
@@ -212,9 +214,8 @@ def test_a_run_keeps_the_store_it_pinned_when_its_target_is_edited(
     pinned = _run(namespace)["status"]["store"]
     assert pinned == {"bucket": object_store.bucket, "prefix": "first/"}
     patch = {"spec": {"objectStore": {"bucket": team_bucket, "prefix": "second/"}}}
-    kube.custom().patch_cluster_custom_object(
-        "modelsmith.io", "v1alpha1", "executiontargets", _target(namespace), patch
-    )
+    path = kube.custom_path("executiontargets", name=_target(namespace))
+    kube.rest("PATCH", path, patch, content_type=kube.MERGE_PATCH)
     reconcile(RT, namespace, RUN)
     assert _run(namespace)["status"]["store"] == pinned
     assert _keys(object_store, team_bucket, "second/") == []

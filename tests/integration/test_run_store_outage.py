@@ -145,7 +145,8 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
     assert blocked["status"] == "True" and blocked["reason"] == "ObjectStoreUnavailable"
     assert (status.get("memory") or {}).get("job") is None
     # The Job went out with the ledger entries that failed.
-    job_uid = kube.batch().read_namespaced_job(_job(namespace), namespace).metadata.uid
+    job = kube.rest("GET", kube.batch_path("jobs", namespace, _job(namespace)))
+    job_uid = job["metadata"]["uid"]
     assert _ledger(object_store, namespace) == []
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", live)
@@ -161,8 +162,9 @@ def test_store_lost_at_launch_blocks_the_run_then_claims_the_job(
         0,
         1,
     )
-    jobs = kube.batch().list_namespaced_job(namespace).items
-    assert [(j.metadata.name, j.metadata.uid) for j in jobs] == [(_job(namespace), job_uid)]
+    jobs = kube.rest("GET", kube.batch_path("jobs", namespace))["items"]
+    names = [(j["metadata"]["name"], j["metadata"]["uid"]) for j in jobs]
+    assert names == [(_job(namespace), job_uid)]
 
     ledger = _ledger(object_store, namespace)
     assert [e["sequence"] for e in ledger] == list(range(len(ledger)))
@@ -206,5 +208,5 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     assert [(e["sequence"], e["kind"]) for e in ledger] == [(0, "transition"), (1, "job")]
     assert ledger[0]["to"] == "EvaluatingBaseline"
     assert status["ledger"]["entries"] == 2
-    jobs = kube.batch().list_namespaced_job(namespace).items
-    assert [j.metadata.name for j in jobs] == [_job(namespace)]
+    jobs = kube.rest("GET", kube.batch_path("jobs", namespace))["items"]
+    assert [j["metadata"]["name"] for j in jobs] == [_job(namespace)]

@@ -143,15 +143,15 @@ def _assert_tamper_caught(
     assert (blocker["kind"], blocker["reason"]) == ("governance", "EvidenceTampered")
     assert blocker["message"].startswith(record) and "s3://" not in blocker["message"]
     assert "runs/" not in blocker["message"]
-    pointer = kube.core().read_namespaced_config_map(SERVING, namespace)
-    assert pointer.data == {"model": OLD_MODEL}
+    pointer = kube.rest("GET", kube.core_path("configmaps", namespace, SERVING))
+    assert pointer["data"] == {"model": OLD_MODEL}
     assert RT.events.flush(30)
     warnings = [
         e
-        for e in kube.core().list_namespaced_event(namespace).items
-        if e.involved_object.name == GATE and e.reason == "EvidenceTampered"
+        for e in kube.rest("GET", kube.core_path("events", namespace))["items"]
+        if e["involvedObject"]["name"] == GATE and e["reason"] == "EvidenceTampered"
     ]
-    assert warnings and warnings[0].type == "Warning"
+    assert warnings and warnings[0]["type"] == "Warning"
     assert _keys(store, gate_layout(namespace, GATE).prefix + "quarantine/")
 
 

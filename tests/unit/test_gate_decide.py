@@ -14,6 +14,7 @@ from modelsmith.controllers.gate import outcomes, pointer
 from modelsmith.controllers.gate.decide import GateView, Step, decide
 from modelsmith.controllers.gate.outcomes import Failure
 from modelsmith.controllers.gate.pointer import PointerState
+from modelsmith.runtime.events import Event
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
@@ -73,7 +74,7 @@ def test_every_role_signed_promotes_with_the_signers() -> None:
         ("domain-owner", "alice"),
         ("engineering-owner", "bob"),
     ]
-    assert decision.event == (
+    assert decision.event == Event(
         "Normal",
         "Approved",
         "every role signed: domain-owner (alice), engineering-owner (bob)",
@@ -86,7 +87,8 @@ def test_a_rejection_is_counted_once_and_is_final() -> None:
     assert first.step == Step.WRITE_CHAIN
     assert first.status["state"] == "Rejected"
     assert first.rejected
-    assert first.event is not None and first.event[:2] == ("Warning", "Rejected")
+    assert first.event is not None
+    assert (first.event.type, first.event.reason) == ("Warning", "Rejected")
     # Withdrawn or outvoted, the rejection stands: the gate does nothing more.
     assert decide(view(BOTH, status=first.status)).step == Step.NOTHING
     assert decide(view({}, status={"decision": "Reject"})).step == Step.NOTHING
@@ -123,11 +125,11 @@ def test_a_rollback_without_a_user_or_a_previous_pointer_is_refused() -> None:
     assert blank.status == {"rollback": {"state": "Failed", "by": None}}
     assert blank.requeue == 60.0
     too_long = decide(view({ROLLBACK_ANNOTATION: "x" * 254}, promoted))
-    assert too_long.event is not None and "253" in too_long.event[2]
+    assert too_long.event is not None and "253" in too_long.event.message
     kept_none = gate(rollback={"expectation": "redeploy", "retainPrevious": False})
     refused = decide(view({ROLLBACK_ANNOTATION: "carol"}, promoted, the_gate=kept_none))
     assert refused.step == Step.REFUSE_ROLLBACK
-    assert refused.event is not None and "keeps no previous" in refused.event[2]
+    assert refused.event is not None and "keeps no previous" in refused.event.message
 
 
 def test_a_rolled_back_gate_is_final() -> None:
@@ -217,7 +219,7 @@ def test_each_failure_blocks_with_its_kind() -> None:
         {"state": "Approved"}, outcomes.failure_blocker(Failure.TAMPERED, POINTER, "bad"), 1
     )
     assert status["blockers"][0]["reason"] == "EvidenceTampered"
-    assert event == ("Warning", "EvidenceTampered", "bad")
+    assert event == Event("Warning", "EvidenceTampered", "bad")
     assert condition(status, "Promoted")["status"] == "False"
 
 
@@ -229,7 +231,7 @@ def test_promoted_mirrors_the_record() -> None:
     assert status["state"] == "Promoted"
     assert status["promotionRecord"]["digest"] == "sha256:abc"
     assert status["rollback"] == {"state": "Available"}
-    assert event[1] == "Promoted"
+    assert event.reason == "Promoted"
 
 
 def test_rollback_refuses_a_pointer_that_moved_on() -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelsmith import GROUP, VERSION
+from modelsmith import VERSION
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -93,7 +93,7 @@ class Session:
     """An API client for the chosen kubeconfig context, impersonating when asked."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from kubernetes import client, config
+        from kubernetes import config
 
         try:
             self.api = config.new_client_from_config(  # type: ignore[no-untyped-call]
@@ -114,54 +114,45 @@ class Session:
             if not args.as_user:
                 raise PluginError("--as-group needs --as", code=2)
             self.api.set_default_header("Impersonate-Group", args.as_group)
-        self.custom = client.CustomObjectsApi(self.api)
-        self.authentication = client.AuthenticationV1Api(self.api)
 
-    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+    def _call(self, what: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """One request through the operator's own `rest`, with this session's client; a
+        refusal becomes a PluginError naming `what`."""
+        # Imported here, not with the module: commands that never reach the API server
+        # start without loading the kubernetes client.
         from kubernetes.client.exceptions import ApiException
 
+        from modelsmith.runtime import kube
+
+        # The plugin's only PATCH is a merge patch (approvals are annotations it adds).
+        sent = kube.MERGE_PATCH if method == "PATCH" else "application/json"
         try:
-            return call()
+            answer: dict[str, Any] = kube.rest(method, path, body, content_type=sent, api=self.api)
         except ApiException as exc:
             if exc.status == 404:
                 raise PluginError(f"{what}: not found in namespace {self.namespace}") from exc
             raise PluginError(f"{what}: the API server refused: {api_error_message(exc)}") from exc
+        return answer
+
+    def _path(self, plural: str, name: str) -> str:
+        from modelsmith.runtime import kube
+
+        return kube.custom_path(plural, self.namespace, name)
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self._call(
-            f"{plural.removesuffix('s')} {name}",
-            lambda: self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name
-            ),
-        )
-        return obj
+        return self._call(f"{plural.removesuffix('s')} {name}", "GET", self._path(plural, name))
 
     def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        obj: dict[str, Any] = self._call(
-            f"{plural.removesuffix('s')} {name}",
-            lambda: self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                plural,
-                name,
-                body,
-                _content_type="application/merge-patch+json",
-            ),
-        )
-        return obj
+        """A merge patch of the object."""
+        what = f"{plural.removesuffix('s')} {name}"
+        return self._call(what, "PATCH", self._path(plural, name), body)
 
     def whoami(self) -> Identity:
         """The user the API server authenticates this session as (after impersonation)."""
-        from kubernetes import client
-
-        review: Any = self._call(
-            "SelfSubjectReview",
-            lambda: self.authentication.create_self_subject_review(
-                client.V1SelfSubjectReview(), _preload_content=False
-            ),
-        )
-        info = json.loads(review.data).get("status", {}).get("userInfo", {})
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+        answer = self._call("SelfSubjectReview", "POST", path, review)
+        info = (answer.get("status") or {}).get("userInfo") or {}
         username = info.get("username")
         if not username:
             raise PluginError("the API server did not say who you are (SelfSubjectReview)")

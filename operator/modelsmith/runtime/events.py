@@ -10,12 +10,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith.runtime import kube
 from modelsmith.runtime.settings import EVENT_SENDERS as SENDERS
 from modelsmith.runtime.surface import clean_text
+
+
+@dataclass(frozen=True)
+class Event:
+    """An Event a controller decided to emit about its object."""
+
+    type: str
+    """Normal or Warning."""
+    reason: str
+    """A CamelCase code (also used on conditions and blockers)."""
+    message: str
 
 log = logging.getLogger("modelsmith.events")
 COMPONENT = "modelsmith-operator"
@@ -110,7 +122,7 @@ class Recorder:
 def _post(manifest: dict[str, Any]) -> None:
     where = manifest["involvedObject"]
     try:
-        kube.rest("POST", f"/api/v1/namespaces/{where['namespace']}/events", manifest)
+        kube.rest("POST", kube.core_path("events", where["namespace"]), manifest)
     except Exception:  # losing an Event must never fail a reconcile
         log.warning(
             "could not record event %s on %s/%s",

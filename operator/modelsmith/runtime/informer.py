@@ -43,19 +43,12 @@ class Gone(Exception):  # noqa: N818 - the API server's word
 @dataclass(frozen=True)
 class Resource:
     plural: str
-    """As the cache keys it: "jobs" or "pods"."""
-    list_all: Callable[..., Any]
-    list_namespaced: Callable[..., Any]
+    """As the cache keys it and the API names it: "jobs" or "pods"."""
+    group_version: str
 
 
-def jobs() -> Resource:
-    batch = kube.batch()
-    return Resource("jobs", batch.list_job_for_all_namespaces, batch.list_namespaced_job)
-
-
-def pods() -> Resource:
-    core = kube.core()
-    return Resource("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod)
+JOBS = Resource("jobs", kube.BATCH)
+PODS = Resource("pods", kube.CORE)
 
 
 class Informer:
@@ -88,10 +81,8 @@ class Informer:
     def stop(self) -> None:
         self._stop.set()
 
-    def _call(self, **kwargs: Any) -> Any:
-        if self.namespace is None:
-            return self.resource.list_all(label_selector=self.selector, **kwargs)
-        return self.resource.list_namespaced(self.namespace, label_selector=self.selector, **kwargs)
+    def _path(self) -> str:
+        return kube.path(self.resource.group_version, self.resource.plural, self.namespace or "")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -124,7 +115,7 @@ class Informer:
         self._backoff = 1.0
 
     def relist(self) -> None:
-        listing = orjson.loads(self._call(_preload_content=False).data)
+        listing = kube.rest("GET", self._path(), query={"labelSelector": self.selector})
         items: list[dict[str, Any]] = listing.get("items") or []
         listed = {(i["metadata"].get("namespace") or "", i["metadata"]["name"]) for i in items}
         for body in self.cache.listed(self.resource.plural, self.namespace):
@@ -137,14 +128,13 @@ class Informer:
 
     def watch_once(self) -> None:
         """One watch request from `version`, until the API server ends it."""
-        response = self._call(
-            watch=True,
-            resource_version=self.version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=WATCH_SECONDS,
-            _preload_content=False,
-            _request_timeout=(10, WATCH_SECONDS + 30),
-        )
+        query = {
+            "labelSelector": self.selector,
+            "resourceVersion": self.version or "",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        response = kube.watch(self._path(), query, timeout=(10, WATCH_SECONDS + 30))
         self._recovered()
         try:
             for line in _lines(response):
@@ -190,9 +180,9 @@ def start(
 ) -> list[Informer]:
     """An informer per resource ("jobs", "pods") and watched namespace (one for the whole
     cluster when `namespaces` is empty)."""
-    made = {"jobs": jobs, "pods": pods}
+    made = {"jobs": JOBS, "pods": PODS}
     return [
-        Informer(cache, made[plural](), label_selector, handler, namespace).start()
+        Informer(cache, made[plural], label_selector, handler, namespace).start()
         for plural, handler in handlers.items()
         for namespace in ([*namespaces] if namespaces else [None])
     ]

@@ -1,21 +1,25 @@
-"""Kubernetes client access shared by the handlers: one configured ApiClient per process."""
+"""Kubernetes API access, the one way the operator and its kubectl plugin call the API server:
+`rest` sends a request by URL path with plain JSON manifests in and out (`watch` is the same
+request, its answer streamed). The path builders spell the paths; `find`, `get_custom` and
+`patch_status` are the reads and writes the controllers repeat."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from kubernetes import client, config
-
-# The client loads each API class lazily, on first use; CoreV1Api alone takes over a second of
-# CPU to load. Loading them with this module moves that to operator start, off the first
-# reconciles (which would otherwise each wait for it).
-from kubernetes.client import BatchV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from modelsmith import GROUP, VERSION
 from modelsmith.runtime.settings import OperatorSettings
+
+CORE: Final = "v1"
+BATCH: Final = "batch/v1"
+OURS: Final = f"{GROUP}/{VERSION}"
+MERGE_PATCH: Final = "application/merge-patch+json"
+METADATA_ONLY: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 # One client per process, made on first use (nothing at import): the kubernetes package keeps its
@@ -33,18 +37,53 @@ def api_client() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-# The generated clients are typed with model classes; the operator speaks plain JSON manifests
-# (the same shapes as the YAML users write), so they are handed out untyped.
-def core() -> Any:
-    return CoreV1Api(api_client())
+def path(group_version: str, plural: str, namespace: str = "", name: str = "") -> str:
+    """The URL path of a collection (no `name`) or one object; without `namespace`, a
+    cluster-scoped resource or a namespaced one across all namespaces. The core group lives
+    under /api, every other group under /apis."""
+    root = "/api/v1" if group_version == CORE else f"/apis/{group_version}"
+    where = f"/namespaces/{namespace}" if namespace else ""
+    return f"{root}{where}/{plural}" + (f"/{name}" if name else "")
 
 
-def batch() -> Any:
-    return BatchV1Api(api_client())
+def core_path(plural: str, namespace: str = "", name: str = "") -> str:
+    return path(CORE, plural, namespace, name)
 
 
-def custom() -> Any:
-    return CustomObjectsApi(api_client())
+def batch_path(plural: str, namespace: str = "", name: str = "") -> str:
+    return path(BATCH, plural, namespace, name)
+
+
+def custom_path(plural: str, namespace: str = "", name: str = "") -> str:
+    """A path of the operator's own API group (modelsmith.io)."""
+    return path(OURS, plural, namespace, name)
+
+
+def _send(
+    method: str,
+    path: str,
+    body: Any,
+    query: dict[str, str] | None,
+    headers: dict[str, str],
+    api: client.ApiClient | None,
+    timeout: Any = None,
+) -> Any:
+    """The response of one request, its body not read yet; non-2xx raises ApiException (with
+    the status and the API server's message), as the generated clients do."""
+    api_: Any = api or api_client()
+    request = api_.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=list((query or {}).items()),
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api_.call_api(*request, _request_timeout=timeout)
+    if not 200 <= response.status <= 299:
+        response.read()
+        raise ApiException.from_response(http_resp=response, body=None, data=None)
+    return response
 
 
 def rest(
@@ -54,41 +93,38 @@ def rest(
     query: dict[str, str] | None = None,
     content_type: str = "application/json",
     accept: str = "application/json",
+    api: client.ApiClient | None = None,
 ) -> Any:
-    """One API request by path, its JSON answer as plain data; non-2xx raises ApiException as
-    the generated clients do. The generated clients validate every argument with pydantic,
+    """One API request by path, its JSON answer as plain data; non-2xx raises ApiException.
+    `api` is the process's client unless given (the kubectl plugin brings its own, for the
+    user's kubeconfig context and impersonation).
+
+    The generated typed clients are not used: they validate every argument with pydantic,
     turn a manifest dict into their model objects and back before sending it, and every
     response into model objects (~3 ms of CPU per Job or pod, a hundred times the JSON parse);
     the operator sends and reads manifests as the dicts they are. Answers are parsed with
     orjson, as the informer's watch events are: decoding objects was a tenth of the operator's
     CPU in the benchmark's scale phase, and orjson takes about half the time of `json`."""
-    api: Any = api_client()
     headers = {"Accept": accept}
     if body is not None:
         headers["Content-Type"] = content_type
-    request = api.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=list((query or {}).items()),
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api.call_api(*request)
+    response = _send(method, path, body, query, headers, api)
     response.read()
-    if not 200 <= response.status <= 299:
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
     return orjson.loads(response.data)
 
 
-def custom_path(plural: str, namespace: str, name: str = "") -> str:
-    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
-    return f"{base}/{name}" if name else base
+def watch(path: str, query: dict[str, str], timeout: tuple[float, float]) -> Any:
+    """A watch request's streaming response (urllib3's: iterate `.stream()`, then call
+    `.release_conn()`); `timeout` is (connect, read) in seconds."""
+    query = {**query, "watch": "true"}
+    sent = _send("GET", path, None, query, {"Accept": "application/json"}, None, timeout)
+    return sent.response
 
 
-def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+def find(path: str) -> dict[str, Any] | None:
+    """The object at `path`, or None when the API server has none."""
     try:
-        obj: dict[str, Any] = rest("GET", custom_path(plural, namespace, name))
+        obj: dict[str, Any] = rest("GET", path)
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -96,7 +132,8 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     return obj
 
 
-METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    return find(custom_path(plural, namespace, name))
 
 
 def patch_status(
@@ -119,7 +156,7 @@ def patch_status(
         "PATCH",
         custom_path(plural, namespace, name) + "/status",
         body,
-        content_type="application/merge-patch+json",
+        content_type=MERGE_PATCH,
         accept=METADATA_ONLY if metadata_only else "application/json",
     )
     return stored

@@ -14,14 +14,14 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import KOPF_FED, Cache
 
 log = logging.getLogger("modelsmith.peering")
 
-KOPF_GROUP, KOPF_VERSION = "kopf.dev", "v1"
+KOPF: Final = "kopf.dev/v1"
 DEFAULT_LIFETIME = 60  # kopf's default keep-alive lifetime, seconds
 
 
@@ -93,21 +93,12 @@ class PeeringWatch:
 
     def _peers(self) -> dict[str, Any]:
         """Every peer listed for this peering name (one object per namespace when namespaced)."""
-        custom = kube.custom()
-        objects = (
-            [
-                custom.get_namespaced_custom_object(
-                    KOPF_GROUP, KOPF_VERSION, ns, "kopfpeerings", self._name
-                )
-                for ns in self._namespaces
-            ]
+        paths = (
+            [kube.path(KOPF, "kopfpeerings", ns, self._name) for ns in self._namespaces]
             if self._namespaces
-            else [
-                custom.get_cluster_custom_object(
-                    KOPF_GROUP, KOPF_VERSION, "clusterkopfpeerings", self._name
-                )
-            ]
+            else [kube.path(KOPF, "clusterkopfpeerings", name=self._name)]
         )
+        objects = [kube.rest("GET", path) for path in paths]
         peers: dict[str, Any] = {}
         for obj in objects:
             peers.update(obj.get("status") or {})

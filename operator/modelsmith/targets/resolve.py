@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from modelsmith.api.common import GROUP, VERSION
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTarget, ExecutionTargetSpec
 from modelsmith.runtime import kube
@@ -32,23 +31,13 @@ class Resolved:
 
 
 def read_target(name: str) -> ExecutionTargetSpec | None:
-    try:
-        body: dict[str, Any] = kube.rest("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}")
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return None
-        raise
-    return ExecutionTarget.model_validate(body).spec
+    body = kube.find(kube.custom_path(PLURAL, name=name))
+    return None if body is None else ExecutionTarget.model_validate(body).spec
 
 
 def namespace_labels(namespace: str) -> dict[str, str]:
     """The namespace's labels ({} when it is gone: then no selector but `{}` matches)."""
-    try:
-        body: dict[str, Any] = kube.rest("GET", f"/api/v1/namespaces/{namespace}")
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return {}
-        raise
+    body = kube.find(kube.core_path("namespaces", name=namespace)) or {}
     return dict((body.get("metadata") or {}).get("labels") or {})
 
 
@@ -72,7 +61,7 @@ def target_buckets() -> frozenset[str]:
         listed_at, buckets = _buckets
         if time.monotonic() - listed_at < BUCKETS_FOR_SECONDS:
             return buckets
-        body: dict[str, Any] = kube.rest("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}")
+        body: dict[str, Any] = kube.rest("GET", kube.custom_path(PLURAL))
         targets = [ExecutionTarget.model_validate(item) for item in body.get("items") or []]
         buckets = frozenset(b for t in targets if (b := t.spec.object_store.bucket))
         _buckets = (time.monotonic(), buckets)

@@ -15,15 +15,9 @@ from modelsmith.benchmark.digest import changed_content, content_digest
 from modelsmith.benchmark.verdict import judge
 from modelsmith.contract.scenario import Scenario
 from modelsmith.runtime.conditions import condition, ready_news, set_condition
+from modelsmith.runtime.events import Event
 
 MAX_CHALLENGES = 100  # the status schema bound; the count is in the Ready message
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,17 @@ safe to repeat (record first, pointer next, status last), and the serving pointe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, TypeVar
 
-from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from modelsmith.api.common import Blocker
 from modelsmith.api.gate import GateDecision, PromotionGate, RollbackState
 from modelsmith.contract import integrity, s3
 from modelsmith.controllers.gate.decide import Decision
 from modelsmith.controllers.gate.outcomes import (
-    EVIDENCE_TAMPERED,
     OBJECT_STORE_UNAVAILABLE,
     Failure,
     belongs,
@@ -51,9 +51,8 @@ from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run.trust import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.events import Event
 from modelsmith.serving import ServingRefusal
-
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class RecordConflictError(Exception):
@@ -66,6 +65,41 @@ class ServingConsentError(Exception):
     def __init__(self, refusal: ServingRefusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
+
+
+# --- what promotion and rollback share -------------------------------------------------------
+
+T = TypeVar("T")
+
+AGAIN_SECONDS: Final = 1.0
+"""The serving ConfigMap changed under an update (409): read it again soon."""
+
+
+def _attempt(
+    work: Callable[[], T], pointer: ServingPointer, refusals_block: bool
+) -> T | Blocker | None:
+    """What `work` returned, or the blocker saying why it cannot finish now; None when the
+    serving ConfigMap changed under it (read it again). With `refusals_block`, the API server
+    refusing the pointer (403, 404) is a blocker too; otherwise it is raised, for the
+    reconciler's own error handling."""
+    try:
+        return work()
+    except s3.ObjectStoreUnavailable:
+        return failure_blocker(Failure.STORE_UNAVAILABLE, pointer)
+    except ServingConsentError as refused:
+        return refusal_blocker(refused.refusal)
+    except TamperError as tampered:
+        return failure_blocker(Failure.TAMPERED, pointer, tampered.tamper.message)
+    except RecordConflictError:
+        return failure_blocker(Failure.RECORD_CONFLICT, pointer)
+    except ApiException as exc:
+        if kube.is_conflict(exc):
+            return None
+        if refusals_block and kube.is_forbidden(exc):
+            return failure_blocker(Failure.NOT_PERMITTED, pointer)
+        if refusals_block and kube.is_not_found(exc):
+            return failure_blocker(Failure.TARGET_MISSING, pointer)
+        raise
 
 
 # --- promotion --------------------------------------------------------------------------------
@@ -85,25 +119,9 @@ def promote(
     write(rt, body, old, status, decision.event)
     old = {**old, **status}
     pointer = pointer_of(gate)
-    try:
-        shipped = _ship(rt, body, gate, old, decision, now, pointer)
-    except s3.ObjectStoreUnavailable:
-        shipped = failure_blocker(Failure.STORE_UNAVAILABLE, pointer)
-    except ServingConsentError as refused:
-        shipped = refusal_blocker(refused.refusal)
-    except TamperError as tampered:
-        shipped = failure_blocker(Failure.TAMPERED, pointer, tampered.tamper.message)
-    except RecordConflictError:
-        shipped = failure_blocker(Failure.RECORD_CONFLICT, pointer)
-    except Exception as exc:
-        if kube.is_conflict(exc):
-            return 1.0  # the ConfigMap changed under us: read it again
-        if kube.is_forbidden(exc):
-            shipped = failure_blocker(Failure.NOT_PERMITTED, pointer)
-        elif kube.is_not_found(exc):
-            shipped = failure_blocker(Failure.TARGET_MISSING, pointer)
-        else:
-            raise
+    shipped = _attempt(lambda: _ship(rt, body, gate, old, decision, now, pointer), pointer, True)
+    if shipped is None:
+        return AGAIN_SECONDS
     if isinstance(shipped, Blocker):
         # Approved, but promotion cannot finish now: say why and look again.
         status, event = blocked(status, shipped, generation)
@@ -171,28 +189,13 @@ def roll_back(
     now: datetime,
 ) -> float | None:
     """Records the rollback, then serves the previous pointer again, then RolledBack."""
-    by, label = decision.by, gate.spec.candidate.label
+    by, label, pointer = decision.by, gate.spec.candidate.label, pointer_of(gate)
     status: dict[str, Any] = {"rollback": dict(old.get("rollback") or {})}
-    try:
-        restored = _restore(rt, body, gate, old, status, by, now)
-    except s3.ObjectStoreUnavailable:
-        status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
-        message = (
-            f"the rollback of candidate {label} waits for the object store, where it is "
-            "recorded before the serving pointer changes"
-        )
-        write(rt, body, old, status, ("Warning", OBJECT_STORE_UNAVAILABLE, message))
-        return rt.settings.requeue_seconds * 2
-    except TamperError as tampered:
-        message = tampered.tamper.message
-        status["blockers"] = [failure_blocker(Failure.TAMPERED, pointer_of(gate), message).wire()]
-        status["rollback"].update(state=RollbackState.FAILED.value, by=by)
-        write(rt, body, old, status, ("Warning", EVIDENCE_TAMPERED, message))
-        return rt.settings.requeue_seconds * 6
-    except Exception as exc:
-        if kube.is_conflict(exc):
-            return 1.0
-        raise
+    restored = _attempt(lambda: _restore(rt, body, gate, old, status, by, now), pointer, False)
+    if restored is None:
+        return AGAIN_SECONDS
+    if isinstance(restored, Blocker):
+        return _rollback_blocked(rt, body, old, status, restored, by, label)
     if isinstance(restored, str):
         status, event = rollback_failed(status, by, restored)
         write(rt, body, old, status, event)
@@ -203,6 +206,31 @@ def roll_back(
     if write(rt, body, old, status, event):
         rt.metrics.GATE_DECISIONS.labels(*rt.metrics.labels(gate.namespace, "Rollback")).inc()
     return None
+
+
+def _rollback_blocked(
+    rt: Runtime,
+    body: dict[str, Any],
+    old: dict[str, Any],
+    status: dict[str, Any],
+    blocker: Blocker,
+    by: str | None,
+    label: str,
+) -> float:
+    """An unreachable object store holds the rollback in progress (it is recorded before the
+    pointer changes); tampered evidence fails it."""
+    if blocker.reason == OBJECT_STORE_UNAVAILABLE:
+        status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
+        message = (
+            f"the rollback of candidate {label} waits for the object store, where it is "
+            "recorded before the serving pointer changes"
+        )
+        write(rt, body, old, status, Event("Warning", OBJECT_STORE_UNAVAILABLE, message))
+        return rt.settings.requeue_seconds * 2
+    status["blockers"] = [blocker.wire()]
+    status["rollback"].update(state=RollbackState.FAILED.value, by=by)
+    write(rt, body, old, status, Event("Warning", blocker.reason, blocker.message))
+    return rt.settings.requeue_seconds * 6
 
 
 def _restore(
@@ -259,15 +287,12 @@ def _restore(
 
 
 def read_pointer(pointer: ServingPointer) -> PointerState:
-    try:
-        cm = kube.core().read_namespaced_config_map(pointer.name, pointer.namespace)
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return PointerState(exists=False)
-        raise
-    data: dict[str, str] = dict(cm.data or {})
-    meta = cm.metadata or client.V1ObjectMeta()
-    annotations: dict[str, str] = dict(meta.annotations or {})
+    cm = kube.find(kube.core_path("configmaps", pointer.namespace, pointer.name))
+    if cm is None:
+        return PointerState(exists=False)
+    data: dict[str, str] = dict(cm.get("data") or {})
+    meta = cm.get("metadata") or {}
+    annotations: dict[str, str] = dict(meta.get("annotations") or {})
     return PointerState(
         exists=True,
         value=data.get(pointer.key),
@@ -276,8 +301,8 @@ def read_pointer(pointer: ServingPointer) -> PointerState:
         previous_digest=data.get(pointer.previous_digest_key),
         candidate=annotations.get(CANDIDATE_ANNOTATION),
         previous_candidate=annotations.get(PREVIOUS_CANDIDATE_ANNOTATION),
-        resource_version=meta.resource_version,
-        labels=dict(meta.labels or {}),
+        resource_version=meta.get("resourceVersion"),
+        labels=dict(meta.get("labels") or {}),
         annotations=annotations,
     )
 
@@ -286,12 +311,12 @@ def patch_configmap(pointer: ServingPointer, current: PointerState, update: Poin
     """A merge patch conditional on the version read: a pointer changed meanwhile is a
     conflict (409), never silently overwritten."""
     data, annotations = update
-    kube.core().patch_namespaced_config_map(
-        pointer.name,
-        pointer.namespace,
+    kube.rest(
+        "PATCH",
+        kube.core_path("configmaps", pointer.namespace, pointer.name),
         {
             "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
             "data": data,
         },
-        _content_type=MERGE_PATCH,
+        content_type=kube.MERGE_PATCH,
     )

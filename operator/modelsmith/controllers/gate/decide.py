@@ -23,11 +23,11 @@ from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION
 from modelsmith.controllers.gate.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.controllers.gate.outcomes import (
     AWAITING_APPROVAL,
-    Event,
     promoted_condition,
     rollback_failed,
 )
 from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.events import Event
 
 MAX_USER = 253
 """The longest user name a rollback annotation may carry (a Kubernetes name's limit)."""
@@ -143,7 +143,7 @@ def _promote(view: GateView, chain: dict[str, Any], approvals: list[Approval]) -
         f"approved by {signed}; updating the serving pointer",
         view.generation,
     )
-    event = ("Normal", "Approved", f"every role signed: {signed}")
+    event = Event("Normal", "Approved", f"every role signed: {signed}")
     return Decision(Step.PROMOTE, status, event, approvals=tuple(approvals))
 
 
@@ -209,12 +209,12 @@ def chain_status(view: GateView, verdict: ChainVerdict) -> dict[str, Any]:
 def chain_event(verdict: ChainVerdict) -> Event:
     first = first_blocker(verdict)
     if first is not None:
-        return "Warning", first.reason, first.message
+        return Event("Warning", first.reason, first.message)
     if verdict.blockers:
-        return "Warning", verdict.blockers[0].reason, verdict.blockers[0].message
+        return Event("Warning", verdict.blockers[0].reason, verdict.blockers[0].message)
     signed = [f"{a.role} ({a.user})" for a in verdict.valid_approvals()]
     detail = f"; signed: {', '.join(signed)}" if signed else ""
-    return "Normal", verdict.state.value, f"{verdict.summary} approvals{detail}"
+    return Event("Normal", verdict.state.value, f"{verdict.summary} approvals{detail}")
 
 
 def until_expiry(verdict: ChainVerdict, ttl: int | None, now: datetime) -> float | None:

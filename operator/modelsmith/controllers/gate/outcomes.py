@@ -21,10 +21,8 @@ from modelsmith.api.gate import (
 from modelsmith.contract import integrity
 from modelsmith.controllers.gate.pointer import PointerState, ServingPointer, pointer_of
 from modelsmith.runtime.conditions import set_condition
+from modelsmith.runtime.events import Event
 from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
-
-Event = tuple[str, str, str]
-"""(type, reason, message) of a Kubernetes Event."""
 
 PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
 ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
@@ -103,7 +101,7 @@ def blocked(
     status["conditions"] = promoted_condition(
         status.get("conditions"), False, blocker.reason, blocker.message, generation
     )
-    return status, ("Warning", blocker.reason, blocker.message)
+    return status, Event("Warning", blocker.reason, blocker.message)
 
 
 def belongs(record: dict[str, Any], gate: PromotionGate) -> bool:
@@ -189,14 +187,14 @@ def promoted(
     status["conditions"] = promoted_condition(
         status.get("conditions"), True, "Promoted", message, generation
     )
-    return status, ("Normal", "Promoted", message)
+    return status, Event("Normal", "Promoted", message)
 
 
 def rollback_failed(
     status: dict[str, Any], by: str | None, message: str
 ) -> tuple[dict[str, Any], Event]:
     rollback = {**(status.get("rollback") or {}), "state": RollbackState.FAILED.value, "by": by}
-    return {**status, "rollback": rollback}, ("Warning", ROLLBACK_FAILED, message)
+    return {**status, "rollback": rollback}, Event("Warning", ROLLBACK_FAILED, message)
 
 
 def rollback_document(
@@ -281,7 +279,7 @@ def rolled_back(
         f"{what} is served again"
     )
     status["conditions"] = promoted_condition(conditions, False, ROLLED_BACK, message, generation)
-    return status, ("Normal", ROLLED_BACK, message)
+    return status, Event("Normal", ROLLED_BACK, message)
 
 
 def iso(value: datetime | None) -> str:

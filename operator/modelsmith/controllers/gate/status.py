@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelsmith.controllers.gate import PLURAL, RUNS
-from modelsmith.controllers.gate.outcomes import Event
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.events import Event
 
 
 def write(
@@ -32,7 +32,7 @@ def write(
     changed = headline(old) != headline(merged)
     if changed:
         if event is not None:
-            rt.events.emit(body, *event)
+            rt.events.emit(body, event.type, event.reason, event.message)
         run = ((body.get("spec") or {}).get("runRef") or {}).get("name")
         if run:
             rt.queue.requeue((RUNS, meta["namespace"], run), 0)

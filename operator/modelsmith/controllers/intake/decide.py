@@ -11,6 +11,7 @@ from modelsmith.chain import MAX_ROLES, EffectiveChain
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.gate.approvals import chain_overlaps
 from modelsmith.runtime.conditions import condition, ready_news, set_condition
+from modelsmith.runtime.events import Event
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.targets.resolve import Resolved
 from modelsmith.targets.rules import bucket_refusal
@@ -67,13 +68,6 @@ class Check:
     ok: bool
     message: str
     blocking: bool = True
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,6 @@ target names, the approver chain, and the serving pointer. Only reads; `decide` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import objectstore, readlimits, s3
@@ -20,16 +17,6 @@ from modelsmith.controllers.run.staging import staged_chain
 from modelsmith.runtime import kube
 from modelsmith.serving import SYSTEM_NAMESPACES
 from modelsmith.targets.resolve import resolve
-
-
-def _exists(read: Callable[[], Any]) -> bool:
-    try:
-        read()
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return False
-        raise
-    return True
 
 
 def base_model(uri: str) -> BaseModelSeen | None:
@@ -48,17 +35,15 @@ def gpus_advertised(count: int, resource: str) -> int:
     """The resource summed over the nodes' allocatable; not asked when Jobs want no GPU."""
     if count == 0:
         return 0
-    nodes = kube.core().list_node().items
-    return sum(int((n.status.allocatable or {}).get(resource, "0") or 0) for n in nodes)
+    nodes = kube.rest("GET", kube.core_path("nodes"))["items"]
+    allocatable = [(n.get("status") or {}).get("allocatable") or {} for n in nodes]
+    return sum(int(a.get(resource, "0") or 0) for a in allocatable)
 
 
 def kueue_queue(queue: str, namespace: str) -> tuple[bool, str | None]:
     """Whether the LocalQueue exists, and the ClusterQueue it feeds."""
-    try:
-        local = kube.rest("GET", f"{KUEUE}/namespaces/{namespace}/localqueues/{queue}")
-    except Exception as exc:
-        if not kube.is_not_found(exc):
-            raise
+    local = kube.find(f"{KUEUE}/namespaces/{namespace}/localqueues/{queue}")
+    if local is None:
         return False, None
     return True, (local.get("spec") or {}).get("clusterQueue")
 
@@ -67,9 +52,9 @@ def execution(target: ExecutionTargetSpec, gpu_count: int, namespace: str) -> Ex
     """What exists of what an admitted target names: its Job namespace, ServiceAccount, GPUs
     and Kueue queue."""
     exec_ns = target.job_namespace or namespace
-    ns_ok = _exists(lambda: kube.core().read_namespace(exec_ns))
-    sa = target.service_account_name
-    sa_ok = ns_ok and _exists(lambda: kube.core().read_namespaced_service_account(sa, exec_ns))
+    ns_ok = kube.find(kube.core_path("namespaces", name=exec_ns)) is not None
+    sa = kube.core_path("serviceaccounts", exec_ns, target.service_account_name)
+    sa_ok = ns_ok and kube.find(sa) is not None
     gpus = gpus_advertised(gpu_count, target.gpu_resource_name)
     found, cluster_queue = (
         kueue_queue(target.kueue_queue, exec_ns) if target.kueue_queue else (False, None)
@@ -82,15 +67,13 @@ def serving(serving_ns: str, name: str) -> ServingSeen:
     refused whatever it holds)."""
     if serving_ns in SYSTEM_NAMESPACES:
         return ServingSeen(serving_ns, True, None)
-    if not _exists(lambda: kube.core().read_namespace(serving_ns)):
+    if kube.find(kube.core_path("namespaces", name=serving_ns)) is None:
         return ServingSeen(serving_ns, False, None)
-    try:
-        meta = kube.core().read_namespaced_config_map(name, serving_ns).metadata
-    except Exception as exc:
-        if not kube.is_not_found(exc):
-            raise
+    pointer = kube.find(kube.core_path("configmaps", serving_ns, name))
+    if pointer is None:
         return ServingSeen(serving_ns, True, None)
-    labels = {"labels": meta.labels, "annotations": meta.annotations}
+    meta = pointer.get("metadata") or {}
+    labels = {"labels": meta.get("labels"), "annotations": meta.get("annotations")}
     return ServingSeen(serving_ns, True, {"metadata": labels})
 
 

@@ -173,7 +173,7 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
         settings=rt.settings,
     )
     try:
-        created = kube.rest("POST", f"/apis/batch/v1/namespaces/{act.exec_ns}/jobs", manifest)
+        created = kube.rest("POST", kube.batch_path("jobs", act.exec_ns), manifest)
     except Exception as exc:
         if kube.is_conflict(exc):
             # Created before a restart (the deterministic name makes this a no-op), or someone

@@ -161,7 +161,7 @@ def delete_own_job(run: RunIdentity, name: str, namespace: str) -> None:
     """Deletes the Job `name` only when it is the run's own, and only that very object (a
     precondition on its UID: a Job replaced meanwhile is not deleted). NotFound is success."""
     try:
-        job = kube.rest("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
+        job = kube.rest("GET", kube.batch_path("jobs", namespace, name))
         why = run.foreign(job)
         if why is not None:
             log.warning("not deleting a Job that is not the run's own: %s", why)
@@ -170,7 +170,7 @@ def delete_own_job(run: RunIdentity, name: str, namespace: str) -> None:
             "propagationPolicy": "Background",
             "preconditions": {"uid": job["metadata"]["uid"]},
         }
-        kube.rest("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", options)
+        kube.rest("DELETE", kube.batch_path("jobs", namespace, name), options)
     except Exception as exc:
         # Conflict: the precondition failed, another object holds the name now.
         if not (kube.is_not_found(exc) or kube.is_conflict(exc)):

@@ -134,7 +134,7 @@ def observe_job(
     job = rt.cache.cached("jobs", exec_ns, ref.name)
     if job is None:
         try:
-            job = kube.rest("GET", f"/apis/batch/v1/namespaces/{exec_ns}/jobs/{ref.name}")
+            job = kube.rest("GET", kube.batch_path("jobs", exec_ns, ref.name))
         except Exception as exc:
             if kube.is_not_found(exc):
                 return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
@@ -147,7 +147,7 @@ def observe_job(
     pods = job_pods(rt, ref.name, exec_ns, status, finished)
     seen = observe.job_observation(ref.name, job, pods, now)
     if seen.state is loop.JobState.UNSCHEDULABLE:
-        nodes = kube.rest("GET", "/api/v1/nodes")["items"]
+        nodes = kube.rest("GET", kube.core_path("nodes"))["items"]
         return seen.model_copy(
             update={"nodes_not_ready": observe.candidates_not_ready(job, nodes)}
         )
@@ -167,7 +167,7 @@ def job_pods(
     if not finished or observe.every_counted_pod_seen(pods, status):
         return pods
     items: list[dict[str, Any]] = kube.rest(
-        "GET", f"/api/v1/namespaces/{exec_ns}/pods", query={"labelSelector": f"job-name={job}"}
+        "GET", kube.core_path("pods", exec_ns), query={"labelSelector": f"job-name={job}"}
     )["items"]
     return items
 

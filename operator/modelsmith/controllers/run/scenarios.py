@@ -33,21 +33,18 @@ def fetch_scenarios(rt: Runtime, benchmark: Benchmark, namespace: str) -> list[S
         raise BenchmarkSourceError("the Benchmark names no scenarios")
     if source.config_map_ref is not None:
         ref = source.config_map_ref
-        try:
-            cm = kube.core().read_namespaced_config_map(ref.name, namespace)
-        except Exception as exc:
-            if kube.is_not_found(exc):
-                raise SourceMissingError(f"ConfigMap {ref.name} not found") from None
-            raise
-        if ref.key not in (cm.data or {}):
+        cm = kube.find(kube.core_path("configmaps", namespace, ref.name))
+        if cm is None:
+            raise SourceMissingError(f"ConfigMap {ref.name} not found")
+        if ref.key not in (cm.get("data") or {}):
             # Like a missing ConfigMap, a missing key may be added later: read again then. The
             # keys it has are names, not content, and usually show the slip (.yml for .yaml).
-            keys = sorted({*(cm.data or {}), *(cm.binary_data or {})})
+            keys = sorted({*(cm.get("data") or {}), *(cm.get("binaryData") or {})})
             has = f"its keys: {', '.join(keys[:10])}" if keys else "it has no keys"
             more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
             raise SourceMissingError(f"ConfigMap {ref.name} has no key {ref.key} ({has}{more})")
         return scenarios_from_configmap(
-            cm.data, ref.key, name=ref.name, max_bytes=rt.settings.max_inline_benchmark_bytes
+            cm["data"], ref.key, name=ref.name, max_bytes=rt.settings.max_inline_benchmark_bytes
         )
     assert source.s3 is not None
     try:

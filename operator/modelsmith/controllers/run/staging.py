@@ -94,9 +94,7 @@ def stage(
         )
     gate = _gate(staged, bundle, summary.wire())
     try:
-        created = kube.custom().create_namespaced_custom_object(
-            "modelsmith.io", "v1alpha1", namespace, GATES, gate
-        )
+        created = kube.rest("POST", kube.custom_path(GATES, namespace), gate)
     except Exception as exc:
         if not kube.is_conflict(exc):
             raise
@@ -185,9 +183,9 @@ def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:
 def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
     """The approver chain and TTL a gate in `namespace` carries: the admin policies selecting
     the namespace (read now, at staging; the gate keeps what they said), then the intake's."""
-    ns = kube.core().read_namespace(namespace)
-    labels: dict[str, str] = dict((ns.metadata.labels if ns.metadata else None) or {})
-    listed = kube.custom().list_cluster_custom_object("modelsmith.io", "v1alpha1", POLICIES)
+    ns = kube.rest("GET", kube.core_path("namespaces", name=namespace))
+    labels: dict[str, str] = dict((ns.get("metadata") or {}).get("labels") or {})
+    listed = kube.rest("GET", kube.custom_path(POLICIES))
     policies = [ApproverPolicy.model_validate(item) for item in listed.get("items") or []]
     promotion = intake.spec.promotion
     return effective_chain(policies, labels, promotion.approvers, promotion.approval_ttl_hours)

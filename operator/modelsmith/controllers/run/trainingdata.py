@@ -23,15 +23,10 @@ def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
     """The document's bytes, or BenchmarkSourceError saying what is missing or refused."""
     if source.config_map_ref is not None:
         ref = source.config_map_ref
-        try:
-            cm = kube.core().read_namespaced_config_map(ref.name, namespace)
-        except Exception as exc:
-            if kube.is_not_found(exc):
-                raise BenchmarkSourceError(
-                    f"training data: ConfigMap {ref.name} not found"
-                ) from None
-            raise
-        value: str | None = (cm.data or {}).get(ref.key)
+        cm = kube.find(kube.core_path("configmaps", namespace, ref.name))
+        if cm is None:
+            raise BenchmarkSourceError(f"training data: ConfigMap {ref.name} not found")
+        value: str | None = (cm.get("data") or {}).get(ref.key)
         if value is None:
             raise BenchmarkSourceError(f"training data: ConfigMap {ref.name} has no key {ref.key}")
         return value.encode("utf-8")
