@@ -93,11 +93,13 @@ class Session:
     profile_phase: str = "all"
     spy: profiling.PySpy | None = None
     result: Result = field(init=False)
+    api: client.ApiClient = field(init=False)
+    custom: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.result = Result(self.subject.name)
         self.api = self.cluster.api_client()
-        self.custom: Any = client.CustomObjectsApi(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
 
     def mark(self, name: str) -> None:
         """Records the clock, the operator's CPU, its API requests and reconciles at `name`."""
