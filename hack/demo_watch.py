@@ -16,116 +16,32 @@ values only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+from demo_cluster import (
+    Api,
+    Obj,
+    WatchError,
+    clock,
+    condition,
+    num,
+    say,
+    seconds,
+    status_of,
+)
+from demo_summary import cmd_summary
 
-from modelsmith.contract import s3
-from modelsmith.contract.layout import RunLayout, StoreLocation, for_run
-
-GROUP = "modelsmith.io"
-VERSION = "v1alpha1"
 SUCCESS = "Staged"
 STOPS = frozenset({"Plateaued", "Stopped", "Failed", "Blocked"})
 GATE_ENDS = frozenset({"Rejected", "Blocked", "RolledBack"})
 POLL_SECONDS = 1.0
 
-Obj = dict[str, Any]
-
-
-class WatchError(Exception):
-    """Ends the command with a message and exit code 1."""
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Api:
-    custom: Any
-    core: Any
-
-    @classmethod
-    def connect(cls) -> Api:
-        # KUBECONFIG, as kubectl reads it
-        api_client = config.new_client_from_config()  # type: ignore[no-untyped-call]
-        return cls(client.CustomObjectsApi(api_client), client.CoreV1Api(api_client))
-
-    def get(self, plural: str, namespace: str, name: str) -> Obj | None:
-        try:
-            obj: Obj = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return obj
-
-    def events(self, namespace: str, name: str) -> list[Obj]:
-        listing = self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
-        )
-        items: list[Obj] = json.loads(listing.data).get("items") or []
-        return items
-
-    def config_map(self, namespace: str, name: str) -> Obj | None:
-        try:
-            return dict(self.core.read_namespaced_config_map(name, namespace).to_dict())
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-
-def status_of(obj: Obj | None) -> Obj:
-    status = (obj or {}).get("status") or {}
-    return status if isinstance(status, dict) else {}
-
-
-def condition(obj: Obj | None, kind: str) -> Obj | None:
-    for cond in status_of(obj).get("conditions") or []:
-        if cond.get("type") == kind:
-            result: Obj = cond
-            return result
-    return None
-
-
-# --- formatting ---------------------------------------------------------------------------------
-
-
-def clock(stamp: str | None) -> str:
-    """HH:MM:SS (UTC) of an RFC 3339 time, or of now."""
-    if stamp:
-        try:
-            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%H:%M:%S")
-        except ValueError:
-            return stamp
-    return datetime.now(UTC).strftime("%H:%M:%S")
-
-
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "?"
-    total = max(round(value), 0)
-    minutes, secs = divmod(total, 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def num(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{float(value):.{digits}f}"
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def ready_line(kind: str, obj: Obj) -> str | None:
@@ -394,142 +310,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 # --- `summary` ----------------------------------------------------------------------------------
-
-
-def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str]]:
-    """Latency p50/p95 of the candidate and the base model (the evidence bundle) and the
-    adapter's size beside the base model's weights (the candidate's training result)."""
-    from modelsmith.contract import objectstore
-    from modelsmith.contract.jobspec import TrainResult
-    from modelsmith.evidence.bundle import parse_bundle
-
-    rows: list[tuple[str, str]] = []
-    raw = objectstore.get_bytes_or_none(layout.evidence("bundle.json"))
-    if raw is not None:
-        lat = parse_bundle(raw).latency
-        rows += [
-            ("latency p50 / p95", f"{num(lat.p50_ms, 1)} / {num(lat.p95_ms, 1)} ms"),
-            ("base model", f"{num(lat.baseline_p50_ms, 1)} / {num(lat.baseline_p95_ms, 1)} ms"),
-        ]
-    if isinstance(iteration, int):
-        raw = objectstore.get_bytes_or_none(
-            s3.join(layout.candidate(iteration), "result.json")
-        )
-        if raw is not None:
-            result = TrainResult.model_validate_json(raw)
-            smaller = result.base_bytes / max(1, result.artefact_bytes)
-            rows.append(
-                (
-                    "adapter size",
-                    f"{result.artefact_bytes:,} B beside the base model's "
-                    f"{result.base_bytes:,} B ({smaller:.0f}x smaller)",
-                )
-            )
-    return rows or [("figures", "(not found in the store)")]
-
-
-def _object_exists(bucket: str, key: str) -> bool:
-    import boto3
-    from botocore.exceptions import ClientError
-
-    try:
-        boto3.client("s3").head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        return False
-    return True
-
-
-def _block(title: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
-    rows = list(pairs)
-    width = max(len(k) for k, _ in rows) + 2
-    return [title, *(f"  {k + ':':<{width}}{v}" for k, v in rows)]
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    api = Api.connect()
-    run = api.get("iterationruns", args.namespace, args.run)
-    if run is None:
-        raise WatchError(f"IterationRun {args.namespace}/{args.run} not found")
-    status = status_of(run)
-    gate_name = status.get("gateName") or args.run
-    gate = api.get("promotiongates", args.namespace, gate_name)
-    gate_status = status_of(gate)
-    record = gate_status.get("promotionRecord") or {}
-    scores = status.get("scores") or {}
-    out: list[str] = []
-
-    approvals = "; ".join(
-        f"{a.get('role')} by {a.get('user')} at {a.get('at')}"
-        for a in record.get("approvals") or []
-    )
-    out += _block(
-        f"Promotion record (PromotionGate {gate_name}, state {gate_status.get('state')})",
-        [
-            ("digest", str(record.get("digest", "-"))),
-            ("time", str(record.get("time", "-"))),
-            ("candidate", str(record.get("candidateLabel", "-"))),
-            ("evidence", str(record.get("evidenceDigest", "-"))),
-            ("approvals", approvals or "-"),
-        ],
-    )
-    candidate = status.get("candidate") or {}
-    out += _block(
-        "Scores (share of the benchmark's scenarios passed)",
-        [
-            ("baseline", num(scores.get("baseline"))),
-            (
-                "candidate",
-                f"{num(scores.get('current'))} ({candidate.get('label', '-')}, "
-                f"iteration {candidate.get('iteration', '-')})",
-            ),
-            ("held-out", num(scores.get("heldout"))),
-            ("target", f"{num(scores.get('target'))} (held-out must reach it)"),
-        ],
-    )
-    # The run's own prefix (its store pinned in status, its key from its UID): a demo run
-    # created again under its name starts on an empty one.
-    layout = for_run(
-        StoreLocation.pinned(status) or StoreLocation(args.bucket),
-        args.namespace,
-        args.run,
-        run["metadata"]["uid"],
-    )
-    out += _block(
-        "Candidate (latency per decision at the evaluator's batch size; the trained adapter)",
-        _candidate_figures(layout, candidate.get("iteration")),
-    )
-    serving = ((gate or {}).get("spec") or {}).get("serving") or {}
-    cm_ns = serving.get("namespace") or args.namespace
-    cm_name = serving.get("configMapName", "-")
-    key = serving.get("key", "model")
-    cm = api.config_map(cm_ns, cm_name) if cm_name != "-" else None
-    data = (cm or {}).get("data") or {}
-    out += _block(
-        "Serving pointer",
-        [
-            ("configmap", f"{cm_ns}/{cm_name} key {key}"),
-            ("value", str(data.get(key, "(not set)"))),
-            ("weights", str(data.get(f"{key}.digest") or "(no digest)")),
-            ("read it", f"kubectl -n {cm_ns} get cm {cm_name} -o jsonpath='{{.data.{key}}}'"),
-        ],
-    )
-    uri = layout.evidence("report.html")
-    report_key = uri.removeprefix(f"s3://{layout.bucket}/")
-    python_get = (
-        f".venv/bin/python -c \"import boto3; boto3.client('s3').download_file("
-        f"'{layout.bucket}', '{report_key}', 'report.html')\""
-    )
-    pairs = [
-        ("report", uri + ("" if _object_exists(layout.bucket, report_key) else "  (NOT FOUND)")),
-        ("environment", 'eval "$(hack/cluster env)"   # object store endpoint and keys'),
-        ("download", python_get),
-    ]
-    if args.have_aws:
-        pairs.append(("or", f'aws --endpoint-url "$AWS_ENDPOINT_URL_S3" s3 cp {uri} report.html'))
-    pairs.append(("everything", layout.uri(layout.prefix)))
-    out += _block("Evidence", pairs)
-    say("\n".join(out))
-    return 0
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -90,17 +90,9 @@ def run_ours(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int) -> Sid
 
 def run_trl(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int, scratch: Path) -> Side:
     import datasets
-    import torch
     from transformers import PrinterCallback, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    from modelsmith_trainer.train import (
-        FINAL_LR_SHARE,
-        MAX_GRAD_NORM,
-        WARMUP_SHARE,
-        mixed_precision,
-    )
 
     collator = DataCollatorForLanguageModeling(pad_token_id=pad_id)
     tokens = [0]
@@ -117,7 +109,38 @@ def run_trl(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int, scratch
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
 
-    config = SFTConfig(
+    config = _trl_config(recipe, scratch)
+    datasets.disable_progress_bars()
+    dataset = datasets.Dataset.from_list(
+        [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        data_collator=counting,
+        callbacks=[Losses()],
+    )
+    trainer.remove_callback(PrinterCallback)  # its per-step log lines would bury the table
+    began = time.perf_counter()
+    trainer.train()
+    return Side(tokens[0], time.perf_counter() - began, losses, trainer.model)
+
+
+def _trl_config(recipe: Recipe, scratch: Path) -> Any:
+    """TRL's settings for the trainer's own schedule: the same warm-up, cosine decay to the same
+    final share, clipping and precision, one log line per step and nothing saved."""
+    import torch
+    from trl import SFTConfig
+
+    from modelsmith_trainer.train import (
+        FINAL_LR_SHARE,
+        MAX_GRAD_NORM,
+        WARMUP_SHARE,
+        mixed_precision,
+    )
+
+    return SFTConfig(
         output_dir=str(scratch / "trl"),
         max_steps=recipe.steps,
         per_device_train_batch_size=recipe.batch_size,
@@ -138,21 +161,6 @@ def run_trl(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int, scratch
         seed=0,
         data_seed=0,
     )
-    datasets.disable_progress_bars()
-    dataset = datasets.Dataset.from_list(
-        [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=dataset,
-        data_collator=counting,
-        callbacks=[Losses()],
-    )
-    trainer.remove_callback(PrinterCallback)  # its per-step log lines would bury the table
-    began = time.perf_counter()
-    trainer.train()
-    return Side(tokens[0], time.perf_counter() - began, losses, trainer.model)
 
 
 def split_loss(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int) -> float:

@@ -29,9 +29,9 @@ from testbed.cluster import (
     GPU_RESOURCE,
     REPO_DIR,
     Cluster,
-    ComponentDiedError,
     NodeSpec,
 )
+from testbed.components import ComponentDiedError
 from testbed.kube import condition, read_json
 from testbed.objectstore import NAME as OBJECT_STORE
 from testbed.objectstore import ObjectStore

@@ -19,9 +19,7 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,35 +28,25 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from testbed import certs, procs
+from testbed import certs, components, procs
+from testbed.components import HACK_DIR, ComponentDiedError, Ports, http_ok
 from testbed.kube import condition, new_api_client, read_json
 from testbed.waiting import log_tails, register_log_dir, wait_for
 
-HACK_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = HACK_DIR.parent
 BUILD_SCRIPT = HACK_DIR / "controlplane" / "build.sh"
 
 GPU_RESOURCE = "nvidia.com/gpu"
-SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # The order `stop` ends them in: consumers of the API first, etcd last.
 COMPONENTS = ("node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 # Started only by the tests that need them (testbed/kueue.py, testbed/jobset.py); stopped first.
 ADDONS = ("kueue", "jobset")
-# How long the node-lifecycle controller waits for a missed heartbeat before marking the node
-# NotReady: short so fault tests finish quickly, yet eight lease renewals long so a busy machine
-# does not flap the node.
-NODE_MONITOR_GRACE_SECONDS = 16
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
-LEASE_RENEW_SECONDS = 2
 
 
 class KubectlError(subprocess.CalledProcessError):
     def __str__(self) -> str:
         return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
-
-
-class ComponentDiedError(RuntimeError):
-    pass
 
 
 def controlplane_bin_dir() -> Path:
@@ -67,20 +55,6 @@ def controlplane_bin_dir() -> Path:
         ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=None, text=True, check=True
     )
     return Path(result.stdout.strip().splitlines()[-1])
-
-
-@dataclass(frozen=True)
-class Ports:
-    etcd_client: int
-    etcd_peer: int
-    apiserver: int
-    controller_manager: int
-    scheduler: int
-    node_agent: int
-
-    @classmethod
-    def pick(cls) -> Ports:
-        return cls(*(procs.free_port() for _ in range(6)))
 
 
 @dataclass(frozen=True)
@@ -178,25 +152,27 @@ class Cluster:
         self._write_kubeconfigs()
         self._save_state()
 
-        self._spawn("etcd", self._etcd_argv())
-        self._await(lambda: _http_ok(f"http://127.0.0.1:{self.ports.etcd_client}/health"),
-                    deadline, "etcd healthy", ["etcd"])
-        self._spawn("kube-apiserver", self._apiserver_argv())
-        self._await(self._apiserver_ready, deadline, "kube-apiserver /readyz",
-                    ["etcd", "kube-apiserver"])
-        self._spawn("kube-controller-manager", self._controller_manager_argv())
-        self._spawn("kube-scheduler", self._scheduler_argv())
-        self._spawn("node-agent", self._node_agent_argv(), env=self._node_agent_env())
-        self._await(
-            lambda: _http_ok(f"https://127.0.0.1:{self.ports.controller_manager}/healthz")
-            and _http_ok(f"https://127.0.0.1:{self.ports.scheduler}/healthz"),
+        ports, wait = self.ports, components.wait_ready
+        self._spawn("etcd", components.etcd_argv(self))
+        wait(self, lambda: http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"),
+             deadline, "etcd healthy", ["etcd"])
+        self._spawn("kube-apiserver", components.apiserver_argv(self))
+        wait(self, self._apiserver_ready, deadline, "kube-apiserver /readyz",
+             ["etcd", "kube-apiserver"])
+        self._spawn("kube-controller-manager", components.controller_manager_argv(self))
+        self._spawn("kube-scheduler", components.scheduler_argv(self))
+        self._spawn("node-agent", components.node_agent_argv(self), env=components.node_agent_env())
+        wait(
+            self,
+            lambda: http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz")
+            and http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz"),
             deadline, "kube-controller-manager and kube-scheduler /healthz", list(COMPONENTS),
         )
         core = client.CoreV1Api(self.api_client())
-        self._await(lambda: self._node_schedulable(core), deadline,
-                    f"node {self.node.name} Ready and untainted", list(COMPONENTS))
+        wait(self, lambda: self._node_schedulable(core), deadline,
+             f"node {self.node.name} Ready and untainted", list(COMPONENTS))
         # Pod admission refuses pods until the namespace's `default` ServiceAccount exists.
-        self._await(lambda: _exists(lambda: core.read_namespaced_service_account(
+        wait(self, lambda: _exists(lambda: core.read_namespaced_service_account(
             "default", "default")), deadline, "ServiceAccount default/default", list(COMPONENTS))
         self.start_seconds = time.monotonic() - started
 
@@ -283,10 +259,10 @@ class Cluster:
 
     def set_heartbeats(self, on: bool, wait: bool = False, timeout: float = 60.0) -> None:
         """Pauses or resumes the node agent's Lease renewals and status posts. Paused, the
-        node-lifecycle controller marks the node Ready=Unknown after NODE_MONITOR_GRACE_SECONDS
-        and taints it; `wait` waits for both (the taint lands a moment after the condition, and
-        only the taint keeps the scheduler off the node), or, resuming, for Ready=True and the
-        taint lifted."""
+        node-lifecycle controller marks the node Ready=Unknown after
+        `components.NODE_MONITOR_GRACE_SECONDS` and taints it; `wait` waits for both (the taint
+        lands a moment after the condition, and only the taint keeps the scheduler off the
+        node), or, resuming, for Ready=True and the taint lifted."""
         flag = self.node_control_dir / "heartbeats-paused"
         flag.parent.mkdir(parents=True, exist_ok=True)
         if on:
@@ -315,7 +291,7 @@ class Cluster:
     def start_apiserver(self, timeout: float = 120.0) -> None:
         """Starts kube-apiserver again with the flags and port it had; returns once /readyz
         answers and every registered `ready_checks` holds."""
-        self._spawn("kube-apiserver", self._apiserver_argv())
+        self._spawn("kube-apiserver", components.apiserver_argv(self))
         wait_for(self._apiserver_ready, timeout, "kube-apiserver /readyz again")
         for description, check in self.ready_checks:
             wait_for(check, timeout, description)
@@ -339,33 +315,11 @@ class Cluster:
         procs.spawn(self.run_dir, name, argv, self.log_dir / f"{name}.log", env=env,
                     cwd=self.run_dir)
 
-    def _await(self, predicate: Callable[[], object], deadline: float, description: str,
-               components: list[str]) -> None:
-        """Polls until `predicate` holds; fails at once, with its log, if a component dies."""
-        while True:
-            for component in components:
-                if not procs.alive(self.run_dir, component):
-                    raise ComponentDiedError(
-                        f"{component} exited while waiting for {description}\n"
-                        + log_tails([self.log_dir], lines=40)
-                    )
-            try:
-                if predicate():
-                    return
-            except Exception:  # not up yet; the deadline reports it
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"control plane: timed out waiting for {description}\n"
-                    + log_tails([self.log_dir], lines=40)
-                )
-            time.sleep(0.2)
-
     def _apiserver_ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         context.load_cert_chain(str(self.pki.client_cert("admin")),
                                 str(self.pki.client_key("admin")))
-        return _http_ok(f"{self.server}/readyz", context)
+        return http_ok(f"{self.server}/readyz", context)
 
     def _node_schedulable(self, core: client.CoreV1Api) -> bool:
         node = read_json(core.read_node, self.node.name)
@@ -378,142 +332,6 @@ class Cluster:
         state = {"bin_dir": str(self.bin_dir), "ports": asdict(self.ports),
                  "node": asdict(self.node), "server": self.server}
         (self.run_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
-
-    def _etcd_argv(self) -> list[str]:
-        client_url = f"http://127.0.0.1:{self.ports.etcd_client}"
-        peer_url = f"http://127.0.0.1:{self.ports.etcd_peer}"
-        return [
-            str(self.bin_dir / "etcd"),
-            "--name=testbed",
-            f"--data-dir={self.run_dir / 'etcd-data'}",
-            f"--listen-client-urls={client_url}",
-            f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}",
-            f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=testbed={peer_url}",
-            # A throwaway store: durability buys nothing and fsync costs every write.
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ]
-
-    def _apiserver_argv(self) -> list[str]:
-        pki = self.pki
-        return [
-            str(self.bin_dir / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={self.ports.apiserver}",
-            f"--cert-dir={self.run_dir / 'apiserver'}",
-            f"--tls-cert-file={pki.serving_cert}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={pki.sa_pub}",
-            f"--service-account-signing-key-file={pki.sa_key}",
-            f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-cluster-ip-range={certs.SERVICE_CLUSTER_IP_RANGE}",
-            "--authorization-mode=Node,RBAC",
-            # Added to the defaults, which already include ValidatingAdmissionPolicy,
-            # ServiceAccount, NamespaceLifecycle, DefaultTolerationSeconds and friends.
-            "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true",
-            f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
-            f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
-            "--kubelet-preferred-address-types=InternalIP",
-            # Request-header authentication, as kubeadm configures it: without it every
-            # delegating component logs a missing requestheader CA; with it, aggregated APIs work.
-            f"--requestheader-client-ca-file={pki.ca_cert}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={pki.client_cert('front-proxy-client')}",
-            f"--proxy-client-key-file={pki.client_key('front-proxy-client')}",
-            # The `kubernetes` Service's Endpoints may not hold a loopback address, and no pod
-            # here dials a Service IP: pods get a kubeconfig naming the server directly.
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-            # Who changed what: every write, at Metadata level, one JSON line each.
-            f"--audit-policy-file={self._audit_policy()}",
-            f"--audit-log-path={self.log_dir / 'audit.jsonl'}",
-            "--audit-log-maxsize=100",
-        ]
-
-    def _audit_policy(self) -> Path:
-        path = self.run_dir / "audit-policy.yaml"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "audit.k8s.io/v1",
-            "kind": "Policy",
-            "omitStages": ["RequestReceived"],
-            "rules": [
-                {"level": "None", "resources": [{"group": "coordination.k8s.io",
-                                                 "resources": ["leases"]}]},
-                {"level": "Metadata",
-                 "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
-            ],
-        }))
-        return path
-
-    def _component_common(self, name: str, port: int) -> list[str]:
-        kubeconfig = self.run_dir / "kubeconfigs" / f"{name}.kubeconfig"
-        return [
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.run_dir / name}",
-            "--leader-elect=false",
-        ]
-
-    def _controller_manager_argv(self) -> list[str]:
-        pki = self.pki
-        return [
-            str(self.bin_dir / "kube-controller-manager"),
-            *self._component_common("kube-controller-manager", self.ports.controller_manager),
-            f"--service-account-private-key-file={pki.sa_key}",
-            f"--root-ca-file={pki.ca_cert}",
-            "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={pki.ca_cert}",
-            f"--cluster-signing-key-file={pki.ca_key}",
-            # Every controller that is on by default in a real cluster (job, garbage collector,
-            # namespace, service accounts and tokens, node lifecycle, ttl-after-finished,
-            # deployments, replica sets, ...); cloud-only ones switch themselves off.
-            "--controllers=*",
-            "--node-monitor-period=2s",
-            f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
-        ]
-
-    def _scheduler_argv(self) -> list[str]:
-        return [
-            str(self.bin_dir / "kube-scheduler"),
-            *self._component_common("kube-scheduler", self.ports.scheduler),
-        ]
-
-    def _node_agent_argv(self) -> list[str]:
-        node = self.node
-        return [
-            sys.executable, "-m", "testbed.nodeagent",
-            f"--kubeconfig={self.run_dir / 'kubeconfigs' / 'node-agent.kubeconfig'}",
-            f"--node-name={node.name}",
-            f"--gpus={node.gpus}",
-            f"--cpu={node.cpu}",
-            f"--memory={node.memory}",
-            f"--run-dir={self.run_dir}",
-            f"--port={self.ports.node_agent}",
-            f"--lease-seconds={LEASE_RENEW_SECONDS}",
-            f"--serving-cert={self.pki.dir / 'node-serving.crt'}",
-            f"--serving-key={self.pki.dir / 'node-serving.key'}",
-            f"--client-ca={self.pki.ca_cert}",
-            *(["--expose-host-gpus"] if node.expose_host_gpus else []),
-        ]
-
-    def _node_agent_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = f"{HACK_DIR}{os.pathsep}{path}" if path else str(HACK_DIR)
-        return env
 
     def _write_kubeconfigs(self) -> None:
         identities = {
@@ -562,17 +380,6 @@ def _reset_run_dir(run_dir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-
-
-def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    if context is None and url.startswith("https:"):
-        # The controller manager and scheduler serve health on self-signed certificates.
-        context = ssl._create_unverified_context()
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _exists(read: Callable[[], object]) -> bool:

@@ -4,6 +4,7 @@ kubelet-client certificate, which this server verifies against the test bed's CA
 
 from __future__ import annotations
 
+import io
 import ssl
 import threading
 import time
@@ -41,39 +42,13 @@ def serve(port: int, cert: Path, key: Path, client_ca: Path, lookup: Lookup) -> 
                 return
             path, running = found
             query = parse_qs(url.query)
-            follow = query.get("follow", ["false"])[0] == "true"
-            tail_lines = query.get("tailLines", [None])[0]
-            limit = int(query.get("limitBytes", ["0"])[0] or 0)
+            data = _logged(path, query)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.end_headers()
-            if tail_lines is not None:
-                data = (tail(path, int(tail_lines), max_bytes=10_000_000) + "\n").encode()
-                if int(tail_lines) == 0:
-                    data = b""
-            else:
-                data = path.read_bytes() if path.exists() else b""
-            if limit:
-                data = data[:limit]
             self.wfile.write(data)
-            if not follow:
-                return
-            offset = path.stat().st_size if path.exists() else 0
-            try:
-                while True:
-                    alive = running()
-                    if path.exists() and path.stat().st_size > offset:
-                        with path.open("rb") as f:
-                            f.seek(offset)
-                            chunk = f.read()
-                        offset += len(chunk)
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-                    elif not alive:
-                        return
-                    time.sleep(0.2)
-            except (BrokenPipeError, ConnectionResetError):
-                return
+            if query.get("follow", ["false"])[0] == "true":
+                _follow(self.wfile, path, running)
 
         def _reply(self, code: int, body: bytes) -> None:
             self.send_response(code)
@@ -91,3 +66,37 @@ def serve(port: int, cert: Path, key: Path, client_ca: Path, lookup: Lookup) -> 
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, name="log-server", daemon=True).start()
     return server
+
+
+def _logged(path: Path, query: dict[str, list[str]]) -> bytes:
+    """What the log holds now, cut to the request's tailLines and limitBytes."""
+    tail_lines = query.get("tailLines", [None])[0]
+    limit = int(query.get("limitBytes", ["0"])[0] or 0)
+    if tail_lines is not None:
+        data = (tail(path, int(tail_lines), max_bytes=10_000_000) + "\n").encode()
+        if int(tail_lines) == 0:
+            data = b""
+    else:
+        data = path.read_bytes() if path.exists() else b""
+    return data[:limit] if limit else data
+
+
+def _follow(out: io.BufferedIOBase, path: Path, running: Callable[[], bool]) -> None:
+    """Writes what the log gains until its container has stopped and all of it is written, or
+    the client goes away."""
+    offset = path.stat().st_size if path.exists() else 0
+    try:
+        while True:
+            alive = running()
+            if path.exists() and path.stat().st_size > offset:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                out.write(chunk)
+                out.flush()
+            elif not alive:
+                return
+            time.sleep(0.2)
+    except (BrokenPipeError, ConnectionResetError):
+        return

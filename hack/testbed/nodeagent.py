@@ -36,7 +36,8 @@ from kubernetes import client
 
 from testbed import podnet
 from testbed.kube import Json, new_api_client, read_json, watch_json
-from testbed.podrunner import NodeContext, PodWorker
+from testbed.podrunner import PodWorker
+from testbed.podsetup import NodeContext
 from testbed.podstatus import now, transient
 
 log = logging.getLogger("testbed.nodeagent")

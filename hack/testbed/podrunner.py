@@ -4,8 +4,10 @@ back-off; activeDeadlineSeconds; termination messages; status posted to the API 
 its outages (`testbed.podstatus`); on deletion the processes are killed and the pod is finalised
 (deleted with grace period 0).
 
-Image -> command mapping: `testbed.images`. Environment and volumes: `testbed.podenv`. Host
-names: `testbed.podnet`.
+One container's process, restarts and termination message: `testbed.containers`. What the
+node gives a pod before it starts (base environment, service-account kubeconfig):
+`testbed.podsetup`. Image -> command mapping: `testbed.images`. Environment and volumes:
+`testbed.podenv`. Host names: `testbed.podnet`.
 """
 
 from __future__ import annotations
@@ -20,94 +22,21 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from kubernetes import client
 
 from testbed import images, podenv, podnet, procs
-from testbed.kube import Json, read_json
+from testbed.containers import ContainerRun, kill_group
+from testbed.kube import Json
+from testbed.podsetup import NodeContext, node_env
 from testbed.podstatus import PodEndedError, PodStatusWriter, now, transient
 
 log = logging.getLogger("testbed.nodeagent")
-TERMINATION_MESSAGE_LIMIT = 4096
-# FallbackToLogsOnError takes the log's last 80 lines or 2048 bytes, whichever is less.
-FALLBACK_LINES = 80
-FALLBACK_BYTES = 2048
-BACKOFF_START = 1.0
-BACKOFF_MAX = 30.0
-PULL_RETRY = 5.0  # the first pull retry; later ones wait BACKOFF_MAX
 DEFAULT_GRACE = 30.0
 POLL = 0.1
 
 
 def _parse_time(value: str) -> float:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-@dataclass
-class NodeContext:
-    """What every pod worker needs from the node agent."""
-
-    core: client.CoreV1Api
-    node_name: str
-    run_dir: Path
-    server: str
-    ca_cert: Path
-    gpus_visible: bool = False
-
-    @property
-    def hosts(self) -> Path:
-        """The node's hosts file (`testbed.podnet`)."""
-        return self.run_dir / "node" / self.node_name / "hosts"
-
-
-@dataclass
-class ContainerRun:
-    spec: Json
-    init: bool
-    pod_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-    state: Json = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
-    last_state: Json = field(default_factory=dict)
-    restart_count: int = 0
-    next_start: float = 0.0
-    backoff: float = BACKOFF_START
-    started_at: str | None = None
-    done: bool = False  # terminated and not to be restarted
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    @property
-    def log_path(self) -> Path:
-        return self.pod_dir / f"{self.name}.log"
-
-    @property
-    def termination_path(self) -> Path:
-        return self.pod_dir / "termination" / self.name
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None
-
-    def status(self) -> Json:
-        # Strategic merge would keep a previous state key beside the new one; null removes it.
-        state: Json = {"waiting": None, "running": None, "terminated": None, **self.state}
-        last: Json = {"waiting": None, "running": None, "terminated": None, **self.last_state}
-        return {
-            "name": self.name,
-            "image": self.spec.get("image", ""),
-            "imageID": f"testbed://{images.repository(self.spec.get('image', ''))}",
-            "containerID": f"testbed://{self.pod_dir.name}-{self.name}-{self.restart_count}",
-            "ready": self.running and not self.init,
-            "started": self.running,
-            "restartCount": self.restart_count,
-            "state": state,
-            "lastState": last if self.last_state else {},
-        }
 
 
 class PodWorker:
@@ -218,8 +147,8 @@ class PodWorker:
             self._check_interruptions()
             try:
                 self.volumes = podenv.materialise_volumes(self.pod, self.pod_dir / "volumes",
-                                                          self._read)
-                self.base_env = self._node_env()
+                                                          self.node.read)
+                self.base_env = node_env(self.node, self.pod, self.pod_dir)
                 return
             except podenv.ConfigError as e:
                 for run in self.init_runs + self.main_runs:
@@ -233,59 +162,6 @@ class PodWorker:
             self._post()
             self.wake.wait(1.0)
             self.wake.clear()
-
-    def _node_env(self) -> dict[str, str]:
-        env = {
-            "PATH": f"{images.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(self.pod_dir / "home"),
-            "TMPDIR": str(self.pod_dir / "tmp"),
-            "HOSTNAME": self.pod_name,
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "MODELSMITH_POD_DIR": str(self.pod_dir),
-        }
-        if os.environ.get("PYTHONPATH"):
-            # The images are the code of the checkout that started the test bed: a worktree's
-            # (wt-env.sh puts it first) rather than whatever the shared venv installed.
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        if not self.node.gpus_visible:
-            # The node's GPUs are a number in its status; hide any real device from pod code so
-            # results do not depend on the machine the tests ran on.
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        if podenv.wants_token(self.pod):
-            env["KUBECONFIG"] = str(self._service_account_kubeconfig())
-        return env
-
-    def _service_account_kubeconfig(self) -> Path:
-        account = self.spec.get("serviceAccountName") or "default"
-        request: Json = {"spec": {
-            "expirationSeconds": 3607,
-            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.pod_name,
-                               "uid": self.uid},
-        }}
-        try:
-            response = read_json(self.node.core.create_namespaced_service_account_token,
-                                 account, self.namespace, request)
-        except client.ApiException as e:
-            if e.status in (403, 404):
-                raise podenv.ConfigError(
-                    f'cannot get a token for serviceaccount "{account}": {e.reason}') from e
-            raise
-        return podenv.write_service_account(
-            self.pod_dir / "serviceaccount", self.node.server, self.node.ca_cert,
-            self.namespace, response["status"]["token"])
-
-    def _read(self, kind: str, namespace: str, name: str) -> Json | None:
-        reader: Callable[..., Any] = {"Secret": self.node.core.read_namespaced_secret,
-                                      "ConfigMap": self.node.core.read_namespaced_config_map}[kind]
-        try:
-            obj = read_json(reader, name, namespace)
-        except client.ApiException as e:
-            if e.status in (403, 404):
-                return None
-            raise
-        obj["kind"] = kind
-        return obj
 
     def _drive(self, runs: list[ContainerRun]) -> None:
         """Runs `runs` until each is done, restarting per policy; returns when all are done and
@@ -329,7 +205,7 @@ class PodWorker:
         spec = run.spec
         try:
             env = dict(self.base_env)
-            env.update(podenv.environment(self.pod, spec, self._read))
+            env.update(podenv.environment(self.pod, spec, self.node.read))
             env.update(podenv.volume_env(spec, self.volumes))
             env["MODELSMITH_TERMINATION_LOG"] = str(run.termination_path)
             command = [podenv.expand(a, env) for a in spec.get("command") or []]
@@ -341,7 +217,7 @@ class PodWorker:
             run.next_start = time.monotonic() + 1.0
             return
         except images.UnknownImageError as e:
-            self._image_unavailable(run, str(e))
+            run.pull_failed(str(e))
             return
         except images.CommandNotFoundError as e:
             run.started_at = now()
@@ -365,21 +241,6 @@ class PodWorker:
         log.info("pod %s/%s: started %s (pid %d): %s", self.namespace, self.pod_name, run.name,
                  run.proc.pid, argv)
 
-    def _image_unavailable(self, run: ContainerRun, message: str) -> None:
-        # As the kubelet does, whatever the restart policy: the pod stays Pending and keeps
-        # trying, ErrImagePull on the first failure and ImagePullBackOff between tries, until
-        # the pod is deleted or its activeDeadlineSeconds passes. Whoever owns the pod has to
-        # notice; failing it here would hide that duty.
-        waiting = (run.state.get("waiting") or {}).get("reason")
-        if waiting in ("ErrImagePull", "ImagePullBackOff"):
-            image = run.spec.get("image", "")
-            run.state = {"waiting": {"reason": "ImagePullBackOff",
-                                     "message": f'Back-off pulling image "{image}": {message}'}}
-            run.next_start = time.monotonic() + BACKOFF_MAX
-        else:
-            run.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
-            run.next_start = time.monotonic() + PULL_RETRY
-
     def _pid_name(self, run: ContainerRun) -> str:
         return f"pods/{self.uid}-{run.name}"
 
@@ -394,7 +255,7 @@ class PodWorker:
         run.proc = None
         exit_code = 128 - code if code < 0 else code
         reason = "Completed" if exit_code == 0 else "Error"
-        self._terminated(run, exit_code, reason, self._termination_message(run, exit_code),
+        self._terminated(run, exit_code, reason, run.termination_message(exit_code),
                          killed)
 
     def _terminated(self, run: ContainerRun, exit_code: int, reason: str, message: str,
@@ -405,11 +266,7 @@ class PodWorker:
         if message:
             terminated["message"] = message
         run.state = {"terminated": terminated}
-        policy = self.restart_policy
-        restart = policy == "Always" or (policy == "OnFailure" and exit_code != 0)
-        if run.init:
-            restart = policy != "Never" and exit_code != 0
-        restart = restart and not killed
+        restart = run.restarts(self.restart_policy, exit_code) and not killed
         log.info("pod %s/%s: %s exited %d%s", self.namespace, self.pod_name, run.name,
                  exit_code, " (will restart)" if restart else "")
         if not restart:
@@ -417,39 +274,12 @@ class PodWorker:
             if run.init and exit_code != 0 and not killed:
                 self._finish("Failed")
             return
-        run.last_state = run.state
-        run.restart_count += 1
-        run.state = {"waiting": {"reason": "CrashLoopBackOff", "message":
-                                 f"back-off {run.backoff:.0f}s restarting failed container"}}
-        run.next_start = time.monotonic() + run.backoff
-        run.backoff = min(run.backoff * 2, BACKOFF_MAX)
-
-    def _termination_message(self, run: ContainerRun, exit_code: int) -> str:
-        try:
-            with run.termination_path.open("rb") as f:
-                message = f.read(TERMINATION_MESSAGE_LIMIT).decode("utf-8", "replace")
-        except OSError:
-            message = ""
-        if not message and exit_code != 0 and (
-            run.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
-        ):
-            from testbed.waiting import tail
-
-            message = tail(run.log_path, FALLBACK_LINES)[-FALLBACK_BYTES:]
-        return message
+        run.back_off()
 
     def _kill(self, run: ContainerRun, grace: float) -> None:
-        proc = run.proc
-        if proc is None:
+        if run.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        try:
-            proc.wait(timeout=grace if grace > 0 else 5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(run.proc, grace)
         self._on_exit(run, killed=True)
 
     # ----- status ----------------------------------------------------------------------------
@@ -458,17 +288,7 @@ class PodWorker:
                 finalise: bool = False) -> None:
         """Posts the terminal status and ends the worker; on deletion also finalises the pod."""
         for run in self.init_runs + self.main_runs:
-            run.done = True
-            if "terminated" not in run.state:
-                waiting = run.state.get("waiting") or {}
-                run.state = {"terminated": {
-                    "exitCode": 137 if run.started_at else 0,
-                    "reason": waiting.get("reason") or ("Error" if run.started_at else
-                                                        "ContainerStatusUnknown"),
-                    "message": waiting.get("message") or "container did not complete",
-                    "finishedAt": now(),
-                    **({"startedAt": run.started_at} if run.started_at else {}),
-                }}
+            run.end()
         self.status.post_final(self._pod_status(phase, reason=reason, message=message))
         if finalise:
             self.status.finalise()

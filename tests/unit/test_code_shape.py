@@ -1,4 +1,5 @@
-"""Code shape: no function over 60 lines, no module over 400, in the operator and the images.
+"""Code shape: no function over 60 lines, no module over 400, in the operator, the images and
+hack/ (the test bed, the benchmarks, the demo's helpers).
 
 A long function hides its steps and a long module its concerns (issue 21). Lengths are counted
 from the `def` line to the function's last line (decorators and the docstring included) and
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WALKED = ("operator/modelsmith", "trainer-image", "evaluator-image")
+WALKED = ("operator/modelsmith", "trainer-image", "evaluator-image", "hack")
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 

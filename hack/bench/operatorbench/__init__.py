@@ -1,1 +1,2 @@
-"""Helpers for hack/bench/bench_operator.py: identities, workload, observation, the table."""
+"""Helpers for hack/bench/bench_operator.py: identities, workload, the phases, observation, the
+table."""

@@ -37,32 +37,38 @@ def create(cluster: Cluster, user: str) -> Path:
     cert_path, key_path = directory / "client.crt", directory / "client.key"
     _issue(cluster, user, cert_path, key_path)
     kubeconfig = directory / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "testbed",
-                        "cluster": {
-                            "server": cluster.server,
-                            "certificate-authority": str(cluster.pki.ca_cert),
-                        },
-                    }
-                ],
-                "users": [
-                    {
-                        "name": user,
-                        "user": {"client-certificate": str(cert_path), "client-key": str(key_path)},
-                    }
-                ],
-                "contexts": [{"name": user, "context": {"cluster": "testbed", "user": user}}],
-                "current-context": user,
-            }
-        )
-    )
+    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(cluster, user, cert_path, key_path)))
     api = cluster.api_client()
+    _bind_cluster_admin(api, user)
+    _flow_schema(api, user)
+    return kubeconfig
+
+
+def _kubeconfig(cluster: Cluster, user: str, cert_path: Path, key_path: Path) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "testbed",
+                "cluster": {
+                    "server": cluster.server,
+                    "certificate-authority": str(cluster.pki.ca_cert),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate": str(cert_path), "client-key": str(key_path)},
+            }
+        ],
+        "contexts": [{"name": user, "context": {"cluster": "testbed", "user": user}}],
+        "current-context": user,
+    }
+
+
+def _bind_cluster_admin(api: client.ApiClient, user: str) -> None:
     # Manifests as plain dicts, which the client sends unchanged (its methods name model types).
     rbac: Any = client.RbacAuthorizationV1Api(api)
     binding: dict[str, Any] = {
@@ -80,6 +86,11 @@ def create(cluster: Cluster, user: str) -> Path:
         lambda: rbac.create_cluster_role_binding(binding),
         lambda: rbac.replace_cluster_role_binding(binding["metadata"]["name"], binding),
     )
+
+
+def _flow_schema(api: client.ApiClient, user: str) -> None:
+    """Routes `user`'s requests to the `exempt` priority level under a FlowSchema of its own,
+    which gives the identity its own request counters."""
     flow: Any = client.FlowcontrolApiserverV1Api(api)
     schema: dict[str, Any] = {
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
@@ -109,7 +120,6 @@ def create(cluster: Cluster, user: str) -> Path:
         lambda: flow.create_flow_schema(schema),
         lambda: flow.patch_flow_schema(schema["metadata"]["name"], {"spec": schema["spec"]}),
     )
-    return kubeconfig
 
 
 def _create_or_replace(create: Any, replace: Any) -> None:

@@ -232,6 +232,15 @@ def table(
         cells = f"| {row.label} | {_cell(row.fmt, value)} | {_cell(row.fmt, base_value)} | "
         cells += f"{_cell('{:.2f}x', ratio)} |"
         lines.append(cells + (f" {row.target} | {met} |" if targets else ""))
+    return "\n".join(lines + _details(ms, base, reference, idle_seconds))
+
+
+def _details(
+    ms: Sequence[Figures], base: Sequence[Figures], reference: str, idle_seconds: float
+) -> list[str]:
+    """The lines below the table: each round's figures when there were several, the machine's
+    load and the test bed's CPU, and each side's writes and reconciles by kind."""
+    lines: list[str] = []
     rounds = max(len(ms), len(base))
     if rounds > 1:
         lines.append("")
@@ -264,7 +273,7 @@ def table(
             f"{name}: reconciles by kind (whole run): "
             + ", ".join(f"{k} {v:.0f}" for k, v in sorted(f.reconciles_by_kind.items()))
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _median(row: Row, rounds: Sequence[Figures]) -> float | None:

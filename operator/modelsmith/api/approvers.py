@@ -121,7 +121,7 @@ ApproverGroup = Annotated[
 
 
 def require_unique_roles(approvers: list[Approver]) -> None:
-    """Python twin of UNIQUE_ROLES_RULE, so the operator refuses what the API server refuses."""
+    """UNIQUE_ROLES_RULE checked in Python, so the operator refuses what the API server refuses."""
     roles = [a.role for a in approvers]
     if len(set(roles)) != len(roles):
         raise ValueError(UNIQUE_ROLES_MESSAGE)

@@ -1,5 +1,5 @@
 """The label selector the cluster-scoped admin objects use to pick namespaces, and the one
-function that evaluates it (the operator's twin of what the admission policies check in CEL).
+function that evaluates it (the operator's own copy of what the admission policies check in CEL).
 
 Same shape and meaning as Kubernetes' own metav1.LabelSelector: every matchLabels entry and every
 matchExpressions entry must hold; `{}` selects every namespace."""
@@ -52,7 +52,7 @@ class LabelSelectorRequirement(ApiModel):
 
     @model_validator(mode="after")
     def _values_fit_operator(self) -> LabelSelectorRequirement:
-        # The CEL rule's twin: the models refuse what the API server refuses.
+        # The CEL rule checked in Python: the models refuse what the API server refuses.
         if (self.operator in (SelectorOperator.IN, SelectorOperator.NOT_IN)) != bool(self.values):
             raise ValueError(VALUES_RULE)
         return self

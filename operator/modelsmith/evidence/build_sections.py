@@ -29,7 +29,8 @@ from modelsmith.evidence.sections import (
 )
 
 if TYPE_CHECKING:
-    # Only for the annotations: bundle.py imports this module to build the bundle.
+    # For type annotations only: bundle.py imports this module, so importing it back at run
+    # time would be circular.
     from modelsmith.evidence.bundle import IterationRecord
 
 _PLACES: Final = 6

@@ -16,7 +16,8 @@ from modelsmith.evidence.findings import Finding, LeakKind
 
 _WORD: Final = re.compile(r"\[redacted:[a-z-]+\]|\x00+|\w+")
 MASK: Final = "\x00"
-"""Text masked with this (same length, so spans hold) is a join breaker, like a placeholder."""
+"""Text masked with this keeps its length, so spans still hold, and reads as one word that no
+text contains, as a placeholder does: no match joins the words on either side of it."""
 # Words too common to tell one text from another (and the operator's own status vocabulary).
 _COMMON: Final = frozenset(
     """a an the and or but if then else of to in on at by for with from into onto over under as

@@ -1,9 +1,10 @@
-"""The loop: pure decisions from the run's memory and what the handler observed.
+"""The loop: pure decisions from the run's memory and what the run controller observed.
 
-Nothing here does I/O or knows kopf or Kubernetes. The IterationRun handler gathers an
-Observation, calls `decide(state, observation, config, now)`, performs `decision.actions` in
-order (each idempotent by name), then persists `decision.state` into status. If an action fails
-it persists nothing; deciding again from the old state yields the same names.
+Nothing here does I/O or knows kopf or Kubernetes. The run controller (modelsmith.controllers.run)
+gathers an Observation, calls `decide(state, observation, config, now)`, performs
+`decision.actions` in order (each idempotent by name), then persists `decision.state` into
+status. If an action fails it persists nothing; deciding again from the old state yields the same
+names.
 
 Choices the design left open:
 - A base model that already clears the threshold still trains one iteration: only trained

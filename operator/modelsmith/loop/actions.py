@@ -1,5 +1,5 @@
-"""What a decision asks the handler to do. Each action is idempotent by name, so a handler
-that crashes halfway and reconciles again from the old state repeats them harmlessly."""
+"""What a decision asks the run controller to do. Each action is idempotent by name, so a
+controller that crashes halfway and reconciles again from the old state repeats them harmlessly."""
 
 from __future__ import annotations
 

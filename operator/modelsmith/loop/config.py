@@ -1,4 +1,4 @@
-"""The run's limits and policy, resolved by the handler from the run and its intake."""
+"""The run's limits and policy, resolved by the run controller from the run and its intake."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The loop's core: from the run's memory and what the handler observed, the next decision.
+"""The loop's core: from the run's memory and what the run controller observed, the next
+decision.
 
-`decide` is pure. The handler performs the decision's actions in order (each is idempotent by
-name), then persists `decision.state` into the run's status. If an action fails it persists
+`decide` is pure. The run controller performs the decision's actions in order (each is idempotent
+by name), then persists `decision.state` into the run's status. If an action fails it persists
 nothing: the next reconcile decides again from the old state and gets the same actions with the
 same names, so a Job is never launched twice and a ledger entry never written twice.
 
@@ -70,7 +71,7 @@ class Decision(LoopModel):
     """Operational words: no paths, hosts, Job names or prompts."""
     actions: tuple[Action, ...]
     state: RunState
-    """The run's memory after the actions; the handler persists it into status."""
+    """The run's memory after the actions; the run controller persists it into status."""
     blocked_by: BlockedBy | None
     next_action: str
     history_entry: HistoryEntry | None

@@ -1,5 +1,5 @@
-"""Ledger entries: the run's append-only record. The handler writes each one, write-once, under
-the run's ledger prefix by sequence number; `decide` only composes them."""
+"""Ledger entries: the run's append-only record. The run controller writes each one, write-once,
+under the run's ledger prefix by sequence number; `decide` only composes them."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class LedgerEntry(LoopModel):
     verdict: AcceptanceVerdict | None = None
     previous: str = ""
     """sha256 of the entry before it as stored ("" for the first): the ledger is a hash chain
-    whose head the run's status holds (contract.integrity). The handler sets it on write."""
+    whose head the run's status holds (contract.integrity). The run controller sets it on write."""
 
     def key(self) -> str:
         """The object name under the run's ledger prefix."""

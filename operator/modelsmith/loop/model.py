@@ -10,7 +10,7 @@ from pydantic.alias_generators import to_camel
 
 class LoopModel(BaseModel):
     """Frozen, so a decision can never be edited after `decide` returns it; wire names match the
-    IterationRun status (camelCase) so the handler copies fields across by name."""
+    IterationRun status (camelCase) so the run controller copies fields across by name."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,

@@ -1,4 +1,5 @@
-"""What the handler saw this reconcile. It gathers these facts; `decide` interprets them."""
+"""What the run controller saw this reconcile. It gathers these facts; `decide` interprets
+them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from modelsmith.loop.reasons import Reason
 
 RETRY_ANNOTATION: Final = "modelsmith.io/retry"
 """Setting this annotation on the run to a new value asks a run Blocked past its Job retry
-budget to try again; the handler passes the value as Observation.retry_request."""
+budget to try again; the run controller passes the value as Observation.retry_request."""
 
 
 class IntakeReadiness(LoopModel):
@@ -151,8 +152,8 @@ class Observation(LoopModel):
     stays blocked: nothing it decides from the store can be trusted any more."""
     launch_refusal: LaunchRefusal | None = None
     """Set when the target, read afresh, refuses the intake: a decision that would launch a Job
-    blocks instead (governance), and a run so blocked resumes once this is None again. The
-    handler reads the target before every launch and while a run is so blocked."""
+    blocks instead (governance), and a run so blocked resumes once this is None again. The run
+    controller reads the target before every launch and while a run is so blocked."""
     input_problem: InputProblem | None = None
     """Set once the run has started (status.pinned) when its intake is gone or has another
     spec than the pinned one, or its Benchmark is gone."""

@@ -1,14 +1,14 @@
 """A run's inputs, pinned at its start, and what the run does when they go missing or change.
 
-A run starts on one intake spec and one Benchmark content. The handler records both (digests in
-status.pinned, snapshots in the object store) when the run leaves Pending; from then on every
-reconcile compares the live intake's spec digest with the pinned one. The run never goes on with
-another spec: an intake deleted mid-run blocks it (IntakeMissing), one re-created or edited to
-another spec blocks it (IntakeChanged), a deleted Benchmark blocks it (BenchmarkMissing; the
-run's Jobs read the pinned scenario snapshot, but a Benchmark gone mid-run is a mistake its
-owner should hear about). The Job the run holds is stopped once the block has lasted
-`RunConfig.input_grace_seconds`; the same spec back resumes the run, starting the stopped Job
-again as a new attempt. Internal to the loop; `decide` calls it."""
+A run starts on one intake spec and one Benchmark content. The run controller records both
+(digests in status.pinned, snapshots in the object store) when the run leaves Pending; from then
+on every reconcile compares the live intake's spec digest with the pinned one. The run never goes
+on with another spec: an intake deleted mid-run blocks it (IntakeMissing), one re-created or
+edited to another spec blocks it (IntakeChanged), a deleted Benchmark blocks it
+(BenchmarkMissing; the run's Jobs read the pinned scenario snapshot, but a Benchmark gone mid-run
+is a mistake its owner should hear about). The Job the run holds is stopped once the block has
+lasted `RunConfig.input_grace_seconds`; the same spec back resumes the run, starting the stopped
+Job again as a new attempt. Internal to the loop; `decide` calls it."""
 
 from __future__ import annotations
 

@@ -71,6 +71,6 @@ class Reason(StrEnum):
     INTAKE_MISSING = "IntakeMissing"
     INTAKE_CHANGED = "IntakeChanged"
     BENCHMARK_MISSING = "BenchmarkMissing"
-    # The operator on duty.
+    # A person pausing and resuming the run (spec.suspend).
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

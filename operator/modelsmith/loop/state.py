@@ -139,8 +139,8 @@ class Transition(LoopModel):
 
 
 class RunState(LoopModel):
-    """What `decide` needs to remember. A fresh run is `RunState()`; the handler persists the
-    state a decision returns and passes it back next time."""
+    """What `decide` needs to remember. A fresh run is `RunState()`; the run controller
+    persists the state a decision returns and passes it back next time."""
 
     phase: Phase = Phase.PENDING
     iteration: int = Field(default=0, ge=0)
