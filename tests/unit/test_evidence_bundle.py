@@ -307,7 +307,12 @@ def test_candidate_point_is_added_when_history_lacks_it() -> None:
     assert b.lineage.steps[-1].recipe == "recipe not recorded"
 
 
-def _lineage(iteration: int, data: str, adapter: str) -> TrainedLineage:
+def _lineage(
+    iteration: int, data: str, adapter: str, supplied: str | None = None
+) -> TrainedLineage:
+    training_data: dict[str, object] = {"digest": "sha256:" + data * 64, "examples": 3}
+    if supplied:
+        training_data |= {"supplied": 1, "supplied_digest": "sha256:" + supplied * 64}
     return TrainedLineage.model_validate(
         {
             "label": f"support-triage-run-1-iter-{iteration}",
@@ -321,7 +326,7 @@ def _lineage(iteration: int, data: str, adapter: str) -> TrainedLineage:
             "artefact_digest": "sha256:" + adapter * 64,
             "recipe": {},
             "seed": 0,
-            "training_data": {"digest": "sha256:" + data * 64, "examples": 3},
+            "training_data": training_data,
             "created_at": "2026-01-01T00:00:00Z",
         }
     )
@@ -344,3 +349,15 @@ def test_lineage_carries_the_digests_of_base_weights_training_material_and_adapt
     bare = samples.bundle()
     assert bare.lineage.base_digest is None and bare.lineage.steps[-1].adapter_digest is None
     assert "digest not recorded" in render_report(bare, samples.sanitiser())
+
+
+def test_lineage_names_the_pinned_training_data_its_supplied_examples_came_from() -> None:
+    b = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "c", "e")})
+    assert [(s.iteration, s.supplied_data_digest) for s in b.lineage.steps] == [
+        (1, None),
+        (3, "sha256:" + "e" * 64),
+    ]
+    page = render_report(b, samples.sanitiser())
+    assert "sha256:" + "e" * 64 in page
+    other = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "c", "f")})
+    assert digest(other) != digest(b)

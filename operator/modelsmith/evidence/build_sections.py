@@ -188,6 +188,7 @@ def lineage(
                     card.heldout_score if card else record.heldout_score if record else None
                 ),
                 training_data_digest=digests.training_data.digest if digests else None,
+                supplied_data_digest=digests.training_data.supplied_digest if digests else None,
                 adapter_digest=digests.artefact_digest if digests else None,
             )
         )

@@ -188,11 +188,16 @@ def _lineage(bundle: EvidenceBundle) -> str:
         f"<li>iteration {s.iteration}: {escape(s.recipe)} &rarr; "
         f"<strong>{escape(s.label)}</strong> (score {score_text(s.score)}, held-out "
         f"{score_text(s.heldout_score)}; training material "
-        f"{_digest(s.training_data_digest)}, adapter {_digest(s.adapter_digest)})</li>"
+        f"{_digest(s.training_data_digest)}{_supplied(s.supplied_data_digest)}, adapter "
+        f"{_digest(s.adapter_digest)})</li>"
         for s in lineage.steps
     ]
     path = escape(bundle.lineage.path)
     return f'<ol class="lineage">{"".join(items)}</ol><p class="muted">{path}</p>'
+
+
+def _supplied(digest_: str | None) -> str:
+    return f" with the intake's training data {_digest(digest_)}" if digest_ else ""
 
 
 def _approvers(bundle: EvidenceBundle) -> str:

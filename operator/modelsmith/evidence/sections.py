@@ -115,6 +115,12 @@ class LineageStep(ApiModel):
     training_data_digest: str | None = Field(
         default=None, description="sha256 of the training material it was trained on."
     )
+    supplied_data_digest: str | None = Field(
+        default=None,
+        description="sha256 of the intake's training data, as the run pinned it at its start "
+        "(status.pinned.trainingDataDigest), that part of the material came from; absent when "
+        "it trained on the benchmark alone.",
+    )
     adapter_digest: str | None = Field(
         default=None, description="sha256 of the weights it produced (its adapter)."
     )
