@@ -16,6 +16,7 @@ server, started once per session or found running.
   the test's namespace.
 - `jobset` (session): `testbed.jobset.JobSet` running against the cluster, started by the first
   test that asks; its pods find each other by host name (`testbed.podnet`).
+- `base_model` (session): the URI of the quickstart's tiny base model, published once.
 - `real_model_dir` (session): the converted SmolLM2-135M-Instruct folder (hack/real_model.py),
   from the cache outside the checkout; the first session on a machine fetches and converts it.
 
@@ -423,3 +424,14 @@ def real_model_dir() -> Path:
         timeout=900,
     )
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def base_model(object_store: ObjectStore) -> str:
+    """The quickstart's tiny base model (hack/quickstart_model.py), published once for the fault
+    and end-to-end tests that run the quickstart on it; they only read it."""
+    from e2e.quickstart import build_base_model
+
+    uri = f"s3://{object_store.bucket}/models/quickstart/tiny-support-base/"
+    build_base_model(object_store, uri)
+    return uri

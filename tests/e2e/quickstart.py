@@ -4,6 +4,7 @@ namespace and model location rewritten, plus the ServiceAccount and Secret the i
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ import quickstart_model
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart"
+RUN = "support-triage-run-1"
+"""The quickstart's IterationRun."""
 
 
 def target_name(namespace: str) -> str:
@@ -150,3 +154,36 @@ def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any
     out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
     result: dict[str, Any] = json.loads(out)
     return result
+
+
+def run_status(cluster: Cluster, namespace: str, run: str = RUN) -> dict[str, Any]:
+    status: dict[str, Any] = get(cluster, "irun", namespace, run).get("status") or {}
+    return status
+
+
+def wait_run(
+    cluster: Cluster,
+    namespace: str,
+    phases: Collection[str],
+    timeout: float,
+    run: str = RUN,
+    interval: float = 2.0,
+) -> dict[str, Any]:
+    """The run's status once its phase is one of `phases`."""
+    status: dict[str, Any] = wait_for(
+        lambda: (s := run_status(cluster, namespace, run)).get("phase") in phases and s,
+        timeout=timeout,
+        interval=interval,
+        description=f"run {run} in {' or '.join(sorted(phases))}",
+    )
+    return status
+
+
+def run_events(cluster: Cluster, namespace: str, run: str = RUN) -> list[dict[str, Any]]:
+    """The Events whose object is named `run` (the run's, and its gate's of the same name)."""
+    out = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={run}",
+        "-o", "json",
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items

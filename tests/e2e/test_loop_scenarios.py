@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,22 +13,9 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import apply_quickstart, build_base_model, get
+from .quickstart import RUN, apply_quickstart, run_status, wait_run
 
 pytestmark = pytest.mark.slow
-RUN = "support-triage-run-1"
-
-
-@pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore) -> str:
-    uri = f"s3://{object_store.bucket}/models/loop-scenarios/tiny-support-base/"
-    build_base_model(object_store, uri)
-    return uri
-
-
-def _status(cluster: Cluster, namespace: str) -> dict[str, Any]:
-    status: dict[str, Any] = get(cluster, "irun", namespace, RUN).get("status") or {}
-    return status
 
 
 def _jobs(cluster: Cluster, namespace: str) -> list[str]:
@@ -55,12 +41,7 @@ def test_unreachable_improvement_ends_plateaued_naming_the_cluster(
         intake={"promotion": {"threshold": 1.0, "minImprovement": 1.0}},
         run={**FAST, "plateauPatience": 1},
     )
-    status = wait_for(
-        lambda: (s := _status(cluster, namespace)).get("phase") == "Plateaued" and s,
-        timeout=600,
-        interval=2,
-        description="run Plateaued",
-    )
+    status = wait_run(cluster, namespace, {"Plateaued"}, timeout=600)
     cluster_label = status["strongestFailureCluster"]["label"]
     assert cluster_label and "capability=" in cluster_label
     assert cluster_label in status["nextAction"]
@@ -84,12 +65,7 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
         target={"maxGpus": 4},
         run=FAST,
     )
-    status = wait_for(
-        lambda: (s := _status(cluster, namespace)).get("phase") == "Blocked" and s,
-        timeout=600,
-        interval=2,
-        description="run Blocked for capacity",
-    )
+    status = wait_run(cluster, namespace, {"Blocked"}, timeout=600)
     assert status["blockedBy"]["kind"] == "infrastructure"
     assert status["blockedBy"]["reason"] == "Unschedulable"
     assert status["capacity"]["state"] == "Unschedulable"
@@ -98,8 +74,8 @@ def test_more_gpus_than_the_node_has_blocks_then_proceeds(
     cluster.set_gpus(4)
     wait_for(
         lambda: (
-            _status(cluster, namespace).get("phase") in {"Assessing", "Staged", "Training"}
-            and _status(cluster, namespace).get("capacity", {}).get("state") == "Scheduled"
+            run_status(cluster, namespace).get("phase") in {"Assessing", "Staged", "Training"}
+            and run_status(cluster, namespace).get("capacity", {}).get("state") == "Scheduled"
         ),
         timeout=300,
         interval=2,
@@ -124,12 +100,7 @@ def test_trainer_that_never_starts_is_retried_then_blocked_holding_nothing(
         target={"trainerImage": "modelsmith/broken-trainer:1"},
         run={**FAST, "retries": {"maxAttempts": 2}},
     )
-    status = wait_for(
-        lambda: (s := _status(cluster, namespace)).get("phase") == "Blocked" and s,
-        timeout=600,
-        interval=2,
-        description="run Blocked after its retries",
-    )
+    status = wait_run(cluster, namespace, {"Blocked"}, timeout=600)
     assert status["blockedBy"] == {
         "kind": "infrastructure",
         "reason": "RetryBudgetExhausted",
@@ -156,19 +127,14 @@ def test_operator_killed_mid_training_finishes_with_one_job_per_attempt(
 ) -> None:
     apply_quickstart(cluster, object_store, namespace, base_model, run={"maxIterations": 3})
     wait_for(
-        lambda: _status(cluster, namespace).get("phase") == "Training",
+        lambda: run_status(cluster, namespace).get("phase") == "Training",
         timeout=600,
         interval=1,
         description="run Training",
     )
     operator.kill()
     operator.start()
-    status = wait_for(
-        lambda: (s := _status(cluster, namespace)).get("phase") == "Staged" and s,
-        timeout=900,
-        interval=2,
-        description="run Staged after an operator restart",
-    )
+    status = wait_run(cluster, namespace, {"Staged"}, timeout=900)
     names = _jobs(cluster, namespace)
     assert len(names) == len(set(names))
     iterations = status["iteration"]

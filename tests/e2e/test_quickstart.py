@@ -20,10 +20,17 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import QUICKSTART, build_base_model, get, manifests, prepare_namespace
+from .quickstart import (
+    QUICKSTART,
+    RUN,
+    build_base_model,
+    get,
+    manifests,
+    prepare_namespace,
+    run_events,
+)
 
 pytestmark = pytest.mark.slow
-RUN = "support-triage-run-1"
 FORWARD = ["EvaluatingBaseline", "Training", "Assessing"]
 
 
@@ -104,21 +111,8 @@ def _staged_and_promoted(
     # Every transition is also an Event on the run (sent in the background: soon after).
     transition_reasons = {e["reason"] for e in ledger if e["kind"] == "transition"}
 
-    def run_event_reasons() -> set[str]:
-        out = cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.name={RUN}",
-            "-o",
-            "json",
-        ).stdout
-        return {e["reason"] for e in json.loads(out)["items"]}
-
     wait_for(
-        lambda: transition_reasons <= run_event_reasons(),
+        lambda: transition_reasons <= {e["reason"] for e in run_events(cluster, namespace)},
         30,
         "an Event for every transition of the run",
         interval=1.0,

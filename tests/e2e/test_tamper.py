@@ -18,18 +18,10 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import build_base_model, get, manifests, prepare_namespace
+from .quickstart import RUN, get, manifests, prepare_namespace, run_events
 
 pytestmark = pytest.mark.slow
-RUN = "support-triage-run-1"
 SERVING = "support-triage-serving"
-
-
-@pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
-    uri = f"s3://{object_store.bucket}/models/tamper/tiny-support-base/"
-    build_base_model(object_store, uri)
-    return uri
 
 
 def _keys(store: ObjectStore, prefix: str) -> list[str]:
@@ -112,16 +104,5 @@ def test_a_rewritten_record_blocks_the_run_and_ships_nothing(
     assert gates["items"] == []
     assert get(cluster, "configmap", namespace, SERVING)["data"] == pointer_before
 
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.name={RUN}",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
+    events = run_events(cluster, namespace)
     assert any(e["reason"] == "EvidenceTampered" and e["type"] == "Warning" for e in events)

@@ -18,23 +18,14 @@ from modelsmith.contract.scenario import Scenario, Split
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
-from testbed.waiting import wait_for
 
-from .quickstart import QUICKSTART, apply_quickstart, build_base_model, get, manifests, merge
+from .quickstart import QUICKSTART, RUN, apply_quickstart, manifests, merge, wait_run
 
 pytestmark = pytest.mark.slow
-RUN = "support-triage-run-1"
 FAST = {"recipe": {"steps": 20}, "maxIterations": 1}
 MEASURED = {"recipe": {"steps": 60}, "maxIterations": 1}
 """Enough steps for the tiny model to start answering, so the two runs' scores say something."""
 ENDED = {"Staged", "Plateaued", "Failed", "Stopped", "Blocked"}
-
-
-@pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory) -> str:
-    uri = f"s3://{object_store.bucket}/models/training-data/tiny-support-base/"
-    build_base_model(object_store, uri)
-    return uri
 
 
 def _scenarios() -> list[Scenario]:
@@ -50,11 +41,6 @@ def _record(s: Scenario, **inputs: str) -> dict[str, Any]:
         "capability": s.capability,
         "risk": s.risk,
     }
-
-
-def _ended(cluster: Cluster, namespace: str, run: str) -> dict[str, Any] | None:
-    status: dict[str, Any] = get(cluster, "irun", namespace, run).get("status") or {}
-    return status if status.get("phase") in ENDED else None
 
 
 def test_a_record_copying_a_heldout_scenario_blocks_the_run_naming_it(
@@ -76,9 +62,7 @@ def test_a_record_copying_a_heldout_scenario_blocks_the_run_naming_it(
     apply_quickstart(
         cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
     )
-    status = wait_for(
-        lambda: _ended(cluster, namespace, RUN), timeout=600, interval=2, description="run ended"
-    )
+    status = wait_run(cluster, namespace, ENDED, timeout=600)
     assert status["phase"] == "Blocked", status
     assert status["lastTransition"]["reason"] == "Contamination"
     assert f"held-out scenario {heldout.id}" in status["lastTransition"]["message"]
@@ -149,12 +133,8 @@ def test_clean_records_are_trained_on_counted_and_measured_against_the_benchmark
         cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=MEASURED
     )
     _benchmark_alone(cluster, namespace, base_model)
-    with_data = wait_for(
-        lambda: _ended(cluster, namespace, RUN), timeout=900, interval=3, description="data run"
-    )
-    alone = wait_for(
-        lambda: _ended(cluster, namespace, "plain-run"), timeout=900, interval=3, description="run"
-    )
+    with_data = wait_run(cluster, namespace, ENDED, timeout=900, interval=3)
+    alone = wait_run(cluster, namespace, ENDED, timeout=900, run="plain-run", interval=3)
 
     lineage = _lineage(object_store, namespace, RUN)
     assert lineage["training_data"]["supplied"] == len(lines)
@@ -218,9 +198,7 @@ def test_training_data_in_another_bucket_blocks_before_any_job(
     apply_quickstart(
         cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
     )
-    status = wait_for(
-        lambda: _ended(cluster, namespace, RUN), timeout=300, interval=2, description="run ended"
-    )
+    status = wait_run(cluster, namespace, ENDED, timeout=300)
     assert status["phase"] == "Blocked", status
     assert status["lastTransition"]["reason"] == "ExecutionTargetNotAllowed"
     assert (

@@ -1,7 +1,8 @@
 """What the fault tests share: the quickstart run in a test namespace, the peering objects and
 the audit of what a run left behind (one Job per phase, iteration and attempt; a ledger without
 gaps). The faults themselves are the test bed's public controls: `Cluster.restart_apiserver`,
-`Cluster.set_heartbeats`, `ObjectStore.stop` / `ObjectStore.restart`."""
+`Cluster.set_heartbeats`, `ObjectStore.stop` / `ObjectStore.restart`, and Kueue's preemption.
+"""
 
 from __future__ import annotations
 
@@ -17,46 +18,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 
-from e2e.quickstart import manifests, prepare_namespace
+from e2e.quickstart import RUN, apply_quickstart
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = "support-triage-run-1"
 Json = dict[str, Any]
-
-
-def apply_quickstart(
-    cluster: Cluster,
-    store: ObjectStore,
-    namespace: str,
-    model_uri: str,
-    intake: Json | None = None,
-    run: Json | None = None,
-    target: Json | None = None,
-) -> None:
-    prepare_namespace(cluster, store, namespace)
-    for doc in manifests(namespace, model_uri):
-        if doc["kind"] == "ExecutionTarget":
-            merge(doc["spec"], target or {})
-        if doc["kind"] == "ModelIntake":
-            merge(doc["spec"], intake or {})
-        if doc["kind"] == "IterationRun":
-            merge(doc["spec"], run or {})
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
-
-
-def merge(target: Json, changes: Json) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge(target[key], value)
-        else:
-            target[key] = value
+IMAGES = (
+    REPO / "trainer-image" / "modelsmith_trainer" / "__main__.py",
+    REPO / "evaluator-image" / "modelsmith_evaluator" / "__main__.py",
+)
+FAULT_MARKS = [
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.timeout(2700),
+    pytest.mark.skipif(
+        not all(p.exists() for p in IMAGES), reason="needs the trainer and evaluator images"
+    ),
+]
+"""Every fault test module's `pytestmark`."""
+# A run of the quickstart to Staged takes minutes; with a fault, a few more.
+TO_STAGED = 1500.0
 
 
 class RunWatch:
@@ -123,6 +111,35 @@ class RunWatch:
             description=f"run {RUN} in {' or '.join(phases)}",
         )
         return status
+
+
+def train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
+    pods = watch.pods(f"job-name={watch.job_name(f'i{iteration}-train-a1')}")
+    return any(p["status"].get("phase") == "Running" for p in pods)
+
+
+def quickstart_training(
+    cluster: Cluster,
+    store: ObjectStore,
+    namespace: str,
+    model_uri: str,
+    *,
+    target: Json | None = None,
+    run: Json | None = None,
+    checkpoint: bool = False,
+) -> RunWatch:
+    """The quickstart applied in `namespace` (the target's and run's spec merged with `target`
+    and `run`) and watched until its first training pod runs, having written a complete
+    checkpoint too when `checkpoint`."""
+    watch = RunWatch(cluster, namespace)
+    apply_quickstart(cluster, store, namespace, model_uri, target=target, run=run)
+    wait_for(
+        lambda: train_pod_running(watch) and (not checkpoint or checkpointed(store, namespace)),
+        timeout=TO_STAGED,
+        interval=0.2,
+        description="training running" + (" with a complete checkpoint" if checkpoint else ""),
+    )
+    return watch
 
 
 # ----- what a run leaves behind ----------------------------------------------------------
@@ -301,3 +318,48 @@ def _operator_can_write_run_status(cluster: Cluster, namespace: str) -> bool:
         check=False,
     )
     return out.stdout.strip() == "yes"
+
+
+# ----- checkpoints and resume ------------------------------------------------------------
+
+
+def store_objects(store: ObjectStore, namespace: str, under: str) -> dict[str, bytes]:
+    """The run's objects whose key contains `under`, by key."""
+    s3 = store.client()
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=store.bucket, Prefix=f"runs/{namespace}/{RUN}-"
+    ):
+        for item in page.get("Contents", []):
+            if under in item["Key"]:
+                body = s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read()
+                found[item["Key"]] = body
+    return found
+
+
+def checkpointed(store: ObjectStore, namespace: str) -> bool:
+    """Whether iteration 1's training has written a complete checkpoint (its manifest last)."""
+    keys = store_objects(store, namespace, "/iter-1/candidate/checkpoint/")
+    return any(k.endswith("/manifest.json") for k in keys)
+
+
+def assert_resumed_from_checkpoint(
+    watch: RunWatch, store: ObjectStore, status: Json, steps: int, every: int
+) -> Audit:
+    """Iteration 1's training was interrupted and its Job's next pod continued from a
+    checkpoint: the result, status and ledger say so, the steps trained are the recipe's, and
+    the run spent none of its attempts (no second training Job)."""
+    (result,) = store_objects(store, watch.namespace, "/iter-1/candidate/result.json").values()
+    report = json.loads(result)
+    resumed = report["resumed_from_step"]
+    assert resumed in range(every, steps, every), report
+    assert report["steps"] == steps
+    assert status["training"]["resumedFromStep"] == resumed
+    audit = assert_nothing_lost(watch, store)
+    (entry,) = [e for e in audit.ledger if e["reason"] == "TrainingResumed"]
+    assert (entry["iteration"], entry["attempt"]) == (1, 1)
+    assert f"at step {resumed} of {steps}" in entry["message"]
+    assert watch.job_name("i1-train-a2") not in audit.jobs
+    # A complete candidate leaves no checkpoints behind.
+    assert not store_objects(store, watch.namespace, "/iter-1/candidate/checkpoint/")
+    return audit

@@ -18,52 +18,34 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from e2e.quickstart import build_base_model
+from e2e.quickstart import apply_quickstart
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
 from .harness import (
+    FAULT_MARKS,
     RUN,
+    TO_STAGED,
     Json,
     RunWatch,
-    apply_quickstart,
     assert_nothing_lost,
+    assert_resumed_from_checkpoint,
     frozen,
     install_peering,
+    quickstart_training,
     reconciles,
     status_writes_refused,
+    train_pod_running,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGES = (
-    REPO / "trainer-image" / "modelsmith_trainer" / "__main__.py",
-    REPO / "evaluator-image" / "modelsmith_evaluator" / "__main__.py",
-)
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.slow,
-    pytest.mark.timeout(2700),
-    pytest.mark.skipif(
-        not all(p.exists() for p in IMAGES), reason="needs the trainer and evaluator images"
-    ),
-]
-# A run of the quickstart to Staged takes minutes; with a fault, a few more.
-TO_STAGED = 1500.0
+pytestmark = FAULT_MARKS
 FAULTS: dict[str, bool] = {}
 """Each fault injected -> whether the run survived it (filled as the tests go)."""
-
-
-@pytest.fixture(scope="module")
-def base_model(object_store: ObjectStore) -> str:
-    uri = f"s3://{object_store.bucket}/models/faults/tiny-support-base/"
-    build_base_model(object_store, uri)
-    return uri
 
 
 def _injected(*names: str) -> None:
@@ -74,11 +56,6 @@ def _injected(*names: str) -> None:
 def _survived(*names: str) -> None:
     for name in names:
         FAULTS[name] = True
-
-
-def _train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
-    pods = watch.pods(f"job-name={watch.job_name(f'i{iteration}-train-a1')}")
-    return any(p["status"].get("phase") == "Running" for p in pods)
 
 
 def _launched(watch: RunWatch, suffix: str) -> bool:
@@ -107,7 +84,7 @@ BOUNDARIES = [
         lambda w: w.phase() == "EvaluatingBaseline",
         "i1-train-a1",
     ),
-    Boundary("SIGKILL: mid-Training", lambda w: w.phase() == "Training" and _train_pod_running(w)),
+    Boundary("SIGKILL: mid-Training", lambda w: w.phase() == "Training" and train_pod_running(w)),
     Boundary("SIGKILL: Assessing just launched", lambda w: w.phase() == "Training", "i1-eval-a1"),
     Boundary(
         "SIGKILL: PromotionStaging / just Staged",
@@ -239,14 +216,7 @@ def test_api_server_restart_mid_training_is_ridden_out(
     base_model: str,
 ) -> None:
     fault = "API server restart mid-Training"
-    watch = RunWatch(cluster, namespace)
-    apply_quickstart(cluster, object_store, namespace, base_model)
-    wait_for(
-        lambda: _train_pod_running(watch),
-        timeout=TO_STAGED,
-        interval=0.5,
-        description="training running",
-    )
+    quickstart_training(cluster, object_store, namespace, base_model)
     assert operator.proc is not None
     pid = operator.proc.pid
     _injected(fault)
@@ -270,21 +240,10 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     base_model: str,
 ) -> None:
     fault = "training pod deleted"
-    watch = RunWatch(cluster, namespace)
-    apply_quickstart(
-        cluster,
-        object_store,
-        namespace,
-        base_model,
-        target={"backoffLimit": 1},
+    watch = quickstart_training(
+        cluster, object_store, namespace, base_model, target={"backoffLimit": 1}
     )
     job = watch.job_name("i1-train-a1")
-    wait_for(
-        lambda: _train_pod_running(watch),
-        timeout=TO_STAGED,
-        interval=0.5,
-        description="training running",
-    )
     (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
     _injected(fault)
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
@@ -304,25 +263,6 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     _survived(fault)
 
 
-def _store_objects(store: ObjectStore, namespace: str, under: str) -> dict[str, bytes]:
-    """The run's objects whose key contains `under`, by key."""
-    s3 = store.client()
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=store.bucket, Prefix=f"runs/{namespace}/{RUN}-"
-    ):
-        for item in page.get("Contents", []):
-            if under in item["Key"]:
-                body = s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read()
-                found[item["Key"]] = body
-    return found
-
-
-def _checkpointed(store: ObjectStore, namespace: str) -> bool:
-    keys = _store_objects(store, namespace, "/iter-1/candidate/checkpoint/")
-    return any(k.endswith("/manifest.json") for k in keys)
-
-
 def test_killed_training_pod_resumes_from_its_checkpoint(
     operator: OperatorProcess,
     cluster: Cluster,
@@ -331,23 +271,17 @@ def test_killed_training_pod_resumes_from_its_checkpoint(
     base_model: str,
 ) -> None:
     fault = "training pod killed after a checkpoint"
-    watch = RunWatch(cluster, namespace)
     steps, every = 100, 20
-    apply_quickstart(
+    watch = quickstart_training(
         cluster,
         object_store,
         namespace,
         base_model,
         target={"backoffLimit": 1},
         run={"recipe": {"steps": steps, "checkpointEverySteps": every}},
+        checkpoint=True,
     )
     job = watch.job_name("i1-train-a1")
-    wait_for(
-        lambda: _train_pod_running(watch) and _checkpointed(object_store, namespace),
-        timeout=TO_STAGED,
-        interval=0.2,
-        description="training running with a complete checkpoint",
-    )
     (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
     _injected(fault)
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
@@ -362,21 +296,8 @@ def test_killed_training_pod_resumes_from_its_checkpoint(
     assert trained["status"].get("failed", 0) >= 1, trained["status"]
     assert trained["status"].get("succeeded") == 1, trained["status"]
 
-    # The replacement pod continued from a checkpoint: the result, status and ledger say so.
-    (result,) = _store_objects(object_store, namespace, "/iter-1/candidate/result.json").values()
-    report = json.loads(result)
-    resumed = report["resumed_from_step"]
-    assert resumed in range(every, steps, every), report
-    assert report["steps"] == steps
-    assert status["training"]["resumedFromStep"] == resumed
-    audit = assert_nothing_lost(watch, object_store)
-    (entry,) = [e for e in audit.ledger if e["reason"] == "TrainingResumed"]
-    assert (entry["iteration"], entry["attempt"]) == (1, 1)
-    assert f"at step {resumed} of {steps}" in entry["message"]
-    # The Job's own retry absorbed it: the run spent none of its attempts.
-    assert watch.job_name("i1-train-a2") not in audit.jobs
-    # A complete candidate leaves no checkpoints behind.
-    assert not _store_objects(object_store, namespace, "/iter-1/candidate/checkpoint/")
+    # The replacement pod continued from a checkpoint; the Job's own retry absorbed the kill.
+    assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
     _survived(fault)
 
 
@@ -480,14 +401,7 @@ def test_two_peered_replicas_never_both_act(
     )
     violations: list[str] = []
     try:
-        watch = RunWatch(cluster, namespace)
-        apply_quickstart(cluster, object_store, namespace, base_model)
-        wait_for(
-            lambda: _train_pod_running(watch),
-            timeout=TO_STAGED,
-            interval=0.5,
-            description="training running under replica a",
-        )
+        watch = quickstart_training(cluster, object_store, namespace, base_model)
         _injected(takeover, failover)
         b.start()
         wait_for(lambda: _paused_at(a), timeout=60, interval=0.5, description="a pauses for b")

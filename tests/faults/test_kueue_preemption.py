@@ -1,0 +1,130 @@
+"""Kueue preempting a run's training mid-way (real Kueue v0.17.0, real trainer): the run's Jobs
+go through a LocalQueue whose ClusterQueue has CPU quota for one of them and preempts lower
+priorities within itself. Once training has written a checkpoint, someone else's Job of a
+higher WorkloadPriorityClass arrives in the same queue: Kueue evicts the training Job (it
+suspends it and its pod stops), the run says Preempted without spending an attempt, and when
+the preemptor is gone Kueue admits the same Job again and its new pod continues from the last
+checkpoint. `make test-faults` runs it (marker `faults`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from testbed.cluster import Cluster
+from testbed.kueue import API_GROUP
+from testbed.objectstore import ObjectStore
+from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
+
+from .harness import (
+    FAULT_MARKS,
+    TO_STAGED,
+    Json,
+    RunWatch,
+    assert_resumed_from_checkpoint,
+    quickstart_training,
+)
+
+pytestmark = FAULT_MARKS
+QUEUE = "gpu"  # the LocalQueue's name (the `gpu_queue` fixture's)
+
+
+@pytest.fixture
+def high_priority(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """A WorkloadPriorityClass above the run's Jobs (they carry none: priority 0)."""
+    name = f"{namespace}-high"[:63]
+    body = {"apiVersion": f"{API_GROUP}/v1beta2", "kind": "WorkloadPriorityClass",
+            "metadata": {"name": name}, "value": 1000}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    yield name
+    cluster.kubectl("delete", "workloadpriorityclass", name, "--wait=false", check=False)
+
+
+def _one_cpu_preempting(cluster: Cluster, cluster_queue: str) -> None:
+    """The ClusterQueue's quota down to the one CPU a quickstart Job asks for, so that a second
+    Job can only run by taking it back, and preemption of lower priorities within it."""
+    patch = [
+        {"op": "replace", "path": "/spec/resourceGroups/0/flavors/0/resources/0",
+         "value": {"name": "cpu", "nominalQuota": "1"}},
+        {"op": "add", "path": "/spec/preemption",
+         "value": {"withinClusterQueue": "LowerPriority"}},
+    ]
+    cluster.kubectl("patch", "clusterqueue", cluster_queue, "--type=json", "-p",
+                    json.dumps(patch))
+
+
+def _urgent_job(namespace: str, priority: str) -> Json:
+    """Someone else's Job in the same LocalQueue wanting the queue's one CPU; it runs until it
+    is deleted, so the test decides when the preemptor is done."""
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "urgent", "namespace": namespace,
+                     "labels": {"kueue.x-k8s.io/queue-name": QUEUE,
+                                "kueue.x-k8s.io/priority-class": priority}},
+        "spec": {"suspend": True, "backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "python",
+                            "command": ["python", "-c", "import time; time.sleep(3600)"],
+                            "resources": {"requests": {"cpu": "1", "memory": "64Mi"}}}],
+        }}},
+    }
+
+
+def _preempted(watch: RunWatch) -> Json | None:
+    status = watch.status()
+    return status if (status.get("capacity") or {}).get("state") == "Preempted" else None
+
+
+def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+    gpu_queue: Callable[..., str],
+    high_priority: str,
+) -> None:
+    began = time.monotonic()
+    _one_cpu_preempting(cluster, gpu_queue(gpus=1, name=QUEUE))
+    steps, every = 100, 20
+    watch = quickstart_training(cluster, object_store, namespace, base_model,
+                                target={"kueueQueue": QUEUE},
+                                run={"recipe": {"steps": steps, "checkpointEverySteps": every}},
+                                checkpoint=True)
+    job = watch.job_name("i1-train-a1")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(_urgent_job(namespace, high_priority)))
+
+    # Kueue takes the quota back: the training Job is suspended, the run waits without a
+    # failed attempt and says why.
+    status = wait_for(lambda: _preempted(watch), timeout=120, interval=0.5,
+                      description="the run's training preempted by Kueue")
+    assert status["phase"] == "Training" and status["attempt"] == 1, status
+    assert not status.get("blockedBy"), status["blockedBy"]
+    reason = status["capacity"]["reason"]
+    assert f"preempted by Kueue in {namespace}/{QUEUE}" in reason, reason
+    assert "by a higher-priority workload in its ClusterQueue" in reason, reason
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "Preempted", progressing
+    assert "does not count as failed" in progressing["message"], progressing
+    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
+    assert trained["spec"]["suspend"] is True, trained["spec"]
+    wait_for(lambda: not watch.pods(f"job-name={job}"), timeout=120, interval=0.5,
+             description="the preempted training pod gone")
+
+    # The preemptor is done: Kueue admits the same Job again and its new pod goes on from the
+    # last checkpoint to the recipe's last step.
+    cluster.kubectl("delete", "job", "urgent", "-n", namespace, "--cascade=foreground")
+    status = wait_for(lambda: (s := watch.status()).get("phase") != "Training" and s,
+                      timeout=TO_STAGED, interval=0.5, description="training finished")
+    assert status["phase"] == "Assessing", status.get("lastTransition")
+    assert status["attempt"] == 1, status
+    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
+    assert trained["status"].get("succeeded") == 1, trained["status"]
+    audit = assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
+    assert not [e for e in audit.ledger if e["reason"] == "JobFailedRetrying"], audit.ledger
+    print(f"  preempted and resumed through Kueue in {time.monotonic() - began:.0f} s")
