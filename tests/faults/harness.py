@@ -45,6 +45,19 @@ FAULT_MARKS = [
 """Every fault test module's `pytestmark`."""
 # A run of the quickstart to Staged takes minutes; with a fault, a few more.
 TO_STAGED = 1500.0
+FAULTS: dict[str, bool] = {}
+"""Each fault injected -> whether the run survived it, filled as the tests of every fault
+module go; test_summary.py prints it last."""
+
+
+def injected(*names: str) -> None:
+    for name in names:
+        FAULTS.setdefault(name, False)
+
+
+def survived(*names: str) -> None:
+    for name in names:
+        FAULTS[name] = True
 
 
 class RunWatch:

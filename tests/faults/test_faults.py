@@ -36,27 +36,16 @@ from .harness import (
     assert_nothing_lost,
     assert_resumed_from_checkpoint,
     frozen,
+    injected,
     install_peering,
     quickstart_training,
     reconciles,
     status_writes_refused,
+    survived,
     train_pod_running,
 )
 
 pytestmark = FAULT_MARKS
-FAULTS: dict[str, bool] = {}
-"""Each fault injected -> whether the run survived it (filled as the tests go)."""
-
-
-def _injected(*names: str) -> None:
-    for name in names:
-        FAULTS.setdefault(name, False)
-
-
-def _survived(*names: str) -> None:
-    for name in names:
-        FAULTS[name] = True
-
 
 def _launched(watch: RunWatch, suffix: str) -> bool:
     name = watch.job_name(suffix)
@@ -131,7 +120,7 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
             claimed = _claimed(watch)
             # The window was hit: the Job exists and status still names the previous one.
             assert claimed is None or claimed["phase"] != _phase_of(boundary.name), claimed
-        _injected(boundary.name)
+        injected(boundary.name)
         print(
             f"  killed at {boundary.name}: phase {watch.phase()}, status claims {_claimed(watch)}"
         )
@@ -149,7 +138,7 @@ def test_operator_killed_at_every_phase_boundary_resumes_without_duplicates(
     key = f"{store.get('prefix', '')}runs/{namespace}/{RUN}-{store['runKey']}/evidence/bundle.json"
     bundle = object_store.client().get_object(Bucket=store["bucket"], Key=key)["Body"].read()
     assert gate["spec"]["evidence"]["digest"] == "sha256:" + hashlib.sha256(bundle).hexdigest()
-    _survived(*(b.name for b in BOUNDARIES))
+    survived(*(b.name for b in BOUNDARIES))
 
 
 def _phase_of(boundary: str) -> str:
@@ -175,7 +164,7 @@ def test_object_store_outage_blocks_then_resumes(
         interval=0.5,
         description="run Assessing",
     )
-    _injected(fault)
+    injected(fault)
     # Moto keeps objects in memory only: what the store holds is put aside, with the operator
     # frozen so that nothing is written between the copy and the outage.
     with frozen(operator):
@@ -202,7 +191,7 @@ def test_object_store_outage_blocks_then_resumes(
     reasons = [(e["to"], e["reason"]) for e in audit.ledger if e["kind"] == "transition"]
     assert ("Blocked", "ObjectStoreUnavailable") in reasons
     assert operator.proc is not None and operator.proc.poll() is None
-    _survived(fault)
+    survived(fault)
 
 
 # ----- the API server restarted mid-run -----------------------------------------------------
@@ -219,14 +208,14 @@ def test_api_server_restart_mid_training_is_ridden_out(
     quickstart_training(cluster, object_store, namespace, base_model)
     assert operator.proc is not None
     pid = operator.proc.pid
-    _injected(fault)
+    injected(fault)
     cluster.restart_apiserver(down_seconds=3)
     watch = RunWatch(cluster, namespace)  # a fresh connection pool
     watch.wait_phase("Staged", timeout=TO_STAGED)
     # The same process carried on: kopf re-established its watches, nobody restarted it.
     assert operator.proc.pid == pid and operator.proc.poll() is None
     assert_nothing_lost(watch, object_store)
-    _survived(fault)
+    survived(fault)
 
 
 # ----- a pod deleted under its Job ----------------------------------------------------------
@@ -245,7 +234,7 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     )
     job = watch.job_name("i1-train-a1")
     (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
-    _injected(fault)
+    injected(fault)
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
     wait_for(
         lambda: [p for p in watch.pods(f"job-name={job}") if p["metadata"]["name"] != victim],
@@ -260,7 +249,7 @@ def test_deleted_training_pod_is_replaced_and_the_run_continues(
     audit = assert_nothing_lost(watch, object_store)
     # The Job's own retry absorbed it: the run spent none of its attempts.
     assert watch.job_name("i1-train-a2") not in audit.jobs
-    _survived(fault)
+    survived(fault)
 
 
 def test_killed_training_pod_resumes_from_its_checkpoint(
@@ -283,7 +272,7 @@ def test_killed_training_pod_resumes_from_its_checkpoint(
     )
     job = watch.job_name("i1-train-a1")
     (victim,) = [p["metadata"]["name"] for p in watch.pods(f"job-name={job}")]
-    _injected(fault)
+    injected(fault)
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
     status = wait_for(
         lambda: (s := watch.status()).get("phase") != "Training" and s,
@@ -298,7 +287,7 @@ def test_killed_training_pod_resumes_from_its_checkpoint(
 
     # The replacement pod continued from a checkpoint; the Job's own retry absorbed the kill.
     assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
-    _survived(fault)
+    survived(fault)
 
 
 # ----- the node going NotReady --------------------------------------------------------------
@@ -316,7 +305,7 @@ def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
     watch = RunWatch(cluster, namespace)
     # The node goes NotReady before the run's first Job: once training ran, how long it takes
     # against the node-lifecycle controller's grace decided whether the assessment was placed.
-    _injected(fault)
+    injected(fault)
     cluster.set_heartbeats(False, wait=True)
     apply_quickstart(cluster, object_store, namespace, base_model)
     status = wait_for(
@@ -347,7 +336,7 @@ def test_node_not_ready_shows_in_capacity_then_the_run_proceeds(
     audit = assert_nothing_lost(watch, object_store)
     reasons = [(e["to"], e["reason"]) for e in audit.ledger if e["kind"] == "transition"]
     assert ("Blocked", "Unschedulable") in reasons
-    _survived(fault)
+    survived(fault)
 
 
 # ----- two replicas with peering ------------------------------------------------------------
@@ -402,7 +391,7 @@ def test_two_peered_replicas_never_both_act(
     violations: list[str] = []
     try:
         watch = quickstart_training(cluster, object_store, namespace, base_model)
-        _injected(takeover, failover)
+        injected(takeover, failover)
         b.start()
         wait_for(lambda: _paused_at(a), timeout=60, interval=0.5, description="a pauses for b")
         # In-flight work of a finishes; after that a must stay idle while b drives the run.
@@ -431,9 +420,9 @@ def test_two_peered_replicas_never_both_act(
         watch.wait_phase("Staged", timeout=TO_STAGED)
         assert_nothing_lost(watch, object_store)
         if not violations:
-            _survived(takeover, failover)
+            survived(takeover, failover)
         else:
-            _survived(failover)
+            survived(failover)
     finally:
         b.stop()
         a.stop()
@@ -441,9 +430,3 @@ def test_two_peered_replicas_never_both_act(
         print("  " + "; ".join(violations))
         raise BothActedError("; ".join(violations))
 
-
-def test_summary() -> None:
-    """Prints the figure for the reliability table in docs/benchmarks.md (run with -s)."""
-    for name, survived in FAULTS.items():
-        print(f"  {'survived' if survived else 'NOT survived'}: {name}")
-    print(f"faults survived {sum(FAULTS.values())}/{len(FAULTS)} tried")

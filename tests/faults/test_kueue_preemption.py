@@ -27,11 +27,14 @@ from .harness import (
     Json,
     RunWatch,
     assert_resumed_from_checkpoint,
+    injected,
     quickstart_training,
+    survived,
 )
 
 pytestmark = FAULT_MARKS
 QUEUE = "gpu"  # the LocalQueue's name (the `gpu_queue` fixture's)
+FAULT = "Kueue preemption mid-Training"
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
                                 run={"recipe": {"steps": steps, "checkpointEverySteps": every}},
                                 checkpoint=True)
     job = watch.job_name("i1-train-a1")
+    injected(FAULT)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(_urgent_job(namespace, high_priority)))
 
     # Kueue takes the quota back: the training Job is suspended, the run waits without a
@@ -127,4 +131,5 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
     assert trained["status"].get("succeeded") == 1, trained["status"]
     audit = assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
     assert not [e for e in audit.ledger if e["reason"] == "JobFailedRetrying"], audit.ledger
+    survived(FAULT)
     print(f"  preempted and resumed through Kueue in {time.monotonic() - began:.0f} s")
