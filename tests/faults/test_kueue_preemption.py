@@ -78,6 +78,10 @@ def _urgent_job(namespace: str, priority: str) -> Json:
     }
 
 
+def _job(watch: RunWatch, name: str) -> Json:
+    return next(j for j in watch.jobs() if j["metadata"]["name"] == name)
+
+
 def _preempted(watch: RunWatch) -> Json | None:
     status = watch.status()
     return status if (status.get("capacity") or {}).get("state") == "Preempted" else None
@@ -115,20 +119,25 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
     progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
     assert progressing["reason"] == "Preempted", progressing
     assert "does not count as failed" in progressing["message"], progressing
-    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
-    assert trained["spec"]["suspend"] is True, trained["spec"]
+    assert _job(watch, job)["spec"]["suspend"] is True
     wait_for(lambda: not watch.pods(f"job-name={job}"), timeout=120, interval=0.5,
              description="the preempted training pod gone")
+    wait_for(lambda: not _job(watch, "urgent")["spec"]["suspend"], timeout=120, interval=0.5,
+             description="the preemptor admitted on the quota it took")
 
-    # The preemptor is done: Kueue admits the same Job again and its new pod goes on from the
-    # last checkpoint to the recipe's last step.
+    # The preemptor is done (deleted here; one that completes frees its quota alike): Kueue
+    # admits the same Job again and its new pod goes on from the last checkpoint to the
+    # recipe's last step.
     cluster.kubectl("delete", "job", "urgent", "-n", namespace, "--cascade=foreground")
     status = wait_for(lambda: (s := watch.status()).get("phase") != "Training" and s,
                       timeout=TO_STAGED, interval=0.5, description="training finished")
     assert status["phase"] == "Assessing", status.get("lastTransition")
     assert status["attempt"] == 1, status
-    trained = next(j for j in watch.jobs() if j["metadata"]["name"] == job)
+    trained = _job(watch, job)
+    # Nor did the preemption spend the Job's own retries: a pod stopped by suspension is not
+    # counted as failed.
     assert trained["status"].get("succeeded") == 1, trained["status"]
+    assert trained["status"].get("failed", 0) == 0, trained["status"]
     audit = assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
     assert not [e for e in audit.ledger if e["reason"] == "JobFailedRetrying"], audit.ledger
     survived(FAULT)
