@@ -18,8 +18,17 @@ from modelsmith.contract.scenario import Scenario, Split
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
+from testbed.waiting import wait_for
 
-from .quickstart import QUICKSTART, RUN, apply_quickstart, manifests, merge, wait_run
+from .quickstart import (
+    QUICKSTART,
+    RUN,
+    apply_quickstart,
+    manifests,
+    merge,
+    run_status,
+    wait_run,
+)
 
 pytestmark = pytest.mark.slow
 FAST = {"recipe": {"steps": 20}, "maxIterations": 1}
@@ -91,7 +100,7 @@ def test_training_data_edited_mid_run_is_not_what_the_run_trains_on(
         cluster, object_store, namespace, base_model, intake={"trainingData": source}, run=FAST
     )
     pinned = wait_for(
-        lambda: (get(cluster, "irun", namespace, RUN).get("status") or {}).get("pinned"),
+        lambda: run_status(cluster, namespace).get("pinned"),
         timeout=300,
         interval=0.5,
         description="inputs pinned",
@@ -102,9 +111,7 @@ def test_training_data_edited_mid_run_is_not_what_the_run_trains_on(
     # copy would block the run (Contamination), as in the test above.
     configmap["data"] = {"train.jsonl": heldout}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(configmap))
-    status = wait_for(
-        lambda: _ended(cluster, namespace, RUN), timeout=600, interval=2, description="run ended"
-    )
+    status = wait_run(cluster, namespace, ENDED, timeout=600)
     assert status["phase"] != "Blocked", status
     assert status["pinned"] == pinned
     lineage = _lineage(object_store, namespace, RUN)
