@@ -14,7 +14,6 @@ from kubernetes import client
 from staged import launchable_run
 
 from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
-from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
@@ -47,12 +46,12 @@ def as_operator(
         monkeypatch.setenv(name, value)
     kube.api_client.cache_clear()
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
     yield
     RT.events.flush(30)
     kube.api_client.cache_clear()
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
 
 
 def _can(cluster: Cluster, verb: str, resource: str, namespace: str) -> bool:

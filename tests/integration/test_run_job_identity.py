@@ -13,7 +13,6 @@ from staged import launchable_run, second_namespace
 
 from modelsmith import loop
 from modelsmith.contract.layout import run_key
-from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.job_manifest import LABEL_RUN_UID
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
@@ -33,11 +32,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
     yield
     RT.events.flush(30)
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
 
 
 def _run(namespace: str) -> dict[str, Any]:

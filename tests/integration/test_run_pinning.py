@@ -26,7 +26,7 @@ from modelsmith.api.intake import ModelIntake
 from modelsmith.contract import objectstore
 from modelsmith.contract.layout import run_key
 from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
-from modelsmith.controllers.run import pinning, scenarios, staging
+from modelsmith.controllers.run import pinning, staging
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.controllers.run.state import state_from_status
 from modelsmith.controllers.run.trainingdata import write_training_material
@@ -49,13 +49,13 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     RT.cache.clear()
-    scenarios._published.clear()
-    pinning._parsed.clear()
+    RT.published_scenarios.clear()
+    RT.parsed_scenarios.clear()
     yield
     RT.events.flush(30)
     RT.cache.clear()
-    scenarios._published.clear()
-    pinning._parsed.clear()
+    RT.published_scenarios.clear()
+    RT.parsed_scenarios.clear()
 
 
 def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from staged import launchable_run, second_namespace
 
 from modelsmith.api import samples
 from modelsmith.contract.layout import StoreLocation, for_run, run_key
-from modelsmith.controllers.run import scenarios
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
@@ -36,11 +35,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
     yield
     RT.events.flush(30)
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
 
 
 @pytest.fixture

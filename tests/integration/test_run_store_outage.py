@@ -19,7 +19,7 @@ from modelsmith import GROUP, VERSION, loop
 from modelsmith.api import samples
 from modelsmith.contract import s3
 from modelsmith.contract.layout import RunLayout, run_key
-from modelsmith.controllers.run import pinning, scenarios, trust
+from modelsmith.controllers.run import pinning, trust
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import set_condition
@@ -49,11 +49,11 @@ pytestmark = [pytest.mark.inprocess]
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
     yield
     RT.events.flush(30)
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
 
 
 def _closed_port() -> int:

@@ -4,44 +4,36 @@ per content. Against the real S3 server, the operator code running in the test p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.contract import objectstore
 from modelsmith.controllers.run import scenarios
+from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
-
-
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    scenarios._published.clear()
-    yield
-    scenarios._published.clear()
 
 
 def test_scenarios_are_published_once_per_content(
     operator_env: None, object_store: ObjectStore, namespace: str
 ) -> None:
+    rt = Runtime()
     parsed = Benchmark.model_validate(samples.benchmark("bench", namespace, 20)).spec.scenarios
-    first = scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed)
+    first = scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed)
     assert first.startswith(f"s3://{object_store.bucket}/benchmarks/{namespace}/bench/scenarios-")
     lines = objectstore.get_bytes(first).decode().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [sc.id for sc in parsed]
     # Known written: the next launch on the same content writes nothing, even if the object
     # were gone; after a restart (nothing known) the conditional PUT finds it there.
     objectstore.delete(first)
-    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
     assert not objectstore.exists(first)
-    scenarios._published.clear()
-    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    rt = Runtime()
+    assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
     assert objectstore.exists(first)
-    scenarios._published.clear()
-    assert scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed) == first
+    rt = Runtime()
+    assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
     # Other content is another object; the first stays as it was.
-    other = scenarios.publish_scenarios(object_store.bucket, namespace, "bench", parsed[:-1])
+    other = scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed[:-1])
     assert other != first
     assert len(objectstore.get_bytes(other).decode().splitlines()) == len(parsed) - 1
     assert len(objectstore.get_bytes(first).decode().splitlines()) == len(parsed)

@@ -19,8 +19,10 @@ it is dropped and read afresh after (`clear(KOPF_FED)`)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
 from modelsmith.runtime import kube
 
@@ -169,3 +171,46 @@ class Cache:
                 del self._versions[vkey]
             for hkey in [k for k in self._handed if plurals is None or k[0] in plurals]:
                 del self._handed[hkey]
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """What a controller derived and may use again: the `kept` most recently used entries,
+    each for at most `max_age` seconds (None: until pushed out by newer ones). One per runtime,
+    so a test's runtime starts with nothing remembered."""
+
+    def __init__(self, kept: int, max_age: float | None = None) -> None:
+        self.kept = kept
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value kept for `key`; None when none is (or it is older than `max_age`)."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if self.max_age is not None and time.monotonic() - found[0] > self.max_age:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.kept:
+                self._entries.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

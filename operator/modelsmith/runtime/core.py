@@ -12,14 +12,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from modelsmith.runtime.cache import Cache
+from modelsmith.runtime.cache import Cache, Memo
 from modelsmith.runtime.events import Recorder
 from modelsmith.runtime.failures import Failures
 from modelsmith.runtime.metrics import Metrics
 from modelsmith.runtime.queue import Queue
 from modelsmith.runtime.settings import OperatorSettings
 from modelsmith.runtime.status import StatusWriter
+
+TARGET_SECONDS = 5.0
+"""How long an ExecutionTarget read is used again by the reconciles that only observe (a launch,
+and a run blocked by its target, read it afresh). The operator may not watch targets (its role
+grants get and list), so this bounds how long an edit goes unseen between launches."""
+PERMITTED_SECONDS = 60.0
+"""How long the API server's yes to "may the operator create Jobs in this namespace" is used
+again. Only a yes is kept: a namespace refused is asked again by every reconcile of the runs it
+blocks, and a Job create refused there drops the yes (`forget_permission`)."""
 
 
 class Runtime:
@@ -42,6 +52,21 @@ class Runtime:
         self.ledger_writes = ThreadPoolExecutor(
             self.settings.ledger_writers, thread_name_prefix="ledger"
         )
+        # What the run controller derived and uses again (see controllers/run: job_guard,
+        # pinning, scenarios, target).
+        self.created_jobs: Memo[str, tuple[str, str]] = Memo(4096)
+        """Job name -> (namespace, UID) of the Jobs this process created or adopted, until status
+        records their UIDs."""
+        self.parsed_scenarios: Memo[str, list[Any]] = Memo(64)
+        """Pinned scenario snapshots by digest, parsed (content-addressed: they never change)."""
+        self.published_scenarios: Memo[str, bool] = Memo(1024)
+        """Scenario snapshot URIs known to be in the store."""
+        self.targets: Memo[str, tuple[Any]] = Memo(256, TARGET_SECONDS)
+        """ExecutionTarget name -> (its spec, None when missing,)."""
+        self.jobs_permitted: Memo[str, bool] = Memo(1024, PERMITTED_SECONDS)
+        """Namespaces where the API server said the operator may create Jobs."""
+        self.benchmark_sources: Memo[tuple[str, str], tuple[int, str | None]] = Memo(1024)
+        """(namespace, Benchmark) -> (resourceVersion, its scenarios object's URI or None)."""
 
     def register(self, plural: str, reconcile: Callable[[Runtime, str, str], float | None]) -> None:
         """`reconcile(runtime, namespace, name)` runs for every queued object of `plural`."""

@@ -18,7 +18,7 @@ from modelsmith.contract import s3
 from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.contract.layout import RunLayout
 from modelsmith.controllers.run import pinning, staging, trust
-from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job, remember
+from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job
 from modelsmith.controllers.run.job_manifest import render_job
 from modelsmith.controllers.run.staging import candidate_label
 from modelsmith.controllers.run.state import loop_recipe
@@ -56,7 +56,9 @@ class Acting:
             if isinstance(action, loop.StageGate):
                 staged = self._stage(decision, action)
             elif isinstance(action, loop.DeleteJob):
-                delete_own_job(RunIdentity.of(self.body), action.name, self.exec_ns)
+                delete_own_job(
+                    RunIdentity.of(self.body, self.rt.created_jobs), action.name, self.exec_ns
+                )
         return staged
 
     def _record_and_launch(self, decision: loop.Decision) -> None:
@@ -179,9 +181,13 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
             # Created before a restart (the deterministic name makes this a no-op), or someone
             # else's Job holds the name: the next reconcile checks whose it is.
             return
+        if kube.is_forbidden(exc):
+            # The permission asked before the launch is gone: the next reconcile asks again
+            # and blocks the run saying so (job_guard.rbac_refusal).
+            rt.jobs_permitted.drop(act.exec_ns)
         raise
     # Until status records its UID (the write after this act), the run knows it from here.
-    remember(act.exec_ns, action.name, created["metadata"]["uid"])
+    rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
     rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
 
 

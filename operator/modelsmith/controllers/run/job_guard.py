@@ -21,8 +21,6 @@ which every authenticated identity may make) and the run blocks saying so
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,6 +29,8 @@ from modelsmith.contract.layout import run_key
 from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run.job_manifest import foreign_job
 from modelsmith.runtime import kube
+from modelsmith.runtime.cache import Memo
+from modelsmith.runtime.core import Runtime
 
 log = logging.getLogger("modelsmith.run")
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -42,31 +42,15 @@ NO_RECORD_ELSEWHERE: Final = (
     "whose it is (if the operator restarted just after creating it, delete that Job: the run "
     "creates it again)"
 )
-CREATED_KEPT: Final = 4096
-"""Jobs this process created or adopted, the most recent, until status records their UIDs."""
 
-_created_lock = threading.Lock()
-_created: OrderedDict[str, tuple[str, str]] = OrderedDict()
-
-
-def remember(namespace: str, name: str, uid: str) -> None:
-    """The Job `namespace/name` with `uid` is the run's (created or adopted by this process)."""
-    with _created_lock:
-        _created[name] = (namespace, uid)
-        _created.move_to_end(name)
-        while len(_created) > CREATED_KEPT:
-            _created.popitem(last=False)
+# The Jobs this process created or adopted, until status records their UIDs: Job name (names
+# carry the run key) -> (namespace, UID).
+CreatedJobs = Memo[str, tuple[str, str]]
 
 
-def _remembered(name: str) -> tuple[str, str] | None:
-    """(namespace, UID) `remember` was told for the Job `name` (names carry the run key)."""
-    with _created_lock:
-        return _created.get(name)
-
-
-def remembered(namespace: str, name: str) -> str | None:
-    """The UID `remember` was told for the Job `namespace/name`, None when none."""
-    found = _remembered(name)
+def remembered(created: CreatedJobs, namespace: str, name: str) -> str | None:
+    """The UID remembered for the Job `namespace/name`, None when none."""
+    found = created.get(name)
     return found[1] if found is not None and found[0] == namespace else None
 
 
@@ -97,12 +81,14 @@ class RunIdentity:
     name: str
     namespace: str
     uid: str
+    created: CreatedJobs
+    """The Jobs this process created or adopted (the runtime's `created_jobs`)."""
     job: JobRecord = field(default_factory=JobRecord)
 
     @classmethod
-    def of(cls, body: dict[str, Any]) -> RunIdentity:
+    def of(cls, body: dict[str, Any], created: CreatedJobs) -> RunIdentity:
         meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"], JobRecord.of(body))
+        return cls(meta["name"], meta["namespace"], meta["uid"], created, JobRecord.of(body))
 
     def foreign(self, job: dict[str, Any]) -> str | None:
         """None when `job` is this run's; else why not. A Job adopted without a record is
@@ -112,13 +98,13 @@ class RunIdentity:
         recorded = self.job.digest_for(name)
         if recorded is not None:
             return None if uid_digest(uid) == recorded else NOT_RECORDED
-        if remembered(namespace, name) == uid:
+        if remembered(self.created, namespace, name) == uid:
             return None
         why = foreign_job(job, run_name=self.name, run_namespace=self.namespace, run_uid=self.uid)
         if why is None and namespace != self.namespace:
             why = NO_RECORD_ELSEWHERE
         if why is None:
-            remember(namespace, name, uid)
+            self.created.put(name, (namespace, uid))
         return why
 
     def job_digest(self, job: loop.JobRef | None) -> str | None:
@@ -129,12 +115,16 @@ class RunIdentity:
         recorded = self.job.digest_for(job.name)
         if recorded is not None:
             return recorded
-        found = _remembered(job.name)
+        found = self.created.get(job.name)
         return None if found is None else uid_digest(found[1])
 
 
-def rbac_refusal(namespace: str) -> str | None:
-    """None when the operator may create Jobs in `namespace`; else why not, in words."""
+def rbac_refusal(rt: Runtime, namespace: str) -> str | None:
+    """None when the operator may create Jobs in `namespace`; else why not, in words. A yes is
+    used again for a while (`Runtime.jobs_permitted`): RoleBindings change rarely, a launch
+    asks on every Job, and a Job create refused in the namespace forgets the yes at once."""
+    if rt.jobs_permitted.get(namespace):
+        return None
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",
@@ -149,6 +139,7 @@ def rbac_refusal(namespace: str) -> str | None:
     }
     answer = kube.rest("POST", _SSAR, review)
     if (answer.get("status") or {}).get("allowed"):
+        rt.jobs_permitted.put(namespace, True)
         return None
     return (
         f"the operator may not create Jobs in namespace {namespace} (no RoleBinding there to "

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,7 +133,11 @@ def resolve(
     same = live is not None and digest == pin.intake_spec_digest
     intake = live if live is not None and same else _stored_intake(body, pin, layout)
     benchmark = intake.spec.benchmark_ref.name
-    present = rt.cache.get("benchmarks", namespace, benchmark) is not None
+    # The watch reports every Benchmark it sees; one it has not reported is asked for.
+    present = (
+        rt.cache.version("benchmarks", namespace, benchmark) is not None
+        or kube.get_custom("benchmarks", namespace, benchmark) is not None
+    )
     problem = loop.input_problem(
         intake.name, pin.intake_spec_digest, digest, benchmark, benchmark_present=present
     )
@@ -166,7 +168,7 @@ def _pin_now(
         return Inputs(intake, None, waiting="TrainingDataUnreadable")
     spec = canonical_json(intake_body["spec"])
     try:
-        publish_scenarios(layout.bucket, namespace, name, scenarios, layout.root)
+        publish_scenarios(rt, layout.bucket, namespace, name, scenarios, layout.root)
         # Overwritten, not write-once: until status holds the pin nothing trusts these objects,
         # and a start replayed after a crash writes the same bytes.
         objectstore.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
@@ -181,7 +183,7 @@ def _pin_now(
         pinned_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         training_data_digest=None if supplied is None else training_data_digest(supplied),
     )
-    _remember(pin.scenarios_digest, scenarios)
+    rt.parsed_scenarios.put(pin.scenarios_digest, list(scenarios))
     return Inputs(intake, pin)
 
 
@@ -242,11 +244,9 @@ def scenarios(
 ) -> list[Scenario]:
     """The pinned scenarios, read back from their snapshot only if its bytes have the pinned
     digest (then kept parsed: content-addressed, they never change)."""
-    with _lock:
-        kept = _parsed.get(pin.scenarios_digest)
-        if kept is not None:
-            _parsed.move_to_end(pin.scenarios_digest)
-            return list(kept)
+    kept = rt.parsed_scenarios.get(pin.scenarios_digest)
+    if kept is not None:
+        return list(kept)
     limit = rt.settings.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
     data = objectstore.get_bytes_or_none(
         scenarios_uri(pin, layout, namespace, intake), readlimits.ObjectKind.SCENARIOS, limit
@@ -257,18 +257,5 @@ def scenarios(
             "status pinned (scenariosDigest)"
         )
     parsed = scenarios_from_object(data, origin="the pinned scenario snapshot", max_bytes=limit)
-    _remember(pin.scenarios_digest, parsed)
+    rt.parsed_scenarios.put(pin.scenarios_digest, list(parsed))
     return list(parsed)
-
-
-KEPT = 64
-_lock = threading.Lock()
-_parsed: OrderedDict[str, list[Scenario]] = OrderedDict()
-
-
-def _remember(digest: str, parsed: list[Scenario]) -> None:
-    with _lock:
-        _parsed[digest] = list(parsed)
-        _parsed.move_to_end(digest)
-        while len(_parsed) > KEPT:
-            _parsed.popitem(last=False)

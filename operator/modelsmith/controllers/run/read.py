@@ -57,7 +57,8 @@ def observation(
     """Everything `loop.decide` weighs for a run whose intake is known. The digests a finished
     Job reported are added to `anchors`, so the records it wrote are read against them."""
     job = state.job
-    job_obs = observe_job(rt, job, exec_ns, RunIdentity.of(body), now) if job is not None else None
+    owner = RunIdentity.of(body, rt.created_jobs)
+    job_obs = observe_job(rt, job, exec_ns, owner, now) if job is not None else None
     if (
         job is not None
         and job_obs is not None

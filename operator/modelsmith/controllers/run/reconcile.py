@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +19,14 @@ from modelsmith.controllers.run.job_guard import RunIdentity, rbac_refusal
 from modelsmith.controllers.run.observe import intake_readiness
 from modelsmith.controllers.run.state import PLURAL, loop_recipe, state_from_status
 from modelsmith.controllers.run.status import Outcome, record
-from modelsmith.controllers.run.target import Placement, decide_checked
+from modelsmith.controllers.run.target import (
+    Placement,
+    blocked_by_target,
+    decide_checked,
+    read_target,
+)
 from modelsmith.controllers.run.trust import Anchors, TamperError
 from modelsmith.runtime.core import Runtime
-from modelsmith.targets.resolve import read_target
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Reading:
     inputs: pinning.Inputs
     target: ExecutionTargetSpec | None
     """The ExecutionTarget of the intake spec the run works on (None: not found)."""
+    target_live: bool
+    """`target` was read from the API server this reconcile (not one read a moment ago)."""
     store: StoreLocation | None
     layout: RunLayout
 
@@ -65,13 +71,15 @@ def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
 def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Reading:
     run = IterationRun.model_validate(body)
     raw_status = body.get("status") or {}
-    owner = RunIdentity.of(body)
+    owner = RunIdentity.of(body, rt.created_jobs)
     state = state_from_status(name, run_key(namespace, owner.uid), raw_status)
     intake_body = rt.cache.get("modelintakes", namespace, run.spec.intake_ref.name)
     live = ModelIntake.model_validate(intake_body) if intake_body else None
     anchors = Anchors.of(raw_status)
     now = datetime.now(UTC)
-    target = read_target(live.spec.execution_target_ref.name) if live is not None else None
+    # A run blocked by its target sees it restored (or still refusing) as it is now.
+    fresh = blocked_by_target(state)
+    target = read_target(rt, live.spec.execution_target_ref.name, fresh) if live else None
     store, layout = _store_layout(rt, raw_status, target, namespace, name, owner.uid)
     readiness = intake_readiness(intake_body)
     inputs = pinning.resolve(rt, body, intake_body, readiness.ready, layout)
@@ -79,8 +87,10 @@ def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Readi
         readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
     if inputs.intake is not None and inputs.intake is not live:
         # The run works on the spec it pinned (its intake is gone or changed): its target too.
-        target = read_target(inputs.intake.spec.execution_target_ref.name)
-    return Reading(body, run, state, anchors, now, readiness, inputs, target, store, layout)
+        target = read_target(rt, inputs.intake.spec.execution_target_ref.name, fresh)
+    return Reading(
+        body, run, state, anchors, now, readiness, inputs, target, fresh, store, layout
+    )
 
 
 def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -> float | None:
@@ -95,7 +105,13 @@ def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -
     observation, _ = decide_checked(
         rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket
     )
-    decision = _decide_where_permitted(r.state, observation, config, r.now, exec_ns)
+    decision = _decide_where_permitted(rt, r.state, observation, config, r.now, exec_ns)
+    if decision.launches and not r.target_live:
+        # A Job is launched only on the target as the API server has it now: one read a moment
+        # ago that has changed since means deciding again on the new one.
+        target = read_target(rt, intake.spec.execution_target_ref.name, live=True)
+        if target != r.target:
+            return _reconcile_with_intake(rt, replace(r, target=target, target_live=True), intake)
     acting = Acting(
         rt, r.body, r.run, intake, exec_ns, r.layout, r.anchors, r.target, placement, r.inputs.pin
     )
@@ -172,6 +188,7 @@ def _store_layout(
 
 
 def _decide_where_permitted(
+    rt: Runtime,
     state: loop.RunState,
     observation: loop.Observation,
     config: loop.RunConfig,
@@ -182,12 +199,12 @@ def _decide_where_permitted(
     run is blocked on it, and when the decision would launch one (rarely: once per Job)."""
     blocked = state.blocked_by
     if blocked is not None and blocked.reason is loop.Reason.OPERATOR_NOT_PERMITTED:
-        observation = observation.model_copy(update={"rbac_refusal": rbac_refusal(exec_ns)})
+        observation = observation.model_copy(update={"rbac_refusal": rbac_refusal(rt, exec_ns)})
     decision = loop.decide(state, observation, config, now)
     if (
         decision.launches
         and observation.rbac_refusal is None
-        and (refused := rbac_refusal(exec_ns)) is not None
+        and (refused := rbac_refusal(rt, exec_ns)) is not None
     ):
         observation = observation.model_copy(update={"rbac_refusal": refused})
         decision = loop.decide(state, observation, config, now)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
-from collections import OrderedDict
 
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import (
@@ -70,29 +68,23 @@ def snapshot_bytes(scenarios: list[Scenario]) -> bytes:
     return "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
 
 
-PUBLISHED_KEPT = 1024
-"""Scenario objects known to be in the store, the most recently used."""
-
-_published_lock = threading.Lock()
-_published: OrderedDict[str, None] = OrderedDict()
-
-
 def publish_scenarios(
-    bucket: str, namespace: str, benchmark: str, scenarios: list[Scenario], root: str = ""
+    rt: Runtime,
+    bucket: str,
+    namespace: str,
+    benchmark: str,
+    scenarios: list[Scenario],
+    root: str = "",
 ) -> str:
     """The URI of the object an evaluation Job reads `scenarios` from. Its name is the digest of
     its content, so it is written once, by whichever launch comes first (a conditional PUT), and
-    later launches on the same content, in any run, find it known here and write nothing."""
+    later launches on the same content, in any run, find it known (`Runtime.published_scenarios`)
+    and write nothing."""
     data = snapshot_bytes(scenarios)
     uri = benchmark_scenarios(bucket, namespace, benchmark, hashlib.sha256(data).hexdigest(), root)
-    with _published_lock:
-        if uri in _published:
-            _published.move_to_end(uri)
-            return uri
+    if rt.published_scenarios.get(uri):
+        return uri
     with contextlib.suppress(s3.AlreadyExists):
         objectstore.put_if_absent(uri, data, content_type="application/x-ndjson")
-    with _published_lock:
-        _published[uri] = None
-        while len(_published) > PUBLISHED_KEPT:
-            _published.popitem(last=False)
+    rt.published_scenarios.put(uri, True)
     return uri

@@ -11,7 +11,7 @@ from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.run import staging
-from modelsmith.controllers.run.job_guard import RunIdentity
+from modelsmith.controllers.run.job_guard import CreatedJobs, RunIdentity
 from modelsmith.controllers.run.observe import capacity_status
 from modelsmith.controllers.run.pinning import Pin
 from modelsmith.controllers.run.staging import candidate_label
@@ -51,7 +51,7 @@ def record(rt: Runtime, body: dict[str, Any], outcome: Outcome) -> float | None:
     namespace, name = meta["namespace"], meta["name"]
     old = body.get("status") or {}
     # Decided on the body as read (perhaps from the watch): refused if it changed since.
-    written = rt.status.patch(PLURAL, body, render(body, outcome), old=old)
+    written = rt.status.patch(PLURAL, body, render(body, outcome, rt.created_jobs), old=old)
     if written is not None:
         staged = outcome.staged
         if staged is not None and "gate" in written.patch:
@@ -62,15 +62,16 @@ def record(rt: Runtime, body: dict[str, Any], outcome: Outcome) -> float | None:
     return requeue_after(rt, outcome.decision)
 
 
-def render(body: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+def render(body: dict[str, Any], outcome: Outcome, created: CreatedJobs) -> dict[str, Any]:
     """The run's status from the decision's state and what this reconcile found, with nulls
-    kept so that a merge patch clears what no longer holds."""
+    kept so that a merge patch clears what no longer holds; `created` names the Jobs this
+    process created, whose UIDs it records."""
     meta, old = body["metadata"], body.get("status") or {}
     decision, anchors = outcome.decision, outcome.anchors
     state = decision.state
     status = status_from_state(state)
     if state.job is not None:
-        status["memory"]["job"]["uidDigest"] = RunIdentity.of(body).job_digest(state.job)
+        status["memory"]["job"]["uidDigest"] = RunIdentity.of(body, created).job_digest(state.job)
     if state.started_at is None and state.phase is not loop.Phase.PENDING:
         status["startedAt"] = old.get("startedAt")
     status["scores"]["target"] = (

@@ -9,7 +9,10 @@ from datetime import datetime
 from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.runtime import kube
+from modelsmith.runtime.cache import resource_version
 from modelsmith.runtime.core import Runtime
+from modelsmith.targets import resolve
 from modelsmith.targets.resolve import namespace_labels
 from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
 
@@ -35,6 +38,22 @@ TARGET_BLOCKS = frozenset(
 )
 
 
+def read_target(rt: Runtime, name: str, live: bool = False) -> ExecutionTargetSpec | None:
+    """The ExecutionTarget `name` (None: missing): as read by a reconcile in the last few seconds
+    (`Runtime.targets`), or with `live` from the API server. A launch, and a run blocked by its
+    target, read it live (`reconcile`): the rule an admin edits holds from the next Job on."""
+    if not live and (kept := rt.targets.get(name)) is not None:
+        found: ExecutionTargetSpec | None = kept[0]
+        return found
+    spec = resolve.read_target(name)
+    rt.targets.put(name, (spec,))
+    return spec
+
+
+def blocked_by_target(state: loop.RunState) -> bool:
+    return state.blocked_by is not None and state.blocked_by.reason in TARGET_BLOCKS
+
+
 def decide_checked(
     rt: Runtime,
     state: loop.RunState,
@@ -49,8 +68,7 @@ def decide_checked(
     decision would launch a Job (the target may have changed since the intake was admitted) and
     while the run is blocked by it (to see it restored). The target was read this reconcile;
     `bucket` is the one the run pinned (see `bucket_refusal`)."""
-    blocked = state.blocked_by
-    checked = blocked is not None and blocked.reason in TARGET_BLOCKS
+    checked = blocked_by_target(state)
     if checked:
         observation = observation.model_copy(
             update={"launch_refusal": target_refusal(rt, intake, target, bucket)}
@@ -84,8 +102,23 @@ def _read_sources(rt: Runtime, intake: ModelIntake) -> dict[str, str]:
     sources = {"the intake's base model": intake.spec.base_model.uri}
     if intake.spec.training_data is not None and intake.spec.training_data.s3 is not None:
         sources["the intake's training data"] = intake.spec.training_data.s3.uri
-    bench = rt.cache.get("benchmarks", intake.namespace, intake.spec.benchmark_ref.name)
-    source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
-    if uri := (source.get("s3") or {}).get("uri"):
+    uri = _scenarios_object(rt, intake.namespace, intake.spec.benchmark_ref.name)
+    if uri:
         sources["the Benchmark's scenarios object"] = uri
     return sources
+
+
+def _scenarios_object(rt: Runtime, namespace: str, name: str) -> str | None:
+    """The URI of the scenarios object the Benchmark names (None: none), derived once per
+    resourceVersion of it the watch reported (`Runtime.benchmark_sources`); the Benchmark is
+    read from the API server when the watch has not reported it, or reported a newer one."""
+    version = rt.cache.version("benchmarks", namespace, name)
+    kept = rt.benchmark_sources.get((namespace, name))
+    if version is not None and kept is not None and kept[0] == version:
+        return kept[1]
+    bench = kube.get_custom("benchmarks", namespace, name)
+    source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
+    uri: str | None = (source.get("s3") or {}).get("uri")
+    if bench is not None and (read := resource_version(bench)) is not None:
+        rt.benchmark_sources.put((namespace, name), (read, uri))
+    return uri
