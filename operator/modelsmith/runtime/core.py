@@ -29,7 +29,7 @@ grants get and list), so this bounds how long an edit goes unseen between launch
 PERMITTED_SECONDS = 60.0
 """How long the API server's yes to "may the operator create Jobs in this namespace" is used
 again. Only a yes is kept: a namespace refused is asked again by every reconcile of the runs it
-blocks, and a Job create refused there drops the yes (`forget_permission`)."""
+blocks, and a Job create refused there drops the yes (controllers/run/act.py)."""
 
 
 class Runtime:
@@ -65,8 +65,9 @@ class Runtime:
         """ExecutionTarget name -> (its spec, None when missing,)."""
         self.jobs_permitted: Memo[str, bool] = Memo(1024, PERMITTED_SECONDS)
         """Namespaces where the API server said the operator may create Jobs."""
-        self.benchmark_sources: Memo[tuple[str, str], tuple[int, str | None]] = Memo(1024)
-        """(namespace, Benchmark) -> (resourceVersion, its scenarios object's URI or None)."""
+        self.benchmarks: Memo[tuple[str, str], tuple[int, Any]] = Memo(64)
+        """(namespace, Benchmark) -> (resourceVersion, what a run read of it at that version):
+        only the Benchmarks runs name, a few."""
 
     def register(self, plural: str, reconcile: Callable[[Runtime, str, str], float | None]) -> None:
         """`reconcile(runtime, namespace, name)` runs for every queued object of `plural`."""

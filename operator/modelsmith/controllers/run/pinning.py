@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith import loop
-from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
@@ -29,6 +28,7 @@ from modelsmith.benchmark.trainingdata import digest as training_data_digest
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
+from modelsmith.controllers.run.read import read_benchmark
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 from modelsmith.controllers.run.trainingdata import read_for_pin
 from modelsmith.runtime import kube
@@ -148,17 +148,16 @@ def _pin_now(
     rt: Runtime, namespace: str, intake: ModelIntake, intake_body: dict[str, Any], layout: RunLayout
 ) -> Inputs:
     name = intake.spec.benchmark_ref.name
-    bench_body = kube.get_custom("benchmarks", namespace, name)
-    if bench_body is None:
+    read = read_benchmark(rt, namespace, name)
+    if read is None:
         return Inputs(intake, None, waiting="BenchmarkNotFound")
-    benchmark = Benchmark.model_validate(bench_body)
+    benchmark = read.benchmark
     try:
         scenarios = fetch_scenarios(rt, benchmark, namespace)
     except BenchmarkSourceError:
         return Inputs(intake, None, waiting="BenchmarkSourceUnreadable")
     digest = content_digest(scenarios, benchmark.spec.version)
-    recorded = (bench_body.get("status") or {}).get("digest")
-    if recorded and digest != recorded:
+    if read.digest and digest != read.digest:
         # Read between an edit of its source and the Benchmark's verdict on it: the run starts
         # only on content the Benchmark has vouched for.
         return Inputs(intake, None, waiting="BenchmarkContentChanging")

@@ -20,6 +20,7 @@ from modelsmith.controllers.run.observe import intake_readiness
 from modelsmith.controllers.run.state import PLURAL, loop_recipe, state_from_status
 from modelsmith.controllers.run.status import Outcome, record
 from modelsmith.controllers.run.target import (
+    TARGET_BLOCKS,
     Placement,
     blocked_by_target,
     decide_checked,
@@ -79,7 +80,9 @@ def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Readi
     now = datetime.now(UTC)
     # A run blocked by its target sees it restored (or still refusing) as it is now.
     fresh = blocked_by_target(state)
-    target = read_target(rt, live.spec.execution_target_ref.name, fresh) if live else None
+    target, target_live = (
+        read_target(rt, live.spec.execution_target_ref.name, fresh) if live else (None, False)
+    )
     store, layout = _store_layout(rt, raw_status, target, namespace, name, owner.uid)
     readiness = intake_readiness(intake_body)
     inputs = pinning.resolve(rt, body, intake_body, readiness.ready, layout)
@@ -87,9 +90,9 @@ def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Readi
         readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
     if inputs.intake is not None and inputs.intake is not live:
         # The run works on the spec it pinned (its intake is gone or changed): its target too.
-        target = read_target(rt, inputs.intake.spec.execution_target_ref.name, fresh)
+        target, target_live = read_target(rt, inputs.intake.spec.execution_target_ref.name, fresh)
     return Reading(
-        body, run, state, anchors, now, readiness, inputs, target, fresh, store, layout
+        body, run, state, anchors, now, readiness, inputs, target, target_live, store, layout
     )
 
 
@@ -106,10 +109,10 @@ def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -
         rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket
     )
     decision = _decide_where_permitted(rt, r.state, observation, config, r.now, exec_ns)
-    if decision.launches and not r.target_live:
-        # A Job is launched only on the target as the API server has it now: one read a moment
-        # ago that has changed since means deciding again on the new one.
-        target = read_target(rt, intake.spec.execution_target_ref.name, live=True)
+    if (decision.launches or decision.reason in TARGET_BLOCKS) and not r.target_live:
+        # A Job is launched, and a run blocked by its target, only on the target as the API
+        # server has it now: one read a moment ago that has changed since means deciding again.
+        target, _ = read_target(rt, intake.spec.execution_target_ref.name, live=True)
         if target != r.target:
             return _reconcile_with_intake(rt, replace(r, target=target, target_live=True), intake)
     acting = Acting(

@@ -9,11 +9,9 @@ from datetime import datetime
 from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.runtime import kube
-from modelsmith.runtime.cache import resource_version
+from modelsmith.controllers.run.read import read_benchmark
 from modelsmith.runtime.core import Runtime
 from modelsmith.targets import resolve
-from modelsmith.targets.resolve import namespace_labels
 from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
 
 
@@ -38,16 +36,19 @@ TARGET_BLOCKS = frozenset(
 )
 
 
-def read_target(rt: Runtime, name: str, live: bool = False) -> ExecutionTargetSpec | None:
-    """The ExecutionTarget `name` (None: missing): as read by a reconcile in the last few seconds
-    (`Runtime.targets`), or with `live` from the API server. A launch, and a run blocked by its
-    target, read it live (`reconcile`): the rule an admin edits holds from the next Job on."""
+def read_target(
+    rt: Runtime, name: str, live: bool = False
+) -> tuple[ExecutionTargetSpec | None, bool]:
+    """The ExecutionTarget `name` (None: missing), and whether it was read from the API server
+    now: else it is one a reconcile read in the last few seconds (`Runtime.targets`). With
+    `live` it is always read now: a launch, and a run blocked by its target, decide on the
+    target as it is (`reconcile`), so the rule an admin edits holds from the next Job on."""
     if not live and (kept := rt.targets.get(name)) is not None:
         found: ExecutionTargetSpec | None = kept[0]
-        return found
+        return found, False
     spec = resolve.read_target(name)
     rt.targets.put(name, (spec,))
-    return spec
+    return spec, True
 
 
 def blocked_by_target(state: loop.RunState) -> bool:
@@ -88,7 +89,9 @@ def target_refusal(
     """The target's verdict, then whether the URIs the Jobs would read are in `bucket`, the
     bucket the run pinned."""
     ref, namespace = intake.spec.execution_target_ref, intake.namespace
-    verdict = refusal(ref.name, target, namespace, namespace_labels(namespace), ref.gpu_count)
+    verdict = refusal(
+        ref.name, target, namespace, resolve.namespace_labels(namespace), ref.gpu_count
+    )
     if verdict is None:
         verdict = bucket_refusal(ref.name, bucket, _read_sources(rt, intake))
     if verdict is None:
@@ -102,23 +105,8 @@ def _read_sources(rt: Runtime, intake: ModelIntake) -> dict[str, str]:
     sources = {"the intake's base model": intake.spec.base_model.uri}
     if intake.spec.training_data is not None and intake.spec.training_data.s3 is not None:
         sources["the intake's training data"] = intake.spec.training_data.s3.uri
-    uri = _scenarios_object(rt, intake.namespace, intake.spec.benchmark_ref.name)
-    if uri:
-        sources["the Benchmark's scenarios object"] = uri
+    read = read_benchmark(rt, intake.namespace, intake.spec.benchmark_ref.name)
+    source = read.benchmark.spec.scenarios_from if read is not None else None
+    if source is not None and source.s3 is not None:
+        sources["the Benchmark's scenarios object"] = source.s3.uri
     return sources
-
-
-def _scenarios_object(rt: Runtime, namespace: str, name: str) -> str | None:
-    """The URI of the scenarios object the Benchmark names (None: none), derived once per
-    resourceVersion of it the watch reported (`Runtime.benchmark_sources`); the Benchmark is
-    read from the API server when the watch has not reported it, or reported a newer one."""
-    version = rt.cache.version("benchmarks", namespace, name)
-    kept = rt.benchmark_sources.get((namespace, name))
-    if version is not None and kept is not None and kept[0] == version:
-        return kept[1]
-    bench = kube.get_custom("benchmarks", namespace, name)
-    source = ((bench or {}).get("spec") or {}).get("scenariosFrom") or {}
-    uri: str | None = (source.get("s3") or {}).get("uri")
-    if bench is not None and (read := resource_version(bench)) is not None:
-        rt.benchmark_sources.put((namespace, name), (read, uri))
-    return uri
