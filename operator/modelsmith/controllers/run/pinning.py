@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelsmith import loop
+from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
@@ -28,10 +29,10 @@ from modelsmith.benchmark.trainingdata import digest as training_data_digest
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
-from modelsmith.controllers.run.read import read_benchmark
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 from modelsmith.controllers.run.trainingdata import read_for_pin
 from modelsmith.runtime import kube
+from modelsmith.runtime.cache import resource_version
 from modelsmith.runtime.core import Runtime
 
 INTAKE_SPEC = "intake-spec.json"
@@ -142,6 +143,35 @@ def resolve(
         intake.name, pin.intake_spec_digest, digest, benchmark, benchmark_present=present
     )
     return Inputs(intake, pin, problem)
+
+
+@dataclass(frozen=True)
+class BenchmarkRead:
+    """A Benchmark as a run reads it: the object and the content digest its status vouches for."""
+
+    benchmark: Benchmark
+    digest: str | None
+
+
+def read_benchmark(rt: Runtime, namespace: str, name: str) -> BenchmarkRead | None:
+    """The Benchmark `namespace/name` (None: it does not exist). Its body is not cached (500
+    Benchmarks would take tens of MB, `runtime.cache`), but what a run derives from it is kept
+    per resourceVersion (`Runtime.benchmarks`): while the watch reports the version read last,
+    that body is the current one, and it is read again only after a change."""
+    version = rt.cache.version("benchmarks", namespace, name)
+    kept = rt.benchmarks.get((namespace, name))
+    if version is not None and kept is not None and kept[0] == version:
+        found: BenchmarkRead = kept[1]
+        return found
+    body = kube.get_custom("benchmarks", namespace, name)
+    if body is None:
+        return None
+    read = BenchmarkRead(
+        Benchmark.model_validate(body), (body.get("status") or {}).get("digest")
+    )
+    if (read_version := resource_version(body)) is not None:
+        rt.benchmarks.put((namespace, name), (read_version, read))
+    return read
 
 
 def _pin_now(

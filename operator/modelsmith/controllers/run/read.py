@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from modelsmith import loop
-from modelsmith.api.benchmark import Benchmark
 from modelsmith.api.run import IterationRun
 from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout
@@ -20,7 +19,6 @@ from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.kueue import observe_queue
 from modelsmith.controllers.run.trust import Anchors, TamperError
 from modelsmith.runtime import kube
-from modelsmith.runtime.cache import resource_version
 from modelsmith.runtime.core import Runtime
 
 
@@ -187,31 +185,3 @@ def observe_gate(
         return None
     return observe.gate_observation(gate_name, gate)
 
-
-@dataclass(frozen=True)
-class BenchmarkRead:
-    """A Benchmark as a run reads it: the object and the content digest its status vouches for."""
-
-    benchmark: Benchmark
-    digest: str | None
-
-
-def read_benchmark(rt: Runtime, namespace: str, name: str) -> BenchmarkRead | None:
-    """The Benchmark `namespace/name` (None: it does not exist). Its body is not cached (500
-    Benchmarks would take tens of MB, `runtime.cache`), but what a run derives from it is kept
-    per resourceVersion (`Runtime.benchmarks`): while the watch reports the version read last,
-    that body is the current one, and it is read again only after a change."""
-    version = rt.cache.version("benchmarks", namespace, name)
-    kept = rt.benchmarks.get((namespace, name))
-    if version is not None and kept is not None and kept[0] == version:
-        found: BenchmarkRead = kept[1]
-        return found
-    body = kube.get_custom("benchmarks", namespace, name)
-    if body is None:
-        return None
-    read = BenchmarkRead(
-        Benchmark.model_validate(body), (body.get("status") or {}).get("digest")
-    )
-    if (read_version := resource_version(body)) is not None:
-        rt.benchmarks.put((namespace, name), (read_version, read))
-    return read

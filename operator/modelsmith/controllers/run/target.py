@@ -9,7 +9,7 @@ from datetime import datetime
 from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.controllers.run.read import read_benchmark
+from modelsmith.controllers.run.pinning import read_benchmark
 from modelsmith.runtime.core import Runtime
 from modelsmith.targets import resolve
 from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
