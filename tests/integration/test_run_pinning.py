@@ -256,8 +256,10 @@ def test_training_data_is_pinned_and_trained_on_as_pinned(
 ) -> None:
     record = {"prompt": "Route this ticket to the right queue.", "answer": "billing"}
     raw = json.dumps(record).encode()
-    kube.core().create_namespaced_config_map(
-        namespace, {"metadata": {"name": "extra"}, "data": {"train.jsonl": raw.decode()}}
+    kube.rest(
+        "POST",
+        kube.core_path("configmaps", namespace),
+        {"metadata": {"name": "extra"}, "data": {"train.jsonl": raw.decode()}},
     )
     _setup(crds, namespace, {"configMapRef": {"name": "extra", "key": "train.jsonl"}})
     reconcile(RT, namespace, RUN)
@@ -269,7 +271,12 @@ def test_training_data_is_pinned_and_trained_on_as_pinned(
     # The ConfigMap is edited mid-run: a training Job's material comes from the pinned bytes
     # (what controllers/run/act.py hands write_training_material), never from the edit.
     edited = json.dumps({**record, "answer": "an answer the run never pinned"})
-    kube.core().patch_namespaced_config_map("extra", namespace, {"data": {"train.jsonl": edited}})
+    kube.rest(
+        "PATCH",
+        kube.core_path("configmaps", namespace, "extra"),
+        {"data": {"train.jsonl": edited}},
+        content_type=kube.MERGE_PATCH,
+    )
     reconcile(RT, namespace, RUN)
     assert _get("iterationruns", namespace, RUN)["status"]["pinned"]["trainingDataDigest"] == digest
     pin = pinning.pinned(_get("iterationruns", namespace, RUN))
