@@ -10,10 +10,12 @@ Secret."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from kubernetes import client
@@ -104,11 +106,9 @@ def test_a_sessions_keys_write_only_the_iteration_its_policy_names(
 
     # Without a session policy the role alone would let the same Job write any iteration: the
     # session policy is what narrows it (and the role still keeps records out of reach).
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "")
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
     for name, value in seaweedfs.env().items():
         monkeypatch.setenv(name, value)
-    import boto3
-
     answer = boto3.client("sts").assume_role(RoleArn=ROLE_ARN, RoleSessionName="unscoped")
     creds = answer["Credentials"]
     unscoped = seaweedfs.client((creds["AccessKeyId"], creds["SecretAccessKey"]),
@@ -161,8 +161,6 @@ def test_each_job_gets_its_own_credential_in_a_secret_it_owns(
     env = {e.name: e.value_from.secret_key_ref.name for e in container.env
            if e.value_from and e.value_from.secret_key_ref}
     assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SESSION_TOKEN"] == name
-
-    import base64
 
     data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
     layout = run_layout(namespace, RUN, seaweedfs.bucket)
