@@ -24,7 +24,7 @@ from staged import launchable_run, run_layout
 from modelsmith import storepolicy
 from modelsmith.contract import objectstore
 from modelsmith.contract.layout import RunLayout
-from modelsmith.controllers.run import jobcredentials, scenarios
+from modelsmith.controllers.run import jobcredentials
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
@@ -130,12 +130,12 @@ def as_operator(
     )
     kube.api_client.cache_clear()
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
     yield
     RT.events.flush(30)
     kube.api_client.cache_clear()
     RT.cache.clear()
-    scenarios._published.clear()
+    RT.published_scenarios.clear()
 
 
 @pytest.mark.cluster
