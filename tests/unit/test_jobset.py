@@ -205,7 +205,7 @@ def test_each_pod_runs_torchrun_across_the_nodes() -> None:
 
 
 def test_an_intake_training_on_several_nodes_needs_the_jobset_api() -> None:
-    target = Resolved("t", _target(), 0, None, 2)
+    target = Resolved("t", _target(multiNodeEngine="JobSet"), 0, None, 2)
     seen = ExecutionSeen("ns", True, True, 0)
     assert multi_node_check(target, seen).ok
     missing = multi_node_check(target, ExecutionSeen("ns", True, True, 0, jobset_served=False))

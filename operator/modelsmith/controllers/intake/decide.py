@@ -153,7 +153,7 @@ def multi_node_check(target: Resolved, seen: ExecutionSeen) -> Check:
     """A training step over several nodes runs as a JobSet: without the JobSet API its
     launch would be refused at every attempt."""
     assert target.spec is not None
-    engine = target.spec.multi_node_engine.value
+    engine = str(target.spec.multi_node_engine)
     if not seen.jobset_served:
         return Check(
             "MultiNodeEngine",
