@@ -4,10 +4,12 @@ a Kueue queue, beside the same run on one node (an intake narrowing the target t
 
 - the two-node run's training step is one JobSet whose two pods met at the leader's host name,
   and Kueue admitted it as one Workload counting both pods;
-- its candidate's held-out and overall scores match the one-node run's within SCORE_TOLERANCE:
+- its training trained as two processes and reached the one-node run's loss within
+  LOSS_TOLERANCE (the recipe has no dropout, whose masks each process would draw on its own):
   the processes split each batch and average their gradients to the whole batch's
-  (tests/integration/test_trainer_ddp.py shows the losses agree to float32 rounding), so only a
-  greedy decoding flipped by that rounding could move a score.
+  (tests/integration/test_trainer_ddp.py shows the losses agree to float32 rounding);
+- its candidate's held-out and overall scores match the one-node run's within SCORE_TOLERANCE:
+  only a greedy decoding flipped by that rounding could move a score.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from .quickstart import apply_quickstart, build_base_model, get, manifests
 pytestmark = pytest.mark.slow
 TWO_NODES = "support-triage-run-1"
 ONE_NODE = "support-triage-one-node"
-RUN = {"recipe": {"steps": 12}, "maxIterations": 1}
+RUN = {"recipe": {"steps": 24, "dropout": 0.0}, "maxIterations": 1}
 QUEUE = "training"
 SCORE_TOLERANCE = 0.05
+LOSS_TOLERANCE = 1e-3
 
 
 def _one_node_intake_and_run(namespace: str, model_uri: str) -> list[dict[str, Any]]:
@@ -60,6 +63,16 @@ def _assessed(cluster: Cluster, namespace: str, run: str) -> dict[str, Any] | No
     status = get(cluster, "irun", namespace, run).get("status") or {}
     found = [h for h in status.get("history") or [] if h.get("iteration") == 1]
     return found[0] if found and found[0].get("heldoutScore") is not None else None
+
+
+def _train_result(store: ObjectStore, namespace: str, run: str) -> dict[str, Any]:
+    """The iteration's candidate result.json (the run's prefix carries its run key)."""
+    s3 = store.client()
+    listed = s3.list_objects_v2(Bucket=store.bucket, Prefix=f"runs/{namespace}/{run}-")
+    (key,) = [o["Key"] for o in listed.get("Contents") or []
+              if o["Key"].endswith("/iter-1/candidate/result.json")]  # fmt: skip
+    found: dict[str, Any] = json.loads(s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+    return found
 
 
 def _items(cluster: Cluster, namespace: str, *args: str) -> list[dict[str, Any]]:
@@ -103,5 +116,11 @@ def test_two_node_training_matches_one_node_and_is_admitted_as_one_workload(
     assert len(workloads) == 1, workloads
     assert [p["count"] for p in workloads[0]["spec"]["podSets"]] == [2]
 
+    trained_two = _train_result(object_store, namespace, TWO_NODES)
+    trained_one = _train_result(object_store, namespace, ONE_NODE)
+    assert (trained_two["processes"], trained_one["processes"]) == (2, 1)
+    assert trained_two["steps"] == trained_one["steps"] == 24
+    loss_two, loss_one = trained_two["final_loss"], trained_one["final_loss"]
+    assert abs(loss_two - loss_one) <= LOSS_TOLERANCE * loss_one, (loss_two, loss_one)
     assert abs(two["heldoutScore"] - one["heldoutScore"]) <= SCORE_TOLERANCE, (two, one)
     assert abs(two["score"] - one["score"]) <= SCORE_TOLERANCE, (two, one)
