@@ -5,7 +5,8 @@ a Kueue queue, beside the same run on one node (an intake narrowing the target t
 - the two-node run's training step is one JobSet whose two pods met at the leader's host name,
   and Kueue admitted it as one Workload counting both pods;
 - its training trained as two processes and reached the one-node run's loss within
-  LOSS_TOLERANCE (the recipe has no dropout, whose masks each process would draw on its own):
+  LOSS_TOLERANCE (the quickstart's recipe without dropout, whose masks each process would draw
+  on its own):
   the processes split each batch and average their gradients to the whole batch's
   (tests/integration/test_trainer_ddp.py shows the losses agree to float32 rounding);
 - its candidate's held-out and overall scores match the one-node run's within SCORE_TOLERANCE:
@@ -28,12 +29,12 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import apply_quickstart, build_base_model, get, manifests
+from .quickstart import apply_quickstart, build_base_model, get, manifests, merge
 
 pytestmark = pytest.mark.slow
 TWO_NODES = "support-triage-run-1"
 ONE_NODE = "support-triage-one-node"
-RUN = {"recipe": {"steps": 24, "dropout": 0.0}, "maxIterations": 1}
+RUN = {"recipe": {"dropout": 0.0}, "maxIterations": 1}
 QUEUE = "training"
 SCORE_TOLERANCE = 0.05
 LOSS_TOLERANCE = 1e-3
@@ -54,7 +55,7 @@ def _one_node_intake_and_run(namespace: str, model_uri: str) -> list[dict[str, A
                 "annotations": {REQUESTED_BY_ANNOTATION: "admin"},
             }
             doc["spec"]["intakeRef"]["name"] = ONE_NODE
-            doc["spec"].update(RUN)
+            merge(doc["spec"], RUN)
             docs.append(doc)
     return docs
 
@@ -119,7 +120,7 @@ def test_two_node_training_matches_one_node_and_is_admitted_as_one_workload(
     trained_two = _train_result(object_store, namespace, TWO_NODES)
     trained_one = _train_result(object_store, namespace, ONE_NODE)
     assert (trained_two["processes"], trained_one["processes"]) == (2, 1)
-    assert trained_two["steps"] == trained_one["steps"] == 24
+    assert trained_two["steps"] == trained_one["steps"] == 100
     loss_two, loss_one = trained_two["final_loss"], trained_one["final_loss"]
     assert abs(loss_two - loss_one) <= LOSS_TOLERANCE * loss_one, (loss_two, loss_one)
     assert abs(two["heldoutScore"] - one["heldoutScore"]) <= SCORE_TOLERANCE, (two, one)
