@@ -13,6 +13,7 @@ from modelsmith.controllers.run import jobset_observe, observe
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.jobset_manifest import (
     API_PATH,
+    API_VERSION,
     JOBSET_NAME_LABEL,
     PLURAL,
     jobset_name,
@@ -24,9 +25,8 @@ from modelsmith.runtime.core import Runtime
 log = logging.getLogger("modelsmith.run")
 
 
-def _path(namespace: str, name: str | None = None) -> str:
-    base = f"{API_PATH}/namespaces/{namespace}/{PLURAL}"
-    return base if name is None else f"{base}/{name}"
+def _path(namespace: str, name: str = "") -> str:
+    return kube.path(API_VERSION, PLURAL, namespace, name)
 
 
 def cached(rt: Runtime, namespace: str, step: str) -> dict[str, Any] | None:
@@ -37,24 +37,12 @@ def cached(rt: Runtime, namespace: str, step: str) -> dict[str, Any] | None:
 def read(namespace: str, step: str) -> dict[str, Any] | None:
     """The training step `step`'s JobSet from the API server; None when there is none, or no
     JobSet API."""
-    try:
-        found: dict[str, Any] = kube.rest("GET", _path(namespace, jobset_name(step)))
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return None
-        raise
-    return found
+    return kube.find(_path(namespace, jobset_name(step)))
 
 
 def installed() -> bool:
     """Whether the API server serves JobSets (the platform team installed JobSet)."""
-    try:
-        kube.rest("GET", API_PATH)
-    except Exception as exc:
-        if kube.is_not_found(exc):
-            return False
-        raise
-    return True
+    return kube.find(API_PATH) is not None
 
 
 def create(namespace: str, manifest: dict[str, Any]) -> str | None:
@@ -98,7 +86,7 @@ def _pods(rt: Runtime, name: str, exec_ns: str, finished: bool) -> list[dict[str
     if not finished:
         return rt.cache.listed("pods", exec_ns, labels)
     items: list[dict[str, Any]] = kube.rest(
-        "GET", f"/api/v1/namespaces/{exec_ns}/pods",
+        "GET", kube.core_path("pods", exec_ns),
         query={"labelSelector": f"{JOBSET_NAME_LABEL}={name}"},
     )["items"]
     return items
