@@ -29,12 +29,12 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import apply_quickstart, build_base_model, get, manifests, merge
+from .quickstart import RUN as TWO_NODES
+from .quickstart import apply_quickstart, build_base_model, manifests, merge, run_status
 
 pytestmark = pytest.mark.slow
-TWO_NODES = "support-triage-run-1"
 ONE_NODE = "support-triage-one-node"
-RUN = {"recipe": {"dropout": 0.0}, "maxIterations": 1}
+RUN_CHANGES = {"recipe": {"dropout": 0.0}, "maxIterations": 1}
 QUEUE = "training"
 SCORE_TOLERANCE = 0.05
 LOSS_TOLERANCE = 1e-3
@@ -55,14 +55,14 @@ def _one_node_intake_and_run(namespace: str, model_uri: str) -> list[dict[str, A
                 "annotations": {REQUESTED_BY_ANNOTATION: "admin"},
             }
             doc["spec"]["intakeRef"]["name"] = ONE_NODE
-            merge(doc["spec"], RUN)
+            merge(doc["spec"], RUN_CHANGES)
             docs.append(doc)
     return docs
 
 
 def _assessed(cluster: Cluster, namespace: str, run: str) -> dict[str, Any] | None:
-    status = get(cluster, "irun", namespace, run).get("status") or {}
-    found = [h for h in status.get("history") or [] if h.get("iteration") == 1]
+    history = run_status(cluster, namespace, run).get("history") or []
+    found = [h for h in history if h.get("iteration") == 1]
     return found[0] if found and found[0].get("heldoutScore") is not None else None
 
 
@@ -97,7 +97,7 @@ def test_two_node_training_matches_one_node_and_is_admitted_as_one_workload(
     build_base_model(object_store, model_uri)
     apply_quickstart(
         cluster, object_store, namespace, model_uri,
-        target={"maxTrainingNodes": 2, "kueueQueue": QUEUE}, run=RUN,
+        target={"maxTrainingNodes": 2, "kueueQueue": QUEUE}, run=RUN_CHANGES,
     )  # fmt: skip
     for doc in _one_node_intake_and_run(namespace, model_uri):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
