@@ -63,6 +63,11 @@ class JobSet(Addon):
         return jobset
 
     @classmethod
+    def install_crds_only(cls, cluster: Cluster) -> None:
+        """JobSet's CRD without its manager (JobSets are stored, nothing runs them yet)."""
+        cls(cluster, JobSetPorts(0, 0)).install_crds()
+
+    @classmethod
     def attach(cls, cluster: Cluster) -> JobSet | None:
         """The JobSet manager this test bed already runs, or None."""
         state = cluster.run_dir / NAME / "jobset.json"

@@ -26,6 +26,7 @@ from kubernetes import client
 from testbed import procs
 from testbed.addon import Addon, webhook_resources
 from testbed.cluster import Cluster
+from testbed.jobset import JobSet
 from testbed.kube import Json, read_json
 from testbed.waiting import wait_for
 
@@ -33,11 +34,12 @@ NAME = "kueue"
 NAMESPACE = "kueue-system"
 VISIBILITY_SERVICE = "visibility-server"
 API_GROUP = "kueue.x-k8s.io"
-# The only integration the product uses; the others' webhooks would name kinds this cluster
-# does not serve.
-FRAMEWORKS = ("batch/job",)
-# Webhook registrations kept from Kueue's manifests: those for Kueue's own kinds and batch Jobs.
-WEBHOOK_RESOURCES = {"jobs", "clusterqueues", "resourceflavors", "workloads", "cohorts"}
+# The integrations the product uses (Jobs, and JobSets for training over several nodes); the
+# others' webhooks would name kinds this cluster does not serve.
+FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset")
+# Webhook registrations kept from Kueue's manifests: those for Kueue's own kinds, batch Jobs and
+# JobSets.
+WEBHOOK_RESOURCES = {"jobs", "jobsets", "clusterqueues", "resourceflavors", "workloads", "cohorts"}
 # The CRDs Kueue's kustomization gives a conversion webhook (v1beta1 <-> v1beta2).
 CONVERTED = ("localqueues", "clusterqueues", "cohorts", "workloads", "multikueueclusters")
 RESOURCE_FLAVOR = "gpu"
@@ -73,6 +75,9 @@ class Kueue(Addon):
         # `<service>.<namespace>.svc`.
         kueue.issue_cert(f"{VISIBILITY_SERVICE}.{NAMESPACE}.svc")
         kueue.install_crds(kueue._convert)
+        # JobSet's CRD first, so Kueue manages JobSets from its start (it would otherwise poll
+        # for the API with a growing backoff); JobSet's own manager starts with its fixture.
+        JobSet.install_crds_only(cluster)
         kueue._spawn()
         deadline = time.monotonic() + timeout
         kueue.wait(kueue.ready, deadline, "Kueue /readyz")

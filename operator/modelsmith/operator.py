@@ -105,7 +105,7 @@ def _register(rt: Runtime, args: argparse.Namespace) -> None:
 
 def _start_beside_kopf(rt: Runtime, args: argparse.Namespace, identity: str) -> None:
     """What runs beside kopf's watches: peering for the runtime's own threads, the metrics
-    endpoint, and the informers of the operator's Jobs and pods."""
+    endpoint, and the informers of the operator's Jobs, pods and JobSets."""
     from modelsmith.controllers.run.job_manifest import MANAGED_SELECTOR
     from modelsmith.handlers import run
     from modelsmith.runtime import informer
@@ -129,7 +129,7 @@ def _start_beside_kopf(rt: Runtime, args: argparse.Namespace, identity: str) -> 
         if settings.ignore_namespaces
         else "",
     )
-    # Jobs and pods are watched outside kopf, filtered by the API server (see informer).
+    # Jobs, pods and JobSets are watched outside kopf, filtered by the API server (see informer).
     informer.start(
         rt.cache,
         args.namespace,
@@ -137,6 +137,7 @@ def _start_beside_kopf(rt: Runtime, args: argparse.Namespace, identity: str) -> 
         {
             "jobs": functools.partial(run.on_job_event, rt),
             "pods": functools.partial(run.on_pod_event, rt),
+            "jobsets": functools.partial(run.on_jobset_event, rt),
         },
     )
 

@@ -120,11 +120,15 @@ def editor(policy: Cluster, namespace: str) -> Iterator[str]:
         policy.kubectl("delete", "--ignore-not-found", "-f", "-", input=manifest, check=False)
 
 
-def _intake(namespace: str, target: str, gpus: int | None = 0) -> Doc:
+def _intake(
+    namespace: str, target: str, gpus: int | None = 0, nodes: int | None = None
+) -> Doc:
     body = samples.intake(namespace=namespace)
     ref: Doc = {"name": target}
     if gpus is not None:
         ref["gpuCount"] = gpus
+    if nodes is not None:
+        ref["nodeCount"] = nodes
     body["spec"]["executionTargetRef"] = ref
     return body
 
@@ -169,6 +173,16 @@ def test_an_intake_asking_for_more_gpus_than_the_target_allows_is_refused(
     message = _refused_once_seen(cluster, _intake(editor, small, gpus=3), "exceeds")
     assert f"spec.executionTargetRef.gpuCount 3 exceeds ExecutionTarget {small}'s " in message
     assert "spec.maxGpus 2" in message and "never widen" in message
+
+
+def test_an_intake_asking_for_more_nodes_than_the_target_allows_is_refused(
+    policy: Cluster, editor: str, execution_target: Callable[..., str]
+) -> None:
+    small = execution_target(maxTrainingNodes=2)
+    assert _apply(policy, _intake(editor, small, nodes=2)).returncode == 0
+    message = _refused_once_seen(policy, _intake(editor, small, nodes=3), "exceeds")
+    assert f"spec.executionTargetRef.nodeCount 3 exceeds ExecutionTarget {small}'s " in message
+    assert "spec.maxTrainingNodes 2" in message and "never widen" in message
 
 
 def test_a_namespace_editor_cannot_write_execution_targets(policy: Cluster, editor: str) -> None:

@@ -47,6 +47,18 @@ def test_the_secret_is_owned_by_its_job_and_holds_the_session_token() -> None:
                                     "AWS_SESSION_TOKEN": "TOKEN"}
 
 
+def test_a_multinode_steps_secret_is_owned_by_its_jobset_and_named_for_the_step() -> None:
+    jobset = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+              "metadata": {"name": "run-i1-train-a1-3f2a", "namespace": "team", "uid": "u-2"}}
+    keys = jobcredentials.TemporaryKeys("AK", "SK", "TOKEN")
+    secret = jobcredentials.secret(jobset, keys, "run-i1-train-a1")
+    # The pods are made from the training Job's template, which names the step's Secret.
+    assert secret["metadata"]["name"] == "run-i1-train-a1-store"
+    assert secret["metadata"]["ownerReferences"] == [
+        {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+         "name": "run-i1-train-a1-3f2a", "uid": "u-2"}]
+
+
 def _secrets_read(object_store: dict[str, str] | None) -> set[str]:
     spec = {"namespace_selector": {}, "service_account_name": "runner",
             "trainer_image": "t:1", "evaluator_image": "e:1", "max_gpus": 1,

@@ -20,6 +20,7 @@ from modelsmith.targets.rules import (
     NOT_ALLOWED,
     describe_selector,
     effective_gpus,
+    effective_nodes,
     refusal,
 )
 
@@ -84,23 +85,38 @@ def test_an_intake_may_narrow_a_target_never_widen_it() -> None:
     target = _target(maxGpus=4)
     assert effective_gpus(target, ExecutionTargetReference(name="t")) == 4
     assert effective_gpus(target, ExecutionTargetReference(name="t", gpu_count=2)) == 2
-    assert refusal("t", target, "ns", samples.TEST_NAMESPACES, 4) is None
-    wide = refusal("t", target, "ns", samples.TEST_NAMESPACES, 5)
+    assert refusal("t", target, "ns", samples.TEST_NAMESPACES, _ref(gpu_count=4)) is None
+    wide = refusal("t", target, "ns", samples.TEST_NAMESPACES, _ref(gpu_count=5))
     assert wide is not None and wide.reason == NOT_ALLOWED
     assert "gpuCount 5 exceeds ExecutionTarget t's spec.maxGpus 4" in wide.message
 
 
+def test_an_intake_may_span_fewer_nodes_than_its_target_never_more() -> None:
+    target = _target(maxTrainingNodes=2)
+    assert effective_nodes(_target(), _ref()) == 1
+    assert effective_nodes(target, _ref()) == 2
+    assert effective_nodes(target, _ref(node_count=1)) == 1
+    assert refusal("t", target, "ns", samples.TEST_NAMESPACES, _ref(node_count=2)) is None
+    wide = refusal("t", target, "ns", samples.TEST_NAMESPACES, _ref(node_count=3))
+    assert wide is not None and wide.reason == NOT_ALLOWED
+    assert "nodeCount 3 exceeds ExecutionTarget t's spec.maxTrainingNodes 2" in wide.message
+
+
+def _ref(**fields: Any) -> ExecutionTargetReference:
+    return ExecutionTargetReference(name="t", **fields)
+
+
 def test_a_target_refuses_a_namespace_it_does_not_select() -> None:
     target = _target()
-    assert refusal("shared", target, "ns", samples.TEST_NAMESPACES, None) is None
-    found = refusal("shared", target, "team-b", {"team": "b"}, None)
+    assert refusal("shared", target, "ns", samples.TEST_NAMESPACES, _ref()) is None
+    found = refusal("shared", target, "team-b", {"team": "b"}, _ref())
     assert found is not None and found.reason == NOT_ALLOWED
     assert "ExecutionTarget shared does not admit namespace team-b" in found.message
     assert "modelsmith.io/test=true" in found.message
 
 
 def test_a_missing_target_is_named() -> None:
-    found = refusal("gone", None, "ns", {}, 0)
+    found = refusal("gone", None, "ns", {}, _ref(gpu_count=0))
     assert found is not None and found.reason == MISSING
     assert "ExecutionTarget gone does not exist" in found.message
 

@@ -1,5 +1,8 @@
 """One process per GPU: with MODELSMITH_GPU_COUNT above 1 (the operator sets it from the
-execution target), the entry point re-runs itself under `accelerate launch` and waits.
+execution target), the entry point re-runs itself under `accelerate launch` and waits. With
+MODELSMITH_NODE_COUNT above 1 (a pod of the JobSet a multi-node training step runs as), it runs
+itself under torchrun instead, one process per GPU (one on a CPU node), meeting the other pods at
+MODELSMITH_MASTER_ADDR:MODELSMITH_MASTER_PORT as node MODELSMITH_NODE_RANK.
 
 The children cannot pass the contract's exit codes through the launcher (torchrun reports any
 failure as 1), so the parent does the input checks that have their own codes before launching,
@@ -19,10 +22,18 @@ LAUNCHED_MARKERS = ("LOCAL_RANK", "WORLD_SIZE", "ACCELERATE_LAUNCHED")
 
 
 def gpu_count(env: Mapping[str, str]) -> int:
+    return _count(env, "MODELSMITH_GPU_COUNT", 0)
+
+
+def node_count(env: Mapping[str, str]) -> int:
+    return _count(env, "MODELSMITH_NODE_COUNT", 1)
+
+
+def _count(env: Mapping[str, str], name: str, least: int) -> int:
     try:
-        return max(0, int(env.get("MODELSMITH_GPU_COUNT", "0") or 0))
+        return max(least, int(env.get(name, str(least)) or least))
     except ValueError:
-        return 0
+        return least
 
 
 def is_child(env: Mapping[str, str]) -> bool:
@@ -30,9 +41,14 @@ def is_child(env: Mapping[str, str]) -> bool:
 
 
 def launch_command(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
-    """The `accelerate launch` command for this Job, or None when one process is right."""
+    """The `accelerate launch` (or, across nodes, torchrun) command for this Job, or None when
+    one process is right."""
     gpus = gpu_count(env)
-    if gpus <= 1 or is_child(env):
+    if is_child(env):
+        return None
+    if node_count(env) > 1:
+        return torchrun_command(argv, env, max(gpus, 1))
+    if gpus <= 1:
         return None
     return [
         sys.executable,
@@ -43,6 +59,24 @@ def launch_command(argv: Sequence[str], env: Mapping[str, str]) -> list[str] | N
         "1",
         "--num_processes",
         str(gpus),
+        "--module",
+        "modelsmith_trainer",
+        *argv,
+    ]
+
+
+def torchrun_command(argv: Sequence[str], env: Mapping[str, str], per_node: int) -> list[str]:
+    """torchrun's static rendezvous: every pod knows the node count, its own rank and the
+    leader's address, so none waits for a rendezvous service."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nnodes={node_count(env)}",
+        f"--nproc-per-node={per_node}",
+        f"--node-rank={env.get('MODELSMITH_NODE_RANK', '0')}",
+        f"--master-addr={env['MODELSMITH_MASTER_ADDR']}",
+        f"--master-port={env['MODELSMITH_MASTER_PORT']}",
         "--module",
         "modelsmith_trainer",
         *argv,

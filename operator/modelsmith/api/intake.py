@@ -150,7 +150,7 @@ class BaseModelSource(ApiModel):
 
 class ExecutionTargetReference(ApiModel):
     """The ExecutionTarget (cluster-scoped, written by a platform admin) the Jobs run on. The
-    intake may narrow it (fewer GPUs), never widen it."""
+    intake may narrow it (fewer GPUs, fewer nodes), never widen it."""
 
     name: ObjectName = Field(description="The ExecutionTarget's name.")
     gpu_count: int | None = Field(
@@ -159,6 +159,13 @@ class ExecutionTargetReference(ApiModel):
         le=64,
         description="GPUs per training Job, at most the target's maxGpus (0 runs on the CPU); "
         "absent: the target's maxGpus.",
+    )
+    node_count: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Nodes a training step spans, at most the target's maxTrainingNodes "
+        "(each with gpuCount GPUs); absent: the target's maxTrainingNodes.",
     )
 
 

@@ -4,7 +4,7 @@ A cluster-scoped kind (like Kubeflow Trainer's ClusterTrainingRuntime or Kueue's
 the namespace editors who write ModelIntakes cannot create or change one (the chart grants it
 to the platform-admin role only), so the namespace, ServiceAccount, images, scheduling and
 object-store credentials of every Job are the admin's choice. An intake names a target in
-`spec.executionTargetRef` and may only narrow it (fewer GPUs); the admission policy in
+`spec.executionTargetRef` and may only narrow it (fewer GPUs, fewer nodes); the admission policy in
 `modelsmith.targets.admission` and the operator (`modelsmith.targets.rules`) both refuse an
 intake whose namespace the target's `namespaceSelector` does not select.
 """
@@ -50,6 +50,12 @@ TOLERATION_NEEDS_KEY = "key is required unless operator is Exists"
 class TolerationOperator(StrEnum):
     EXISTS = "Exists"
     EQUAL = "Equal"
+
+
+class MultiNodeEngine(StrEnum):
+    """What runs a training step that spans several nodes."""
+
+    JOBSET = "JobSet"
 
 
 class TaintEffect(StrEnum):
@@ -148,6 +154,20 @@ class ExecutionTargetSpec(ApiModel):
         description="The most GPUs a training Job may ask for (0: CPU only, as the quickstart "
         "runs); an intake's executionTargetRef.gpuCount may ask for fewer, never more.",
     )
+    max_training_nodes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="The most nodes a training step may span, each with the GPUs of "
+        "one training pod; above 1 the step runs as a JobSet (multiNodeEngine) of that many "
+        "pods meeting through torchrun. An intake's executionTargetRef.nodeCount may ask for "
+        "fewer, never more.",
+    )
+    multi_node_engine: MultiNodeEngine = Field(
+        default=MultiNodeEngine.JOBSET,
+        description="The engine for a training step on more than one node: JobSet "
+        "(jobset.x-k8s.io, installed by the platform team).",
+    )
     node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
         default_factory=dict,
         max_length=32,
@@ -237,7 +257,8 @@ EXECUTION_TARGET = ResourceKind(
     description=(
         "An ExecutionTarget (cluster-scoped, written by platform admins) is where training "
         "and evaluation Jobs may run: which namespaces' ModelIntakes may use it, the Job "
-        "namespace, ServiceAccount, pinned images, GPU resource and maximum, scheduling "
+        "namespace, ServiceAccount, pinned images, GPU resource and maximum, the most nodes a "
+        "training step may span, scheduling "
         "constraints, Kueue queue, object-store Secret, bucket and prefix, GPU-hour price and "
         "deadlines. An intake names one in spec.executionTargetRef and may only narrow it."
     ),
@@ -250,6 +271,9 @@ EXECUTION_TARGET = ResourceKind(
         ),
         PrinterColumn("Service-Account", "string", ".spec.serviceAccountName", "Jobs' identity."),
         PrinterColumn("Max-GPUs", "integer", ".spec.maxGpus", "Most GPUs per training Job."),
+        PrinterColumn(
+            "Max-Nodes", "integer", ".spec.maxTrainingNodes", "Most nodes per training step.", 1
+        ),
         AGE_COLUMN,
         PrinterColumn("GPU-Resource", "string", ".spec.gpuResourceName", "GPU resource.", 1),
         PrinterColumn("Queue", "string", ".spec.kueueQueue", "Kueue LocalQueue.", 1),

@@ -1,5 +1,5 @@
-"""IterationRun registrations: the run's watch events, its Jobs' and pods' events, and its
-reconcile (`modelsmith.controllers.run`)."""
+"""IterationRun registrations: the run's watch events, its Jobs', JobSets' and pods' events, and
+its reconcile (`modelsmith.controllers.run`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from modelsmith.controllers.run.jobset_observe import jobset_event_matters
 from modelsmith.controllers.run.observe import job_event_matters, job_outcome, pod_event_matters
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.controllers.run.state import PLURAL
@@ -43,6 +44,14 @@ def on_job_event(
     if job_event_matters(type, was, status):
         verdict = type == "DELETED" or was is None or job_outcome(was) != job_outcome(status)
         _wake_run(rt, job, after=0.0 if verdict else JOB_PROGRESS_DELAY_SECONDS)
+
+
+def on_jobset_event(
+    rt: Runtime, type: str | None, before: dict[str, Any] | None, jobset: dict[str, Any]
+) -> None:
+    """A JobSet event from `informer`: its verdict, or a restart, reconciles the run at once."""
+    if jobset_event_matters(type, _status(before), jobset.get("status") or {}):
+        _wake_run(rt, jobset)
 
 
 def on_pod_event(

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from modelsmith.runtime import kube
 
-CACHED_KINDS = frozenset({"modelintakes", "iterationruns", "jobs", "pods"})
+CACHED_KINDS = frozenset({"modelintakes", "iterationruns", "jobs", "pods", "jobsets"})
 KOPF_FED = frozenset({"modelintakes", "iterationruns", "benchmarks"})
 """Fed by kopf's watches, which pause while a peer holds this replica (Jobs and pods come from
 `informer`, which goes on)."""

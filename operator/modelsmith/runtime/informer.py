@@ -43,12 +43,16 @@ class Gone(Exception):  # noqa: N818 - the API server's word
 @dataclass(frozen=True)
 class Resource:
     plural: str
-    """As the cache keys it and the API names it: "jobs" or "pods"."""
+    """As the cache keys it and the API names it: "jobs", "pods" or "jobsets"."""
     group_version: str
 
 
 JOBS = Resource("jobs", kube.BATCH)
 PODS = Resource("pods", kube.CORE)
+JOBSETS = Resource("jobsets", "jobset.x-k8s.io/v1alpha2")
+"""Where multi-node training steps run. Watched whether or not the API is served: where JobSet
+is not installed the listing fails and is retried with backoff, so JobSet installed later is
+watched without a restart."""
 
 
 class Informer:
@@ -178,9 +182,9 @@ def _lines(response: Any) -> Iterator[bytes]:
 def start(
     cache: Cache, namespaces: list[str], label_selector: str, handlers: dict[str, OnEvent]
 ) -> list[Informer]:
-    """An informer per resource ("jobs", "pods") and watched namespace (one for the whole
-    cluster when `namespaces` is empty)."""
-    made = {"jobs": JOBS, "pods": PODS}
+    """An informer per resource ("jobs", "pods", "jobsets") and watched namespace (one for the
+    whole cluster when `namespaces` is empty)."""
+    made = {"jobs": JOBS, "pods": PODS, "jobsets": JOBSETS}
     return [
         Informer(cache, made[plural], label_selector, handler, namespace).start()
         for plural, handler in handlers.items()

@@ -14,7 +14,7 @@ from typing import Any, Final
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTarget, ExecutionTargetSpec
 from modelsmith.runtime import kube
-from modelsmith.targets.rules import Refusal, effective_gpus, refusal
+from modelsmith.targets.rules import Refusal, effective_gpus, effective_nodes, refusal
 
 PLURAL = "executiontargets"
 BUCKETS_FOR_SECONDS: Final = 5.0
@@ -22,12 +22,14 @@ BUCKETS_FOR_SECONDS: Final = 5.0
 
 @dataclass(frozen=True)
 class Resolved:
-    """The intake's target (None when missing), the GPUs its Jobs get, and the verdict."""
+    """The intake's target (None when missing), the GPUs its training pods get, the nodes a
+    training step spans, and the verdict."""
 
     name: str
     spec: ExecutionTargetSpec | None
     gpu_count: int
     refusal: Refusal | None
+    node_count: int = 1
 
 
 def read_target(name: str) -> ExecutionTargetSpec | None:
@@ -45,8 +47,9 @@ def resolve(intake: ModelIntake, namespace: str) -> Resolved:
     ref = intake.spec.execution_target_ref
     spec = read_target(ref.name)
     gpus = 0 if spec is None else effective_gpus(spec, ref)
-    verdict = refusal(ref.name, spec, namespace, namespace_labels(namespace), ref.gpu_count)
-    return Resolved(ref.name, spec, gpus, verdict)
+    nodes = 1 if spec is None else effective_nodes(spec, ref)
+    verdict = refusal(ref.name, spec, namespace, namespace_labels(namespace), ref)
+    return Resolved(ref.name, spec, gpus, verdict, nodes)
 
 
 _buckets_lock = threading.Lock()

@@ -42,15 +42,20 @@ def effective_gpus(target: ExecutionTargetSpec, ref: ExecutionTargetReference) -
     return target.max_gpus if ref.gpu_count is None else ref.gpu_count
 
 
+def effective_nodes(target: ExecutionTargetSpec, ref: ExecutionTargetReference) -> int:
+    """Nodes a training step spans: the intake's narrower count, else the target's maximum."""
+    return target.max_training_nodes if ref.node_count is None else ref.node_count
+
+
 def refusal(
     name: str,
     target: ExecutionTargetSpec | None,
     namespace: str,
     namespace_labels: Mapping[str, str],
-    gpu_count: int | None,
+    ref: ExecutionTargetReference,
 ) -> Refusal | None:
     """None when an intake in `namespace` (carrying `namespace_labels`) may use the target
-    `name` asking for `gpu_count` GPUs (None: the target's maximum); else why not."""
+    `name` asking for `ref`'s GPUs and nodes (None: the target's maximum); else why not."""
     if target is None:
         return Refusal(
             MISSING,
@@ -64,12 +69,16 @@ def refusal(
             f"spec.namespaceSelector ({describe_selector(target.namespace_selector)}) does not "
             "match the namespace's labels",
         )
-    if gpu_count is not None and gpu_count > target.max_gpus:
-        return Refusal(
-            NOT_ALLOWED,
-            f"spec.executionTargetRef.gpuCount {gpu_count} exceeds ExecutionTarget {name}'s "
-            f"spec.maxGpus {target.max_gpus}: an intake may narrow a target, never widen it",
-        )
+    for field, asked, most, limit in (
+        ("gpuCount", ref.gpu_count, target.max_gpus, "maxGpus"),
+        ("nodeCount", ref.node_count, target.max_training_nodes, "maxTrainingNodes"),
+    ):
+        if asked is not None and asked > most:
+            return Refusal(
+                NOT_ALLOWED,
+                f"spec.executionTargetRef.{field} {asked} exceeds ExecutionTarget {name}'s "
+                f"spec.{limit} {most}: an intake may narrow a target, never widen it",
+            )
     return None
 
 

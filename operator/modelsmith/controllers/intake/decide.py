@@ -38,6 +38,8 @@ class ExecutionSeen:
     """The target's GPU resource summed over the nodes (0 when its Jobs ask for none)."""
     kueue_queue_found: bool = False
     cluster_queue: str | None = None
+    jobset_served: bool = True
+    """Whether the API server serves JobSets (asked only when a training step spans nodes)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,23 @@ def kueue_check(queue: str, seen: ExecutionSeen, target: str) -> Check:
     )
 
 
+def multi_node_check(target: Resolved, seen: ExecutionSeen) -> Check:
+    """A training step over several nodes runs as a JobSet: without the JobSet API its
+    launch would be refused at every attempt."""
+    assert target.spec is not None
+    engine = str(target.spec.multi_node_engine)
+    if not seen.jobset_served:
+        return Check(
+            "MultiNodeEngine",
+            False,
+            f"training spans {target.node_count} nodes (ExecutionTarget {target.name} "
+            f"spec.maxTrainingNodes), which runs as a {engine}, but the cluster does not serve "
+            "jobset.x-k8s.io: a platform admin installs JobSet, or the intake asks for "
+            "spec.executionTargetRef.nodeCount 1",
+        )
+    return Check("MultiNodeEngine", True, f"training spans {target.node_count} nodes as a {engine}")
+
+
 def object_store_check(intake: ModelIntake, target: Resolved, default_bucket: str) -> Check:
     """The runs' store is the target's bucket: a base model elsewhere is refused now, not at
     the first launch (which checks again: the target may change meanwhile)."""
@@ -186,6 +205,8 @@ def execution_checks(
     ]
     if target.spec.kueue_queue:
         checks.append(kueue_check(target.spec.kueue_queue, seen, target.name))
+    if target.node_count > 1:
+        checks.append(multi_node_check(target, seen))
     checks.append(object_store_check(intake, target, default_bucket))
     return checks
 

@@ -12,6 +12,7 @@ from modelsmith.controllers.intake.decide import (
     Observed,
     ServingSeen,
 )
+from modelsmith.controllers.run import jobset_read
 from modelsmith.controllers.run.kueue import KUEUE
 from modelsmith.controllers.run.staging import staged_chain
 from modelsmith.runtime import kube
@@ -48,9 +49,11 @@ def kueue_queue(queue: str, namespace: str) -> tuple[bool, str | None]:
     return True, (local.get("spec") or {}).get("clusterQueue")
 
 
-def execution(target: ExecutionTargetSpec, gpu_count: int, namespace: str) -> ExecutionSeen:
-    """What exists of what an admitted target names: its Job namespace, ServiceAccount, GPUs
-    and Kueue queue."""
+def execution(
+    target: ExecutionTargetSpec, gpu_count: int, namespace: str, node_count: int
+) -> ExecutionSeen:
+    """What exists of what an admitted target names: its Job namespace, ServiceAccount, GPUs,
+    Kueue queue and, for training over several nodes, the JobSet API."""
     exec_ns = target.job_namespace or namespace
     ns_ok = kube.find(kube.core_path("namespaces", name=exec_ns)) is not None
     sa = kube.core_path("serviceaccounts", exec_ns, target.service_account_name)
@@ -59,7 +62,8 @@ def execution(target: ExecutionTargetSpec, gpu_count: int, namespace: str) -> Ex
     found, cluster_queue = (
         kueue_queue(target.kueue_queue, exec_ns) if target.kueue_queue else (False, None)
     )
-    return ExecutionSeen(exec_ns, ns_ok, sa_ok, gpus, found, cluster_queue)
+    served = jobset_read.installed() if node_count > 1 else True
+    return ExecutionSeen(exec_ns, ns_ok, sa_ok, gpus, found, cluster_queue, served)
 
 
 def serving(serving_ns: str, name: str) -> ServingSeen:
@@ -85,7 +89,7 @@ def observe(intake: ModelIntake, namespace: str) -> Observed:
     seen = None
     if target.refusal is None:
         assert target.spec is not None
-        seen = execution(target.spec, target.gpu_count, namespace)
+        seen = execution(target.spec, target.gpu_count, namespace, target.node_count)
     chain = staged_chain(namespace, intake)
     serving_ns = spec.serving_target.namespace or namespace
     pointer = serving(serving_ns, spec.serving_target.config_map_name)

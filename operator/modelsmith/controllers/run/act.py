@@ -17,9 +17,10 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import s3
 from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.contract.layout import RunLayout
-from modelsmith.controllers.run import jobcredentials, pinning, staging, trust
+from modelsmith.controllers.run import jobcredentials, jobset_read, pinning, staging, trust
 from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job
 from modelsmith.controllers.run.job_manifest import render_job
+from modelsmith.controllers.run.jobset_manifest import render_jobset
 from modelsmith.controllers.run.staging import candidate_label
 from modelsmith.controllers.run.state import loop_recipe
 from modelsmith.controllers.run.target import Placement
@@ -56,9 +57,9 @@ class Acting:
             if isinstance(action, loop.StageGate):
                 staged = self._stage(decision, action)
             elif isinstance(action, loop.DeleteJob):
-                delete_own_job(
-                    RunIdentity.of(self.body, self.rt.created_jobs), action.name, self.exec_ns
-                )
+                identity = RunIdentity.of(self.body, self.rt.created_jobs)
+                delete_own_job(identity, action.name, self.exec_ns)
+                jobset_read.delete_own(identity, action.name, self.exec_ns)
         return staged
 
     def _record_and_launch(self, decision: loop.Decision) -> None:
@@ -174,6 +175,9 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
         gpu_count=act.placement.gpus,
         settings=rt.settings,
     )
+    if action.kind == "train" and act.placement.nodes > 1:
+        _launch_jobset(rt, act, action, manifest)
+        return
     try:
         created = kube.rest("POST", kube.batch_path("jobs", act.exec_ns), manifest)
     except Exception as exc:
@@ -188,10 +192,31 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
         raise
     # Until status records its UID (the write after this act), the run knows it from here.
     rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
-    if act.target.object_store.job_role_arn:
-        role = act.target.object_store.job_role_arn
-        jobcredentials.give(created, role, act.layout, action.kind, action.iteration)
+    _give_credential(act, action, created, created)
     rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+
+
+def _launch_jobset(
+    rt: Runtime, act: Acting, action: loop.LaunchJob, job: dict[str, Any]
+) -> None:
+    """A training step over several nodes: the JobSet made from the training Job `job`."""
+    created = jobset_read.create(act.exec_ns, render_jobset(job, act.placement.nodes))
+    if created is None:
+        return
+    # The run knows its JobSet by the step's name, as it knows a Job.
+    rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
+    _give_credential(act, action, created, job)
+    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+
+
+def _give_credential(
+    act: Acting, action: loop.LaunchJob, owner: dict[str, Any], job: dict[str, Any]
+) -> None:
+    """The step's own store credential, when the target names a role for its Jobs
+    (`jobcredentials`); otherwise the Job reads the target's shared Secret."""
+    assert act.target is not None
+    if role := act.target.object_store.job_role_arn:
+        jobcredentials.give(owner, job, role, act.layout, (action.kind, action.iteration))
 
 
 def _base_model(intake: ModelIntake) -> ModelRef:

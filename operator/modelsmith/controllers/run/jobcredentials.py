@@ -73,20 +73,29 @@ def assume(role_arn: str, session: str, policy: Mapping[str, Any], seconds: int)
     return TemporaryKeys(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
-def secret(job: Mapping[str, Any], keys: TemporaryKeys) -> dict[str, Any]:
-    """The Secret holding `keys` for `job` (as the API server returned it: its UID is the
-    Secret's owner)."""
-    meta = job["metadata"]
-    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"]}
+def secret(
+    owner: Mapping[str, Any], keys: TemporaryKeys, job_name: str | None = None
+) -> dict[str, Any]:
+    """The Secret holding `keys` for the Job named `job_name` (default: the owner's name),
+    owned by `owner` as the API server returned it (a Job, or the JobSet of a multi-node
+    step, whose pods are made from that Job's template): the owner's UID ties the Secret's
+    life to it."""
+    meta = owner["metadata"]
+    reference = {
+        "apiVersion": owner.get("apiVersion", "batch/v1"),
+        "kind": owner.get("kind", "Job"),
+        "name": meta["name"],
+        "uid": meta["uid"],
+    }
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {
-            "name": secret_name(meta["name"]),
+            "name": secret_name(job_name or meta["name"]),
             "namespace": meta["namespace"],
             "labels": dict(meta.get("labels") or {}),
-            "ownerReferences": [owner],
+            "ownerReferences": [reference],
         },
         "stringData": {
             "AWS_ACCESS_KEY_ID": keys.access_key,
@@ -97,26 +106,36 @@ def secret(job: Mapping[str, Any], keys: TemporaryKeys) -> dict[str, Any]:
 
 
 def mint(
-    job: Mapping[str, Any], role_arn: str, layout: RunLayout, kind: str, iteration: int
+    owner: Mapping[str, Any],
+    job: Mapping[str, Any],
+    role_arn: str,
+    layout: RunLayout,
+    step: tuple[str, int],
 ) -> dict[str, Any]:
-    """The Secret of `job`'s own credential: keys from STS for writing only its outputs, valid
-    as long as its deadline."""
+    """The Secret of `job`'s own credential, owned by `owner`: keys from STS for writing only
+    the outputs of `step` (kind, iteration), valid as long as the Job's deadline."""
+    kind, iteration = step
     policy = storepolicy.job_session_policy(layout.bucket, outputs(layout, kind, iteration))
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    keys = assume(role_arn, job["metadata"]["name"], policy, duration(deadline))
-    return secret(job, keys)
+    name = job["metadata"]["name"]
+    return secret(owner, assume(role_arn, name, policy, duration(deadline)), name)
 
 
 def give(
-    job: Mapping[str, Any], role_arn: str, layout: RunLayout, kind: str, iteration: int
+    owner: Mapping[str, Any],
+    job: Mapping[str, Any],
+    role_arn: str,
+    layout: RunLayout,
+    step: tuple[str, int],
 ) -> None:
-    """Creates `job`'s own credential Secret. Its pods wait for it (the kubelet retries a
-    missing Secret), so the Job is created first and owns it. A Secret already under the name
-    is left alone: it is this Job's from before a restart, or, if someone else's, it holds no
-    more than its author could write anyway."""
-    manifest = mint(job, role_arn, layout, kind, iteration)
+    """Creates `job`'s own credential Secret, owned by `owner` (the Job itself, or the JobSet
+    made from it). Its pods wait for it (the kubelet retries a missing Secret), so the owner is
+    created first. A Secret already under the name is left alone: it is this Job's from before
+    a restart, or, if someone else's, it holds no more than its author could write anyway."""
+    manifest = mint(owner, job, role_arn, layout, step)
+    namespace = owner["metadata"]["namespace"]
     try:
-        kube.rest("POST", f"/api/v1/namespaces/{job['metadata']['namespace']}/secrets", manifest)
+        kube.rest("POST", kube.core_path("secrets", namespace), manifest)
     except Exception as exc:
         if not kube.is_conflict(exc):
             raise

@@ -77,8 +77,8 @@ def _pod_facts(status: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _waiting_reason(container_status: Mapping[str, Any]) -> str | None:
-    waiting = (container_status.get("state") or {}).get("waiting")
-    return None if waiting is None else str(waiting.get("reason") or "")
+    found = (container_status.get("state") or {}).get("waiting")
+    return None if found is None else str(found.get("reason") or "")
 
 
 # --- the Job and its pods ------------------------------------------------------------------------
@@ -96,17 +96,16 @@ def every_counted_pod_seen(pods: list[dict[str, Any]], job_status: Mapping[str, 
         + len(uncounted.get("failed") or ())
         + len(uncounted.get("succeeded") or ())
     )
-    done = [p for p in pods if _pod_status(p).get("phase") in ("Succeeded", "Failed")]
+    done = [p for p in pods if pod_status(p).get("phase") in ("Succeeded", "Failed")]
     return counted > 0 and len(done) >= counted
 
 
 def job_observation(
     name: str, job: Mapping[str, Any], pods: list[dict[str, Any]], now: datetime
 ) -> loop.JobObservation:
-    """The run's own Job (whose ownership the caller checked) and its pods, as the loop sees
-    them. Two facts need further reads, which `read.observe_job` adds: the NotReady nodes that
-    could run an unschedulable Job (`candidates_not_ready`) and, for a Job without pods, what
-    Kueue made of it."""
+    """The run's own Job (its ownership checked) and its pods, as the loop sees them;
+    `read.observe_job` adds the NotReady nodes that could run an unschedulable Job and Kueue's
+    view of a Job without pods."""
     status = job.get("status") or {}
     outcome = job_outcome(status)
     terminated = last_termination(pods)
@@ -114,15 +113,15 @@ def job_observation(
     if outcome == "succeeded":
         return loop.JobObservation(name=name, state=loop.JobState.SUCCEEDED, summary=summary)
     if outcome == "failed":
-        return _failed(name, status, terminated, summary)
-    unschedulable = _unschedulable_condition(pods)
+        return failed(name, status, terminated, summary)
+    unschedulable = unschedulable_condition(pods)
     if unschedulable is not None:
         return loop.JobObservation(
             name=name,
             state=loop.JobState.UNSCHEDULABLE,
             scheduler_message=unschedulable.get("message"),
         )
-    if any(_pod_status(p).get("phase") == "Running" for p in pods):
+    if any(pod_status(p).get("phase") == "Running" for p in pods):
         return loop.JobObservation(name=name, state=loop.JobState.RUNNING)
     reason, since = waiting(pods)
     # The GPU time of a pod that never starts counts too: it held the GPUs while it waited.
@@ -141,16 +140,20 @@ def _summary(
     terminated: dict[str, Any] | None,
     now: datetime,
 ) -> loop.JobSummary:
-    """GPU time from the Job's start to its completion (or `now`), and what its last container
-    reported when it ended (contamination, the digests of what it wrote, the checkpoint step a
-    resumed training started from)."""
+    """GPU time from the Job's start to its completion (or `now`), and `job_summary`."""
     wall = 0.0
-    started = _time(status.get("startTime"))
+    started = time_of(status.get("startTime"))
     if started is not None:
-        end = _time(status.get("completionTime")) or now
+        end = time_of(status.get("completionTime")) or now
         wall = max((end - started).total_seconds(), 0.0)
+    return job_summary(wall * requested_gpus(job), terminated)
+
+
+def job_summary(gpu_seconds: float, terminated: dict[str, Any] | None) -> loop.JobSummary:
+    """What the last container reported when it ended (contamination, the digests of what it
+    wrote, the checkpoint step a resumed training started from)."""
     return loop.JobSummary(
-        gpu_seconds=wall * requested_gpus(job),
+        gpu_seconds=gpu_seconds,
         contaminated=contaminated(terminated),
         overlapping=loop.contamination_ids(terminated),
         reported=integrity.reported_digests((terminated or {}).get("message")),
@@ -158,7 +161,7 @@ def _summary(
     )
 
 
-def _failed(
+def failed(
     name: str,
     status: Mapping[str, Any],
     terminated: dict[str, Any] | None,
@@ -183,10 +186,10 @@ def _failed(
     )
 
 
-def _unschedulable_condition(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+def unschedulable_condition(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The first pod's PodScheduled=False condition with reason Unschedulable, if any."""
     for pod in pods:
-        for condition in _pod_status(pod).get("conditions") or []:
+        for condition in pod_status(pod).get("conditions") or []:
             if (
                 condition.get("type") == "PodScheduled"
                 and condition.get("status") == "False"
@@ -200,11 +203,11 @@ def _unschedulable_condition(pods: list[dict[str, Any]]) -> dict[str, Any] | Non
 def waiting(pods: list[dict[str, Any]]) -> tuple[str | None, datetime | None]:
     """The newest unfinished pod's waiting reason (one that means the image never ran comes
     first) and when that pod was scheduled (else created)."""
-    live = [p for p in pods if _pod_status(p).get("phase") in ("Pending", "Running")]
+    live = [p for p in pods if pod_status(p).get("phase") in ("Pending", "Running")]
     if not live:
         return None, None
-    pod = max(live, key=_created)
-    status = _pod_status(pod)
+    pod = max(live, key=created)
+    status = pod_status(pod)
     reasons = [
         waiting.get("reason")
         for cs in _container_statuses(status)
@@ -212,22 +215,22 @@ def waiting(pods: list[dict[str, Any]]) -> tuple[str | None, datetime | None]:
     ]
     never_ran = [r for r in reasons if r in loop.CONTAINER_NEVER_RAN]
     reason = (never_ran or reasons or [None])[0]
-    since = _time(_created(pod))
+    since = time_of(created(pod))
     for condition in status.get("conditions") or []:
         if (
             condition.get("type") == "PodScheduled"
             and condition.get("status") == "True"
             and condition.get("lastTransitionTime")
         ):
-            since = _time(condition["lastTransitionTime"])
+            since = time_of(condition["lastTransitionTime"])
     return reason, since
 
 
 def last_termination(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The terminated state of the newest pod's last terminated container."""
     found = None
-    for pod in sorted(pods, key=_created):
-        for cs in _pod_status(pod).get("containerStatuses") or []:
+    for pod in sorted(pods, key=created):
+        for cs in pod_status(pod).get("containerStatuses") or []:
             terminated = (cs.get("state") or {}).get("terminated")
             if terminated is not None:
                 found = terminated
@@ -282,20 +285,19 @@ def candidates_not_ready(job: Mapping[str, Any], nodes: Iterable[Mapping[str, An
     return loop.nodes_not_ready(facts, sum(wanted.values()))
 
 
-def _time(value: str | None) -> datetime | None:
+def time_of(value: str | None) -> datetime | None:
     return None if not value else datetime.fromisoformat(value)
 
 
-def _pod_status(pod: Mapping[str, Any]) -> dict[str, Any]:
-    status: dict[str, Any] = pod.get("status") or {}
-    return status
+def pod_status(pod: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(pod.get("status") or {})
 
 
 def _container_statuses(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
 
 
-def _created(pod: Mapping[str, Any]) -> str:
+def created(pod: Mapping[str, Any]) -> str:
     # RFC 3339 in UTC with a fixed format: the strings sort as the times do.
     return str(pod["metadata"].get("creationTimestamp") or "")
 
@@ -343,9 +345,8 @@ def capacity_status(
     launching: bool = False,
 ) -> dict[str, Any] | None:
     """What the scheduler (or Kueue) made of the run's current Job, for status.capacity. A Job
-    this decision launches waits for its pod by definition: Pending, not the previous Job's
-    verdict, nor Unknown (which its first pod event would then replace with Pending: a status
-    write that tells nothing new). Without a Job to observe, the old value stands."""
+    this decision launches is Pending (not the last Job's verdict, nor an Unknown its first pod
+    event would overwrite at once); without a Job to observe, the old value stands."""
     if placement is None:
         return old if isinstance(old, dict) else None
     queue = job.queue if job is not None and not launching else None

@@ -14,7 +14,7 @@ from modelsmith.contract import objectstore, readlimits, s3
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.scorecard import Scorecard
 from modelsmith.controllers.gate import guard as gate_guard
-from modelsmith.controllers.run import observe, trust
+from modelsmith.controllers.run import jobset_read, observe, trust
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.kueue import observe_queue
 from modelsmith.controllers.run.trust import Anchors, TamperError
@@ -132,14 +132,18 @@ def observe_job(
 ) -> loop.JobObservation:
     """The Job the run's state names, if it is the run's own (`job_guard`); the nodes are read
     only for an unschedulable Job, Kueue only for a Job without pods."""
+    if (jobset := _training_jobset(rt, ref, exec_ns, cached=True)) is not None:
+        return jobset_read.observe_jobset(rt, ref, exec_ns, owner, jobset, now)
     job = rt.cache.cached("jobs", exec_ns, ref.name)
     if job is None:
         try:
             job = kube.rest("GET", kube.batch_path("jobs", exec_ns, ref.name))
         except Exception as exc:
-            if kube.is_not_found(exc):
-                return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
-            raise
+            if not kube.is_not_found(exc):
+                raise
+            if (jobset := _training_jobset(rt, ref, exec_ns, cached=False)) is not None:
+                return jobset_read.observe_jobset(rt, ref, exec_ns, owner, jobset, now)
+            return loop.JobObservation(name=ref.name, state=loop.JobState.NONE)
     if (why := owner.foreign(job)) is not None:
         # Neither its verdict nor its pods become this run's evidence.
         return loop.JobObservation(name=ref.name, state=loop.JobState.FOREIGN, reason=why)
@@ -155,6 +159,18 @@ def observe_job(
     if seen.state is loop.JobState.PENDING and not pods:
         return seen.model_copy(update={"queue": observe_queue(job, observe.gpu_resource(job))})
     return seen
+
+
+def _training_jobset(
+    rt: Runtime, ref: loop.JobRef, exec_ns: str, cached: bool
+) -> dict[str, Any] | None:
+    """The JobSet of a training step on several nodes: as the watch has it (`cached`), else
+    from the API server (asked only once no Job answers to the step's name)."""
+    if ref.phase is not loop.Phase.TRAINING:
+        return None
+    if cached:
+        return jobset_read.cached(rt, exec_ns, ref.name)
+    return jobset_read.read(exec_ns, ref.name)
 
 
 def job_pods(

@@ -12,23 +12,26 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.controllers.run.pinning import read_benchmark
 from modelsmith.runtime.core import Runtime
 from modelsmith.targets import resolve
-from modelsmith.targets.rules import bucket_refusal, effective_gpus, refusal
+from modelsmith.targets.rules import bucket_refusal, effective_gpus, effective_nodes, refusal
 
 
 @dataclass(frozen=True)
 class Placement:
-    """The GPUs each training Job asks for (the intake's narrowing of its target's maximum)
-    and the resource they are counted in."""
+    """The GPUs each training pod asks for and the nodes a training step spans (the intake's
+    narrowing of its target's maxima), and the resource the GPUs are counted in."""
 
     gpus: int
     resource: str
+    nodes: int = 1
 
     @staticmethod
     def of(intake: ModelIntake, target: ExecutionTargetSpec | None) -> Placement:
         ref = intake.spec.execution_target_ref
         if target is None:
-            return Placement(ref.gpu_count or 0, "nvidia.com/gpu")
-        return Placement(effective_gpus(target, ref), target.gpu_resource_name)
+            return Placement(ref.gpu_count or 0, "nvidia.com/gpu", ref.node_count or 1)
+        return Placement(
+            effective_gpus(target, ref), target.gpu_resource_name, effective_nodes(target, ref)
+        )
 
 
 TARGET_BLOCKS = frozenset(
@@ -89,9 +92,7 @@ def target_refusal(
     """The target's verdict, then whether the URIs the Jobs would read are in `bucket`, the
     bucket the run pinned."""
     ref, namespace = intake.spec.execution_target_ref, intake.namespace
-    verdict = refusal(
-        ref.name, target, namespace, resolve.namespace_labels(namespace), ref.gpu_count
-    )
+    verdict = refusal(ref.name, target, namespace, resolve.namespace_labels(namespace), ref)
     if verdict is None:
         verdict = bucket_refusal(ref.name, bucket, _read_sources(rt, intake))
     if verdict is None:
