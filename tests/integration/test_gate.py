@@ -321,7 +321,7 @@ def test_approvals_in_order_promote_then_rollback_restores(
     # Every state change has an Event in plain words; none carries an object location.
     stored = _events(ns)
     reasons = {e["reason"] for e in stored}
-    assert {"Pending", "Approved", "Promoted", "RolledBack"} <= reasons, reasons
+    assert {"AwaitingApproval", "Approved", "Promoted", "RolledBack"} <= reasons, reasons
     for event in stored:
         message = event["message"]
         assert "s3://" not in message and "runs/" not in message, message

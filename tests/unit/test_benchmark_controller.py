@@ -9,15 +9,21 @@ from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.benchmark.decide import (
+    TRANSITIONS,
     decide,
     source_kind,
-    transition_event,
     unreadable,
     version_digest,
     wakes_intakes,
 )
+from modelsmith.runtime.transitions import Announcement, announcement
 
 REQUEUE = 10.0
+
+
+def transition_event(old: dict[str, Any], new: dict[str, Any]) -> Announcement | None:
+    """The Event the status writer records when it writes `new` over `old`."""
+    return announcement(old, new, TRANSITIONS)
 
 
 def inline(count: int = 24) -> Benchmark:

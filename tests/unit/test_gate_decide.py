@@ -14,7 +14,8 @@ from modelsmith.controllers.gate import outcomes, pointer
 from modelsmith.controllers.gate.decide import GateView, Step, decide
 from modelsmith.controllers.gate.outcomes import Failure
 from modelsmith.controllers.gate.pointer import PointerState
-from modelsmith.runtime.events import Event
+from modelsmith.controllers.gate.status import TRANSITIONS
+from modelsmith.runtime.transitions import Announcement, announcement, merged
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
@@ -50,6 +51,11 @@ def view(
     )
 
 
+def announced(old: dict[str, Any], status: dict[str, Any]) -> Announcement | None:
+    """The Event the status writer records when it writes `status` over `old`."""
+    return announcement(old, merged(old, status), TRANSITIONS)
+
+
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in status["conditions"] if c["type"] == type_)
 
@@ -74,10 +80,8 @@ def test_every_role_signed_promotes_with_the_signers() -> None:
         ("domain-owner", "alice"),
         ("engineering-owner", "bob"),
     ]
-    assert decision.event == Event(
-        "Normal",
-        "Approved",
-        "every role signed: domain-owner (alice), engineering-owner (bob)",
+    assert announced({}, decision.status) == Announcement(
+        "Normal", "Approved", "every role signed (2/2)"
     )
     assert condition(decision.status, "Promoted")["reason"] == "Promoting"
 
@@ -87,8 +91,8 @@ def test_a_rejection_is_counted_once_and_is_final() -> None:
     assert first.step == Step.WRITE_CHAIN
     assert first.status["state"] == "Rejected"
     assert first.rejected
-    assert first.event is not None
-    assert (first.event.type, first.event.reason) == ("Warning", "Rejected")
+    event = announced({}, first.status)
+    assert event is not None and (event.type, event.reason) == ("Warning", "Rejected")
     # Withdrawn or outvoted, the rejection stands: the gate does nothing more.
     assert decide(view(BOTH, status=first.status)).step == Step.NOTHING
     assert decide(view({}, status={"decision": "Reject"})).step == Step.NOTHING
@@ -122,14 +126,18 @@ def test_a_rollback_without_a_user_or_a_previous_pointer_is_refused() -> None:
     promoted = {"state": "Promoted", "rollback": {"state": "Available"}}
     blank = decide(view({ROLLBACK_ANNOTATION: "  "}, promoted))
     assert blank.step == Step.REFUSE_ROLLBACK
-    assert blank.status == {"rollback": {"state": "Failed", "by": None}}
+    assert blank.status["rollback"] == {"state": "Failed", "by": None}
+    assert condition(blank.status, "RolledBack")["reason"] == "RollbackFailed"
     assert blank.requeue == 60.0
     too_long = decide(view({ROLLBACK_ANNOTATION: "x" * 254}, promoted))
-    assert too_long.event is not None and "253" in too_long.event.message
+    event = announced(promoted, too_long.status)
+    assert event is not None and event.type == "Warning" and "253" in event.message
     kept_none = gate(rollback={"expectation": "redeploy", "retainPrevious": False})
     refused = decide(view({ROLLBACK_ANNOTATION: "carol"}, promoted, the_gate=kept_none))
     assert refused.step == Step.REFUSE_ROLLBACK
-    assert refused.event is not None and "keeps no previous" in refused.event.message
+    event = announced(promoted, refused.status)
+    assert event is not None and "keeps no previous" in event.message
+    assert announced(refused.status, refused.status) is None
 
 
 def test_a_rolled_back_gate_is_final() -> None:
@@ -215,11 +223,12 @@ def test_each_failure_blocks_with_its_kind() -> None:
     assert kinds[Failure.STORE_UNAVAILABLE] == BlockerKind.INFRASTRUCTURE
     assert kinds[Failure.TARGET_MISSING] == BlockerKind.INFRASTRUCTURE
     assert kinds[Failure.TAMPERED] == BlockerKind.GOVERNANCE
-    status, event = outcomes.blocked(
-        {"state": "Approved"}, outcomes.failure_blocker(Failure.TAMPERED, POINTER, "bad"), 1
+    approved = {"state": "Approved"}
+    status = outcomes.blocked(
+        approved, outcomes.failure_blocker(Failure.TAMPERED, POINTER, "bad"), 1
     )
     assert status["blockers"][0]["reason"] == "EvidenceTampered"
-    assert event == Event("Warning", "EvidenceTampered", "bad")
+    assert announced(approved, status) == Announcement("Warning", "EvidenceTampered", "bad")
     assert condition(status, "Promoted")["status"] == "False"
 
 
@@ -227,11 +236,12 @@ def test_promoted_mirrors_the_record() -> None:
     record = outcomes.promotion_document(
         gate(), "uid", (Approval(role="r", user="u", at=T0),), T0, LOCATION, PointerState(False)
     )
-    status, event = outcomes.promoted({}, record, "sha256:abc", gate(), 1)
+    status = outcomes.promoted({}, record, "sha256:abc", gate(), 1)
     assert status["state"] == "Promoted"
     assert status["promotionRecord"]["digest"] == "sha256:abc"
     assert status["rollback"] == {"state": "Available"}
-    assert event.reason == "Promoted"
+    event = announced({}, status)
+    assert event is not None and (event.type, event.reason) == ("Normal", "Promoted")
 
 
 def test_rollback_refuses_a_pointer_that_moved_on() -> None:

@@ -78,28 +78,32 @@ def act(
         failure = rng.choice([None, None, *Failure, "consent"])
         if failure == "consent":
             blocker = outcomes.refusal_blocker(ServingRefusal("ServingTargetNotAllowed", "no"))
-            return {**status, **outcomes.blocked(status, blocker, generation)[0]}, failure
+            return {**status, **outcomes.blocked(status, blocker, generation)}, failure
         if isinstance(failure, Failure):
             blocker = outcomes.failure_blocker(failure, pointer_of(gate), "tampered")
-            return {**status, **outcomes.blocked(status, blocker, generation)[0]}, failure
+            return {**status, **outcomes.blocked(status, blocker, generation)}, failure
         record = outcomes.promotion_document(
             gate, "uid", decision.approvals, view.now, LOCATION, PointerState(exists=False)
         )
         return {
             **status,
-            **outcomes.promoted(status, record, "sha256:rec", gate, generation)[0],
+            **outcomes.promoted(status, record, "sha256:rec", gate, generation),
         }, None
     if decision.step == Step.ROLLBACK:
         if rng.random() < 0.3:
             failed = outcomes.rollback_failed(
-                {"rollback": status.get("rollback")}, decision.by, "x"
+                {"rollback": status.get("rollback")},
+                status.get("conditions"),
+                decision.by,
+                "x",
+                generation,
             )
-            return {**status, **failed[0]}, "rollback failed"
+            return {**status, **failed}, "rollback failed"
         record = outcomes.rollback_document(
             gate, "uid", "sha256:rec", decision.by, view.now, LOCATION, PointerState(True)
         )
         done = outcomes.rolled_back(status.get("conditions"), record, "sha256:rb", "c", generation)
-        return {**status, **done[0]}, None
+        return {**status, **done}, None
     return status, None
 
 

@@ -11,6 +11,7 @@ from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTarget
 from modelsmith.chain import EffectiveChain
 from modelsmith.controllers.intake.decide import (
+    TRANSITIONS,
     BaseModelSeen,
     ExecutionSeen,
     Observed,
@@ -18,6 +19,7 @@ from modelsmith.controllers.intake.decide import (
     ServingSeen,
     decide,
 )
+from modelsmith.runtime.transitions import Announcement, announcement
 from modelsmith.targets.resolve import Resolved
 from modelsmith.targets.rules import Refusal
 
@@ -54,6 +56,11 @@ def all_good(intake: ModelIntake, **changes: Any) -> Observed:
         serving=ServingSeen(NS, True, POINTER),
     )
     return replace(observed, **changes)
+
+
+def event(old: dict[str, Any], outcome: Outcome) -> Announcement | None:
+    """The Event the status writer records when it writes the outcome's status over `old`."""
+    return announcement(old, outcome.status, TRANSITIONS)
 
 
 def run(doc: dict[str, Any], **changes: Any) -> Outcome:
@@ -93,7 +100,8 @@ def test_everything_found_validates_and_records_the_benchmark_digest() -> None:
     ]
     assert checks(outcome)["ApproverChain"] == (True, "2 roles: domain-owner, engineering-owner")
     assert outcome.requeue is None
-    assert outcome.event is not None and outcome.event.type == "Normal"
+    announced = event({}, outcome)
+    assert announced is not None and announced.type == "Normal"
     assert outcome.wake_runs
 
 
@@ -106,7 +114,8 @@ def test_a_benchmark_not_ready_fails_with_its_reason_and_is_retried() -> None:
     assert ready(outcome)["message"] == "Benchmark support-triage is not Ready (NoHeldout)"
     assert outcome.status["benchmark"] is None
     assert outcome.requeue == REQUEUE * 2
-    assert outcome.event is not None and outcome.event.type == "Warning"
+    announced = event({}, outcome)
+    assert announced is not None and announced.type == "Warning"
 
 
 def test_failures_are_joined_in_check_order() -> None:
@@ -188,7 +197,7 @@ def test_same_verdict_again_emits_nothing_and_wakes_no_run() -> None:
     first = run(body())
     again = run(body(first.status))
     assert again.status == first.status
-    assert again.event is None
+    assert event(first.status, again) is None
     assert not again.wake_runs
 
 
@@ -196,5 +205,6 @@ def test_a_new_message_under_the_same_reason_is_an_event_but_wakes_no_run() -> N
     first = run(body(), benchmark=bench("False", reason="Validating"))
     later = run(body(first.status), benchmark=bench("False", reason="NoHeldout"))
     assert ready(later)["reason"] == ready(first)["reason"]
-    assert later.event is not None and "NoHeldout" in later.event.message
+    announced = event(first.status, later)
+    assert announced is not None and "NoHeldout" in announced.message
     assert not later.wake_runs

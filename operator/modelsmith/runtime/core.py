@@ -47,7 +47,7 @@ class Runtime:
             lambda *args: self.status.write(*args),
             self.settings.ignores,
         )
-        self.status = StatusWriter(self.cache, self.queue.wrote)
+        self.status = StatusWriter(self.cache, self.queue.wrote, self.events)
         # A run's ledger entries are written while its Jobs are created (settings.ledger_writers).
         self.ledger_writes = ThreadPoolExecutor(
             self.settings.ledger_writers, thread_name_prefix="ledger"

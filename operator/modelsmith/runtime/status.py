@@ -7,6 +7,9 @@ cluster sees no API writes from the operator). Conditions carry observedGenerati
 The desired status is sanitised first (`statusguard`): what was stored is the sanitised form, so
 a status whose text needed redacting compares equal to it and is not written again.
 
+When a write moves what the kind's `Transitions` name (a condition's status or reason, or the
+phase), the writer records one Event about it, after the write succeeded (`transitions`).
+
 A write remembers the version it produced, so that its own watch echo does not start another
 reconcile (`queue.Queue.reconcile`), and what it stored for the next read (`cache.Cache.wrote`).
 """
@@ -19,7 +22,9 @@ from typing import Any
 
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import VERSIONED_KINDS, Cache
+from modelsmith.runtime.events import Recorder
 from modelsmith.runtime.statusguard import CleanStatus, clean_status
+from modelsmith.runtime.transitions import Transitions, announcement, merged
 
 Key = tuple[str, str, str]
 """(plural, namespace, name)"""
@@ -34,9 +39,12 @@ class Written:
 
 
 class StatusWriter:
-    def __init__(self, cache: Cache, remember: Callable[[Key, str], None]) -> None:
+    def __init__(
+        self, cache: Cache, remember: Callable[[Key, str], None], events: Recorder
+    ) -> None:
         self._cache = cache
         self._remember = remember
+        self._events = events
 
     def write(
         self,
@@ -70,20 +78,30 @@ class StatusWriter:
         desired: dict[str, Any],
         old: dict[str, Any] | None = None,
         guarded: bool = True,
+        transitions: Transitions | None = None,
     ) -> Written | None:
         """Writes what `desired` changes in the stored status (`old`, else `body`'s), as one
         merge patch; None when it changes nothing. `guarded`: refused (409) if the object
-        changed since `body` was read. `body` is left as it is: it may be the cache's, which
-        only the watch and `Cache.wrote` change."""
+        changed since `body` was read. Once written, a move of what `transitions` names is
+        recorded as an Event. `body` is left as it is: it may be the cache's, which only the
+        watch and `Cache.wrote` change."""
         meta = body["metadata"]
         stored_status = (body.get("status") or {}) if old is None else old
         changed = merge_patch(stored_status, desired, (plural, meta["namespace"], meta["name"]))
         if not changed:
             return None
         version = meta.get("resourceVersion") if guarded else None
-        return Written(
+        written = Written(
             changed, self.write(plural, meta["namespace"], meta["name"], changed, version)
         )
+        event = (
+            None
+            if transitions is None
+            else announcement(stored_status, merged(stored_status, changed), transitions)
+        )
+        if event is not None:
+            self._events.emit(body, event.type, event.reason, event.message)
+        return written
 
 
 def merge_patch(old: dict[str, Any], new: dict[str, Any], key: Key | None = None) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""The Benchmark controller's API side: read the object and its scenarios, write status, wake
-the intakes that record it and emit an Event when readiness changes."""
+"""The Benchmark controller's API side: read the object and its scenarios, write status (the
+status writer announces a change of readiness) and wake the intakes that record it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelsmith.controllers.benchmark.decide import transition_event, wakes_intakes
+from modelsmith.controllers.benchmark.decide import TRANSITIONS, wakes_intakes
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 
@@ -20,10 +20,6 @@ def read(rt: Runtime, namespace: str, name: str) -> dict[str, Any] | None:
 def write(rt: Runtime, body: dict[str, Any], old: dict[str, Any], status: dict[str, Any]) -> None:
     """Writes what changed in status; nothing when nothing did."""
     meta = body["metadata"]
-    if rt.status.patch(PLURAL, body, status, old=old, guarded=False) is None:
-        return
-    if wakes_intakes(old, status):
+    written = rt.status.patch(PLURAL, body, status, old=old, guarded=False, transitions=TRANSITIONS)
+    if written is not None and wakes_intakes(old, status):
         rt.queue.wake_referrers("modelintakes", meta["namespace"], "benchmarkRef", meta["name"])
-    event = transition_event(old, status)
-    if event is not None:
-        rt.events.emit(body, event.type, event.reason, event.message)

@@ -15,9 +15,14 @@ from modelsmith.benchmark.digest import changed_content, content_digest
 from modelsmith.benchmark.verdict import judge
 from modelsmith.contract.scenario import Scenario
 from modelsmith.runtime.conditions import condition, ready_news, set_condition
-from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import Transitions
 
 MAX_CHALLENGES = 100  # the status schema bound; the count is in the Ready message
+TRANSITIONS = Transitions(
+    headline="Ready",
+    conditions=("Ready",),
+    warning=lambda _, ready: ready.get("status") != "True",
+)
 
 
 @dataclass(frozen=True)
@@ -116,13 +121,3 @@ def wakes_intakes(old: dict[str, Any], status: dict[str, Any]) -> bool:
     """Whether intakes naming this benchmark must look again: they record its readiness and
     digest."""
     return ready_news(old, status) or old.get("digest") != status.get("digest", old.get("digest"))
-
-
-def transition_event(old: dict[str, Any], status: dict[str, Any]) -> Event | None:
-    """An Event when the Ready status or reason changed; None otherwise."""
-    before = condition(old, "Ready") or {}
-    after = next(c for c in status["conditions"] if c["type"] == "Ready")
-    if (before.get("status"), before.get("reason")) == (after["status"], after["reason"]):
-        return None
-    kind = "Normal" if after["status"] == "True" else "Warning"
-    return Event(kind, after["reason"], after["message"])

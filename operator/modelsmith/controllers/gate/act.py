@@ -24,6 +24,7 @@ from modelsmith.controllers.gate.outcomes import (
     promoted,
     promotion_document,
     refusal_blocker,
+    rollback_condition,
     rollback_document,
     rollback_failed,
     rolled_back,
@@ -51,7 +52,6 @@ from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run.trust import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
-from modelsmith.runtime.events import Event
 from modelsmith.serving import ServingRefusal
 
 
@@ -116,7 +116,7 @@ def promote(
     """Records the approval, then the promotion record, the pointer, and Promoted."""
     generation = body["metadata"].get("generation")
     status = decision.status
-    write(rt, body, old, status, decision.event)
+    write(rt, body, old, status)
     old = {**old, **status}
     pointer = pointer_of(gate)
     shipped = _attempt(lambda: _ship(rt, body, gate, old, decision, now, pointer), pointer, True)
@@ -124,11 +124,9 @@ def promote(
         return AGAIN_SECONDS
     if isinstance(shipped, Blocker):
         # Approved, but promotion cannot finish now: say why and look again.
-        status, event = blocked(status, shipped, generation)
-        write(rt, body, old, status, event)
+        write(rt, body, old, blocked(status, shipped, generation))
         return rt.settings.requeue_seconds * 2
-    status, event = promoted(status, *shipped, gate, generation)
-    if write(rt, body, old, status, event):
+    if write(rt, body, old, promoted(status, *shipped, gate, generation)):
         rt.metrics.GATE_DECISIONS.labels(
             *rt.metrics.labels(gate.namespace, GateDecision.PROMOTE.value)
         ).inc()
@@ -196,14 +194,13 @@ def roll_back(
         return AGAIN_SECONDS
     if isinstance(restored, Blocker):
         return _rollback_blocked(rt, body, old, status, restored, by, label)
+    generation = body["metadata"].get("generation")
     if isinstance(restored, str):
-        status, event = rollback_failed(status, by, restored)
-        write(rt, body, old, status, event)
+        write(
+            rt, body, old, rollback_failed(status, old.get("conditions"), by, restored, generation)
+        )
         return rt.settings.requeue_seconds * 6
-    status, event = rolled_back(
-        old.get("conditions"), *restored, label, body["metadata"].get("generation")
-    )
-    if write(rt, body, old, status, event):
+    if write(rt, body, old, rolled_back(old.get("conditions"), *restored, label, generation)):
         rt.metrics.GATE_DECISIONS.labels(*rt.metrics.labels(gate.namespace, "Rollback")).inc()
     return None
 
@@ -218,18 +215,25 @@ def _rollback_blocked(
     label: str,
 ) -> float:
     """An unreachable object store holds the rollback in progress (it is recorded before the
-    pointer changes); tampered evidence fails it."""
+    pointer changes); tampered evidence fails it. The RolledBack condition says which."""
+    generation = body["metadata"].get("generation")
     if blocker.reason == OBJECT_STORE_UNAVAILABLE:
         status["rollback"].update(state=RollbackState.IN_PROGRESS.value, by=by)
         message = (
             f"the rollback of candidate {label} waits for the object store, where it is "
             "recorded before the serving pointer changes"
         )
-        write(rt, body, old, status, Event("Warning", OBJECT_STORE_UNAVAILABLE, message))
+        status["conditions"] = rollback_condition(
+            old.get("conditions"), False, OBJECT_STORE_UNAVAILABLE, message, generation
+        )
+        write(rt, body, old, status)
         return rt.settings.requeue_seconds * 2
     status["blockers"] = [blocker.wire()]
     status["rollback"].update(state=RollbackState.FAILED.value, by=by)
-    write(rt, body, old, status, Event("Warning", blocker.reason, blocker.message))
+    status["conditions"] = rollback_condition(
+        old.get("conditions"), False, blocker.reason, blocker.message, generation
+    )
+    write(rt, body, old, status)
     return rt.settings.requeue_seconds * 6
 
 
@@ -265,7 +269,7 @@ def _restore(
             status["rollback"].update(
                 state=RollbackState.IN_PROGRESS.value, by=by, recordDigest=written
             )
-            write(rt, body, old, status, None)
+            write(rt, body, old, status)
         anchor = written
         put_rollback(rt, gate, data)
     record, digest = recorded_rollback(rt, gate, anchor)

@@ -22,12 +22,13 @@ from modelsmith.api.gate import Approval, ApprovalDecision, GateDecision, GateSt
 from modelsmith.api.gate_annotations import ROLLBACK_ANNOTATION
 from modelsmith.controllers.gate.approvals import UNKNOWN_ROLE, ChainVerdict, evaluate_chain
 from modelsmith.controllers.gate.outcomes import (
+    APPROVED,
     AWAITING_APPROVAL,
+    PROMOTING,
     promoted_condition,
     rollback_failed,
 )
 from modelsmith.runtime.conditions import set_condition
-from modelsmith.runtime.events import Event
 
 MAX_USER = 253
 """The longest user name a rollback annotation may carry (a Kubernetes name's limit)."""
@@ -66,8 +67,6 @@ class Decision:
     step: Step
     status: dict[str, Any] = field(default_factory=dict)
     """The status to write before anything else is done."""
-    event: Event | None = None
-    """Emitted when that write changes what a reader follows."""
     requeue: float | None = None
     approvals: tuple[Approval, ...] = ()
     """PROMOTE: the sign-offs the promotion record names."""
@@ -106,7 +105,6 @@ def decide(view: GateView) -> Decision:
     return Decision(
         Step.WRITE_CHAIN,
         status,
-        chain_event(verdict),
         until_expiry(verdict, view.gate.spec.approval_ttl_hours, view.now),
         rejected=verdict.state == GateState.REJECTED and state != GateState.REJECTED,
     )
@@ -139,12 +137,11 @@ def _promote(view: GateView, chain: dict[str, Any], approvals: list[Approval]) -
     status["conditions"] = promoted_condition(
         status.get("conditions", view.status.get("conditions")),
         False,
-        "Promoting",
+        PROMOTING,
         f"approved by {signed}; updating the serving pointer",
         view.generation,
     )
-    event = Event("Normal", "Approved", f"every role signed: {signed}")
-    return Decision(Step.PROMOTE, status, event, approvals=tuple(approvals))
+    return Decision(Step.PROMOTE, status, approvals=tuple(approvals))
 
 
 def _rollback_request(view: GateView) -> Decision:
@@ -166,10 +163,14 @@ def _rollback_request(view: GateView) -> Decision:
         )
     else:
         return Decision(Step.ROLLBACK, by=by)
-    status, event = rollback_failed(
-        {"rollback": view.status.get("rollback") or {}}, by or None, why
+    status = rollback_failed(
+        {"rollback": view.status.get("rollback") or {}},
+        view.status.get("conditions"),
+        by or None,
+        why,
+        view.generation,
     )
-    return Decision(Step.REFUSE_ROLLBACK, status, event, view.requeue_seconds * 6, by=by)
+    return Decision(Step.REFUSE_ROLLBACK, status, view.requeue_seconds * 6, by=by)
 
 
 def first_blocker(verdict: ChainVerdict) -> Blocker | None:
@@ -186,7 +187,7 @@ def chain_status(view: GateView, verdict: ChainVerdict) -> dict[str, Any]:
     approved = verdict.approved
     first = first_blocker(verdict)
     if approved:
-        reason, message = "Approved", f"every role signed ({verdict.summary})"
+        reason, message = APPROVED, f"every role signed ({verdict.summary})"
     elif first is not None:
         reason, message = first.reason, first.message
     else:
@@ -204,17 +205,6 @@ def chain_status(view: GateView, verdict: ChainVerdict) -> dict[str, Any]:
             view.status.get("conditions"), "Approved", approved, reason, message, view.generation
         ),
     }
-
-
-def chain_event(verdict: ChainVerdict) -> Event:
-    first = first_blocker(verdict)
-    if first is not None:
-        return Event("Warning", first.reason, first.message)
-    if verdict.blockers:
-        return Event("Warning", verdict.blockers[0].reason, verdict.blockers[0].message)
-    signed = [f"{a.role} ({a.user})" for a in verdict.valid_approvals()]
-    detail = f"; signed: {', '.join(signed)}" if signed else ""
-    return Event("Normal", verdict.state.value, f"{verdict.summary} approvals{detail}")
 
 
 def until_expiry(verdict: ChainVerdict, ttl: int | None, now: datetime) -> float | None:

@@ -22,10 +22,17 @@ from typing import Any, Final
 
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.transitions import Transitions
 
 CONDITION: Final = "Authentic"
 NOT_STAGED: Final = "NotStagedByOperator"
 STAGED: Final = "StagedByOperator"
+AUTHENTICITY: Final = Transitions(
+    headline=CONDITION,
+    conditions=(CONDITION,),
+    warning=lambda _, authentic: authentic.get("status") != "True",
+)
+"""The guard's own condition: flagging a gate is a Warning, clearing the flag a Normal Event."""
 RECORD_GRACE_SECONDS: Final = 120.0
 """The run records the gate in its status just after creating it: a gate this young, controlled
 by its run, waits for the record instead of being flagged (it acts on nothing meanwhile)."""
@@ -95,15 +102,14 @@ def _young(meta: dict[str, Any], now: datetime) -> bool:
 
 def refuse(rt: Runtime, plural: str, body: dict[str, Any], verdict: Verdict) -> float | None:
     """Flags a gate that is not the operator's (or looks again soon while the run's record is
-    on its way). The Warning is emitted once, when the flag is first set."""
+    on its way). The status writer announces the flag once, when it is first set."""
     if verdict.wait:
         return RECHECK_SECONDS
     message = (
         f"not staged by the Modelsmith operator: {verdict.why}; this gate is never promoted and "
         "writes no promotion record"
     )
-    if _write_condition(rt, plural, body, False, NOT_STAGED, message):
-        rt.events.emit(body, "Warning", NOT_STAGED, message)
+    _write_condition(rt, plural, body, False, NOT_STAGED, message)
     return None
 
 
@@ -117,19 +123,18 @@ def vouch(rt: Runtime, plural: str, body: dict[str, Any]) -> None:
 
 def _write_condition(
     rt: Runtime, plural: str, body: dict[str, Any], value: bool, reason: str, message: str
-) -> bool:
-    """True when the condition changed."""
+) -> None:
     meta = body["metadata"]
     old: dict[str, Any] = body.get("status") or {}
     conditions = set_condition(
         old.get("conditions"), CONDITION, value, reason, message, meta.get("generation")
     )
-    written = rt.status.patch(plural, body, {"conditions": conditions}, old=old)
-    if written is None:
-        return False
-    meta["resourceVersion"] = written.stored["metadata"]["resourceVersion"]
-    body["status"] = {**old, "conditions": conditions}
-    return True
+    written = rt.status.patch(
+        plural, body, {"conditions": conditions}, old=old, transitions=AUTHENTICITY
+    )
+    if written is not None:
+        meta["resourceVersion"] = written.stored["metadata"]["resourceVersion"]
+        body["status"] = {**old, "conditions": conditions}
 
 
 def now() -> datetime:

@@ -21,14 +21,19 @@ from modelsmith.api.gate import (
 from modelsmith.contract import integrity
 from modelsmith.controllers.gate.pointer import PointerState, ServingPointer, pointer_of
 from modelsmith.runtime.conditions import set_condition
-from modelsmith.runtime.events import Event
 from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
 
 PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
 ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
 
+ROLLBACK_CONDITION = "RolledBack"
+"""The condition a rollback request ends in: True once rolled back, else why not (yet)."""
+
 # Condition reasons beyond the chain's blocker reasons.
 AWAITING_APPROVAL = "AwaitingApproval"
+APPROVED = "Approved"
+PROMOTING = "Promoting"
+PROMOTED = "Promoted"
 OBJECT_STORE_UNAVAILABLE = "ObjectStoreUnavailable"
 RECORD_CONFLICT = "RecordConflict"
 OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
@@ -93,15 +98,23 @@ def promoted_condition(
     return set_condition(conditions, "Promoted", value, reason, message, generation)
 
 
-def blocked(
-    status: dict[str, Any], blocker: Blocker, generation: int | None
-) -> tuple[dict[str, Any], Event]:
-    """Approved, but promotion cannot finish now: the status and Warning that say why."""
+def rollback_condition(
+    conditions: list[dict[str, Any]] | None,
+    value: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    return set_condition(conditions, ROLLBACK_CONDITION, value, reason, message, generation)
+
+
+def blocked(status: dict[str, Any], blocker: Blocker, generation: int | None) -> dict[str, Any]:
+    """Approved, but promotion cannot finish now: the status that says why."""
     status = {**status, "blockers": [blocker.wire()]}
     status["conditions"] = promoted_condition(
         status.get("conditions"), False, blocker.reason, blocker.message, generation
     )
-    return status, Event("Warning", blocker.reason, blocker.message)
+    return status
 
 
 def belongs(record: dict[str, Any], gate: PromotionGate) -> bool:
@@ -161,7 +174,7 @@ def promoted(
     digest: str,
     gate: PromotionGate,
     generation: int | None,
-) -> tuple[dict[str, Any], Event]:
+) -> dict[str, Any]:
     """The status once the pointer serves the candidate: Promoted, mirroring the record."""
     retain = gate.spec.rollback.retain_previous
     status = {
@@ -185,16 +198,22 @@ def promoted(
     signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
     message = f"candidate {gate.spec.candidate.label} is now served, approved by {signed}"
     status["conditions"] = promoted_condition(
-        status.get("conditions"), True, "Promoted", message, generation
+        status.get("conditions"), True, PROMOTED, message, generation
     )
-    return status, Event("Normal", "Promoted", message)
+    return status
 
 
 def rollback_failed(
-    status: dict[str, Any], by: str | None, message: str
-) -> tuple[dict[str, Any], Event]:
+    status: dict[str, Any],
+    conditions: list[dict[str, Any]] | None,
+    by: str | None,
+    message: str,
+    generation: int | None,
+) -> dict[str, Any]:
+    """The rollback was refused: the serving pointer stays as it is, and status says why."""
     rollback = {**(status.get("rollback") or {}), "state": RollbackState.FAILED.value, "by": by}
-    return {**status, "rollback": rollback}, Event("Warning", ROLLBACK_FAILED, message)
+    failed = rollback_condition(conditions, False, ROLLBACK_FAILED, message, generation)
+    return {**status, "rollback": rollback, "conditions": failed}
 
 
 def rollback_document(
@@ -257,7 +276,7 @@ def rolled_back(
     digest: str,
     label: str,
     generation: int | None,
-) -> tuple[dict[str, Any], Event]:
+) -> dict[str, Any]:
     """The status once the previous pointer is served again: RolledBack, mirroring the record."""
     after = record["serving"]["after"]
     status: dict[str, Any] = {
@@ -278,8 +297,9 @@ def rolled_back(
         f"candidate {label} was rolled back at the request of {record['requestedBy']}; "
         f"{what} is served again"
     )
-    status["conditions"] = promoted_condition(conditions, False, ROLLED_BACK, message, generation)
-    return status, Event("Normal", ROLLED_BACK, message)
+    conditions = promoted_condition(conditions, False, ROLLED_BACK, message, generation)
+    status["conditions"] = rollback_condition(conditions, True, ROLLED_BACK, message, generation)
+    return status
 
 
 def iso(value: datetime | None) -> str:

@@ -40,7 +40,7 @@ def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
     if decision.step == Step.ROLLBACK:
         return roll_back(rt, body, gate, old, decision, view.now)
     if decision.step in (Step.WRITE_CHAIN, Step.REFUSE_ROLLBACK):
-        write(rt, body, old, decision.status, decision.event)
+        write(rt, body, old, decision.status)
     if decision.rejected:
         rt.metrics.GATE_DECISIONS.labels(
             *rt.metrics.labels(namespace, GateDecision.REJECT.value)

@@ -44,7 +44,7 @@ def recorded_promotion(
         data = record_bytes(document)
         digest = integrity.sha256(data)
         if old.get("recordDigest") != digest:
-            write(rt, body, old, {"recordDigest": digest}, None)
+            write(rt, body, old, {"recordDigest": digest})
             old["recordDigest"] = digest
         try:
             objectstore.put_if_absent(uri, data)

@@ -11,10 +11,19 @@ from modelsmith.chain import MAX_ROLES, EffectiveChain
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.gate.approvals import chain_overlaps
 from modelsmith.runtime.conditions import condition, ready_news, set_condition
-from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import Transitions
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal
 from modelsmith.targets.resolve import Resolved
 from modelsmith.targets.rules import bucket_refusal
+
+TRANSITIONS = Transitions(
+    headline="Ready",
+    conditions=("Ready",),
+    warning=lambda _, ready: ready.get("status") != "True",
+    # A new cause under the same reason (a benchmark that was validating and is now Invalid)
+    # matters to the intake's owner.
+    messages=True,
+)
 
 
 @dataclass(frozen=True)
@@ -74,11 +83,10 @@ class Check:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The status to write, the Event to emit when it is written, whether runs naming the
-    intake must look again, and when to look again (None: only on a watch event)."""
+    """The status to write, whether runs naming the intake must look again, and when to look
+    again (None: only on a watch event)."""
 
     status: dict[str, Any]
-    event: Event | None
     wake_runs: bool
     requeue: float | None
 
@@ -270,7 +278,7 @@ def decide(
     default_bucket: str,
     requeue_seconds: float,
 ) -> Outcome:
-    """The intake's status, the Event to emit and whether runs must look again."""
+    """The intake's status and whether runs must look again."""
     spec = intake.spec
     bench = benchmark_check(intake, observed.benchmark)
     found = [bench, *other_checks(intake, namespace, observed, default_bucket)]
@@ -304,20 +312,8 @@ def decide(
     # Not ready yet may be a matter of time (a benchmark validating, a model being uploaded).
     return Outcome(
         status,
-        _event(old, not failing, reason, message),
         # Runs wait in Pending for readiness and are decided on the spec; a status write's
         # echo or a new message under the same verdict changes nothing for them.
         ready_news(old, status),
         None if not failing else requeue_seconds * 2,
     )
-
-
-def _event(old: dict[str, Any], ok: bool, reason: str, message: str) -> Event | None:
-    """An Event when the Ready status, reason or message changed. A new cause under the same
-    reason (a benchmark that was validating and is now Invalid) matters to the intake's owner,
-    so the message counts as a change too."""
-    before = condition(old, "Ready") or {}
-    now = ("True" if ok else "False", reason, message)
-    if (before.get("status"), before.get("reason"), before.get("message")) == now:
-        return None
-    return Event("Normal" if ok else "Warning", reason, message)

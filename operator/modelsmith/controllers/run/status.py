@@ -1,5 +1,6 @@
 """Writing what a reconcile found and decided: the run's status (one merge patch, only when
-something changed), its Events and its metrics, and when to reconcile it again."""
+something changed, its transitions announced by the status writer), the Event of a run waiting
+for its intake, its metrics, and when to reconcile it again."""
 
 from __future__ import annotations
 
@@ -20,8 +21,18 @@ from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trust import Anchors
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.transitions import Transitions
 
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
+PROBLEMS = {p.value for p in ACTIVE_PROBLEMS}
+TRANSITIONS = Transitions(
+    headline="Progressing",
+    # Progressing's reason also follows the Job within a phase (pending, running, queued):
+    # only a new phase is a transition, announced with the reason and message that led to it.
+    conditions=(),
+    warning=lambda status, _: status.get("phase") in PROBLEMS,
+    phase="phase",
+)
 LEDGER_LOCATION = (
     "append-only run ledger in the intake's object store (kubectl modelsmith status shows it)"
 )
@@ -51,13 +62,18 @@ def record(rt: Runtime, body: dict[str, Any], outcome: Outcome) -> float | None:
     namespace, name = meta["namespace"], meta["name"]
     old = body.get("status") or {}
     # Decided on the body as read (perhaps from the watch): refused if it changed since.
-    written = rt.status.patch(PLURAL, body, render(body, outcome, rt.created_jobs), old=old)
+    desired = render(body, outcome, rt.created_jobs)
+    written = rt.status.patch(PLURAL, body, desired, old=old, transitions=TRANSITIONS)
     if written is not None:
         staged = outcome.staged
         if staged is not None and "gate" in written.patch:
             # The gate waits for this record before it acts (controllers/gate/guard.py).
             rt.queue.requeue((staging.GATES, namespace, staged["name"]), 0)
-    _announce(rt, body, outcome.decision, old)
+    if _newly_waiting_for_intake(outcome.decision, old):
+        # Waiting in Pending is no transition, so the status writer announces nothing, yet
+        # whoever applied the run needs to hear why nothing starts (a missing or unready
+        # intake); once per distinct message.
+        rt.events.emit(body, "Warning", outcome.decision.reason.value, outcome.decision.message)
     _count(rt, namespace, name, outcome, old)
     return requeue_after(rt, outcome.decision)
 
@@ -74,9 +90,7 @@ def render(body: dict[str, Any], outcome: Outcome, created: CreatedJobs) -> dict
         status["memory"]["job"]["uidDigest"] = RunIdentity.of(body, created).job_digest(state.job)
     if state.started_at is None and state.phase is not loop.Phase.PENDING:
         status["startedAt"] = old.get("startedAt")
-    status["scores"]["target"] = (
-        outcome.intake.spec.promotion.threshold if outcome.intake else None
-    )
+    status["scores"]["target"] = outcome.intake.spec.promotion.threshold if outcome.intake else None
     status["nextAction"] = decision.next_action
     if outcome.pin is not None and state.started_at is not None:
         status["pinned"] = outcome.pin.wire()  # the same pin every later reconcile: written once
@@ -163,21 +177,6 @@ def _training(
         "updatedAt": progress.get("updated_at"),
         "resumedFromStep": loop.step_number(progress.get("resumed_from_step")),
     }
-
-
-def _announce(
-    rt: Runtime, body: dict[str, Any], decision: loop.Decision, old: dict[str, Any]
-) -> None:
-    """Events for a transition (a Warning for a phase that needs someone), and for a run that
-    waits for its intake."""
-    if _newly_waiting_for_intake(decision, old):
-        # Waiting in Pending is no transition, yet whoever applied the run needs to hear why
-        # nothing starts (a missing or unready intake); once per distinct message.
-        rt.events.emit(body, "Warning", decision.reason.value, decision.message)
-    if decision.transitioned:
-        warn = decision.state.phase in ACTIVE_PROBLEMS
-        type_ = "Warning" if warn else "Normal"
-        rt.events.emit(body, type_, decision.reason.value, decision.message)
 
 
 def _newly_waiting_for_intake(decision: loop.Decision, old: dict[str, Any]) -> bool:
