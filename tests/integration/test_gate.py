@@ -458,6 +458,6 @@ def test_a_status_write_decided_on_a_stale_read_is_refused(crds: Cluster, gate_n
     assert _reconcile(ns)["status"]["state"] == "Promoted"
 
     with pytest.raises(ApiException) as refused:
-        write(RT, stale, stale.get("status") or {}, {"state": "Approved"}, None)
+        write(RT, stale, stale.get("status") or {}, {"state": "Approved"})
     assert refused.value.status == 409
     assert _gate(ns)["status"]["state"] == "Promoted"
