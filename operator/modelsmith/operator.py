@@ -75,7 +75,7 @@ def _register(rt: Runtime, args: argparse.Namespace) -> None:
     from modelsmith.contract import readlimits
     from modelsmith.handlers import benchmark, gate, intake, run
     from modelsmith.runtime.kopfstate import NoDiffBase
-    from modelsmith.targets.resolve import target_buckets
+    from modelsmith.targets.resolve import TargetBuckets
 
     for kind in (benchmark, gate, intake, run):
         kind.register(rt)
@@ -88,7 +88,7 @@ def _register(rt: Runtime, args: argparse.Namespace) -> None:
         settings.execution.max_workers = rt.settings.workers
         # URIs in specs are read with the operator's credentials: only in its own bucket and
         # those the (admin-owned) ExecutionTargets name.
-        readlimits.confine_reads(rt.settings.bucket, target_buckets)
+        readlimits.confine_reads(rt.settings.bucket, TargetBuckets())
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60

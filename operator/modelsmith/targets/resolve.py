@@ -1,7 +1,7 @@
 """Reading an intake's ExecutionTarget and its namespace's labels from the API server, and
 applying `rules.refusal` to them: the one place both reconcilers get the verdict from. Always a
 fresh read (never a cache): the check before a Job launch must see the target as it is now.
-`target_buckets` (which buckets the operator may read at all) is the exception: a listing at
+`TargetBuckets` (which buckets the operator may read at all) is the exception: a listing at
 most every few seconds, asked only when a URI names a bucket other than the operator's."""
 
 from __future__ import annotations
@@ -52,20 +52,22 @@ def resolve(intake: ModelIntake, namespace: str) -> Resolved:
     return Resolved(ref.name, spec, gpus, verdict, nodes)
 
 
-_buckets_lock = threading.Lock()
-_buckets: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
-
-
-def target_buckets() -> frozenset[str]:
+class TargetBuckets:
     """The buckets ExecutionTargets name (spec.objectStore.bucket), listed again when the last
-    listing is older than BUCKETS_FOR_SECONDS. A target without a bucket uses the operator's."""
-    global _buckets
-    with _buckets_lock:
-        listed_at, buckets = _buckets
-        if time.monotonic() - listed_at < BUCKETS_FOR_SECONDS:
+    listing is older than BUCKETS_FOR_SECONDS. A target without a bucket uses the operator's.
+    The operator makes one at start and hands it to `readlimits.confine_reads`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listed: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+
+    def __call__(self) -> frozenset[str]:
+        with self._lock:
+            listed_at, buckets = self._listed
+            if time.monotonic() - listed_at < BUCKETS_FOR_SECONDS:
+                return buckets
+            body: dict[str, Any] = kube.rest("GET", kube.custom_path(PLURAL))
+            targets = [ExecutionTarget.model_validate(item) for item in body.get("items") or []]
+            buckets = frozenset(b for t in targets if (b := t.spec.object_store.bucket))
+            self._listed = (time.monotonic(), buckets)
             return buckets
-        body: dict[str, Any] = kube.rest("GET", kube.custom_path(PLURAL))
-        targets = [ExecutionTarget.model_validate(item) for item in body.get("items") or []]
-        buckets = frozenset(b for t in targets if (b := t.spec.object_store.bucket))
-        _buckets = (time.monotonic(), buckets)
-        return buckets
