@@ -15,7 +15,7 @@ import pytest
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.contract import objectstore, readlimits, s3
-from modelsmith.contract.readlimits import BODIES, READ_LIMITS, ObjectKind
+from modelsmith.contract.readlimits import READ_LIMITS, ObjectKind
 from modelsmith.controllers.run.scenarios import fetch_scenarios
 from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
@@ -76,7 +76,7 @@ def test_a_gib_scorecard_is_refused_having_read_none_of_it(
     gib_object: str, sent: list[tuple[str, str, str]]
 ) -> None:
     limit = READ_LIMITS[ObjectKind.SCORECARD]
-    requested, read = BODIES.requested, BODIES.read
+    requested, read = s3.store().bodies.requested, s3.store().bodies.read
     tracemalloc.start()
     try:
         with pytest.raises(readlimits.ObjectTooLarge) as refused:
@@ -94,8 +94,8 @@ def test_a_gib_scorecard_is_refused_having_read_none_of_it(
         "it was not read"
     )
     assert [(m, r) for m, _, r in sent] == [("GET", f"bytes=0-{limit}")]
-    assert BODIES.read - read == 0
-    assert BODIES.requested - requested == limit + 1
+    assert s3.store().bodies.read - read == 0
+    assert s3.store().bodies.requested - requested == limit + 1
     # What the read allocated, whatever the object's size: well under one limit.
     assert peak < limit, peak
 
@@ -114,11 +114,11 @@ def test_a_benchmarks_gib_scenarios_object_is_invalid(gib_object: str, env: str)
             },
         }
     )
-    read = BODIES.read
+    read = s3.store().bodies.read
     with pytest.raises(BenchmarkSourceError) as invalid:
         fetch_scenarios(RT, benchmark, "default")
     assert "more than the limit of 1048576 bytes for a scenarios object" in str(invalid.value)
-    assert BODIES.read == read
+    assert s3.store().bodies.read == read
 
 
 def test_an_object_at_its_limit_is_read_whole_one_byte_more_is_refused(
@@ -128,13 +128,13 @@ def test_an_object_at_its_limit_is_read_whole_one_byte_more_is_refused(
     objectstore.put_bytes(env + "at/progress.json", b"x" * limit)
     objectstore.put_bytes(env + "over/progress.json", b"x" * (limit + 1))
     objectstore.put_bytes(env + "empty/progress.json", b"")
-    read = BODIES.read
+    read = s3.store().bodies.read
     assert objectstore.get_bytes(env + "at/progress.json") == b"x" * limit
-    assert BODIES.read - read == limit
+    assert s3.store().bodies.read - read == limit
     with pytest.raises(readlimits.ObjectTooLarge) as refused:
         objectstore.get_bytes(env + "over/progress.json")
     assert refused.value.size == limit + 1
-    assert BODIES.read - read == limit  # nothing more
+    assert s3.store().bodies.read - read == limit  # nothing more
     assert objectstore.get_bytes(env + "empty/progress.json") == b""
     assert objectstore.get_bytes_or_none(env + "missing/progress.json") is None
     assert all(r.startswith("bytes=0-") for m, _, r in sent if m == "GET")

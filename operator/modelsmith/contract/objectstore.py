@@ -21,7 +21,6 @@ from botocore.awsrequest import AWSResponse
 
 from modelsmith.contract import integrity
 from modelsmith.contract.readlimits import (
-    BODIES,
     READ_LIMITS,
     ObjectKind,
     ObjectTooLarge,
@@ -68,9 +67,10 @@ def _read_bounded(where: S3Uri, kind: ObjectKind, limit: int) -> bytes:
     """The object's bytes, at most `limit` of them: a ranged GET, whose answer's headers give
     the full size before the body is read; a server that ignores the range is read no further
     than one byte past the limit either."""
-    BODIES.add(requested=limit + 1)
+    found = store()
+    found.bodies.add(requested=limit + 1)
     try:
-        response = store().send("GET", where, headers={"Range": f"bytes=0-{limit}"}, stream=True)
+        response = found.send("GET", where, headers={"Range": f"bytes=0-{limit}"}, stream=True)
     except botocore.exceptions.ClientError as err:
         if error_of(err)[0] == "InvalidRange":
             return b""  # a range from byte 0 is unsatisfiable only for an empty object
@@ -78,7 +78,7 @@ def _read_bounded(where: S3Uri, kind: ObjectKind, limit: int) -> bytes:
     raw = response.raw
     size = _total_size(response)
     data = b"" if size is not None and size > limit else raw.read(limit + 1)
-    BODIES.add(read=len(data))
+    found.bodies.add(read=len(data))
     if len(data) > limit or (size is not None and size > limit):
         # The rest is not worth draining: the connection is dropped, not reused.
         raw.close()

@@ -4,15 +4,14 @@ operator's are confined to its buckets.
 Every object is read with a ranged GET (`Range: bytes=0-<limit>`) whose answer says the object's
 full size before any of its body is read; an object over the limit of its kind (`READ_LIMITS`,
 by `ObjectKind`) is refused with `ObjectTooLarge`, naming the kind and the limit, having read
-none of it. `BodyCounter` counts what was requested and read. A process that calls
-`confine_reads` (the operator: its configured bucket and those its ExecutionTargets name) reads
-and lists no other bucket: a URI naming another is refused with `ForeignBucket` before any
-request.
+none of it; the store counts what was requested and read (`s3.store().bodies`). A process that
+calls `confine_reads` (the operator: its configured bucket and those its ExecutionTargets
+name) reads and lists no other bucket: a URI naming another is refused with `ForeignBucket`
+before any request.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -106,24 +105,6 @@ def readable(uri: str) -> S3Uri:
     if _also_allowed is None or where.bucket not in _also_allowed():
         raise ForeignBucket(where.bucket, _confined)
     return where
-
-
-class BodyCounter:
-    """Bytes of object bodies this process asked for (the ranges it sent) and read, so a test
-    can show a refused object cost nothing and a bounded read no more than its limit."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requested = 0
-        self.read = 0
-
-    def add(self, requested: int = 0, read: int = 0) -> None:
-        with self._lock:
-            self.requested += requested
-            self.read += read
-
-
-BODIES: Final = BodyCounter()
 
 
 def kind_of(uri: str) -> ObjectKind:

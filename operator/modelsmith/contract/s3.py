@@ -21,7 +21,7 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -123,6 +123,21 @@ _RETRYABLE_CODES = frozenset(
 )
 
 
+class BodyCounter:
+    """Bytes of object bodies a store was asked for (the ranges sent) and read, so a test can
+    show a refused object cost nothing and a bounded read no more than its limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requested = 0
+        self.read = 0
+
+    def add(self, requested: int = 0, read: int = 0) -> None:
+        with self._lock:
+            self.requested += requested
+            self.read += read
+
+
 @dataclass(frozen=True)
 class _Store:
     """A boto3 client for listings, transfers and copies, and a plain signed-request path for
@@ -139,6 +154,7 @@ class _Store:
     region: str
     credentials: Credentials | None
     http: URLLib3Session
+    bodies: BodyCounter = field(default_factory=BodyCounter)
 
     def url(self, where: S3Uri) -> str:
         return f"{self.endpoint}/{where.bucket}/{quote(where.key, safe='/~')}"

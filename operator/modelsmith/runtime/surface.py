@@ -9,16 +9,19 @@ import functools
 from modelsmith.evidence.sanitiser import Sanitiser
 
 
-@functools.cache  # built on first use: the default detectors, the same for every runtime
 def _sanitiser() -> Sanitiser:
+    """Made for each text cleaned: it takes microseconds, against a millisecond for a cleaning."""
     return Sanitiser.for_texts(())
 
 
+# The two memos below are process-wide rather than the Runtime's: they depend on their argument
+# alone, so every runtime of a process (and every test) gets the same answers from them.
 @functools.lru_cache(maxsize=1024)
 def clean_text(text: str) -> str:
     """Cleaned once per distinct text, the most recent kept: the same texts come back on every
     reconcile (metric label values) or for every object of one shape (an Event's message), and
-    each cleaning runs every detector (tens of microseconds)."""
+    each cleaning runs every detector (about a millisecond for a one-line message, measured on
+    the test machine; a memo hit takes well under a microsecond)."""
     return _sanitiser().clean(text)
 
 
