@@ -16,12 +16,13 @@ from modelsmith.controllers.benchmark.decide import (
     version_digest,
     wakes_intakes,
 )
-from modelsmith.runtime.transitions import Announcement, announcement
+from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import announcement
 
 REQUEUE = 10.0
 
 
-def transition_event(old: dict[str, Any], new: dict[str, Any]) -> Announcement | None:
+def transition_event(old: dict[str, Any], new: dict[str, Any]) -> Event | None:
     """The Event the status writer records when it writes `new` over `old`."""
     return announcement(old, new, TRANSITIONS)
 

@@ -15,7 +15,8 @@ from modelsmith.controllers.gate.decide import GateView, Step, decide
 from modelsmith.controllers.gate.outcomes import Failure
 from modelsmith.controllers.gate.pointer import PointerState
 from modelsmith.controllers.gate.status import TRANSITIONS
-from modelsmith.runtime.transitions import Announcement, announcement, merged
+from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import announcement, merged
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
@@ -51,7 +52,7 @@ def view(
     )
 
 
-def announced(old: dict[str, Any], status: dict[str, Any]) -> Announcement | None:
+def announced(old: dict[str, Any], status: dict[str, Any]) -> Event | None:
     """The Event the status writer records when it writes `status` over `old`."""
     return announcement(old, merged(old, status), TRANSITIONS)
 
@@ -80,7 +81,7 @@ def test_every_role_signed_promotes_with_the_signers() -> None:
         ("domain-owner", "alice"),
         ("engineering-owner", "bob"),
     ]
-    assert announced({}, decision.status) == Announcement(
+    assert announced({}, decision.status) == Event(
         "Normal", "Approved", "every role signed (2/2)"
     )
     assert condition(decision.status, "Promoted")["reason"] == "Promoting"
@@ -228,7 +229,7 @@ def test_each_failure_blocks_with_its_kind() -> None:
         approved, outcomes.failure_blocker(Failure.TAMPERED, POINTER, "bad"), 1
     )
     assert status["blockers"][0]["reason"] == "EvidenceTampered"
-    assert announced(approved, status) == Announcement("Warning", "EvidenceTampered", "bad")
+    assert announced(approved, status) == Event("Warning", "EvidenceTampered", "bad")
     assert condition(status, "Promoted")["status"] == "False"
 
 

@@ -19,7 +19,8 @@ from modelsmith.controllers.intake.decide import (
     ServingSeen,
     decide,
 )
-from modelsmith.runtime.transitions import Announcement, announcement
+from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import announcement
 from modelsmith.targets.resolve import Resolved
 from modelsmith.targets.rules import Refusal
 
@@ -58,7 +59,7 @@ def all_good(intake: ModelIntake, **changes: Any) -> Observed:
     return replace(observed, **changes)
 
 
-def event(old: dict[str, Any], outcome: Outcome) -> Announcement | None:
+def event(old: dict[str, Any], outcome: Outcome) -> Event | None:
     """The Event the status writer records when it writes the outcome's status over `old`."""
     return announcement(old, outcome.status, TRANSITIONS)
 

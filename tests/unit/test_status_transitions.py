@@ -12,7 +12,8 @@ from modelsmith.controllers.gate.status import TRANSITIONS as GATE
 from modelsmith.controllers.intake.decide import TRANSITIONS as INTAKE
 from modelsmith.controllers.run.status import TRANSITIONS as RUN
 from modelsmith.runtime.conditions import set_condition
-from modelsmith.runtime.transitions import Announcement, Transitions, announcement, merged
+from modelsmith.runtime.events import Event
+from modelsmith.runtime.transitions import Transitions, announcement, merged
 
 
 def status(phase: str | None = None, **conditions: tuple[bool, str, str]) -> dict[str, Any]:
@@ -25,20 +26,18 @@ def status(phase: str | None = None, **conditions: tuple[bool, str, str]) -> dic
     return out
 
 
-def event(old: dict[str, Any], new: dict[str, Any], kind: Transitions) -> Announcement | None:
+def event(old: dict[str, Any], new: dict[str, Any], kind: Transitions) -> Event | None:
     return announcement(old, new, kind)
 
 
 def test_a_run_announces_a_new_phase_with_its_progressing_reason() -> None:
     pending = status("Pending", Progressing=(True, "IntakeReady", "starting"))
     baseline = status("EvaluatingBaseline", Progressing=(True, "AwaitingJob", "evaluating"))
-    assert event(pending, baseline, RUN) == Announcement("Normal", "AwaitingJob", "evaluating")
+    assert event(pending, baseline, RUN) == Event("Normal", "AwaitingJob", "evaluating")
     failed = status("Failed", Progressing=(False, "RetryBudgetExhausted", "gave up"))
-    assert event(baseline, failed, RUN) == Announcement(
-        "Warning", "RetryBudgetExhausted", "gave up"
-    )
+    assert event(baseline, failed, RUN) == Event("Warning", "RetryBudgetExhausted", "gave up")
     staged = status("Staged", Progressing=(False, "GateCreated", "staged"))
-    assert event(baseline, staged, RUN) == Announcement("Normal", "GateCreated", "staged")
+    assert event(baseline, staged, RUN) == Event("Normal", "GateCreated", "staged")
 
 
 def test_a_run_within_one_phase_announces_nothing() -> None:
@@ -61,11 +60,9 @@ def test_the_same_status_again_announces_nothing() -> None:
 
 def test_readiness_announces_its_status_and_reason() -> None:
     ready = status(Ready=(True, "Validated", "ok"))
-    assert event({}, ready, BENCHMARK) == Announcement("Normal", "Validated", "ok")
+    assert event({}, ready, BENCHMARK) == Event("Normal", "Validated", "ok")
     broken = status(Ready=(False, "ContentChanged", "bump the version"))
-    assert event(ready, broken, BENCHMARK) == Announcement(
-        "Warning", "ContentChanged", "bump the version"
-    )
+    assert event(ready, broken, BENCHMARK) == Event("Warning", "ContentChanged", "bump the version")
     reworded = status(Ready=(False, "ContentChanged", "bump the version, please"))
     assert event(broken, reworded, BENCHMARK) is None
 
@@ -73,7 +70,7 @@ def test_readiness_announces_its_status_and_reason() -> None:
 def test_an_intake_announces_a_new_cause_under_the_same_reason() -> None:
     waiting = status(Ready=(False, "BenchmarkResolvedFailed", "not Ready (Validating)"))
     invalid = status(Ready=(False, "BenchmarkResolvedFailed", "not Ready (NoHeldout)"))
-    assert event(waiting, invalid, INTAKE) == Announcement(
+    assert event(waiting, invalid, INTAKE) == Event(
         "Warning", "BenchmarkResolvedFailed", "not Ready (NoHeldout)"
     )
 
@@ -84,9 +81,7 @@ def test_a_gate_announces_the_first_condition_that_moved() -> None:
         Approved=(False, "AwaitingApproval", "awaiting a, b (0/2)"),
         Promoted=(False, "AwaitingApproval", "0/2 approvals"),
     )
-    assert event({}, pending, GATE) == Announcement(
-        "Normal", "AwaitingApproval", "awaiting a, b (0/2)"
-    )
+    assert event({}, pending, GATE) == Event("Normal", "AwaitingApproval", "awaiting a, b (0/2)")
     signed = merged(
         pending,
         {
@@ -96,28 +91,20 @@ def test_a_gate_announces_the_first_condition_that_moved() -> None:
         },
     )
     # A sign-off is a new message under the same reason: one Event.
-    assert event(pending, signed, GATE) == Announcement(
-        "Normal", "AwaitingApproval", "awaiting b (1/2)"
-    )
+    assert event(pending, signed, GATE) == Event("Normal", "AwaitingApproval", "awaiting b (1/2)")
     blocked = status(
         "Blocked",
         Approved=(False, "OutOfOrder", "b signed before a"),
         Promoted=(False, "OutOfOrder", "b signed before a"),
     )
-    assert event(signed, blocked, GATE) == Announcement(
-        "Warning", "OutOfOrder", "b signed before a"
-    )
+    assert event(signed, blocked, GATE) == Event("Warning", "OutOfOrder", "b signed before a")
 
 
 def test_a_gate_flag_is_a_warning_and_its_clearing_is_normal() -> None:
     flagged = status(Authentic=(False, "NotStagedByOperator", "not staged"))
-    assert event({}, flagged, AUTHENTICITY) == Announcement(
-        "Warning", "NotStagedByOperator", "not staged"
-    )
+    assert event({}, flagged, AUTHENTICITY) == Event("Warning", "NotStagedByOperator", "not staged")
     cleared = status(Authentic=(True, "StagedByOperator", "staged"))
-    assert event(flagged, cleared, AUTHENTICITY) == Announcement(
-        "Normal", "StagedByOperator", "staged"
-    )
+    assert event(flagged, cleared, AUTHENTICITY) == Event("Normal", "StagedByOperator", "staged")
 
 
 def test_merged_applies_a_json_merge_patch() -> None:

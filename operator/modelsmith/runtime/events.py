@@ -21,7 +21,8 @@ from modelsmith.runtime.surface import clean_text
 
 @dataclass(frozen=True)
 class Event:
-    """An Event a controller decided to emit about its object."""
+    """An Event about an object: the status writer chooses those of its transitions
+    (`transitions.announcement`)."""
 
     type: str
     """Normal or Warning."""

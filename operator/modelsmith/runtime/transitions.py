@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelsmith.runtime.conditions import condition
-
-
-@dataclass(frozen=True)
-class Announcement:
-    type: str
-    """Normal or Warning."""
-    reason: str
-    message: str
+from modelsmith.runtime.events import Event
 
 
 @dataclass(frozen=True)
@@ -42,7 +35,7 @@ class Transitions:
 
 def announcement(
     old: dict[str, Any], new: dict[str, Any], transitions: Transitions
-) -> Announcement | None:
+) -> Event | None:
     """The one Event that the move from status `old` to `new` deserves; None when it is no
     transition."""
     fields = ("status", "reason", "message") if transitions.messages else ("status", "reason")
@@ -58,7 +51,7 @@ def announcement(
     if moved is None:
         return None
     kind = "Warning" if transitions.warning(new, moved) else "Normal"
-    return Announcement(kind, str(moved.get("reason") or ""), str(moved.get("message") or ""))
+    return Event(kind, str(moved.get("reason") or ""), str(moved.get("message") or ""))
 
 
 def merged(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
