@@ -78,7 +78,8 @@ class Decision(LoopModel):
     """Already appended (bounded) to state.history; here for Events and metrics."""
     verdict: AcceptanceVerdict | None
     transitioned: bool
-    """The phase changed: emit an Event, count the transition."""
+    """The phase changed: the run controller counts the transition (the status writer records
+    its Event from the new phase)."""
     requeue_after_seconds: float | None
     """Reconcile again this soon even without an event; None for final phases."""
 
