@@ -40,13 +40,6 @@ ALLOWED = {
     "operator/modelsmith/contract/s3.py:_stores": "object-store clients by environment",
     "operator/modelsmith/contract/s3.py:_lock": "guards _stores",
     "operator/modelsmith/contract/readlimits.py:confine_reads": "the operator's bucket confinement",
-    # The run controller's caches, on their way into the Runtime.
-    "operator/modelsmith/controllers/run/job_guard.py:_created_lock": "run controller cache",
-    "operator/modelsmith/controllers/run/job_guard.py:_created": "run controller cache",
-    "operator/modelsmith/controllers/run/pinning.py:_lock": "run controller cache",
-    "operator/modelsmith/controllers/run/pinning.py:_parsed": "run controller cache",
-    "operator/modelsmith/controllers/run/scenarios.py:_published_lock": "run controller cache",
-    "operator/modelsmith/controllers/run/scenarios.py:_published": "run controller cache",
 }
 
 
