@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make test      lint + every test against a local control plane and object store"
 	@echo "make demo      the quickstart end to end: benchmark -> training -> approved promotion"
-	@echo "               (MODEL=real: on SmolLM2-135M-Instruct instead of the tiny model)"
+	@echo "               on SmolLM2-135M-Instruct (MODEL=tiny: the fast ~1 M-parameter model)"
 	@echo "make bench     operator latency/scale benchmarks"
 	@echo "make bench-train / bench-eval  trainer vs TRL and 2-process DDP vs 1 process,"
 	@echo "               evaluator vs one-at-a-time generate"
@@ -68,8 +68,10 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 endef
 
-test: venv controlplane seaweedfs lint crds-check
-	$(call run_pytest,tests -m "not faults and not realmodel")
+# Includes the real-model quickstart (tests/e2e/test_quickstart_real.py, about 7 minutes on 2
+# cores): the model is fetched and converted by `real-model` first, or found in the cache.
+test: venv controlplane seaweedfs real-model lint crds-check
+	$(call run_pytest,tests -m "not faults")
 
 test-unit: venv
 	$(call run_pytest,tests/unit)
@@ -80,13 +82,13 @@ test-cluster: venv controlplane seaweedfs
 test-faults: venv controlplane
 	$(call run_pytest,tests -m faults)
 
-# The quickstart through the operator on the real model (docs/real-model.md); CI runs it after
-# `make test`, since its time depends on the machine's load more than any other test's.
+# Only the quickstart through the operator on the real model (docs/real-model.md; `make test`
+# runs it too).
 test-real: venv controlplane real-model
 	$(call run_pytest,tests -m realmodel)
 
-# The quickstart's base model: tiny (default) or real (SmolLM2-135M-Instruct, docs/real-model.md).
-demo: MODEL ?= tiny
+# The quickstart's base model: real (default: SmolLM2-135M-Instruct, docs/real-model.md) or tiny.
+demo: MODEL ?= real
 demo: venv controlplane
 	@MODEL=$(MODEL) hack/demo.sh
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the quickstart end to end on the local test bed, as docs/walkthrough.md tells it.
 # A Benchmark, a ModelIntake and an IterationRun (examples/quickstart, applied unchanged) take
-# the tiny base model from its baseline through CPU training to a staged candidate; alice
-# and bob sign the PromotionGate as themselves; the operator promotes it. MODEL=real runs it on
-# SmolLM2-135M-Instruct instead (hack/quickstart_model.py: the intake's model and the run's
-# recipe change, nothing else).
+# SmolLM2-135M-Instruct from its baseline through CPU training to a staged candidate; alice
+# and bob sign the PromotionGate as themselves; the operator promotes it. MODEL=tiny runs it on
+# the ~1 M-parameter test model instead (hack/quickstart_model.py: the intake's model and the
+# run's recipe change, nothing else).
 #
 # Repeatable: a previous demo's namespace and the run's write-once objects in the store are
 # removed first. The test bed is reused when it is running and left running at the end
@@ -20,7 +20,7 @@ BENCHMARK=support-triage
 INTAKE=support-triage
 BUCKET=modelsmith
 QUICKSTART=examples/quickstart
-MODEL=${MODEL:-tiny}
+MODEL=${MODEL:-real}
 case $MODEL in
     tiny) model_uri=s3://$BUCKET/models/tiny-support-base/ ;; # where examples/quickstart says
     real) model_uri=s3://$BUCKET/models/smollm2-135m-instruct/ ;;
