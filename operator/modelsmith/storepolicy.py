@@ -58,18 +58,11 @@ def jobs_policy(bucket: str, prefix: str = "") -> dict[str, Any]:
     """The Jobs' credential: read the bucket (base models, scenarios snapshots, training
     material may sit anywhere in it), write iteration outputs under `prefix` and their own
     staging uploads, never a run's records."""
+    writes = [_arn(bucket, prefix + pattern) for pattern in JOB_OUTPUTS]
     return {
         "Version": VERSION,
         "Statement": [
-            _statement("ListBucket", "Allow", ("s3:ListBucket",), [_arn(bucket)]),
-            _statement("ReadObjects", "Allow", ("s3:GetObject",), [_arn(bucket, "*")]),
-            _statement(
-                "WriteIterationOutputs",
-                "Allow",
-                WRITE_ACTIONS,
-                [_arn(bucket, prefix + pattern) for pattern in JOB_OUTPUTS]
-                + [_arn(bucket, STAGING)],
-            ),
+            *_read_and_write(bucket, "WriteIterationOutputs", writes),
             _statement(
                 "NeverWriteRecords",
                 "Deny",
@@ -87,17 +80,17 @@ def job_session_policy(bucket: str, outputs: str) -> dict[str, Any]:
     policy, so the role's Deny on records still holds."""
     return {
         "Version": VERSION,
-        "Statement": [
-            _statement("ListBucket", "Allow", ("s3:ListBucket",), [_arn(bucket)]),
-            _statement("ReadObjects", "Allow", ("s3:GetObject",), [_arn(bucket, "*")]),
-            _statement(
-                "WriteOwnOutputs",
-                "Allow",
-                WRITE_ACTIONS,
-                [_arn(bucket, outputs + "*"), _arn(bucket, STAGING)],
-            ),
-        ],
+        "Statement": _read_and_write(bucket, "WriteOwnOutputs", [_arn(bucket, outputs + "*")]),
     }
+
+
+def _read_and_write(bucket: str, sid: str, writes: list[str]) -> list[dict[str, Any]]:
+    """A Job's reads of the whole bucket, and writes to `writes` plus its staging uploads."""
+    return [
+        _statement("ListBucket", "Allow", ("s3:ListBucket",), [_arn(bucket)]),
+        _statement("ReadObjects", "Allow", ("s3:GetObject",), [_arn(bucket, "*")]),
+        _statement(sid, "Allow", WRITE_ACTIONS, [*writes, _arn(bucket, STAGING)]),
+    ]
 
 
 def operator_policy(bucket: str) -> dict[str, Any]:
