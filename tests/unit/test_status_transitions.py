@@ -40,6 +40,20 @@ def test_a_run_announces_a_new_phase_with_its_progressing_reason() -> None:
     assert event(baseline, staged, RUN) == Event("Normal", "GateCreated", "staged")
 
 
+def test_a_run_announces_a_new_phase_with_the_reason_its_transition_recorded() -> None:
+    """The ledger's reason for the transition (status.lastTransition), not what Progressing
+    already says about the new phase: an Event for every transition the ledger holds."""
+    assessing = status("Assessing", Progressing=(True, "JobSucceeded", "assessed"))
+    staged = status("Staged", Progressing=(True, "GatePending", "awaits approval"))
+    staged["lastTransition"] = {
+        "from": "PromotionStaging", "to": "Staged", "reason": "GateCreated", "message": "staged"
+    }
+    assert event(assessing, staged, RUN) == Event("Normal", "GateCreated", "staged")
+    # A record of an earlier transition is not this one's.
+    staged["lastTransition"]["to"] = "PromotionStaging"
+    assert event(assessing, staged, RUN) == Event("Normal", "GatePending", "awaits approval")
+
+
 def test_a_run_within_one_phase_announces_nothing() -> None:
     """Progressing follows the Job inside a phase (pending, running): no transition."""
     pending = status("Training", Progressing=(True, "JobPending", "waiting for a node"))

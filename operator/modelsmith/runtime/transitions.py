@@ -31,6 +31,11 @@ class Transitions:
     messages: bool = False
     """A new message under the same status and reason is a transition too: for kinds whose
     message names a cause the owner acts on (an intake's failing check, a gate's sign-offs)."""
+    record: str | None = None
+    """The status field recording the last phase transition with its own reason and message
+    (a run's lastTransition: the reason the ledger gives it): when it names the phase entered,
+    a new phase is announced with it rather than with the headline condition, whose reason may
+    already describe what happens within the new phase."""
 
 
 def announcement(
@@ -47,11 +52,18 @@ def announcement(
             break
     phase = transitions.phase
     if moved is None and phase is not None and old.get(phase) != new.get(phase):
-        moved = condition(new, transitions.headline)
+        moved = _recorded(new, transitions.record, new.get(phase)) or condition(
+            new, transitions.headline
+        )
     if moved is None:
         return None
     kind = "Warning" if transitions.warning(new, moved) else "Normal"
     return Event(kind, str(moved.get("reason") or ""), str(moved.get("message") or ""))
+
+
+def _recorded(status: dict[str, Any], field: str | None, entered: Any) -> dict[str, Any] | None:
+    record = status.get(field) if field else None
+    return record if isinstance(record, dict) and record.get("to") == entered else None
 
 
 def merged(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

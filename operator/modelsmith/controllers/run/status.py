@@ -32,6 +32,7 @@ TRANSITIONS = Transitions(
     conditions=(),
     warning=lambda status, _: status.get("phase") in PROBLEMS,
     phase="phase",
+    record="lastTransition",
 )
 LEDGER_LOCATION = (
     "append-only run ledger in the intake's object store (kubectl modelsmith status shows it)"
