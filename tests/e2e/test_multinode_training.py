@@ -83,7 +83,7 @@ def _items(cluster: Cluster, namespace: str, *args: str) -> list[dict[str, Any]]
 
 
 @pytest.mark.timeout(1500)
-def test_two_node_training_matches_one_node_and_is_admitted_as_one_workload(
+def test_jobset_training_matches_one_process_and_is_admitted_as_one_workload(
     jobset: JobSet,
     kueue: Kueue,
     gpu_queue: Callable[..., str],
