@@ -19,7 +19,13 @@ build_into() { # <dir> <description> <command...>: builds into dir/bin atomicall
   log "$what: building (several minutes on 2 cores the first time)"
   local tmp; tmp=$(mktemp -d "$cache/.build.XXXXXX")
   local start=$SECONDS
-  "$@" "$tmp/bin"
+  # Go's module and build caches for one component are several GB (SeaweedFS's alone: ~5 GB) and
+  # are of no use once its binary is cached; kept apart and removed, a cold `make test` needs the
+  # disk of the largest component at a time, not of all of them together.
+  gotmp=$(mktemp -d "$cache/.go.XXXXXX")
+  trap 'chmod -R u+w "$gotmp"; rm -rf "$gotmp"' EXIT
+  GOMODCACHE=$gotmp/mod GOCACHE=$gotmp/build "$@" "$tmp/bin"
+  chmod -R u+w "$gotmp"; rm -rf "$gotmp"; trap - EXIT
   touch "$tmp/.complete"
   rm -rf "$dir"; mv "$tmp" "$dir"
   log "$what: built in $((SECONDS - start))s"
