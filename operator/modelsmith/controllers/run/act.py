@@ -28,6 +28,7 @@ from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.controllers.run.trust import Anchors, PartlyRecordedError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.surface import ObjectName
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
     # Until status records its UID (the write after this act), the run knows it from here.
     rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
     _give_credential(act, action, created, created)
-    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+    namespace = ObjectName(act.exec_ns)
+    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(namespace, action.phase.value)).inc()
 
 
 def _launch_jobset(
@@ -206,7 +208,8 @@ def _launch_jobset(
     # The run knows its JobSet by the step's name, as it knows a Job.
     rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
     _give_credential(act, action, created, job)
-    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+    namespace = ObjectName(act.exec_ns)
+    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(namespace, action.phase.value)).inc()
 
 
 def _give_credential(
