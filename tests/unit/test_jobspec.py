@@ -89,6 +89,7 @@ def test_termination_status_matches_exit_code() -> None:
 
 
 def test_exit_codes_are_the_contracts() -> None:
-    assert [int(c) for c in ExitCode] == list(range(9))
+    assert [int(c) for c in ExitCode] == list(range(10))
     assert ExitCode.CONTAMINATION.reason == "HeldoutContamination"
+    assert ExitCode.FOREIGN_CREDENTIAL.reason == "ForeignCredential"
     assert len({c.reason for c in ExitCode}) == len(ExitCode)
