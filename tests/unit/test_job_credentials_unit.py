@@ -12,6 +12,7 @@ from modelsmith.contract import storecredential
 from modelsmith.contract.layout import RunLayout
 from modelsmith.controllers.run import jobcredentials
 from modelsmith.controllers.run.job_manifest import render_job
+from modelsmith.controllers.run.jobset_manifest import render_jobset
 from modelsmith.runtime.settings import OperatorSettings
 
 LAYOUT = RunLayout("ml", "team", "run", "0a1b2c3d", root="teams/a/")
@@ -104,6 +105,17 @@ def test_a_job_with_its_own_credential_reads_only_the_keys_and_names_their_diges
     assert storecredential.refusal({**secret["stringData"], **values}) is None
     forged = {**secret["stringData"], "AWS_ACCESS_KEY_ID": "THEIRS"}
     assert storecredential.refusal({**forged, **values}) is not None
+
+
+def test_every_pod_of_a_multinode_step_reads_the_steps_bound_credential() -> None:
+    bound = jobcredentials.bind(_job(ROLE), "run-i1-train-a1-store-0a1b2c3d4e", "d" * 64)
+    jobset = render_jobset(bound, 2)
+    child = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+    env = child["spec"]["containers"][0]["env"]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env
+            if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {"run-i1-train-a1-store-0a1b2c3d4e"}
+    assert {"name": storecredential.ENV, "value": "d" * 64} in env
 
 
 def test_a_target_without_a_job_role_reads_its_shared_secret_and_checks_nothing() -> None:
