@@ -123,11 +123,11 @@ def bind(job: Mapping[str, Any], name: str, keys_digest: str) -> dict[str, Any]:
     any whose digest is not `keys_digest`."""
     bound = copy.deepcopy(dict(job))
     container = bound["spec"]["template"]["spec"]["containers"][0]
-    env = [e for e in container["env"] if e["name"] not in storecredential.KEYS]
+    # Rendered for a target with a Job role, the container reads no credential yet.
     for key in storecredential.KEYS:
-        env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
-    env.append({"name": storecredential.ENV, "value": keys_digest})
-    container["env"] = env
+        ref = {"secretKeyRef": {"name": name, "key": key}}
+        container["env"].append({"name": key, "valueFrom": ref})
+    container["env"].append({"name": storecredential.ENV, "value": keys_digest})
     return bound
 
 
