@@ -1,6 +1,7 @@
 """Per-Job store credentials (issue 18, "separate who can write what"): a target naming a role for
 its Jobs (`spec.objectStore.jobRoleArn`) gets each Job its own temporary keys from STS, limited
-by a session policy to that Job's own iteration outputs, in a Secret the Job owns.
+by a session policy to that Job's own iteration outputs, in an immutable Secret made before the
+Job; an ordinary namespace user (impersonated) cannot make the Job run with other keys.
 
 Against SeaweedFS (`testbed.seaweedfs`), whose STS grants a session the intersection of the
 role's policy and the session policy as AWS and MinIO do; moto, every other test's store, does
@@ -11,6 +12,11 @@ Secret."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from staged import launchable_run, run_layout
 
-from modelsmith import storepolicy
-from modelsmith.contract import objectstore
-from modelsmith.contract.layout import RunLayout
+from modelsmith import GROUP, VERSION, storepolicy
+from modelsmith.contract import objectstore, storecredential
+from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.layout import RunLayout, run_key
 from modelsmith.controllers.run import jobcredentials
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
@@ -34,6 +42,7 @@ from testbed.waiting import wait_for
 
 RT = Runtime()
 RUN = "run"
+EDITOR = "mallory"  # no groups: only what the RoleBinding gives
 
 
 @pytest.fixture(scope="module")
@@ -140,29 +149,15 @@ def as_operator(
 
 @pytest.mark.cluster
 @pytest.mark.inprocess
-def test_each_job_gets_its_own_credential_in_a_secret_it_owns(
+def test_each_job_gets_its_own_credential_in_a_secret_its_run_owns(
     as_operator: None, crds: Cluster, namespace: str, seaweedfs: SeaweedFS
 ) -> None:
     launchable_run(crds, namespace, run_name=RUN,
                    object_store={"bucket": seaweedfs.bucket, "jobRoleArn": ROLE_ARN})
     reconcile(RT, namespace, RUN)
     reconcile(RT, namespace, RUN)
-    batch = client.BatchV1Api(crds.api_client())
-    jobs = batch.list_namespaced_job(namespace).items
-    assert len(jobs) == 1, [j.metadata.name for j in jobs]
-    job = jobs[0]
-    core = client.CoreV1Api(crds.api_client())
-    name = jobcredentials.secret_name(job.metadata.name)
-    secret = core.read_namespaced_secret(name, namespace)
-    owners = secret.metadata.owner_references
-    assert [(o.kind, o.uid) for o in owners] == [("Job", job.metadata.uid)]
-    # The Job's pods read this Secret, session token included, and no shared one.
-    container = job.spec.template.spec.containers[0]
-    env = {e.name: e.value_from.secret_key_ref.name for e in container.env
-           if e.value_from and e.value_from.secret_key_ref}
-    assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SESSION_TOKEN"] == name
-
-    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    job = _only_job(crds, namespace)
+    data, name = _credential_of(crds, job)
     layout = run_layout(namespace, RUN, seaweedfs.bucket)
     iteration = int(job.metadata.labels["modelsmith.io/iteration"])
     kind = job.metadata.labels["modelsmith.io/job-kind"]
@@ -170,9 +165,159 @@ def test_each_job_gets_its_own_credential_in_a_secret_it_owns(
     other = jobcredentials.outputs(layout, "train" if kind == "eval" else "eval", iteration)
     _assert_only_own_outputs(_job_client(seaweedfs, data), layout, own, other)
 
-    # The garbage collector deletes the Secret with its Job.
-    batch.delete_namespaced_job(job.metadata.name, namespace, propagation_policy="Background")
+    # The garbage collector deletes the Secret with its run.
+    custom = client.CustomObjectsApi(crds.api_client())
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "iterationruns", RUN,
+                                           propagation_policy="Background")
+    core = client.CoreV1Api(crds.api_client())
+
     def collected() -> bool:
         return name not in {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
 
-    wait_for(collected, 60, "the Job's Secret collected with it")
+    wait_for(collected, 60, "the Job's Secret collected with its run")
+
+
+def _only_job(crds: Cluster, namespace: str) -> Any:
+    jobs = client.BatchV1Api(crds.api_client()).list_namespaced_job(namespace).items
+    assert len(jobs) == 1, [j.metadata.name for j in jobs]
+    return jobs[0]
+
+
+def _credential_of(crds: Cluster, job: Any) -> tuple[dict[str, str], str]:
+    """The keys the Job's pods read, and their Secret's name, checked the way the API server
+    and the Job's container hold them: the Secret is immutable and owned by the run, the Job
+    reads only the three keys from it, and names their digest."""
+    container = job.spec.template.spec.containers[0]
+    refs = {e.name: e.value_from.secret_key_ref.name for e in container.env
+            if e.value_from and e.value_from.secret_key_ref}
+    assert set(refs) == set(storecredential.KEYS), refs
+    (name,) = set(refs.values())
+    namespace = job.metadata.namespace
+    secret = client.CoreV1Api(crds.api_client()).read_namespaced_secret(name, namespace)
+    assert secret.immutable is True
+    run = client.CustomObjectsApi(crds.api_client()).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "iterationruns", RUN)
+    assert [(o.kind, o.uid) for o in secret.metadata.owner_references] == [
+        ("IterationRun", run["metadata"]["uid"])]
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    literal = {e.name: e.value for e in container.env if e.value is not None}
+    assert literal[storecredential.ENV] == storecredential.digest(data)
+    return data, name
+
+
+def _editor(crds: Cluster, namespace: str) -> Any:
+    """An ordinary namespace user: `edit` in the namespace (Secrets included), impersonated."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "editors", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EDITOR}],
+    }
+    crds.kubectl("apply", "-f", "-", input=json.dumps(binding))
+    editor = client.CoreV1Api(crds.api_client(impersonate=EDITOR))
+    wait_for(lambda: editor.list_namespaced_secret(namespace) is not None, 30, "the editor's role")
+    return editor
+
+
+def _forged(name: str, namespace: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace},
+            "stringData": {"AWS_ACCESS_KEY_ID": "THEIRS", "AWS_SECRET_ACCESS_KEY": "theirs",
+                           "AWS_SESSION_TOKEN": "theirs",
+                           "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}}
+
+
+def _container_exit(job: Any, secret: dict[str, str], tmp_path: Path) -> int:
+    """The Job's container as its pod would start it, with `secret`'s keys (env from Secret
+    keys, as the kubelet sets them), up to where it refuses or begins."""
+    container = job.spec.template.spec.containers[0]
+    env = {**os.environ, **{e.name: e.value for e in container.env if e.value is not None}}
+    env.update({k: secret[k] for k in storecredential.KEYS})
+    env["MODELSMITH_TERMINATION_LOG"] = str(tmp_path / "termination-log")
+    module = "modelsmith_trainer" if container.name == "train" else "modelsmith_evaluator"
+    done = subprocess.run([sys.executable, "-m", module, *container.args], env=env,
+                          capture_output=True, timeout=120, check=False)
+    return done.returncode
+
+
+@pytest.mark.cluster
+@pytest.mark.inprocess
+def test_a_secret_a_namespace_editor_makes_or_replaces_is_never_a_jobs_credential(
+    as_operator: None, crds: Cluster, namespace: str, seaweedfs: SeaweedFS, tmp_path: Path
+) -> None:
+    """Attacks of an ordinary namespace user on a Job's own credential, each refused by the API
+    server or by the Job's container."""
+    launchable_run(crds, namespace, run_name=RUN,
+                   object_store={"bucket": seaweedfs.bucket, "jobRoleArn": ROLE_ARN})
+    editor = _editor(crds, namespace)
+    # 1. Secrets made first under every name the run's first Jobs would have had
+    # (`<job>-store`), with the editor's keys and store endpoint.
+    run = client.CustomObjectsApi(crds.api_client()).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "iterationruns", RUN)
+    key = run_key(namespace, run["metadata"]["uid"])
+    planted = {f"{RUN}-{key}-i{i}-{kind}-a1-store" for i in (0, 1) for kind in ("train", "eval")}
+    for name in planted:
+        editor.create_namespaced_secret(namespace, _forged(name, namespace))
+    reconcile(RT, namespace, RUN)
+    reconcile(RT, namespace, RUN)
+    job = _only_job(crds, namespace)
+    minted, name = _credential_of(crds, job)
+    assert name not in planted
+
+    # 2. The operator's Secret rewritten: the API server refuses (it is immutable).
+    with pytest.raises(ApiException) as refused:
+        editor.patch_namespaced_secret(name, namespace, {"stringData": {"AWS_ACCESS_KEY_ID": "X"}})
+    assert refused.value.status == 422, refused.value.body
+
+    # 3. Deleted and made again under its name with the editor's keys: the Job's container
+    # refuses them before it reads or writes anything; with the minted keys it goes past.
+    editor.delete_namespaced_secret(name, namespace)
+    editor.create_namespaced_secret(namespace, _forged(name, namespace))
+    forged = _forged(name, namespace)["stringData"]
+    assert _container_exit(job, forged, tmp_path) == ExitCode.FOREIGN_CREDENTIAL
+    assert _container_exit(job, minted, tmp_path) != ExitCode.FOREIGN_CREDENTIAL
+
+
+@pytest.mark.cluster
+@pytest.mark.inprocess
+def test_a_launch_cut_off_between_the_secret_and_the_job_completes_on_the_next_reconcile(
+    as_operator: None, crds: Cluster, namespace: str, seaweedfs: SeaweedFS
+) -> None:
+    """The operator stops after making a Job's Secret and before the Job (here the API server
+    refuses the Job: a quota of no Jobs). No Job exists without its credential; the next
+    reconcile makes a new credential and the one Job, bound to it."""
+    launchable_run(crds, namespace, run_name=RUN,
+                   object_store={"bucket": seaweedfs.bucket, "jobRoleArn": ROLE_ARN})
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "no-jobs", "namespace": namespace},
+             "spec": {"hard": {"count/jobs.batch": "0"}}}
+    crds.kubectl("apply", "-f", "-", input=json.dumps(quota))
+    core = client.CoreV1Api(crds.api_client())
+    batch = client.BatchV1Api(crds.api_client())
+
+    def secrets() -> set[str]:
+        return {s.metadata.name for s in core.list_namespaced_secret(namespace).items
+                if s.metadata.name.startswith(RUN + "-")}
+
+    def cut_off() -> bool:
+        with contextlib.suppress(ApiException):
+            reconcile(RT, namespace, RUN)
+        return bool(secrets())
+
+    wait_for(cut_off, 60, "a Secret made and its Job refused")
+    assert batch.list_namespaced_job(namespace).items == []
+    before = secrets()
+
+    crds.kubectl("delete", "resourcequota", "no-jobs", "-n", namespace)
+
+    def launched() -> bool:
+        with contextlib.suppress(ApiException):
+            reconcile(RT, namespace, RUN)
+        return bool(batch.list_namespaced_job(namespace).items)
+
+    wait_for(launched, 60, "the Job launched once the quota is gone")
+    reconcile(RT, namespace, RUN)
+    job = _only_job(crds, namespace)
+    _, name = _credential_of(crds, job)
+    # Its own new Secret; the ones made before stay owned by the run until it goes.
+    assert name not in before and before < secrets()

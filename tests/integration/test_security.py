@@ -98,7 +98,7 @@ def test_chart_roles_have_no_wildcards_and_read_no_secrets(
             assert not verbs & ESCALATING, f"{name}: {sorted(verbs & ESCALATING)} on {resource}"
             if resource.split("/")[0] == "secrets":
                 # Only a Job's own store credential, created where the workloads role is
-                # bound and never read back (controllers/run/jobcredentials.py).
+                # bound and never read back, changed or deleted (controllers/run/jobcredentials.py).
                 assert name.endswith("-operator-workloads"), f"{name}: {verbs} on secrets"
                 assert (resource, verbs) == ("secrets", {"create"}), f"{name}: {verbs} on secrets"
             # No way into a pod or the node from the API either.

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from loop_sim import failed
 from pydantic import ValidationError
 
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import EvalSpec, ModelRef, Termination, TrainSpec
 from modelsmith.contract.recipe import Recipe
+from modelsmith.loop.failures import EXIT_FOREIGN_CREDENTIAL, EXIT_OBJECT_STORE, failure_words
 from modelsmith.loop.recipe import Recipe as LoopRecipe
 
 BASE = {"uri": "s3://modelsmith/models/tiny-support-base/", "label": "tiny-support-base"}
@@ -89,6 +91,14 @@ def test_termination_status_matches_exit_code() -> None:
 
 
 def test_exit_codes_are_the_contracts() -> None:
-    assert [int(c) for c in ExitCode] == list(range(9))
+    assert [int(c) for c in ExitCode] == list(range(10))
     assert ExitCode.CONTAMINATION.reason == "HeldoutContamination"
+    assert ExitCode.FOREIGN_CREDENTIAL.reason == "ForeignCredential"
+    # The loop's words for the retryable exits name the same codes.
+    assert (EXIT_OBJECT_STORE, EXIT_FOREIGN_CREDENTIAL) == (
+        ExitCode.OBJECT_STORE_UNAVAILABLE, ExitCode.FOREIGN_CREDENTIAL)
+    refused = failed("j", ExitCode.FOREIGN_CREDENTIAL, reason="BackoffLimitExceeded")
+    assert failure_words(refused) == (
+        "exit code 9: the Job refused a store credential the operator did not mint; "
+        "BackoffLimitExceeded")
     assert len({c.reason for c in ExitCode}) == len(ExitCode)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelsmith.contract import s3
+from modelsmith.contract import s3, storecredential
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import ModelRef, Termination, TrainSpec
 from modelsmith.loop import contamination_ids
@@ -61,6 +61,25 @@ def test_failures_map_to_exit_codes(termination: Path, error: Exception, code: E
         code.reason,
     )
     assert "/home/x" not in message["message"]  # only the exception type leaves the pod log
+
+
+def test_a_job_refuses_to_run_with_keys_the_operator_did_not_mint(
+    termination: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    minted = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "T"}
+    for name, value in minted.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(storecredential.ENV, storecredential.digest(minted))
+    ran: list[bool] = []
+    assert run_job("test", lambda: ran.append(True) or {}) == 0 and ran == [True]
+
+    # Its Secret made again under the same name with someone else's keys: nothing runs.
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "theirs")
+    assert run_job("test", lambda: ran.append(True) or {}) == ExitCode.FOREIGN_CREDENTIAL
+    assert ran == [True]
+    message = json.loads(termination.read_text())
+    assert message["reason"] == "ForeignCredential"
+    assert "theirs" not in termination.read_text()
 
 
 def test_a_second_process_never_writes(termination: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import objectstore, s3, storecredential
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import TERMINATION_LOG_LIMIT, Termination
 
@@ -144,6 +144,9 @@ def run_job(name: str, body: Callable[[], dict[str, Any]], *, report_success: bo
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     began = time.monotonic()
     try:
+        # Before anything is read or written with keys the operator may not have minted.
+        if refused := storecredential.refusal(os.environ):
+            raise JobFailure(ExitCode.FOREIGN_CREDENTIAL, refused)
         summary = body()
     except JobFailure as failure:
         log.error("%s failed: %s (%s)", name, failure.message, failure.code.reason)

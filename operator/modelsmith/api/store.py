@@ -66,8 +66,9 @@ class ObjectStoreLocation(ApiModel):
         pattern=ROLE_ARN,
         description="A role the operator assumes (STS AssumeRole) for each Job, with a session "
         "policy that lets the Job write only its own iteration's outputs; the temporary keys "
-        "go in a Secret the Job owns (`<job>-store`), read by the Job in place of "
-        "objectStoreSecretRef. Absent: every Job of the target shares objectStoreSecretRef's "
+        "go in an immutable Secret made before the Job (`<job>-store-<random>`, owned by the "
+        "run), read by the Job in place of objectStoreSecretRef; the Job refuses to run with "
+        "any other keys. Absent: every Job of the target shares objectStoreSecretRef's "
         "credential.",
     )
 

@@ -15,6 +15,7 @@ kubernetes or prometheus-client, so the images install without them
   operator's benchmark analysis, because the evaluator scores with it: the operator (benchmark
   challenges, admission) imports the same code, so a criterion means the same on both sides.
 - `exitcodes`: what a Job's exit status means.
+- `storecredential`: a Job's check that its store credential is the one the operator minted.
 - `integrity`: the digests a Job reports of what it wrote, and the operator's checks of what it
   reads back against them.
 - `layout`: where a run's objects live in the store.

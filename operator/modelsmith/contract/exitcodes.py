@@ -2,7 +2,9 @@
 the operator, which reads them from the pod's terminated state.
 
 Codes 2 to 7 say the run's own inputs are wrong, so running the same Job again gives the same
-answer; 1 and 8 may pass on a retry."""
+answer; 1 and 8 may pass on a retry. 9: the Job's store credential is not the one the operator
+minted for it (`storecredential`); its Secret stays replaced, so the Job's retries refuse too,
+and the next attempt gets a credential of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class ExitCode(IntEnum):
     CONTAMINATION = 6
     BAD_CRITERION = 7
     OBJECT_STORE_UNAVAILABLE = 8
+    FOREIGN_CREDENTIAL = 9
 
     @property
     def reason(self) -> str:
@@ -36,4 +39,5 @@ _REASONS = {
     ExitCode.CONTAMINATION: "HeldoutContamination",
     ExitCode.BAD_CRITERION: "MalformedCriterion",
     ExitCode.OBJECT_STORE_UNAVAILABLE: "ObjectStoreUnavailable",
+    ExitCode.FOREIGN_CREDENTIAL: "ForeignCredential",
 }

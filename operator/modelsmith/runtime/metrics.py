@@ -15,11 +15,13 @@ from prometheus_client import (
     start_http_server,
 )
 
-from modelsmith.runtime.surface import clean_label
+from modelsmith.runtime.surface import ObjectName, clean_label, clean_name_label
 
 
 def labels(*values: str) -> list[str]:
-    return [clean_label(v) for v in values]
+    """Cleaned label values: the names of cluster objects (`ObjectName`) as names, the rest as
+    free text."""
+    return [clean_name_label(v) if isinstance(v, ObjectName) else clean_label(v) for v in values]
 
 
 class Metrics:

@@ -5,8 +5,18 @@ with the benchmark's own texts as well."""
 from __future__ import annotations
 
 import functools
+import re
+from typing import Final
 
+from modelsmith.evidence.findings import LeakKind
 from modelsmith.evidence.sanitiser import Sanitiser
+
+_DNS_LABEL: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class ObjectName(str):
+    """The name of an object the cluster holds (a namespace, a run), as the API server returned
+    it: a metric label carrying one is cleaned by `clean_name_label`, not as free text."""
 
 
 def _sanitiser() -> Sanitiser:
@@ -31,3 +41,15 @@ def clean_label(value: str) -> str:
     label has no use for a content digest (and one per object would explode the series), so
     digests are refused here too."""
     return _sanitiser().without_digests().clean(value)[:63]
+
+
+@functools.lru_cache(maxsize=1024)
+def clean_name_label(name: str) -> str:
+    """A metric label value that is the name of an object the cluster holds. A name shaped like
+    a machine's (`team-node-a1`, a test's `…-node-3fa9c2`) is what the cluster calls that
+    object, not where something ran, so it passes; a name with no dots cannot be a host name
+    either. Anything else the sanitiser finds in it (a token, an address) is still redacted."""
+    found = _sanitiser().without_digests().check(name)
+    if _DNS_LABEL.fullmatch(name) and all(f.kind is LeakKind.NODE for f in found):
+        return name
+    return clean_label(name)

@@ -52,6 +52,7 @@ from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run.trust import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.surface import ObjectName
 from modelsmith.serving import ServingRefusal
 
 
@@ -128,7 +129,7 @@ def promote(
         return rt.settings.requeue_seconds * 2
     if write(rt, body, old, promoted(status, *shipped, gate, generation)):
         rt.metrics.GATE_DECISIONS.labels(
-            *rt.metrics.labels(gate.namespace, GateDecision.PROMOTE.value)
+            *rt.metrics.labels(ObjectName(gate.namespace), GateDecision.PROMOTE.value)
         ).inc()
     return None
 
@@ -201,7 +202,9 @@ def roll_back(
         )
         return rt.settings.requeue_seconds * 6
     if write(rt, body, old, rolled_back(old.get("conditions"), *restored, label, generation)):
-        rt.metrics.GATE_DECISIONS.labels(*rt.metrics.labels(gate.namespace, "Rollback")).inc()
+        rt.metrics.GATE_DECISIONS.labels(
+            *rt.metrics.labels(ObjectName(gate.namespace), "Rollback")
+        ).inc()
     return None
 
 

@@ -12,6 +12,7 @@ from modelsmith.controllers.gate.decide import GateView, Step, decide
 from modelsmith.controllers.gate.status import write
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.surface import ObjectName
 
 
 def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
@@ -43,7 +44,7 @@ def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
         write(rt, body, old, decision.status)
     if decision.rejected:
         rt.metrics.GATE_DECISIONS.labels(
-            *rt.metrics.labels(namespace, GateDecision.REJECT.value)
+            *rt.metrics.labels(ObjectName(namespace), GateDecision.REJECT.value)
         ).inc()
     return decision.requeue
 

@@ -28,6 +28,7 @@ from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.controllers.run.trust import Anchors, PartlyRecordedError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.surface import ObjectName
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,9 @@ def deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: An
 
 
 def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
-    """Creates the action's Job; a Job already under its name is left for the next reconcile
-    to check (`read.observe_job`)."""
+    """Creates the action's Job, after its own store credential where the target names a role
+    for its Jobs; a Job already under its name is left for the next reconcile to check
+    (`read.observe_job`)."""
     assert act.target is not None
     namespace = act.body["metadata"]["namespace"]
     spec = _train_spec(rt, act, action) if action.kind == "train" else _eval_spec(rt, act, action)
@@ -175,6 +177,9 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
         gpu_count=act.placement.gpus,
         settings=rt.settings,
     )
+    if role := act.target.object_store.job_role_arn:
+        # The Job's own credential exists before the Job does (`jobcredentials`).
+        manifest = jobcredentials.give(manifest, role, act.layout, (action.kind, action.iteration))
     if action.kind == "train" and act.placement.nodes > 1:
         _launch_jobset(rt, act, action, manifest)
         return
@@ -190,10 +195,7 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
             # and blocks the run saying so (job_guard.rbac_refusal).
             rt.jobs_permitted.drop(act.exec_ns)
         raise
-    # Until status records its UID (the write after this act), the run knows it from here.
-    rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
-    _give_credential(act, action, created, created)
-    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+    _launched(rt, act, action, created)
 
 
 def _launch_jobset(
@@ -203,20 +205,17 @@ def _launch_jobset(
     created = jobset_read.create(act.exec_ns, render_jobset(job, act.placement.nodes))
     if created is None:
         return
-    # The run knows its JobSet by the step's name, as it knows a Job.
-    rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
-    _give_credential(act, action, created, job)
-    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(act.exec_ns, action.phase.value)).inc()
+    _launched(rt, act, action, created)
 
 
-def _give_credential(
-    act: Acting, action: loop.LaunchJob, owner: dict[str, Any], job: dict[str, Any]
+def _launched(
+    rt: Runtime, act: Acting, action: loop.LaunchJob, created: dict[str, Any]
 ) -> None:
-    """The step's own store credential, when the target names a role for its Jobs
-    (`jobcredentials`); otherwise the Job reads the target's shared Secret."""
-    assert act.target is not None
-    if role := act.target.object_store.job_role_arn:
-        jobcredentials.give(owner, job, role, act.layout, (action.kind, action.iteration))
+    """Until status records the UID of the step's Job (or JobSet: the run knows it by the
+    step's name too), the write after this act, the run knows it from here."""
+    rt.created_jobs.put(action.name, (act.exec_ns, created["metadata"]["uid"]))
+    namespace = ObjectName(act.exec_ns)
+    rt.metrics.JOBS_LAUNCHED.labels(*rt.metrics.labels(namespace, action.phase.value)).inc()
 
 
 def _base_model(intake: ModelIntake) -> ModelRef:

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.controllers.run.jobcredentials import secret_name
 from modelsmith.runtime.settings import OperatorSettings
 
 LABEL_RUN: Final = "modelsmith.io/run"
@@ -54,7 +53,7 @@ def render_job(
     if target.kueue_queue:
         job_labels[KUEUE_QUEUE_LABEL] = target.kueue_queue
     gpus = gpu_count if kind == "train" else min(gpu_count, 1)
-    container = _container(kind, spec_json, target, settings, gpus, name)
+    container = _container(kind, spec_json, target, settings, gpus)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": job_labels}
     # ownerReferences cannot cross namespaces: a Job in another execution namespace is found by
     # its labels instead, and the garbage collector would delete it at once if we pointed it at
@@ -88,7 +87,6 @@ def _container(
     target: ExecutionTargetSpec,
     settings: OperatorSettings,
     gpus: int,
-    job: str,
 ) -> dict[str, Any]:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
@@ -105,7 +103,7 @@ def _container(
         "name": kind,
         "image": image,
         "args": ["--spec-json", spec_json],
-        "env": _env(target, settings, gpus, job) + _cpu_env(kind, requests),
+        "env": _env(target, settings, gpus) + _cpu_env(kind, requests),
         "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
@@ -151,18 +149,18 @@ def _cpu_env(container: str, requests: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": "MODELSMITH_CPU_REQUEST", "valueFrom": {"resourceFieldRef": ref}}]
 
 
-def _store_secret(target: ExecutionTargetSpec, settings: OperatorSettings, job: str) -> str:
-    """The Secret holding the Job's store credential: its own (`jobcredentials`) where the
-    target names a role for its Jobs, else the one all the target's Jobs share."""
+def _shared_secret(target: ExecutionTargetSpec, settings: OperatorSettings) -> str | None:
+    """The Secret all the target's Jobs read their store credential from; None where the target
+    names a role for its Jobs: each gets its own, bound after rendering (`jobcredentials`)."""
     if target.object_store.job_role_arn:
-        return secret_name(job)
+        return None
     if target.object_store_secret_ref:
         return target.object_store_secret_ref.name
     return settings.default_object_store_secret
 
 
 def _env(
-    target: ExecutionTargetSpec, settings: OperatorSettings, gpus: int, job: str
+    target: ExecutionTargetSpec, settings: OperatorSettings, gpus: int
 ) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "MODELSMITH_GPU_COUNT", "value": str(gpus)},
@@ -171,11 +169,12 @@ def _env(
     ]
     if settings.job_s3_endpoint:
         env.append({"name": "AWS_ENDPOINT_URL_S3", "value": settings.job_s3_endpoint})
-    secret = _store_secret(target, settings, job)
+    secret = _shared_secret(target, settings)
+    if secret is None:
+        return env
     # Credentials travel by reference only: neither the Job spec nor the operator holds them.
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-    # A session token only where the credential is temporary (a Job's own, from STS).
     optional = ["AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"]
     if not settings.job_s3_endpoint:
         optional.append("AWS_ENDPOINT_URL_S3")

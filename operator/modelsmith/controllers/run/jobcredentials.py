@@ -1,18 +1,33 @@
 """A Job's own object-store credential, for targets that name a role for their Jobs
 (`spec.objectStore.jobRoleArn`): the operator asks STS (AssumeRole) for temporary keys under
 that role with a session policy that lets them write only the Job's own iteration outputs
-(`storepolicy.job_session_policy`), and keeps them in a Secret the Job owns, so the garbage
-collector deletes the Secret with the Job. The store grants the session the intersection of the
+(`storepolicy.job_session_policy`). The store grants the session the intersection of the
 role's policy and the session policy: one Job's keys cannot write another iteration's or
 another run's outputs, nor any run's records.
+
+The keys go into a Secret made before the Job, so no Job ever exists without its credential
+(a restart between the two leaves a Secret and no Job: the next reconcile makes both again).
+Anyone who may write Secrets in the Job's namespace must not be able to hand the Job other
+keys or another endpoint, so:
+- the Secret's name ends in random characters, known only once the Secret exists: nobody can
+  make it first;
+- it is immutable: the API server refuses any change to its keys;
+- the Job names the digest of its keys (`contract.storecredential`), and its container refuses
+  to run with any others (a Secret deleted and made again under the same name);
+- the Job reads only the three keys from it, never an endpoint or a region.
+The Secret is owned by the run where the Job runs in the run's namespace (the garbage collector
+deletes it with the run); the operator may only create Secrets, never read, change or delete
+them.
 
 The keys never pass through the operator's logs, status or Events: they go from STS's answer
 straight into the Secret."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +35,7 @@ from typing import Any, Final
 import boto3
 
 from modelsmith import storepolicy
+from modelsmith.contract import storecredential
 from modelsmith.contract.layout import RunLayout
 from modelsmith.runtime import kube
 
@@ -43,8 +59,10 @@ class TemporaryKeys:
 
 
 def secret_name(job: str) -> str:
-    """The Secret a Job with its own credential reads (Job names are at most 63 characters)."""
-    return job + SECRET_SUFFIX
+    """A new name for the Secret of the Job named `job`: the Job's name (at most 63 characters,
+    a Secret's may have 253) and ten random hex characters, so no one can make a Secret under
+    it before the operator does."""
+    return f"{job}{SECRET_SUFFIX}-{secrets.token_hex(5)}"
 
 
 def outputs(layout: RunLayout, kind: str, iteration: int) -> str:
@@ -73,69 +91,58 @@ def assume(role_arn: str, session: str, policy: Mapping[str, Any], seconds: int)
     return TemporaryKeys(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
-def secret(
-    owner: Mapping[str, Any], keys: TemporaryKeys, job_name: str | None = None
-) -> dict[str, Any]:
-    """The Secret holding `keys` for the Job named `job_name` (default: the owner's name),
-    owned by `owner` as the API server returned it (a Job, or the JobSet of a multi-node
-    step, whose pods are made from that Job's template): the owner's UID ties the Secret's
-    life to it."""
-    meta = owner["metadata"]
-    reference = {
-        "apiVersion": owner.get("apiVersion", "batch/v1"),
-        "kind": owner.get("kind", "Job"),
-        "name": meta["name"],
-        "uid": meta["uid"],
+def secret(job: Mapping[str, Any], name: str, keys: TemporaryKeys) -> dict[str, Any]:
+    """The immutable Secret `name` holding `keys` for the Job manifest `job`, with its pods'
+    labels, owned by the run where the Job's manifest names the run as its owner."""
+    meta = job["metadata"]
+    owners = [
+        {k: o[k] for k in ("apiVersion", "kind", "name", "uid")}
+        for o in meta.get("ownerReferences") or []
+    ]
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": dict(job["spec"]["template"]["metadata"]["labels"]),
     }
+    if owners:
+        metadata["ownerReferences"] = owners
+    values = dict(zip(storecredential.KEYS, (keys.access_key, keys.secret_key, keys.session_token),
+                      strict=True))
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {
-            "name": secret_name(job_name or meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": dict(meta.get("labels") or {}),
-            "ownerReferences": [reference],
-        },
-        "stringData": {
-            "AWS_ACCESS_KEY_ID": keys.access_key,
-            "AWS_SECRET_ACCESS_KEY": keys.secret_key,
-            "AWS_SESSION_TOKEN": keys.session_token,
-        },
+        "immutable": True,
+        "metadata": metadata,
+        "stringData": values,
     }
 
 
-def mint(
-    owner: Mapping[str, Any],
-    job: Mapping[str, Any],
-    role_arn: str,
-    layout: RunLayout,
-    step: tuple[str, int],
-) -> dict[str, Any]:
-    """The Secret of `job`'s own credential, owned by `owner`: keys from STS for writing only
-    the outputs of `step` (kind, iteration), valid as long as the Job's deadline."""
-    kind, iteration = step
-    policy = storepolicy.job_session_policy(layout.bucket, outputs(layout, kind, iteration))
-    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    name = job["metadata"]["name"]
-    return secret(owner, assume(role_arn, name, policy, duration(deadline)), name)
+def bind(job: Mapping[str, Any], name: str, keys_digest: str) -> dict[str, Any]:
+    """`job` with its container reading its credential from the Secret `name`, and refusing
+    any whose digest is not `keys_digest`."""
+    bound = copy.deepcopy(dict(job))
+    container = bound["spec"]["template"]["spec"]["containers"][0]
+    # Rendered for a target with a Job role, the container reads no credential yet.
+    for key in storecredential.KEYS:
+        ref = {"secretKeyRef": {"name": name, "key": key}}
+        container["env"].append({"name": key, "valueFrom": ref})
+    container["env"].append({"name": storecredential.ENV, "value": keys_digest})
+    return bound
 
 
 def give(
-    owner: Mapping[str, Any],
-    job: Mapping[str, Any],
-    role_arn: str,
-    layout: RunLayout,
-    step: tuple[str, int],
-) -> None:
-    """Creates `job`'s own credential Secret, owned by `owner` (the Job itself, or the JobSet
-    made from it). Its pods wait for it (the kubelet retries a missing Secret), so the owner is
-    created first. A Secret already under the name is left alone: it is this Job's from before
-    a restart, or, if someone else's, it holds no more than its author could write anyway."""
-    manifest = mint(owner, job, role_arn, layout, step)
-    namespace = owner["metadata"]["namespace"]
-    try:
-        kube.rest("POST", kube.core_path("secrets", namespace), manifest)
-    except Exception as exc:
-        if not kube.is_conflict(exc):
-            raise
+    job: Mapping[str, Any], role_arn: str, layout: RunLayout, step: tuple[str, int]
+) -> dict[str, Any]:
+    """Creates the Secret of the Job manifest `job`'s own credential, with keys from STS for
+    writing only the outputs of `step` (kind, iteration), valid as long as the Job's deadline.
+    Returns the manifest bound to it (`bind`), to create next."""
+    kind, iteration = step
+    policy = storepolicy.job_session_policy(layout.bucket, outputs(layout, kind, iteration))
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    job_name = job["metadata"]["name"]
+    keys = assume(role_arn, job_name, policy, duration(deadline))
+    manifest = secret(job, secret_name(job_name), keys)
+    # A name taken already (never by chance) fails the launch; the next one draws another.
+    kube.rest("POST", kube.core_path("secrets", manifest["metadata"]["namespace"]), manifest)
+    return bind(job, manifest["metadata"]["name"], storecredential.digest(manifest["stringData"]))

@@ -21,6 +21,7 @@ from modelsmith.controllers.run.target import Placement
 from modelsmith.controllers.run.trust import Anchors
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
+from modelsmith.runtime.surface import ObjectName
 from modelsmith.runtime.transitions import Transitions
 
 ACTIVE_PROBLEMS = {loop.Phase.BLOCKED, loop.Phase.FAILED, loop.Phase.PLATEAUED, loop.Phase.STOPPED}
@@ -198,7 +199,7 @@ def _count(rt: Runtime, namespace: str, name: str, outcome: Outcome, old: dict[s
     if decision.transitioned:
         prior = old.get("phase") or "Pending"
         rt.metrics.PHASE_TRANSITIONS.labels(
-            *rt.metrics.labels(namespace, prior, phase.value, decision.reason.value)
+            *rt.metrics.labels(ObjectName(namespace), prior, phase.value, decision.reason.value)
         ).inc()
         last = old.get("lastTransition") or {}
         if last.get("time"):
@@ -213,10 +214,11 @@ def _count(rt: Runtime, namespace: str, name: str, outcome: Outcome, old: dict[s
         ("previous_accepted", state.scores.previous_accepted),
     ):
         if value is not None:
-            rt.metrics.SCORE.labels(*rt.metrics.labels(namespace, name, kind)).set(value)
+            names = (ObjectName(namespace), ObjectName(name))
+            rt.metrics.SCORE.labels(*rt.metrics.labels(*names, kind)).set(value)
     job = outcome.job
     if job is not None and job.state is loop.JobState.FAILED and decision.transitioned:
-        rt.metrics.JOBS_FAILED.labels(*rt.metrics.labels(namespace, phase.value)).inc()
+        rt.metrics.JOBS_FAILED.labels(*rt.metrics.labels(ObjectName(namespace), phase.value)).inc()
 
 
 def requeue_after(rt: Runtime, decision: loop.Decision) -> float | None:
