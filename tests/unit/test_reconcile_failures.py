@@ -1,5 +1,6 @@
 """What a failed reconcile leaves on its object (modelsmith.runtime.failures), from a stored
-body to the status patch and the Event, and the run loop resuming from such a block."""
+body to the status patch and the Event (chosen by the status writer from the condition it moved),
+and the run loop resuming from such a block."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from loop_sim import Sim, observe, succeeded
 from modelsmith.controllers.run.state import state_from_status
 from modelsmith.loop import Phase, Reason
 from modelsmith.runtime import failures
+from modelsmith.runtime.cache import Cache
 from modelsmith.runtime.errors import classify
 from modelsmith.runtime.events import Recorder
+from modelsmith.runtime.status import StatusWriter
 
 EVENTS: list[tuple[str, str, str]] = []
 
@@ -22,6 +25,26 @@ class _Recorder(Recorder):
 
     def emit(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         EVENTS.append((type_, reason, message))
+
+
+class _Writer(StatusWriter):
+    """The real status writer, its merge patch kept instead of sent."""
+
+    def __init__(self) -> None:
+        super().__init__(Cache(), lambda *a: None, _Recorder())
+        self.written: list[dict[str, Any]] = []
+
+    def write(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        assert resource_version == "7"  # guarded: refused if the object changed since read
+        self.written.append(patch)
+        return {"metadata": {"name": name, "namespace": namespace, "resourceVersion": "8"}}
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +58,10 @@ def _body(kind: str, status: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _surface(plural: str, body: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    written: list[dict[str, Any]] = []
+    writer = _Writer()
     failure = classify(exc, "the object")
-    failures._surface(plural, body, failure, lambda *a: written.append(a[3]), _Recorder())
-    patch = written[-1] if written else {}
+    failures._surface(plural, body, failure, writer.patch)
+    patch = writer.written[-1] if writer.written else {}
     body["status"] = _merged(body["status"], patch)
     return patch
 
@@ -60,6 +83,19 @@ def test_an_intake_shows_ready_false_with_the_reason_and_one_event_per_cause() -
     assert [e[:2] for e in EVENTS] == [("Warning", "InternalError")]
     _surface("modelintakes", body, ConnectionError())
     assert [e[1] for e in EVENTS] == ["InternalError", "ApiUnavailable"]
+
+
+@pytest.mark.parametrize(
+    ("plural", "kind"), [("iterationruns", "IterationRun"), ("promotiongates", "PromotionGate")]
+)
+def test_the_warning_carries_the_condition_the_writer_moved(plural: str, kind: str) -> None:
+    body = _body(kind, {"conditions": []})
+    patch = _surface(plural, body, ConnectionError("refused"))
+    blocked = next(c for c in patch["conditions"] if c["type"] == "Blocked")
+    (event,) = EVENTS
+    assert event == ("Warning", blocked["reason"], blocked["message"])
+    _surface(plural, body, ConnectionError("refused"))  # a retry with the same cause
+    assert len(EVENTS) == 1
 
 
 def test_a_running_run_is_blocked_where_it_was_and_resumes_from_there() -> None:
@@ -123,7 +159,7 @@ def test_failures_in_a_row_count_attempts_and_reset_on_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(failures.kube, "get_custom", lambda *a: None)
-    tracker = failures.Failures(_Recorder())
+    tracker = failures.Failures()
     key = ("benchmarks", "team", "triage")
     delays = [tracker.failed(key, KeyError("x"), lambda *a: None) for _ in range(3)]
     # The object is gone: no retry asked for, but the attempts are counted.

@@ -38,16 +38,16 @@ class Runtime:
         self.cache = Cache()
         self.events = Recorder()
         self.metrics = Metrics()
-        self.failures = Failures(self.events)
+        self.failures = Failures()
         self.queue = Queue(
             self.settings.workers,
             self.cache,
             self.metrics,
             self.failures,
-            lambda *args: self.status.write(*args),
+            lambda *args, **kwargs: self.status.patch(*args, **kwargs),
             self.settings.ignores,
         )
-        self.status = StatusWriter(self.cache, self.queue.wrote, self.events)
+        self.status: StatusWriter = StatusWriter(self.cache, self.queue.wrote, self.events)
         # A run's ledger entries are written while its Jobs are created (settings.ledger_writers).
         self.ledger_writes = ThreadPoolExecutor(
             self.settings.ledger_writers, thread_name_prefix="ledger"

@@ -1,8 +1,9 @@
 """What a failed reconcile leaves on its object, whatever the kind and whatever it raised: the
 verdict of `errors.classify` as a condition (a run: Blocked, with blockedBy, the phase
 to resume and the next action; a Benchmark or intake: Ready=False; a gate: Blocked), one Warning
-Event per distinct cause (not one per retry: the stored condition already showing the cause is
-the memory, so a restart sends none again), and the delay before the next try, which grows with
+Event per distinct cause, chosen by the status writer as every kind's transitions are (not one
+per retry: the stored condition already showing the cause is the memory, so a restart sends none
+again), and the delay before the next try, which grows with
 each failure in a row. The queue calls `failed` from its one failure path, so every kind it
 drives gets the rule without a line in its handler.
 
@@ -15,22 +16,33 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from modelsmith import loop
 from modelsmith.loop.state import RECONCILE_ERRORS
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import condition, set_condition
 from modelsmith.runtime.errors import Failure, classify, retry_delay
-from modelsmith.runtime.events import Recorder
-from modelsmith.runtime.status import merge_patch
+from modelsmith.runtime.transitions import Transitions
 
 log = logging.getLogger("modelsmith.reconciler")
 
 Key = tuple[str, str, str]
-Write = Callable[[str, str, str, dict[str, Any], str | None], Any]
-"""StatusWriter.write(plural, namespace, name, patch, resource_version)."""
+
+
+class Patch(Protocol):
+    """StatusWriter.patch: writes what `desired` changes in `body`'s status, guarded by its
+    resourceVersion, and records the Event a move of what `transitions` names deserves."""
+
+    def __call__(
+        self,
+        plural: str,
+        body: dict[str, Any],
+        desired: dict[str, Any],
+        *,
+        transitions: Transitions | None = None,
+    ) -> Any: ...
+
 
 KINDS: Final = {
     "iterationruns": "IterationRun",
@@ -44,15 +56,26 @@ RUN_AT_REST: Final = frozenset({*(p.value for p in loop.TERMINAL), loop.Phase.SU
 """Run phases a failure does not move: a final verdict stands, a suspension is a person's."""
 
 
+def _always(_: dict[str, Any], __: dict[str, Any]) -> bool:
+    return True
+
+
+SHOWN_AS: Final = {
+    shown_as: Transitions(headline=shown_as, conditions=(shown_as,), warning=_always, messages=True)
+    for shown_as in ("Blocked", "Ready")
+}
+"""The condition a failure is shown as, with what makes it worth a Warning: its status, reason
+or message moving, which is a new cause (the same cause again writes nothing)."""
+
+
 class Failures:
     """Failures in a row per object, so the next try waits longer; forgotten on success."""
 
-    def __init__(self, events: Recorder) -> None:
-        self._events = events
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[Key, tuple[int, str]] = {}
 
-    def failed(self, key: Key, exc: BaseException, write: Write) -> float | None:
+    def failed(self, key: Key, exc: BaseException, patch: Patch) -> float | None:
         """Surfaces the failure on the object; returns when to try again (None: it is gone)."""
         plural, namespace, name = key
         failure = classify(exc, f"{KINDS.get(plural, plural)} {name}")
@@ -74,26 +97,24 @@ class Failures:
             body = kube.get_custom(plural, namespace, name)
             if body is None:
                 return None
-            _surface(plural, body, failure, write, self._events)
+            _surface(plural, body, failure, patch)
         except Exception as surfacing:  # the failure stays in the log and the metric
             log.warning("could not record the failure on %s %s/%s: %s", *key, surfacing)
         return delay
 
-    def succeeded(self, key: Key, write: Write) -> None:
+    def succeeded(self, key: Key, patch: Patch) -> None:
         with self._lock:
             failing = self._attempts.pop(key, None)
         if failing is not None and key[0] == "promotiongates":
             # The gate's own reconcile does not manage this condition: clear it here.
-            _clear_gate(key, write)
+            _clear_gate(key, patch)
 
     def attempts(self, key: Key) -> int:
         with self._lock:
             return self._attempts.get(key, (0, ""))[0]
 
 
-def _surface(
-    plural: str, body: dict[str, Any], failure: Failure, write: Write, events: Recorder
-) -> None:
+def _surface(plural: str, body: dict[str, Any], failure: Failure, patch: Patch) -> None:
     old: dict[str, Any] = body.get("status") or {}
     generation = body["metadata"].get("generation")
     text = failure.text[:MESSAGE_LIMIT]
@@ -111,16 +132,7 @@ def _surface(
                 generation,
             )
         }
-    before = condition(old, shown_as) or {}
-    meta = body["metadata"]
-    patch = merge_patch(old, desired, (plural, meta["namespace"], meta["name"]))
-    if patch:
-        write(plural, meta["namespace"], meta["name"], patch, meta.get("resourceVersion"))
-    after = next(
-        c for c in patch.get("conditions") or desired["conditions"] if c["type"] == shown_as
-    )
-    if (before.get("reason"), before.get("message")) != (after["reason"], after["message"]):
-        events.emit(body, "Warning", failure.reason.value, text)
+    patch(plural, body, desired, transitions=SHOWN_AS[shown_as])
 
 
 def _run_status(
@@ -154,7 +166,7 @@ def _ours(reason: str | None) -> bool:
     return reason in {r.value for r in RECONCILE_ERRORS}
 
 
-def _clear_gate(key: Key, write: Write) -> None:
+def _clear_gate(key: Key, patch: Patch) -> None:
     plural, namespace, name = key
     try:
         body = kube.get_custom(plural, namespace, name)
@@ -169,7 +181,6 @@ def _clear_gate(key: Key, write: Write) -> None:
             "the last reconcile succeeded",
             body["metadata"].get("generation"),
         )
-        patch = merge_patch(old, {"conditions": conditions}, key)
-        write(plural, namespace, name, patch, body["metadata"].get("resourceVersion"))
+        patch(plural, body, {"conditions": conditions})
     except Exception as clearing:
         log.warning("could not clear the failure on %s %s/%s: %s", *key, clearing)

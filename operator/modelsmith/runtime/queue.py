@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import Cache
-from modelsmith.runtime.failures import Failures, Write
+from modelsmith.runtime.failures import Failures, Patch
 from modelsmith.runtime.metrics import Metrics, labels
 
 log = logging.getLogger("modelsmith.reconciler")
@@ -51,13 +51,13 @@ class Queue:
         cache: Cache,
         metrics: Metrics,
         failures: Failures,
-        write: Write,
+        patch: Patch,
         ignored: Callable[[str], bool] = lambda namespace: False,
     ) -> None:
         self._cache = cache
         self._metrics = metrics
         self._failures = failures
-        self._write = write
+        self._patch = patch
         # Namespaces another reconciler owns (settings.ignore_namespaces): nothing starts there.
         self._ignored = ignored
         self._funcs: dict[str, Reconcile] = {}
@@ -170,9 +170,9 @@ class Queue:
             self._metrics.RECONCILE_ERRORS.labels(*labels(plural, type(exc).__name__)).inc()
             # One rule for every kind: the object shows why (condition, one Event per cause),
             # and each try in a row waits longer (failures).
-            again = self._failures.failed(key, exc, self._write)
+            again = self._failures.failed(key, exc, self._patch)
         else:
-            self._failures.succeeded(key, self._write)
+            self._failures.succeeded(key, self._patch)
         if again is not None:
             self.requeue(key, again)
 
