@@ -15,12 +15,13 @@ from modelsmith.contract.layout import RunLayout, StoreLocation, for_run
 def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str]]:
     """Latency p50/p95 of the candidate and the base model (the evidence bundle) and the
     adapter's size beside the base model's weights (the candidate's training result)."""
-    from modelsmith.contract import objectstore
     from modelsmith.contract.jobspec import TrainResult
+    from modelsmith.contract.objectstore import Store
     from modelsmith.evidence.bundle import parse_bundle
 
+    store = Store()
     rows: list[tuple[str, str]] = []
-    raw = objectstore.get_bytes_or_none(layout.evidence("bundle.json"))
+    raw = store.get_bytes_or_none(layout.evidence("bundle.json"))
     if raw is not None:
         lat = parse_bundle(raw).latency
         rows += [
@@ -28,7 +29,7 @@ def _candidate_figures(layout: RunLayout, iteration: Any) -> list[tuple[str, str
             ("base model", f"{num(lat.baseline_p50_ms, 1)} / {num(lat.baseline_p95_ms, 1)} ms"),
         ]
     if isinstance(iteration, int):
-        raw = objectstore.get_bytes_or_none(
+        raw = store.get_bytes_or_none(
             s3.join(layout.candidate(iteration), "result.json")
         )
         if raw is not None:

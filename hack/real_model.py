@@ -275,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = ensure()
     if args.upload:
-        from modelsmith.contract import objectstore
+        from modelsmith.contract.objectstore import Store
 
         began = time.monotonic()
-        written = objectstore.publish_dir(folder, args.upload)
+        written = Store().publish_dir(folder, args.upload)
         log(f"uploaded {len(written)} files to {args.upload} in {time.monotonic() - began:.0f} s")
     print(folder)
     return 0

@@ -162,9 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = build(load_scenarios(args.benchmark), args.out, TinyShape(seed=args.seed))
     print(f"wrote {out}", file=sys.stderr)
     if args.upload:
-        from modelsmith.contract import objectstore
+        from modelsmith.contract.objectstore import Store
 
-        written = objectstore.publish_dir(out, args.upload)
+        written = Store().publish_dir(out, args.upload)
         print(f"uploaded {len(written)} files to {args.upload}", file=sys.stderr)
     return 0
 

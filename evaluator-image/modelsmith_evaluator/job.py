@@ -19,10 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
 from modelsmith.contract.criteria import CriterionError, score_scenario
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import EvalSpec
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.prompting import render_prompt
 from modelsmith.contract.scenario import Scenario
 from modelsmith.contract.scorecard import Latency, Outcome, Scorecard, build_scorecard
@@ -41,29 +42,29 @@ RESULTS = "results.jsonl"
 SCORECARD = "scorecard.json"
 
 
-def read_scenarios(spec: EvalSpec) -> list[Scenario]:
-    raw = objectstore.get_bytes_or_none(spec.scenarios)
+def read_scenarios(store: Store, spec: EvalSpec) -> list[Scenario]:
+    raw = store.get_bytes_or_none(spec.scenarios)
     if raw is None:
         raise JobFailure(ExitCode.BAD_SPEC, "the scenarios named by the spec do not exist")
     return parse_scenarios(check_pinned(raw, spec.scenarios_digest))
 
 
-def run(spec: EvalSpec) -> dict[str, Any]:
-    scenarios = read_scenarios(spec)
+def run(store: Store, spec: EvalSpec) -> dict[str, Any]:
+    scenarios = read_scenarios(store, spec)
     models.offline_unless_hub(spec.base_model.uri, spec.adapter)
     with tempfile.TemporaryDirectory(prefix="modelsmith-eval-") as scratch:
-        model, tokenizer, label, digest = load_model(spec, Path(scratch))
-        lineage = None if spec.adapter is None else models.lineage_next_to(spec.adapter)
+        model, tokenizer, label, digest = load_model(store, spec, Path(scratch))
+        lineage = None if spec.adapter is None else models.lineage_next_to(store, spec.adapter)
         fmt = for_evaluation(spec.prompt_format, lineage, tokenizer, "the model")
-        return evaluate(spec, scenarios, model, tokenizer, label, digest, fmt)
+        return evaluate(store, spec, scenarios, model, tokenizer, label, digest, fmt)
 
 
-def load_model(spec: EvalSpec, scratch: Path) -> tuple[Any, Any, str, str]:
+def load_model(store: Store, spec: EvalSpec, scratch: Path) -> tuple[Any, Any, str, str]:
     """The model to evaluate, its tokenizer, its label and its weights digest."""
-    base = models.fetch(spec.base_model.uri, scratch / "base", "the base model")
+    base = models.fetch(store, spec.base_model.uri, scratch / "base", "the base model")
     candidate = None
     if spec.adapter is not None:
-        candidate = models.fetch(spec.adapter, scratch / "candidate", "the candidate")
+        candidate = models.fetch(store, spec.adapter, scratch / "candidate", "the candidate")
 
     import torch
 
@@ -87,7 +88,7 @@ def load_model(spec: EvalSpec, scratch: Path) -> tuple[Any, Any, str, str]:
     if candidate is None:
         return model, tokenizer, spec.base_model.label, base.digest
     assert spec.adapter is not None
-    lineage = models.lineage_next_to(spec.adapter) or {}
+    lineage = models.lineage_next_to(store, spec.adapter) or {}
     label = lineage.get("label")
     if not isinstance(label, str) or not label:
         label = f"{spec.base_model.label}+candidate"
@@ -101,6 +102,7 @@ def _tokenizer_source(candidate: models.FetchedModel, base: models.FetchedModel)
 
 
 def evaluate(
+    store: Store,
     spec: EvalSpec,
     scenarios: list[Scenario],
     model: Any,
@@ -136,12 +138,12 @@ def evaluate(
         device_seconds=run.device_seconds,
         gpu_hourly_price=spec.gpu_hourly_price,
     )
-    objectstore.put_atomic(
+    store.put_atomic(
         s3.join(spec.output, RESULTS),
         ("\n".join(lines) + "\n").encode("utf-8"),
         "application/x-ndjson",
     )
-    reported = objectstore.put_json_atomic(
+    reported = store.put_json_atomic(
         s3.join(spec.output, SCORECARD), scorecard.document()
     )
     return _summary(spec, scorecard, label, run, prompt_format, reported)

@@ -39,7 +39,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelsmith.contract import s3
     from modelsmith.runtime.core import Runtime
     from modelsmith.runtime.peering import own_identity
 
@@ -50,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     _logging(args.verbose)
     # The one runtime of this process: kopf hands it to every handler as `memo.runtime`.
     rt = Runtime()
-    s3.size_pool(rt.settings.pooled_connections)
     _register(rt, args)
     identity = own_identity()
     _start_beside_kopf(rt, args, identity)
@@ -72,7 +70,6 @@ def _register(rt: Runtime, args: argparse.Namespace) -> None:
     (importing the handlers registers their watch events with kopf)."""
     import kopf
 
-    from modelsmith.contract import readlimits
     from modelsmith.handlers import benchmark, gate, intake, run
     from modelsmith.runtime.kopfstate import NoDiffBase
     from modelsmith.targets.resolve import TargetBuckets
@@ -88,7 +85,7 @@ def _register(rt: Runtime, args: argparse.Namespace) -> None:
         settings.execution.max_workers = rt.settings.workers
         # URIs in specs are read with the operator's credentials: only in its own bucket and
         # those the (admin-owned) ExecutionTargets name.
-        readlimits.confine_reads(rt.settings.bucket, TargetBuckets())
+        rt.store.confine(rt.settings.bucket, TargetBuckets())
         settings.watching.server_timeout = 300
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60

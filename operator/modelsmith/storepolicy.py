@@ -30,7 +30,7 @@ OPERATOR_ONLY: Final = ("*/ledger/*", "*/evidence/*")
 (bundle, promotion record)."""
 
 STAGING: Final = ".modelsmith-staging/*"
-"""Where `objectstore.put_atomic` / `publish_dir` stage an upload before copying it into place
+"""Where `Store.put_atomic` / `publish_dir` stage an upload before copying it into place
 (at the bucket's root). Nothing there is ever read as a record."""
 
 WRITE_ACTIONS: Final = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")

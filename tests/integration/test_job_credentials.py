@@ -29,9 +29,10 @@ from kubernetes.client.exceptions import ApiException
 from staged import launchable_run, run_layout
 
 from modelsmith import GROUP, VERSION, storepolicy
-from modelsmith.contract import objectstore, storecredential
+from modelsmith.contract import storecredential
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.layout import RunLayout, run_key
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import jobcredentials
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
@@ -39,6 +40,9 @@ from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.seaweedfs import ROLE_ARN, SeaweedFS
 from testbed.waiting import wait_for
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 RT = Runtime()
 RUN = "run"
@@ -110,8 +114,8 @@ def test_a_sessions_keys_write_only_the_iteration_its_policy_names(
         monkeypatch.setenv(name, value)
     (tmp_path / "adapter").mkdir()
     (tmp_path / "adapter" / "weights.bin").write_bytes(b"w" * 1024)
-    objectstore.publish_dir(tmp_path / "adapter", layout.adapter(1))
-    objectstore.put_json_atomic(layout.progress(1), {"step": 1})
+    STORE.publish_dir(tmp_path / "adapter", layout.adapter(1))
+    STORE.put_json_atomic(layout.progress(1), {"step": 1})
 
     # Without a session policy the role alone would let the same Job write any iteration: the
     # session policy is what narrows it (and the role still keeps records out of reach).

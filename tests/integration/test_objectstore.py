@@ -14,6 +14,9 @@ from botocore.awsrequest import AWSPreparedRequest
 from modelsmith.contract import objectstore, s3
 from testbed.objectstore import ObjectStore
 
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = objectstore.Store()
+
 
 @pytest.fixture
 def prefix(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
@@ -34,34 +37,34 @@ def test_parse_uri() -> None:
 
 def test_json_and_bytes(prefix: str) -> None:
     uri = prefix + "doc.json"
-    assert objectstore.get_json_or_none(uri) is None
-    assert not objectstore.exists(uri)
+    assert STORE.get_json_or_none(uri) is None
+    assert not STORE.exists(uri)
     with pytest.raises(s3.ObjectNotFound):
-        objectstore.get_bytes(uri)
-    objectstore.put_json(uri, {"b": 1, "a": [1, 2]})
-    assert objectstore.exists(uri)
-    assert objectstore.get_json(uri) == {"a": [1, 2], "b": 1}
-    objectstore.put_bytes(prefix + "raw", b"\x00\x01")
-    assert objectstore.get_bytes_or_none(prefix + "raw") == b"\x00\x01"
+        STORE.get_bytes(uri)
+    STORE.put_json(uri, {"b": 1, "a": [1, 2]})
+    assert STORE.exists(uri)
+    assert STORE.get_json(uri) == {"a": [1, 2], "b": 1}
+    STORE.put_bytes(prefix + "raw", b"\x00\x01")
+    assert STORE.get_bytes_or_none(prefix + "raw") == b"\x00\x01"
 
 
 def test_put_if_absent_is_write_once(prefix: str) -> None:
     uri = prefix + "ledger/000000.json"
-    objectstore.put_if_absent(uri, b"first")
+    STORE.put_if_absent(uri, b"first")
     with pytest.raises(s3.AlreadyExists):
-        objectstore.put_if_absent(uri, b"second")
-    assert objectstore.get_bytes(uri) == b"first"
-    assert objectstore.put_json_once(prefix + "once.jsonl", "line\n") is True
-    assert objectstore.put_json_once(prefix + "once.jsonl", "other\n") is False
-    assert objectstore.get_bytes(prefix + "once.jsonl") == b"line\n"
+        STORE.put_if_absent(uri, b"second")
+    assert STORE.get_bytes(uri) == b"first"
+    assert STORE.put_json_once(prefix + "once.jsonl", "line\n") is True
+    assert STORE.put_json_once(prefix + "once.jsonl", "other\n") is False
+    assert STORE.get_bytes(prefix + "once.jsonl") == b"line\n"
 
 
 def test_atomic_writes_leave_no_staging_behind(prefix: str, object_store: ObjectStore) -> None:
-    objectstore.put_json_atomic(prefix + "scorecard.json", {"score": 1})
-    objectstore.put_atomic(prefix + "results.jsonl", b"{}\n")
-    assert objectstore.get_json(prefix + "scorecard.json") == {"score": 1}
+    STORE.put_json_atomic(prefix + "scorecard.json", {"score": 1})
+    STORE.put_atomic(prefix + "results.jsonl", b"{}\n")
+    assert STORE.get_json(prefix + "scorecard.json") == {"score": 1}
     staging = f"s3://{object_store.bucket}/{objectstore.STAGING_PREFIX}"
-    assert objectstore.list_objects(staging) == []
+    assert STORE.list_objects(staging) == []
 
 
 def test_directories_round_trip(prefix: str, tmp_path: Path) -> None:
@@ -69,29 +72,29 @@ def test_directories_round_trip(prefix: str, tmp_path: Path) -> None:
     (source / "sub").mkdir(parents=True)
     (source / "config.json").write_text("{}")
     (source / "sub" / "weights.bin").write_bytes(os.urandom(3000))
-    written = objectstore.publish_dir(source, prefix + "model")
+    written = STORE.publish_dir(source, prefix + "model")
     assert sorted(written) == [prefix + "model/config.json", prefix + "model/sub/weights.bin"]
-    listed = objectstore.list_objects(prefix + "model/")
+    listed = STORE.list_objects(prefix + "model/")
     assert [o.relative_to(prefix + "model/") for o in listed] == ["config.json", "sub/weights.bin"]
     assert listed[1].size == 3000 and listed[1].etag
-    assert objectstore.prefix_has_objects(prefix + "model/")
-    assert not objectstore.prefix_has_objects(prefix + "nothing/")
+    assert STORE.prefix_has_objects(prefix + "model/")
+    assert not STORE.prefix_has_objects(prefix + "nothing/")
     target = tmp_path / "copy"
-    files = objectstore.download_prefix(prefix + "model/", target)
+    files = STORE.download_prefix(prefix + "model/", target)
     assert sorted(p.relative_to(target).as_posix() for p in files) == [
         "config.json",
         "sub/weights.bin",
     ]
     copied = (target / "sub" / "weights.bin").read_bytes()
     assert copied == (source / "sub/weights.bin").read_bytes()
-    assert objectstore.delete_prefix(prefix + "model/") == 2
-    assert objectstore.list_objects(prefix + "model/") == []
+    assert STORE.delete_prefix(prefix + "model/") == 2
+    assert STORE.list_objects(prefix + "model/") == []
 
 
 def test_keys_cannot_escape_the_download_directory(prefix: str, tmp_path: Path) -> None:
-    objectstore.put_bytes(prefix + "evil/../../outside", b"x")
+    STORE.put_bytes(prefix + "evil/../../outside", b"x")
     with pytest.raises(s3.ObjectStoreError):
-        objectstore.download_prefix(prefix + "evil/", tmp_path / "dest")
+        STORE.download_prefix(prefix + "evil/", tmp_path / "dest")
     assert not (tmp_path / "outside").exists()
 
 
@@ -103,13 +106,13 @@ def test_an_unreachable_store_is_unavailable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     with pytest.raises(s3.ObjectStoreUnavailable) as caught:
-        objectstore.get_bytes_or_none("s3://modelsmith/anything")
+        STORE.get_bytes_or_none("s3://modelsmith/anything")
     assert "127.0.0.1" not in str(caught.value)
 
 
 def test_a_missing_bucket_is_unavailable(prefix: str) -> None:
     with pytest.raises(s3.ObjectStoreUnavailable):
-        objectstore.get_bytes_or_none("s3://no-such-bucket-here/key")
+        STORE.get_bytes_or_none("s3://no-such-bucket-here/key")
 
 
 def test_only_large_uploads_wait_for_100_continue(prefix: str, tmp_path: Path) -> None:
@@ -123,10 +126,10 @@ def test_only_large_uploads_wait_for_100_continue(prefix: str, tmp_path: Path) -
 
     (tmp_path / "small-file").write_bytes(b"{}")
     (tmp_path / "large-file").write_bytes(b"x" * s3.EXPECT_CONTINUE_FROM)
-    boto = s3.client()
+    boto = STORE.client()
     boto.meta.events.register("before-send.s3", record)
     try:
-        objectstore.upload_dir(tmp_path, prefix + "dir/")
+        STORE.upload_dir(tmp_path, prefix + "dir/")
     finally:
         boto.meta.events.unregister("before-send.s3", record)
     assert sent == {"small-file": None, "large-file": b"100-continue"}
@@ -134,20 +137,20 @@ def test_only_large_uploads_wait_for_100_continue(prefix: str, tmp_path: Path) -
     large = b"y" * s3.EXPECT_CONTINUE_FROM
     assert "Expect" not in s3.put_headers(b"{}", objectstore.JSON_TYPE)
     assert s3.put_headers(large, objectstore.JSON_TYPE)["Expect"] == "100-continue"
-    objectstore.put_if_absent(prefix + "small", b"{}")
-    objectstore.put_bytes(prefix + "large", large)
-    assert objectstore.get_bytes(prefix + "small") == b"{}"
-    assert objectstore.get_bytes(prefix + "large") == large
-    assert len(objectstore.get_bytes(prefix + "dir/large-file")) == len(large)
+    STORE.put_if_absent(prefix + "small", b"{}")
+    STORE.put_bytes(prefix + "large", large)
+    assert STORE.get_bytes(prefix + "small") == b"{}"
+    assert STORE.get_bytes(prefix + "large") == large
+    assert len(STORE.get_bytes(prefix + "dir/large-file")) == len(large)
 
 
 def test_keys_are_sent_as_written(prefix: str) -> None:
     """Keys with characters a URL path escapes round-trip, and listings show them unescaped."""
     key = prefix + "odd keys/a+b=c,~d%e é.json"
-    objectstore.put_json(key, {"ok": True})
-    assert objectstore.get_json(key) == {"ok": True}
-    assert objectstore.exists(key)
-    assert [info.uri for info in objectstore.list_objects(prefix + "odd keys/")] == [key]
-    objectstore.delete(key)
-    assert not objectstore.exists(key)
-    assert objectstore.get_bytes_or_none(key) is None
+    STORE.put_json(key, {"ok": True})
+    assert STORE.get_json(key) == {"ok": True}
+    assert STORE.exists(key)
+    assert [info.uri for info in STORE.list_objects(prefix + "odd keys/")] == [key]
+    STORE.delete(key)
+    assert not STORE.exists(key)
+    assert STORE.get_bytes_or_none(key) is None

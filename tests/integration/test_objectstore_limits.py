@@ -14,11 +14,15 @@ import pytest
 
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.readlimits import READ_LIMITS, ObjectKind
 from modelsmith.controllers.run.scenarios import fetch_scenarios
 from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -61,7 +65,7 @@ def gib_object(object_store: ObjectStore) -> Iterator[str]:
 def sent(env: str, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     """(method, url, Range header) of every single-object request the module sends."""
     requests: list[tuple[str, str, str]] = []
-    http = s3.store().http
+    http = STORE.connection().http
     send = http.send
 
     def record(request: Any) -> Any:
@@ -76,11 +80,11 @@ def test_a_gib_scorecard_is_refused_having_read_none_of_it(
     gib_object: str, sent: list[tuple[str, str, str]]
 ) -> None:
     limit = READ_LIMITS[ObjectKind.SCORECARD]
-    requested, read = s3.store().bodies.requested, s3.store().bodies.read
+    requested, read = STORE.connection().bodies.requested, STORE.connection().bodies.read
     tracemalloc.start()
     try:
         with pytest.raises(readlimits.ObjectTooLarge) as refused:
-            objectstore.get_json_or_none(gib_object)  # the kind follows from the name
+            STORE.get_json_or_none(gib_object)  # the kind follows from the name
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -94,8 +98,8 @@ def test_a_gib_scorecard_is_refused_having_read_none_of_it(
         "it was not read"
     )
     assert [(m, r) for m, _, r in sent] == [("GET", f"bytes=0-{limit}")]
-    assert s3.store().bodies.read - read == 0
-    assert s3.store().bodies.requested - requested == limit + 1
+    assert STORE.connection().bodies.read - read == 0
+    assert STORE.connection().bodies.requested - requested == limit + 1
     # What the read allocated, whatever the object's size: well under one limit.
     assert peak < limit, peak
 
@@ -114,29 +118,29 @@ def test_a_benchmarks_gib_scenarios_object_is_invalid(gib_object: str, env: str)
             },
         }
     )
-    read = s3.store().bodies.read
+    read = STORE.connection().bodies.read
     with pytest.raises(BenchmarkSourceError) as invalid:
         fetch_scenarios(RT, benchmark, "default")
     assert "more than the limit of 1048576 bytes for a scenarios object" in str(invalid.value)
-    assert s3.store().bodies.read == read
+    assert STORE.connection().bodies.read == read
 
 
 def test_an_object_at_its_limit_is_read_whole_one_byte_more_is_refused(
     env: str, sent: list[tuple[str, str, str]]
 ) -> None:
     limit = READ_LIMITS[ObjectKind.PROGRESS]
-    objectstore.put_bytes(env + "at/progress.json", b"x" * limit)
-    objectstore.put_bytes(env + "over/progress.json", b"x" * (limit + 1))
-    objectstore.put_bytes(env + "empty/progress.json", b"")
-    read = s3.store().bodies.read
-    assert objectstore.get_bytes(env + "at/progress.json") == b"x" * limit
-    assert s3.store().bodies.read - read == limit
+    STORE.put_bytes(env + "at/progress.json", b"x" * limit)
+    STORE.put_bytes(env + "over/progress.json", b"x" * (limit + 1))
+    STORE.put_bytes(env + "empty/progress.json", b"")
+    read = STORE.connection().bodies.read
+    assert STORE.get_bytes(env + "at/progress.json") == b"x" * limit
+    assert STORE.connection().bodies.read - read == limit
     with pytest.raises(readlimits.ObjectTooLarge) as refused:
-        objectstore.get_bytes(env + "over/progress.json")
+        STORE.get_bytes(env + "over/progress.json")
     assert refused.value.size == limit + 1
-    assert s3.store().bodies.read - read == limit  # nothing more
-    assert objectstore.get_bytes(env + "empty/progress.json") == b""
-    assert objectstore.get_bytes_or_none(env + "missing/progress.json") is None
+    assert STORE.connection().bodies.read - read == limit  # nothing more
+    assert STORE.get_bytes(env + "empty/progress.json") == b""
+    assert STORE.get_bytes_or_none(env + "missing/progress.json") is None
     assert all(r.startswith("bytes=0-") for m, _, r in sent if m == "GET")
 
 
@@ -152,19 +156,18 @@ def test_a_bucket_outside_the_configured_one_is_refused(
     s3.put_object(Bucket=other, Key="benchmarks/support.yaml", Body=b"[]")
     s3.put_object(Bucket=other, Key="models/base/config.json", Body=b"{}")
     # The operator's credentials can read it: only the confinement stands in the way.
-    assert objectstore.get_bytes(f"s3://{other}/benchmarks/support.yaml") == b"[]"
+    assert STORE.get_bytes(f"s3://{other}/benchmarks/support.yaml") == b"[]"
     sent.clear()
 
-    monkeypatch.setattr(readlimits, "_confined", None)
-    readlimits.confine_reads(object_store.bucket)
+    monkeypatch.setattr(STORE, "confinement", readlimits.Confinement(object_store.bucket))
     with pytest.raises(readlimits.ForeignBucket) as refused:
-        objectstore.get_bytes(f"s3://{other}/benchmarks/support.yaml")
+        STORE.get_bytes(f"s3://{other}/benchmarks/support.yaml")
     assert str(refused.value) == (
         f"the URI names the bucket {other}, but the operator reads only its configured bucket "
         f"{object_store.bucket} and those its ExecutionTargets name"
     )
     with pytest.raises(readlimits.ForeignBucket):
-        objectstore.prefix_has_objects(f"s3://{other}/models/base/")
+        STORE.prefix_has_objects(f"s3://{other}/models/base/")
     assert sent == []
-    objectstore.put_json(env + "own.json", {"ok": True})
-    assert objectstore.get_json(env + "own.json") == {"ok": True}
+    STORE.put_json(env + "own.json", {"ok": True})
+    assert STORE.get_json(env + "own.json") == {"ok": True}

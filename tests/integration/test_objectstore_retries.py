@@ -9,7 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
+from modelsmith.contract.objectstore import Store
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 
 class Script:
@@ -57,14 +61,14 @@ def script(monkeypatch: pytest.MonkeyPatch) -> Iterator[Script]:
 
 def test_throttling_and_server_errors_are_retried(script: Script) -> None:
     script.answers = [(503, "SlowDown"), (500, "InternalError")]
-    assert objectstore.get_bytes("s3://bucket/runs/a b.json") == b"ok"
+    assert STORE.get_bytes("s3://bucket/runs/a b.json") == b"ok"
     assert script.requests == ["GET /bucket/runs/a%20b.json"] * 3
 
 
 def test_a_store_failing_every_attempt_is_unavailable(script: Script) -> None:
     script.answers = [(503, "SlowDown")] * s3.ATTEMPTS
     with pytest.raises(s3.ObjectStoreUnavailable, match="SlowDown"):
-        objectstore.put_bytes("s3://bucket/key", b"{}")
+        STORE.put_bytes("s3://bucket/key", b"{}")
     assert len(script.requests) == s3.ATTEMPTS
 
 
@@ -83,6 +87,6 @@ def test_answers_are_final_and_typed(
 ) -> None:
     script.answers = [(status, code)]
     with pytest.raises(error) as caught:
-        objectstore.put_if_absent("s3://bucket/secret-key.json", b"{}")
+        STORE.put_if_absent("s3://bucket/secret-key.json", b"{}")
     assert len(script.requests) == 1
     assert "secret-key" not in str(caught.value) and "127.0.0.1" not in str(caught.value)

@@ -23,8 +23,8 @@ from staged import run_layout
 from modelsmith import loop
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
-from modelsmith.contract import objectstore
 from modelsmith.contract.layout import run_key
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.benchmark.reconcile import reconcile as reconcile_benchmark
 from modelsmith.controllers.run import pinning, staging
 from modelsmith.controllers.run.reconcile import reconcile
@@ -35,6 +35,9 @@ from modelsmith.runtime.conditions import condition, set_condition
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -232,7 +235,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert snapshot_hex in uri
     # The evaluator refuses other bytes than these (modelsmith_evaluator.scenarios.check_pinned).
     assert job_spec["scenarios_digest"] == pinned["scenariosDigest"]
-    read = objectstore.get_bytes(uri).decode()
+    read = STORE.get_bytes(uri).decode()
     assert original_prompt in read and "never published" not in read
 
     # The evidence names the pinned digest and counts the pinned scenarios.
@@ -245,7 +248,7 @@ def test_pinned_inputs_survive_an_edited_benchmark_and_a_deleted_intake(
     assert (facts.digest, facts.scenario_count) == (published, 20)
 
     # The stored spec is read back only against the pinned digest: rewritten, it is refused.
-    objectstore.put_bytes(layout.pinned(pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
+    STORE.put_bytes(layout.pinned(pinning.INTAKE_SPEC), json.dumps(spec).encode() + b" ")
     _delete_intake(namespace)
     with pytest.raises(pinning.PinMismatchError, match="intakeSpecDigest"):
         reconcile(RT, namespace, RUN)
@@ -283,20 +286,20 @@ def test_training_data_is_pinned_and_trained_on_as_pinned(
     assert pin is not None
     layout = run_layout(namespace, RUN, object_store.bucket)
     intake = ModelIntake.model_validate(_get("modelintakes", namespace, "intake"))
-    supplied = pinning.training_data(pin, layout, intake)
+    supplied = pinning.training_data(STORE, pin, layout, intake)
     assert supplied == raw
     launch = loop.LaunchJob(
         name="train", kind="train", phase=loop.Phase.TRAINING, iteration=1, attempt=1
     )
     kept = pinning.scenarios(RT, pin, layout, namespace, intake)
-    assert write_training_material(kept, launch, layout, supplied, ()) == digest
-    lines = [json.loads(line) for line in objectstore.get_bytes(layout.train_data(1)).splitlines()]
+    assert write_training_material(STORE, kept, launch, layout, supplied, ()) == digest
+    lines = [json.loads(line) for line in STORE.get_bytes(layout.train_data(1)).splitlines()]
     assert [line["reference"] for line in lines if line.get("supplied")] == ["billing"]
 
     # The stored copy is read back only against the pinned digest: rewritten, it is refused.
-    objectstore.put_bytes(layout.pinned(pinning.TRAINING_DATA), edited.encode())
+    STORE.put_bytes(layout.pinned(pinning.TRAINING_DATA), edited.encode())
     with pytest.raises(pinning.PinMismatchError, match="trainingDataDigest"):
-        pinning.training_data(pin, layout, intake)
+        pinning.training_data(STORE, pin, layout, intake)
 
 
 def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:

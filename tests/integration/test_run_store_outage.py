@@ -19,6 +19,7 @@ from modelsmith import GROUP, VERSION, loop
 from modelsmith.api import samples
 from modelsmith.contract import s3
 from modelsmith.contract.layout import RunLayout, run_key
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import pinning, trust
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime import kube
@@ -189,10 +190,12 @@ def test_store_lost_after_part_of_a_launch_was_recorded_replays_that_launch(
     custom = _launchable(crds, namespace)
     write = trust.put_entry
 
-    def job_entry_lost(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
+    def job_entry_lost(
+        store: Store, layout: RunLayout, entry: loop.LedgerEntry, data: bytes
+    ) -> None:
         if entry.kind is loop.LedgerKind.JOB:
             raise s3.ObjectStoreUnavailable("put-if-absent: the store went away")
-        write(layout, entry, data)
+        write(store, layout, entry, data)
 
     monkeypatch.setattr(trust, "put_entry", job_entry_lost)
     with pytest.raises(trust.PartlyRecordedError):

@@ -7,10 +7,13 @@ import json
 
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
-from modelsmith.contract import objectstore
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import scenarios
 from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 
 def test_scenarios_are_published_once_per_content(
@@ -20,20 +23,20 @@ def test_scenarios_are_published_once_per_content(
     parsed = Benchmark.model_validate(samples.benchmark("bench", namespace, 20)).spec.scenarios
     first = scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed)
     assert first.startswith(f"s3://{object_store.bucket}/benchmarks/{namespace}/bench/scenarios-")
-    lines = objectstore.get_bytes(first).decode().splitlines()
+    lines = STORE.get_bytes(first).decode().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [sc.id for sc in parsed]
     # Known written: the next launch on the same content writes nothing, even if the object
     # were gone; after a restart (nothing known) the conditional PUT finds it there.
-    objectstore.delete(first)
+    STORE.delete(first)
     assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
-    assert not objectstore.exists(first)
+    assert not STORE.exists(first)
     rt = Runtime()
     assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
-    assert objectstore.exists(first)
+    assert STORE.exists(first)
     rt = Runtime()
     assert scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed) == first
     # Other content is another object; the first stays as it was.
     other = scenarios.publish_scenarios(rt, object_store.bucket, namespace, "bench", parsed[:-1])
     assert other != first
-    assert len(objectstore.get_bytes(other).decode().splitlines()) == len(parsed) - 1
-    assert len(objectstore.get_bytes(first).decode().splitlines()) == len(parsed)
+    assert len(STORE.get_bytes(other).decode().splitlines()) == len(parsed) - 1
+    assert len(STORE.get_bytes(first).decode().splitlines()) == len(parsed)

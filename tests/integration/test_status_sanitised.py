@@ -104,8 +104,7 @@ def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
 def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
     operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(readlimits, "_confined", None)
-    readlimits.confine_reads("modelsmith")
+    monkeypatch.setattr(RT.store, "confinement", readlimits.Confinement("modelsmith"))
     custom: Any = client.CustomObjectsApi(crds.api_client())
     body = samples.intake("elsewhere", namespace)
     body["spec"]["baseModel"]["uri"] = "s3://customer-models/base/"

@@ -23,6 +23,9 @@ from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
 
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = objectstore.Store()
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -132,16 +135,16 @@ def test_a_job_publishes_its_outputs_through_staging(
     (tmp_path / "adapter_config.json").write_text("{}")
     (tmp_path / "weights.safetensors").write_bytes(b"\0" * 1024)
     base = f"s3://{object_store.bucket}/{run_prefix}"
-    written = objectstore.publish_dir(tmp_path, base + "iter-2/candidate/adapter/")
+    written = STORE.publish_dir(tmp_path, base + "iter-2/candidate/adapter/")
     assert len(written) == 2
-    objectstore.put_json_atomic(base + "iter-2/eval/scorecard.json", {"passed": 1})
-    assert objectstore.get_json(base + "iter-2/eval/scorecard.json") == {"passed": 1}
+    STORE.put_json_atomic(base + "iter-2/eval/scorecard.json", {"passed": 1})
+    assert STORE.get_json(base + "iter-2/eval/scorecard.json") == {"passed": 1}
     with pytest.raises(s3.ObjectStoreUnavailable, match="AccessDenied"):
-        objectstore.put_json_atomic(base + "evidence/bundle.json", {"forged": True})
+        STORE.put_json_atomic(base + "evidence/bundle.json", {"forged": True})
     with pytest.raises(s3.ObjectStoreUnavailable, match="AccessDenied"):
-        objectstore.put_if_absent(base + "ledger/000009.json", b"{}")
+        STORE.put_if_absent(base + "ledger/000009.json", b"{}")
     staging = f"s3://{object_store.bucket}/{objectstore.STAGING_PREFIX}"
-    assert not [i.key for i in objectstore.iter_objects(staging)]
+    assert not [i.key for i in STORE.iter_objects(staging)]
 
 
 def test_the_operators_credentials_write_records(
@@ -150,10 +153,10 @@ def test_the_operators_credentials_write_records(
     for key, value in object_store.env().items():
         monkeypatch.setenv(key, value)
     base = f"s3://{object_store.bucket}/{run_prefix}"
-    objectstore.put_if_absent(base + "ledger/000000.json", b'{"sequence": 0}')
-    objectstore.put_if_absent(base + "evidence/bundle.json", b"{}")
-    objectstore.put_bytes(base + "iter-1/train.jsonl", b"{}\n")
-    assert objectstore.get_bytes(base + "ledger/000000.json") == b'{"sequence": 0}'
+    STORE.put_if_absent(base + "ledger/000000.json", b'{"sequence": 0}')
+    STORE.put_if_absent(base + "evidence/bundle.json", b"{}")
+    STORE.put_bytes(base + "iter-1/train.jsonl", b"{}\n")
+    assert STORE.get_bytes(base + "ledger/000000.json") == b'{"sequence": 0}'
 
 
 def test_the_bucket_keeps_every_version_of_a_record(

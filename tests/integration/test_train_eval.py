@@ -31,6 +31,9 @@ from modelsmith.contract.recipe import Recipe
 from modelsmith.contract.scenario import Scenario, Split
 from testbed.objectstore import ObjectStore
 
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = objectstore.Store()
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +118,7 @@ def quickstart(
     token = secrets.token_hex(4)
     bucket = object_store.bucket
     base_uri = f"s3://{bucket}/models/tiny-support-base-{token}/"
-    objectstore.publish_dir(model_dir, base_uri)
+    STORE.publish_dir(model_dir, base_uri)
     run_prefix = f"s3://{bucket}/runs/test-{token}/quickstart/"
     qs = Quickstart(
         store=object_store,
@@ -125,9 +128,9 @@ def quickstart(
         model_dir=model_dir,
         work=work,
     )
-    objectstore.put_bytes(qs.uri("benchmark/scenarios.jsonl"), scenario_lines(scenarios))
-    objectstore.put_bytes(qs.uri("iter-1/train.jsonl"), train_lines(qs.train_split()))
-    objectstore.put_json(
+    STORE.put_bytes(qs.uri("benchmark/scenarios.jsonl"), scenario_lines(scenarios))
+    STORE.put_bytes(qs.uri("iter-1/train.jsonl"), train_lines(qs.train_split()))
+    STORE.put_json(
         qs.uri("iter-1/heldout-fingerprint.json"),
         fingerprint(qs.heldout_split()).model_dump(mode="json"),
     )
@@ -141,7 +144,7 @@ def quickstart(
 
 def run_job(qs: Quickstart, module: str, spec: TrainSpec | EvalSpec, name: str) -> JobRun:
     spec_uri = qs.uri(f"specs/{name}.json")
-    objectstore.put_json(spec_uri, spec.model_dump(mode="json"))
+    STORE.put_json(spec_uri, spec.model_dump(mode="json"))
     return run_module(qs, module, ["--spec", spec_uri], name)
 
 
@@ -194,7 +197,7 @@ def train_spec(qs: Quickstart, output: str, **changes: Any) -> TrainSpec:
 
 
 def keys_under(prefix: str) -> list[str]:
-    return [info.relative_to(prefix) for info in objectstore.list_objects(prefix)]
+    return [info.relative_to(prefix) for info in STORE.list_objects(prefix)]
 
 
 def assert_no_text(document: Any, scenarios: list[Scenario]) -> None:
@@ -215,10 +218,9 @@ def baseline(quickstart: Quickstart) -> tuple[JobRun, dict[str, Any], list[dict[
         quickstart, "modelsmith_evaluator", eval_spec(quickstart, 0, None, output), "eval-0"
     )
     assert job.code == 0, job.log
-    scorecard = objectstore.get_json(output + "scorecard.json")
+    scorecard = STORE.get_json(output + "scorecard.json")
     results = [
-        json.loads(line)
-        for line in objectstore.get_bytes(output + "results.jsonl").decode().splitlines()
+        json.loads(line) for line in STORE.get_bytes(output + "results.jsonl").decode().splitlines()
     ]
     return job, scorecard, results
 
@@ -238,7 +240,7 @@ def candidate(quickstart: Quickstart, trained: tuple[JobRun, str]) -> tuple[JobR
     spec = eval_spec(quickstart, 1, output + "adapter/", eval_output)
     job = run_job(quickstart, "modelsmith_evaluator", spec, "eval-1")
     assert job.code == 0, job.log
-    return job, objectstore.get_json(eval_output + "scorecard.json")
+    return job, STORE.get_json(eval_output + "scorecard.json")
 
 
 def test_baseline_scores_low_and_scorecard_is_sanitised(
@@ -268,7 +270,7 @@ def test_baseline_scores_low_and_scorecard_is_sanitised(
     assert job.termination["status"] == "succeeded"
     assert job.termination["details"]["total"] == 24
     # The trusted channel: the digest of the scorecard as written (modelsmith.contract.integrity).
-    stored = objectstore.get_bytes(quickstart.uri("iter-0/eval/") + "scorecard.json")
+    stored = STORE.get_bytes(quickstart.uri("iter-0/eval/") + "scorecard.json")
     assert job.termination["digests"] == {"scorecard": integrity.sha256(stored)}
 
 
@@ -281,34 +283,34 @@ def test_training_writes_a_small_adapter_with_lineage_and_progress(
     assert {"lineage.json", "progress.json", "result.json"} <= set(keys)
     assert not any(k.startswith("adapter/README") for k in keys)
     adapter_bytes = next(
-        i.size for i in objectstore.list_objects(output) if i.key.endswith(".safetensors")
+        i.size for i in STORE.list_objects(output) if i.key.endswith(".safetensors")
     )
     base_bytes = (quickstart.model_dir / "model.safetensors").stat().st_size
     assert adapter_bytes < base_bytes / 5, (adapter_bytes, base_bytes)
 
-    progress = objectstore.get_json(output + "progress.json")
+    progress = STORE.get_json(output + "progress.json")
     assert (progress["step"], progress["total"], progress["percent"]) == (100, 100, 100.0)
     assert progress["eta_seconds"] == 0.0 and progress["loss"] is not None
 
-    result = objectstore.get_json(output + "result.json")
+    result = STORE.get_json(output + "result.json")
     assert result["steps"] == 100 and result["examples"] == 18
     assert result["final_loss"] < result["first_loss"]
     assert result["artefact_bytes"] == adapter_bytes and result["heldout_checked"] == 6
 
-    lineage = objectstore.get_json(output + "lineage.json")
+    lineage = STORE.get_json(output + "lineage.json")
     assert lineage["base_model"]["label"] == "tiny-support-base"
     assert lineage["base_model"]["digest"].startswith("sha256:")
     assert lineage["recipe"]["rank"] == 8 and lineage["training_data"]["examples"] == 18
     assert lineage["init_adapter"] is None
     assert "s3://" not in json.dumps(lineage) and str(quickstart.work) not in json.dumps(lineage)
-    adapter_config = json.loads(objectstore.get_bytes(output + "adapter/adapter_config.json"))
+    adapter_config = json.loads(STORE.get_bytes(output + "adapter/adapter_config.json"))
     assert adapter_config["base_model_name_or_path"] == "tiny-support-base"
 
     assert job.termination["status"] == "succeeded"
     assert job.termination["details"]["contaminated"] is False
     assert job.termination["digests"] == {
-        "lineage": integrity.sha256(objectstore.get_bytes(output + "lineage.json")),
-        "result": integrity.sha256(objectstore.get_bytes(output + "result.json")),
+        "lineage": integrity.sha256(STORE.get_bytes(output + "lineage.json")),
+        "result": integrity.sha256(STORE.get_bytes(output + "result.json")),
     }
     # Staged uploads are cleaned up.
     assert keys_under(f"s3://{quickstart.store.bucket}/{objectstore.STAGING_PREFIX}") == []
@@ -341,8 +343,8 @@ def test_training_continues_from_an_accepted_adapter(
     )
     job = run_job(quickstart, "modelsmith_trainer", spec, "train-2")
     assert job.code == 0, job.log
-    before = objectstore.get_json(first + "lineage.json")
-    lineage = objectstore.get_json(output + "lineage.json")
+    before = STORE.get_json(first + "lineage.json")
+    lineage = STORE.get_json(output + "lineage.json")
     assert lineage["label"] == "tiny-support-base-iter-2"
     # An adapter has no hub revision; only a base model on a hub resolves one.
     assert lineage["init_adapter"] == {
@@ -356,7 +358,7 @@ def test_training_continues_from_an_accepted_adapter(
 
 def test_contaminated_training_data_is_refused(quickstart: Quickstart) -> None:
     leaked = quickstart.train_split() + quickstart.heldout_split()[:1]
-    objectstore.put_bytes(quickstart.uri("leak/train.jsonl"), train_lines(leaked))
+    STORE.put_bytes(quickstart.uri("leak/train.jsonl"), train_lines(leaked))
     output = quickstart.uri("leak/candidate/")
     spec = train_spec(quickstart, output, train_data=quickstart.uri("leak/train.jsonl"))
     job = run_job(quickstart, "modelsmith_trainer", spec, "train-leak")
@@ -382,9 +384,9 @@ def test_missing_model_exits_3(quickstart: Quickstart) -> None:
 
 def test_corrupt_weights_exit_4(quickstart: Quickstart) -> None:
     corrupt = quickstart.uri("corrupt-model/")
-    objectstore.publish_dir(quickstart.model_dir, corrupt)
+    STORE.publish_dir(quickstart.model_dir, corrupt)
     good = (quickstart.model_dir / "model.safetensors").read_bytes()
-    objectstore.put_bytes(corrupt + "model.safetensors", b"\x00" * 8 + good[8:4096])
+    STORE.put_bytes(corrupt + "model.safetensors", b"\x00" * 8 + good[8:4096])
     output = quickstart.uri("corrupt/eval/")
     spec = eval_spec(quickstart, 0, None, output).model_copy(
         update={"base_model": ModelRef(uri=corrupt, label="corrupt")}
@@ -396,7 +398,7 @@ def test_corrupt_weights_exit_4(quickstart: Quickstart) -> None:
 
 
 def test_empty_split_exits_5(quickstart: Quickstart) -> None:
-    objectstore.put_bytes(quickstart.uri("empty/train.jsonl"), b"\n")
+    STORE.put_bytes(quickstart.uri("empty/train.jsonl"), b"\n")
     output = quickstart.uri("empty/candidate/")
     spec = train_spec(quickstart, output, train_data=quickstart.uri("empty/train.jsonl"))
     job = run_job(quickstart, "modelsmith_trainer", spec, "train-empty")
@@ -407,7 +409,7 @@ def test_empty_split_exits_5(quickstart: Quickstart) -> None:
 def test_unknown_criterion_exits_7(quickstart: Quickstart) -> None:
     docs = [json.loads(s.model_dump_json(by_alias=True)) for s in quickstart.scenarios]
     docs[3]["fail"] = [{"kind": "sentiment", "value": "negative"}]
-    objectstore.put_bytes(
+    STORE.put_bytes(
         quickstart.uri("bad-criterion/scenarios.jsonl"),
         "\n".join(json.dumps(d) for d in docs).encode(),
     )
@@ -423,7 +425,7 @@ def test_unknown_criterion_exits_7(quickstart: Quickstart) -> None:
 
 def test_bad_spec_exits_2(quickstart: Quickstart) -> None:
     spec_uri = quickstart.uri("specs/bad.json")
-    objectstore.put_json(spec_uri, {"iteration": 1, "recipe": {"method": "magic"}})
+    STORE.put_json(spec_uri, {"iteration": 1, "recipe": {"method": "magic"}})
     job = run_module(quickstart, "modelsmith_trainer", ["--spec", spec_uri], "bad-spec")
     assert job.code == ExitCode.BAD_SPEC, job.log
     assert "recipe.method" in job.termination["message"]

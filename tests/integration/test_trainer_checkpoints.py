@@ -15,8 +15,9 @@ import pytest
 import torch
 
 import tiny_model
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
 from modelsmith.contract.jobspec import TrainExample
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.prompting import render_prompt
 from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.checkpoint import WEIGHTS, Checkpoints
@@ -24,6 +25,9 @@ from modelsmith_trainer.data import encode_examples
 from modelsmith_trainer.progress import ProgressTracker
 from modelsmith_trainer.train import TrainOutcome, apply_recipe, train
 from testbed.objectstore import ObjectStore
+
+# This module's own object-store client (a test process makes its own, as a Job does).
+STORE = Store()
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPE = tiny_model.TinyShape(
@@ -124,7 +128,7 @@ def uninterrupted(
 
 def killed_at(material: Any, prefix: str, step: int) -> None:
     with pytest.raises(Killed):
-        attempt(material, Checkpoints(prefix, RECIPE.checkpoint_every_steps, SPEC), step)
+        attempt(material, Checkpoints(STORE, prefix, RECIPE.checkpoint_every_steps, SPEC), step)
 
 
 def test_a_resumed_attempt_trains_what_an_uninterrupted_one_does(
@@ -132,7 +136,7 @@ def test_a_resumed_attempt_trains_what_an_uninterrupted_one_does(
 ) -> None:
     prefix = fresh_prefix(object_store)
     killed_at(material, prefix, 10)  # checkpoints at 4 and 8; steps 9 and 10 are lost
-    resumed = Checkpoints(prefix, RECIPE.checkpoint_every_steps, SPEC)
+    resumed = Checkpoints(STORE, prefix, RECIPE.checkpoint_every_steps, SPEC)
     model, outcome, losses = attempt(material, resumed)
 
     assert outcome.resumed_from_step == 8 and resumed.skipped == []
@@ -146,7 +150,7 @@ def test_a_resumed_attempt_trains_what_an_uninterrupted_one_does(
     for name, value in trained.items():
         assert torch.allclose(value, weights[name], atol=TOLERANCE), name
     # Pruned to the newest two: 4 was deleted when 12 was written.
-    names = {i.relative_to(prefix).split("/")[0] for i in objectstore.list_objects(prefix)}
+    names = {i.relative_to(prefix).split("/")[0] for i in STORE.list_objects(prefix)}
     assert names == {"step-000008", "step-000012"}
 
 
@@ -155,9 +159,9 @@ def test_a_corrupt_or_incomplete_checkpoint_is_skipped_with_the_reason(
 ) -> None:
     prefix = fresh_prefix(object_store)
     killed_at(material, prefix, 9)  # checkpoints at 4 and 8
-    objectstore.put_bytes(s3.join(prefix, f"step-000008/{WEIGHTS}"), b"not weights")
-    objectstore.put_bytes(s3.join(prefix, f"step-000012/{WEIGHTS}"), b"half written")
-    resumed = Checkpoints(prefix, 0, SPEC)
+    STORE.put_bytes(s3.join(prefix, f"step-000008/{WEIGHTS}"), b"not weights")
+    STORE.put_bytes(s3.join(prefix, f"step-000012/{WEIGHTS}"), b"half written")
+    resumed = Checkpoints(STORE, prefix, 0, SPEC)
     model, outcome, losses = attempt(material, resumed)
 
     assert outcome.resumed_from_step == 4
@@ -176,7 +180,7 @@ def test_another_specs_checkpoint_is_never_resumed(
 ) -> None:
     prefix = fresh_prefix(object_store)
     killed_at(material, prefix, 5)  # a checkpoint at 4
-    other = Checkpoints(prefix, 0, "sha256:" + "1" * 64)
+    other = Checkpoints(STORE, prefix, 0, "sha256:" + "1" * 64)
     _, outcome, losses = attempt(material, other)
     assert outcome.resumed_from_step is None and min(losses) == 1
     assert other.skipped == ["step 4: it was written for another spec"]

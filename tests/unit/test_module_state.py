@@ -34,12 +34,6 @@ ALLOWED = {
     "operator/modelsmith/contract/criteria/checks.py:_schema_validator": PURE_MEMO,
     "operator/modelsmith/contract/criteria/regex.py:_compile_cached": PURE_MEMO,
     "operator/modelsmith/evidence/sanitiser.py:_names_pattern": PURE_MEMO,
-    # The object-store client the images share with the operator: every reader calls the module
-    # functions of contract/objectstore.py, so an explicit store object means changing all of
-    # them (the operator's and the images') at once.
-    "operator/modelsmith/contract/s3.py:_stores": "object-store clients by environment",
-    "operator/modelsmith/contract/s3.py:_lock": "guards _stores",
-    "operator/modelsmith/contract/readlimits.py:confine_reads": "the operator's bucket confinement",
 }
 
 

@@ -13,6 +13,7 @@ from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake, TrainingDataSource
 from modelsmith.api.run_status import PinnedInputs
 from modelsmith.contract.layout import StoreLocation, for_run
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import pinning
 from modelsmith.controllers.run.trainingdata import read_for_pin
 
@@ -50,14 +51,16 @@ def test_a_run_without_training_data_pins_no_digest() -> None:
 def test_pinned_training_data_the_pin_does_not_name_is_refused() -> None:
     body = samples.intake("intake", "ns")
     layout = for_run(StoreLocation("bucket"), "ns", "run", "uid")
-    assert pinning.training_data(_pin(None), layout, ModelIntake.model_validate(body)) is None
+    assert (
+        pinning.training_data(Store(), _pin(None), layout, ModelIntake.model_validate(body)) is None
+    )
     body["spec"]["trainingData"] = {"configMapRef": {"name": "data", "key": "train.jsonl"}}
     with pytest.raises(pinning.PinMismatchError, match="trainingDataDigest"):
-        pinning.training_data(_pin(None), layout, ModelIntake.model_validate(body))
+        pinning.training_data(Store(), _pin(None), layout, ModelIntake.model_validate(body))
 
 
 def test_training_data_outside_the_runs_bucket_is_not_read_at_the_start() -> None:
     # The run's launches are refused (ExecutionTargetNotAllowed) before anything reads it.
     source = TrainingDataSource.model_validate({"s3": {"uri": "s3://another-team/data.jsonl"}})
-    assert read_for_pin(source, "ns", "bucket") is None
-    assert read_for_pin(None, "ns", "bucket") is None
+    assert read_for_pin(Store(), source, "ns", "bucket") is None
+    assert read_for_pin(Store(), None, "ns", "bucket") is None

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from loop_sim import Sim, config, job
 
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import StoreLocation, benchmark_scenarios, for_run
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.readlimits import READ_LIMITS, ObjectKind, ObjectTooLarge, kind_of
 from modelsmith.loop import BlockKind, JobState, Phase, Reason
 
@@ -50,23 +51,23 @@ def test_refusals_name_the_kind_and_the_limit_never_the_key() -> None:
     assert "customer-data" in str(foreign) and "configured bucket modelsmith" in str(foreign)
 
 
-def test_a_confined_process_refuses_another_bucket_before_any_request(
+def test_a_confined_store_refuses_another_bucket_before_any_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(readlimits, "_confined", None)
-    readlimits.confine_reads("modelsmith")
+    store = Store()
+    store.confine("modelsmith")
 
     def no_store() -> None:
         raise AssertionError("no request may be made")
 
-    monkeypatch.setattr(objectstore, "store", no_store)
-    monkeypatch.setattr(objectstore, "client", no_store)
+    monkeypatch.setattr(store, "connection", no_store)
+    monkeypatch.setattr(store, "client", no_store)
     for read in (
-        lambda: objectstore.get_bytes("s3://customer-data/benchmarks/support.yaml"),
-        lambda: objectstore.get_json_or_none("s3://customer-data/x.json"),
-        lambda: objectstore.exists("s3://customer-data/x.json"),
-        lambda: objectstore.prefix_has_objects("s3://customer-data/models/"),
-        lambda: objectstore.list_objects("s3://customer-data/models/"),
+        lambda: store.get_bytes("s3://customer-data/benchmarks/support.yaml"),
+        lambda: store.get_json_or_none("s3://customer-data/x.json"),
+        lambda: store.exists("s3://customer-data/x.json"),
+        lambda: store.prefix_has_objects("s3://customer-data/models/"),
+        lambda: store.list_objects("s3://customer-data/models/"),
     ):
         with pytest.raises(readlimits.ForeignBucket):
             read()

@@ -80,20 +80,16 @@ def test_uris_outside_the_pinned_bucket_are_refused_naming_what_and_which_rule()
     assert "ExecutionTarget gpu-a" in refused.message and "bucket team-b" in refused.message
 
 
-def test_reads_are_confined_to_the_operators_and_the_targets_buckets(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(readlimits, "_confined", None)
-    monkeypatch.setattr(readlimits, "_also_allowed", None)
+def test_reads_are_confined_to_the_operators_and_the_targets_buckets() -> None:
     asked: list[str] = []
 
     def targets() -> frozenset[str]:
         asked.append("listed")
         return frozenset({"team-b"})
 
-    readlimits.confine_reads("ops", targets)
-    assert readlimits.readable("s3://ops/x.json").bucket == "ops"
+    confined = readlimits.Confinement("ops", targets)
+    assert confined.readable("s3://ops/x.json").bucket == "ops"
     assert asked == []  # the operator's own bucket needs no listing
-    assert readlimits.readable("s3://team-b/x.json").bucket == "team-b"
+    assert confined.readable("s3://team-b/x.json").bucket == "team-b"
     with pytest.raises(readlimits.ForeignBucket, match="bucket customer-data"):
-        readlimits.readable("s3://customer-data/x.json")
+        confined.readable("s3://customer-data/x.json")

@@ -13,6 +13,7 @@ import pytest
 from modelsmith.contract import s3, storecredential
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import ModelRef, Termination, TrainSpec
+from modelsmith.contract.objectstore import Store
 from modelsmith.loop import contamination_ids
 from modelsmith_trainer import launch
 from modelsmith_trainer.runtime import (
@@ -128,12 +129,12 @@ def test_spec_from_a_file(tmp_path: Path) -> None:
     spec_file.write_text("{}")
     args = parse_args(["--spec-file", str(spec_file)], "t", "test")
     with pytest.raises(JobFailure) as caught:
-        load_spec(args, TrainSpec)
+        load_spec(Store(), args, TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC
     assert "base_model: Field required" in caught.value.message
     missing = argparse.Namespace(spec_json=None, spec=None, spec_file=tmp_path / "absent.json")
     with pytest.raises(JobFailure):
-        load_spec(missing, TrainSpec)
+        load_spec(Store(), missing, TrainSpec)
 
 
 def test_spec_in_the_arguments_as_the_operator_passes_it() -> None:
@@ -147,22 +148,22 @@ def test_spec_in_the_arguments_as_the_operator_passes_it() -> None:
         label="r-i2",
     )
     args = parse_args(["--spec-json", spec.model_dump_json()], "t", "test")
-    assert load_spec(args, TrainSpec) == spec
+    assert load_spec(Store(), args, TrainSpec) == spec
     # A malformed document is a bad spec, named by field and never quoted.
     broken = parse_args(["--spec-json", '{"iteration": "secret-value"}'], "t", "test")
     with pytest.raises(JobFailure) as caught:
-        load_spec(broken, TrainSpec)
+        load_spec(Store(), broken, TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC
     assert "iteration" in caught.value.message and "secret-value" not in caught.value.message
     with pytest.raises(JobFailure) as caught:
-        load_spec(parse_args(["--spec-json", "{not json"], "t", "test"), TrainSpec)
+        load_spec(Store(), parse_args(["--spec-json", "{not json"], "t", "test"), TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC
 
 
 def test_spec_uri_must_be_s3() -> None:
     args = argparse.Namespace(spec_json=None, spec="/etc/spec.json", spec_file=None)
     with pytest.raises(JobFailure) as caught:
-        load_spec(args, TrainSpec)
+        load_spec(Store(), args, TrainSpec)
     assert caught.value.code == ExitCode.BAD_SPEC
 
 

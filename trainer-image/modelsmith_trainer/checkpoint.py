@@ -27,7 +27,8 @@ from typing import Any, Final, cast
 
 import torch
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
+from modelsmith.contract.objectstore import Store
 
 log = logging.getLogger("modelsmith.checkpoint")
 
@@ -91,14 +92,14 @@ def _restore_rng(state: dict[str, Any]) -> None:
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
 
 
-def _delete(prefix: str) -> None:
+def _delete(store: Store, prefix: str) -> None:
     """Deletes the objects under `prefix` one by one: the Jobs' credential allows deleting only
     under an iteration's outputs, which a store checks per key for a single delete but may
     check against the whole bucket for a multi-object one. A failure leaves them (they cost
     storage, not correctness); the log says so."""
     try:
-        for info in objectstore.list_objects(prefix):
-            objectstore.delete(info.uri)
+        for info in store.list_objects(prefix):
+            store.delete(info.uri)
     except s3.ObjectStoreError as err:
         log.warning("checkpoints left in place (%s)", type(err).__name__)
 
@@ -112,7 +113,10 @@ class Checkpoints:
     checkpoint there. `spec_digest` ties a checkpoint to the spec that trained it: another
     spec's checkpoint (a changed recipe, other data) is never resumed."""
 
-    def __init__(self, prefix: str, every: int, spec_digest: str, *, writer: bool = True) -> None:
+    def __init__(
+        self, store: Store, prefix: str, every: int, spec_digest: str, *, writer: bool = True
+    ) -> None:
+        self.store = store
         self.prefix = prefix
         self.every = every
         self.spec_digest = spec_digest
@@ -146,31 +150,31 @@ class Checkpoints:
         }
         where = self._step_prefix(step)
         for name, data in files.items():
-            objectstore.put_bytes(s3.join(where, name), data)
+            self.store.put_bytes(s3.join(where, name), data)
         manifest = {
             "schema": MANIFEST_SCHEMA,
             "step": step,
             "spec": self.spec_digest,
             "files": {name: _sha256(data) for name, data in files.items()},
         }
-        objectstore.put_json(s3.join(where, MANIFEST), manifest)
+        self.store.put_json(s3.join(where, MANIFEST), manifest)
         log.info("checkpoint at step %d saved (%d bytes)", step, sum(map(len, files.values())))
         complete = self._complete_steps()
         if len(complete) > KEEP:
             # Older ones, incomplete ones (an attempt killed while writing) among them.
             for older in (s for s in self._steps() if s < complete[KEEP - 1]):
-                _delete(self._step_prefix(older))
+                _delete(self.store, self._step_prefix(older))
 
     def remove(self) -> None:
         """Deletes every checkpoint once the candidate is complete: no attempt follows. A
         failure to delete leaves them (the candidate stands); the log says so."""
         if self.writer:
-            _delete(self.prefix)
+            _delete(self.store, self.prefix)
 
     def _steps(self) -> dict[int, bool]:
         """Every step with a checkpoint folder -> whether its manifest is there."""
         steps: dict[int, bool] = {}
-        for info in objectstore.list_objects(self.prefix):
+        for info in self.store.list_objects(self.prefix):
             folder, name = info.key.rsplit("/", 2)[-2:]
             if folder.startswith("step-") and folder.removeprefix("step-").isdigit():
                 step = int(folder.removeprefix("step-"))
@@ -185,12 +189,12 @@ class Checkpoints:
         """The checkpoint's weights and training state, or why it cannot be used."""
         where = self._step_prefix(step)
         try:
-            manifest = json.loads(objectstore.get_bytes(s3.join(where, MANIFEST)))
+            manifest = json.loads(self.store.get_bytes(s3.join(where, MANIFEST)))
             if manifest.get("spec") != self.spec_digest:
                 return "it was written for another spec"
             loaded = {}
             for name in (WEIGHTS, TRAINING):
-                data = objectstore.get_bytes_or_none(s3.join(where, name))
+                data = self.store.get_bytes_or_none(s3.join(where, name))
                 if data is None:
                     return f"its {name} is missing"
                 if _sha256(data) != manifest["files"].get(name):

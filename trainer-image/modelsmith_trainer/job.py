@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.heldout import HeldoutFingerprint
 from modelsmith.contract.jobspec import (
@@ -31,6 +31,7 @@ from modelsmith.contract.jobspec import (
     TrainResult,
     TrainSpec,
 )
+from modelsmith.contract.objectstore import Store
 from modelsmith_trainer import data, models, prompts
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
 
@@ -52,9 +53,11 @@ def candidate_label(spec: TrainSpec) -> str:
     return spec.label or f"{spec.base_model.label}-iter-{spec.iteration}"
 
 
-def read_inputs(spec: TrainSpec) -> tuple[bytes, list[TrainExample], HeldoutFingerprint]:
+def read_inputs(
+    store: Store, spec: TrainSpec
+) -> tuple[bytes, list[TrainExample], HeldoutFingerprint]:
     """The train split and the fingerprint, checked against each other."""
-    raw = _required(spec.train_data, "the training data")
+    raw = _required(store, spec.train_data, "the training data")
     examples = data.parse_train_data(raw)
     if spec.heldout_fingerprint is None:
         raise JobFailure(
@@ -63,7 +66,7 @@ def read_inputs(spec: TrainSpec) -> tuple[bytes, list[TrainExample], HeldoutFing
         )
     try:
         fingerprint = HeldoutFingerprint.model_validate_json(
-            _required(spec.heldout_fingerprint, "the held-out fingerprint")
+            _required(store, spec.heldout_fingerprint, "the held-out fingerprint")
         )
     except ValidationError:
         raise JobFailure(ExitCode.BAD_SPEC, "the held-out fingerprint is malformed") from None
@@ -71,31 +74,32 @@ def read_inputs(spec: TrainSpec) -> tuple[bytes, list[TrainExample], HeldoutFing
     return raw, examples, fingerprint
 
 
-def _required(uri: str, what: str) -> bytes:
-    found = objectstore.get_bytes_or_none(uri)
+def _required(store: Store, uri: str, what: str) -> bytes:
+    found = store.get_bytes_or_none(uri)
     if found is None:
         raise JobFailure(ExitCode.BAD_SPEC, f"{what} named by the spec does not exist")
     return found
 
 
-def run(spec: TrainSpec) -> dict[str, Any]:
-    raw, examples, fingerprint = read_inputs(spec)
+def run(store: Store, spec: TrainSpec) -> dict[str, Any]:
+    raw, examples, fingerprint = read_inputs(store, spec)
     models.offline_unless_hub(spec.base_model.uri, spec.init_adapter)
     with tempfile.TemporaryDirectory(prefix="modelsmith-train-") as scratch:
-        return _train(spec, raw, examples, fingerprint, Path(scratch))
+        return _train(store, spec, raw, examples, fingerprint, Path(scratch))
 
 
 def _train(
+    store: Store,
     spec: TrainSpec,
     raw: bytes,
     examples: Sequence[TrainExample],
     fingerprint: HeldoutFingerprint,
     scratch: Path,
 ) -> dict[str, Any]:
-    base = models.fetch(spec.base_model.uri, scratch / "base", "the base model")
+    base = models.fetch(store, spec.base_model.uri, scratch / "base", "the base model")
     init = None
     if spec.init_adapter is not None:
-        init = models.fetch(spec.init_adapter, scratch / "init", "the initial adapter")
+        init = models.fetch(store, spec.init_adapter, scratch / "init", "the initial adapter")
 
     # Heavy imports from here on.
     from modelsmith_trainer.distributed import make_accelerator
@@ -108,9 +112,9 @@ def _train(
     model = _load_model(spec, base, init)
     prompt_format = prompts.resolve(spec.prompt_format, tokenizer, "the base model")
     encoded = data.encode_examples(examples, tokenizer, spec.recipe.max_seq_length, prompt_format)
-    checkpoints = _checkpoints(spec, raw, accelerator.is_main_process)
+    checkpoints = _checkpoints(store, spec, raw, accelerator.is_main_process)
     model, outcome = _run_training(
-        spec, model, encoded, tokenizer.pad_token_id, accelerator, checkpoints
+        store, spec, model, encoded, tokenizer.pad_token_id, accelerator, checkpoints
     )
     # Every process trains; only the main one writes the candidate.
     if not accelerator.is_main_process:
@@ -119,7 +123,9 @@ def _train(
     artefact = scratch / "out" / "adapter"
     save_artefact(model, tokenizer, spec, artefact)
     files = models.weight_files(artefact)
-    lineage = _lineage(spec, base, init, models.weights_digest(files), raw, examples, prompt_format)
+    lineage = _lineage(
+        store, spec, base, init, models.weights_digest(files), raw, examples, prompt_format
+    )
     result = _result(
         spec,
         outcome,
@@ -128,7 +134,7 @@ def _train(
         base,
         len(fingerprint.scenarios),
     )
-    digests = publish(spec.output, artefact, lineage, result)
+    digests = publish(store, spec.output, artefact, lineage, result)
     checkpoints.remove()
     return _summary(result, checkpoints.skipped, digests)
 
@@ -165,10 +171,11 @@ def _load_model(
         ) from None
 
 
-def _checkpoints(spec: TrainSpec, raw: bytes, writer: bool) -> Checkpoints:
+def _checkpoints(store: Store, spec: TrainSpec, raw: bytes, writer: bool) -> Checkpoints:
     from modelsmith_trainer.checkpoint import CHECKPOINT_DIR, Checkpoints, spec_digest
 
     return Checkpoints(
+        store,
         s3.join(spec.output, CHECKPOINT_DIR),
         spec.recipe.checkpoint_every_steps,
         spec_digest(spec.model_dump_json(), raw),
@@ -177,6 +184,7 @@ def _checkpoints(spec: TrainSpec, raw: bytes, writer: bool) -> Checkpoints:
 
 
 def _run_training(
+    store: Store,
     spec: TrainSpec,
     model: Any,
     encoded: Sequence[Encoded],
@@ -191,7 +199,7 @@ def _run_training(
     def write_progress(progress: Progress) -> None:
         # A single PUT: readers see the previous or the new document, never a mix.
         resumed = progress.model_copy(update={"resumed_from_step": checkpoints.resumed_from})
-        objectstore.put_json(s3.join(spec.output, PROGRESS), resumed.model_dump())
+        store.put_json(s3.join(spec.output, PROGRESS), resumed.model_dump())
 
     tracker = ProgressTracker(spec.recipe.steps, spec.progress_every, write_progress)
     return train(
@@ -207,6 +215,7 @@ def _run_training(
 
 
 def _lineage(
+    store: Store,
     spec: TrainSpec,
     base: models.FetchedModel,
     init: models.FetchedModel | None,
@@ -223,7 +232,7 @@ def _lineage(
         ),
         init_adapter=None
         if init is None
-        else Digested(label=_init_label(spec), digest=init.digest),
+        else Digested(label=_init_label(store, spec), digest=init.digest),
         method=spec.recipe.method,
         artefact_digest=artefact_digest,
         recipe=spec.recipe,
@@ -313,23 +322,25 @@ def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) 
         tokenizer.save_pretrained(directory)
 
 
-def publish(output: str, artefact: Path, lineage: Lineage, result: TrainResult) -> dict[str, str]:
+def publish(
+    store: Store, output: str, artefact: Path, lineage: Lineage, result: TrainResult
+) -> dict[str, str]:
     """Writes the candidate; returns the digests of its lineage and result documents (for the
     termination message)."""
-    objectstore.publish_dir(artefact, s3.join(output, ADAPTER_DIR))
+    store.publish_dir(artefact, s3.join(output, ADAPTER_DIR))
     return {
-        "lineage": objectstore.put_json_atomic(
+        "lineage": store.put_json_atomic(
             s3.join(output, LINEAGE), lineage.model_dump(mode="json", by_alias=True)
         ),
-        "result": objectstore.put_json_atomic(
+        "result": store.put_json_atomic(
             s3.join(output, RESULT), result.model_dump(mode="json", by_alias=True)
         ),
     }
 
 
-def _init_label(spec: TrainSpec) -> str:
+def _init_label(store: Store, spec: TrainSpec) -> str:
     assert spec.init_adapter is not None
-    found = models.lineage_next_to(spec.init_adapter)
+    found = models.lineage_next_to(store, spec.init_adapter)
     label = found.get("label") if found else None
     return label if isinstance(label, str) and label else f"{spec.base_model.label}+adapter"
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelsmith.contract import objectstore, s3
+from modelsmith.contract import s3
 from modelsmith.contract.exitcodes import ExitCode
+from modelsmith.contract.objectstore import Store
 from modelsmith_trainer import special_tokens
 from modelsmith_trainer.runtime import JobFailure
 
@@ -109,13 +110,13 @@ def weights_digest(files: list[Path]) -> str:
     return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
 
 
-def fetch(uri: str, directory: Path, what: str) -> FetchedModel:
+def fetch(store: Store, uri: str, directory: Path, what: str) -> FetchedModel:
     """Brings a model or adapter to local disk and checks that it is all there. `what` names
     it in messages ("the base model", "the initial adapter")."""
     if uri.startswith(HF_SCHEME):
         return _from_hub(uri, what)
     try:
-        files = objectstore.download_prefix(uri, directory)
+        files = store.download_prefix(uri, directory)
     except s3.InvalidUri as err:
         raise JobFailure(ExitCode.BAD_SPEC, f"{what}: {err}") from None
     if not files:
@@ -261,12 +262,12 @@ def attach_adapter(model: Any, adapter: FetchedModel, what: str, *, trainable: b
         ) from None
 
 
-def lineage_next_to(adapter_uri: str) -> dict[str, Any] | None:
+def lineage_next_to(store: Store, adapter_uri: str) -> dict[str, Any] | None:
     """The lineage.json beside a candidate's adapter/ prefix, if there is one."""
     prefix = adapter_uri.rstrip("/")
     parent = prefix.rsplit("/", 1)[0] + "/"
     try:
-        found = objectstore.get_json_or_none(s3.join(parent, "lineage.json"))
+        found = store.get_json_or_none(s3.join(parent, "lineage.json"))
     except ValueError:
         return None
     return found if isinstance(found, dict) else None

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelsmith.contract import objectstore, s3, storecredential
+from modelsmith.contract import s3, storecredential
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.contract.jobspec import TERMINATION_LOG_LIMIT, Termination
+from modelsmith.contract.objectstore import Store
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -60,7 +61,7 @@ def parse_args(argv: Sequence[str] | None, prog: str, what: str) -> argparse.Nam
     return parser.parse_args(argv)
 
 
-def load_spec(args: argparse.Namespace, model: type[SpecT]) -> SpecT:
+def load_spec(store: Store, args: argparse.Namespace, model: type[SpecT]) -> SpecT:
     if args.spec_json is not None:
         raw = args.spec_json.encode("utf-8")
     elif args.spec_file is not None:
@@ -72,7 +73,7 @@ def load_spec(args: argparse.Namespace, model: type[SpecT]) -> SpecT:
             ) from None
     else:
         try:
-            raw = objectstore.get_bytes(args.spec)
+            raw = store.get_bytes(args.spec)
         except s3.InvalidUri as err:
             raise JobFailure(ExitCode.BAD_SPEC, f"--spec: {err}") from None
         except s3.ObjectNotFound:

@@ -20,7 +20,8 @@ kubernetes or prometheus-client, so the images install without them
   reads back against them.
 - `layout`: where a run's objects live in the store.
 - `s3`, `readlimits`, `objectstore`: the object-store client (transport, URIs and typed errors;
-  read limits and confinement; reads and writes).
+  read limits and confinement; reads and writes through the one `objectstore.Store` a process
+  makes and hands on).
 
 Outside this package the contract imports only `modelsmith.api`, the pydantic models the CRDs
 are generated from (the scenario's criteria, the wire base model): pure models that import

@@ -4,15 +4,16 @@ operator's are confined to its buckets.
 Every object is read with a ranged GET (`Range: bytes=0-<limit>`) whose answer says the object's
 full size before any of its body is read; an object over the limit of its kind (`READ_LIMITS`,
 by `ObjectKind`) is refused with `ObjectTooLarge`, naming the kind and the limit, having read
-none of it; the store counts what was requested and read (`s3.store().bodies`). A process that
-calls `confine_reads` (the operator: its configured bucket and those its ExecutionTargets
-name) reads and lists no other bucket: a URI naming another is refused with `ForeignBucket`
-before any request.
+none of it; the store counts what was requested and read (`Store.connection().bodies`). A store
+confined to buckets (the operator's: its configured bucket and those its ExecutionTargets name,
+`Confinement`) reads and lists no other bucket: a URI naming another is refused with
+`ForeignBucket` before any request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
 from types import MappingProxyType
@@ -73,7 +74,7 @@ class ObjectTooLarge(ObjectStoreUnavailable):
 
 
 class ForeignBucket(ObjectStoreUnavailable):
-    """A URI names a bucket this process may not read (see `confine_reads`)."""
+    """A URI names a bucket this process may not read (see `Confinement`)."""
 
     def __init__(self, bucket: str, allowed: str) -> None:
         self.bucket, self.allowed = bucket, allowed
@@ -83,28 +84,25 @@ class ForeignBucket(ObjectStoreUnavailable):
         )
 
 
-_confined: str | None = None
-_also_allowed: Callable[[], Collection[str]] | None = None
-
-
-def confine_reads(bucket: str | None, others: Callable[[], Collection[str]] | None = None) -> None:
-    """From now on this process reads and lists only `bucket` (None: any) and the buckets
-    `others()` gives when asked (asked only for a URI outside `bucket`). The operator calls it
-    at start with its configured bucket and its ExecutionTargets' buckets: a URI from a spec (a
+@dataclass(frozen=True)
+class Confinement:
+    """The buckets a store reads and lists: `bucket` (None: any) and those `others()` gives
+    when asked (asked only for a URI outside `bucket`). The operator confines its store at
+    start to its configured bucket and its ExecutionTargets' buckets: a URI from a spec (a
     Benchmark's scenarios, an intake's base model) must not make it read any other bucket with
     its own credentials."""
-    global _confined, _also_allowed
-    _confined, _also_allowed = bucket, others
 
+    bucket: str | None = None
+    others: Callable[[], Collection[str]] | None = None
 
-def readable(uri: str) -> S3Uri:
-    """The URI parsed, if this process may read its bucket (`ForeignBucket` if not)."""
-    where = parse_uri(uri)
-    if _confined is None or where.bucket == _confined:
+    def readable(self, uri: str) -> S3Uri:
+        """The URI parsed, if its bucket may be read (`ForeignBucket` if not)."""
+        where = parse_uri(uri)
+        if self.bucket is None or where.bucket == self.bucket:
+            return where
+        if self.others is None or where.bucket not in self.others():
+            raise ForeignBucket(where.bucket, self.bucket)
         return where
-    if _also_allowed is None or where.bucket not in _also_allowed():
-        raise ForeignBucket(where.bucket, _confined)
-    return where
 
 
 def kind_of(uri: str) -> ObjectKind:

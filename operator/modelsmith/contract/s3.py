@@ -139,7 +139,7 @@ class BodyCounter:
 
 
 @dataclass(frozen=True)
-class _Store:
+class Connection:
     """A boto3 client for listings, transfers and copies, and a plain signed-request path for
     single-object GET, HEAD, PUT and DELETE. botocore's per-call pipeline (model-driven
     serialisation and parsing, endpoint rules, a dozen event hooks) costs about 1.3 ms of CPU
@@ -213,8 +213,8 @@ def _error_code(content: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class _Environment:
-    """What a store is made from: a change in any of it makes a new one."""
+class Environment:
+    """What a connection is made from: a change in any of it makes a new one."""
 
     pool: int
     endpoint: str | None
@@ -222,45 +222,22 @@ class _Environment:
     key_id: str | None
     secret: str | None
 
-
-_stores: dict[_Environment, _Store] = {}
-_lock = threading.Lock()
-_pool = [10]
-"""Connections kept per store; botocore's own default until a process says otherwise."""
-
-
-def size_pool(connections: int) -> None:
-    """Keeps `connections` connections per store from now on. The operator calls it at start
-    with the number of its threads that may reach the store at once: with fewer pooled
-    connections than that, urllib3 discards the surplus after each burst and the next burst
-    pays a new connection (and TLS handshake) per request. A Job's transfers need no more than
-    the default."""
-    _pool[0] = connections
+    @classmethod
+    def current(cls, pool: int) -> Environment:
+        """The process environment's endpoint and credentials, `pool` connections kept."""
+        env = os.environ
+        return cls(
+            pool=pool,
+            endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+            key_id=env.get("AWS_ACCESS_KEY_ID"),
+            secret=env.get("AWS_SECRET_ACCESS_KEY"),
+        )
 
 
-def _environment() -> _Environment:
-    env = os.environ
-    return _Environment(
-        pool=_pool[0],
-        endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
-        region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
-        key_id=env.get("AWS_ACCESS_KEY_ID"),
-        secret=env.get("AWS_SECRET_ACCESS_KEY"),
-    )
-
-
-def store() -> _Store:
-    """The store for the current environment, made once per endpoint and credentials (making
-    a client costs tens of milliseconds; clients and HTTP sessions are thread-safe)."""
-    environment = _environment()
-    with _lock:
-        found = _stores.get(environment)
-        if found is None:
-            found = _stores[environment] = _make_store(environment)
-        return found
-
-
-def _make_store(environment: _Environment) -> _Store:
+def connect(environment: Environment) -> Connection:
+    """A new connection (tens of milliseconds: `objectstore.Store` makes one per environment
+    and keeps it; clients and HTTP sessions are thread-safe)."""
     endpoint, region, pooled = environment.endpoint, environment.region, environment.pool
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
@@ -279,7 +256,7 @@ def _make_store(environment: _Environment) -> _Store:
     )
     made.meta.events.register("before-call.s3", _expect_continue_for_large_bodies_only)
     base = made.meta.endpoint_url.rstrip("/")
-    return _Store(
+    return Connection(
         client=made,
         endpoint=base,
         region=region or "us-east-1",
@@ -292,11 +269,6 @@ def _make_store(environment: _Environment) -> _Store:
             max_pool_connections=pooled,
         ),
     )
-
-
-def client() -> S3Client:
-    """The boto3 client for the current environment (see `_Store`)."""
-    return store().client
 
 
 EXPECT_CONTINUE_FROM: Final = 1024 * 1024

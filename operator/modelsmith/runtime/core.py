@@ -1,6 +1,7 @@
 """The controller runtime: one object owning the queue, the cache, the Event recorder, the
-status writer, failure handling, metrics and the thread pools, constructed once per operator
-process (and once per test that reconciles in its own process) and handed to every controller.
+status writer, failure handling, metrics, the object store and the thread pools, constructed
+once per operator process (and once per test that reconciles in its own process) and handed to
+every controller.
 
 kopf delivers the watch events of the custom resources; the informers (`informer`) those of the
 Jobs and pods the operator launched. Either way an event ends in `queue.reconcile`, the one way
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from modelsmith.contract.objectstore import Store
 from modelsmith.runtime.cache import Cache, Memo
 from modelsmith.runtime.events import Recorder
 from modelsmith.runtime.failures import Failures
@@ -38,6 +40,8 @@ class Runtime:
         self.cache = Cache()
         self.events = Recorder()
         self.metrics = Metrics()
+        # Pooled connections for as many threads as may reach the store at once.
+        self.store = Store(self.settings.pooled_connections)
         self.failures = Failures()
         self.queue = Queue(
             self.settings.workers,

@@ -55,7 +55,7 @@ def resolve(intake: ModelIntake, namespace: str) -> Resolved:
 class TargetBuckets:
     """The buckets ExecutionTargets name (spec.objectStore.bucket), listed again when the last
     listing is older than BUCKETS_FOR_SECONDS. A target without a bucket uses the operator's.
-    The operator makes one at start and hands it to `readlimits.confine_reads`."""
+    The operator makes one at start and confines its store to them (`Store.confine`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

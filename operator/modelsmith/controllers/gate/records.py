@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from modelsmith.api.gate import PromotionGate
-from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract import integrity, s3
 from modelsmith.contract.layout import RunLayout, for_gate
 from modelsmith.controllers.gate import RUNS
 from modelsmith.controllers.gate.status import write
@@ -39,7 +39,7 @@ def recorded_promotion(
     layout = layout_of(rt, gate)
     check_bundle(rt, gate, layout)
     uri = layout.evidence(PROMOTION_RECORD)
-    stored = objectstore.get_bytes_or_none(uri)
+    stored = rt.store.get_bytes_or_none(uri)
     if stored is None:
         data = record_bytes(document)
         digest = integrity.sha256(data)
@@ -47,11 +47,11 @@ def recorded_promotion(
             write(rt, body, old, {"recordDigest": digest})
             old["recordDigest"] = digest
         try:
-            objectstore.put_if_absent(uri, data)
+            rt.store.put_if_absent(uri, data)
             stored = data
         except s3.AlreadyExists:
-            stored = objectstore.get_bytes(uri)
-    trust.read_verified(layout, uri, "the promotion record", old.get("recordDigest"))
+            stored = rt.store.get_bytes(uri)
+    trust.read_verified(rt.store, layout, uri, "the promotion record", old.get("recordDigest"))
     parsed: dict[str, Any] = json.loads(stored)
     return parsed, integrity.sha256(stored)
 
@@ -68,18 +68,18 @@ def check_bundle(rt: Runtime, gate: PromotionGate, layout: RunLayout) -> None:
     record = "the evidence bundle"
     if recorded != gate.spec.evidence.digest:
         raise TamperError(integrity.Tamper(record, "the gate carries another digest than its run"))
-    if trust.read_verified(layout, layout.evidence(BUNDLE), record, recorded) is None:
+    if trust.read_verified(rt.store, layout, layout.evidence(BUNDLE), record, recorded) is None:
         raise TamperError(integrity.Tamper(record, "it is missing"))
 
 
 def rollback_absent(rt: Runtime, gate: PromotionGate) -> bool:
-    return objectstore.get_bytes_or_none(layout_of(rt, gate).evidence(ROLLBACK_RECORD)) is None
+    return rt.store.get_bytes_or_none(layout_of(rt, gate).evidence(ROLLBACK_RECORD)) is None
 
 
 def put_rollback(rt: Runtime, gate: PromotionGate, data: bytes) -> None:
     """Writes the rollback record once; one already there is checked when it is read."""
     with contextlib.suppress(s3.AlreadyExists):
-        objectstore.put_if_absent(layout_of(rt, gate).evidence(ROLLBACK_RECORD), data)
+        rt.store.put_if_absent(layout_of(rt, gate).evidence(ROLLBACK_RECORD), data)
 
 
 def recorded_rollback(
@@ -88,7 +88,7 @@ def recorded_rollback(
     """The rollback record if it has the digest status holds (TamperError if not)."""
     layout = layout_of(rt, gate)
     uri = layout.evidence(ROLLBACK_RECORD)
-    stored = trust.read_verified(layout, uri, "the rollback record", anchor)
+    stored = trust.read_verified(rt.store, layout, uri, "the rollback record", anchor)
     if stored is None:  # deleted between the two calls: look again on the next reconcile
         raise s3.ObjectStoreUnavailable("the rollback record vanished while read")
     parsed: dict[str, Any] = json.loads(stored)

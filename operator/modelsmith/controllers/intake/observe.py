@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.intake.decide import (
     BaseModelSeen,
     ExecutionSeen,
@@ -20,12 +21,12 @@ from modelsmith.serving import SYSTEM_NAMESPACES
 from modelsmith.targets.resolve import resolve
 
 
-def base_model(uri: str) -> BaseModelSeen | None:
+def base_model(store: Store, uri: str) -> BaseModelSeen | None:
     """None for a model hub URI: the first Job verifies it can be loaded."""
     if uri.startswith("hf://"):
         return None
     try:
-        return BaseModelSeen(objectstore.prefix_has_objects(uri))
+        return BaseModelSeen(store.prefix_has_objects(uri))
     except readlimits.ForeignBucket as exc:
         return BaseModelSeen(False, str(exc))
     except s3.ObjectStoreUnavailable:
@@ -81,10 +82,10 @@ def serving(serving_ns: str, name: str) -> ServingSeen:
     return ServingSeen(serving_ns, True, {"metadata": labels})
 
 
-def observe(intake: ModelIntake, namespace: str) -> Observed:
+def observe(store: Store, intake: ModelIntake, namespace: str) -> Observed:
     spec = intake.spec
     bench = kube.get_custom("benchmarks", namespace, spec.benchmark_ref.name)
-    base = base_model(spec.base_model.uri)
+    base = base_model(store, spec.base_model.uri)
     target = resolve(intake, namespace)
     seen = None
     if target.refusal is None:

@@ -15,7 +15,7 @@ def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:
     if body is None:
         return None
     intake = ModelIntake.model_validate(body)
-    observed = observe(intake, namespace)
+    observed = observe(rt.store, intake, namespace)
     outcome = decide(
         intake, namespace, body, observed, rt.settings.bucket, rt.settings.requeue_seconds
     )

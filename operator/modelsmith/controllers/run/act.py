@@ -17,6 +17,7 @@ from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import s3
 from modelsmith.contract.jobspec import EvalSpec, ModelRef, TrainSpec
 from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import jobcredentials, jobset_read, pinning, staging, trust
 from modelsmith.controllers.run.job_guard import RunIdentity, delete_own_job
 from modelsmith.controllers.run.job_manifest import render_job
@@ -68,7 +69,7 @@ class Acting:
         entries = decision.ledger_entries
         # One writer for the decision's entries: each links to the one before (a hash chain).
         head, layout = self.anchors.head, self.layout
-        writing = rt.ledger_writes.submit(trust.write_chain, entries, head, layout)
+        writing = rt.ledger_writes.submit(trust.write_chain, rt.store, entries, head, layout)
         try:
             for action in decision.actions:
                 if isinstance(action, loop.LaunchJob):
@@ -121,7 +122,9 @@ def _blocks_on_the_store(decision: loop.Decision) -> bool:
     )
 
 
-def deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: Anchors) -> bool:
+def deferred_ledger_written(
+    store: Store, state: loop.RunState, layout: RunLayout, anchors: Anchors
+) -> bool:
     """The ledger lives in the object store, so the decision that blocks a run on an unreachable
     store cannot write its entry first: status records the block, and its entry (the transition,
     the decision's only one) is written here, from status, once the store answers and before
@@ -149,7 +152,7 @@ def deferred_ledger_written(state: loop.RunState, layout: RunLayout, anchors: An
         attempt=state.attempt,
     )
     try:
-        anchors.head = trust.write_chain([entry], anchors.head, layout)
+        anchors.head = trust.write_chain(store, [entry], anchors.head, layout)
     except s3.ObjectStoreUnavailable:
         return False
     return True
@@ -229,9 +232,9 @@ def _train_spec(rt: Runtime, act: Acting, action: loop.LaunchJob) -> TrainSpec:
     assert pin is not None
     namespace = act.body["metadata"]["namespace"]
     scenarios = pinning.scenarios(rt, pin, layout, namespace, intake)
-    pinned_data = pinning.training_data(pin, layout, intake)
+    pinned_data = pinning.training_data(rt.store, pin, layout, intake)
     supplied = write_training_material(
-        scenarios, action, layout, pinned_data, run.spec.cluster_dimensions
+        rt.store, scenarios, action, layout, pinned_data, run.spec.cluster_dimensions
     )
     recipe = action.recipe or loop_recipe(run.spec.recipe)
     return TrainSpec(

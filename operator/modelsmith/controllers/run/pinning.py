@@ -26,8 +26,9 @@ from modelsmith.api.intake import ModelIntake
 from modelsmith.benchmark.digest import canonical_json, content_digest
 from modelsmith.benchmark.sources import BenchmarkSourceError, scenarios_from_object
 from modelsmith.benchmark.trainingdata import digest as training_data_digest
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 from modelsmith.controllers.run.trainingdata import read_for_pin
@@ -132,7 +133,7 @@ def resolve(
         return inputs
     digest = spec_digest(intake_body["spec"]) if intake_body else None
     same = live is not None and digest == pin.intake_spec_digest
-    intake = live if live is not None and same else _stored_intake(body, pin, layout)
+    intake = live if live is not None and same else _stored_intake(rt.store, body, pin, layout)
     benchmark = intake.spec.benchmark_ref.name
     # The watch reports every Benchmark it sees; one it has not reported is asked for.
     present = (
@@ -192,7 +193,7 @@ def _pin_now(
         # only on content the Benchmark has vouched for.
         return Inputs(intake, None, waiting="BenchmarkContentChanging")
     try:
-        supplied = read_for_pin(intake.spec.training_data, namespace, layout.bucket)
+        supplied = read_for_pin(rt.store, intake.spec.training_data, namespace, layout.bucket)
     except BenchmarkSourceError:
         return Inputs(intake, None, waiting="TrainingDataUnreadable")
     spec = canonical_json(intake_body["spec"])
@@ -200,9 +201,9 @@ def _pin_now(
         publish_scenarios(rt, layout.bucket, namespace, name, scenarios, layout.root)
         # Overwritten, not write-once: until status holds the pin nothing trusts these objects,
         # and a start replayed after a crash writes the same bytes.
-        objectstore.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
+        rt.store.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
         if supplied is not None:
-            objectstore.put_bytes(layout.pinned(TRAINING_DATA), supplied)
+            rt.store.put_bytes(layout.pinned(TRAINING_DATA), supplied)
     except s3.ObjectStoreUnavailable:
         return Inputs(intake, None, store_down=True)
     pin = Pin(
@@ -216,8 +217,8 @@ def _pin_now(
     return Inputs(intake, pin)
 
 
-def _stored_intake(body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIntake:
-    data = objectstore.get_bytes_or_none(layout.pinned(INTAKE_SPEC), readlimits.ObjectKind.RECORD)
+def _stored_intake(store: Store, body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIntake:
+    data = store.get_bytes_or_none(layout.pinned(INTAKE_SPEC), readlimits.ObjectKind.RECORD)
     if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.intake_spec_digest:
         raise PinMismatchError(
             "the intake spec the run pinned is missing from the store or is not what status "
@@ -234,7 +235,7 @@ def _stored_intake(body: dict[str, Any], pin: Pin, layout: RunLayout) -> ModelIn
     )
 
 
-def training_data(pin: Pin, layout: RunLayout, intake: ModelIntake) -> bytes | None:
+def training_data(store: Store, pin: Pin, layout: RunLayout, intake: ModelIntake) -> bytes | None:
     """The training data the run pinned (None: its intake spec names none), read back only if
     its bytes have the pinned digest: what the source holds now is never read again."""
     if intake.spec.training_data is None:
@@ -246,7 +247,7 @@ def training_data(pin: Pin, layout: RunLayout, intake: ModelIntake) -> bytes | N
             "the run's intake spec names training data its pin does not (no "
             "trainingDataDigest): start a new run to train on it"
         )
-    data = objectstore.get_bytes_or_none(
+    data = store.get_bytes_or_none(
         layout.pinned(TRAINING_DATA), readlimits.ObjectKind.TRAINING_DATA
     )
     if data is None or training_data_digest(data) != pin.training_data_digest:
@@ -277,7 +278,7 @@ def scenarios(
     if kept is not None:
         return list(kept)
     limit = rt.settings.max_inline_benchmark_bytes * SNAPSHOT_GROWTH
-    data = objectstore.get_bytes_or_none(
+    data = rt.store.get_bytes_or_none(
         scenarios_uri(pin, layout, namespace, intake), readlimits.ObjectKind.SCENARIOS, limit
     )
     if data is None or "sha256:" + hashlib.sha256(data).hexdigest() != pin.scenarios_digest:

@@ -10,8 +10,9 @@ from typing import Any
 
 from modelsmith import loop
 from modelsmith.api.run import IterationRun
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scorecard import Scorecard
 from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.run import jobset_read, observe, trust
@@ -67,7 +68,7 @@ def observation(
     ):
         # The Job's own word on what it wrote, as the API server holds it: the anchor.
         anchors.reported(job.phase, job.iteration, job_obs.summary.reported)
-    records = _read_records(state, job_obs, layout, anchors)
+    records = _read_records(rt.store, state, job_obs, layout, anchors)
     gate_record = (body.get("status") or {}).get("gate")
     gate = (
         observe_gate(body["metadata"]["namespace"], state.gate_name, gate_record)
@@ -91,6 +92,7 @@ def observation(
 
 
 def _read_records(
+    store: Store,
     state: loop.RunState,
     job_obs: loop.JobObservation | None,
     layout: RunLayout,
@@ -111,14 +113,16 @@ def _read_records(
             and state.phase is job.phase
         ):
             records.scorecard = trust.scorecard(
+                store,
                 layout, job.iteration, anchors.scorecards.get(str(job.iteration))
             )
         if (wanted := loop.accepted_scorecard_wanted(state)) is not None:
             records.accepted = trust.scorecard(
+                store,
                 layout, wanted, anchors.scorecards.get(str(wanted))
             )
         if job is not None and running and job.phase is loop.Phase.TRAINING:
-            records.progress = objectstore.get_json_or_none(layout.progress(job.iteration))
+            records.progress = store.get_json_or_none(layout.progress(job.iteration))
     except s3.ObjectStoreUnavailable as exc:
         records.reachable = False
         records.refused = str(exc) if isinstance(exc, readlimits.ObjectTooLarge) else None

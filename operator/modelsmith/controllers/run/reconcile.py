@@ -13,6 +13,7 @@ from modelsmith.api.run import IterationRun
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.contract import s3
 from modelsmith.contract.layout import RunLayout, StoreLocation, for_run, run_key
+from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import pinning, read
 from modelsmith.controllers.run.act import Acting, deferred_ledger_written
 from modelsmith.controllers.run.job_guard import RunIdentity, rbac_refusal
@@ -104,7 +105,7 @@ def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -
     observed = read.observation(
         rt, r.body, r.run, r.state, exec_ns, r.layout, r.readiness, r.anchors, r.now
     )
-    observation = _with_input_facts(observed.observation, r)
+    observation = _with_input_facts(rt.store, observed.observation, r)
     observation, _ = decide_checked(
         rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket
     )
@@ -133,13 +134,15 @@ def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -
     return record(rt, r.body, outcome)
 
 
-def _with_input_facts(observation: loop.Observation, reading: Reading) -> loop.Observation:
+def _with_input_facts(
+    store: Store, observation: loop.Observation, reading: Reading
+) -> loop.Observation:
     """The observation with what is wrong with the run's inputs, and with the store counted
     unreachable while the run's pins or its deferred ledger entry cannot be written."""
     observation = observation.model_copy(update={"input_problem": reading.inputs.problem})
     if reading.inputs.store_down:
         observation = observation.model_copy(update={"object_store_reachable": False})
-    if not deferred_ledger_written(reading.state, reading.layout, reading.anchors):
+    if not deferred_ledger_written(store, reading.state, reading.layout, reading.anchors):
         observation = observation.model_copy(update={"object_store_reachable": False})
     return observation
 

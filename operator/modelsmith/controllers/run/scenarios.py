@@ -11,7 +11,7 @@ from modelsmith.benchmark.sources import (
     scenarios_from_configmap,
     scenarios_from_object,
 )
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import benchmark_scenarios
 from modelsmith.contract.scenario import Scenario
 from modelsmith.runtime import kube
@@ -46,7 +46,7 @@ def fetch_scenarios(rt: Runtime, benchmark: Benchmark, namespace: str) -> list[S
         )
     assert source.s3 is not None
     try:
-        raw = objectstore.get_bytes_or_none(
+        raw = rt.store.get_bytes_or_none(
             source.s3.uri,
             readlimits.ObjectKind.SCENARIOS,
             limit=rt.settings.max_inline_benchmark_bytes,
@@ -85,6 +85,6 @@ def publish_scenarios(
     if rt.published_scenarios.get(uri):
         return uri
     with contextlib.suppress(s3.AlreadyExists):
-        objectstore.put_if_absent(uri, data, content_type="application/x-ndjson")
+        rt.store.put_if_absent(uri, data, content_type="application/x-ndjson")
     rt.published_scenarios.put(uri, True)
     return uri

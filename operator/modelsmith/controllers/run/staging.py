@@ -20,9 +20,10 @@ from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.benchmark.coverage import coverage, heldout_count
 from modelsmith.chain import EffectiveChain, effective_chain
-from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract import integrity, s3
 from modelsmith.contract.jobspec import Lineage as TrainedLineage
 from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scenario import Scenario
 from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run import trust
@@ -78,7 +79,9 @@ def stage(
     )
     chain = staged_chain(namespace, intake)
     intake = shared_intake(intake, sanitiser)
-    staged = Staging(body, run, intake, chain, decision, action, layout, anchors, pin, scenarios)
+    staged = Staging(
+        rt.store, body, run, intake, chain, decision, action, layout, anchors, pin, scenarios
+    )
     bundle = _stored_bundle(rt, staged, sanitiser)
     summary = gate_evidence(bundle)
     run_uid = body["metadata"]["uid"]
@@ -87,7 +90,7 @@ def stage(
         # what this run stages (its controller, the stored bundle's digest).
         return staged_record(existing, run_uid, summary.digest)
     with contextlib.suppress(s3.AlreadyExists):
-        objectstore.put_if_absent(
+        rt.store.put_if_absent(
             layout.evidence("report.html"),
             render_report(bundle, sanitiser).encode(),
             content_type="text/html",
@@ -195,6 +198,7 @@ def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
 class Staging:
     """What building the bundle needs of the run being staged."""
 
+    store: Store
     body: dict[str, Any]
     run: IterationRun
     intake: ModelIntake
@@ -215,21 +219,21 @@ def _stored_bundle(rt: Runtime, staged: Staging, sanitiser: Sanitiser) -> Eviden
     layout, anchors = staged.layout, staged.anchors
     uri = layout.evidence(BUNDLE)
     if anchors.bundle is not None:
-        existing = trust.read_verified(layout, uri, RECORD, anchors.bundle)
+        existing = trust.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
         if existing is not None:
             return parse_bundle(existing)
-    elif (existing := objectstore.get_bytes_or_none(uri)) is not None:
-        trust.quarantine(layout, uri, existing)
+    elif (existing := rt.store.get_bytes_or_none(uri)) is not None:
+        trust.quarantine(rt.store, layout, uri, existing)
         raise trust.TamperError(integrity.Tamper(RECORD, "no digest was recorded for it"))
     bundle = _build_bundle(staged, sanitiser)
     data = canonical_json(bundle)
     anchors.bundle = integrity.sha256(data)
     _record_bundle_digest(rt, staged.body, anchors)
     try:
-        objectstore.put_if_absent(uri, data)
+        rt.store.put_if_absent(uri, data)
     except s3.AlreadyExists:
         # Written by someone else between the read and the write: never the one recorded.
-        trust.read_verified(layout, uri, RECORD, anchors.bundle)
+        trust.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
     return bundle
 
 
@@ -255,7 +259,9 @@ def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     for iteration in range(action.iteration + 1):
         expected = staged.anchors.scorecards.get(str(iteration))
         record = f"the scorecard of iteration {iteration}"
-        data = trust.read_verified(layout, layout.scorecard(iteration), record, expected)
+        data = trust.read_verified(
+            staged.store, layout, layout.scorecard(iteration), record, expected
+        )
         if data is not None:
             cards[iteration] = json.loads(data)
     bundle = build_bundle(
@@ -272,7 +278,7 @@ def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
             max_regressions=policy.max_regressions,
         ),
         scorecards=cards,
-        history=history_from_ledger(trust.read_ledger(layout, staged.anchors.head)),
+        history=history_from_ledger(trust.read_ledger(staged.store, layout, staged.anchors.head)),
         generated_at=datetime.now(UTC),
         sanitiser=sanitiser,
         notes=[decision.message],
@@ -304,7 +310,7 @@ def _lineages(staged: Staging) -> dict[int, TrainedLineage]:
         expected = staged.anchors.lineages.get(str(iteration))
         record = f"the lineage of iteration {iteration}"
         uri = staged.layout.lineage(iteration)
-        data = trust.read_verified(staged.layout, uri, record, expected)
+        data = trust.read_verified(staged.store, staged.layout, uri, record, expected)
         with contextlib.suppress(ValidationError):
             if data is not None:
                 found[iteration] = TrainedLineage.model_validate_json(data)

@@ -11,15 +11,16 @@ from modelsmith import loop
 from modelsmith.api.intake import TrainingDataSource
 from modelsmith.benchmark import trainingdata
 from modelsmith.benchmark.sources import BenchmarkSourceError
-from modelsmith.contract import objectstore, readlimits, s3
+from modelsmith.contract import readlimits, s3
 from modelsmith.contract.heldout import fingerprint
 from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.prompting import render_prompt
 from modelsmith.contract.scenario import Scenario, Split
 from modelsmith.runtime import kube
 
 
-def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
+def read_training_data(store: Store, source: TrainingDataSource, namespace: str) -> bytes:
     """The document's bytes, or BenchmarkSourceError saying what is missing or refused."""
     if source.config_map_ref is not None:
         ref = source.config_map_ref
@@ -32,7 +33,7 @@ def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
         return value.encode("utf-8")
     assert source.s3 is not None
     try:
-        raw = objectstore.get_bytes_or_none(source.s3.uri, readlimits.ObjectKind.TRAINING_DATA)
+        raw = store.get_bytes_or_none(source.s3.uri, readlimits.ObjectKind.TRAINING_DATA)
     except readlimits.ObjectTooLarge as err:
         raise BenchmarkSourceError(f"training data: {err}") from None
     if raw is None:
@@ -40,7 +41,9 @@ def read_training_data(source: TrainingDataSource, namespace: str) -> bytes:
     return raw
 
 
-def read_for_pin(source: TrainingDataSource | None, namespace: str, bucket: str) -> bytes | None:
+def read_for_pin(
+    store: Store, source: TrainingDataSource | None, namespace: str, bucket: str
+) -> bytes | None:
     """The training data's bytes as the run pins them at its start; None when the intake names
     none, or names an object outside the run's `bucket`: that run's launches are refused
     (target.target_refusal, governance) and nothing is read from another team's bucket."""
@@ -48,10 +51,11 @@ def read_for_pin(source: TrainingDataSource | None, namespace: str, bucket: str)
         return None
     if source.s3 is not None and s3.parse_uri(source.s3.uri).bucket != bucket:
         return None
-    return read_training_data(source, namespace)
+    return read_training_data(store, source, namespace)
 
 
 def write_training_material(
+    store: Store,
     scenarios: list[Scenario],
     action: loop.LaunchJob,
     layout: RunLayout,
@@ -76,7 +80,7 @@ def write_training_material(
         records = trainingdata.parse_records(supplied, origin="training data")
         lines += trainingdata.training_lines(records, scenarios, weights, dimensions)
     payload = "\n".join(json.dumps(line) for line in lines).encode()
-    objectstore.put_bytes(layout.train_data(action.iteration), payload)
+    store.put_bytes(layout.train_data(action.iteration), payload)
     heldout = [s for s in scenarios if s.split == Split.HELDOUT]
-    objectstore.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
+    store.put_json(layout.heldout_fingerprint(action.iteration), fingerprint(heldout).wire())
     return None if supplied is None else trainingdata.digest(supplied)

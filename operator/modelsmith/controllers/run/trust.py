@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelsmith import loop
-from modelsmith.contract import integrity, objectstore, s3
+from modelsmith.contract import integrity, s3
 from modelsmith.contract.integrity import ChainHead, Tamper
 from modelsmith.contract.layout import RunLayout
+from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scorecard import Scorecard
 
 
@@ -76,30 +77,34 @@ class Anchors:
             self.scorecards[n] = digests[integrity.SCORECARD]
 
 
-def quarantine(layout: RunLayout, uri: str, data: bytes) -> None:
+def quarantine(store: Store, layout: RunLayout, uri: str, data: bytes) -> None:
     """Keeps a copy of a tampered object under the run's quarantine/ (write-once: a second
     forgery of the same bytes is the same evidence)."""
     name = uri.removeprefix(layout.uri(layout.prefix))
     target = layout.uri(layout.prefix + integrity.quarantine_name(name, data))
     with contextlib.suppress(s3.AlreadyExists):
-        objectstore.put_if_absent(target, data, content_type="application/octet-stream")
+        store.put_if_absent(target, data, content_type="application/octet-stream")
 
 
-def read_verified(layout: RunLayout, uri: str, record: str, expected: str | None) -> bytes | None:
+def read_verified(
+    store: Store, layout: RunLayout, uri: str, record: str, expected: str | None
+) -> bytes | None:
     """The object at `uri` if it matches `expected`; None when there is none; TamperError
     (after keeping a copy) when it does not match."""
-    data = objectstore.get_bytes_or_none(uri)
+    data = store.get_bytes_or_none(uri)
     if data is None:
         return None
     if (tamper := integrity.check(record, expected, data)) is not None:
-        quarantine(layout, uri, data)
+        quarantine(store, layout, uri, data)
         raise TamperError(tamper)
     return data
 
 
-def scorecard(layout: RunLayout, iteration: int, expected: str | None) -> Scorecard | None:
+def scorecard(
+    store: Store, layout: RunLayout, iteration: int, expected: str | None
+) -> Scorecard | None:
     record = f"the scorecard of iteration {iteration}"
-    data = read_verified(layout, layout.scorecard(iteration), record, expected)
+    data = read_verified(store, layout, layout.scorecard(iteration), record, expected)
     return None if data is None else Scorecard.model_validate_json(data)
 
 
@@ -111,7 +116,7 @@ def entry_bytes(entry: loop.LedgerEntry) -> bytes:
 
 
 def write_chain(
-    entries: Sequence[loop.LedgerEntry], head: ChainHead | None, layout: RunLayout
+    store: Store, entries: Sequence[loop.LedgerEntry], head: ChainHead | None, layout: RunLayout
 ) -> ChainHead | None:
     """Writes `entries` in order, write-once, each linked to the one before; returns the new
     head. A replayed decision finds its entries there and adopts them if they link (what is
@@ -124,10 +129,10 @@ def write_chain(
             linked = entry.model_copy(update={"previous": integrity.link(head)})
             data = entry_bytes(linked)
             try:
-                put_entry(layout, linked, data)
+                put_entry(store, layout, linked, data)
                 head = ChainHead(entry.sequence, integrity.sha256(data))
             except s3.AlreadyExists:
-                head = _adopt(layout, head, entry.sequence)
+                head = _adopt(store, layout, head, entry.sequence)
             written += 1
     except s3.ObjectStoreUnavailable as exc:
         if written:
@@ -136,32 +141,31 @@ def write_chain(
     return head
 
 
-def put_entry(layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
+def put_entry(store: Store, layout: RunLayout, entry: loop.LedgerEntry, data: bytes) -> None:
     """One entry, write-once, under its sequence number."""
-    objectstore.put_if_absent(layout.ledger(entry.sequence), data)
+    store.put_if_absent(layout.ledger(entry.sequence), data)
 
 
-def _adopt(layout: RunLayout, head: ChainHead | None, sequence: int) -> ChainHead:
+def _adopt(store: Store, layout: RunLayout, head: ChainHead | None, sequence: int) -> ChainHead:
     uri = layout.ledger(sequence)
-    stored = objectstore.get_bytes(uri)
+    stored = store.get_bytes(uri)
     adopted = integrity.adopt(head, sequence, stored)
     if adopted is None:
-        quarantine(layout, uri, stored)
+        quarantine(store, layout, uri, stored)
         why = "it does not carry the digest of the entry before it"
         raise TamperError(Tamper(f"ledger entry {sequence}", why, sequence))
     return adopted
 
 
-def read_ledger(layout: RunLayout, head: ChainHead | None) -> list[loop.LedgerEntry]:
+def read_ledger(store: Store, layout: RunLayout, head: ChainHead | None) -> list[loop.LedgerEntry]:
     """Every entry of the run's ledger, checked against the chain and its head."""
     stored = [
-        (info.uri, objectstore.get_bytes(info.uri))
-        for info in objectstore.iter_objects(layout.ledger_prefix())
+        (info.uri, store.get_bytes(info.uri)) for info in store.iter_objects(layout.ledger_prefix())
     ]
     if (tamper := integrity.verify_chain([data for _, data in stored], head)) is not None:
         if tamper.position is not None:
             for uri, data in stored[tamper.position : tamper.position + tamper.span]:
-                quarantine(layout, uri, data)
+                quarantine(store, layout, uri, data)
         raise TamperError(tamper)
     return [loop.LedgerEntry.model_validate_json(data) for _, data in stored]
 
