@@ -388,6 +388,50 @@ def operator_kubeconfig(crds: Cluster) -> Path:
     return path
 
 
+def runtime_emptied(rt: Any) -> Iterator[None]:
+    """Around one test of a module that reconciles in the test process with its own runtime
+    (`rt`): nothing cached from the last test (its objects are new), and the Events the test's
+    reconciles queued are sent before the next."""
+    caches = (rt.cache, rt.published_scenarios, rt.parsed_scenarios)
+    for cache in caches:
+        cache.clear()
+    yield
+    rt.events.flush(30)
+    for cache in caches:
+        cache.clear()
+
+
+@pytest.fixture
+def operator_store_env(object_store: ObjectStore) -> dict[str, str]:
+    """The store credentials `as_operator` gives operator code in the test process; a module
+    whose operator uses another store overrides this fixture."""
+    return object_store.env()
+
+
+@pytest.fixture
+def as_operator(
+    crds: Cluster,
+    operator_kubeconfig: Path,
+    operator_store_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[None]:
+    """Operator code in the test process talks to the API server as the chart's ServiceAccount
+    and to the store with `operator_store_env`; the test module's runtime (its `RT`) is emptied
+    around the test (`runtime_emptied`)."""
+    from modelsmith.runtime import kube
+
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
+    monkeypatch.setattr(
+        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(operator_kubeconfig)
+    )
+    for name, value in operator_store_env.items():
+        monkeypatch.setenv(name, value)
+    kube.api_client.cache_clear()
+    yield from runtime_emptied(request.module.RT)
+    kube.api_client.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def operator(
     crds: Cluster,
