@@ -402,6 +402,13 @@ def runtime_emptied(rt: Any) -> Iterator[None]:
 
 
 @pytest.fixture
+def own_runtime(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`runtime_emptied` for the test module's runtime (its `RT`): modules that reconcile
+    in-process with the admin's credentials (`operator_env`) name it in `usefixtures`."""
+    yield from runtime_emptied(request.module.RT)
+
+
+@pytest.fixture
 def operator_store_env(object_store: ObjectStore) -> dict[str, str]:
     """The store credentials `as_operator` gives operator code in the test process; a module
     whose operator uses another store overrides this fixture."""

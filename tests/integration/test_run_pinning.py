@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,19 +42,7 @@ RUN = "run"
 TARGET = "pinning-unpullable"
 EDITOR = "carol"
 
-pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
-
-
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    RT.parsed_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    RT.parsed_scenarios.clear()
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess, pytest.mark.usefixtures("own_runtime")]
 
 
 def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:
