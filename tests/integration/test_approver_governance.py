@@ -21,7 +21,7 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
-from testbed.waiting import wait_for
+from testbed.rbac import binding, granted, wait_until_allowed
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -48,43 +48,23 @@ OPTED_IN = {"modelsmith.io/serving-pointer": "true"}
 def _rbac(namespace: str) -> list[dict[str, Any]]:
     """alice edits the namespace as the chart's editor role lets her; everyone (and a bot
     ServiceAccount) may patch gates, as the chart's approver role grants."""
-    ref = "rbac.authorization.k8s.io"
-    people = [{"apiGroup": ref, "kind": "User", "name": u} for u in PEOPLE]
     bot = {"kind": "ServiceAccount", "name": BOT, "namespace": namespace}
-
-    def role(name: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
-        rules = [{"apiGroups": ["modelsmith.io"], "resources": resources, "verbs": verbs}]
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": rules,
-        }
-
-    def binding(name: str, kind: str, subjects: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": ref, "kind": kind, "name": name if kind == "Role" else "edit"},
-            "subjects": subjects,
-        }
-
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": {"name": BOT, "namespace": namespace},
         },
-        role(
+        *granted(
+            namespace,
             "modelsmith-editor",
+            PEOPLE[:1],
             ["benchmarks", "modelintakes", "iterationruns"],
             ["get", "list", "create", "update", "patch", "delete"],
         ),
-        binding("modelsmith-editor", "Role", people[:1]),
-        binding("alice-edit", "ClusterRole", people[:1]),
-        role("gate-approver", ["promotiongates"], ["get", "list", "patch"]),
-        binding("gate-approver", "Role", [*people, bot]),
+        binding(namespace, "alice-edit", PEOPLE[:1], cluster_role="edit"),
+        *granted(namespace, "gate-approver", [*PEOPLE, bot], ["promotiongates"],
+                 ["get", "list", "patch"]),
     ]
 
 
@@ -104,17 +84,9 @@ def team(crds: Cluster, namespace: str, operator_env: None) -> str:
     }
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
 
-    def ready() -> bool:
-        checks = [("create", "modelintakes", "alice"), ("patch", "promotiongates", "bob")]
-        return all(
-            crds.kubectl(
-                "auth", "can-i", verb, what, "-n", namespace, as_user=who, check=False
-            ).stdout.strip()
-            == "yes"
-            for verb, what, who in checks
-        )
-
-    wait_for(ready, 30, "RBAC for the test users")
+    wait_until_allowed(
+        crds, namespace, [("create", "modelintakes", "alice"), ("patch", "promotiongates", "bob")]
+    )
     return namespace
 
 

@@ -19,7 +19,7 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
-from testbed.waiting import wait_for
+from testbed.rbac import granted, wait_until_allowed
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -47,32 +47,9 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
     """A namespace with the sample gate, the serving ConfigMap serving an older model, and RBAC
     letting the test users annotate gates."""
     rbac = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["modelsmith.io"],
-                    "resources": ["promotiongates"],
-                    "verbs": ["get", "list", "patch"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "gate-approver",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                for user in APPROVERS
-            ],
-        },
+        *granted(
+            namespace, "gate-approver", APPROVERS, ["promotiongates"], ["get", "list", "patch"]
+        ),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -88,13 +65,7 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all(rbac))
     stage_gate(namespace, samples.gate(GATE, namespace))
 
-    def patchable() -> bool:
-        check = crds.kubectl(
-            "auth", "can-i", "patch", "promotiongates", "-n", namespace, as_user="bob", check=False
-        )
-        return check.stdout.strip() == "yes"
-
-    wait_for(patchable, 30, "RBAC for the test users")
+    wait_until_allowed(crds, namespace, [("patch", "promotiongates", "bob")])
     return namespace
 
 

@@ -21,6 +21,7 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.rbac import binding, granted, wait_until_allowed
 from testbed.waiting import wait_for
 
 # This module's own runtime: its reconciles run here, in the test process.
@@ -45,29 +46,12 @@ def _forget_staged_runs() -> Iterator[None]:
 def _rbac(namespace: str) -> list[dict[str, Any]]:
     """alice edits the namespace (ClusterRole edit plus the chart's editor rules); alice and bob
     may sign gates."""
-    ref = "rbac.authorization.k8s.io"
-    user = {"apiGroup": ref, "kind": "User"}
-
-    def role(name: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
-        rules = [{"apiGroups": ["modelsmith.io"], "resources": resources, "verbs": verbs}]
-        meta = {"name": name, "namespace": namespace}
-        return {"apiVersion": f"{ref}/v1", "kind": "Role", "metadata": meta, "rules": rules}
-
-    def binding(name: str, kind: str, role_name: str, users: list[str]) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": ref, "kind": kind, "name": role_name},
-            "subjects": [{**user, "name": u} for u in users],
-        }
-
     return [
-        role("modelsmith-editor", ["iterationruns"], ["get", "list", "create", "patch", "delete"]),
-        binding("modelsmith-editor", "Role", "modelsmith-editor", ["alice"]),
-        binding("alice-edit", "ClusterRole", "edit", ["alice"]),
-        role("gate-approver", ["promotiongates"], ["get", "list", "patch"]),
-        binding("gate-approver", "Role", "gate-approver", ["alice", "bob"]),
+        *granted(namespace, "modelsmith-editor", ["alice"], ["iterationruns"],
+                 ["get", "list", "create", "patch", "delete"]),
+        binding(namespace, "alice-edit", ["alice"], cluster_role="edit"),
+        *granted(namespace, "gate-approver", ["alice", "bob"], ["promotiongates"],
+                 ["get", "list", "patch"]),
     ]
 
 
@@ -87,17 +71,9 @@ def team(crds: Cluster, namespace: str, operator_env: None) -> str:
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
     stage_gate(namespace, samples.gate(GATE, namespace))
 
-    def ready() -> bool:
-        checks = [("delete", "iterationruns", "alice"), ("patch", "promotiongates", "bob")]
-        return all(
-            crds.kubectl(
-                "auth", "can-i", verb, what, "-n", namespace, as_user=who, check=False
-            ).stdout.strip()
-            == "yes"
-            for verb, what, who in checks
-        )
-
-    wait_for(ready, 30, "RBAC for the test users")
+    wait_until_allowed(
+        crds, namespace, [("delete", "iterationruns", "alice"), ("patch", "promotiongates", "bob")]
+    )
     return namespace
 
 
