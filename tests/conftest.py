@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from kubernetes import client
@@ -54,6 +54,10 @@ from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
 from testbed.operator import INPROCESS_PREFIX, OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
+
+if TYPE_CHECKING:
+    # Operator code is imported inside the fixtures that use it, as elsewhere in this file.
+    from modelsmith.runtime.core import Runtime
 
 CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue", "jobset")
 _startup = pytest.StashKey[dict[str, float]]()
@@ -324,15 +328,24 @@ def operator_env(
     server."""
     from modelsmith.runtime import kube
 
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    _operator_code_env(monkeypatch, cluster.kubeconfig, object_store.env())
+    yield
+    kube.api_client.cache_clear()
+
+
+def _operator_code_env(
+    monkeypatch: pytest.MonkeyPatch, kubeconfig: Path, store_env: dict[str, str]
+) -> None:
+    """Points operator code in the test process at `kubeconfig` and the store of `store_env`."""
+    from modelsmith.runtime import kube
+
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     # The client reads KUBECONFIG once, when it is imported.
     monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig)
+        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
     )
-    for name, value in object_store.env().items():
+    for name, value in store_env.items():
         monkeypatch.setenv(name, value)
-    kube.api_client.cache_clear()
-    yield
     kube.api_client.cache_clear()
 
 
@@ -388,7 +401,7 @@ def operator_kubeconfig(crds: Cluster) -> Path:
     return path
 
 
-def runtime_emptied(rt: Any) -> Iterator[None]:
+def runtime_emptied(rt: Runtime) -> Iterator[None]:
     """Around one test of a module that reconciles in the test process with its own runtime
     (`rt`): nothing cached from the last test (its objects are new), and the Events the test's
     reconciles queued are sent before the next."""
@@ -428,13 +441,7 @@ def as_operator(
     around the test (`runtime_emptied`)."""
     from modelsmith.runtime import kube
 
-    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
-    monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(operator_kubeconfig)
-    )
-    for name, value in operator_store_env.items():
-        monkeypatch.setenv(name, value)
-    kube.api_client.cache_clear()
+    _operator_code_env(monkeypatch, operator_kubeconfig, operator_store_env)
     yield from runtime_emptied(request.module.RT)
     kube.api_client.cache_clear()
 
