@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
@@ -35,11 +35,9 @@ def _forget_staged_runs() -> Iterator[None]:
     forget_staged_runs()
 
 
-SERVING = "support-triage-serving"
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 PEOPLE = ("alice", "bob", "carol")
 BOT = "approver-bot"
 OPTED_IN = {"modelsmith.io/serving-pointer": "true"}
@@ -71,17 +69,7 @@ def _rbac(namespace: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def team(crds: Cluster, namespace: str, operator_env: None) -> str:
     """alice's namespace, with an opted-in serving pointer."""
-    pointer = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": SERVING,
-            "namespace": namespace,
-            "labels": OPTED_IN,
-            "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-        },
-        "data": {"model": OLD_MODEL},
-    }
+    pointer = serving_pointer(namespace)
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
 
     wait_until_allowed(

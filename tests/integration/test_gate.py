@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.runtime import kube
@@ -37,8 +37,6 @@ GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
 OTHER_PREFIX = "fedcba987654"
-SERVING = "support-triage-serving"
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 APPROVERS = ("alice", "bob", "carol", "mallory")
 
 
@@ -50,17 +48,7 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
         *granted(
             namespace, "gate-approver", APPROVERS, ["promotiongates"], ["get", "list", "patch"]
         ),
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": SERVING,
-                "namespace": namespace,
-                "labels": {"modelsmith.io/serving-pointer": "true"},  # opted in
-                "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-            },
-            "data": {"model": OLD_MODEL},
-        },
+        serving_pointer(namespace),
     ]
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all(rbac))
     stage_gate(namespace, samples.gate(GATE, namespace))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.runtime import kube
@@ -32,8 +32,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
-SERVING = "support-triage-serving"
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 ELSEWHERE = "s3://attacker-bucket/models/backdoored/"
 
 
@@ -57,17 +55,7 @@ def _rbac(namespace: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def team(crds: Cluster, namespace: str, operator_env: None) -> str:
-    pointer = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": SERVING,
-            "namespace": namespace,
-            "labels": {"modelsmith.io/serving-pointer": "true"},
-            "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-        },
-        "data": {"model": OLD_MODEL},
-    }
+    pointer = serving_pointer(namespace)
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
     stage_gate(namespace, samples.gate(GATE, namespace))
 
