@@ -50,6 +50,12 @@ class TinyShape:
     heads are far larger than random ones; this stands in for that."""
 
 
+MICRO = TinyShape(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, vocab_size=300
+)
+"""A smaller model still, for unit tests of the trainer and evaluator on one core."""
+
+
 def corpus(scenarios: Sequence[Scenario]) -> list[str]:
     """Every text the model will see or be asked to produce: rendered prompts, inputs,
     references and the criteria's expected values."""
@@ -100,18 +106,14 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     )
 
 
-def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = None) -> Path:
-    """Writes the model and tokenizer to `out` and returns it."""
+def llama(tokenizer: Any, shape: TinyShape) -> Any:
+    """A Llama of `shape` over `tokenizer`'s vocabulary, its weights drawn from `shape.seed`."""
     import torch
     import transformers
 
     hub: Any = transformers
-
-    shape = shape or TinyShape()
-    tokenizer = build_tokenizer(corpus(scenarios), shape.vocab_size)
-    vocab = len(tokenizer)
     config = hub.LlamaConfig(
-        vocab_size=vocab,
+        vocab_size=len(tokenizer),
         hidden_size=shape.hidden_size,
         intermediate_size=shape.intermediate_size,
         num_hidden_layers=shape.num_hidden_layers,
@@ -127,6 +129,20 @@ def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = No
     model = hub.LlamaForCausalLM(config)
     with torch.no_grad():
         model.lm_head.weight.mul_(shape.head_scale)
+    return model
+
+
+def build(scenarios: Sequence[Scenario], out: Path, shape: TinyShape | None = None) -> Path:
+    """Writes the model and tokenizer to `out` and returns it."""
+    import transformers
+
+    hub: Any = transformers
+
+    shape = shape or TinyShape()
+    tokenizer = build_tokenizer(corpus(scenarios), shape.vocab_size)
+    vocab = len(tokenizer)
+    model = llama(tokenizer, shape)
+    config = model.config
     model.generation_config = hub.GenerationConfig(
         bos_token_id=config.bos_token_id,
         eos_token_id=config.eos_token_id,

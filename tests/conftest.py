@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from kubernetes import client
@@ -54,6 +54,10 @@ from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
 from testbed.operator import INPROCESS_PREFIX, OperatorProcess
 from testbed.waiting import log_tails, tail, wait_for
+
+if TYPE_CHECKING:
+    # Operator code is imported inside the fixtures that use it, as elsewhere in this file.
+    from modelsmith.runtime.core import Runtime
 
 CLUSTER_FIXTURES = ("cluster", "namespace", "node_control", "kueue", "gpu_queue", "jobset")
 _startup = pytest.StashKey[dict[str, float]]()
@@ -324,15 +328,24 @@ def operator_env(
     server."""
     from modelsmith.runtime import kube
 
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    _operator_code_env(monkeypatch, cluster.kubeconfig, object_store.env())
+    yield
+    kube.api_client.cache_clear()
+
+
+def _operator_code_env(
+    monkeypatch: pytest.MonkeyPatch, kubeconfig: Path, store_env: dict[str, str]
+) -> None:
+    """Points operator code in the test process at `kubeconfig` and the store of `store_env`."""
+    from modelsmith.runtime import kube
+
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     # The client reads KUBECONFIG once, when it is imported.
     monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig)
+        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
     )
-    for name, value in object_store.env().items():
+    for name, value in store_env.items():
         monkeypatch.setenv(name, value)
-    kube.api_client.cache_clear()
-    yield
     kube.api_client.cache_clear()
 
 
@@ -386,6 +399,51 @@ def operator_kubeconfig(crds: Cluster) -> Path:
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+def runtime_emptied(rt: Runtime) -> Iterator[None]:
+    """Around one test of a module that reconciles in the test process with its own runtime
+    (`rt`): nothing cached from the last test (its objects are new), and the Events the test's
+    reconciles queued are sent before the next."""
+    caches = (rt.cache, rt.published_scenarios, rt.parsed_scenarios)
+    for cache in caches:
+        cache.clear()
+    yield
+    rt.events.flush(30)
+    for cache in caches:
+        cache.clear()
+
+
+@pytest.fixture
+def own_runtime(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`runtime_emptied` for the test module's runtime (its `RT`): modules that reconcile
+    in-process with the admin's credentials (`operator_env`) name it in `usefixtures`."""
+    yield from runtime_emptied(request.module.RT)
+
+
+@pytest.fixture
+def operator_store_env(object_store: ObjectStore) -> dict[str, str]:
+    """The store credentials `as_operator` gives operator code in the test process; a module
+    whose operator uses another store overrides this fixture."""
+    return object_store.env()
+
+
+@pytest.fixture
+def as_operator(
+    crds: Cluster,
+    operator_kubeconfig: Path,
+    operator_store_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[None]:
+    """Operator code in the test process talks to the API server as the chart's ServiceAccount
+    and to the store with `operator_store_env`; the test module's runtime (its `RT`) is emptied
+    around the test (`runtime_emptied`)."""
+    from modelsmith.runtime import kube
+
+    _operator_code_env(monkeypatch, operator_kubeconfig, operator_store_env)
+    yield from runtime_emptied(request.module.RT)
+    kube.api_client.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -91,20 +91,19 @@ def run_ours(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int) -> Sid
 def run_trl(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int, scratch: Path) -> Side:
     import datasets
     from transformers import PrinterCallback, TrainerCallback
-    from trl import SFTTrainer
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling, SFTTrainer
 
     collator = DataCollatorForLanguageModeling(pad_token_id=pad_id)
     tokens = [0]
 
     def counting(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = collator(rows)
+        batch: dict[str, Any] = collator(rows)
         tokens[0] += int(batch["attention_mask"].sum())
         return batch
 
     losses: list[float] = []
 
-    class Losses(TrainerCallback):  # type: ignore[misc]
+    class Losses(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
@@ -121,7 +120,9 @@ def run_trl(model: Any, encoded: list[Any], recipe: Recipe, pad_id: int, scratch
         data_collator=counting,
         callbacks=[Losses()],
     )
-    trainer.remove_callback(PrinterCallback)  # its per-step log lines would bury the table
+    # transformers leaves remove_callback unannotated; this is its type.
+    remove: Callable[[type[TrainerCallback]], None] = trainer.remove_callback
+    remove(PrinterCallback)  # its per-step log lines would bury the table
     began = time.perf_counter()
     trainer.train()
     return Side(tokens[0], time.perf_counter() - began, losses, trainer.model)
@@ -131,7 +132,7 @@ def _trl_config(recipe: Recipe, scratch: Path) -> Any:
     """TRL's settings for the trainer's own schedule: the same warm-up, cosine decay to the same
     final share, clipping and precision, one log line per step and nothing saved."""
     import torch
-    from trl import SFTConfig
+    from trl.trainer.sft_config import SFTConfig
 
     from modelsmith_trainer.train import (
         FINAL_LR_SHARE,

@@ -16,16 +16,38 @@ from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
 from modelsmith.contract.layout import RunLayout, StoreLocation, for_gate, for_run, run_key
 from modelsmith.controllers.gate.guard import uid_digest
+from modelsmith.controllers.gate.pointer import CANDIDATE_ANNOTATION
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
 from modelsmith.runtime.settings import OperatorSettings
+from modelsmith.serving import POINTER_LABEL
 from testbed.cluster import Cluster
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
 
 _RUNS: set[tuple[str, str, str]] = set()
+
+
+SERVING = "support-triage-serving"
+OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
+
+
+def serving_pointer(namespace: str) -> dict[str, Any]:
+    """The team's serving ConfigMap `SERVING`, opted in to promotion, serving an older model
+    (`OLD_MODEL`, candidate support-triage-v1)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": SERVING,
+            "namespace": namespace,
+            "labels": {POINTER_LABEL: "true"},
+            "annotations": {CANDIDATE_ANNOTATION: "support-triage-v1"},
+        },
+        "data": {"model": OLD_MODEL},
+    }
 
 
 def forget_staged_runs() -> None:

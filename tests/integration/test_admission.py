@@ -18,6 +18,7 @@ from modelsmith.evidence.admission import (
     approval_policy_yaml,
 )
 from testbed.cluster import Cluster
+from testbed.rbac import granted, wait_until_allowed
 from testbed.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -81,50 +82,12 @@ def gate(policy: Cluster, namespace: str) -> str:
         {"role": "engineering-owner", "users": ["bob"]},
     ]
     policy.kubectl("create", "-f", "-", input=yaml.safe_dump(manifest))
-    rbac = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["modelsmith.io"],
-                    "resources": ["promotiongates"],
-                    "verbs": ["get", "list", "patch", "update"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "gate-approver",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                for user in USERS
-            ],
-        },
-    ]
+    rbac = granted(
+        namespace, "gate-approver", USERS, ["promotiongates"], ["get", "list", "patch", "update"]
+    )
     policy.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
 
-    def patchable() -> bool:
-        check = policy.kubectl(
-            "auth",
-            "can-i",
-            "patch",
-            "promotiongates",
-            "-n",
-            namespace,
-            as_user="mallory",
-            check=False,
-        )
-        return check.stdout.strip() == "yes"
-
-    wait_for(patchable, 30, "RBAC for the test users")
+    wait_until_allowed(policy, namespace, [("patch", "promotiongates", "mallory")])
     return namespace
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
@@ -21,7 +21,7 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
-from testbed.waiting import wait_for
+from testbed.rbac import binding, granted, wait_until_allowed
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -35,11 +35,9 @@ def _forget_staged_runs() -> Iterator[None]:
     forget_staged_runs()
 
 
-SERVING = "support-triage-serving"
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 PEOPLE = ("alice", "bob", "carol")
 BOT = "approver-bot"
 OPTED_IN = {"modelsmith.io/serving-pointer": "true"}
@@ -48,73 +46,35 @@ OPTED_IN = {"modelsmith.io/serving-pointer": "true"}
 def _rbac(namespace: str) -> list[dict[str, Any]]:
     """alice edits the namespace as the chart's editor role lets her; everyone (and a bot
     ServiceAccount) may patch gates, as the chart's approver role grants."""
-    ref = "rbac.authorization.k8s.io"
-    people = [{"apiGroup": ref, "kind": "User", "name": u} for u in PEOPLE]
     bot = {"kind": "ServiceAccount", "name": BOT, "namespace": namespace}
-
-    def role(name: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
-        rules = [{"apiGroups": ["modelsmith.io"], "resources": resources, "verbs": verbs}]
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": rules,
-        }
-
-    def binding(name: str, kind: str, subjects: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": ref, "kind": kind, "name": name if kind == "Role" else "edit"},
-            "subjects": subjects,
-        }
-
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": {"name": BOT, "namespace": namespace},
         },
-        role(
+        *granted(
+            namespace,
             "modelsmith-editor",
+            PEOPLE[:1],
             ["benchmarks", "modelintakes", "iterationruns"],
             ["get", "list", "create", "update", "patch", "delete"],
         ),
-        binding("modelsmith-editor", "Role", people[:1]),
-        binding("alice-edit", "ClusterRole", people[:1]),
-        role("gate-approver", ["promotiongates"], ["get", "list", "patch"]),
-        binding("gate-approver", "Role", [*people, bot]),
+        binding(namespace, "alice-edit", PEOPLE[:1], cluster_role="edit"),
+        *granted(namespace, "gate-approver", [*PEOPLE, bot], ["promotiongates"],
+                 ["get", "list", "patch"]),
     ]
 
 
 @pytest.fixture
 def team(crds: Cluster, namespace: str, operator_env: None) -> str:
     """alice's namespace, with an opted-in serving pointer."""
-    pointer = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": SERVING,
-            "namespace": namespace,
-            "labels": OPTED_IN,
-            "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-        },
-        "data": {"model": OLD_MODEL},
-    }
+    pointer = serving_pointer(namespace)
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
 
-    def ready() -> bool:
-        checks = [("create", "modelintakes", "alice"), ("patch", "promotiongates", "bob")]
-        return all(
-            crds.kubectl(
-                "auth", "can-i", verb, what, "-n", namespace, as_user=who, check=False
-            ).stdout.strip()
-            == "yes"
-            for verb, what, who in checks
-        )
-
-    wait_for(ready, 30, "RBAC for the test users")
+    wait_until_allowed(
+        crds, namespace, [("create", "modelintakes", "alice"), ("patch", "promotiongates", "bob")]
+    )
     return namespace
 
 

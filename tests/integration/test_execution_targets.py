@@ -28,6 +28,7 @@ import yaml
 
 from modelsmith.api import samples
 from modelsmith.targets import admission
+from testbed import rbac
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -97,13 +98,7 @@ def editor(policy: Cluster, namespace: str) -> Iterator[str]:
     roles = _chart_user_roles(policy, release)
     manifest = "\n---\n".join(yaml.safe_dump(d) for d in roles)
     policy.kubectl("apply", "-f", "-", input=manifest)
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "editors", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EDITOR}],
-    }
+    binding = rbac.binding(namespace, "editors", [EDITOR], cluster_role="edit")
     policy.kubectl("apply", "-f", "-", input=json.dumps(binding))
 
     def can_write_intakes() -> bool:

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
-from testbed.waiting import wait_for
+from testbed.rbac import granted, wait_until_allowed
 
 # This module's own runtime: its reconciles run here, in the test process.
 RT = Runtime()
@@ -37,8 +37,6 @@ GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
 OTHER_PREFIX = "fedcba987654"
-SERVING = "support-triage-serving"
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 APPROVERS = ("alice", "bob", "carol", "mallory")
 
 
@@ -47,54 +45,15 @@ def gate_ns(crds: Cluster, namespace: str, operator_env: None) -> str:
     """A namespace with the sample gate, the serving ConfigMap serving an older model, and RBAC
     letting the test users annotate gates."""
     rbac = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["modelsmith.io"],
-                    "resources": ["promotiongates"],
-                    "verbs": ["get", "list", "patch"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "gate-approver", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "gate-approver",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                for user in APPROVERS
-            ],
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": SERVING,
-                "namespace": namespace,
-                "labels": {"modelsmith.io/serving-pointer": "true"},  # opted in
-                "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-            },
-            "data": {"model": OLD_MODEL},
-        },
+        *granted(
+            namespace, "gate-approver", APPROVERS, ["promotiongates"], ["get", "list", "patch"]
+        ),
+        serving_pointer(namespace),
     ]
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all(rbac))
     stage_gate(namespace, samples.gate(GATE, namespace))
 
-    def patchable() -> bool:
-        check = crds.kubectl(
-            "auth", "can-i", "patch", "promotiongates", "-n", namespace, as_user="bob", check=False
-        )
-        return check.stdout.strip() == "yes"
-
-    wait_for(patchable, 30, "RBAC for the test users")
+    wait_until_allowed(crds, namespace, [("patch", "promotiongates", "bob")])
     return namespace
 
 

@@ -19,6 +19,7 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.rbac import granted, wait_until_allowed
 from testbed.waiting import wait_for
 
 # This module's own runtime: its reconciles run here, in the test process.
@@ -38,34 +39,14 @@ SERVING = "support-triage-serving"
 OPERATOR_SA = "system:serviceaccount:modelsmith-system:modelsmith-operator"
 
 
-def _role(namespace: str, name: str, users: list[str], rules: list[dict[str, Any]]) -> list[Any]:
-    return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": rules,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u} for u in users
-            ],
-        },
-    ]
-
-
 @pytest.fixture
 def gates_ns(crds: Cluster, namespace: str, operator_kubeconfig: Any) -> str:
     """alice and bob may sign gates; mallory, a namespace editor, was also granted gate create
     by an extra Role; the serving ConfigMap serves an older model."""
-    gates = {"apiGroups": ["modelsmith.io"], "resources": ["promotiongates"]}
+    gates = ["promotiongates"]
     docs = [
-        *_role(namespace, "signers", ["alice", "bob"], [{**gates, "verbs": ["get", "patch"]}]),
-        *_role(namespace, "gate-maker", ["mallory"], [{**gates, "verbs": ["create", "get"]}]),
+        *granted(namespace, "signers", ["alice", "bob"], gates, ["get", "patch"]),
+        *granted(namespace, "gate-maker", ["mallory"], gates, ["create", "get"]),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -74,17 +55,8 @@ def gates_ns(crds: Cluster, namespace: str, operator_kubeconfig: Any) -> str:
         },
     ]
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-    for user, verb in (("alice", "patch"), ("mallory", "create")):
-        wait_for(
-            lambda u=user, v=verb: (
-                crds.kubectl(
-                    "auth", "can-i", v, "promotiongates", "-n", namespace, as_user=u, check=False
-                ).stdout.strip()
-                == "yes"
-            ),
-            30,
-            f"RBAC for {user}",
-        )
+    checks = [("patch", "promotiongates", "alice"), ("create", "promotiongates", "mallory")]
+    wait_until_allowed(crds, namespace, checks)
     return namespace
 
 

@@ -35,7 +35,6 @@ from modelsmith.contract.layout import RunLayout, run_key
 from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.run import jobcredentials
 from modelsmith.controllers.run.reconcile import reconcile
-from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.seaweedfs import ROLE_ARN, SeaweedFS
@@ -59,11 +58,18 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 
 
 @pytest.fixture
-def as_operator_on_seaweedfs(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The operator's store credentials (the caller STS trusts with the Jobs' role)."""
-    for name, value in seaweedfs.env().items():
+def operator_store_env(seaweedfs: SeaweedFS) -> dict[str, str]:
+    """The operator's store credentials (the caller STS trusts with the Jobs' role), for
+    `as_operator` too."""
+    return {**seaweedfs.env(), "MODELSMITH_BUCKET": seaweedfs.bucket}
+
+
+@pytest.fixture
+def as_operator_on_seaweedfs(
+    operator_store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in operator_store_env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODELSMITH_BUCKET", seaweedfs.bucket)
 
 
 def _job_client(seaweedfs: SeaweedFS, secret: dict[str, str]) -> Any:
@@ -128,27 +134,6 @@ def test_a_sessions_keys_write_only_the_iteration_its_policy_names(
                                 creds["SessionToken"])
     unscoped.put_object(Bucket=layout.bucket, Key=layout.iteration(7) + "eval/x.json", Body=b"{}")
     assert _refused(unscoped, layout.bucket, layout.ledger_prefix() + "000001.json")
-
-
-@pytest.fixture
-def as_operator(
-    crds: Cluster, operator_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch,
-    as_operator_on_seaweedfs: None,
-) -> Iterator[None]:
-    """Operator code in the test process talks to the API server as the chart's ServiceAccount
-    and to SeaweedFS with the operator's credentials."""
-    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
-    monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(operator_kubeconfig)
-    )
-    kube.api_client.cache_clear()
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    kube.api_client.cache_clear()
-    RT.cache.clear()
-    RT.published_scenarios.clear()
 
 
 @pytest.mark.cluster

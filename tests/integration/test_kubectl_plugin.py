@@ -169,6 +169,21 @@ def kubectl_modelsmith(
     return code, captured.out, captured.err
 
 
+def sign(
+    cluster: Cluster,
+    capsys: pytest.CaptureFixture[str],
+    verb: str,
+    role: str,
+    namespace: str,
+    *extra: str,
+    context: str = "admin",
+) -> tuple[int, str, str]:
+    """`kubectl modelsmith approve|reject <gate> --role <role> -n <namespace> <extra>`."""
+    return kubectl_modelsmith(
+        cluster, capsys, verb, GATE, "--role", role, "-n", namespace, *extra, context=context
+    )
+
+
 def gate_annotations_of(cluster: Cluster, namespace: str) -> dict[str, str]:
     gate = json.loads(cluster.kubectl("get", "gate", GATE, "-n", namespace, "-o", "json").stdout)
     result: dict[str, str] = gate["metadata"].get("annotations") or {}
@@ -217,17 +232,7 @@ def test_evidence_shows_the_gate(
 def test_approve_with_own_credentials(
     cluster: Cluster, objects: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = kubectl_modelsmith(
-        cluster,
-        capsys,
-        "approve",
-        GATE,
-        "--role",
-        "domain-owner",
-        "-n",
-        objects,
-        context="alice",
-    )
+    code, out, err = sign(cluster, capsys, "approve", "domain-owner", objects, context="alice")
     assert code == 0, err
     assert f"{GATE}: domain-owner approved by alice on evidence {EVIDENCE}" in out
     value = f"approved:alice:{EVIDENCE}"
@@ -244,38 +249,15 @@ def test_approve_and_reject_through_impersonation(
     cluster: Cluster, objects: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The admin acts as bob: the annotation names bob, the user the API server sees."""
-    code, out, err = kubectl_modelsmith(
-        cluster,
-        capsys,
-        "reject",
-        GATE,
-        "--role",
-        "engineering-owner",
-        "-n",
-        objects,
-        "--as",
-        "bob",
-        "--as-group",
-        "engineering-owners",
-    )
+    impersonated = ("--as", "bob", "--as-group", "engineering-owners")
+    code, out, err = sign(cluster, capsys, "reject", "engineering-owner", objects, *impersonated)
     assert code == 0, err
     assert "engineering-owner rejected by bob" in out
     assert (
         gate_annotations_of(cluster, objects)["approval.modelsmith.io/engineering-owner"]
         == f"rejected:bob:{EVIDENCE}"
     )
-    code, out, err = kubectl_modelsmith(
-        cluster,
-        capsys,
-        "approve",
-        GATE,
-        "--role",
-        "engineering-owner",
-        "-n",
-        objects,
-        "--as",
-        "bob",
-    )
+    code, out, err = sign(cluster, capsys, "approve", "engineering-owner", objects, "--as", "bob")
     assert code == 0, err
     assert f"(replaces the earlier sign-off rejected:bob:{EVIDENCE})" in out
     assert (
@@ -287,17 +269,7 @@ def test_approve_and_reject_through_impersonation(
 def test_refusal_prints_the_api_servers_message(
     cluster: Cluster, objects: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = kubectl_modelsmith(
-        cluster,
-        capsys,
-        "approve",
-        GATE,
-        "--role",
-        "domain-owner",
-        "-n",
-        objects,
-        context="mallory",
-    )
+    code, out, err = sign(cluster, capsys, "approve", "domain-owner", objects, context="mallory")
     assert code == 1
     assert out == ""
     assert "the API server refused" in err
@@ -308,9 +280,7 @@ def test_refusal_prints_the_api_servers_message(
 def test_role_outside_the_chain_is_refused_before_writing(
     cluster: Cluster, objects: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = kubectl_modelsmith(
-        cluster, capsys, "approve", GATE, "--role", "cfo", "-n", objects, context="alice"
-    )
+    code, _, err = sign(cluster, capsys, "approve", "cfo", objects, context="alice")
     assert code == 2
     assert "not in the approver chain" in err
     assert not any(k.startswith("approval.") for k in gate_annotations_of(cluster, objects))
@@ -345,17 +315,7 @@ def test_rollback_only_of_a_promoted_gate(
     assert "rollback requested by bob" in out
     assert gate_annotations_of(cluster, objects)["modelsmith.io/rollback"] == "bob"
 
-    code, _, err = kubectl_modelsmith(
-        cluster,
-        capsys,
-        "approve",
-        GATE,
-        "--role",
-        "domain-owner",
-        "-n",
-        objects,
-        context="alice",
-    )
+    code, _, err = sign(cluster, capsys, "approve", "domain-owner", objects, context="alice")
     assert code == 1 and "is Promoted: there is nothing left to sign off" in err
 
 
@@ -409,32 +369,12 @@ def test_approval_policy_decides_who_signs(
             timeout=60,
             description="the approval policy to be active",
         )
-        code, out, err = kubectl_modelsmith(
-            cluster,
-            capsys,
-            "approve",
-            GATE,
-            "--role",
-            "domain-owner",
-            "-n",
-            objects,
-            context="bob",
-        )
+        code, out, err = sign(cluster, capsys, "approve", "domain-owner", objects, context="bob")
         assert code == 1 and out == ""
         assert "the API server refused" in err and "ValidatingAdmissionPolicy" in err, err
         assert "approval.modelsmith.io/domain-owner" not in gate_annotations_of(cluster, objects)
 
-        code, _, err = kubectl_modelsmith(
-            cluster,
-            capsys,
-            "approve",
-            GATE,
-            "--role",
-            "domain-owner",
-            "-n",
-            objects,
-            context="alice",
-        )
+        code, _, err = sign(cluster, capsys, "approve", "domain-owner", objects, context="alice")
         assert code == 0, err
         assert (
             gate_annotations_of(cluster, objects)["approval.modelsmith.io/domain-owner"]

@@ -6,16 +6,12 @@ ServiceAccount's own token and RBAC."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from kubernetes import client
 from staged import launchable_run
 
 from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from modelsmith.controllers.run.reconcile import reconcile
-from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
@@ -28,30 +24,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 
 RUN = "run"
 OPERATOR_SA = f"system:serviceaccount:{OPERATOR_NAMESPACE}:modelsmith-operator"
-
-
-@pytest.fixture
-def as_operator(
-    crds: Cluster,
-    object_store: ObjectStore,
-    operator_kubeconfig: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[None]:
-    """Operator code in the test process talks to the API server as the chart's ServiceAccount."""
-    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
-    monkeypatch.setattr(
-        "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(operator_kubeconfig)
-    )
-    for name, value in object_store.env().items():
-        monkeypatch.setenv(name, value)
-    kube.api_client.cache_clear()
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    kube.api_client.cache_clear()
-    RT.cache.clear()
-    RT.published_scenarios.clear()
 
 
 def _can(cluster: Cluster, verb: str, resource: str, namespace: str) -> bool:

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from modelsmith.controllers.run.trainingdata import write_training_material
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import condition, set_condition
 from modelsmith.runtime.core import Runtime
+from testbed import rbac
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 
@@ -46,19 +46,7 @@ RUN = "run"
 TARGET = "pinning-unpullable"
 EDITOR = "carol"
 
-pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
-
-
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    RT.parsed_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    RT.parsed_scenarios.clear()
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess, pytest.mark.usefixtures("own_runtime")]
 
 
 def _get(plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -303,22 +291,9 @@ def test_training_data_is_pinned_and_trained_on_as_pinned(
 
 
 def _edit_rights(cluster: Cluster, namespace: str, user: str) -> None:
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": f"{user}-edit", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
+    binding = rbac.binding(namespace, f"{user}-edit", [user], cluster_role="edit")
     cluster.kubectl("apply", "-f", "-", input=json.dumps(binding))
-    for _ in range(100):
-        can = cluster.kubectl(
-            "auth", "can-i", "patch", "configmaps", "-n", namespace, as_user=user, check=False
-        )
-        if can.stdout.strip() == "yes":
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{user} cannot edit ConfigMaps in {namespace}")
+    rbac.wait_until_allowed(cluster, namespace, [("patch", "configmaps", user)])
 
 
 def _job_gone(namespace: str, name: str) -> bool:

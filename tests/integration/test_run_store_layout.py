@@ -29,17 +29,7 @@ RT = Runtime()
 RUN = "run"
 
 # Reconciled here, in a namespace the session's operator process leaves alone (conftest).
-pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
-
-
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    RT.cache.clear()
-    RT.published_scenarios.clear()
+pytestmark = [pytest.mark.cluster, pytest.mark.inprocess, pytest.mark.usefixtures("own_runtime")]
 
 
 @pytest.fixture

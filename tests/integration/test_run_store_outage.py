@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,17 +43,7 @@ NOOP_TARGET = "store-outage-noop"
 
 
 # Reconciled here, in a namespace the session's operator process leaves alone (conftest).
-pytestmark = [pytest.mark.inprocess]
-
-
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    RT.cache.clear()
-    RT.published_scenarios.clear()
-    yield
-    RT.events.flush(30)
-    RT.cache.clear()
-    RT.published_scenarios.clear()
+pytestmark = [pytest.mark.inprocess, pytest.mark.usefixtures("own_runtime")]
 
 
 def _closed_port() -> int:

@@ -19,6 +19,7 @@ import botocore.exceptions
 import pytest
 
 from modelsmith.contract import objectstore, s3
+from testbed import rbac
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for
@@ -185,13 +186,7 @@ def test_a_namespace_editor_who_reads_the_jobs_secret_cannot_rewrite_records(
     editor, impersonated) holds the Jobs' credential. The store refuses it the records and still
     takes the iteration outputs."""
     cluster.kubectl("apply", "-f", "-", input=json.dumps(object_store.job_secret(namespace)))
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "editors", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EDITOR}],
-    }
+    binding = rbac.binding(namespace, "editors", [EDITOR], cluster_role="edit")
     cluster.kubectl("apply", "-f", "-", input=json.dumps(binding))
 
     def read_secret() -> dict[str, str] | None:

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 import yaml
-from staged import forget_staged_runs, gate_layout, stage_gate
+from staged import OLD_MODEL, SERVING, forget_staged_runs, gate_layout, serving_pointer, stage_gate
 
 from modelsmith.api import samples
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.rbac import binding, granted, wait_until_allowed
 from testbed.waiting import wait_for
 
 # This module's own runtime: its reconciles run here, in the test process.
@@ -31,8 +32,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.inprocess]
 GATE = "support-triage-run-1-iter-3"
 RUN = "support-triage-run-1"
 PREFIX = samples.SAMPLE_DIGEST.removeprefix("sha256:")[:12]
-SERVING = "support-triage-serving"
-OLD_MODEL = "s3://modelsmith/models/support-triage-v1/"
 ELSEWHERE = "s3://attacker-bucket/models/backdoored/"
 
 
@@ -45,59 +44,24 @@ def _forget_staged_runs() -> Iterator[None]:
 def _rbac(namespace: str) -> list[dict[str, Any]]:
     """alice edits the namespace (ClusterRole edit plus the chart's editor rules); alice and bob
     may sign gates."""
-    ref = "rbac.authorization.k8s.io"
-    user = {"apiGroup": ref, "kind": "User"}
-
-    def role(name: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
-        rules = [{"apiGroups": ["modelsmith.io"], "resources": resources, "verbs": verbs}]
-        meta = {"name": name, "namespace": namespace}
-        return {"apiVersion": f"{ref}/v1", "kind": "Role", "metadata": meta, "rules": rules}
-
-    def binding(name: str, kind: str, role_name: str, users: list[str]) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{ref}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": ref, "kind": kind, "name": role_name},
-            "subjects": [{**user, "name": u} for u in users],
-        }
-
     return [
-        role("modelsmith-editor", ["iterationruns"], ["get", "list", "create", "patch", "delete"]),
-        binding("modelsmith-editor", "Role", "modelsmith-editor", ["alice"]),
-        binding("alice-edit", "ClusterRole", "edit", ["alice"]),
-        role("gate-approver", ["promotiongates"], ["get", "list", "patch"]),
-        binding("gate-approver", "Role", "gate-approver", ["alice", "bob"]),
+        *granted(namespace, "modelsmith-editor", ["alice"], ["iterationruns"],
+                 ["get", "list", "create", "patch", "delete"]),
+        binding(namespace, "alice-edit", ["alice"], cluster_role="edit"),
+        *granted(namespace, "gate-approver", ["alice", "bob"], ["promotiongates"],
+                 ["get", "list", "patch"]),
     ]
 
 
 @pytest.fixture
 def team(crds: Cluster, namespace: str, operator_env: None) -> str:
-    pointer = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": SERVING,
-            "namespace": namespace,
-            "labels": {"modelsmith.io/serving-pointer": "true"},
-            "annotations": {"modelsmith.io/candidate": "support-triage-v1"},
-        },
-        "data": {"model": OLD_MODEL},
-    }
+    pointer = serving_pointer(namespace)
     crds.kubectl("create", "-f", "-", input=yaml.safe_dump_all([*_rbac(namespace), pointer]))
     stage_gate(namespace, samples.gate(GATE, namespace))
 
-    def ready() -> bool:
-        checks = [("delete", "iterationruns", "alice"), ("patch", "promotiongates", "bob")]
-        return all(
-            crds.kubectl(
-                "auth", "can-i", verb, what, "-n", namespace, as_user=who, check=False
-            ).stdout.strip()
-            == "yes"
-            for verb, what, who in checks
-        )
-
-    wait_for(ready, 30, "RBAC for the test users")
+    wait_until_allowed(
+        crds, namespace, [("delete", "iterationruns", "alice"), ("patch", "promotiongates", "bob")]
+    )
     return namespace
 
 

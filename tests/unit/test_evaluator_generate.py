@@ -3,6 +3,7 @@ the attention mask keep rows apart, and every answer ends at its own end token."
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -22,27 +23,12 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def small() -> tuple[Any, Any]:
-    import transformers
-
-    hub: Any = transformers
     torch.set_num_threads(1)  # a micro model gains nothing from more, and the suite shares cores
-    tokenizer = tiny_model.build_tokenizer([*PROMPTS, "queue: billing. queue: none."], 300)
-    config = hub.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(7)
-    model = hub.LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(20)  # peaked enough that rounding never flips a token
-    return model, tokenizer
+    texts = [*PROMPTS, "queue: billing. queue: none."]
+    tokenizer = tiny_model.build_tokenizer(texts, tiny_model.MICRO.vocab_size)
+    # Its head peaked enough that rounding never flips a token.
+    shape = dataclasses.replace(tiny_model.MICRO, seed=7, head_scale=20)
+    return tiny_model.llama(tokenizer, shape).eval(), tokenizer
 
 
 def test_batches_answer_like_single_prompts(small: tuple[Any, Any]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from policy_checks import assert_variables_defined_before_use
 
 from modelsmith.api.common import GROUP, VERSION
 from modelsmith.api.gate_annotations import APPROVAL_ANNOTATION_PREFIX, parse_approval_annotation
@@ -49,15 +50,7 @@ def test_the_policy_names_a_served_version_of_the_crd() -> None:
 
 def test_variables_are_defined_before_use() -> None:
     policy, _ = approval_policy_manifests()
-    defined: set[str] = set()
-    for variable in policy["spec"]["variables"]:
-        used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
-        assert used <= defined, (variable["name"], used - defined)
-        defined.add(variable["name"])
-    for validation in policy["spec"]["validations"]:
-        for key in ("expression", "messageExpression"):
-            used = set(re.findall(r"variables\.(\w+)", validation[key]))
-            assert used <= defined, (key, used - defined)
+    assert_variables_defined_before_use(policy)
 
 
 def test_every_validation_explains_itself() -> None:

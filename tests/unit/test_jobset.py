@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from job_samples import rendered_job
+
 from modelsmith import loop
 from modelsmith.api.target import ExecutionTargetSpec
 from modelsmith.controllers.intake.decide import ExecutionSeen, multi_node_check
-from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL, LABEL_RUN, render_job
+from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL, LABEL_RUN
 from modelsmith.controllers.run.jobset_manifest import (
     COMPLETION_INDEX,
     MAX_NAME,
@@ -23,7 +25,6 @@ from modelsmith.controllers.run.jobset_observe import (
     jobset_observation,
     jobset_outcome,
 )
-from modelsmith.runtime.settings import OperatorSettings
 from modelsmith.targets.resolve import Resolved
 from modelsmith_trainer import launch
 
@@ -47,20 +48,7 @@ def _target(**overrides: Any) -> ExecutionTargetSpec:
 
 
 def _jobset(target: ExecutionTargetSpec, gpus: int = 0) -> dict[str, Any]:
-    job = render_job(
-        name=STEP,
-        run_name="r",
-        run_namespace="ns",
-        run_uid="uid-1",
-        kind="train",
-        iteration=1,
-        attempt=1,
-        spec_json='{"iteration": 1}',
-        target=target,
-        gpu_count=gpus,
-        settings=OperatorSettings(),
-    )
-    return render_jobset(job, 2)
+    return render_jobset(rendered_job(target, name=STEP, gpu_count=gpus), 2)
 
 
 def test_the_jobset_runs_the_training_pod_on_every_node() -> None:

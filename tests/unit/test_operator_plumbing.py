@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from job_samples import rendered_job
+
 from modelsmith import loop
 from modelsmith.api.target import ExecutionTargetSpec, Toleration
 from modelsmith.contract.layout import StoreLocation, for_run, run_key
-from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL, render_job
+from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL
 from modelsmith.controllers.run.state import state_from_status, status_from_state
-from modelsmith.runtime.settings import OperatorSettings
 from modelsmith.runtime.status import merge_patch
 
 
@@ -48,19 +49,7 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
         priority_class_name="training",
         kueue_queue="team-a",
     )
-    job = render_job(
-        name="r-i1-train-a1",
-        run_name="r",
-        run_namespace="ns",
-        run_uid="uid-1",
-        kind="train",
-        iteration=1,
-        attempt=1,
-        spec_json='{"iteration": 1}',
-        target=target,
-        gpu_count=2,
-        settings=OperatorSettings(),
-    )
+    job = rendered_job(target)
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     # The admin's pinned image, never one an intake names.
@@ -88,19 +77,7 @@ def test_job_carries_target_placement_and_secret_references_only() -> None:
 def test_job_tells_the_images_its_cpu_request_in_whole_cores() -> None:
     from testbed import podenv
 
-    job = render_job(
-        name="r-i1-train-a1",
-        run_name="r",
-        run_namespace="ns",
-        run_uid="uid-1",
-        kind="train",
-        iteration=1,
-        attempt=1,
-        spec_json="{}",
-        target=_target(cpu_request="1500m"),
-        gpu_count=2,
-        settings=OperatorSettings(),
-    )
+    job = rendered_job(_target(cpu_request="1500m"), spec_json="{}")
     pod = job["spec"]["template"] | {"metadata": {"name": "p", "namespace": "ns"}}
     keys = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"}
     secret = {"kind": "Secret", "stringData": keys}
@@ -110,18 +87,12 @@ def test_job_tells_the_images_its_cpu_request_in_whole_cores() -> None:
 
 
 def test_job_in_another_namespace_has_no_owner_reference() -> None:
-    job = render_job(
+    job = rendered_job(
+        _target(job_namespace="gpu-pool"),
         name="r-i0-eval-a1",
-        run_name="r",
-        run_namespace="ns",
-        run_uid="uid-1",
         kind="eval",
         iteration=0,
-        attempt=1,
         spec_json="{}",
-        target=_target(job_namespace="gpu-pool"),
-        gpu_count=2,
-        settings=OperatorSettings(),
     )
     assert job["metadata"]["namespace"] == "gpu-pool"
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == (

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import re
-
 import yaml
+from policy_checks import assert_variables_defined_before_use
 
 from modelsmith.request_admission import (
     INTAKE_APPROVERS,
@@ -41,14 +40,8 @@ def test_each_policy_is_bound_as_a_hard_deny() -> None:
 
 def test_variables_are_defined_before_use_and_every_rule_explains_itself() -> None:
     for policy in request_policy_manifests()[::2]:
-        defined: set[str] = set()
-        for variable in policy["spec"]["variables"]:
-            used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
-            assert used <= defined, (variable["name"], used - defined)
-            defined.add(variable["name"])
+        assert_variables_defined_before_use(policy)
         for validation in policy["spec"]["validations"]:
-            for key in ("expression", "messageExpression"):
-                assert set(re.findall(r"variables\.(\w+)", validation[key])) <= defined
             assert validation["message"] and validation["reason"] == "Forbidden"
 
 

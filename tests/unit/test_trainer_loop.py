@@ -3,6 +3,7 @@ untouched, a full fine-tune moves every weight, and the artefacts name no local 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -31,27 +32,10 @@ EXAMPLES = [
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    import transformers
-
-    hub: Any = transformers
     torch.set_num_threads(1)  # a micro model gains nothing from more, and the suite shares cores
     texts = [e.text_prompt + e.reference for e in EXAMPLES]
-    tokenizer = tiny_model.build_tokenizer(texts, 300)
-    config = hub.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = hub.LlamaForCausalLM(config)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(8)
+    tokenizer = tiny_model.build_tokenizer(texts, tiny_model.MICRO.vocab_size)
+    model = tiny_model.llama(tokenizer, dataclasses.replace(tiny_model.MICRO, seed=0))
     directory = tmp_path_factory.mktemp("micro")
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

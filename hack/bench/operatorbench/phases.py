@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client
 
-from modelsmith.loop.decide import REQUEUE_WHILE_WAITING
+from modelsmith.loop.step import REQUEUE_WHILE_WAITING
 from operatorbench import profiling, workload
 from operatorbench.observe import (
     AuditLog,

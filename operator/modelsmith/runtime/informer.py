@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from modelsmith.engines import JOBSET_API_VERSION
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import Cache
 
@@ -49,7 +50,7 @@ class Resource:
 
 JOBS = Resource("jobs", kube.BATCH)
 PODS = Resource("pods", kube.CORE)
-JOBSETS = Resource("jobsets", "jobset.x-k8s.io/v1alpha2")
+JOBSETS = Resource("jobsets", JOBSET_API_VERSION)
 """Where multi-node training steps run. Watched whether or not the API is served: where JobSet
 is not installed the listing fails and is retried with backoff, so JobSet installed later is
 watched without a restart."""

@@ -15,6 +15,7 @@ from modelsmith.contract import integrity, s3
 from modelsmith.controllers.gate.decide import Decision
 from modelsmith.controllers.gate.outcomes import (
     OBJECT_STORE_UNAVAILABLE,
+    ROLLBACK_CONDITION,
     Failure,
     belongs,
     blocked,
@@ -24,7 +25,6 @@ from modelsmith.controllers.gate.outcomes import (
     promoted,
     promotion_document,
     refusal_blocker,
-    rollback_condition,
     rollback_document,
     rollback_failed,
     rolled_back,
@@ -51,6 +51,7 @@ from modelsmith.controllers.gate.records import (
 from modelsmith.controllers.gate.status import write
 from modelsmith.controllers.run.trust import TamperError
 from modelsmith.runtime import kube
+from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
 from modelsmith.runtime.surface import ObjectName
 from modelsmith.serving import ServingRefusal
@@ -226,15 +227,25 @@ def _rollback_blocked(
             f"the rollback of candidate {label} waits for the object store, where it is "
             "recorded before the serving pointer changes"
         )
-        status["conditions"] = rollback_condition(
-            old.get("conditions"), False, OBJECT_STORE_UNAVAILABLE, message, generation
+        status["conditions"] = set_condition(
+            old.get("conditions"),
+            ROLLBACK_CONDITION,
+            False,
+            OBJECT_STORE_UNAVAILABLE,
+            message,
+            generation,
         )
         write(rt, body, old, status)
         return rt.settings.requeue_seconds * 2
     status["blockers"] = [blocker.wire()]
     status["rollback"].update(state=RollbackState.FAILED.value, by=by)
-    status["conditions"] = rollback_condition(
-        old.get("conditions"), False, blocker.reason, blocker.message, generation
+    status["conditions"] = set_condition(
+        old.get("conditions"),
+        ROLLBACK_CONDITION,
+        False,
+        blocker.reason,
+        blocker.message,
+        generation,
     )
     write(rt, body, old, status)
     return rt.settings.requeue_seconds * 6

@@ -24,8 +24,8 @@ from modelsmith.controllers.gate.approvals import UNKNOWN_ROLE, ChainVerdict, ev
 from modelsmith.controllers.gate.outcomes import (
     APPROVED,
     AWAITING_APPROVAL,
+    PROMOTED_CONDITION,
     PROMOTING,
-    promoted_condition,
     rollback_failed,
 )
 from modelsmith.runtime.conditions import set_condition
@@ -95,8 +95,9 @@ def decide(view: GateView) -> Decision:
 
     status = chain_status(view, verdict)
     first = first_blocker(verdict)
-    status["conditions"] = promoted_condition(
+    status["conditions"] = set_condition(
         status.get("conditions"),
+        PROMOTED_CONDITION,
         False,
         first.reason if first else AWAITING_APPROVAL,
         first.message if first else f"{verdict.summary} approvals",
@@ -134,8 +135,9 @@ def _promote(view: GateView, chain: dict[str, Any], approvals: list[Approval]) -
         "blockers": [],  # only UnknownRole could remain, and it stops nothing
     }
     signed = ", ".join(f"{a.role} ({a.user})" for a in approvals)
-    status["conditions"] = promoted_condition(
+    status["conditions"] = set_condition(
         status.get("conditions", view.status.get("conditions")),
+        PROMOTED_CONDITION,
         False,
         PROMOTING,
         f"approved by {signed}; updating the serving pointer",

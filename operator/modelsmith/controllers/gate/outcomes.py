@@ -26,6 +26,8 @@ from modelsmith.serving import SERVING_TARGET_MISSING, ServingRefusal
 PROMOTION_SCHEMA = "modelsmith.io/promotion-record/v1"
 ROLLBACK_SCHEMA = "modelsmith.io/rollback-record/v1"
 
+PROMOTED_CONDITION = "Promoted"
+"""The condition a gate ends in: True once promoted, else why not (yet), or rolled back."""
 ROLLBACK_CONDITION = "RolledBack"
 """The condition a rollback request ends in: True once rolled back, else why not (yet)."""
 
@@ -88,31 +90,16 @@ def refusal_blocker(refusal: ServingRefusal) -> Blocker:
     return Blocker(kind=BlockerKind.GOVERNANCE, reason=refusal.reason, message=refusal.message)
 
 
-def promoted_condition(
-    conditions: list[dict[str, Any]] | None,
-    value: bool,
-    reason: str,
-    message: str,
-    generation: int | None,
-) -> list[dict[str, Any]]:
-    return set_condition(conditions, "Promoted", value, reason, message, generation)
-
-
-def rollback_condition(
-    conditions: list[dict[str, Any]] | None,
-    value: bool,
-    reason: str,
-    message: str,
-    generation: int | None,
-) -> list[dict[str, Any]]:
-    return set_condition(conditions, ROLLBACK_CONDITION, value, reason, message, generation)
-
-
 def blocked(status: dict[str, Any], blocker: Blocker, generation: int | None) -> dict[str, Any]:
     """Approved, but promotion cannot finish now: the status that says why."""
     status = {**status, "blockers": [blocker.wire()]}
-    status["conditions"] = promoted_condition(
-        status.get("conditions"), False, blocker.reason, blocker.message, generation
+    status["conditions"] = set_condition(
+        status.get("conditions"),
+        PROMOTED_CONDITION,
+        False,
+        blocker.reason,
+        blocker.message,
+        generation,
     )
     return status
 
@@ -197,8 +184,8 @@ def promoted(
     }
     signed = ", ".join(f"{a['role']} ({a['user']})" for a in record["approvals"])
     message = f"candidate {gate.spec.candidate.label} is now served, approved by {signed}"
-    status["conditions"] = promoted_condition(
-        status.get("conditions"), True, PROMOTED, message, generation
+    status["conditions"] = set_condition(
+        status.get("conditions"), PROMOTED_CONDITION, True, PROMOTED, message, generation
     )
     return status
 
@@ -212,7 +199,9 @@ def rollback_failed(
 ) -> dict[str, Any]:
     """The rollback was refused: the serving pointer stays as it is, and status says why."""
     rollback = {**(status.get("rollback") or {}), "state": RollbackState.FAILED.value, "by": by}
-    failed = rollback_condition(conditions, False, ROLLBACK_FAILED, message, generation)
+    failed = set_condition(
+        conditions, ROLLBACK_CONDITION, False, ROLLBACK_FAILED, message, generation
+    )
     return {**status, "rollback": rollback, "conditions": failed}
 
 
@@ -297,8 +286,12 @@ def rolled_back(
         f"candidate {label} was rolled back at the request of {record['requestedBy']}; "
         f"{what} is served again"
     )
-    conditions = promoted_condition(conditions, False, ROLLED_BACK, message, generation)
-    status["conditions"] = rollback_condition(conditions, True, ROLLED_BACK, message, generation)
+    conditions = set_condition(
+        conditions, PROMOTED_CONDITION, False, ROLLED_BACK, message, generation
+    )
+    status["conditions"] = set_condition(
+        conditions, ROLLBACK_CONDITION, True, ROLLED_BACK, message, generation
+    )
     return status
 
 

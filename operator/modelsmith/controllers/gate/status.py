@@ -10,6 +10,7 @@ from modelsmith.controllers.gate.outcomes import (
     APPROVED,
     AWAITING_APPROVAL,
     PROMOTED,
+    PROMOTED_CONDITION,
     PROMOTING,
     ROLLBACK_CONDITION,
     ROLLED_BACK,
@@ -20,8 +21,8 @@ from modelsmith.runtime.transitions import Transitions
 NORMAL_REASONS = {AWAITING_APPROVAL, APPROVED, PROMOTING, PROMOTED, ROLLED_BACK}
 """The reasons of a gate on its way; any other (a blocker, a failed rollback) is a Warning."""
 TRANSITIONS = Transitions(
-    headline="Promoted",
-    conditions=("Approved", "Promoted", ROLLBACK_CONDITION),
+    headline=PROMOTED_CONDITION,
+    conditions=("Approved", PROMOTED_CONDITION, ROLLBACK_CONDITION),
     warning=lambda _, moved: moved.get("reason") not in NORMAL_REASONS,
     phase="state",
     # A new message under the same reason tells a sign-off (or its expiry) while the gate

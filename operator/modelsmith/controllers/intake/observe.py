@@ -13,9 +13,8 @@ from modelsmith.controllers.intake.decide import (
     Observed,
     ServingSeen,
 )
-from modelsmith.controllers.run import jobset_read
-from modelsmith.controllers.run.kueue import KUEUE
 from modelsmith.controllers.run.staging import staged_chain
+from modelsmith.engines import KUEUE, jobset_installed
 from modelsmith.runtime import kube
 from modelsmith.serving import SYSTEM_NAMESPACES
 from modelsmith.targets.resolve import resolve
@@ -63,7 +62,7 @@ def execution(
     found, cluster_queue = (
         kueue_queue(target.kueue_queue, exec_ns) if target.kueue_queue else (False, None)
     )
-    served = jobset_read.installed() if node_count > 1 else True
+    served = jobset_installed() if node_count > 1 else True
     return ExecutionSeen(exec_ns, ns_ok, sa_ok, gpus, found, cluster_queue, served)
 
 

@@ -12,9 +12,8 @@ import hashlib
 import re
 from typing import Any, Final
 
-API_GROUP: Final = "jobset.x-k8s.io"
-API_VERSION: Final = f"{API_GROUP}/v1alpha2"
-API_PATH: Final = f"/apis/{API_VERSION}"
+from modelsmith.engines import JOBSET_API_VERSION
+
 PLURAL: Final = "jobsets"
 REPLICATED_JOB: Final = "node"
 """Short on purpose: pod host names are <jobset>-<replicated job>-<job index>-<pod index>."""
@@ -96,4 +95,9 @@ def render_jobset(job: dict[str, Any], nodes: int) -> dict[str, Any]:
     }
     if spec.get("suspend"):
         jobset_spec["suspend"] = True
-    return {"apiVersion": API_VERSION, "kind": "JobSet", "metadata": metadata, "spec": jobset_spec}
+    return {
+        "apiVersion": JOBSET_API_VERSION,
+        "kind": "JobSet",
+        "metadata": metadata,
+        "spec": jobset_spec,
+    }

@@ -1,6 +1,6 @@
 """The API side of a run's JobSet (a training step on more than one node): finding it, its pods,
-deleting it when it is the run's own, and whether the cluster serves the JobSet API at all. What
-the objects mean is decided in `jobset_observe`."""
+deleting it when it is the run's own. What the objects mean is decided in `jobset_observe`;
+whether the cluster serves JobSets at all, in `engines`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ from typing import Any
 from modelsmith import loop
 from modelsmith.controllers.run import jobset_observe, observe
 from modelsmith.controllers.run.job_guard import RunIdentity
-from modelsmith.controllers.run.jobset_manifest import (
-    API_PATH,
-    API_VERSION,
-    JOBSET_NAME_LABEL,
-    PLURAL,
-    jobset_name,
-)
+from modelsmith.controllers.run.jobset_manifest import JOBSET_NAME_LABEL, PLURAL, jobset_name
 from modelsmith.controllers.run.kueue import observe_queue
+from modelsmith.engines import JOBSET_API_VERSION
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 
@@ -26,7 +21,7 @@ log = logging.getLogger("modelsmith.run")
 
 
 def _path(namespace: str, name: str = "") -> str:
-    return kube.path(API_VERSION, PLURAL, namespace, name)
+    return kube.path(JOBSET_API_VERSION, PLURAL, namespace, name)
 
 
 def cached(rt: Runtime, namespace: str, step: str) -> dict[str, Any] | None:
@@ -38,11 +33,6 @@ def read(namespace: str, step: str) -> dict[str, Any] | None:
     """The training step `step`'s JobSet from the API server; None when there is none, or no
     JobSet API."""
     return kube.find(_path(namespace, jobset_name(step)))
-
-
-def installed() -> bool:
-    """Whether the API server serves JobSets (the platform team installed JobSet)."""
-    return kube.find(API_PATH) is not None
 
 
 def create(namespace: str, manifest: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from modelsmith.controllers.run.job_manifest import KUEUE_QUEUE_LABEL
+from modelsmith.engines import KUEUE
 from modelsmith.loop.queue import QueueObservation, QueueState, ahead_of, read_workload
 from modelsmith.runtime import kube
 
-KUEUE: Final = "/apis/kueue.x-k8s.io/v1beta2"
 VISIBILITY: Final = "/apis/visibility.kueue.x-k8s.io/v1beta2"
 JOB_UID_LABEL: Final = "kueue.x-k8s.io/job-uid"
 
