@@ -94,11 +94,10 @@ def test_exit_codes_are_the_contracts() -> None:
     assert [int(c) for c in ExitCode] == list(range(10))
     assert ExitCode.CONTAMINATION.reason == "HeldoutContamination"
     assert ExitCode.FOREIGN_CREDENTIAL.reason == "ForeignCredential"
-    # The loop's words for the retryable exits name the same codes.
+    # The loop's exit constants name the same codes.
     assert (EXIT_OBJECT_STORE, EXIT_FOREIGN_CREDENTIAL) == (
         ExitCode.OBJECT_STORE_UNAVAILABLE, ExitCode.FOREIGN_CREDENTIAL)
-    refused = failed("j", ExitCode.FOREIGN_CREDENTIAL, reason="BackoffLimitExceeded")
-    assert failure_words(refused) == (
-        "exit code 9: the Job refused a store credential the operator did not mint; "
-        "BackoffLimitExceeded")
+    unreachable = failed("j", ExitCode.OBJECT_STORE_UNAVAILABLE, reason="BackoffLimitExceeded")
+    assert failure_words(unreachable) == (
+        "exit code 8: the Job could not reach the object store; BackoffLimitExceeded")
     assert len({c.reason for c in ExitCode}) == len(ExitCode)

@@ -552,6 +552,27 @@ def test_trainer_contamination_exit_blocks_on_quality() -> None:
     assert "Benchmark" in d.next_action
 
 
+def test_a_replaced_store_credential_blocks_on_governance_until_a_person_retries() -> None:
+    # Exit 9: the Job found keys the operator did not mint. Retrying by itself would let whoever
+    # swaps the Secret spend the retry budget unseen.
+    sim = sim_in_training(max_attempts=5)
+    d = sim.step(sim.observe(job=failed(sim.job_name, 9)))
+    assert d.phase is Phase.BLOCKED and d.blocked_by is not None
+    assert (d.blocked_by.kind, d.blocked_by.reason) == (
+        BlockKind.GOVERNANCE,
+        Reason.CREDENTIAL_REPLACED,
+    )
+    assert d.launches == ()
+    assert "not the one the operator minted" in d.message
+    assert "security incident" in d.next_action and "modelsmith.io/retry" in d.next_action
+    d = sim.step(sim.observe(job=failed(sim.job_name, 9)))
+    assert (d.phase, d.transitioned, d.launches) == (Phase.BLOCKED, False, ())
+
+    d = sim.step(sim.observe(job=failed(sim.job_name, 9), retry_request="r1"))
+    assert (d.phase, d.reason) == (Phase.TRAINING, Reason.RESUMED)
+    assert [j.name for j in d.launches] == ["demo-0a1b2c3d-i1-train-a2"]
+
+
 def test_contamination_reported_by_a_successful_job_blocks_too() -> None:
     sim = sim_in_training()
     d = sim.finish_job(contaminated=True)

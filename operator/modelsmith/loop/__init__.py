@@ -27,7 +27,9 @@ Choices the design left open:
   once that Job is gone; OperatorNotPermitted (the operator may not create Jobs there) once the
   operator may; both are polled, as no watch reports their end.
 - Exit codes 2, 3, 4, 5 and 7 fail the run at once (its own inputs are wrong); 6 blocks
-  (quality); anything else is retried up to maxAttempts, each attempt a new Job name.
+  (quality); 9 (the Job's store credential is not the one the operator minted) blocks
+  (governance, CredentialReplaced) until the retry annotation takes a new value; anything else
+  is retried up to maxAttempts, each attempt a new Job name.
 - Suspend stops new Jobs at once; a running Job finishes and its result is read on resume.
 - A Job the state names but the cluster does not show for `jobLostAfterSeconds` counts as a
   failed attempt; its name is deleted before the successor launches.

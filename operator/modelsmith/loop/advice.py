@@ -193,6 +193,12 @@ _FIXED: Final[dict[Reason, str]] = {
         "Find who created the Job that holds this run's Job name in the execution "
         "namespace and have it removed; the run then starts its own"
     ),
+    Reason.CREDENTIAL_REPLACED: (
+        "Treat it as a security incident: find who replaced the Job's credential Secret "
+        "(the API server's audit log names them) and take away their write access to "
+        f"Secrets in the namespace, then set the {RETRY_ANNOTATION} annotation on the run to "
+        "a new value: the next attempt gets a new credential"
+    ),
     Reason.INTAKE_MISSING: _REAPPLY_INTAKE,
     Reason.INTAKE_CHANGED: _REAPPLY_INTAKE,
     Reason.BENCHMARK_MISSING: (

@@ -50,6 +50,7 @@ def blocked(ctx: Context) -> Outcome:
         if job is not None and job.state in (JobState.PENDING, JobState.UNSCHEDULABLE):
             out.actions.append(DeleteJob(name=job.name))
         return out
+    retry_requested = obs.retry_request not in (None, s.retry_token)
     match b.reason:
         case Reason.OBJECT_STORE_UNAVAILABLE if obs.object_store_reachable:
             return resume(ctx, f"The object store is reachable again; {ctx.doing} continues.")
@@ -64,7 +65,7 @@ def blocked(ctx: Context) -> Outcome:
             )
         case Reason.QUEUE_INADMISSIBLE if not inadmissible(job):
             return resume(ctx, f"Kueue can admit {ctx.doing} again.")
-        case Reason.RETRY_BUDGET_EXHAUSTED if obs.retry_request not in (None, s.retry_token):
+        case Reason.RETRY_BUDGET_EXHAUSTED | Reason.CREDENTIAL_REPLACED if retry_requested:
             return _retry_on_request(ctx)
         case Reason.JOB_NAME_TAKEN if job is None or job.state is not JobState.FOREIGN:
             out = Outcome(

@@ -28,8 +28,6 @@ answer, so the run fails at once instead of spending its retry budget."""
 _RETRYABLE_WORDS: Final = {
     EXIT_UNEXPECTED: "an unexpected error",
     EXIT_OBJECT_STORE: "the Job could not reach the object store",
-    # Someone replaced the Job's own credential Secret; the next attempt gets a new one.
-    EXIT_FOREIGN_CREDENTIAL: "the Job refused a store credential the operator did not mint",
 }
 _CAMEL: Final = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 _SCENARIO_ID: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

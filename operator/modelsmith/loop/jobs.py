@@ -10,6 +10,7 @@ from modelsmith.loop.advice import capacity_message, capacity_problem, sentence,
 from modelsmith.loop.clusters import strongest_failure_cluster
 from modelsmith.loop.failures import (
     EXIT_CONTAMINATION,
+    EXIT_FOREIGN_CREDENTIAL,
     FATAL_EXITS,
     MAX_OVERLAPPING,
     container_start_wait,
@@ -218,6 +219,16 @@ def block_contaminated(ctx: Context, job: JobObservation) -> Outcome:
 def job_failed(ctx: Context, job: JobObservation) -> Outcome:
     if job.exit_code == EXIT_CONTAMINATION:
         return block_contaminated(ctx, job)
+    if job.exit_code == EXIT_FOREIGN_CREDENTIAL:
+        # Retrying on its own would let whoever swaps the Secret spend the retry budget
+        # unseen; a person decides when to go on, as for any other tamper.
+        return block_run(
+            ctx,
+            Reason.CREDENTIAL_REPLACED,
+            f"{sentence(ctx.doing)} refused its object-store credential: the Secret it read "
+            "is not the one the operator minted for it, so someone who may write Secrets in "
+            "the namespace replaced it. The Job wrote nothing.",
+        )
     if job.exit_code in FATAL_EXITS:
         reason, what = FATAL_EXITS[job.exit_code]
         return Outcome(

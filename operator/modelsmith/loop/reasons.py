@@ -54,6 +54,8 @@ class Reason(StrEnum):
     # Governance: whose Job it is, and where the operator may act.
     JOB_NAME_TAKEN = "JobNameTaken"
     OPERATOR_NOT_PERMITTED = "OperatorNotPermitted"
+    CREDENTIAL_REPLACED = "CredentialReplaced"
+    """A Job found a store credential the operator did not mint (contract/storecredential)."""
     # Governance of what the store holds (modelsmith.contract.integrity).
     EVIDENCE_TAMPERED = "EvidenceTampered"
     # Governance of where Jobs run (checked before every launch).
