@@ -64,6 +64,21 @@ def test_examples_apply(crds: Cluster, namespace: str) -> None:
             assert result.returncode == 0, f"{name}: {result.stderr}"
 
 
+def test_a_sharded_recipe_without_checkpoints_is_admitted(crds: Cluster, namespace: str) -> None:
+    # Its refusal with checkpoints is tests/invalid/run-sharding-with-checkpoints.yaml.
+    manifest = samples.run()
+    manifest["spec"]["recipe"] = {"sharding": "fsdp", "checkpointEverySteps": 0}
+    result = crds.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=_in_namespace(manifest, namespace),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_get_modelsmith_lists_all_four_kinds(crds: Cluster, namespace: str) -> None:
     for manifest in (samples.benchmark(), samples.intake(), samples.run(), samples.gate()):
         _create(crds, manifest, namespace)

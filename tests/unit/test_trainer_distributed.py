@@ -1,13 +1,16 @@
 """How several training processes split the recipe's batch: every example trained on exactly
-once per step, and loss shares whose average over processes is the whole batch's weighted mean."""
+once per step, and loss shares whose average over processes is the whole batch's weighted mean;
+and when they shard the model between them."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import ValidationError
 
+from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.data import Encoded, weighted_loss
-from modelsmith_trainer.distributed import Shard, collate_shard
+from modelsmith_trainer.distributed import Shard, applied_sharding, collate_shard
 
 BATCH = [
     Encoded(input_ids=[1, 5, 6], labels=[-100, 5, 6], weight=1.0),
@@ -46,3 +49,15 @@ def test_shares_average_to_the_batch_loss(processes: int) -> None:
         tokens += sliced["tokens"]
     assert float(sum(losses) / processes) == pytest.approx(float(expected), rel=1e-6)
     assert tokens == whole["tokens"] == 9
+
+
+def test_sharding_applies_only_with_more_than_one_process() -> None:
+    assert applied_sharding("fsdp", 2) == "fsdp"
+    assert applied_sharding("fsdp", 1) == "none"
+    assert applied_sharding("none", 4) == "none"
+
+
+def test_a_sharded_recipe_takes_no_checkpoints() -> None:
+    assert Recipe(sharding="fsdp", checkpoint_every_steps=0).sharding == "fsdp"
+    with pytest.raises(ValidationError, match="set checkpointEverySteps to 0"):
+        Recipe(sharding="fsdp")

@@ -6,7 +6,14 @@ its own slice of each, so the batch an optimiser step sees is the recipe's whate
 processes. DDP averages gradients over processes; each process therefore scales its slice's loss
 so that the average equals the gradient of the whole batch's weighted mean loss, the quantity a
 single process minimises. Rank and world size come from the environment torchrun sets (read by
-accelerate's Accelerator, which also joins the process group: gloo on CPUs, NCCL on GPUs)."""
+accelerate's Accelerator, which also joins the process group: gloo on CPUs, NCCL on GPUs).
+
+With the recipe's `sharding: fsdp` and more than one process, the model is sharded with torch's
+own FSDP (`fully_shard`, one group per decoder layer and one for the rest) instead of being
+replicated: each process then keeps only its share of the weights, gradients and optimiser
+state. Gradients are still averaged over processes, so the loss scaling above holds unchanged.
+torch's `fully_shard` is used rather than accelerate's FSDP plugin because accelerate applies
+the plugin only on accelerators, never with gloo on CPUs, where the tests train."""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import Any, cast
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from modelsmith.contract.recipe import Sharding
 from modelsmith_trainer.data import Encoded, collate
 
 
@@ -28,6 +36,37 @@ def make_accelerator(mixed_precision: str) -> Any:
     from accelerate import Accelerator
 
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+
+
+def applied_sharding(requested: Sharding, processes: int) -> Sharding:
+    """The sharding a training of `processes` processes runs with: a single process has no one
+    to share with, so it holds the whole model whatever the recipe asks."""
+    return requested if processes > 1 else "none"
+
+
+def shard_model(model: Any, device: Any) -> Any:
+    """`model` sharded across the process group (in place: the same object, its parameters now
+    each process's share). Decoder layers, the classes transformers names as never to be split,
+    are sharded one by one so that only one layer's weights are gathered whole at a time."""
+    from torch.distributed.fsdp import fully_shard
+
+    model.to(device)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layer_classes = set(getattr(base, "_no_split_modules", None) or ())
+    for module in list(model.modules()):
+        if type(module).__name__ in layer_classes:
+            fully_shard(module)
+    fully_shard(model)
+    return model
+
+
+def trainable_state(model: Any) -> dict[str, Any]:
+    """The trainable weights, whole and on the CPU, in the main process (empty in the others).
+    A sharded model's are gathered from every process, so every process must call this."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+    return get_model_state_dict(model, options=options)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def _train(
         init = models.fetch(store, spec.init_adapter, scratch / "init", "the initial adapter")
 
     # Heavy imports from here on.
-    from modelsmith_trainer.distributed import make_accelerator
+    from modelsmith_trainer.distributed import make_accelerator, trainable_state
     from modelsmith_trainer.train import mixed_precision
 
     threads = configure_torch_threads()
@@ -116,12 +116,14 @@ def _train(
     model, outcome = _run_training(
         store, spec, model, encoded, tokenizer.pad_token_id, accelerator, checkpoints
     )
+    # A sharded model's weights are gathered by every process, into the main one.
+    state = trainable_state(model) if outcome.sharding == "fsdp" else None
     # Every process trains; only the main one writes the candidate.
     if not accelerator.is_main_process:
         return {}
 
     artefact = scratch / "out" / "adapter"
-    save_artefact(model, tokenizer, spec, artefact)
+    save_artefact(model, tokenizer, spec, artefact, state)
     files = models.weight_files(artefact)
     lineage = _lineage(
         store, spec, base, init, models.weights_digest(files), raw, examples, prompt_format
@@ -265,6 +267,7 @@ def _result(
         train_seconds=round(outcome.seconds, 3),
         device=outcome.device,
         processes=outcome.processes,
+        sharding=outcome.sharding,
         trainable_parameters=outcome.trainable_parameters,
         total_parameters=outcome.total_parameters,
         artefact_bytes=artefact_bytes,
@@ -298,9 +301,17 @@ def _summary(
     }
 
 
-def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) -> None:
+def save_artefact(
+    model: Any,
+    tokenizer: Any,
+    spec: TrainSpec,
+    directory: Path,
+    state: dict[str, Any] | None = None,
+) -> None:
     """The adapter (safetensors and its config), or for a full fine-tune the whole model with
-    its tokenizer. Local paths never reach the artefact: the adapter names its base by label."""
+    its tokenizer. Local paths never reach the artefact: the adapter names its base by label.
+    `state`: the trained weights gathered whole, for a sharded model whose own parameters are
+    each only one process's share; the files are then the same as an unsharded model's."""
     directory.mkdir(parents=True, exist_ok=True)
     if spec.recipe.method == "lora":
         for config in model.peft_config.values():
@@ -314,11 +325,12 @@ def save_artefact(model: Any, tokenizer: Any, spec: TrainSpec, directory: Path) 
             directory,
             safe_serialization=True,
             save_embedding_layers="auto" if adapts_embeddings else False,
+            state_dict=state,
         )
         (directory / "README.md").unlink(missing_ok=True)  # a generated card, not ours
     else:
         model.config.name_or_path = spec.base_model.label
-        model.save_pretrained(directory, safe_serialization=True)
+        model.save_pretrained(directory, safe_serialization=True, state_dict=state)
         tokenizer.save_pretrained(directory)
 
 

@@ -4,7 +4,8 @@ weighted mean of the examples' reference-only losses.
 
 It runs under accelerate's Accelerator: one process on a CPU or a single GPU, or several
 processes under `accelerate launch` or `torchrun` (each then trains on its slice of every batch,
-and gradients are averaged across processes; see distributed.py)."""
+and gradients are averaged across processes; see distributed.py), each holding the whole model
+or, with the recipe's `sharding: fsdp`, a share of it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from modelsmith.contract.recipe import Recipe
+from modelsmith.contract.recipe import Recipe, Sharding
 from modelsmith_trainer import distributed
 from modelsmith_trainer.checkpoint import Checkpoints, Position
 from modelsmith_trainer.data import Encoded, weighted_loss
@@ -39,6 +40,7 @@ class TrainOutcome:
     seconds: float
     device: Literal["cpu", "gpu"]
     processes: int
+    sharding: Sharding
     trainable_parameters: int
     total_parameters: int
     resumed_from_step: int | None = None
@@ -103,6 +105,7 @@ class _Session:
     loader: Any
     trainable: int
     total_params: int
+    sharding: Sharding
     step: int = 0
     tokens: int = 0
     first_loss: float | None = None
@@ -153,7 +156,11 @@ def _prepare(
     accelerator: Any,
 ) -> _Session:
     """The seeded batch order, the optimiser and the learning-rate schedule, with the model and
-    optimiser handed to accelerate."""
+    optimiser handed to accelerate (or the model sharded, and the optimiser built over its
+    shares)."""
+    sharding = distributed.applied_sharding(recipe.sharding, accelerator.num_processes)
+    if sharding == "fsdp":
+        model = distributed.shard_model(model, accelerator.device)
     generator = torch.Generator().manual_seed(seed)
     shard = distributed.Shard(accelerator.process_index, accelerator.num_processes)
     loader = distributed.batches(
@@ -165,7 +172,11 @@ def _prepare(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, recipe.steps)
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if sharding == "fsdp":
+        # accelerate would wrap the sharded model in DDP on top; the optimiser is all it gets.
+        optimizer = accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     session = _Session(
         accelerator=accelerator,
@@ -176,14 +187,17 @@ def _prepare(
         loader=loader,
         trainable=sum(p.numel() for p in params),
         total_params=sum(p.numel() for p in model.parameters()),
+        sharding=sharding,
     )
     log.info(
-        "training %d of %d parameters for %d steps on %d example(s), %d process(es), %s",
+        "training %d of %d parameters for %d steps on %d example(s), %d process(es) (sharding "
+        "%s), %s",
         session.trainable,
         session.total_params,
         recipe.steps,
         len(examples),
         accelerator.num_processes,
+        sharding,
         accelerator.device,
     )
     return session
@@ -218,9 +232,11 @@ def _step(session: _Session, sliced: dict[str, Any]) -> None:
     batch = {name: tensor.to(accelerator.device) for name, tensor in sliced.items()}
     weights = batch.pop("weights")
     labels = batch.pop("labels")
-    logits = session.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).logits
+    # accelerate's mixed precision comes with `prepare`, which a sharded model skips.
+    with accelerator.autocast():
+        logits = session.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).logits
     loss = weighted_loss(logits, labels, weights) * share
     accelerator.backward(loss)
     accelerator.clip_grad_norm_(session.params, MAX_GRAD_NORM)
@@ -243,6 +259,7 @@ def _outcome(session: _Session, seconds: float, resumed_from_step: int | None) -
         seconds=seconds,
         device="gpu" if accelerator.device.type == "cuda" else "cpu",
         processes=accelerator.num_processes,
+        sharding=session.sharding,
         trainable_parameters=session.trainable,
         total_parameters=session.total_params,
         resumed_from_step=resumed_from_step,

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modelsmith.contract.recipe import Method, Recipe
+from modelsmith.contract.recipe import Method, Recipe, Sharding
 
 LINEAGE_SCHEMA: Final = "modelsmith.io/lineage/v1"
 TRAIN_RESULT_SCHEMA: Final = "modelsmith.io/train-result/v1"
@@ -214,6 +214,10 @@ class TrainResult(_Report):
     train_seconds: float
     device: Literal["cpu", "gpu"]
     processes: int = 1
+    sharding: Sharding = Field(
+        default="none",
+        description="The sharding training ran with: the recipe's, or none with one process.",
+    )
     trainable_parameters: int
     total_parameters: int
     artefact_bytes: int
