@@ -87,9 +87,13 @@ def clean_status(status: dict[str, Any], key: tuple[str, str, str] | None = None
         return status
     plural, namespace, name = key or (None, "", "")
     fixed = constrained_paths(plural)
-    strings = list(_walk(status, "$", None))
-    allowed = {namespace, name} | {s for p, k, s in strings if _kept(p, k, fixed)}
     sanitiser: Sanitiser | None = None
+
+    def allowing() -> Sanitiser:
+        # What the sanitiser may leave is gathered only for a status with a string to clean:
+        # most have none, and the walk over every string would be spent for nothing.
+        kept = {s for p, k, s in _walk(status, "$", None) if _kept(p, k, fixed)}
+        return Sanitiser().allowing(namespace, name, *kept)
 
     def clean(value: Any, path: str, key: str | None) -> Any:
         nonlocal sanitiser
@@ -98,7 +102,7 @@ def clean_status(status: dict[str, Any], key: tuple[str, str, str] | None = None
             # allowance can only take findings away.
             if _kept(path, key, fixed) or clean_text(value) == value:
                 return value
-            sanitiser = sanitiser or Sanitiser().allowing(*allowed)
+            sanitiser = sanitiser or allowing()
             return sanitiser.clean(value)
         if isinstance(value, dict):
             return {

@@ -107,14 +107,15 @@ def resolve(
     rt: Runtime,
     body: dict[str, Any],
     intake_body: dict[str, Any] | None,
+    live: ModelIntake | None,
     ready: bool,
     layout: RunLayout,
 ) -> Inputs:
     """The run's inputs. A run not started yet pins once its intake is ready (status records
     the pin when the decision starts it); a run started by an operator that did not pin pins
-    what there is now."""
+    what there is now. `live` is `intake_body` as validated by the caller (None: no intake);
+    the inputs name that same object when the run works on the live intake."""
     namespace = body["metadata"]["namespace"]
-    live = ModelIntake.model_validate(intake_body) if intake_body else None
     pin = pinned(body)
     started = bool((body.get("status") or {}).get("startedAt"))
     if pin is None:

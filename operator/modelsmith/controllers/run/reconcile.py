@@ -86,7 +86,7 @@ def _read(rt: Runtime, body: dict[str, Any], namespace: str, name: str) -> Readi
     )
     store, layout = _store_layout(rt, raw_status, target, namespace, name, owner.uid)
     readiness = intake_readiness(intake_body)
-    inputs = pinning.resolve(rt, body, intake_body, readiness.ready, layout)
+    inputs = pinning.resolve(rt, body, intake_body, live, readiness.ready, layout)
     if inputs.waiting is not None:
         readiness = loop.IntakeReadiness(ready=False, reason=inputs.waiting)
     if inputs.intake is not None and inputs.intake is not live:
