@@ -10,7 +10,10 @@ a Kueue queue, beside the same run on one node (an intake narrowing the target t
   the processes split each batch and average their gradients to the whole batch's
   (tests/integration/test_trainer_ddp.py shows the losses agree to float32 rounding);
 - its candidate's held-out and overall scores match the one-node run's within SCORE_TOLERANCE:
-  only a greedy decoding flipped by that rounding could move a score.
+  only a greedy decoding flipped by that rounding could move a score;
+- and the training taught the model something: its held-out score is above 0 and its overall
+  score above the base model's; its lineage.json records the two nodes and two processes it
+  trained on (the one-node run's, one and one).
 """
 
 from __future__ import annotations
@@ -66,12 +69,13 @@ def _assessed(cluster: Cluster, namespace: str, run: str) -> dict[str, Any] | No
     return found[0] if found and found[0].get("heldoutScore") is not None else None
 
 
-def _train_result(store: ObjectStore, namespace: str, run: str) -> dict[str, Any]:
-    """The iteration's candidate result.json (the run's prefix carries its run key)."""
+def _candidate(store: ObjectStore, namespace: str, run: str, name: str) -> dict[str, Any]:
+    """The iteration's candidate document `name` (result.json, lineage.json; the run's prefix
+    carries its run key)."""
     s3 = store.client()
     listed = s3.list_objects_v2(Bucket=store.bucket, Prefix=f"runs/{namespace}/{run}-")
     (key,) = [o["Key"] for o in listed.get("Contents") or []
-              if o["Key"].endswith("/iter-1/candidate/result.json")]  # fmt: skip
+              if o["Key"].endswith(f"/iter-1/candidate/{name}")]  # fmt: skip
     found: dict[str, Any] = json.loads(s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
     return found
 
@@ -117,11 +121,20 @@ def test_jobset_training_matches_one_process_and_is_admitted_as_one_workload(
     assert len(workloads) == 1, workloads
     assert [p["count"] for p in workloads[0]["spec"]["podSets"]] == [2]
 
-    trained_two = _train_result(object_store, namespace, TWO_NODES)
-    trained_one = _train_result(object_store, namespace, ONE_NODE)
+    trained_two = _candidate(object_store, namespace, TWO_NODES, "result.json")
+    trained_one = _candidate(object_store, namespace, ONE_NODE, "result.json")
     assert (trained_two["processes"], trained_one["processes"]) == (2, 1)
+    lineage_two = _candidate(object_store, namespace, TWO_NODES, "lineage.json")
+    lineage_one = _candidate(object_store, namespace, ONE_NODE, "lineage.json")
+    assert (lineage_two["nodes"], lineage_two["processes"]) == (2, 2), lineage_two
+    assert (lineage_one["nodes"], lineage_one["processes"]) == (1, 1), lineage_one
     assert trained_two["steps"] == trained_one["steps"] == 100
     loss_two, loss_one = trained_two["final_loss"], trained_one["final_loss"]
     assert abs(loss_two - loss_one) <= LOSS_TOLERANCE * loss_one, (loss_two, loss_one)
     assert abs(two["heldoutScore"] - one["heldoutScore"]) <= SCORE_TOLERANCE, (two, one)
     assert abs(two["score"] - one["score"]) <= SCORE_TOLERANCE, (two, one)
+    # Matching is not enough: the two-node training must also have taught the model something.
+    baseline = run_status(cluster, namespace, TWO_NODES)["scores"]["baseline"]
+    print(f"  two nodes: {two}; one node: {one}; baseline {baseline}")
+    assert two["heldoutScore"] > 0, two
+    assert two["score"] > baseline, (two, baseline)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from loop_sim import Sim, config, job
 
-from modelsmith.controllers.run.observe import capacity_status
+from modelsmith.controllers.run.capacity import capacity_status
 from modelsmith.controllers.run.target import Placement
 from modelsmith.loop import BlockKind, JobState, Phase, Reason
 from modelsmith.loop.queue import QueueObservation, QueueState, ahead_of, read_workload

@@ -11,8 +11,8 @@ import pytest
 
 from modelsmith.api import samples
 from modelsmith.api.intake import ModelIntake
+from modelsmith.controllers.run.capacity import capacity_status
 from modelsmith.controllers.run.observe import (
-    capacity_status,
     every_counted_pod_seen,
     job_event_matters,
     pod_event_matters,

@@ -12,7 +12,6 @@ import pytest
 from modelsmith.contract.exitcodes import ExitCode
 from modelsmith.controllers.run.observe import (
     candidates_not_ready,
-    capacity_status,
     contaminated,
     gate_observation,
     gpu_limits,
@@ -23,9 +22,7 @@ from modelsmith.controllers.run.observe import (
     requested_gpus,
     waiting,
 )
-from modelsmith.controllers.run.target import Placement
-from modelsmith.loop import GateOutcome, JobObservation, JobState
-from modelsmith.loop.queue import QueueObservation, QueueState
+from modelsmith.loop import GateOutcome, JobState
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 GPU = "nvidia.com/gpu"
@@ -316,74 +313,6 @@ def test_gate_observation_reads_state_next_role_and_first_blocker() -> None:
     )
     odd = gate_observation("g", {"status": {"state": "Approved", "blockers": ["text"]}})
     assert (odd.outcome, odd.blocker_reason) == (GateOutcome.APPROVED, None)
-
-
-# --- capacity, as status reports it --------------------------------------------------------------
-
-PLACEMENT = Placement(2, GPU)
-
-
-def _capacity(job: JobObservation | None, old: Any = None, **kw: Any) -> dict[str, Any]:
-    found = capacity_status(PLACEMENT, job, old, **kw)
-    assert found is not None
-    return found
-
-
-def test_an_unschedulable_job_is_explained_without_node_names() -> None:
-    message = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes"
-    job = JobObservation(
-        name="j", state=JobState.UNSCHEDULABLE, scheduler_message=message, nodes_not_ready=1
-    )
-    assert _capacity(job) == {
-        "gpusRequested": 2,
-        "resourceName": GPU,
-        "state": "Unschedulable",
-        "reason": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu: no schedulable node "
-        "has 2 free nvidia.com/gpu; 1 node(s) that could run it NotReady",
-    }
-    # A message about something else keeps its first sentence; a dot inside a name stays.
-    taint = "0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/x: }."
-    job = JobObservation(name="j", state=JobState.UNSCHEDULABLE, scheduler_message=taint)
-    assert _capacity(job)["reason"] == taint.rstrip(".")
-    silent = JobObservation(name="j", state=JobState.UNSCHEDULABLE)
-    assert _capacity(silent)["reason"] == "no node fits the Job"
-
-
-@pytest.mark.parametrize(
-    ("state", "shown"),
-    [
-        (JobState.PENDING, "Pending"),
-        (JobState.RUNNING, "Scheduled"),
-        (JobState.SUCCEEDED, "Scheduled"),
-        (JobState.FAILED, "Unknown"),
-        (JobState.NONE, "Unknown"),
-    ],
-)
-def test_the_jobs_state_becomes_its_capacity_state(state: JobState, shown: str) -> None:
-    found = _capacity(JobObservation(name="j", state=state))
-    assert (found["state"], found["reason"]) == (shown, "")
-
-
-def test_a_queued_job_shows_kueues_words_until_admitted_and_not_while_launching() -> None:
-    queued = QueueObservation(state=QueueState.QUEUED, queue="team/gpu", ahead=2, quota="2 gpu")
-    job = JobObservation(name="j", state=JobState.PENDING, queue=queued)
-    found = _capacity(job)
-    assert found["state"] == "Queued"
-    assert found["reason"] == "queued behind 2 workloads in team/gpu; quota 2 gpu"
-    assert (found["queue"], found["queueAhead"], found["queueQuota"]) == ("team/gpu", 2, "2 gpu")
-    admitted = queued.model_copy(update={"state": QueueState.ADMITTED})
-    found = _capacity(JobObservation(name="j", state=JobState.RUNNING, queue=admitted))
-    assert (found["state"], found["queue"]) == ("Scheduled", "team/gpu")
-    launching = _capacity(job, launching=True)
-    assert launching["state"] == "Pending" and "queue" not in launching
-
-
-def test_without_a_job_or_a_placement_the_old_capacity_stands() -> None:
-    old = {"state": "Scheduled", "reason": ""}
-    assert capacity_status(PLACEMENT, None, old) == old
-    assert capacity_status(None, None, old) == old
-    assert capacity_status(None, None, "junk") is None
-    assert _capacity(None)["state"] == "Unknown"
 
 
 def test_a_pending_never_ran_summary_uses_now_when_the_job_has_not_completed() -> None:

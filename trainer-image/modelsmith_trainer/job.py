@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from modelsmith.contract.jobspec import (
 )
 from modelsmith.contract.objectstore import Store
 from modelsmith_trainer import data, models, prompts
+from modelsmith_trainer.launch import node_count
 from modelsmith_trainer.runtime import JobFailure, configure_torch_threads
 
 if TYPE_CHECKING:
@@ -126,7 +128,15 @@ def _train(
     save_artefact(model, tokenizer, spec, artefact, state)
     files = models.weight_files(artefact)
     lineage = _lineage(
-        store, spec, base, init, models.weights_digest(files), raw, examples, prompt_format
+        store,
+        spec,
+        base,
+        init,
+        models.weights_digest(files),
+        raw,
+        examples,
+        prompt_format,
+        outcome,
     )
     result = _result(
         spec,
@@ -225,6 +235,7 @@ def _lineage(
     raw: bytes,
     examples: Sequence[TrainExample],
     prompt_format: prompts.Resolved,
+    outcome: TrainOutcome,
 ) -> Lineage:
     return Lineage(
         label=candidate_label(spec),
@@ -241,6 +252,8 @@ def _lineage(
         seed=spec.seed,
         training_data=data.describe(raw, examples, spec.supplied_data_digest),
         prompt_format=prompt_format,
+        nodes=node_count(os.environ),
+        processes=outcome.processes,
         versions=_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )

@@ -106,7 +106,12 @@ class CapacityState(StrEnum):
 class Capacity(ApiModel):
     """Whether the current Job got the accelerators it asked for."""
 
-    gpus_requested: int = Field(default=0, ge=0, description="GPUs the current Job requests.")
+    gpus_requested: int = Field(
+        default=0,
+        ge=0,
+        description="GPUs the current Job requests over all its pods: a training step over "
+        "several nodes counts each node's.",
+    )
     resource_name: str | None = Field(
         default=None, max_length=253, description="The extended resource requested."
     )

@@ -192,6 +192,10 @@ class Lineage(_Report):
     prompt_format: Literal["plain", "chat"] | None = Field(
         default=None, description="The format the prompts were trained in (absent: plain)."
     )
+    nodes: int = Field(
+        default=1, ge=1, description="Nodes the training ran on (pods of its JobSet above 1)."
+    )
+    processes: int = Field(default=1, ge=1, description="Training processes over all nodes.")
     versions: dict[str, str] = Field(default_factory=dict)
     created_at: str
 

@@ -183,7 +183,7 @@ def _launch(rt: Runtime, act: Acting, action: loop.LaunchJob) -> None:
     if role := act.target.object_store.job_role_arn:
         # The Job's own credential exists before the Job does (`jobcredentials`).
         manifest = jobcredentials.give(manifest, role, act.layout, (action.kind, action.iteration))
-    if action.kind == "train" and act.placement.nodes > 1:
+    if act.placement.spans(action.phase) > 1:
         _launch_jobset(rt, act, action, manifest)
         return
     try:

@@ -12,8 +12,8 @@ from modelsmith import loop
 from modelsmith.api.intake import ModelIntake
 from modelsmith.contract.layout import StoreLocation
 from modelsmith.controllers.run import staging
+from modelsmith.controllers.run.capacity import capacity_status
 from modelsmith.controllers.run.job_guard import CreatedJobs, RunIdentity
-from modelsmith.controllers.run.observe import capacity_status
 from modelsmith.controllers.run.pinning import Pin
 from modelsmith.controllers.run.staging import candidate_label
 from modelsmith.controllers.run.state import PLURAL, status_from_state
@@ -112,7 +112,11 @@ def render(body: dict[str, Any], outcome: Outcome, created: CreatedJobs) -> dict
             "iteration": state.accepted_iteration,
         }
     status["capacity"] = capacity_status(
-        outcome.placement, outcome.job, old.get("capacity"), launching=bool(decision.launches)
+        outcome.placement,
+        outcome.job,
+        old.get("capacity"),
+        launching=bool(decision.launches),
+        phase=state.job.phase if state.job is not None else None,
     )
     status["training"] = _training(state, outcome.progress, old.get("training"), outcome.job)
     status["conditions"] = _conditions(old.get("conditions"), decision, meta.get("generation"))

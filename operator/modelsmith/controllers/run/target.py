@@ -24,6 +24,15 @@ class Placement:
     resource: str
     nodes: int = 1
 
+    def spans(self, phase: loop.Phase | None) -> int:
+        """The pods the Job of `phase` runs as: a training step spans `nodes` (one JobSet pod
+        each, when above 1); every other Job is one pod."""
+        return self.nodes if phase is loop.Phase.TRAINING else 1
+
+    def requested(self, phase: loop.Phase | None) -> int:
+        """The GPUs the Job of `phase` requests over all its pods."""
+        return self.gpus * self.spans(phase)
+
     @staticmethod
     def of(intake: ModelIntake, target: ExecutionTargetSpec | None) -> Placement:
         ref = intake.spec.execution_target_ref
