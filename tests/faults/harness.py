@@ -23,6 +23,9 @@ import yaml
 from kubernetes import client
 
 from e2e.quickstart import RUN, apply_quickstart
+from modelsmith.controllers.run.jobset_manifest import JOBSET_NAME_LABEL as JOBSET_NAME
+from modelsmith.controllers.run.jobset_manifest import jobset_name
+from modelsmith.engines import JOBSET_API_VERSION
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -30,6 +33,7 @@ from testbed.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
+JOBSET_GROUP, JOBSET_VERSION = JOBSET_API_VERSION.split("/")
 IMAGES = (
     REPO / "trainer-image" / "modelsmith_trainer" / "__main__.py",
     REPO / "evaluator-image" / "modelsmith_evaluator" / "__main__.py",
@@ -91,7 +95,23 @@ class RunWatch:
         return items
 
     def job_names(self) -> list[str]:
-        return [j["metadata"]["name"] for j in self.jobs()]
+        """The run's steps: its Jobs and the JobSets a training step over several nodes runs
+        as (named after the step here), not the Jobs a JobSet makes of itself."""
+        own = [j for j in self.jobs() if not (j["metadata"].get("labels") or {}).get(JOBSET_NAME)]
+        return [j["metadata"]["name"] for j in own + self.jobsets()]
+
+    def jobsets(self) -> list[Json]:
+        """The namespace's JobSets; none where the cluster does not serve JobSets."""
+        try:
+            found = self.custom.list_namespaced_custom_object(
+                JOBSET_GROUP, JOBSET_VERSION, self.namespace, "jobsets"
+            )
+        except client.exceptions.ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        items: list[Json] = found["items"]
+        return items
 
     def job_name(self, suffix: str) -> str:
         """The run's Job name ending in `suffix` (e.g. "i1-train-a1"): Job names carry a key
@@ -126,9 +146,14 @@ class RunWatch:
         return status
 
 
+def train_pods(watch: RunWatch, iteration: int = 1) -> list[Json]:
+    """The pods of the iteration's first training step: its Job's, or its JobSet's."""
+    step = watch.job_name(f"i{iteration}-train-a1")
+    return watch.pods(f"job-name={step}") or watch.pods(f"{JOBSET_NAME}={jobset_name(step)}")
+
+
 def train_pod_running(watch: RunWatch, iteration: int = 1) -> bool:
-    pods = watch.pods(f"job-name={watch.job_name(f'i{iteration}-train-a1')}")
-    return any(p["status"].get("phase") == "Running" for p in pods)
+    return any(p["status"].get("phase") == "Running" for p in train_pods(watch, iteration))
 
 
 def quickstart_training(

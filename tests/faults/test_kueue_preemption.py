@@ -4,7 +4,9 @@ priorities within itself. Once training has written a checkpoint, someone else's
 higher WorkloadPriorityClass arrives in the same queue: Kueue evicts the training Job (it
 suspends it and its pod stops), the run says Preempted without spending an attempt, and when
 the preemptor is gone Kueue admits the same Job again and its new pod continues from the last
-checkpoint. `make test-faults` runs it (marker `faults`).
+checkpoint. The same for a training step over two nodes: Kueue suspends the JobSet (its one
+Workload counts both pods), and both new pods continue from the checkpoint the leader wrote.
+`make test-faults` runs them (marker `faults`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from testbed.cluster import Cluster
+from testbed.jobset import JobSet
 from testbed.kueue import API_GROUP
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
@@ -29,12 +32,15 @@ from .harness import (
     assert_resumed_from_checkpoint,
     injected,
     quickstart_training,
+    store_objects,
     survived,
+    train_pods,
 )
 
 pytestmark = FAULT_MARKS
 QUEUE = "gpu"  # the LocalQueue's name (the `gpu_queue` fixture's)
 FAULT = "Kueue preemption mid-Training"
+FAULT_JOBSET = "Kueue preemption of a two-node JobSet mid-Training"
 
 
 @pytest.fixture
@@ -48,12 +54,13 @@ def high_priority(cluster: Cluster, namespace: str) -> Iterator[str]:
     cluster.kubectl("delete", "workloadpriorityclass", name, "--wait=false", check=False)
 
 
-def _one_cpu_preempting(cluster: Cluster, cluster_queue: str) -> None:
-    """The ClusterQueue's quota down to the one CPU a quickstart Job asks for, so that a second
-    Job can only run by taking it back, and preemption of lower priorities within it."""
+def _cpu_preempting(cluster: Cluster, cluster_queue: str, cpus: int = 1) -> None:
+    """The ClusterQueue's quota down to the CPUs the run's training asks for (one a pod), so
+    that another Job can only run by taking it back, and preemption of lower priorities within
+    it."""
     patch = [
         {"op": "replace", "path": "/spec/resourceGroups/0/flavors/0/resources/0",
-         "value": {"name": "cpu", "nominalQuota": "1"}},
+         "value": {"name": "cpu", "nominalQuota": str(cpus)}},
         {"op": "add", "path": "/spec/preemption",
          "value": {"withinClusterQueue": "LowerPriority"}},
     ]
@@ -61,8 +68,8 @@ def _one_cpu_preempting(cluster: Cluster, cluster_queue: str) -> None:
                     json.dumps(patch))
 
 
-def _urgent_job(namespace: str, priority: str) -> Json:
-    """Someone else's Job in the same LocalQueue wanting the queue's one CPU; it runs until it
+def _urgent_job(namespace: str, priority: str, cpus: int = 1) -> Json:
+    """Someone else's Job in the same LocalQueue wanting all the queue's CPUs; it runs until it
     is deleted, so the test decides when the preemptor is done."""
     return {
         "apiVersion": "batch/v1", "kind": "Job",
@@ -73,7 +80,7 @@ def _urgent_job(namespace: str, priority: str) -> Json:
             "restartPolicy": "Never",
             "containers": [{"name": "main", "image": "python",
                             "command": ["python", "-c", "import time; time.sleep(3600)"],
-                            "resources": {"requests": {"cpu": "1", "memory": "64Mi"}}}],
+                            "resources": {"requests": {"cpu": str(cpus), "memory": "64Mi"}}}],
         }}},
     }
 
@@ -97,7 +104,7 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
     high_priority: str,
 ) -> None:
     began = time.monotonic()
-    _one_cpu_preempting(cluster, gpu_queue(gpus=1, name=QUEUE))
+    _cpu_preempting(cluster, gpu_queue(gpus=1, name=QUEUE))
     steps, every = 100, 20
     watch = quickstart_training(cluster, object_store, namespace, base_model,
                                 target={"kueueQueue": QUEUE},
@@ -142,3 +149,57 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
     assert not [e for e in audit.ledger if e["reason"] == "JobFailedRetrying"], audit.ledger
     survived(FAULT)
     print(f"  preempted and resumed through Kueue in {time.monotonic() - began:.0f} s")
+
+
+def _jobset(watch: RunWatch, name: str) -> Json:
+    return next(j for j in watch.jobsets() if j["metadata"]["name"] == name)
+
+
+def test_kueue_preemption_of_a_jobset_training_resumes_from_the_checkpoint(
+    jobset: JobSet,
+    operator: OperatorProcess,
+    cluster: Cluster,
+    object_store: ObjectStore,
+    namespace: str,
+    base_model: str,
+    gpu_queue: Callable[..., str],
+    high_priority: str,
+) -> None:
+    """The same over two nodes: Kueue evicts the JobSet's one Workload (both pods stop), and
+    when it admits it again both new pods go on from the checkpoint the leader wrote."""
+    began = time.monotonic()
+    _cpu_preempting(cluster, gpu_queue(gpus=1, name=QUEUE), cpus=2)
+    steps, every = 100, 20
+    watch = quickstart_training(
+        cluster, object_store, namespace, base_model,
+        target={"kueueQueue": QUEUE, "maxTrainingNodes": 2},
+        run={"recipe": {"steps": steps, "checkpointEverySteps": every, "dropout": 0.0}},
+        checkpoint=True,
+    )  # fmt: skip
+    step = watch.job_name("i1-train-a1")
+    injected(FAULT_JOBSET)
+    urgent = _urgent_job(namespace, high_priority, cpus=2)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(urgent))
+
+    status = wait_for(lambda: _preempted(watch), timeout=120, interval=0.5,
+                      description="the run's JobSet preempted by Kueue")  # fmt: skip
+    assert status["phase"] == "Training" and status["attempt"] == 1, status
+    assert f"preempted by Kueue in {namespace}/{QUEUE}" in status["capacity"]["reason"], status
+    assert _jobset(watch, step)["spec"]["suspend"] is True
+    wait_for(lambda: not train_pods(watch), timeout=120, interval=0.5,
+             description="both preempted pods gone")  # fmt: skip
+
+    cluster.kubectl("delete", "job", "urgent", "-n", namespace, "--cascade=foreground")
+    status = wait_for(lambda: (s := watch.status()).get("phase") != "Training" and s,
+                      timeout=TO_STAGED, interval=0.5, description="training finished")  # fmt: skip
+    assert status["phase"] == "Assessing", status.get("lastTransition")
+    assert status["attempt"] == 1, status
+    finished = _jobset(watch, step)["status"]
+    # A suspension is no failure: JobSet spent none of its restarts either.
+    assert finished["terminalState"] == "Completed" and not finished.get("restarts"), finished
+    audit = assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
+    assert step in audit.jobs
+    (result,) = store_objects(object_store, namespace, "/iter-1/candidate/result.json").values()
+    assert json.loads(result)["processes"] == 2, result
+    survived(FAULT_JOBSET)
+    print(f"  JobSet preempted and resumed through Kueue in {time.monotonic() - began:.0f} s")

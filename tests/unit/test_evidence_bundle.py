@@ -308,7 +308,7 @@ def test_candidate_point_is_added_when_history_lacks_it() -> None:
 
 
 def _lineage(
-    iteration: int, data: str, adapter: str, supplied: str | None = None
+    iteration: int, data: str, adapter: str, supplied: str | None = None, nodes: int = 1
 ) -> TrainedLineage:
     training_data: dict[str, object] = {"digest": "sha256:" + data * 64, "examples": 3}
     if supplied:
@@ -327,6 +327,7 @@ def _lineage(
             "recipe": {},
             "seed": 0,
             "training_data": training_data,
+            "nodes": nodes,
             "created_at": "2026-01-01T00:00:00Z",
         }
     )
@@ -361,3 +362,11 @@ def test_lineage_names_the_pinned_training_data_its_supplied_examples_came_from(
     assert "sha256:" + "e" * 64 in page
     other = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "c", "f")})
     assert digest(other) != digest(b)
+
+
+def test_lineage_says_how_many_nodes_each_step_trained_on() -> None:
+    b = samples.bundle(lineages={1: _lineage(1, "1", "a"), 3: _lineage(3, "3", "c", nodes=2)})
+    assert [(s.iteration, s.training_nodes) for s in b.lineage.steps] == [(1, 1), (3, 2)]
+    page = render_report(b, samples.sanitiser())
+    assert page.count("trained on 2 nodes") == 1 and "trained on 1 nodes" not in page
+    assert samples.bundle().lineage.steps[-1].training_nodes is None

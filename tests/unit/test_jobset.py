@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from job_samples import rendered_job
+from loop_sim import Sim, config
 
 from modelsmith import loop
 from modelsmith.api.target import ExecutionTargetSpec
@@ -25,6 +26,7 @@ from modelsmith.controllers.run.jobset_observe import (
     jobset_observation,
     jobset_outcome,
 )
+from modelsmith.loop.queue import QueueObservation, QueueState
 from modelsmith.targets.resolve import Resolved
 from modelsmith_trainer import launch
 
@@ -161,6 +163,44 @@ def test_a_jobset_waits_while_its_pods_cannot_be_placed() -> None:
     seen = jobset_observation(STEP, _with_status({}), [pod], NOW)
     assert seen.state is loop.JobState.UNSCHEDULABLE
     assert jobset_observation(STEP, _with_status({}), [], NOW).state is loop.JobState.PENDING
+
+
+def test_a_jobset_suspended_by_kueue_waits_in_its_queue_without_spending_an_attempt() -> None:
+    """Kueue's preemption suspends the JobSet: its pods go and no verdict comes. While they
+    stop the step still runs; once they are gone it is Pending, `jobset_read.observe_jobset`
+    adds Kueue's verdict on the JobSet's Workload, and the run waits in Training on the same
+    attempt (its pods continue from the checkpoint when Kueue admits the JobSet again)."""
+    suspended = _with_status(
+        {"conditions": [{"type": "Suspended", "status": "True", "reason": "SuspendedJobs"}]}
+    )
+    stopping = [_pod(0, "Running"), _pod(1, "Running")]
+    assert jobset_observation(STEP, suspended, stopping, NOW).state is loop.JobState.RUNNING
+    seen = jobset_observation(STEP, suspended, [], NOW)
+    assert seen.state is loop.JobState.PENDING and seen.summary is None
+    assert not jobset_event_matters("MODIFIED", {}, suspended["status"])
+
+    sim = Sim(cfg=config())
+    sim.baseline({"b-01", "b-02", "b-03"})
+    assert sim.state.phase is loop.Phase.TRAINING
+    preempted = QueueObservation(
+        state=QueueState.PREEMPTED, queue="ns/training", why="its quota was taken back"
+    )
+    step = seen.model_copy(update={"name": sim.job_name, "queue": preempted})
+    d = sim.step(sim.observe(job=step))
+    assert (d.phase, d.reason) == (loop.Phase.TRAINING, loop.Reason.PREEMPTED)
+    assert sim.state.attempt == 1 and not d.launches
+
+
+def test_after_a_restart_the_newest_leader_says_where_the_training_resumed() -> None:
+    """A restart recreates every pod: the failed attempt's leader and the new one both carry
+    node rank 0, and what the step reports is the new leader's."""
+    old = _pod(0, "Failed", {"exitCode": 137})
+    new = _pod(0, "Succeeded", {"exitCode": 0, "message": LEADER})
+    new["metadata"].update(name="p0-restarted", creationTimestamp="2026-01-01T12:00:02Z")
+    status = {"terminalState": "Completed", "restarts": 1}
+    seen = jobset_observation(STEP, _with_status(status), [new, old], NOW)
+    assert seen.state is loop.JobState.SUCCEEDED
+    assert seen.summary is not None and seen.summary.resumed_from_step == 40
 
 
 def test_jobset_events_that_matter() -> None:

@@ -190,6 +190,7 @@ def lineage(
                 training_data_digest=digests.training_data.digest if digests else None,
                 supplied_data_digest=digests.training_data.supplied_digest if digests else None,
                 adapter_digest=digests.artefact_digest if digests else None,
+                training_nodes=digests.nodes if digests else None,
             )
         )
     base_model = trained[candidate_iteration].base_model if candidate_iteration in trained else None

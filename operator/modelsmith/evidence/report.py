@@ -189,7 +189,7 @@ def _lineage(bundle: EvidenceBundle) -> str:
         f"<strong>{escape(s.label)}</strong> (score {score_text(s.score)}, held-out "
         f"{score_text(s.heldout_score)}; training material "
         f"{_digest(s.training_data_digest)}{_supplied(s.supplied_data_digest)}, adapter "
-        f"{_digest(s.adapter_digest)})</li>"
+        f"{_digest(s.adapter_digest)}{_nodes(s.training_nodes)})</li>"
         for s in lineage.steps
     ]
     path = escape(bundle.lineage.path)
@@ -198,6 +198,10 @@ def _lineage(bundle: EvidenceBundle) -> str:
 
 def _supplied(digest_: str | None) -> str:
     return f" with the intake's training data {_digest(digest_)}" if digest_ else ""
+
+
+def _nodes(nodes: int | None) -> str:
+    return f"; trained on {nodes} nodes" if nodes is not None and nodes > 1 else ""
 
 
 def _approvers(bundle: EvidenceBundle) -> str:

@@ -124,6 +124,11 @@ class LineageStep(ApiModel):
     adapter_digest: str | None = Field(
         default=None, description="sha256 of the weights it produced (its adapter)."
     )
+    training_nodes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Nodes its training ran on (above 1: a JobSet of one pod each).",
+    )
 
 
 class Lineage(ApiModel):
