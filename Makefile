@@ -82,8 +82,8 @@ test-cluster: venv controlplane seaweedfs
 test-faults: venv controlplane
 	$(call run_pytest,tests -m faults)
 
-# Only the quickstart through the operator on the real model (docs/real-model.md; `make test`
-# runs it too).
+# Only the examples through the operator on the real model: the quickstart and the extraction
+# domain (docs/real-model.md; `make test` runs them too).
 test-real: venv controlplane real-model
 	$(call run_pytest,tests -m realmodel)
 
