@@ -3,11 +3,10 @@ real model (SmolLM2-135M-Instruct): real evaluator and trainer Jobs run by the n
 same workbench and loop as the quickstart, with jsonSchema and numeric criteria.
 
 The run is cut to what the CI budget allows (one iteration of 30 steps, 40 new tokens: the
-longest reference is 29 tokens), so the loop decides once, from one candidate: staged when its
-held-out score clears 0.8, stopped at its last iteration when it improves on the base model
-without clearing it, plateaued when it does not improve. The test asserts that the decision the
-loop recorded is the one its own figures call for, and why; docs/real-model.md gives what was
-measured."""
+longest reference is 29 tokens), so the loop decides once, from one candidate. Measured with the
+trainer's and evaluator's own code on this recipe (seed, weights and all): the base model gets 1
+of 24 right, the candidate 24 of 24 and all 6 held out, so the loop stages it: its held-out score
+clears the intake's 0.8 with no regression. docs/real-model.md gives the figures."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 
-from .extraction import cells, coverage, run_extraction
+from .extraction import coverage, run_extraction
 from .quickstart import get
 
 pytestmark = [pytest.mark.slow, pytest.mark.realmodel]
@@ -53,10 +52,9 @@ def test_extraction_on_the_real_model(
     print(json.dumps({k: status.get(k) for k in ("phase", "scores", "history")}, indent=1))
     assert benchmark["coverage"] == coverage()
     assert status["scores"]["baseline"] == pytest.approx(BASELINE, abs=1e-5), status
-    decisions = [h["decision"] for h in status["history"]]
-    assert decisions[0] == "Baseline" and len(decisions) == 2, status
-    decided = {"Stage": _staged, "Accept": _stopped, "Reject": _plateaued}[decisions[1]]
-    decided(cluster, namespace, status)
+    assert [h["decision"] for h in status["history"]] == ["Baseline", "Stage"], status
+    assert status["lastTransition"]["reason"] == "ThresholdCleared", status
+    _staged(cluster, namespace, status)
 
 
 def _staged(cluster: Cluster, namespace: str, status: dict[str, Any]) -> None:
@@ -66,36 +64,3 @@ def _staged(cluster: Cluster, namespace: str, status: dict[str, Any]) -> None:
     assert evidence["baselineScore"] == pytest.approx(BASELINE, abs=1e-5)
     assert evidence["heldoutScore"] >= THRESHOLD
     assert evidence["latencyP95Ms"] >= 10.0, evidence  # a 135 M-parameter model on a CPU
-
-
-def _stopped(cluster: Cluster, namespace: str, status: dict[str, Any]) -> None:
-    """Better than the base model, short of the threshold, and no iteration left."""
-    assert status["phase"] == "Stopped", status
-    assert status["lastTransition"]["reason"] == "MaxIterationsReached", status
-    assert status["scores"]["current"] > BASELINE
-    assert status["scores"]["heldout"] < THRESHOLD, status
-    key = _failure_cluster(status)
-    assert status["nextAction"].startswith("Raise maxIterations (now 1)")
-    assert status["nextAction"].endswith(f"the strongest failure cluster is {key}")
-
-
-def _plateaued(cluster: Cluster, namespace: str, status: dict[str, Any]) -> None:
-    """No better than the base model (or it broke order-signage): the base model stays the
-    accepted one, so the failure cluster is the baseline's, and the advice names it."""
-    assert status["phase"] == "Plateaued", status
-    assert status["lastTransition"]["reason"] == "Plateau", status
-    assert status["scores"]["previousAccepted"] == pytest.approx(BASELINE, abs=1e-5)
-    key = _failure_cluster(status)
-    assert status["nextAction"].startswith(f"Add training material for {key}")
-
-
-def _failure_cluster(status: dict[str, Any]) -> str:
-    """The strongest failure cluster is a (capability, outcome type) cell of the benchmark whose
-    failing scenarios it lists; returns its label."""
-    found = status["strongestFailureCluster"]
-    assert set(found["dimensions"]) == {"capability", "outcomeType"}, found
-    key = (found["dimensions"]["capability"], found["dimensions"]["outcomeType"])
-    assert 0 < found["failures"] == len(found["scenarioIds"]) <= cells()[key], found
-    label: str = found["label"]
-    return label
-
