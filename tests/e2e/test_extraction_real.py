@@ -53,7 +53,8 @@ def test_extraction_on_the_real_model(
     assert benchmark["coverage"] == coverage()
     assert status["scores"]["baseline"] == pytest.approx(BASELINE, abs=1e-5), status
     assert [h["decision"] for h in status["history"]] == ["Baseline", "Stage"], status
-    assert status["lastTransition"]["reason"] == "ThresholdCleared", status
+    assert "0 regression(s)" in status["history"][1]["reason"], status
+    assert "clears the threshold 0.800" in status["history"][1]["reason"], status
     _staged(cluster, namespace, status)
 
 
