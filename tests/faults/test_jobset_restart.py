@@ -48,7 +48,10 @@ def test_a_jobset_restarted_after_a_node_fails_resumes_from_the_checkpoint(
     base_model: str,
 ) -> None:
     began = time.monotonic()
-    steps, every = 100, 20
+    # Two processes train the tiny model's 100 steps in ~5 s on quiet cores: the pod's deletion
+    # then lands after the step finished (nothing to resume). 300 steps leave ~12 s after the
+    # first checkpoint.
+    steps, every = 300, 20
     watch = quickstart_training(
         cluster, object_store, namespace, base_model,
         target={"maxTrainingNodes": 2, "backoffLimit": 1},
