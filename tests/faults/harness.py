@@ -113,6 +113,9 @@ class RunWatch:
         items: list[Json] = found["items"]
         return items
 
+    def jobset(self, name: str) -> Json:
+        return next(j for j in self.jobsets() if j["metadata"]["name"] == name)
+
     def job_name(self, suffix: str) -> str:
         """The run's Job name ending in `suffix` (e.g. "i1-train-a1"): Job names carry a key
         from the run's namespace and UID (run_key). "" while the run does not exist."""

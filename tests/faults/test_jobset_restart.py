@@ -20,8 +20,6 @@ from testbed.waiting import wait_for
 from .harness import (
     FAULT_MARKS,
     TO_STAGED,
-    Json,
-    RunWatch,
     assert_resumed_from_checkpoint,
     injected,
     quickstart_training,
@@ -33,10 +31,6 @@ from .harness import (
 pytestmark = FAULT_MARKS
 FAULT = "a node's pod of a JobSet training step killed after a checkpoint"
 INDEX = "batch.kubernetes.io/job-completion-index"
-
-
-def _jobset(watch: RunWatch, name: str) -> Json:
-    return next(j for j in watch.jobsets() if j["metadata"]["name"] == name)
 
 
 def test_a_jobset_restarted_after_a_node_fails_resumes_from_the_checkpoint(
@@ -67,13 +61,13 @@ def test_a_jobset_restarted_after_a_node_fails_resumes_from_the_checkpoint(
     cluster.kubectl("delete", "pod", victim, "-n", namespace, "--wait=false")
 
     # JobSet recreates every node's pod: the leader of the failed attempt stops too.
-    wait_for(lambda: _jobset(watch, step).get("status", {}).get("restarts") == 1,
+    wait_for(lambda: watch.jobset(step).get("status", {}).get("restarts") == 1,
              timeout=120, interval=0.5, description="JobSet restarting the step")  # fmt: skip
     status = wait_for(lambda: (s := watch.status()).get("phase") != "Training" and s,
                       timeout=TO_STAGED, interval=0.5, description="training finished")  # fmt: skip
     assert status["phase"] == "Assessing", status.get("lastTransition")
     assert status["attempt"] == 1, status
-    finished = _jobset(watch, step)["status"]
+    finished = watch.jobset(step)["status"]
     assert finished["terminalState"] == "Completed" and finished["restarts"] == 1, finished
     assert not first & {p["metadata"]["uid"] for p in train_pods(watch)}
 
