@@ -1,5 +1,7 @@
 """The effective approver chain of a promotion: admin policy first, the intake's additions after.
-Pure: the caller lists the policies and reads the namespace's labels.
+`effective_chain` is pure: `staged_chain` lists the policies and reads the namespace's labels for
+it, for the intake controller (which shows the chain on the intake) and the run controller
+(which copies it into the gate it stages).
 
 - Every ApproverPolicy whose namespaceSelector matches the intake's namespace contributes its
   roles, policies in name order and roles in their order. Two policies naming one role require
@@ -11,6 +13,8 @@ Pure: the caller lists the policies and reads the namespace's labels.
   reach here: the CRDs refuse them at apply and the models refuse to parse them; the approval
   policy and `controllers.gate.approvals.evaluate_chain` ignore them besides.
 - TTL: the smallest of the matching policies' and the intake's approvalTtlHours (None: none set).
+- Separation of duties: a chain listing one user or one group for two roles is refused
+  (`chain_overlaps`; the intake is not Ready).
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, normal_name
+from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, clipped, normal_name, shown_name
+from modelsmith.api.intake import ModelIntake
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import selector_matches
+from modelsmith.runtime import kube
 
 MAX_ROLES = 8
+POLICIES = "approverpolicies"
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,50 @@ def effective_chain(
         ttl_hours=min(known_ttls) if known_ttls else None,
         policies=[p.name for p in matched],
     )
+
+
+def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
+    """The approver chain and TTL a gate in `namespace` carries: the admin policies selecting
+    the namespace (read now, at staging; the gate keeps what they said), then the intake's."""
+    ns = kube.rest("GET", kube.core_path("namespaces", name=namespace))
+    labels: dict[str, str] = dict((ns.get("metadata") or {}).get("labels") or {})
+    listed = kube.rest("GET", kube.custom_path(POLICIES))
+    policies = [ApproverPolicy.model_validate(item) for item in listed.get("items") or []]
+    promotion = intake.spec.promotion
+    return effective_chain(policies, labels, promotion.approvers, promotion.approval_ttl_hours)
+
+
+def chain_overlaps(approvers: list[Approver]) -> list[str]:
+    """Every user and every group listed for more than one role, each as a message naming the
+    principal and its roles (chain order); empty when the chain keeps duties apart.
+
+    A group counts like a user: any member of a group listed for two roles may sign both, so
+    one person could carry the whole chain. Listing a principal twice within one role is
+    harmless and not reported."""
+    roles_of: dict[tuple[str, str], list[str]] = {}
+    spellings: dict[tuple[str, str], list[str]] = {}
+    for approver in approvers:
+        for kind, names in (("user", approver.users), ("group", approver.groups)):
+            for name in names or []:
+                key = (kind, normal_name(name))
+                roles = roles_of.setdefault(key, [])
+                if approver.role not in roles:
+                    roles.append(approver.role)
+                if name not in (seen := spellings.setdefault(key, [])):
+                    seen.append(name)
+    messages = []
+    for key, roles in roles_of.items():
+        if len(roles) < 2:
+            continue
+        kind = key[0]
+        name = " and ".join(shown_name(clipped(n)) for n in spellings[key])
+        if len(spellings[key]) > 1:
+            name += " (one name: case and surrounding whitespace do not tell people apart)"
+        listed = ("both " if len(roles) == 2 else "") + ", ".join(roles[:-1]) + " and " + roles[-1]
+        consequence = (
+            "each role must be signed by a different person"
+            if kind == "user"
+            else "one of its members could sign more than one role; give each role its own group"
+        )
+        messages.append(f"{kind} {name} is listed for {listed}; {consequence}")
+    return messages

@@ -15,13 +15,13 @@ from modelsmith import GROUP, VERSION
 from modelsmith.api import samples
 from modelsmith.api.gate import PromotionGate
 from modelsmith.contract.layout import RunLayout, StoreLocation, for_gate, for_run, run_key
-from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.gate.pointer import CANDIDATE_ANNOTATION
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
 from modelsmith.runtime.settings import OperatorSettings
 from modelsmith.serving import POINTER_LABEL
+from modelsmith.uids import uid_digest
 from testbed.cluster import Cluster
 
 # This module's own runtime: its reconciles run here, in the test process.

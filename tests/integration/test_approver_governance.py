@@ -131,7 +131,7 @@ def test_a_serving_target_without_consent_or_in_kube_system_is_refused_at_apply(
 
 
 def test_an_intake_cannot_drop_or_widen_the_policy_roles(crds: Cluster, team: str) -> None:
-    from modelsmith.controllers.run.staging import staged_chain
+    from modelsmith.chain import staged_chain
 
     token = secrets.token_hex(3)
     crds.kubectl("label", "namespace", team, f"modelsmith.io/policy-test={token}")

@@ -17,8 +17,8 @@ from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.contract import readlimits
 from modelsmith.contract.objectstore import Store
 from modelsmith.contract.readlimits import READ_LIMITS, ObjectKind
-from modelsmith.controllers.run.scenarios import fetch_scenarios
 from modelsmith.runtime.core import Runtime
+from modelsmith.scenarios import fetch_scenarios
 from testbed.objectstore import ObjectStore
 
 # This module's own object-store client (a test process makes its own, as a Job does).

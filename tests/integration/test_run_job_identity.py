@@ -192,8 +192,8 @@ def test_a_job_replaced_under_its_name_with_copied_labels_is_not_the_runs(
     Job and plants her own under its name with every label copied (no ownerReference can say
     otherwise there): the run recorded its Job's UID digest, so hers is never observed as the
     run's; the run blocks saying why and leaves it alone."""
-    from modelsmith.controllers.gate.guard import uid_digest
     from modelsmith.controllers.run.job_guard import NOT_RECORDED
+    from modelsmith.uids import uid_digest
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
     reconcile(RT, namespace, RUN)
@@ -225,8 +225,8 @@ def test_a_job_planted_before_the_launch_in_another_namespace_is_not_adopted(
     copying the run's labels (run, UID, namespace): with no record of creating it and no
     ownerReference possible there, the run does not adopt it; once it is gone the run creates
     and records its own."""
-    from modelsmith.controllers.gate.guard import uid_digest
     from modelsmith.controllers.run.job_guard import NO_RECORD_ELSEWHERE
+    from modelsmith.uids import uid_digest
 
     launchable_run(crds, namespace, jobs_in=other_namespace)
     name = _first_job(namespace)

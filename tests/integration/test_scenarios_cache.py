@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
+from modelsmith import scenarios
 from modelsmith.api import samples
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.contract.objectstore import Store
-from modelsmith.controllers.run import scenarios
 from modelsmith.runtime.core import Runtime
 from testbed.objectstore import ObjectStore
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from modelsmith.api.approvers import Approver
 from modelsmith.api.gate import Approval, GateDecision, GateState
-from modelsmith.controllers.gate.approvals import ChainVerdict, chain_overlaps, evaluate_chain
+from modelsmith.chain import chain_overlaps
+from modelsmith.controllers.gate.approvals import ChainVerdict, evaluate_chain
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PREFIX = "0123456789ab"

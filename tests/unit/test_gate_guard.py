@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelsmith.api.run_status import StagedGate
-from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.gate.guard import verify
 from modelsmith.controllers.run.staging import staged_record
 from modelsmith.evidence.gate_creation import POLICY_NAME, gate_creation_policy_manifests
+from modelsmith.uids import uid_digest
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "ab" * 32
@@ -33,8 +33,8 @@ def _run(record: dict[str, str] | None = None, phase: str = "Staged") -> Any:
     return {"metadata": {"name": "run", "uid": RUN_UID}, "status": status}
 
 
-RECORD = {"name": "run", "uidDigest": gate_guard.uid_digest(GATE_UID), "evidenceDigest": DIGEST}
-EARLIER = gate_guard.uid_digest("an-earlier-gate")
+RECORD = {"name": "run", "uidDigest": uid_digest(GATE_UID), "evidenceDigest": DIGEST}
+EARLIER = uid_digest("an-earlier-gate")
 
 
 def test_the_gate_its_run_staged_is_authentic() -> None:
@@ -49,7 +49,7 @@ def test_the_record_names_the_gate_by_a_digest_of_its_uid() -> None:
     assert record is not None and GATE_UID not in json.dumps(record)
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", record["uidDigest"])
     assert StagedGate.model_validate(record).uid_digest == record["uidDigest"]
-    assert gate_guard.uid_digest("gate-uid-2") != record["uidDigest"]
+    assert uid_digest("gate-uid-2") != record["uidDigest"]
 
 
 def test_hand_made_gates_are_not() -> None:

@@ -12,11 +12,10 @@ import pytest
 
 from modelsmith.api.approvers import Approver, miswritten, normal_name, shown_name
 from modelsmith.api.policy import ApproverPolicy
-from modelsmith.chain import effective_chain
+from modelsmith.chain import chain_overlaps, effective_chain
 from modelsmith.controllers.gate.approvals import (
     REQUESTER_CANNOT_APPROVE,
     SAME_APPROVER,
-    chain_overlaps,
     evaluate_chain,
 )
 

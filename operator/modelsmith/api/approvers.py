@@ -57,6 +57,15 @@ def miswritten(name: str) -> bool:
     return name != name.strip() or any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
 
 
+MAX_SHOWN = 40
+
+
+def clipped(text: str) -> str:
+    """`text` someone wrote (a name, a role) as a message quotes it: cut to MAX_SHOWN characters,
+    so a message stays readable whatever was written."""
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
 def shown_name(name: str) -> str:
     """`name` as a message shows it: as written when every character is visible, else quoted
     with its whitespace and invisible characters spelled out."""

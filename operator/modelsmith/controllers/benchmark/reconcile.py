@@ -8,8 +8,8 @@ from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import BenchmarkSourceError
 from modelsmith.controllers.benchmark import act
 from modelsmith.controllers.benchmark.decide import decide, unreadable
-from modelsmith.controllers.run.scenarios import SourceMissingError, fetch_scenarios
 from modelsmith.runtime.core import Runtime
+from modelsmith.scenarios import SourceMissingError, fetch_scenarios
 
 
 def reconcile(rt: Runtime, namespace: str, name: str) -> float | None:

@@ -49,7 +49,7 @@ from modelsmith.controllers.gate.records import (
     rollback_absent,
 )
 from modelsmith.controllers.gate.status import write
-from modelsmith.controllers.run.trust import TamperError
+from modelsmith.readback import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime

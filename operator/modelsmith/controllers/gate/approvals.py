@@ -12,9 +12,10 @@ group membership). What only the operator can judge is decided here:
   on; a different prefix is ApprovalStale.
 - expiry: with a TTL, an approval first seen longer ago than the TTL is ApprovalExpired.
 - separation of duties: one person cannot count for two roles. The intake refuses a user or a
-  group listed for two roles (`chain_overlaps`); a user listed for one role who is a member of
-  a group listed for another is invisible to the operator (only the API server knows group
-  membership), so the gate also refuses one user name signing two roles (SameApprover).
+  group listed for two roles (`modelsmith.chain.chain_overlaps`); a user listed for one role who
+  is a member of a group listed for another is invisible to the operator (only the API server
+  knows group membership), so the gate also refuses one user name signing two roles
+  (SameApprover).
   Names are compared as `normal_name` spells them (case and surrounding whitespace aside):
   `Alice` and `alice ` are one person, in the chain and in the sign-offs.
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, normal_name, shown_name
+from modelsmith.api.approvers import SYSTEM_PREFIX, Approver, clipped, normal_name, shown_name
 from modelsmith.api.common import Blocker, BlockerKind
 from modelsmith.api.gate import Approval, ApprovalDecision, GateDecision, GateState
 from modelsmith.api.gate_annotations import (
@@ -55,7 +56,6 @@ SYSTEM_IDENTITY = "SystemIdentityCannotApprove"
 
 AWAITING = "awaiting sign-off"
 _FORMAT_HINT = "expected approved|rejected:<username>:<first 12 hex of the evidence digest>"
-_MAX_SHOWN = 40  # user-controlled text quoted in a message is cut to this
 
 
 @dataclass(frozen=True)
@@ -79,42 +79,6 @@ class ChainVerdict:
 
     def valid_approvals(self) -> list[Approval]:
         return [a for a in self.approvals if a.valid and a.decision == ApprovalDecision.APPROVED]
-
-
-def chain_overlaps(approvers: list[Approver]) -> list[str]:
-    """Every user and every group listed for more than one role, each as a message naming the
-    principal and its roles (chain order); empty when the chain keeps duties apart.
-
-    A group counts like a user: any member of a group listed for two roles may sign both, so
-    one person could carry the whole chain. Listing a principal twice within one role is
-    harmless and not reported."""
-    roles_of: dict[tuple[str, str], list[str]] = {}
-    spellings: dict[tuple[str, str], list[str]] = {}
-    for approver in approvers:
-        for kind, names in (("user", approver.users), ("group", approver.groups)):
-            for name in names or []:
-                key = (kind, normal_name(name))
-                roles = roles_of.setdefault(key, [])
-                if approver.role not in roles:
-                    roles.append(approver.role)
-                if name not in (seen := spellings.setdefault(key, [])):
-                    seen.append(name)
-    messages = []
-    for key, roles in roles_of.items():
-        if len(roles) < 2:
-            continue
-        kind = key[0]
-        name = " and ".join(shown_name(_shown(n)) for n in spellings[key])
-        if len(spellings[key]) > 1:
-            name += " (one name: case and surrounding whitespace do not tell people apart)"
-        listed = ("both " if len(roles) == 2 else "") + ", ".join(roles[:-1]) + " and " + roles[-1]
-        consequence = (
-            "each role must be signed by a different person"
-            if kind == "user"
-            else "one of its members could sign more than one role; give each role its own group"
-        )
-        messages.append(f"{kind} {name} is listed for {listed}; {consequence}")
-    return messages
 
 
 def evaluate_chain(
@@ -231,7 +195,7 @@ def _unknown_roles(annotations: dict[str, str], roles: set[str]) -> list[Blocker
                 blockers.append(
                     _blocker(
                         UNKNOWN_ROLE,
-                        f"an approval names the role {_shown(role)}, which is not in the "
+                        f"an approval names the role {clipped(role)}, which is not in the "
                         "approver chain; it is ignored",
                     )
                 )
@@ -258,7 +222,7 @@ def _verdict(walk: _ChainWalk, roles: int) -> ChainVerdict:
 
 def _ineligible(parsed: ApprovalAnnotation, requested_by: str | None) -> tuple[str, str] | None:
     """Sign-offs that never count, whoever the chain lists."""
-    user = _shown(parsed.user)
+    user = clipped(parsed.user)
     if parsed.user.startswith(SYSTEM_PREFIX):
         return (
             SYSTEM_IDENTITY,
@@ -329,7 +293,3 @@ def _first_seen(before: Approval | None, parsed: ApprovalAnnotation, now: dateti
 
 def _blocker(reason: str, message: str) -> Blocker:
     return Blocker(kind=BlockerKind.GOVERNANCE, reason=reason, message=message[:1024])
-
-
-def _shown(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."

@@ -15,7 +15,6 @@ Event; it is never promoted, rolled back, or given a promotion record.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +22,7 @@ from typing import Any, Final
 from modelsmith.runtime.conditions import set_condition
 from modelsmith.runtime.core import Runtime
 from modelsmith.runtime.transitions import Transitions
+from modelsmith.uids import records
 
 CONDITION: Final = "Authentic"
 NOT_STAGED: Final = "NotStagedByOperator"
@@ -37,22 +37,6 @@ RECORD_GRACE_SECONDS: Final = 120.0
 """The run records the gate in its status just after creating it: a gate this young, controlled
 by its run, waits for the record instead of being flagged (it acts on nothing meanwhile)."""
 RECHECK_SECONDS: Final = 2.0
-
-
-def uid_digest(uid: str) -> str:
-    """How status.gate names the gate's UID: its sha256 (status carries no opaque identifiers;
-    a gate deleted and made again under the name gets another UID, so another digest)."""
-    return "sha256:" + hashlib.sha256(uid.encode()).hexdigest()
-
-
-def records(record: dict[str, Any], meta: dict[str, Any]) -> bool:
-    """Whether the run's status.gate `record` names the gate with metadata `meta` (name and UID)."""
-    uid = meta.get("uid")
-    return (
-        record.get("name") == meta.get("name")
-        and bool(uid)
-        and record.get("uidDigest") == uid_digest(str(uid))
-    )
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from modelsmith.contract import integrity, s3
 from modelsmith.contract.layout import RunLayout, for_gate
 from modelsmith.controllers.gate import RUNS
 from modelsmith.controllers.gate.status import write
-from modelsmith.controllers.run import trust
-from modelsmith.controllers.run.trust import TamperError
+from modelsmith.readback import TamperError, read_verified
 from modelsmith.runtime.core import Runtime
 
 PROMOTION_RECORD = "promotion-record.json"
@@ -51,7 +50,7 @@ def recorded_promotion(
             stored = data
         except s3.AlreadyExists:
             stored = rt.store.get_bytes(uri)
-    trust.read_verified(rt.store, layout, uri, "the promotion record", old.get("recordDigest"))
+    read_verified(rt.store, layout, uri, "the promotion record", old.get("recordDigest"))
     parsed: dict[str, Any] = json.loads(stored)
     return parsed, integrity.sha256(stored)
 
@@ -68,7 +67,7 @@ def check_bundle(rt: Runtime, gate: PromotionGate, layout: RunLayout) -> None:
     record = "the evidence bundle"
     if recorded != gate.spec.evidence.digest:
         raise TamperError(integrity.Tamper(record, "the gate carries another digest than its run"))
-    if trust.read_verified(rt.store, layout, layout.evidence(BUNDLE), record, recorded) is None:
+    if read_verified(rt.store, layout, layout.evidence(BUNDLE), record, recorded) is None:
         raise TamperError(integrity.Tamper(record, "it is missing"))
 
 
@@ -88,7 +87,7 @@ def recorded_rollback(
     """The rollback record if it has the digest status holds (TamperError if not)."""
     layout = layout_of(rt, gate)
     uri = layout.evidence(ROLLBACK_RECORD)
-    stored = trust.read_verified(rt.store, layout, uri, "the rollback record", anchor)
+    stored = read_verified(rt.store, layout, uri, "the rollback record", anchor)
     if stored is None:  # deleted between the two calls: look again on the next reconcile
         raise s3.ObjectStoreUnavailable("the rollback record vanished while read")
     parsed: dict[str, Any] = json.loads(stored)

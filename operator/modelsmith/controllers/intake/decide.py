@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelsmith.api.intake import ModelIntake
-from modelsmith.chain import MAX_ROLES, EffectiveChain
+from modelsmith.chain import MAX_ROLES, EffectiveChain, chain_overlaps
 from modelsmith.contract.layout import StoreLocation
-from modelsmith.controllers.gate.approvals import chain_overlaps
 from modelsmith.runtime.conditions import condition, ready_news, set_condition
 from modelsmith.runtime.transitions import Transitions
 from modelsmith.serving import SYSTEM_NAMESPACES, serving_refusal

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelsmith.api.intake import ModelIntake
 from modelsmith.api.target import ExecutionTargetSpec
+from modelsmith.chain import staged_chain
 from modelsmith.contract import readlimits, s3
 from modelsmith.contract.objectstore import Store
 from modelsmith.controllers.intake.decide import (
@@ -13,7 +14,6 @@ from modelsmith.controllers.intake.decide import (
     Observed,
     ServingSeen,
 )
-from modelsmith.controllers.run.staging import staged_chain
 from modelsmith.engines import KUEUE, jobset_installed
 from modelsmith.runtime import kube
 from modelsmith.serving import SYSTEM_NAMESPACES

@@ -26,11 +26,11 @@ from typing import Any, Final
 
 from modelsmith import loop
 from modelsmith.contract.layout import run_key
-from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run.job_manifest import foreign_job
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import Memo
 from modelsmith.runtime.core import Runtime
+from modelsmith.uids import uid_digest
 
 log = logging.getLogger("modelsmith.run")
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"

@@ -30,11 +30,11 @@ from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import RunLayout, benchmark_scenarios
 from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scenario import Scenario
-from modelsmith.controllers.run.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 from modelsmith.controllers.run.trainingdata import read_for_pin
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import resource_version
 from modelsmith.runtime.core import Runtime
+from modelsmith.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
 
 INTAKE_SPEC = "intake-spec.json"
 TRAINING_DATA = "training-data.jsonl"

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelsmith import loop
+from modelsmith import loop, uids
 from modelsmith.api.run import IterationRun
 from modelsmith.contract import readlimits, s3
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scorecard import Scorecard
-from modelsmith.controllers.gate import guard as gate_guard
 from modelsmith.controllers.run import jobset_read, observe, trust
 from modelsmith.controllers.run.job_guard import RunIdentity
 from modelsmith.controllers.run.kueue import observe_queue
-from modelsmith.controllers.run.trust import Anchors, TamperError
+from modelsmith.controllers.run.trust import Anchors
+from modelsmith.readback import TamperError
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 
@@ -201,7 +201,7 @@ def observe_gate(
     gate = kube.get_custom("promotiongates", namespace, gate_name)
     if gate is None:
         return None
-    if record is not None and not gate_guard.records(record, gate["metadata"]):
+    if record is not None and not uids.records(record, gate["metadata"]):
         return None
     return observe.gate_observation(gate_name, gate)
 

@@ -27,7 +27,8 @@ from modelsmith.controllers.run.target import (
     decide_checked,
     read_target,
 )
-from modelsmith.controllers.run.trust import Anchors, TamperError
+from modelsmith.controllers.run.trust import Anchors
+from modelsmith.readback import TamperError
 from modelsmith.runtime.core import Runtime
 
 

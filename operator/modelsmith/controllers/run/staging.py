@@ -14,18 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelsmith import loop
+from modelsmith import loop, readback
 from modelsmith.api.intake import ModelIntake
-from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.run import REQUESTED_BY_ANNOTATION, IterationRun
 from modelsmith.benchmark.coverage import coverage, heldout_count
-from modelsmith.chain import EffectiveChain, effective_chain
+from modelsmith.chain import EffectiveChain, staged_chain
 from modelsmith.contract import integrity, s3
 from modelsmith.contract.jobspec import Lineage as TrainedLineage
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scenario import Scenario
-from modelsmith.controllers.gate.guard import uid_digest
 from modelsmith.controllers.run import trust
 from modelsmith.controllers.run.pinning import Pin
 from modelsmith.controllers.run.pinning import scenarios as pinned_scenarios
@@ -45,9 +43,9 @@ from modelsmith.evidence.report import render_report
 from modelsmith.evidence.sanitiser import Sanitiser
 from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
+from modelsmith.uids import uid_digest
 
 GATES = "promotiongates"
-POLICIES = "approverpolicies"
 BUNDLE = "bundle.json"
 RECORD = "the evidence bundle"
 
@@ -183,17 +181,6 @@ def shared_intake(intake: ModelIntake, sanitiser: Sanitiser) -> ModelIntake:
     return intake.model_copy(update={"spec": cleaned})
 
 
-def staged_chain(namespace: str, intake: ModelIntake) -> EffectiveChain:
-    """The approver chain and TTL a gate in `namespace` carries: the admin policies selecting
-    the namespace (read now, at staging; the gate keeps what they said), then the intake's."""
-    ns = kube.rest("GET", kube.core_path("namespaces", name=namespace))
-    labels: dict[str, str] = dict((ns.get("metadata") or {}).get("labels") or {})
-    listed = kube.rest("GET", kube.custom_path(POLICIES))
-    policies = [ApproverPolicy.model_validate(item) for item in listed.get("items") or []]
-    promotion = intake.spec.promotion
-    return effective_chain(policies, labels, promotion.approvers, promotion.approval_ttl_hours)
-
-
 @dataclass(frozen=True)
 class Staging:
     """What building the bundle needs of the run being staged."""
@@ -219,12 +206,12 @@ def _stored_bundle(rt: Runtime, staged: Staging, sanitiser: Sanitiser) -> Eviden
     layout, anchors = staged.layout, staged.anchors
     uri = layout.evidence(BUNDLE)
     if anchors.bundle is not None:
-        existing = trust.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
+        existing = readback.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
         if existing is not None:
             return parse_bundle(existing)
     elif (existing := rt.store.get_bytes_or_none(uri)) is not None:
-        trust.quarantine(rt.store, layout, uri, existing)
-        raise trust.TamperError(integrity.Tamper(RECORD, "no digest was recorded for it"))
+        readback.quarantine(rt.store, layout, uri, existing)
+        raise readback.TamperError(integrity.Tamper(RECORD, "no digest was recorded for it"))
     bundle = _build_bundle(staged, sanitiser)
     data = canonical_json(bundle)
     anchors.bundle = integrity.sha256(data)
@@ -233,7 +220,7 @@ def _stored_bundle(rt: Runtime, staged: Staging, sanitiser: Sanitiser) -> Eviden
         rt.store.put_if_absent(uri, data)
     except s3.AlreadyExists:
         # Written by someone else between the read and the write: never the one recorded.
-        trust.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
+        readback.read_verified(rt.store, layout, uri, RECORD, anchors.bundle)
     return bundle
 
 
@@ -259,7 +246,7 @@ def _build_bundle(staged: Staging, sanitiser: Sanitiser) -> EvidenceBundle:
     for iteration in range(action.iteration + 1):
         expected = staged.anchors.scorecards.get(str(iteration))
         record = f"the scorecard of iteration {iteration}"
-        data = trust.read_verified(
+        data = readback.read_verified(
             staged.store, layout, layout.scorecard(iteration), record, expected
         )
         if data is not None:
@@ -310,7 +297,7 @@ def _lineages(staged: Staging) -> dict[int, TrainedLineage]:
         expected = staged.anchors.lineages.get(str(iteration))
         record = f"the lineage of iteration {iteration}"
         uri = staged.layout.lineage(iteration)
-        data = trust.read_verified(staged.store, staged.layout, uri, record, expected)
+        data = readback.read_verified(staged.store, staged.layout, uri, record, expected)
         with contextlib.suppress(ValidationError):
             if data is not None:
                 found[iteration] = TrainedLineage.model_validate_json(data)

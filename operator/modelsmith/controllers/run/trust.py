@@ -1,16 +1,14 @@
-"""Reading back from the object store only what the cluster vouches for (contract.integrity
-holds the decisions; this is where they meet the store and the run's status).
+"""The run's own records in the object store and the digests that vouch for them.
 
 `Anchors` is the run's status.integrity and ledger head, carried through one reconcile: the
 observation adds what Jobs reported, the ledger writes move the head, staging records the
-bundle's digest, and `status.record` writes them back. A tampered object is copied aside under
-the run's quarantine/ (the evidence of the tamper outlives a writer that deletes it again) and a
-`TamperError` names the record, never its key.
+bundle's digest, and `status.record` writes them back. Scorecards are read back against them
+and the ledger is a hash chain whose head status holds (modelsmith.readback does the checked
+reads and keeps a tampered object aside).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,14 +20,7 @@ from modelsmith.contract.integrity import ChainHead, Tamper
 from modelsmith.contract.layout import RunLayout
 from modelsmith.contract.objectstore import Store
 from modelsmith.contract.scorecard import Scorecard
-
-
-class TamperError(Exception):
-    """An object read back does not match the digest the cluster holds for it."""
-
-    def __init__(self, tamper: Tamper) -> None:
-        super().__init__(tamper.message)
-        self.tamper = tamper
+from modelsmith.readback import TamperError, quarantine, read_verified
 
 
 @dataclass
@@ -75,29 +66,6 @@ class Anchors:
                     held[n] = digests[name]
         elif integrity.SCORECARD in digests:
             self.scorecards[n] = digests[integrity.SCORECARD]
-
-
-def quarantine(store: Store, layout: RunLayout, uri: str, data: bytes) -> None:
-    """Keeps a copy of a tampered object under the run's quarantine/ (write-once: a second
-    forgery of the same bytes is the same evidence)."""
-    name = uri.removeprefix(layout.uri(layout.prefix))
-    target = layout.uri(layout.prefix + integrity.quarantine_name(name, data))
-    with contextlib.suppress(s3.AlreadyExists):
-        store.put_if_absent(target, data, content_type="application/octet-stream")
-
-
-def read_verified(
-    store: Store, layout: RunLayout, uri: str, record: str, expected: str | None
-) -> bytes | None:
-    """The object at `uri` if it matches `expected`; None when there is none; TamperError
-    (after keeping a copy) when it does not match."""
-    data = store.get_bytes_or_none(uri)
-    if data is None:
-        return None
-    if (tamper := integrity.check(record, expected, data)) is not None:
-        quarantine(store, layout, uri, data)
-        raise TamperError(tamper)
-    return data
 
 
 def scorecard(

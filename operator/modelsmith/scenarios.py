@@ -1,4 +1,6 @@
-"""Fetching a Benchmark's scenarios from wherever they live: inline, a ConfigMap, an object."""
+"""A Benchmark's scenarios: fetched from wherever they live (inline, a ConfigMap, an object) by
+the benchmark controller, which judges them, and by the run controller, which pins them at a
+run's start; and published as the snapshot the run's evaluation Jobs read."""
 
 from __future__ import annotations
 
