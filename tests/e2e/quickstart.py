@@ -170,13 +170,17 @@ def wait_run(
     interval: float = 2.0,
 ) -> dict[str, Any]:
     """The run's status once its phase is one of `phases`."""
-    status: dict[str, Any] = wait_for(
-        lambda: (s := run_status(cluster, namespace, run)).get("phase") in phases and s,
+
+    def reached() -> dict[str, Any] | None:
+        status = run_status(cluster, namespace, run)
+        return status if status.get("phase") in phases else None
+
+    return wait_for(
+        reached,
         timeout=timeout,
         interval=interval,
         description=f"run {run} in {' or '.join(sorted(phases))}",
     )
-    return status
 
 
 def run_events(cluster: Cluster, namespace: str, run: str = RUN) -> list[dict[str, Any]]:
