@@ -10,9 +10,9 @@ import pytest
 from kubernetes import client
 from staged import launchable_run
 
-from conftest import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime.core import Runtime
+from operator_fixtures import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.waiting import wait_for

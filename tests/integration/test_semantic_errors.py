@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import bind_operator_workloads
+from operator_fixtures import bind_operator_workloads
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
