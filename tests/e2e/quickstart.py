@@ -8,6 +8,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import quickstart_model
@@ -129,10 +130,12 @@ def apply_quickstart(
     intake: dict[str, Any] | None = None,
     run: dict[str, Any] | None = None,
     target: dict[str, Any] | None = None,
+    model: str = "tiny",
 ) -> None:
-    """The quickstart applied in `namespace`, each kind's spec merged with the given changes."""
+    """The quickstart applied in `namespace` on `model` (hack/quickstart_model.py), each kind's
+    spec merged with the given changes."""
     prepare_namespace(cluster, store, namespace)
-    for doc in manifests(namespace, model_uri):
+    for doc in manifests(namespace, model_uri, model=model):
         if doc["kind"] == "ExecutionTarget":
             merge(doc["spec"], target or {})
         if doc["kind"] == "ModelIntake":
@@ -181,6 +184,22 @@ def wait_run(
         interval=interval,
         description=f"run {run} in {' or '.join(sorted(phases))}",
     )
+
+
+def real_model_evidence(
+    cluster: Cluster, namespace: str, status: dict[str, Any], baseline: float, threshold: float
+) -> dict[str, Any]:
+    """The evidence of the gate a run on the real model staged (`status`, the run's): the base
+    model's score, a held-out score that clears `threshold`, and the latency of a 135 M-parameter
+    model on a CPU (per decision, at the evaluator's batch of 8: tens of milliseconds at the very
+    least, where the tiny model takes a few)."""
+    evidence: dict[str, Any] = get(cluster, "gate", namespace, status["gateName"])["spec"][
+        "evidence"
+    ]
+    assert evidence["baselineScore"] == pytest.approx(baseline, abs=1e-5), evidence
+    assert evidence["heldoutScore"] >= threshold, evidence
+    assert evidence["latencyP95Ms"] >= 10.0, evidence
+    return evidence
 
 
 def run_events(cluster: Cluster, namespace: str, run: str = RUN) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from testbed.objectstore import ObjectStore
 from testbed.operator import OperatorProcess
 from testbed.waiting import wait_for
 
-from .quickstart import build_base_model, get, manifests, prepare_namespace
+from .quickstart import apply_quickstart, build_base_model, get, real_model_evidence
 
 pytestmark = [pytest.mark.slow, pytest.mark.realmodel]
 RUN = "support-triage-run-1"
@@ -44,9 +44,7 @@ def test_real_model_goes_from_zero_to_staged(
     model_uri = f"s3://{object_store.bucket}/models/{namespace}/smollm2-135m-instruct/"
     build_base_model(object_store, model_uri, model="real")
     uploaded = time.monotonic()
-    prepare_namespace(cluster, object_store, namespace)
-    for doc in manifests(namespace, model_uri, model="real"):
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+    apply_quickstart(cluster, object_store, namespace, model_uri, model="real")
     status = wait_for(
         lambda: _staged(cluster, namespace),
         timeout=840,
@@ -60,12 +58,7 @@ def test_real_model_goes_from_zero_to_staged(
     assert scores["heldout"] >= scores["target"] == THRESHOLD, scores
     assert status["candidate"]["iteration"] >= 1
 
-    evidence = get(cluster, "gate", namespace, status["gateName"])["spec"]["evidence"]
-    assert evidence["baselineScore"] == 0.0
-    assert evidence["heldoutScore"] >= THRESHOLD
-    # Per decision, at the evaluator's batch of 8 on a CPU: a 135 M-parameter model takes tens
-    # of milliseconds at the very least (the tiny model a few).
-    assert evidence["latencyP95Ms"] >= 10.0, evidence
+    evidence = real_model_evidence(cluster, namespace, status, 0.0, THRESHOLD)
     print(
         f"\nreal-model quickstart: upload {uploaded - began:.0f} s, apply -> Staged "
         f"{staged - uploaded:.0f} s; baseline {scores['baseline']}, candidate iteration "
