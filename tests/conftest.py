@@ -46,7 +46,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from operator_fixtures import bind_operator_workloads
 from testbed import kueue as kueue_testbed
 from testbed import procs, watchdog
 from testbed.cluster import Cluster
@@ -54,7 +53,7 @@ from testbed.jobset import JobSet
 from testbed.kube import Json
 from testbed.kueue import Kueue
 from testbed.objectstore import ObjectStore
-from testbed.operator import INPROCESS_PREFIX
+from testbed.operator import INPROCESS_PREFIX, bind_operator_workloads
 from testbed.waiting import log_tails, tail, wait_for
 
 # The operator's own fixtures (CRDs, its ServiceAccount, the operator process, operator code

@@ -5,8 +5,9 @@ process, and operator code run in the test process with a runtime of its own.
 - `crds` (session): the cluster with the generated CRDs, admission policies and the shared
   test ExecutionTarget installed; `execution_target` (function) makes more for one test.
 - `operator_kubeconfig` (session): a kubeconfig holding a token of the chart's operator
-  ServiceAccount, bound by the chart's RBAC; `bind_operator_workloads` binds its workloads
-  ClusterRole in a namespace (the `namespace` fixture does it for every test namespace).
+  ServiceAccount, bound by the chart's RBAC (testbed.operator.bind_operator_workloads binds its
+  workloads ClusterRole in a namespace; the `namespace` fixture does it for every test
+  namespace).
 - `operator` (session): the operator as a real process over the whole test bed.
 - `operator_env` (function): operator code in the test process talks to the test bed as admin
   and to the test S3 server; `as_operator` (function) does the same as the chart's
@@ -24,45 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kubernetes import client
 
 from testbed.admission import wait_for_intake_admission
 from testbed.cluster import Cluster
 from testbed.kube import Json
 from testbed.objectstore import ObjectStore
-from testbed.operator import OperatorProcess
+from testbed.operator import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, OperatorProcess
 
 if TYPE_CHECKING:
     # Operator code is imported inside the fixtures that use it.
     from modelsmith.runtime.core import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
-OPERATOR_NAMESPACE = "modelsmith-system"
-OPERATOR_ACCOUNT = "modelsmith-operator"
-WORKLOADS_ROLE = "modelsmith-operator-workloads"
-
-
-def bind_operator_workloads(cluster: Cluster, namespace: str) -> None:
-    """What a platform admin does for an execution namespace (the chart does it for those in
-    operator.workloadNamespaces): lets the operator's ServiceAccount create and delete Jobs and
-    patch ConfigMaps there. The ClusterRole itself comes with the chart's RBAC
-    (operator_kubeconfig)."""
-    binding: Json = {
-        "metadata": {"name": WORKLOADS_ROLE},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": WORKLOADS_ROLE,
-        },
-        "subjects": [
-            {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-        ],
-    }
-    client.RbacAuthorizationV1Api(cluster.api_client()).create_namespaced_role_binding(
-        namespace, binding
-    )
-
-
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
     """The generated CRDs (and the admission policies beside them), installed (idempotently)

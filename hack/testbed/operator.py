@@ -12,12 +12,41 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from kubernetes import client
+
 from testbed import procs
+from testbed.cluster import Cluster
+from testbed.kube import Json
 from testbed.waiting import wait_for
 
 INPROCESS_PREFIX = "own-"
 """Namespaces a test reconciles in its own process (with its own runtime): an operator process
 of the test bed leaves them alone, so the test's runtime is the only one acting there."""
+OPERATOR_NAMESPACE = "modelsmith-system"
+OPERATOR_ACCOUNT = "modelsmith-operator"
+"""The chart's namespace and ServiceAccount, as the test bed installs them."""
+WORKLOADS_ROLE = "modelsmith-operator-workloads"
+
+
+def bind_operator_workloads(cluster: Cluster, namespace: str) -> None:
+    """What a platform admin does for an execution namespace (the chart does it for those in
+    operator.workloadNamespaces): lets the operator's ServiceAccount create and delete Jobs and
+    patch ConfigMaps there. The ClusterRole itself comes with the chart's RBAC
+    (tests/operator_fixtures.py, `operator_kubeconfig`)."""
+    binding: Json = {
+        "metadata": {"name": WORKLOADS_ROLE},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": WORKLOADS_ROLE,
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+        ],
+    }
+    client.RbacAuthorizationV1Api(cluster.api_client()).create_namespaced_role_binding(
+        namespace, binding
+    )
 
 
 class OperatorProcess:

@@ -148,7 +148,7 @@ def launchable_run(
 
 def second_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:
     """Another test namespace (where the operator may create Jobs), deleted after."""
-    from operator_fixtures import bind_operator_workloads
+    from testbed.operator import bind_operator_workloads
 
     other = f"{namespace[:50]}-b"
     core = client.CoreV1Api(cluster.api_client())

@@ -12,9 +12,9 @@ from staged import launchable_run
 
 from modelsmith.controllers.run.reconcile import reconcile
 from modelsmith.runtime.core import Runtime
-from operator_fixtures import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
+from testbed.operator import OPERATOR_NAMESPACE, WORKLOADS_ROLE, bind_operator_workloads
 from testbed.waiting import wait_for
 
 # This module's own runtime: its reconciles run here, in the test process.

@@ -31,10 +31,9 @@ from typing import Any
 import pytest
 import yaml
 
-from operator_fixtures import bind_operator_workloads
 from testbed.cluster import Cluster
 from testbed.objectstore import ObjectStore
-from testbed.operator import OperatorProcess
+from testbed.operator import OperatorProcess, bind_operator_workloads
 from testbed.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
