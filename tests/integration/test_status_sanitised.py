@@ -19,10 +19,6 @@ from modelsmith.runtime import kube
 from modelsmith.runtime.core import Runtime
 from testbed.cluster import Cluster
 
-# This module's own runtime: its reconciles run here, in the test process.
-RT = Runtime()
-intake.register(RT)
-
 # Reconciled here, in a namespace the session's operator process leaves alone (conftest).
 pytestmark = [pytest.mark.inprocess]
 
@@ -32,11 +28,16 @@ CONNECTION = "Server=sqlprod07;Database=claims;User Id=sa;Password=Winter2025!"
 LEAKED = (TOKEN, "grafana.ops.acme", "sqlprod07", "Winter2025!", "ops.acme.internal")
 
 
-@pytest.fixture(autouse=True)
-def _empty() -> Iterator[None]:
-    RT.cache.clear()
-    yield
-    RT.cache.clear()
+@pytest.fixture
+def rt(operator_env: None) -> Iterator[Runtime]:
+    """A runtime of the test's own, reconciling intakes here, in the test process. Stopped after
+    the test, its Events sent: an intake's reconcile asks for its next look, which would
+    otherwise run on after the test's namespace, and the session's test bed, are gone."""
+    runtime = Runtime()
+    intake.register(runtime)
+    yield runtime
+    runtime.stop()
+    runtime.events.flush(30)
 
 
 def _status(custom: Any, namespace: str, name: str) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def _status(custom: Any, namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_an_intakes_status_carries_no_token_host_or_connection_string(
-    operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     custom: Any = client.CustomObjectsApi(crds.api_client())
     body = samples.intake("leaky-intake", namespace)
@@ -53,7 +54,7 @@ def test_an_intakes_status_carries_no_token_host_or_connection_string(
     body["spec"]["rollback"]["expectation"] = f"Page the on-call via {URL}; then run {CONNECTION}"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
 
-    RT.queue._run_once(("modelintakes", namespace, "leaky-intake"))
+    rt.queue._run_once(("modelintakes", namespace, "leaky-intake"))
     status = _status(custom, namespace, "leaky-intake")
     text = str(status)
     assert status["owner"] == "token [redacted:secret]"
@@ -72,19 +73,19 @@ def test_an_intakes_status_carries_no_token_host_or_connection_string(
     monkeypatch.setattr(
         kube, "patch_status", lambda *a, **kw: writes.append(a[3]) or patch_status(*a, **kw)
     )
-    RT.cache.clear()
-    RT.queue._run_once(("modelintakes", namespace, "leaky-intake"))
+    rt.cache.clear()
+    rt.queue._run_once(("modelintakes", namespace, "leaky-intake"))
     assert writes == []
 
 
 def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
-    operator_env: None, crds: Cluster, namespace: str
+    rt: Runtime, crds: Cluster, namespace: str
 ) -> None:
     custom: Any = client.CustomObjectsApi(crds.api_client())
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "iterationruns", samples.run("run-x7k2p", namespace)
     )
-    RT.status.write(
+    rt.status.write(
         "iterationruns",
         namespace,
         "run-x7k2p",
@@ -102,14 +103,14 @@ def test_a_patch_written_directly_is_cleaned_at_the_choke_point(
 
 
 def test_an_intakes_base_model_in_another_bucket_is_refused_with_the_reason(
-    operator_env: None, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, crds: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(RT.store, "confinement", readlimits.Confinement("modelsmith"))
+    monkeypatch.setattr(rt.store, "confinement", readlimits.Confinement("modelsmith"))
     custom: Any = client.CustomObjectsApi(crds.api_client())
     body = samples.intake("elsewhere", namespace)
     body["spec"]["baseModel"]["uri"] = "s3://customer-models/base/"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelintakes", body)
-    RT.queue._run_once(("modelintakes", namespace, "elsewhere"))
+    rt.queue._run_once(("modelintakes", namespace, "elsewhere"))
     checks = {c["check"]: c for c in _status(custom, namespace, "elsewhere")["validation"]}
     assert checks["BaseModelFound"]["ok"] is False
     assert checks["BaseModelFound"]["message"] == (
