@@ -57,7 +57,7 @@ class Runtime:
             self.settings.ledger_writers, thread_name_prefix="ledger"
         )
         # What the run controller derived and uses again (see controllers/run: job_guard,
-        # pinning, scenarios, target).
+        # pinning, target; and scenarios.py).
         self.created_jobs: Memo[str, tuple[str, str]] = Memo(4096)
         """Job name -> (namespace, UID) of the Jobs this process created or adopted, until status
         records their UIDs."""
