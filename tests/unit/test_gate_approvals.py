@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from modelsmith.api.approvers import Approver
 from modelsmith.api.gate import Approval, GateDecision, GateState
-from modelsmith.chain import chain_overlaps
 from modelsmith.controllers.gate.approvals import ChainVerdict, evaluate_chain
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -274,65 +273,3 @@ def test_verdict_approvals_serialise_as_status() -> None:
         "reason": "",
     }
     assert Approval.model_validate(wire) == verdict.approvals[0]
-
-
-# ----- chain_overlaps: the intake's separation-of-duties check ---------------------------------
-
-
-def test_a_chain_with_distinct_principals_has_no_overlap() -> None:
-    assert chain_overlaps(CHAIN) == []
-
-
-def test_a_user_in_two_roles_is_flagged() -> None:
-    chain = [
-        Approver(role="domain-owner", users=["alice"]),
-        Approver(role="engineering-owner", users=["bob", "alice"]),
-    ]
-    assert chain_overlaps(chain) == [
-        "user alice is listed for both domain-owner and engineering-owner; each role must be "
-        "signed by a different person"
-    ]
-
-
-def test_a_group_in_two_roles_is_flagged_like_a_user() -> None:
-    # Any member of "owners" could sign both roles, so the chain is as weak as one user in both.
-    chain = [
-        Approver(role="domain-owner", users=["alice"], groups=["owners"]),
-        Approver(role="engineering-owner", users=["bob"], groups=["platform", "owners"]),
-    ]
-    [message] = chain_overlaps(chain)
-    assert message.startswith("group owners is listed for both domain-owner and engineering-owner")
-    assert "members could sign more than one role" in message
-
-
-def test_a_group_and_a_user_of_the_same_name_are_different_principals() -> None:
-    # Kubernetes keeps user and group names apart: user "ops" is not a member of group "ops".
-    chain = [
-        Approver(role="domain-owner", users=["ops"]),
-        Approver(role="engineering-owner", groups=["ops"]),
-    ]
-    assert chain_overlaps(chain) == []
-
-
-def test_every_overlap_is_reported_with_all_its_roles() -> None:
-    chain = [
-        Approver(role="domain-owner", users=["alice"], groups=["owners"]),
-        Approver(role="engineering-owner", users=["alice"], groups=["owners"]),
-        Approver(role="compliance", groups=["owners"]),
-    ]
-    messages = chain_overlaps(chain)
-    assert len(messages) == 2
-    assert messages[0].startswith(
-        "user alice is listed for both domain-owner and engineering-owner;"
-    )
-    assert messages[1].startswith(
-        "group owners is listed for domain-owner, engineering-owner and compliance;"
-    )
-
-
-def test_a_principal_repeated_within_one_role_is_not_an_overlap() -> None:
-    chain = [
-        Approver(role="domain-owner", users=["alice", "alice"], groups=["owners", "owners"]),
-        Approver(role="engineering-owner", users=["bob"]),
-    ]
-    assert chain_overlaps(chain) == []

@@ -1,4 +1,5 @@
-"""Approver policy, effective chain, selector matching and serving consent: the pure parts."""
+"""Approver policy, effective chain, separation of duties, selector matching and serving consent:
+the pure parts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from modelsmith.api.approvers import Approver
 from modelsmith.api.policy import ApproverPolicy
 from modelsmith.api.selector import LabelSelector, selector_matches
-from modelsmith.chain import effective_chain
+from modelsmith.chain import chain_overlaps, effective_chain
 from modelsmith.controllers.gate.approvals import (
     REQUESTER_CANNOT_APPROVE,
     SYSTEM_IDENTITY,
@@ -157,6 +158,73 @@ def test_a_system_identity_blocker_names_the_rule() -> None:
     parsed = ApprovalAnnotation("domain-owner", "approved", "system:node1", PREFIX)
     problem = _ineligible(parsed, None)
     assert problem is not None and problem[0] == SYSTEM_IDENTITY
+
+
+# ----- chain_overlaps: the intake's separation-of-duties check ---------------------------------
+
+
+def test_a_chain_with_distinct_principals_has_no_overlap() -> None:
+    chain = [
+        Approver(role="domain-owner", users=["alice"], groups=["domain-owners"]),
+        Approver(role="engineering-owner", users=["bob"], groups=["engineering-owners"]),
+        Approver(role="compliance", groups=["compliance"]),
+    ]
+    assert chain_overlaps(chain) == []
+
+
+def test_a_user_in_two_roles_is_flagged() -> None:
+    chain = [
+        Approver(role="domain-owner", users=["alice"]),
+        Approver(role="engineering-owner", users=["bob", "alice"]),
+    ]
+    assert chain_overlaps(chain) == [
+        "user alice is listed for both domain-owner and engineering-owner; each role must be "
+        "signed by a different person"
+    ]
+
+
+def test_a_group_in_two_roles_is_flagged_like_a_user() -> None:
+    # Any member of "owners" could sign both roles, so the chain is as weak as one user in both.
+    chain = [
+        Approver(role="domain-owner", users=["alice"], groups=["owners"]),
+        Approver(role="engineering-owner", users=["bob"], groups=["platform", "owners"]),
+    ]
+    [message] = chain_overlaps(chain)
+    assert message.startswith("group owners is listed for both domain-owner and engineering-owner")
+    assert "members could sign more than one role" in message
+
+
+def test_a_group_and_a_user_of_the_same_name_are_different_principals() -> None:
+    # Kubernetes keeps user and group names apart: user "ops" is not a member of group "ops".
+    chain = [
+        Approver(role="domain-owner", users=["ops"]),
+        Approver(role="engineering-owner", groups=["ops"]),
+    ]
+    assert chain_overlaps(chain) == []
+
+
+def test_every_overlap_is_reported_with_all_its_roles() -> None:
+    chain = [
+        Approver(role="domain-owner", users=["alice"], groups=["owners"]),
+        Approver(role="engineering-owner", users=["alice"], groups=["owners"]),
+        Approver(role="compliance", groups=["owners"]),
+    ]
+    messages = chain_overlaps(chain)
+    assert len(messages) == 2
+    assert messages[0].startswith(
+        "user alice is listed for both domain-owner and engineering-owner;"
+    )
+    assert messages[1].startswith(
+        "group owners is listed for domain-owner, engineering-owner and compliance;"
+    )
+
+
+def test_a_principal_repeated_within_one_role_is_not_an_overlap() -> None:
+    chain = [
+        Approver(role="domain-owner", users=["alice", "alice"], groups=["owners", "owners"]),
+        Approver(role="engineering-owner", users=["bob"]),
+    ]
+    assert chain_overlaps(chain) == []
 
 
 def cm(labels: dict[str, str] | None = None, allowed: str | None = None) -> dict[str, Any]:
