@@ -21,7 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from modelsmith.runtime import kube
@@ -214,3 +215,32 @@ class Memo(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class SharedCalls(Generic[K, V]):
+    """Concurrent calls for the same key share one: the first caller runs it, the others wait
+    and get its result or its exception. Nothing is kept once the call ends (keeping a result
+    is a Memo's job), so a failure reaches only the callers that waited on it, and the next
+    caller runs the call again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[K, Future[V]] = {}
+
+    def call(self, key: K, fn: Callable[[], V]) -> V:
+        mine: Future[V] = Future()
+        with self._lock:
+            running = self._running.setdefault(key, mine)
+        if running is not mine:
+            return running.result()
+        try:
+            value = fn()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(value)
+            return value
+        finally:
+            with self._lock:
+                del self._running[key]

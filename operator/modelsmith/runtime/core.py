@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelsmith.contract.objectstore import Store
-from modelsmith.runtime.cache import Cache, Memo
+from modelsmith.runtime.cache import Cache, Memo, SharedCalls
 from modelsmith.runtime.events import Recorder
 from modelsmith.runtime.failures import Failures
 from modelsmith.runtime.metrics import Metrics
@@ -69,6 +69,9 @@ class Runtime:
         """ExecutionTarget name -> (its spec, None when missing,)."""
         self.jobs_permitted: Memo[str, bool] = Memo(1024, PERMITTED_SECONDS)
         """Namespaces where the API server said the operator may create Jobs."""
+        self.permission_asks: SharedCalls[str, bool] = SharedCalls()
+        """The question behind `jobs_permitted` while it is being asked, by namespace: the runs
+        of a namespace reconciled at once wait for one answer instead of each asking."""
         self.benchmarks: Memo[tuple[str, str], tuple[int, Any]] = Memo(64)
         """(namespace, Benchmark) -> (resourceVersion, what a run read of it at that version):
         only the Benchmarks runs name, a few."""

@@ -122,9 +122,31 @@ class RunIdentity:
 def rbac_refusal(rt: Runtime, namespace: str) -> str | None:
     """None when the operator may create Jobs in `namespace`; else why not, in words. A yes is
     used again for a while (`Runtime.jobs_permitted`): RoleBindings change rarely, a launch
-    asks on every Job, and a Job create refused in the namespace forgets the yes at once."""
-    if rt.jobs_permitted.get(namespace):
+    asks on every Job, and a Job create refused in the namespace forgets the yes at once. The
+    runs of a namespace reconciled at once share one question (`Runtime.permission_asks`)."""
+    if rt.jobs_permitted.get(namespace) or rt.permission_asks.call(
+        namespace, lambda: _permitted(rt, namespace)
+    ):
         return None
+    return (
+        f"the operator may not create Jobs in namespace {namespace} (no RoleBinding there to "
+        "its operator-workloads ClusterRole; a platform admin lists the namespace in the "
+        "chart's operator.workloadNamespaces). The run resumes on its own once it may."
+    )
+
+
+def _permitted(rt: Runtime, namespace: str) -> bool:
+    # A question answered yes just before this one began has kept its answer: no need to ask.
+    if rt.jobs_permitted.get(namespace):
+        return True
+    allowed = may_create_jobs(namespace)
+    if allowed:
+        rt.jobs_permitted.put(namespace, True)
+    return allowed
+
+
+def may_create_jobs(namespace: str) -> bool:
+    """The API server's answer: may the operator create Jobs in `namespace`?"""
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",
@@ -138,14 +160,7 @@ def rbac_refusal(rt: Runtime, namespace: str) -> str | None:
         },
     }
     answer = kube.rest("POST", _SSAR, review)
-    if (answer.get("status") or {}).get("allowed"):
-        rt.jobs_permitted.put(namespace, True)
-        return None
-    return (
-        f"the operator may not create Jobs in namespace {namespace} (no RoleBinding there to "
-        "its operator-workloads ClusterRole; a platform admin lists the namespace in the "
-        "chart's operator.workloadNamespaces). The run resumes on its own once it may."
-    )
+    return bool((answer.get("status") or {}).get("allowed"))
 
 
 def delete_own_job(run: RunIdentity, name: str, namespace: str) -> None:
