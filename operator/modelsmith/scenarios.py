@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from dataclasses import dataclass
 
 from modelsmith.api.benchmark import Benchmark
 from modelsmith.benchmark.sources import (
@@ -65,9 +66,18 @@ def fetch_scenarios(rt: Runtime, benchmark: Benchmark, namespace: str) -> list[S
     )
 
 
-def snapshot_bytes(scenarios: list[Scenario]) -> bytes:
-    """The scenario snapshot evaluation Jobs read (JSON lines); its sha256 names it."""
-    return "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
+@dataclass(frozen=True)
+class Snapshot:
+    """The scenario snapshot evaluation Jobs read (JSON lines) and its sha256 (hex), which names
+    it and which the run pins."""
+
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, scenarios: list[Scenario]) -> Snapshot:
+        data = "\n".join(sc.model_dump_json(by_alias=True) for sc in scenarios).encode()
+        return cls(data, hashlib.sha256(data).hexdigest())
 
 
 def publish_scenarios(
@@ -75,18 +85,17 @@ def publish_scenarios(
     bucket: str,
     namespace: str,
     benchmark: str,
-    scenarios: list[Scenario],
+    snapshot: Snapshot,
     root: str = "",
 ) -> str:
-    """The URI of the object an evaluation Job reads `scenarios` from. Its name is the digest of
+    """The URI of the object an evaluation Job reads `snapshot` from. Its name is the digest of
     its content, so it is written once, by whichever launch comes first (a conditional PUT), and
     later launches on the same content, in any run, find it known (`Runtime.published_scenarios`)
     and write nothing."""
-    data = snapshot_bytes(scenarios)
-    uri = benchmark_scenarios(bucket, namespace, benchmark, hashlib.sha256(data).hexdigest(), root)
+    uri = benchmark_scenarios(bucket, namespace, benchmark, snapshot.sha256, root)
     if rt.published_scenarios.get(uri):
         return uri
     with contextlib.suppress(s3.AlreadyExists):
-        rt.store.put_if_absent(uri, data, content_type="application/x-ndjson")
+        rt.store.put_if_absent(uri, snapshot.data, content_type="application/x-ndjson")
     rt.published_scenarios.put(uri, True)
     return uri

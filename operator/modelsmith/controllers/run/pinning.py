@@ -34,7 +34,7 @@ from modelsmith.controllers.run.trainingdata import read_for_pin
 from modelsmith.runtime import kube
 from modelsmith.runtime.cache import resource_version
 from modelsmith.runtime.core import Runtime
-from modelsmith.scenarios import fetch_scenarios, publish_scenarios, snapshot_bytes
+from modelsmith.scenarios import Snapshot, fetch_scenarios, publish_scenarios
 
 INTAKE_SPEC = "intake-spec.json"
 TRAINING_DATA = "training-data.jsonl"
@@ -198,8 +198,9 @@ def _pin_now(
     except BenchmarkSourceError:
         return Inputs(intake, None, waiting="TrainingDataUnreadable")
     spec = canonical_json(intake_body["spec"])
+    snapshot = Snapshot.of(scenarios)
     try:
-        publish_scenarios(rt, layout.bucket, namespace, name, scenarios, layout.root)
+        publish_scenarios(rt, layout.bucket, namespace, name, snapshot, layout.root)
         # Overwritten, not write-once: until status holds the pin nothing trusts these objects,
         # and a start replayed after a crash writes the same bytes.
         rt.store.put_bytes(layout.pinned(INTAKE_SPEC), spec, content_type="application/json")
@@ -210,7 +211,7 @@ def _pin_now(
     pin = Pin(
         intake_spec_digest=spec_digest(intake_body["spec"]),
         benchmark_digest=digest,
-        scenarios_digest="sha256:" + hashlib.sha256(snapshot_bytes(scenarios)).hexdigest(),
+        scenarios_digest="sha256:" + snapshot.sha256,
         pinned_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         training_data_digest=None if supplied is None else training_data_digest(supplied),
     )
