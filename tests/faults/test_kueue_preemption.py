@@ -105,7 +105,8 @@ def test_kueue_preemption_mid_training_resumes_from_the_checkpoint(
 ) -> None:
     began = time.monotonic()
     _cpu_preempting(cluster, gpu_queue(gpus=1, name=QUEUE))
-    steps, every = 100, 20
+    # 100 steps finish in ~5 s on quiet cores, before the preemption lands: 300 keep it inside.
+    steps, every = 300, 20
     watch = quickstart_training(cluster, object_store, namespace, base_model,
                                 target={"kueueQueue": QUEUE},
                                 run={"recipe": {"steps": steps, "checkpointEverySteps": every}},
