@@ -3,16 +3,21 @@ retried attempt (the Job's pod retry, the operator's relaunch, a preemption) con
 last one stopped instead of starting from step 0.
 
 A checkpoint holds the trainable weights, the optimiser and LR-schedule state, every random
-generator's state (torch, CUDA when present, Python, NumPy), the step, and what the loop counted
-so far. The data position needs no state of its own: the sampler's shuffles are seeded, so a
-resumed attempt replays the loader up to the step (collating batches, running no model) and
-then restores the random state saved at that step.
+generator's state (torch, CUDA when present, Python, NumPy) of every training process, the step,
+and what the loop counted so far. Weights and optimiser state are whole tensors keyed by
+parameter name whether the processes replicate the model or share it (`sharding: fsdp`): a
+sharded model's shares are gathered into the first process, which alone writes, and on resume
+every process loads the whole state and keeps its share. The data position needs no state of
+its own: the sampler's shuffles are seeded, so a resumed attempt replays the loader up to the
+step (collating batches, running no model) and then restores the random state saved at that
+step.
 
-It is complete only when its manifest (the sha256 of each file, the step, and the digest of
-the spec that trained it) is written, last. A resumed attempt loads the newest checkpoint whose
-manifest is readable, names the same spec and whose files match their digests; anything else
-is skipped with the reason logged, and with none left training starts from step 0. Files load
-with `weights_only`: a checkpoint is data, never code, even though only the Jobs write it."""
+It is complete only when its manifest (the sha256 of each file, the step, the digest of the
+spec that trained it, and the layout: number of processes and sharding) is written, last. A
+resumed attempt loads the newest checkpoint whose manifest is readable, names the same spec and
+layout, and whose files match their digests; anything else is skipped with the reason logged,
+and with none left training starts from step 0. Files load with `weights_only`: a checkpoint
+is data, never code, even though only the Jobs write it."""
 
 from __future__ import annotations
 
@@ -29,12 +34,13 @@ import torch
 
 from modelsmith.contract import s3
 from modelsmith.contract.objectstore import Store
+from modelsmith_trainer import distributed
 
 log = logging.getLogger("modelsmith.checkpoint")
 
 CHECKPOINT_DIR: Final = "checkpoint/"
 MANIFEST: Final = "manifest.json"
-MANIFEST_SCHEMA: Final = "modelsmith.io/checkpoint/v1"
+MANIFEST_SCHEMA: Final = "modelsmith.io/checkpoint/v2"
 WEIGHTS: Final = "weights.pt"
 TRAINING: Final = "training.pt"
 KEEP: Final = 2
@@ -49,6 +55,31 @@ class Position:
     step: int
     first_loss: float | None
     last_loss: float | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How training is spread over processes. A checkpoint is resumed only under the layout
+    that wrote it: each process restores the random state its counterpart saved, and another
+    number of processes or another sharding sums the same gradients in another order, so the
+    resumed steps would not be the ones an uninterrupted attempt trains."""
+
+    processes: int
+    sharding: str
+
+    def __str__(self) -> str:
+        return f"{self.processes} process(es), sharding {self.sharding}"
+
+
+@dataclass(frozen=True)
+class Trainee:
+    """What a checkpoint saves and restores, and this process's place among the others."""
+
+    model: Any
+    optimizer: Any
+    schedule: Any
+    layout: Layout
+    rank: int
 
 
 def _sha256(data: bytes) -> str:
@@ -104,10 +135,6 @@ def _delete(store: Store, prefix: str) -> None:
         log.warning("checkpoints left in place (%s)", type(err).__name__)
 
 
-def _trainable(model: Any) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
 class Checkpoints:
     """Saves every `every` steps under `prefix` (0: never) and resumes from the newest good
     checkpoint there. `spec_digest` ties a checkpoint to the spec that trained it: another
@@ -121,7 +148,8 @@ class Checkpoints:
         self.every = every
         self.spec_digest = spec_digest
         self.writer = writer
-        """False in the second and later processes: they hold the same state, one writes it."""
+        """False in the second and later processes: every process takes part in gathering a
+        checkpoint's state, the first one writes it."""
         self.resumed_from: int | None = None
         self.skipped: list[str] = []
         """Why each newer checkpoint was not resumed from, in words."""
@@ -131,19 +159,25 @@ class Checkpoints:
         return s3.join(self.prefix, f"step-{step:06d}/")
 
     def due(self, step: int, total: int) -> bool:
-        return self.writer and self.every > 0 and step % self.every == 0 and step < total
+        """Whether a checkpoint is taken after `step`: in every process, since each takes part
+        in gathering it."""
+        return self.every > 0 and step % self.every == 0 and step < total
 
-    def save(self, step_position: Position, model: Any, optimizer: Any, schedule: Any) -> None:
+    def save(self, step_position: Position, trainee: Trainee) -> None:
         """Writes the checkpoint for `step_position.step`, manifest last, then prunes older
-        ones."""
+        ones. Every process must call this; only the writer writes."""
         step = step_position.step
+        weights, optimizer = distributed.training_state(trainee.model, trainee.optimizer)
+        rng = distributed.gather(_rng_state())
+        if not self.writer:
+            return
         files = {
-            WEIGHTS: _serialise(_trainable(model)),
+            WEIGHTS: _serialise(weights),
             TRAINING: _serialise(
                 {
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "rng": _rng_state(),
+                    "optimizer": optimizer,
+                    "schedule": trainee.schedule.state_dict(),
+                    "rng": rng,
                     "position": asdict(step_position),
                 }
             ),
@@ -155,6 +189,7 @@ class Checkpoints:
             "schema": MANIFEST_SCHEMA,
             "step": step,
             "spec": self.spec_digest,
+            "layout": asdict(trainee.layout),
             "files": {name: _sha256(data) for name, data in files.items()},
         }
         self.store.put_json(s3.join(where, MANIFEST), manifest)
@@ -185,13 +220,17 @@ class Checkpoints:
         """Steps with a manifest, newest first."""
         return sorted((step for step, done in self._steps().items() if done), reverse=True)
 
-    def _load(self, step: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    def _load(self, step: int, layout: Layout) -> tuple[dict[str, Any], dict[str, Any]] | str:
         """The checkpoint's weights and training state, or why it cannot be used."""
         where = self._step_prefix(step)
         try:
             manifest = json.loads(self.store.get_bytes(s3.join(where, MANIFEST)))
+            if manifest.get("schema") != MANIFEST_SCHEMA:
+                return f"it is in another format ({manifest.get('schema')})"
             if manifest.get("spec") != self.spec_digest:
                 return "it was written for another spec"
+            if manifest.get("layout") != asdict(layout):
+                return f"it was written by {Layout(**manifest['layout'])}, not {layout}"
             loaded = {}
             for name in (WEIGHTS, TRAINING):
                 data = self.store.get_bytes_or_none(s3.join(where, name))
@@ -204,24 +243,25 @@ class Checkpoints:
             return f"it is unreadable ({type(err).__name__})"
         return loaded[WEIGHTS], loaded[TRAINING]
 
-    def restore(self, model: Any, optimizer: Any, schedule: Any) -> Position | None:
+    def restore(self, trainee: Trainee) -> Position | None:
         """Loads the newest good checkpoint into the model, optimiser and schedule; returns its
-        position, or None (training starts from step 0). The random state is restored by
-        `batches`, once the loader has been replayed to the step."""
+        position, or None (training starts from step 0). Every process must call this: each
+        reads the same checkpoints, so all choose the same one. The random state is restored
+        by `batches`, once the loader has been replayed to the step."""
         for step, complete in sorted(self._steps().items(), reverse=True):
-            found = self._load(step) if complete else "it has no manifest (incomplete)"
+            found = (
+                self._load(step, trainee.layout) if complete else "it has no manifest (incomplete)"
+            )
             if isinstance(found, str):
                 self.skipped.append(f"step {step}: {found}")
                 log.warning("checkpoint at step %d skipped: %s", step, found)
                 continue
             weights, training = found
-            params = dict(model.named_parameters())
-            with torch.no_grad():
-                for name, value in weights.items():
-                    params[name].copy_(value)
-            optimizer.load_state_dict(training["optimizer"])
-            schedule.load_state_dict(training["schedule"])
-            self._replay = (step, training["rng"])
+            distributed.load_training_state(
+                trainee.model, trainee.optimizer, weights, training["optimizer"]
+            )
+            trainee.schedule.load_state_dict(training["schedule"])
+            self._replay = (step, training["rng"][trainee.rank])
             self.resumed_from = step
             log.info("resuming from the checkpoint at step %d", step)
             return Position(**training["position"])

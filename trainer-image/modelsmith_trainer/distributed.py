@@ -60,13 +60,64 @@ def shard_model(model: Any, device: Any) -> Any:
     return model
 
 
+def _whole() -> Any:
+    """Options for state dicts of whole tensors keyed by parameter name, whatever the layout:
+    a sharded model's shares are gathered, a replicated or single model's weights taken as
+    they are, and a DDP wrapper's prefix left out. Frozen weights (the base under LoRA) are
+    left out: they are the base's, which every attempt loads anyway."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+
+
 def trainable_state(model: Any) -> dict[str, Any]:
     """The trainable weights, whole and on the CPU, in the main process (empty in the others).
     A sharded model's are gathered from every process, so every process must call this."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
-    return get_model_state_dict(model, options=options)
+    return get_model_state_dict(model, options=_whole())
+
+
+def training_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The trainable weights and the optimiser's state, whole and on the CPU, in the main
+    process (empty in the others). Gathered like `trainable_state`: every process must call
+    this. The optimiser's state is keyed by parameter name rather than position, so it loads
+    into any layout's optimiser."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    return get_state_dict(model, optimizer, options=_whole())
+
+
+def load_training_state(
+    model: Any, optimizer: Any, weights: dict[str, Any], optimizer_state: dict[str, Any]
+) -> None:
+    """Loads whole weights and optimiser state (as `training_state` returns them) into this
+    process's model and optimiser, each process keeping its share of a sharded model's. Every
+    process must call this, each with the whole state: each reads the checkpoint itself (and
+    checks its digests), so the processes agree on which checkpoint to load without exchanging
+    anything, where broadcasting from the main process would need its choice sent first."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(
+        model,
+        optimizer,
+        model_state_dict=weights,
+        optim_state_dict=optimizer_state,
+        options=StateDictOptions(full_state_dict=True, ignore_frozen_params=True),
+    )
+
+
+def gather(value: Any) -> list[Any]:
+    """Every process's `value` in process order, in the main process (empty in the others);
+    a process alone, with no process group, gets its own. Every process must call this."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    main = dist.get_rank() == 0
+    gathered: list[Any] | None = [None] * dist.get_world_size() if main else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered or []
 
 
 @dataclass(frozen=True)

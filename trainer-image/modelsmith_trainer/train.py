@@ -20,7 +20,7 @@ import torch
 
 from modelsmith.contract.recipe import Recipe, Sharding
 from modelsmith_trainer import distributed
-from modelsmith_trainer.checkpoint import Checkpoints, Position
+from modelsmith_trainer.checkpoint import Checkpoints, Layout, Position, Trainee
 from modelsmith_trainer.data import Encoded, weighted_loss
 from modelsmith_trainer.progress import ProgressTracker
 
@@ -131,7 +131,7 @@ def train(
         progress.start()
     resumed = None
     if checkpoints is not None:
-        resumed = checkpoints.restore(session.model, session.optimizer, session.schedule)
+        resumed = checkpoints.restore(_trainee(session))
     if resumed is not None:
         # Tokens and seconds stay this attempt's, so tokens/s measures it.
         session.step = resumed.step
@@ -219,9 +219,17 @@ def _run_steps(
                 progress.step(session.step, session.last_loss)
             if checkpoints is not None and checkpoints.due(session.step, total):
                 position = Position(session.step, session.first_loss, session.last_loss)
-                checkpoints.save(position, session.model, session.optimizer, session.schedule)
+                checkpoints.save(position, _trainee(session))
             if session.step >= total:
                 break
+
+
+def _trainee(session: _Session) -> Trainee:
+    accelerator = session.accelerator
+    layout = Layout(accelerator.num_processes, session.sharding)
+    return Trainee(
+        session.model, session.optimizer, session.schedule, layout, accelerator.process_index
+    )
 
 
 def _step(session: _Session, sliced: dict[str, Any]) -> None:
