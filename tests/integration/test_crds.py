@@ -64,10 +64,9 @@ def test_examples_apply(crds: Cluster, namespace: str) -> None:
             assert result.returncode == 0, f"{name}: {result.stderr}"
 
 
-def test_a_sharded_recipe_without_checkpoints_is_admitted(crds: Cluster, namespace: str) -> None:
-    # Its refusal with checkpoints is tests/invalid/run-sharding-with-checkpoints.yaml.
+def test_a_sharded_recipe_with_checkpoints_is_admitted(crds: Cluster, namespace: str) -> None:
     manifest = samples.run()
-    manifest["spec"]["recipe"] = {"sharding": "fsdp", "checkpointEverySteps": 0}
+    manifest["spec"]["recipe"] = {"sharding": "fsdp", "checkpointEverySteps": 10}
     result = crds.kubectl(
         "apply",
         "--dry-run=server",

@@ -55,9 +55,7 @@ def build_model(directory: Path) -> None:
 
 
 def sharded(recipe: Recipe, sharding: Sharding) -> Recipe:
-    # Validated again: fsdp takes no checkpoints.
-    update = {"sharding": sharding, "checkpoint_every_steps": 0}
-    return Recipe.model_validate({**recipe.model_dump(), **update})
+    return recipe.model_copy(update={"sharding": sharding})
 
 
 def train_all(model_dir: Path, out: Path, sharding: Sharding) -> None:

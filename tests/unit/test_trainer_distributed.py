@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import ValidationError
 
-from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.data import Encoded, weighted_loss
 from modelsmith_trainer.distributed import Shard, applied_sharding, collate_shard
 
@@ -55,9 +53,3 @@ def test_sharding_applies_only_with_more_than_one_process() -> None:
     assert applied_sharding("fsdp", 2) == "fsdp"
     assert applied_sharding("fsdp", 1) == "none"
     assert applied_sharding("none", 4) == "none"
-
-
-def test_a_sharded_recipe_takes_no_checkpoints() -> None:
-    assert Recipe(sharding="fsdp", checkpoint_every_steps=0).sharding == "fsdp"
-    with pytest.raises(ValidationError, match="set checkpointEverySteps to 0"):
-        Recipe(sharding="fsdp")

@@ -42,20 +42,7 @@ class Recipe(contract_recipe.Recipe, ApiModel):
     evidence (failing scenarios of the strongest failure cluster weigh `failingWeight`) and
     records the recipe it used in the ledger."""
 
-    model_config = ConfigDict(
-        **ApiModel.model_config,
-        frozen=False,
-        json_schema_extra=validations(
-            cel(
-                # has(): status copies of the recipe carry no defaults, and older ones no
-                # sharding at all.
-                "!has(self.sharding) || self.sharding != 'fsdp' || "
-                "(has(self.checkpointEverySteps) && self.checkpointEverySteps == 0)",
-                contract_recipe.SHARDED_CHECKPOINTS,
-                field_path=".checkpointEverySteps",
-            )
-        ),
-    )
+    model_config = ConfigDict(**ApiModel.model_config, frozen=False)
 
     seed: int = Field(
         default=0, ge=0, le=2**31 - 1, description="Random seed; the same seed repeats a run."

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 Method = Literal["lora", "full"]
 Sharding = Literal["none", "fsdp"]
-SHARDED_CHECKPOINTS: Final = (
-    "sharding fsdp saves no training checkpoints yet: set checkpointEverySteps to 0"
-)
-"""Why a sharded recipe that asks for checkpoints is refused (here and by the CRD's rule): the
-checkpoint files hold whole tensors, which a sharded model neither writes nor loads."""
 CHECKPOINT_EVERY_STEPS: Final = 50
 """The default checkpoint interval: a retried attempt repeats at most this many steps."""
 
@@ -64,12 +59,5 @@ class Recipe(BaseModel):
         description="none: every training process holds the whole model (DDP). fsdp: the "
         "processes share the weights, gradients and optimiser state between them (FSDP), for "
         "a model that does not fit one device. Only takes effect with more than one process "
-        "(the target's GPUs and nodes); the result records the sharding applied. No "
-        "checkpoints with fsdp yet (checkpointEverySteps must be 0).",
+        "(the target's GPUs and nodes); the result records the sharding applied.",
     )
-
-    @model_validator(mode="after")
-    def _checkpoints_unsharded(self) -> Recipe:
-        if self.sharding == "fsdp" and self.checkpoint_every_steps > 0:
-            raise ValueError(SHARDED_CHECKPOINTS)
-        return self
