@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from modelsmith.contract.jobspec import ModelRef, TrainExample, TrainSpec
 from modelsmith.contract.recipe import Recipe, Sharding
+from testbed.procs import free_port
 
 EXAMPLES = [
     TrainExample(id="a", text_prompt="ticket: invoice wrong\nAnswer: ", reference="billing."),
@@ -108,12 +108,6 @@ def job_spec(recipe: Recipe) -> TrainSpec:
         recipe=recipe,
         output="s3://modelsmith/out/",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def launch(prefix: list[str], model_dir: Path, out: Path, sharding: Sharding = "none") -> None:
