@@ -1,9 +1,12 @@
 """A node's pod of a two-node training step failing mid-way (real JobSet v0.10.1, real trainer
-under torchrun, gloo on the CPU): once training has written a checkpoint, the worker pod (node
-rank 1) is deleted. Its Indexed Job (backoffLimit 0) fails, JobSet restarts the whole step (the
-target's backoffLimit is its failurePolicy.maxRestarts), and both new pods continue from the last
-complete checkpoint to the recipe's last step: the run spends no attempt, and its status, ledger
-and result say where it resumed. `make test-faults` runs it (marker `faults`).
+under torchrun, gloo on the CPU, the model sharded between the two processes with `sharding:
+fsdp`): once training has written a checkpoint, the worker pod (node rank 1) is deleted. Its
+Indexed Job (backoffLimit 0) fails, JobSet restarts the whole step (the target's backoffLimit is
+its failurePolicy.maxRestarts), and both new pods continue from the last complete checkpoint to
+the recipe's last step, each keeping its share of the checkpoint's whole state: the run spends
+no attempt, and its status, ledger and result say where it resumed. (The two-node JobSet
+preemption in test_kueue_preemption.py trains with DDP, so both layouts resume through JobSet.)
+`make test-faults` runs it (marker `faults`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def test_a_jobset_restarted_after_a_node_fails_resumes_from_the_checkpoint(
     watch = quickstart_training(
         cluster, object_store, namespace, base_model,
         target={"maxTrainingNodes": 2, "backoffLimit": 1},
-        run={"recipe": {"steps": steps, "checkpointEverySteps": every, "dropout": 0.0}},
+        run={"recipe": {"steps": steps, "checkpointEverySteps": every, "dropout": 0.0,
+                        "sharding": "fsdp"}},
         checkpoint=True,
     )  # fmt: skip
     step = watch.job_name("i1-train-a1")
@@ -71,11 +75,11 @@ def test_a_jobset_restarted_after_a_node_fails_resumes_from_the_checkpoint(
     assert finished["terminalState"] == "Completed" and finished["restarts"] == 1, finished
     assert not first & {p["metadata"]["uid"] for p in train_pods(watch)}
 
-    # Both new pods continued from a checkpoint, as two processes, to the recipe's last step.
+    # Both new pods continued from a checkpoint, as two sharded processes, to the last step.
     audit = assert_resumed_from_checkpoint(watch, object_store, status, steps, every)
     assert step in audit.jobs
     (result,) = store_objects(object_store, namespace, "/iter-1/candidate/result.json").values()
-    assert json.loads(result)["processes"] == 2, result
+    assert (json.loads(result)["processes"], json.loads(result)["sharding"]) == (2, "fsdp"), result
     survived(FAULT)
     print(f"  restarted by JobSet and resumed in {time.monotonic() - began:.0f} s")
 
