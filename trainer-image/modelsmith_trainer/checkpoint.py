@@ -245,26 +245,38 @@ class Checkpoints:
 
     def restore(self, trainee: Trainee) -> Position | None:
         """Loads the newest good checkpoint into the model, optimiser and schedule; returns its
-        position, or None (training starts from step 0). Every process must call this: each
-        reads the same checkpoints, so all choose the same one. The random state is restored
-        by `batches`, once the loader has been replayed to the step."""
+        position, or None (training starts from step 0). Every process must call this. The
+        first process alone reads and checks the checkpoints, then sends the others its choice
+        and the state: a sharded model's whole state is then held by one process, not by every
+        process at once. The random state is restored by `batches`, once the loader has been
+        replayed to the step."""
+        found = self._newest(trainee.layout) if trainee.rank == 0 else None
+        step, weights, training = found or (0, {}, {})
+        # What the other processes need besides the weights and optimiser state, which
+        # load_training_state sends tensor by tensor.
+        rest = {key: value for key, value in training.items() if key != "optimizer"}
+        chosen = distributed.broadcast(None if found is None else (step, rest))
+        if chosen is None:
+            return None
+        step, rest = chosen
+        distributed.load_training_state(
+            trainee.model, trainee.optimizer, weights, training.get("optimizer", {})
+        )
+        trainee.schedule.load_state_dict(rest["schedule"])
+        self._replay = (step, rest["rng"][trainee.rank])
+        self.resumed_from = step
+        log.info("resuming from the checkpoint at step %d", step)
+        return Position(**rest["position"])
+
+    def _newest(self, layout: Layout) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+        """The newest good checkpoint's step, weights and training state, noting why each newer
+        one was skipped; None when there is none."""
         for step, complete in sorted(self._steps().items(), reverse=True):
-            found = (
-                self._load(step, trainee.layout) if complete else "it has no manifest (incomplete)"
-            )
-            if isinstance(found, str):
-                self.skipped.append(f"step {step}: {found}")
-                log.warning("checkpoint at step %d skipped: %s", step, found)
-                continue
-            weights, training = found
-            distributed.load_training_state(
-                trainee.model, trainee.optimizer, weights, training["optimizer"]
-            )
-            trainee.schedule.load_state_dict(training["schedule"])
-            self._replay = (step, training["rng"][trainee.rank])
-            self.resumed_from = step
-            log.info("resuming from the checkpoint at step %d", step)
-            return Position(**training["position"])
+            found = self._load(step, layout) if complete else "it has no manifest (incomplete)"
+            if not isinstance(found, str):
+                return step, *found
+            self.skipped.append(f"step {step}: {found}")
+            log.warning("checkpoint at step %d skipped: %s", step, found)
         if self.skipped:
             log.warning("no usable checkpoint; training starts from step 0")
         return None

@@ -91,28 +91,57 @@ def training_state(model: Any, optimizer: Any) -> tuple[dict[str, Any], dict[str
 def load_training_state(
     model: Any, optimizer: Any, weights: dict[str, Any], optimizer_state: dict[str, Any]
 ) -> None:
-    """Loads whole weights and optimiser state (as `training_state` returns them) into this
+    """Loads whole weights and optimiser state (as `training_state` returns them) into every
     process's model and optimiser, each process keeping its share of a sharded model's. Every
-    process must call this, each with the whole state: each reads the checkpoint itself (and
-    checks its digests), so the processes agree on which checkpoint to load without exchanging
-    anything, where broadcasting from the main process would need its choice sent first."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-    set_state_dict(
-        model,
-        optimizer,
-        model_state_dict=weights,
-        optim_state_dict=optimizer_state,
-        options=StateDictOptions(full_state_dict=True, ignore_frozen_params=True),
+    process must call this; only the main process passes the state (the others empty dicts):
+    it is sent to the others one tensor at a time, so no other process ever holds it whole."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
     )
+
+    # Not strict: sending drops the frozen weights (the checkpoint has none) from what the
+    # model loads, which a strict load would count as missing; keys the model lacks are
+    # refused below instead.
+    options = StateDictOptions(
+        full_state_dict=True,
+        ignore_frozen_params=True,
+        broadcast_from_rank0=_grouped(),
+        strict=False,
+    )
+    # Separately: set_state_dict would skip the model in a process passing no weights, while
+    # the main process sends them.
+    loaded = set_model_state_dict(model, weights, options=options)
+    if loaded.unexpected_keys:
+        raise ValueError(f"the checkpoint has weights the model lacks: {loaded.unexpected_keys}")
+    set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
+
+
+def _grouped() -> bool:
+    """Whether this process is one of a process group (a process alone has none)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def broadcast(value: Any) -> Any:
+    """The main process's `value`, in every process. Every process must call this."""
+    import torch.distributed as dist
+
+    if not _grouped():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def gather(value: Any) -> list[Any]:
     """Every process's `value` in process order, in the main process (empty in the others);
-    a process alone, with no process group, gets its own. Every process must call this."""
+    a process alone gets its own. Every process must call this."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
+    if not _grouped():
         return [value]
     main = dist.get_rank() == 0
     gathered: list[Any] | None = [None] * dist.get_world_size() if main else None

@@ -225,13 +225,11 @@ def _run_steps(
 
 
 def _trainee(session: _Session) -> Trainee:
-    """What a checkpoint saves and restores. The model is unwrapped from DDP: torch's loading of
-    a whole state into a DDP wrapper asks for every weight, frozen ones too, which a checkpoint
-    leaves out; the wrapper shares the unwrapped model's parameters, so it sees what is loaded."""
     accelerator = session.accelerator
     layout = Layout(accelerator.num_processes, session.sharding)
-    model = accelerator.unwrap_model(session.model)
-    return Trainee(model, session.optimizer, session.schedule, layout, accelerator.process_index)
+    return Trainee(
+        session.model, session.optimizer, session.schedule, layout, accelerator.process_index
+    )
 
 
 def _step(session: _Session, sliced: dict[str, Any]) -> None:
