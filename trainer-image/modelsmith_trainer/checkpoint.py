@@ -6,11 +6,11 @@ A checkpoint holds the trainable weights, the optimiser and LR-schedule state, e
 generator's state (torch, CUDA when present, Python, NumPy) of every training process, the step,
 and what the loop counted so far. Weights and optimiser state are whole tensors keyed by
 parameter name whether the processes replicate the model or share it (`sharding: fsdp`): a
-sharded model's shares are gathered into the first process, which alone writes, and on resume
-every process loads the whole state and keeps its share. The data position needs no state of
-its own: the sampler's shuffles are seeded, so a resumed attempt replays the loader up to the
-step (collating batches, running no model) and then restores the random state saved at that
-step.
+sharded model's shares are gathered into the first process, which alone writes; on resume the
+first process alone reads the checkpoint and sends it to the others, each keeping its share.
+The data position needs no state of its own: the sampler's shuffles are seeded, so a resumed
+attempt replays the loader up to the step (collating batches, running no model) and then
+restores the random state saved at that step.
 
 It is complete only when its manifest (the sha256 of each file, the step, the digest of the
 spec that trained it, and the layout: number of processes and sharding) is written, last. A
