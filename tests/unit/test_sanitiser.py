@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 from complexity import MAX_GROWTH, growth
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelsmith.contract.scenario import Scenario
+from modelsmith.evidence.detectors import DIGEST
 from modelsmith.evidence.sanitiser import (
     DEFAULT,
     Finding,
@@ -224,7 +225,22 @@ def test_options_are_checked() -> None:
 PIECES = [entry["text"] for entry in LEAKS] + CLEAN_CORPUS
 
 
+def _outside_digests(text: str) -> str:
+    """`text` with its allowed content digests blanked: a leak may be a digest's prefix (a
+    truncated one), and the full digest beside it is kept on purpose."""
+    return DIGEST.sub(lambda m: "#" * len(m.group()), text)
+
+
 @settings(max_examples=150, deadline=None)
+# A truncated digest (a leak) beside the full, allowed digest it is the prefix of.
+@example(
+    [
+        "Adapter sha256:9f86d081884c7d65 (truncated) was reused.",
+        "Evidence sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        " attached to the gate.",
+    ],
+    " ",
+)
 @given(
     st.lists(st.sampled_from(PIECES), min_size=1, max_size=4), st.sampled_from([" ", "\n", "; "])
 )
@@ -235,7 +251,7 @@ def test_cleaning_is_complete_and_idempotent(pieces: list[str], glue: str) -> No
     assert SANITISER.clean(cleaned) == cleaned
     for entry in LEAKS:
         if entry["text"] in pieces:
-            assert entry["leak"] not in cleaned
+            assert entry["leak"] not in _outside_digests(cleaned)
 
 
 @pytest.mark.parametrize(
