@@ -254,6 +254,58 @@ def test_cleaning_is_complete_and_idempotent(pieces: list[str], glue: str) -> No
             assert entry["leak"] not in _outside_digests(cleaned)
 
 
+FULL_DIGEST = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+# Every leak that reads as one on its own (an assigned secret's value needs its `password=`),
+# and digests in each form: full (allowed), truncated, ellipsised, upper-case, sha512.
+BARE_LEAKS = [
+    *sorted({entry["leak"] for entry in LEAKS if SANITISER.check(entry["leak"])}),
+    FULL_DIGEST,
+    "sha512:" + "9f86d081884c7d65" * 8,
+    "sha256:9f86d081884c7d65",
+    "sha256:9f86d0\u2026",
+    "sha256:9f86\u20260a08",
+    "sha256:9f86d081...",
+    "SHA256:9F86D081884C",
+]
+
+
+@settings(max_examples=150, deadline=None)
+# A truncated digest's value runs on into the `sha256` label of the full digest after it;
+# the full digest stays whole, with no bare hex left behind.
+@example(["sha256:9f86d0", FULL_DIGEST], "\u2026", ("", ""))
+@example(["sha256:9f86d081", FULL_DIGEST], "\u2026", ("x ", " y"))
+# A path root before a full stop or an ellipsis (`/tmp.`, `/tmp…<hex>`) or after an ellipsis.
+@example(["/tmp", "00f067aa0ba902b7"], "\u2026", ("", ""))
+@example(["/home", "/tmp"], ". ", ("Wrote to ", "."))
+@example(["00f067aa0ba902b7", "/tmp"], "\u2026", ("", ""))
+# A path in angle brackets, not an HTML end tag (`</var>`), and one assigned (`x=/dev/…`).
+@example(["/dev/termination-log", "../shared/scenarios/support.yaml"], " ", ("<", ">"))
+@example(["/dev/termination-log", "../shared/scenarios/support.yaml"], " ", ("x=", ";"))
+# An address or host:port before a message's colon (`dial fe80::1: refused`).
+@example(["fe80::1ff:fe23:4567:890a", "../shared/scenarios/support.yaml"], ": ", ("", ""))
+@example(["my-minio:9000", "../shared/scenarios/support.yaml"], ": ", ("", ""))
+# A random-looking value assigned to a key no secret word names.
+@example(["00f067aa0ba902b7", "q7Zt9LmX2pR4vW8nK3sB6yH1cF5gJ0dQ"], "=", ("", ""))
+@given(
+    st.lists(st.sampled_from(BARE_LEAKS), min_size=2, max_size=4),
+    st.sampled_from([" ", ", ", ";", "; ", ": ", "\n", "\t", "|", " / ", " - ", " and ", ". "]),
+    st.sampled_from(
+        [("", ""), ("(", ")"), ('"', '".'), ("'", "'"), ("[", "]"), ("Saw ", "."), ("x=", ";")]
+    ),
+)
+def test_adjacent_identifiers_are_each_cleaned(
+    leaks: list[str], separator: str, wrapper: tuple[str, str]
+) -> None:
+    """Identifiers of every kind side by side, at the start or end of the text or wrapped in
+    brackets and quotes: none survives, and cleaning leaves nothing for a second pass."""
+    text = wrapper[0] + separator.join(leaks) + wrapper[1]
+    cleaned = SANITISER.clean(text)
+    assert SANITISER.check(cleaned) == []
+    assert SANITISER.clean(cleaned) == cleaned
+    for leak in set(leaks) - {FULL_DIGEST}:
+        assert leak not in _outside_digests(cleaned)
+
+
 @pytest.mark.parametrize(
     ("unit", "copies"),
     [
@@ -272,6 +324,12 @@ def test_cleaning_is_complete_and_idempotent(pieces: list[str], glue: str) -> No
 def test_adversarial_input_grows_linearly(unit: str, copies: int) -> None:
     """No pattern backtracks quadratically: shared surfaces are checked on every write."""
     assert growth(SANITISER.check, unit, copies) < MAX_GROWTH
+
+
+def test_cleaning_in_two_passes_grows_linearly() -> None:
+    """Each `/tmp` reads as a path only once the hex after it is redacted: a second pass, once
+    for the whole text, not once per leak."""
+    assert growth(SANITISER.clean, "/tmp\u2026" + "00f067aa0ba902b7 ", 200) < MAX_GROWTH
 
 
 def test_allowed_names_pass_only_whole() -> None:

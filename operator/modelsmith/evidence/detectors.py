@@ -61,10 +61,13 @@ _IPV4: Final = re.compile(
 )
 _IPV6: Final = re.compile(
     r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
-    r"(?:%[A-Za-z0-9]+)?(?:/\d{1,3})?(?![0-9A-Za-z:])"
+    r"(?:%[A-Za-z0-9]+)?(?:/\d{1,3})?(?![0-9A-Za-z]|:[0-9A-Za-z:])"
 )
+# After an ellipsis (`…/tmp`, NFKC's `...`) a slash starts what is left of a path, where after
+# one or two dots it starts a relative path's rest (`_REL_PATH`) or a name's (`a.b/c`); after
+# an `=` it starts an assigned path (`dir=/home/alice`).
 _ABS_PATH: Final = re.compile(
-    r"(?<![A-Za-z0-9_.~:/@+=<-])/(?:[A-Za-z0-9_.@+=-]+/)*[A-Za-z0-9_.@+=-]+/?"
+    r"(?:(?<![A-Za-z0-9_.~:/@+-])|(?<=\.\.\.))/(?:[A-Za-z0-9_.@+=-]+/)*[A-Za-z0-9_.@+=-]+/?"
 )
 _REL_PATH: Final = re.compile(r"(?<![A-Za-z0-9_.~/-])(?:\.\.?|~)/[A-Za-z0-9_.@+-][^\s\"'<>|]*")
 _WINDOWS_PATH: Final = re.compile(
@@ -98,22 +101,30 @@ def opaque_ids(text: str) -> Iterator[Finding]:
             yield Finding(m.start(), m.end(), LeakKind.OPAQUE_ID)
 
 
+def _is_ipv6(candidate: str) -> bool:
+    address = candidate.split("/")[0].split("%")[0]
+    if "::" not in address and address.count(":") < 7:
+        return False  # times (20:14:03) and `a:b:c` values are not addresses
+    if not any(c in "0123456789abcdefABCDEF" for c in address):
+        return False
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def ips(text: str) -> Iterator[Finding]:
     for m in _IPV4.finditer(text):
         address = m.group().split("/")[0]
         if all(int(octet) <= 255 for octet in address.split(".")):
             yield Finding(m.start(), m.end(), LeakKind.IP)
     for m in _IPV6.finditer(text):
-        address = m.group().split("/")[0].split("%")[0]
-        if "::" not in address and address.count(":") < 7:
-            continue  # times (20:14:03) and `a:b:c` values are not addresses
-        if not any(c in "0123456789abcdefABCDEF" for c in address):
-            continue
-        try:
-            ipaddress.IPv6Address(address)
-        except ValueError:
-            continue
-        yield Finding(m.start(), m.end(), LeakKind.IP)
+        end = m.end()
+        if text[end - 1] == ":" and not _is_ipv6(m.group()):
+            end -= 1  # the colon is the message's (`dial fe80::1: refused`), not the address's
+        if _is_ipv6(text[m.start() : end]):
+            yield Finding(m.start(), end, LeakKind.IP)
 
 
 def workloads(text: str) -> Iterator[Finding]:
@@ -128,11 +139,15 @@ def workloads(text: str) -> Iterator[Finding]:
 
 def paths(text: str) -> Iterator[Finding]:
     for m in _ABS_PATH.finditer(text):
-        segments = [s for s in m.group().split("/") if s]
+        # Judged without the sentence's punctuation: `/tmp.` and `/tmp…` name the root `tmp`.
+        end = strip_trailing(text, m.start(), m.end())
+        segments = [s for s in text[m.start() : end].split("/") if s]
         if not segments or all(s.isdigit() for s in segments):
             continue
-        if len(segments) >= 2 or segments[0].lower() in _PATH_ROOTS:
-            yield Finding(m.start(), strip_trailing(text, m.start(), m.end()), LeakKind.PATH)
+        if len(segments) >= 2 or (
+            segments[0].lower() in _PATH_ROOTS and not text.startswith("<", m.start() - 1)
+        ):  # an HTML end tag (`</var>`, `</data>` in the report) is not a path root
+            yield Finding(m.start(), end, LeakKind.PATH)
     for pattern in (_REL_PATH, _WINDOWS_PATH):
         for m in pattern.finditer(text):
             yield Finding(m.start(), strip_trailing(text, m.start(), m.end()), LeakKind.PATH)

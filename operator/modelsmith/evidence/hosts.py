@@ -51,7 +51,8 @@ _BARE_HOST: Final = re.compile(
     re.IGNORECASE,
 )
 _HOST_PORT: Final = re.compile(
-    r"(?<![A-Za-z0-9_.@:/-])[A-Za-z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)+:\d{2,5}(?![0-9A-Za-z:])"
+    r"(?<![A-Za-z0-9_.@:/-])[A-Za-z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)+:\d{2,5}"
+    r"(?![0-9A-Za-z]|:[0-9A-Za-z])"  # a colon then a space ends a message's part: `x:9000: …`
 )
 # `Server=db01;` and `host=…` in connection strings and DSNs.
 _SERVER_KEY: Final = re.compile(

@@ -73,6 +73,23 @@ def _names_pattern(names: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![A-Za-z0-9_./@-])(?:{alternatives})(?![A-Za-z0-9_/@-]|\.[A-Za-z0-9])")
 
 
+def _outside(finding: Finding, spared: Sequence[tuple[int, int]]) -> Finding | None:
+    """`finding` less the spared spans it only reaches into: a detector's match can run into
+    a digest from its left (`sha256:9f86…sha256:<full digest>`: the value class reads on through
+    the next `sha256`), and redacting that overlap would cut the digest in two and leave its bare
+    hex, itself a leak, behind. None when the finding lies wholly inside a spared span; one that
+    covers a spared span whole (a URL carrying a digest) is kept whole."""
+    start, end = finding.start, finding.end
+    for s, e in sorted(spared):
+        if s <= start and end <= e:
+            return None
+        if s <= start < e:
+            start = e
+        elif s < end <= e:
+            end = s
+    return replace(finding, start=start, end=end) if start < end else None
+
+
 @dataclass(frozen=True)
 class Sanitiser:
     """Detects and redacts leaks. Build one per benchmark with `for_texts` (or
@@ -162,7 +179,8 @@ class Sanitiser:
             spared += [(m.start(), m.end()) for m in names.finditer(text)]
         if self.allow_digests:
             spared += [(m.start(), m.end()) for m in detectors.DIGEST.finditer(text)]
-        return [f for f in found if not any(s <= f.start and f.end <= e for s, e in spared)]
+        kept = (_outside(f, spared) for f in found)
+        return [f for f in kept if f is not None]
 
     def check(self, text: str) -> list[Finding]:
         """Every leak in `text`, merged where they overlap, in order, with spans of `text`
@@ -175,14 +193,24 @@ class Sanitiser:
         return merge(out)
 
     def clean(self, text: str) -> str:
-        """`text` with each leak replaced by its placeholder, e.g. `[redacted:path]`."""
-        out, cursor = [], 0
-        for f in self.check(text):
-            out.append(text[cursor : f.start])
-            out.append(f.placeholder)
-            cursor = f.end
-        out.append(text[cursor:])
-        return "".join(out)
+        """`text` with each leak replaced by its placeholder, e.g. `[redacted:path]`.
+
+        A placeholder ends the token it replaced, so what read as part of a longer token
+        (`/tmp` in `/tmp…<long hex>`) can read as a leak of its own once its neighbour is
+        redacted: cleaning repeats until nothing is found, so what it returns passes `check`.
+        Each pass replaces text outside placeholders (findings never lie inside one), so the
+        repetition ends."""
+        findings = self.check(text)
+        while findings:
+            out, cursor = [], 0
+            for f in findings:
+                out.append(text[cursor : f.start])
+                out.append(f.placeholder)
+                cursor = f.end
+            out.append(text[cursor:])
+            text = "".join(out)
+            findings = self.check(text)
+        return text
 
     def clean_obj(self, obj: Any) -> Any:
         """A copy of a JSON-like value (dicts, lists, tuples, strings, scalars) with every

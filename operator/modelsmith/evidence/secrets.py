@@ -20,7 +20,8 @@ _PEM: Final = re.compile(
 )
 _JWT: Final = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _AWS_KEY_ID: Final = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")
-_AWS_SECRET: Final = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# A value may follow an `=` (`sig=…`): only padding ends a token with one, none starts one.
+_AWS_SECRET: Final = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _KNOWN_TOKEN: Final = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}"
@@ -73,7 +74,7 @@ _RECORD: Final = re.compile(
     r"([A-Za-z0-9][A-Za-z0-9/_.-]{1,40})"
 )
 _TOKENISH: Final = re.compile(
-    r"(?<![A-Za-z0-9+/=_.-])[A-Za-z0-9+/_.-]{20,}={0,2}(?![A-Za-z0-9+/=_.-])"
+    r"(?<![A-Za-z0-9+/_.-])[A-Za-z0-9+/_.-]{20,}={0,2}(?![A-Za-z0-9+/=_.-])"
 )
 _CAMEL_WORDS: Final = re.compile(r"^[A-Za-z][a-z]*(?:[A-Z][a-z]+|[A-Z]{2,}(?![a-z])|\d+)*$")
 # Anchored at a token's start: unanchored, every position of a long token would be a start.
