@@ -352,8 +352,10 @@ def test_normalisation_maps_findings_back_to_the_original_text() -> None:
 def test_digest_allowance_is_exact_and_can_be_withdrawn() -> None:
     digest = "sha256:" + "ab" * 32
     assert SANITISER.check(f"evidence {digest}") == []
-    for bad in (digest[:-2], digest + "ff", digest.upper(), "sha256:" + "zz" * 32):
+    short = ("sha256:9f86d", "sha256:9f\u2026", "sha512=ab", "md5:0")
+    for bad in (digest[:-2], digest + "ff", digest.upper(), "sha256:" + "zz" * 32, *short):
         assert [f.kind for f in SANITISER.check(f"evidence {bad} ok")] == [LeakKind.OPAQUE_ID], bad
+    assert SANITISER.check("sha1-based checks, sha256=off, md5:none") == []
     strict = SANITISER.without_digests()
     assert strict.clean(f"evidence {digest}") == "evidence [redacted:opaque-id]"
 

@@ -43,9 +43,12 @@ DIGEST: Final = re.compile(
     r"(?![0-9A-Za-z])"
 )
 """A content digest in its one allowed form: algorithm, colon, the full lowercase hex."""
+# A hash's name, then its value: six characters or more after any separator (short values
+# after a hyphen are prose: `sha1-based`), or hex of any length after `:` or `=` (`sha256:9f86`
+# is the head of a digest as much as `sha256:9f86…` is).
 _HASHED: Final = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?:sha(?:1|224|256|384|512)|md5|blake2[bs]?|xxh(?:64|3))"
-    r"[:=-][A-Za-z0-9+/=_.-]{6,}"
+    r"(?:[:=-][A-Za-z0-9+/=_.-]{6,}|[:=][0-9a-f]+(?![A-Za-z0-9]))"
 )
 _UUID: Final = re.compile(
     r"(?i)(?<![0-9a-z])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-z])"
