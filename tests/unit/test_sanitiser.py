@@ -326,6 +326,15 @@ def test_adversarial_input_grows_linearly(unit: str, copies: int) -> None:
     assert growth(SANITISER.check, unit, copies) < MAX_GROWTH
 
 
+def test_a_path_in_angle_brackets_is_one_and_an_html_end_tag_is_not() -> None:
+    assert SANITISER.clean("</dev/termination-log> and </tmp/x>") == (
+        "<[redacted:path]> and <[redacted:path]>"
+    )
+    assert SANITISER.clean("/tmp <") == "[redacted:path] <"
+    html = "<var>x</var> <data>1</data>"
+    assert SANITISER.clean(html) == html
+
+
 def test_cleaning_in_two_passes_grows_linearly() -> None:
     """Each `/tmp` reads as a path only once the hex after it is redacted: a second pass, once
     for the whole text, not once per leak."""

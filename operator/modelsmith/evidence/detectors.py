@@ -147,9 +147,8 @@ def paths(text: str) -> Iterator[Finding]:
         segments = [s for s in text[m.start() : end].split("/") if s]
         if not segments or all(s.isdigit() for s in segments):
             continue
-        if len(segments) >= 2 or (
-            segments[0].lower() in _PATH_ROOTS and not text.startswith("<", m.start() - 1)
-        ):  # an HTML end tag (`</var>`, `</data>` in the report) is not a path root
+        end_tag = m.start() > 0 and text[m.start() - 1] == "<"  # `</var>`, `</data>` in HTML
+        if len(segments) >= 2 or (segments[0].lower() in _PATH_ROOTS and not end_tag):
             yield Finding(m.start(), end, LeakKind.PATH)
     for pattern in (_REL_PATH, _WINDOWS_PATH):
         for m in pattern.finditer(text):
