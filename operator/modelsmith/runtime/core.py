@@ -56,6 +56,9 @@ class Runtime:
         self.ledger_writes = ThreadPoolExecutor(
             self.settings.ledger_writers, thread_name_prefix="ledger"
         )
+        # A launch reads its target afresh while it reads the namespace's labels for the same
+        # check: one thread per reconcile worker (controllers/run/target.py).
+        self.target_reads = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="target")
         # What the run controller derived and uses again (see controllers/run: job_guard,
         # pinning, target; and scenarios.py).
         self.created_jobs: Memo[str, tuple[str, str]] = Memo(4096)
@@ -83,3 +86,4 @@ class Runtime:
     def stop(self) -> None:
         self.queue.stop()
         self.ledger_writes.shutdown(wait=False)
+        self.target_reads.shutdown(wait=False)

@@ -75,7 +75,8 @@ class OperatorSettings:
     @property
     def pooled_connections(self) -> int:
         """Threads that may call the API server or the object store at once: the reconcile
-        pool, the ledger writers, the Event senders, the peering check and a spare. With fewer
-        pooled connections than that, urllib3 discards the surplus after each burst and the
-        next burst pays a new connection (and TLS handshake) per request."""
-        return self.workers + self.ledger_writers + EVENT_SENDERS + 2
+        pool, the target readers (one per reconcile worker), the ledger writers, the Event
+        senders, the peering check and a spare. With fewer pooled connections than that, urllib3
+        discards the surplus after each burst and the next burst pays a new connection (and TLS
+        handshake) per request."""
+        return 2 * self.workers + self.ledger_writers + EVENT_SENDERS + 2

@@ -107,14 +107,15 @@ def _reconcile_with_intake(rt: Runtime, reading: Reading, intake: ModelIntake) -
         rt, r.body, r.run, r.state, exec_ns, r.layout, r.readiness, r.anchors, r.now
     )
     observation = _with_input_facts(rt.store, observed.observation, r)
-    observation, _ = decide_checked(
-        rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket
+    observation, target, live = decide_checked(
+        rt, r.state, observation, config, r.now, intake, r.target, r.layout.bucket, r.target_live
     )
     decision = _decide_where_permitted(rt, r.state, observation, config, r.now, exec_ns)
     if (decision.launches or decision.reason in TARGET_BLOCKS) and not r.target_live:
         # A Job is launched, and a run blocked by its target, only on the target as the API
         # server has it now: one read a moment ago that has changed since means deciding again.
-        target, _ = read_target(rt, intake.spec.execution_target_ref.name, live=True)
+        if not live:
+            target, _ = read_target(rt, intake.spec.execution_target_ref.name, live=True)
         if target != r.target:
             return _reconcile_with_intake(rt, replace(r, target=target, target_live=True), intake)
     acting = Acting(

@@ -76,11 +76,17 @@ def decide_checked(
     intake: ModelIntake,
     target: ExecutionTargetSpec | None,
     bucket: str,
-) -> tuple[loop.Observation, loop.Decision]:
-    """The decision, with the ExecutionTarget's rule applied to it: checked whenever the
+    live: bool,
+) -> tuple[loop.Observation, ExecutionTargetSpec | None, bool]:
+    """The observation with the ExecutionTarget's rule applied to it: checked whenever the
     decision would launch a Job (the target may have changed since the intake was admitted) and
-    while the run is blocked by it (to see it restored). The target was read this reconcile;
-    `bucket` is the one the run pinned (see `bucket_refusal`)."""
+    while the run is blocked by it (to see it restored). `target` was read this reconcile, from
+    the API server when `live`; `bucket` is the one the run pinned (see `bucket_refusal`).
+
+    Also returns the target and whether it is as the API server has it now: a launch checked on
+    a target read a moment ago reads it afresh while it reads the namespace's labels (one
+    round trip instead of two, on the way to every Job), and `reconcile` decides again on it
+    when it has changed."""
     checked = blocked_by_target(state)
     if checked:
         observation = observation.model_copy(
@@ -88,11 +94,14 @@ def decide_checked(
         )
     decision = loop.decide(state, observation, config, now)
     if decision.launches and not checked:
+        name = intake.spec.execution_target_ref.name
+        reading = None if live else rt.target_reads.submit(read_target, rt, name, True)
         refusal = target_refusal(rt, intake, target, bucket)
+        if reading is not None:
+            target, live = reading.result()
         if refusal is not None:
             observation = observation.model_copy(update={"launch_refusal": refusal})
-            decision = loop.decide(state, observation, config, now)
-    return observation, decision
+    return observation, target, live
 
 
 def target_refusal(
