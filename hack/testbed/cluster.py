@@ -161,7 +161,7 @@ class Cluster:
              ["etcd", "kube-apiserver"])
         self._spawn("kube-controller-manager", components.controller_manager_argv(self))
         self._spawn("kube-scheduler", components.scheduler_argv(self))
-        self._spawn("node-agent", components.node_agent_argv(self), env=components.node_agent_env())
+        self._spawn("node-agent", components.node_agent_argv(self), env=procs.python_env())
         wait(
             self,
             lambda: http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz")

@@ -6,7 +6,6 @@ each to answer, which fails at once with the logs when one of them exits.
 
 from __future__ import annotations
 
-import os
 import ssl
 import sys
 import time
@@ -186,13 +185,6 @@ def node_agent_argv(cluster: Cluster) -> list[str]:
         f"--client-ca={cluster.pki.ca_cert}",
         *(["--expose-host-gpus"] if node.expose_host_gpus else []),
     ]
-
-
-def node_agent_env() -> dict[str, str]:
-    env = dict(os.environ)
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{HACK_DIR}{os.pathsep}{path}" if path else str(HACK_DIR)
-    return env
 
 
 def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:

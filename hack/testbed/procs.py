@@ -26,6 +26,16 @@ def free_port() -> int:
         return port
 
 
+def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment (with `extra`) and hack/ first on PYTHONPATH, so a Python
+    subprocess imports the test bed's modules (testbed, tiny_model) as pytest's `pythonpath`
+    lets the test process."""
+    env = {**os.environ, **(extra or {})}
+    hack = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (hack, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None if it is gone or a zombie."""
     try:

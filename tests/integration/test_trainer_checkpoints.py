@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import torch
+from resume_material import RECIPE, SHAPE, SPEC, TOLERANCE, examples, scenarios
 
 import tiny_model
 from modelsmith.contract import s3
 from modelsmith.contract.jobspec import TrainExample
 from modelsmith.contract.objectstore import Store
-from modelsmith.contract.prompting import render_prompt
-from modelsmith.contract.recipe import Recipe
 from modelsmith_trainer.checkpoint import WEIGHTS, Checkpoints
 from modelsmith_trainer.data import encode_examples
 from modelsmith_trainer.progress import ProgressTracker
@@ -28,25 +27,6 @@ from testbed.objectstore import ObjectStore
 
 # This module's own object-store client (a test process makes its own, as a Job does).
 STORE = Store()
-
-REPO = Path(__file__).resolve().parents[2]
-SHAPE = tiny_model.TinyShape(
-    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
-)
-# Dropout on, and 14 steps over 5 batches a pass: the resumed attempt must restore the random
-# state and the position inside a shuffled pass, not only the weights.
-RECIPE = Recipe(
-    rank=4,
-    alpha=8,
-    dropout=0.1,
-    steps=14,
-    learning_rate=1e-2,
-    batch_size=4,
-    max_seq_length=128,
-    checkpoint_every_steps=4,
-)
-SPEC = "sha256:" + "0" * 64
-TOLERANCE = 1e-6
 
 
 class Killed(Exception):  # noqa: N818 - stands for the event, not an error
@@ -60,12 +40,8 @@ def material(
     saved = {k: os.environ.get(k) for k in object_store.env()}
     os.environ.update(object_store.env())  # for the objectstore helpers in this process
     torch.set_num_threads(1)  # a small model gains nothing from more; the suite shares cores
-    scenarios = tiny_model.load_scenarios(REPO / "examples/quickstart/benchmark.yaml")[:18]
-    examples = [
-        TrainExample(id=s.id, text_prompt=render_prompt(s), reference=s.reference)
-        for s in scenarios
-    ]
-    yield tiny_model.build(scenarios, tmp_path_factory.mktemp("ckpt") / "base", SHAPE), examples
+    base = tiny_model.build(scenarios(), tmp_path_factory.mktemp("ckpt") / "base", SHAPE)
+    yield base, examples()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -21,7 +21,7 @@ import pytest
 
 from modelsmith.contract.jobspec import ModelRef, TrainExample, TrainSpec
 from modelsmith.contract.recipe import Recipe, Sharding
-from testbed.procs import free_port
+from testbed.procs import free_port, python_env
 
 EXAMPLES = [
     TrainExample(id="a", text_prompt="ticket: invoice wrong\nAnswer: ", reference="billing."),
@@ -114,7 +114,9 @@ def launch(prefix: list[str], model_dir: Path, out: Path, sharding: Sharding = "
     out.mkdir()
     command = [*prefix, __file__, "--model", str(model_dir), "--out", str(out)]
     command += ["--sharding", sharding]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=python_env()
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 

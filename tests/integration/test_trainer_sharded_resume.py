@@ -17,44 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from resume_material import RECIPE, SHAPE, SPEC, TOLERANCE, examples, scenarios
 
 import tiny_model
-from modelsmith.contract.jobspec import TrainExample
-from modelsmith.contract.prompting import render_prompt
-from modelsmith.contract.recipe import Recipe, Sharding
+from modelsmith.contract.recipe import Sharding
 from testbed.objectstore import ObjectStore
-from testbed.procs import free_port
+from testbed.procs import free_port, python_env
 
-REPO = Path(__file__).resolve().parents[2]
-SHAPE = tiny_model.TinyShape(
-    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
-)
-# Dropout on, and 14 steps over 5 batches a pass: each process must restore its own random
-# state and the position inside a shuffled pass, not only the weights.
-RECIPE = Recipe(
-    rank=4,
-    alpha=8,
-    dropout=0.1,
-    steps=14,
-    learning_rate=1e-2,
-    batch_size=4,
-    max_seq_length=128,
-    checkpoint_every_steps=4,
-)
-SPEC = "sha256:" + "0" * 64
 KILLED = 99
 """The first process's exit status after step k, as a pod killed there; torchrun then stops the
 other one."""
-# The resumed and the uninterrupted attempt run the same arithmetic in the same order.
-TOLERANCE = 1e-6
-
-
-def examples() -> list[TrainExample]:
-    scenarios = tiny_model.load_scenarios(REPO / "examples/quickstart/benchmark.yaml")[:18]
-    return [
-        TrainExample(id=s.id, text_prompt=render_prompt(s), reference=s.reference)
-        for s in scenarios
-    ]
 
 
 def attempt(model_dir: Path, out: Path, sharding: Sharding, prefix: str, kill: int) -> None:
@@ -128,7 +100,7 @@ def torchrun(
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     command += ["--master-port", str(free_port()), __file__, "--model", str(model_dir)]
     command += ["--out", str(out), "--sharding", sharding, "--prefix", prefix, "--kill", str(kill)]
-    env = {**os.environ, **object_store.env()}
+    env = python_env(object_store.env())
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     if kill:
         assert done.returncode != 0, "the attempt was not killed"
@@ -141,8 +113,7 @@ def torchrun(
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scenarios = tiny_model.load_scenarios(REPO / "examples/quickstart/benchmark.yaml")[:18]
-    directory: Path = tiny_model.build(scenarios, tmp_path_factory.mktemp("base") / "tiny", SHAPE)
+    directory: Path = tiny_model.build(scenarios(), tmp_path_factory.mktemp("base") / "tiny", SHAPE)
     return directory
 
 
